@@ -1,0 +1,105 @@
+"""The mixer interface: offline mixers learn from finished runs, online mixers steer one training run.
+
+A mixer is constructed from a :class:`~mixers.types.Problem`, a validated pydantic config and a seed, in
+the manner of a scikit-learn estimator: construction does no work, ``fit`` learns, the other methods answer
+from what was learned. Fitted offline mixers are picklable (the service caches them by a hash of data and
+config); online mixers keep all their state in a JSON-serializable dict.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from mixers.types import (
+    Directive,
+    FloatArray,
+    Observation,
+    PendingRun,
+    Predictions,
+    Problem,
+    ProposedRun,
+    Recommendation,
+    Report,
+)
+
+
+class MixerError(ValueError):
+    """A request the mixer cannot answer with the data it has (the service maps it to a 4xx)."""
+
+
+class MixerConfig(BaseModel):
+    """Base of every mixer's config: unknown fields are errors, so typos are caught."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Mixer(ABC):
+    """Shared by both kinds. Subclasses set the class attributes and register with ``@register``."""
+
+    name: ClassVar[str]
+    kind: ClassVar[Literal["offline", "online"]]
+    description: ClassVar[str]
+    Config: ClassVar[type[MixerConfig]]
+
+    def __init__(self, problem: Problem, config: MixerConfig | None = None, seed: int | None = None) -> None:
+        self.problem = problem
+        self.config = config if config is not None else self.Config()
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+
+class OfflineMixer(Mixer):
+    """Learns a model of mixture -> objective from completed runs."""
+
+    kind: ClassVar[Literal["offline", "online"]] = "offline"
+
+    @abstractmethod
+    def fit(self, observations: Sequence[Observation]) -> OfflineMixer:
+        """Learn from completed runs; returns ``self``. An empty sequence must work (prior-only model)."""
+
+    @abstractmethod
+    def predict(self, mixtures: FloatArray, fidelity: Mapping[str, float] | None = None) -> Predictions:
+        """Predict the objective for ``mixtures`` ``(m, d)`` at ``fidelity`` (default: the target)."""
+
+    @abstractmethod
+    def recommend(self, fidelity: Mapping[str, float] | None = None) -> Recommendation:
+        """The best feasible mixture for ``fidelity`` (default: the target)."""
+
+    @abstractmethod
+    def propose(
+        self,
+        n: int,
+        fidelity: Mapping[str, float] | None = None,
+        pending: Sequence[PendingRun] = (),
+        candidates: FloatArray | None = None,
+        fidelities: Sequence[Mapping[str, float]] | None = None,
+    ) -> list[ProposedRun]:
+        """The next ``n`` runs, distinct from the observed and ``pending`` ones.
+
+        ``candidates`` ``(c, d)``: choose only from these rows. ``fidelities``: the mixer may choose each run's
+        fidelity from this list (mixers that do not model scale use ``fidelity`` or the first entry).
+        """
+
+
+class OnlineMixer(Mixer):
+    """Steers one training run through directives; all state is a JSON-serializable dict."""
+
+    kind: ClassVar[Literal["offline", "online"]] = "online"
+
+    @abstractmethod
+    def start(
+        self, total_steps: int, initial_weights: FloatArray | None = None
+    ) -> tuple[dict[str, Any], Directive]:
+        """Begin a session of ``total_steps`` steps; returns the state and the first directive."""
+
+    @abstractmethod
+    def observe(self, state: dict[str, Any], report: Report) -> tuple[dict[str, Any], Directive]:
+        """Take a report at the step the last directive asked for; returns the new state and directive.
+
+        Must not mutate ``state``.
+        """
