@@ -1,0 +1,39 @@
+"""Records to response bodies."""
+
+from __future__ import annotations
+
+from app.schemas import DomainOut, ProjectOut, RunOut
+from store.records import ProjectRecord, RunRecord
+
+
+def project_out(p: ProjectRecord) -> ProjectOut:
+    return ProjectOut(
+        id=p.id,
+        name=p.name,
+        description=p.description,
+        domains=[DomainOut(**d) for d in p.domains],
+        objective=p.objective,
+        target_fidelity=p.target_fidelity,
+        allow_missing_domains=p.allow_missing_domains,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
+
+
+def run_out(r: RunRecord) -> RunOut:
+    return RunOut(
+        id=r.id,
+        external_id=r.external_id,
+        weights=r.weights,
+        weights_sum=r.weights_sum,
+        fidelity=r.fidelity,
+        cost=r.cost,
+        status=r.status,  # type: ignore[arg-type]
+        metrics=r.metrics,
+        trajectory=r.trajectory,
+        tags=r.tags,
+        proposal_id=r.proposal_id,
+        lease_expires_at=r.lease_expires_at,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )

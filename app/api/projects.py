@@ -1,0 +1,47 @@
+"""Projects: create, list, read, update, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from app.api.convert import project_out
+from app.deps import ProjectName, ScopeDep, StoreDep, admin_only
+from app.schemas import ProjectCreate, ProjectList, ProjectOut, ProjectPatch
+from app.services import projects as svc
+
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+
+
+@router.post("", status_code=201, response_model=ProjectOut, dependencies=[Depends(admin_only)])
+def create_project(body: ProjectCreate, store: StoreDep) -> ProjectOut:
+    return project_out(svc.create_project(store, body))
+
+
+@router.get("", response_model=ProjectList)
+def list_projects(
+    store: StoreDep,
+    scope: ScopeDep,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
+    page_token: str | None = None,
+) -> ProjectList:
+    page = svc.list_projects(store, max_results, page_token)
+    items = [p for p in page.items if scope.allows(p.id)]
+    return ProjectList(projects=[project_out(p) for p in items], next_page_token=page.next_page_token)
+
+
+@router.get("/{name}", response_model=ProjectOut)
+def get_project(name: ProjectName, store: StoreDep) -> ProjectOut:
+    return project_out(svc.get_project(store, name))
+
+
+@router.patch("/{name}", response_model=ProjectOut)
+def update_project(name: ProjectName, body: ProjectPatch, store: StoreDep) -> ProjectOut:
+    return project_out(svc.update_project(store, name, body))
+
+
+@router.delete("/{name}", status_code=204, dependencies=[Depends(admin_only)])
+def delete_project(name: ProjectName, store: StoreDep) -> Response:
+    svc.delete_project(store, name)
+    return Response(status_code=204)

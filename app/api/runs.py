@@ -1,0 +1,73 @@
+"""Runs: bulk ingest, list, read, heartbeat, result, export."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from app.api.convert import run_out
+from app.deps import ProjectName, SettingsDep, StoreDep
+from app.schemas import ResultIn, RunList, RunOut, RunsIn, RunStatus
+from app.services import runs as svc
+from app.services import tabular
+
+router = APIRouter(prefix="/api/v1/projects/{name}", tags=["runs"])
+
+
+@router.post("/runs", status_code=201, response_model=RunList)
+def ingest_runs(name: ProjectName, body: RunsIn, store: StoreDep, settings: SettingsDep) -> RunList:
+    runs = svc.ingest_runs(
+        store, name, body.runs, lease_seconds=settings.lease_seconds, max_runs=settings.max_runs_per_request
+    )
+    return RunList(runs=[run_out(r) for r in runs], next_page_token=None)
+
+
+@router.get("/runs", response_model=RunList)
+def list_runs(
+    name: ProjectName,
+    store: StoreDep,
+    status: RunStatus | None = None,
+    fidelity: Annotated[str | None, Query(description="e.g. params=1e6,tokens=1e9")] = None,
+    max_results: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    page_token: str | None = None,
+) -> RunList:
+    page = svc.list_runs(
+        store,
+        name,
+        status=status,
+        fidelity=svc.parse_fidelity_query(fidelity),
+        max_results=max_results,
+        page_token=page_token,
+    )
+    return RunList(runs=[run_out(r) for r in page.items], next_page_token=page.next_page_token)
+
+
+@router.get("/runs/{run_id}", response_model=RunOut)
+def get_run(name: ProjectName, run_id: int, store: StoreDep) -> RunOut:
+    return run_out(svc.get_run(store, name, run_id))
+
+
+@router.post("/runs/{run_id}/heartbeat", response_model=RunOut)
+def heartbeat(name: ProjectName, run_id: int, store: StoreDep, settings: SettingsDep) -> RunOut:
+    return run_out(svc.heartbeat(store, name, run_id, settings.lease_seconds))
+
+
+@router.post("/runs/{run_id}/result", response_model=RunOut)
+def post_result(name: ProjectName, run_id: int, body: ResultIn, store: StoreDep) -> RunOut:
+    """Completes the run once; re-posting the same result is a no-op, a different one is 409."""
+    run, _created = svc.post_result(store, name, run_id, body)
+    return run_out(run)
+
+
+@router.get("/export")
+def export_runs(
+    name: ProjectName, store: StoreDep, format: Literal["csv", "jsonl"] = "csv"
+) -> StreamingResponse:
+    media = "text/csv" if format == "csv" else "application/x-ndjson"
+    return StreamingResponse(
+        tabular.export_runs(store, name, format),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'},
+    )

@@ -1,0 +1,48 @@
+"""FastAPI dependencies: the store, the settings and the caller's scope."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from app.auth import Forbidden, Scope, resolve_scope
+from app.settings import Settings
+from store.repository import Store
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_scope(request: Request) -> Scope:
+    return resolve_scope(request)
+
+
+def project_access(
+    name: Annotated[str, Path(description="project name")],
+    scope: Annotated[Scope, Depends(get_scope)],
+    store: Annotated[Store, Depends(get_store)],
+) -> str:
+    """The project name of the path, after checking the caller may use that project."""
+    if scope.project_id is not None and not scope.allows(store.get_project(name).id):
+        raise Forbidden(f"this token is not valid for project {name!r}")
+    return name
+
+
+def admin_only(scope: Annotated[Scope, Depends(get_scope)]) -> Scope:
+    if scope.project_id is not None:
+        raise Forbidden("this needs an admin token (created without --project)")
+    return scope
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+ScopeDep = Annotated[Scope, Depends(get_scope)]
+ProjectName = Annotated[str, Depends(project_access)]

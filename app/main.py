@@ -1,0 +1,148 @@
+"""The application factory: ``create_app()`` wires settings, the store, routes, errors and middleware."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import metrics, problems
+from app.settings import Settings, get_settings
+from store import db
+from store.repository import Store
+
+VERSION = "0.1.0"
+
+
+class SchemaBehindError(RuntimeError):
+    """The database schema is older than this code: ``mixopt db upgrade`` fixes it."""
+
+
+def open_store(settings: Settings, *, create_if_fresh: bool = True) -> Store:
+    """Connect and check the schema: a fresh database is created at head; one behind head is refused."""
+    url = settings.resolved_database_url
+    engine = db.make_engine(url)
+    head = db.head_revision()
+    if create_if_fresh and db.is_fresh(engine):
+        db.upgrade(url)
+    current = db.current_revision(engine)
+    if current != head:
+        engine.dispose()
+        raise SchemaBehindError(
+            f"the database schema is at revision {current or 'none'} but this mixopt needs {head}; "
+            f"run `mixopt db upgrade` (with the same MIXOPT_DATABASE_URL / MIXOPT_DATA_DIR) and start again"
+        )
+    return Store(engine)
+
+
+class BodySizeLimit:
+    """Reject bodies over ``limit`` bytes with 413 before they are read into memory.
+
+    Hand-written because Starlette has no body-size setting; checks Content-Length and counts streamed bytes.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await self._reject(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        resp = problems.problem(413, "body_too_large", f"request body is over the limit of {self.limit} bytes")
+        await resp(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None, auth: bool | None = None) -> FastAPI:
+    """Build the app. ``store`` and ``auth`` may be injected (tests); otherwise they come from ``settings``."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        if getattr(app.state, "store", None) is None:
+            app.state.store = open_store(settings)
+        yield
+        app.state.store.engine.dispose()
+
+    app = FastAPI(
+        title="mixopt",
+        version=VERSION,
+        description="Data-mixture optimization for language-model training. Errors are RFC 9457 problems.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.auth_enabled = bool(auth) if auth is not None else settings.auth == "on"
+    problems.install(app)
+
+    from app.api import health, projects, runs
+
+    for module in (health, projects, runs):
+        app.include_router(module.router)
+    _include_optional_routers(app)
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        metrics.LATENCY.labels(path).observe(time.perf_counter() - start)
+        if response.status_code >= 400:
+            metrics.ERRORS.labels(path, str(response.status_code)).inc()
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["*"])
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def _include_optional_routers(app: FastAPI) -> None:
+    """Routers of later layers (mixers, sessions, embeddings, dashboard) when present."""
+    import importlib
+
+    for name in ("app.api.mixers", "app.api.sessions", "app.api.embeddings", "app.dashboard"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        app.include_router(module.router)

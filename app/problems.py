@@ -1,0 +1,86 @@
+"""RFC 9457 problem responses: every error the API returns goes through here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from store.errors import DomainError, FieldError
+
+PROBLEM_TYPE = "https://mixopt.dev/problems/"
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def problem(
+    status: int, code: str, detail: str, errors: Sequence[FieldError] = (), headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + code,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = [{"loc": e.loc, "msg": e.msg} for e in errors]
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def format_loc(loc: Sequence[int | str]) -> str:
+    """``('body', 'runs', 17, 'weights', 'x')`` -> ``runs[17].weights.x``."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out or "body"
+
+
+def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
+    errs = []
+    for e in exc.errors():
+        # pydantic appends the validator name for unions/function validators; drop those tags.
+        loc = [p for p in e.get("loc", ()) if not (isinstance(p, str) and p.startswith("function-"))]
+        errs.append(FieldError(format_loc(loc), str(e.get("msg", "invalid"))))
+    return errs
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return problem(exc.status, exc.code, exc.detail, exc.errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = _validation_errors(exc)
+        detail = "; ".join(f"{e.loc}: {e.msg}" for e in errs[:5]) or "invalid request"
+        return problem(422, "validation_error", detail, errs)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}.get(
+            exc.status_code, "http_error"
+        )
+        return problem(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))

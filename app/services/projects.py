@@ -1,0 +1,85 @@
+"""Create, read, update and delete projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.schemas import DomainIn, ObjectiveIn, ProjectCreate, ProjectPatch
+from store.errors import FieldError, InvalidInput
+from store.records import Page, ProjectRecord
+from store.repository import Store
+
+
+def objective_dict(obj: ObjectiveIn) -> dict[str, Any]:
+    """Normal form: always ``{"metrics": {name: coef}, "direction": ...}`` (plus ``metric`` when single)."""
+    if obj.metric is not None:
+        return {"metric": obj.metric, "metrics": {obj.metric: 1.0}, "direction": obj.direction}
+    return {"metrics": dict(obj.metrics or {}), "direction": obj.direction}
+
+
+def _check_domains(domains: list[DomainIn], loc: str = "domains") -> list[dict[str, Any]]:
+    errors: list[FieldError] = []
+    seen: set[str] = set()
+    for i, dom in enumerate(domains):
+        if dom.name in seen:
+            errors.append(FieldError(f"{loc}[{i}].name", f"duplicate domain name {dom.name!r}"))
+        seen.add(dom.name)
+    lo = sum(d.min_weight or 0.0 for d in domains)
+    hi = sum(1.0 if d.max_weight is None else d.max_weight for d in domains)
+    if lo > 1 + 1e-9:
+        errors.append(FieldError(loc, f"the min_weight values sum to {lo:.4g} > 1: no mixture is feasible"))
+    if hi < 1 - 1e-9:
+        errors.append(FieldError(loc, f"the max_weight values sum to {hi:.4g} < 1: no mixture is feasible"))
+    if errors:
+        raise InvalidInput(errors[0].msg, code="invalid_domains", errors=errors)
+    return [d.model_dump() for d in domains]
+
+
+def create_project(store: Store, body: ProjectCreate) -> ProjectRecord:
+    return store.create_project(
+        {
+            "name": body.name,
+            "description": body.description,
+            "domains": _check_domains(body.domains),
+            "objective": objective_dict(body.objective),
+            "target_fidelity": body.target_fidelity,
+            "allow_missing_domains": body.allow_missing_domains,
+        }
+    )
+
+
+def list_projects(store: Store, max_results: int, page_token: str | None) -> Page:
+    return store.list_projects(max_results, page_token)
+
+
+def get_project(store: Store, name: str) -> ProjectRecord:
+    return store.get_project(name)
+
+
+def update_project(store: Store, name: str, body: ProjectPatch) -> ProjectRecord:
+    current = store.get_project(name)
+    changes: dict[str, Any] = {}
+    if body.description is not None:
+        changes["description"] = body.description
+    if body.domains is not None:
+        names = [d.name for d in body.domains]
+        if names != current.domain_names:
+            raise InvalidInput(
+                "domains can be updated but not added, removed or reordered (runs refer to them)",
+                code="domains_changed",
+                errors=[FieldError("domains", f"expected names {current.domain_names}")],
+            )
+        changes["domains"] = _check_domains(body.domains)
+    if body.objective is not None:
+        changes["objective"] = objective_dict(body.objective)
+    if "target_fidelity" in body.model_fields_set:
+        changes["target_fidelity"] = body.target_fidelity
+    if body.allow_missing_domains is not None:
+        changes["allow_missing_domains"] = body.allow_missing_domains
+    if not changes:
+        return current
+    return store.update_project(name, changes)
+
+
+def delete_project(store: Store, name: str) -> None:
+    store.delete_project(name)

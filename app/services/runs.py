@@ -1,0 +1,192 @@
+"""Ingest, read, heartbeat and complete runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from app.schemas import ResultIn, RunIn
+from mixers.types import fidelity_key
+from store.errors import FieldError, InvalidInput
+from store.records import Page, ProjectRecord, RunRecord
+from store.repository import Store
+
+SUM_TOLERANCE = 0.01
+
+
+def content_hash(payload: dict[str, Any]) -> str:
+    """sha256 of canonical JSON: equal content gives an equal hash across processes and databases."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def normalize_weights(
+    project: ProjectRecord, weights: dict[str, float], loc: str
+) -> tuple[dict[str, float] | None, float, list[FieldError]]:
+    """Check one mixture against the project's domains and renormalize it.
+
+    Returns ``(weights in domain order, raw sum, errors)``. Names must be the project's domains (missing ones
+    count as 0 only with ``allow_missing_domains``); weights non-negative; the sum within 1 +- 0.01.
+    """
+    errors: list[FieldError] = []
+    names = project.domain_names
+    known = set(names)
+    for key, value in weights.items():
+        if key not in known:
+            errors.append(FieldError(f"{loc}.{key}", f"unknown domain {key!r}"))
+        elif not math.isfinite(value):
+            errors.append(FieldError(f"{loc}.{key}", "weight must be a finite number"))
+        elif value < 0:
+            errors.append(FieldError(f"{loc}.{key}", f"weight {value} is negative"))
+    if not project.allow_missing_domains:
+        missing = [n for n in names if n not in weights]
+        if missing:
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            errors.append(
+                FieldError(loc, f"missing weights for domain(s) {shown} (set allow_missing_domains to allow)")
+            )
+    if errors:
+        return None, float("nan"), errors
+    raw = math.fsum(weights.values())
+    if abs(raw - 1.0) > SUM_TOLERANCE:
+        return None, raw, [FieldError(loc, f"weights sum to {raw:.6g}; they must sum to 1 (+-{SUM_TOLERANCE})")]
+    return {n: weights.get(n, 0.0) / raw for n in names}, raw, []
+
+
+def prepare_runs(project: ProjectRecord, runs: Sequence[RunIn], loc: str = "runs") -> list[dict[str, Any]]:
+    """Validate a batch against the project and build the column values; all errors at once."""
+    errors: list[FieldError] = []
+    seen: dict[str, int] = {}
+    out: list[dict[str, Any]] = []
+    for i, run in enumerate(runs):
+        here = f"{loc}[{i}]"
+        weights, raw, errs = normalize_weights(project, run.weights, f"{here}.weights")
+        errors.extend(errs)
+        if run.external_id is not None:
+            if run.external_id in seen:
+                errors.append(
+                    FieldError(
+                        f"{here}.external_id",
+                        f"external_id {run.external_id!r} repeats {loc}[{seen[run.external_id]}] in this batch",
+                    )
+                )
+            seen.setdefault(run.external_id, i)
+        status = run.status or ("completed" if run.metrics else "pending")
+        if status == "completed" and not run.metrics:
+            errors.append(FieldError(f"{here}.metrics", "a completed run needs at least one metric"))
+        if errors or weights is None:
+            continue
+        trajectory = [p.model_dump() for p in run.trajectory] if run.trajectory is not None else None
+        content = {
+            "weights": {k: round(v, 12) for k, v in weights.items()},
+            "fidelity": run.fidelity,
+            "cost": run.cost,
+            "status": status,
+            "metrics": run.metrics,
+            "trajectory": trajectory,
+            "tags": run.tags,
+        }
+        out.append(
+            {
+                "external_id": run.external_id,
+                "weights": weights,
+                "weights_sum": raw,
+                "fidelity": dict(run.fidelity),
+                "fidelity_key": fidelity_key(run.fidelity),
+                "cost": run.cost,
+                "status": status,
+                "metrics": dict(run.metrics),
+                "trajectory": trajectory,
+                "tags": dict(run.tags),
+                "content_hash": content_hash(content),
+                "result_hash": content_hash({"status": status, "metrics": run.metrics, "trajectory": trajectory})
+                if status in ("completed", "failed")
+                else None,
+            }
+        )
+    if errors:
+        raise InvalidInput(
+            f"{len(errors)} problem(s) in the batch; nothing was written. First: {errors[0].loc}: {errors[0].msg}",
+            code="invalid_runs",
+            errors=errors[:1000],
+        )
+    return out
+
+
+def ingest_runs(
+    store: Store, project_name: str, runs: Sequence[RunIn], *, lease_seconds: float, max_runs: int
+) -> list[RunRecord]:
+    if len(runs) > max_runs:
+        raise InvalidInput(
+            f"{len(runs)} runs in one request; the limit is {max_runs}",
+            code="too_many_runs",
+            errors=[FieldError("runs", f"at most {max_runs} runs per request")],
+        )
+    project = store.get_project(project_name)
+    return store.ingest_runs(project.id, prepare_runs(project, runs), lease_seconds)
+
+
+def list_runs(
+    store: Store,
+    project_name: str,
+    *,
+    status: str | None,
+    fidelity: dict[str, float] | None,
+    max_results: int,
+    page_token: str | None,
+) -> Page:
+    project = store.get_project(project_name)
+    store.expire_leases(project.id)
+    return store.list_runs(
+        project.id,
+        status=status,
+        fidelity_key=fidelity_key(fidelity) if fidelity is not None else None,
+        max_results=max_results,
+        page_token=page_token,
+    )
+
+
+def get_run(store: Store, project_name: str, run_id: int) -> RunRecord:
+    project = store.get_project(project_name)
+    store.expire_leases(project.id)
+    return store.get_run(project.id, run_id)
+
+
+def heartbeat(store: Store, project_name: str, run_id: int, lease_seconds: float) -> RunRecord:
+    project = store.get_project(project_name)
+    store.expire_leases(project.id)
+    return store.heartbeat(project.id, run_id, lease_seconds)
+
+
+def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) -> tuple[RunRecord, bool]:
+    """Complete a run exactly once; returns ``(run, created)`` where ``created`` is False for a replay."""
+    project = store.get_project(project_name)
+    trajectory = [p.model_dump() for p in body.trajectory] if body.trajectory is not None else None
+    return store.complete_run(
+        project.id,
+        run_id,
+        status=body.status,
+        metrics=dict(body.metrics),
+        trajectory=trajectory,
+        result_hash=content_hash({"status": body.status, "metrics": body.metrics, "trajectory": trajectory}),
+    )
+
+
+def parse_fidelity_query(raw: str | None) -> dict[str, float] | None:
+    """``params=1e6,tokens=1e9`` -> dict; ``None`` when absent."""
+    if raw is None:
+        return None
+    out: dict[str, float] = {}
+    try:
+        for part in filter(None, raw.split(",")):
+            key, value = part.split("=", 1)
+            out[key.strip()] = float(value)
+    except ValueError as exc:
+        raise InvalidInput(
+            "fidelity filter must look like params=1e6,tokens=1e9",
+            code="invalid_fidelity_filter",
+            errors=[FieldError("fidelity", "expected key=value pairs separated by commas")],
+        ) from exc
+    return out

@@ -1,0 +1,201 @@
+"""Runs to and from files: wide CSV (RegMix layout or mixopt's export) and JSON lines.
+
+Export columns: ``id, external_id, status, cost, proposal_id, created_at, fidelity.<k>, weight.<domain>,
+metric.<name>, tag.<k>, trajectory`` (JSON). Import reads that layout back, and the RegMix layout: a mixture
+file whose columns are domains (optionally behind a prefix) joined with a metrics file on a key column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from app.schemas import RunIn
+from store.errors import FieldError, InvalidInput
+from store.records import ProjectRecord, RunRecord
+from store.repository import Store
+
+EXPORT_PAGE = 5000
+
+
+def _iter_runs(store: Store, project_id: int) -> Iterator[RunRecord]:
+    token: str | None = None
+    while True:
+        page = store.list_runs(project_id, max_results=EXPORT_PAGE, page_token=token)
+        yield from page.items
+        if page.next_page_token is None:
+            return
+        token = page.next_page_token
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def export_runs(store: Store, project_name: str, fmt: str) -> Iterator[str]:
+    """Every run of the project as CSV or JSON lines, yielded in chunks.
+
+    CSV needs its columns up front (the union of metric, fidelity and tag names), so it reads all runs
+    first; JSON lines streams page by page.
+    """
+    project = store.get_project(project_name)
+    if fmt == "jsonl":
+        for r in _iter_runs(store, project.id):
+            yield json.dumps(run_dict(r)) + "\n"
+        return
+    runs = list(_iter_runs(store, project.id))
+    metric_names = sorted({m for r in runs for m in r.metrics})
+    fid_names = sorted({k for r in runs for k in r.fidelity})
+    tag_names = sorted({k for r in runs for k in r.tags})
+    header = (
+        ["id", "external_id", "status", "cost", "proposal_id", "created_at"]
+        + [f"fidelity.{k}" for k in fid_names]
+        + [f"weight.{d}" for d in project.domain_names]
+        + [f"metric.{m}" for m in metric_names]
+        + [f"tag.{t}" for t in tag_names]
+        + ["weights_sum", "trajectory"]
+    )
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    for start in range(0, max(len(runs), 1), EXPORT_PAGE):
+        for r in runs[start : start + EXPORT_PAGE]:
+            writer.writerow(
+                [r.id, r.external_id or "", r.status, _fmt(r.cost), r.proposal_id or "",
+                 r.created_at.isoformat() if r.created_at else ""]
+                + [_fmt(r.fidelity.get(k)) for k in fid_names]
+                + [_fmt(r.weights.get(d, 0.0)) for d in project.domain_names]
+                + [_fmt(r.metrics.get(m)) for m in metric_names]
+                + [json.dumps(r.tags[t]) if t in r.tags else "" for t in tag_names]
+                + [_fmt(r.weights_sum), json.dumps(r.trajectory) if r.trajectory is not None else ""]
+            )
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+
+
+def run_dict(r: RunRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "external_id": r.external_id,
+        "weights": r.weights,
+        "weights_sum": r.weights_sum,
+        "fidelity": r.fidelity,
+        "cost": r.cost,
+        "status": r.status,
+        "metrics": r.metrics,
+        "trajectory": r.trajectory,
+        "tags": r.tags,
+        "proposal_id": r.proposal_id,
+        "lease_expires_at": r.lease_expires_at.isoformat() if r.lease_expires_at else None,
+        "created_at": r.created_at.isoformat() if r.created_at else None,
+        "updated_at": r.updated_at.isoformat() if r.updated_at else None,
+    }
+
+
+def _num(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    f = float(value)
+    return None if math.isnan(f) else f
+
+
+def read_table(
+    path: Path | str | io.StringIO,
+    project: ProjectRecord,
+    *,
+    metrics_path: Path | str | io.StringIO | None = None,
+    key: str | None = None,
+    domain_prefix: str = "",
+    metric_prefix: str | None = None,
+    fidelity: dict[str, float] | None = None,
+) -> list[RunIn]:
+    """Read runs from a wide CSV (or a mixture CSV joined with a metrics CSV on ``key``).
+
+    Weight columns: ``weight.<domain>`` or ``<domain_prefix><domain>`` for each project domain. Metric
+    columns: ``metric.<name>``, or every other numeric column (only those starting with ``metric_prefix``
+    when it is given). The key column, or ``external_id``, becomes the run's ``external_id``.
+    """
+    df = pd.read_csv(path)
+    if metrics_path is not None:
+        if not key:
+            raise InvalidInput("joining a metrics file needs --key", code="import_key_missing")
+        right = pd.read_csv(metrics_path)
+        for name, frame in (("mixture file", df), ("metrics file", right)):
+            if key not in frame.columns:
+                raise InvalidInput(f"the {name} has no column {key!r}", code="import_key_missing")
+        df = df.merge(right, on=key, how="inner", validate="one_to_one")
+    exported = any(c.startswith("weight.") for c in df.columns)
+    weight_cols = {
+        d: (f"weight.{d}" if exported else f"{domain_prefix}{d}") for d in project.domain_names
+    }
+    missing = [c for c in weight_cols.values() if c not in df.columns]
+    if missing and not project.allow_missing_domains:
+        raise InvalidInput(
+            f"no weight column for {len(missing)} domain(s): {', '.join(missing[:5])}",
+            code="import_columns",
+            errors=[FieldError(c, "column missing") for c in missing[:50]],
+        )
+    id_col = "external_id" if "external_id" in df.columns else key
+    used = set(weight_cols.values()) | {id_col, key, "id", "status", "cost", "proposal_id", "created_at",
+                                         "weights_sum", "trajectory"}
+    if exported:
+        metric_cols = {c[len("metric."):]: c for c in df.columns if c.startswith("metric.")}
+    else:
+        metric_cols = {
+            c: c
+            for c in df.columns
+            if c not in used
+            and not c.startswith(("fidelity.", "tag."))
+            and pd.api.types.is_numeric_dtype(df[c])
+            and (metric_prefix is None or c.startswith(metric_prefix))
+        }
+    fid_cols = {c[len("fidelity."):]: c for c in df.columns if c.startswith("fidelity.")}
+    tag_cols = {c[len("tag."):]: c for c in df.columns if c.startswith("tag.")}
+    runs: list[RunIn] = []
+    errors: list[FieldError] = []
+    for i, rec in enumerate(df.to_dict(orient="records")):
+        try:
+            weights = {d: float(rec[c]) for d, c in weight_cols.items() if c in rec and _num(rec[c]) is not None}
+            raw_sum = _num(rec.get("weights_sum")) if exported else None
+            if raw_sum:  # our export holds normalized weights and the raw sum: give back what was sent
+                weights = {d: w * raw_sum for d, w in weights.items()}
+            metrics = {m: v for m, c in metric_cols.items() if (v := _num(rec.get(c))) is not None}
+            fid = dict(fidelity or {})
+            fid.update({k: v for k, c in fid_cols.items() if (v := _num(rec.get(c))) is not None})
+            ext = rec.get(id_col) if id_col else None
+            payload: dict[str, Any] = {
+                "external_id": None if ext is None or (isinstance(ext, float) and math.isnan(ext)) else str(ext),
+                "weights": weights,
+                "fidelity": fid,
+                "metrics": metrics,
+            }
+            if "status" in rec and isinstance(rec["status"], str):
+                payload["status"] = rec["status"]
+            if _num(rec.get("cost")) is not None:
+                payload["cost"] = _num(rec.get("cost"))
+            if tag_cols:
+                payload["tags"] = {
+                    t: json.loads(rec[c]) for t, c in tag_cols.items() if isinstance(rec.get(c), str) and rec[c]
+                }
+            if isinstance(rec.get("trajectory"), str) and rec["trajectory"]:
+                payload["trajectory"] = json.loads(rec["trajectory"])
+            runs.append(RunIn.model_validate(payload))
+        except ValidationError as exc:
+            for e in exc.errors():
+                errors.append(FieldError(f"row {i + 1}: " + ".".join(map(str, e["loc"])), e["msg"]))
+        except (ValueError, TypeError) as exc:
+            errors.append(FieldError(f"row {i + 1}", str(exc)))
+    if errors:
+        raise InvalidInput(
+            f"{len(errors)} problem(s) in the file; nothing was imported", code="invalid_import", errors=errors[:100]
+        )
+    return runs

@@ -1,0 +1,36 @@
+"""Configuration from ``MIXOPT_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MIXOPT_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("mixopt")))
+    database_url: str | None = None
+    auth: Literal["on", "off", "auto"] = "auto"
+    lease_seconds: float = Field(3600.0, gt=0, description="lease of a pending run between heartbeats")
+    max_body_bytes: int = Field(128 * 1024 * 1024, gt=0)
+    max_runs_per_request: int = Field(10_000, gt=0)
+    fit_timeout_seconds: float = Field(300.0, gt=0)
+    cors_origins: list[str] = Field(default_factory=list)
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'mixopt.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,507 @@
+"""The store: every query of mixopt lives here, one transaction per method.
+
+Same SQLAlchemy code for SQLite and PostgreSQL. Methods take and return plain values and frozen records
+(``store.records``); callers never see a session or a row.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.clock import utcnow
+from store.errors import Conflict, FieldError, NotFound
+from store.models import (
+    BlobRow,
+    EmbeddingSetRow,
+    FitCacheRow,
+    ProjectRow,
+    ProposalRow,
+    RunRow,
+    SessionEventRow,
+    SessionRow,
+    TokenRow,
+)
+from store.records import (
+    OPEN_STATUSES,
+    Page,
+    ProjectRecord,
+    ProposalRecord,
+    RunRecord,
+    SessionEventRecord,
+    SessionRecord,
+)
+
+_CHUNK = 500  # rows per IN (...) lookup; well under SQLite's and PostgreSQL's parameter limits
+
+
+def encode_page_token(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str | None) -> int:
+    """The id after which the page starts; a malformed token is an input error on ``page_token``."""
+    if not token:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        kind, value = raw.split(":", 1)
+        if kind != "id":
+            raise ValueError(kind)
+        return int(value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        from store.errors import InvalidInput
+
+        raise InvalidInput(
+            "page_token is not a token this server issued",
+            code="invalid_page_token",
+            errors=[FieldError("page_token", "malformed page token")],
+        ) from exc
+
+
+class Store:
+    """All persistence. Thread-safe: each call opens its own session from the pool."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- projects ---------------------------------------------------------------------------------
+
+    def create_project(self, values: dict[str, Any]) -> ProjectRecord:
+        try:
+            with self.tx() as s:
+                row = ProjectRow(**values)
+                s.add(row)
+                s.flush()
+                s.refresh(row)
+                return ProjectRecord.from_row(row)
+        except IntegrityError as exc:
+            raise Conflict(f"project {values['name']!r} already exists", code="project_exists") from exc
+
+    def list_projects(self, max_results: int, page_token: str | None) -> Page:
+        after = decode_page_token(page_token)
+        with self.tx() as s:
+            rows = s.scalars(
+                select(ProjectRow).where(ProjectRow.id > after).order_by(ProjectRow.id).limit(max_results + 1)
+            ).all()
+            items = [ProjectRecord.from_row(r) for r in rows[:max_results]]
+        nxt = encode_page_token(items[-1].id) if len(rows) > max_results else None
+        return Page(items, nxt)
+
+    def _project_row(self, s: Session, name: str, lock: bool = False) -> ProjectRow:
+        stmt = select(ProjectRow).where(ProjectRow.name == name)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = s.scalars(stmt).one_or_none()
+        if row is None:
+            raise NotFound(f"project {name!r} does not exist", code="project_not_found")
+        return row
+
+    def get_project(self, name: str) -> ProjectRecord:
+        with self.tx() as s:
+            return ProjectRecord.from_row(self._project_row(s, name))
+
+    def get_project_by_id(self, project_id: int) -> ProjectRecord:
+        with self.tx() as s:
+            row = s.get(ProjectRow, project_id)
+            if row is None:
+                raise NotFound(f"project {project_id} does not exist", code="project_not_found")
+            return ProjectRecord.from_row(row)
+
+    def update_project(self, name: str, changes: dict[str, Any]) -> ProjectRecord:
+        with self.tx() as s:
+            row = self._project_row(s, name, lock=True)
+            for key, value in changes.items():
+                setattr(row, key, value)
+            # Constraints and objective feed every fit: invalidate cached fits.
+            row.data_version = (row.data_version or 0) + 1
+            s.flush()
+            s.refresh(row)
+            return ProjectRecord.from_row(row)
+
+    def delete_project(self, name: str) -> None:
+        with self.tx() as s:
+            row = self._project_row(s, name, lock=True)
+            s.delete(row)
+
+    def _bump(self, s: Session, project_id: int) -> None:
+        s.execute(
+            update(ProjectRow)
+            .where(ProjectRow.id == project_id)
+            .values(data_version=ProjectRow.data_version + 1)
+        )
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def ingest_runs(
+        self, project_id: int, runs: Sequence[dict[str, Any]], lease_seconds: float, proposal_id: int | None = None
+    ) -> list[RunRecord]:
+        """Insert ``runs`` (validated column dicts with ``content_hash``) all or nothing.
+
+        A run whose ``external_id`` exists with the same content is returned as stored; with other content
+        the whole batch is rejected (409 naming ``runs[i]``).
+        """
+        with self.tx() as s:
+            # Serialize writers of one project (row lock on PostgreSQL; SQLite already holds the write lock).
+            s.execute(select(ProjectRow.id).where(ProjectRow.id == project_id).with_for_update())
+            ext_ids = [r["external_id"] for r in runs if r.get("external_id") is not None]
+            existing: dict[str, RunRow] = {}
+            for start in range(0, len(ext_ids), _CHUNK):
+                chunk = ext_ids[start : start + _CHUNK]
+                for row in s.scalars(
+                    select(RunRow).where(RunRow.project_id == project_id, RunRow.external_id.in_(chunk))
+                ):
+                    existing[row.external_id or ""] = row
+            conflicts = [
+                FieldError(f"runs[{i}].external_id", f"run {r['external_id']!r} exists with different content")
+                for i, r in enumerate(runs)
+                if r.get("external_id") in existing and existing[r["external_id"]].content_hash != r["content_hash"]
+            ]
+            if conflicts:
+                raise Conflict(
+                    f"{len(conflicts)} run(s) re-use an external_id with different content; nothing was written",
+                    code="external_id_conflict",
+                    errors=conflicts,
+                )
+            fresh = [dict(r) for r in runs if r.get("external_id") not in existing]
+            for r in fresh:
+                r["project_id"] = project_id
+                r["proposal_id"] = proposal_id
+                r["lease_expires_at"] = None
+            ids: list[int] = []
+            if fresh:
+                ids = list(s.scalars(insert(RunRow).returning(RunRow.id, sort_by_parameter_order=True), fresh))
+                open_ids = [i for i, r in zip(ids, fresh, strict=True) if r["status"] in OPEN_STATUSES]
+                for start in range(0, len(open_ids), _CHUNK):
+                    s.execute(
+                        update(RunRow)
+                        .where(RunRow.id.in_(open_ids[start : start + _CHUNK]))
+                        .values(lease_expires_at=utcnow(lease_seconds))
+                    )
+                self._bump(s, project_id)
+            new_rows = {
+                row.id: row
+                for start in range(0, len(ids), _CHUNK)
+                for row in s.scalars(select(RunRow).where(RunRow.id.in_(ids[start : start + _CHUNK])))
+            }
+            out: list[RunRecord] = []
+            it = iter(ids)
+            for r in runs:
+                ext = r.get("external_id")
+                row = existing[ext] if ext in existing else new_rows[next(it)]
+                out.append(RunRecord.from_row(row))
+            return out
+
+    def list_runs(
+        self,
+        project_id: int,
+        *,
+        status: str | None = None,
+        fidelity_key: str | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> Page:
+        after = decode_page_token(page_token)
+        with self.tx() as s:
+            stmt = select(RunRow).where(RunRow.project_id == project_id, RunRow.id > after)
+            if status:
+                stmt = stmt.where(RunRow.status == status)
+            if fidelity_key is not None:
+                stmt = stmt.where(RunRow.fidelity_key == fidelity_key)
+            rows = s.scalars(stmt.order_by(RunRow.id).limit(max_results + 1)).all()
+            items = [RunRecord.from_row(r) for r in rows[:max_results]]
+        nxt = encode_page_token(items[-1].id) if len(rows) > max_results else None
+        return Page(items, nxt)
+
+    def all_runs(self, project_id: int, statuses: Sequence[str] | None = None) -> list[RunRecord]:
+        with self.tx() as s:
+            stmt = select(RunRow).where(RunRow.project_id == project_id)
+            if statuses:
+                stmt = stmt.where(RunRow.status.in_(list(statuses)))
+            return [RunRecord.from_row(r) for r in s.scalars(stmt.order_by(RunRow.id))]
+
+    def count_runs(self, project_id: int | None = None) -> int:
+        with self.tx() as s:
+            stmt = select(func.count()).select_from(RunRow)
+            if project_id is not None:
+                stmt = stmt.where(RunRow.project_id == project_id)
+            return int(s.scalar(stmt) or 0)
+
+    def _run_row(self, s: Session, project_id: int, run_id: int, lock: bool = False) -> RunRow:
+        stmt = select(RunRow).where(RunRow.project_id == project_id, RunRow.id == run_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = s.scalars(stmt).one_or_none()
+        if row is None:
+            raise NotFound(f"run {run_id} does not exist in this project", code="run_not_found")
+        return row
+
+    def get_run(self, project_id: int, run_id: int) -> RunRecord:
+        with self.tx() as s:
+            return RunRecord.from_row(self._run_row(s, project_id, run_id))
+
+    def heartbeat(self, project_id: int, run_id: int, lease_seconds: float) -> RunRecord:
+        """Renew the lease of an open run; 409 once the run is finished or abandoned."""
+        with self.tx() as s:
+            row = self._run_row(s, project_id, run_id, lock=True)
+            if row.status not in OPEN_STATUSES:
+                raise Conflict(f"run {run_id} is {row.status}; only open runs take heartbeats", code="run_not_open")
+            s.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status.in_(OPEN_STATUSES))
+                .values(lease_expires_at=utcnow(lease_seconds), status="running")
+            )
+            s.flush()
+            s.refresh(row)
+            return RunRecord.from_row(row)
+
+    def complete_run(
+        self,
+        project_id: int,
+        run_id: int,
+        *,
+        status: str,
+        metrics: dict[str, float],
+        trajectory: list[dict[str, Any]] | None,
+        result_hash: str,
+    ) -> tuple[RunRecord, bool]:
+        """Attach a result to an open (or abandoned) run exactly once.
+
+        Returns ``(run, changed)``; the same result again is a no-op, a different one is a 409. The
+        conditional UPDATE makes racing writers safe: exactly one sees a row count of 1.
+        """
+        with self.tx() as s:
+            row = self._run_row(s, project_id, run_id)
+            if row.result_hash is not None or row.status in ("completed", "failed"):
+                if row.result_hash == result_hash:
+                    return RunRecord.from_row(row), False
+                raise Conflict(f"run {run_id} already has a different result", code="result_conflict")
+            changed = s.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.result_hash.is_(None), RunRow.status.not_in(["completed", "failed"]))
+                .values(
+                    status=status,
+                    metrics=metrics,
+                    trajectory=trajectory,
+                    result_hash=result_hash,
+                    lease_expires_at=None,
+                    updated_at=utcnow(),
+                )
+            ).rowcount
+            if changed != 1:
+                raise Conflict(f"run {run_id} already has a different result", code="result_conflict")
+            self._bump(s, project_id)
+            s.expire(row)
+            return RunRecord.from_row(self._run_row(s, project_id, run_id)), True
+
+    def expire_leases(self, project_id: int | None = None) -> int:
+        """Turn open runs whose lease ran out (database clock) into ``abandoned``; returns how many."""
+        with self.tx() as s:
+            stmt = update(RunRow).where(
+                RunRow.status.in_(OPEN_STATUSES),
+                RunRow.lease_expires_at.is_not(None),
+                RunRow.lease_expires_at < utcnow(),
+            )
+            if project_id is not None:
+                stmt = stmt.where(RunRow.project_id == project_id)
+            n = s.execute(stmt.values(status="abandoned", updated_at=utcnow())).rowcount
+            if n and project_id is not None:
+                self._bump(s, project_id)
+            return int(n or 0)
+
+    # -- proposals --------------------------------------------------------------------------------
+
+    def create_proposal(
+        self,
+        project_id: int,
+        *,
+        mixer: str,
+        config: dict[str, Any],
+        seed: int | None,
+        runs: Sequence[dict[str, Any]],
+        lease_seconds: float,
+    ) -> tuple[ProposalRecord, list[RunRecord]]:
+        with self.tx() as s:
+            s.execute(select(ProjectRow.id).where(ProjectRow.id == project_id).with_for_update())
+            prop = ProposalRow(project_id=project_id, mixer=mixer, config=config, seed=seed)
+            s.add(prop)
+            s.flush()
+            s.refresh(prop)
+            rows = [RunRow(project_id=project_id, proposal_id=prop.id, **r) for r in runs]
+            s.add_all(rows)
+            s.flush()
+            s.execute(
+                update(RunRow).where(RunRow.proposal_id == prop.id).values(lease_expires_at=utcnow(lease_seconds))
+            )
+            self._bump(s, project_id)
+            for row in rows:
+                s.refresh(row)
+            return ProposalRecord.from_row(prop), [RunRecord.from_row(r) for r in rows]
+
+    # -- fit cache --------------------------------------------------------------------------------
+
+    def cache_get(self, key: str) -> bytes | None:
+        with self.tx() as s:
+            return s.scalar(select(FitCacheRow.data).where(FitCacheRow.key == key))
+
+    def cache_put(self, project_id: int, key: str, data: bytes, keep: int = 32) -> None:
+        """Store ``data`` under ``key``; keeps only the newest ``keep`` entries of the project."""
+        try:
+            with self.tx() as s:
+                s.add(FitCacheRow(key=key, project_id=project_id, data=data))
+                s.flush()
+                old = s.scalars(
+                    select(FitCacheRow.key)
+                    .where(FitCacheRow.project_id == project_id)
+                    .order_by(FitCacheRow.created_at.desc(), FitCacheRow.key)
+                    .offset(keep)
+                ).all()
+                if old:
+                    s.execute(delete(FitCacheRow).where(FitCacheRow.key.in_(old)))
+        except IntegrityError:
+            pass  # another process cached the same key first: same content by construction
+
+    # -- sessions ---------------------------------------------------------------------------------
+
+    def create_session(self, values: dict[str, Any], first_directive: dict[str, Any]) -> SessionRecord:
+        with self.tx() as s:
+            row = SessionRow(**values)
+            s.add(row)
+            s.flush()
+            s.add(SessionEventRow(session_id=row.id, step=-1, losses=None, directive=first_directive))
+            s.flush()
+            s.refresh(row)
+            return SessionRecord.from_row(row)
+
+    def get_session(self, session_id: int) -> SessionRecord:
+        with self.tx() as s:
+            row = s.get(SessionRow, session_id)
+            if row is None:
+                raise NotFound(f"session {session_id} does not exist", code="session_not_found")
+            return SessionRecord.from_row(row)
+
+    def session_event(self, session_id: int, step: int) -> SessionEventRecord | None:
+        with self.tx() as s:
+            row = s.scalars(
+                select(SessionEventRow).where(SessionEventRow.session_id == session_id, SessionEventRow.step == step)
+            ).one_or_none()
+            return SessionEventRecord.from_row(row) if row else None
+
+    def session_events(self, session_id: int) -> list[SessionEventRecord]:
+        with self.tx() as s:
+            rows = s.scalars(
+                select(SessionEventRow).where(SessionEventRow.session_id == session_id).order_by(SessionEventRow.step)
+            )
+            return [SessionEventRecord.from_row(r) for r in rows]
+
+    def advance_session(
+        self,
+        session: SessionRecord,
+        *,
+        step: int,
+        losses: dict[str, float],
+        state: dict[str, Any],
+        directive: dict[str, Any],
+        status: str,
+    ) -> bool:
+        """Apply one report if nobody else did first (optimistic: the row's version must be unchanged)."""
+        try:
+            with self.tx() as s:
+                n = s.execute(
+                    update(SessionRow)
+                    .where(SessionRow.id == session.id, SessionRow.version == session.version)
+                    .values(
+                        state=state,
+                        directive=directive,
+                        status=status,
+                        step=step,
+                        version=session.version + 1,
+                        updated_at=utcnow(),
+                    )
+                ).rowcount
+                if n != 1:
+                    return False
+                s.add(SessionEventRow(session_id=session.id, step=step, losses=losses, directive=directive))
+            return True
+        except IntegrityError:
+            return False
+
+    def list_sessions(self, project_id: int) -> list[SessionRecord]:
+        with self.tx() as s:
+            rows = s.scalars(select(SessionRow).where(SessionRow.project_id == project_id).order_by(SessionRow.id))
+            return [SessionRecord.from_row(r) for r in rows]
+
+    # -- embeddings -------------------------------------------------------------------------------
+
+    def put_embedding(self, project_id: int, name: str, array: np.ndarray) -> str:
+        """Store ``array`` once by content hash and point the project's set ``name`` at it."""
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+        data = buf.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        with self.tx() as s:
+            if s.get(BlobRow, digest) is None:
+                s.add(BlobRow(sha256=digest, dtype=str(array.dtype), shape=list(array.shape), data=data))
+                s.flush()
+            row = s.scalars(
+                select(EmbeddingSetRow).where(EmbeddingSetRow.project_id == project_id, EmbeddingSetRow.name == name)
+            ).one_or_none()
+            if row is None:
+                s.add(EmbeddingSetRow(project_id=project_id, name=name, sha256=digest))
+            else:
+                row.sha256 = digest
+            self._bump(s, project_id)
+        return digest
+
+    def embedding_index(self, project_id: int) -> dict[str, tuple[str, list[int]]]:
+        """Set name -> (content hash, shape)."""
+        with self.tx() as s:
+            rows = s.execute(
+                select(EmbeddingSetRow.name, BlobRow.sha256, BlobRow.shape)
+                .join(BlobRow, BlobRow.sha256 == EmbeddingSetRow.sha256)
+                .where(EmbeddingSetRow.project_id == project_id)
+            ).all()
+            return {name: (digest, list(shape)) for name, digest, shape in rows}
+
+    def load_embeddings(self, project_id: int) -> dict[str, np.ndarray]:
+        with self.tx() as s:
+            rows = s.execute(
+                select(EmbeddingSetRow.name, BlobRow.data)
+                .join(BlobRow, BlobRow.sha256 == EmbeddingSetRow.sha256)
+                .where(EmbeddingSetRow.project_id == project_id)
+            ).all()
+        return {name: np.load(io.BytesIO(data), allow_pickle=False) for name, data in rows}
+
+    # -- tokens -----------------------------------------------------------------------------------
+
+    def create_token(self, token_hash: str, name: str, project_id: int | None) -> int:
+        with self.tx() as s:
+            row = TokenRow(token_hash=token_hash, name=name, project_id=project_id)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def token_scope(self, token_hash: str) -> tuple[bool, int | None]:
+        """``(found, project_id)``: ``project_id`` is ``None`` for an admin token."""
+        with self.tx() as s:
+            row = s.execute(select(TokenRow.project_id).where(TokenRow.token_hash == token_hash)).one_or_none()
+            return (False, None) if row is None else (True, row[0])
+
+    def ping(self) -> None:
+        with self.tx() as s:
+            s.execute(select(1))
