@@ -43,7 +43,8 @@ def open_store(settings: Settings, *, create_if_fresh: bool = True) -> Store:
 class BodySizeLimit:
     """Reject bodies over ``limit`` bytes with 413 before they are read into memory.
 
-    Hand-written because Starlette has no body-size setting; checks Content-Length and counts streamed bytes.
+    Hand-written because Starlette has no body-size setting; checks Content-Length, or buffers a chunked
+    body up to the limit.
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
@@ -59,29 +60,38 @@ class BodySizeLimit:
         if length is not None and length.isdigit() and int(length) > self.limit:
             await self._reject(scope, receive, send)
             return
+        if length is not None:
+            await self.app(scope, receive, send)
+            return
+        # No Content-Length (chunked): read up to the limit first, then replay the body to the app.
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.limit:
+                await self._reject(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._reject(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         resp = problems.problem(413, "body_too_large", f"request body is over the limit of {self.limit} bytes")
         await resp(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None, auth: bool | None = None) -> FastAPI:
@@ -106,11 +116,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
     app.state.auth_enabled = bool(auth) if auth is not None else settings.auth == "on"
     problems.install(app)
 
-    from app.api import health, projects, runs
+    from app.api import embeddings, health, mixers, projects, runs, sessions
 
-    for module in (health, projects, runs):
+    for module in (health, projects, runs, mixers, sessions, embeddings):
         app.include_router(module.router)
-    _include_optional_routers(app)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -132,17 +141,3 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
                            allow_headers=["*"])
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app
-
-
-def _include_optional_routers(app: FastAPI) -> None:
-    """Routers of later layers (mixers, sessions, embeddings, dashboard) when present."""
-    import importlib
-
-    for name in ("app.api.mixers", "app.api.sessions", "app.api.embeddings", "app.dashboard"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        app.include_router(module.router)

@@ -10,7 +10,7 @@ import base64
 import contextlib
 import hashlib
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -335,9 +335,22 @@ class Store:
         seed: int | None,
         runs: Sequence[dict[str, Any]],
         lease_seconds: float,
+        dedupe: Callable[[list[RunRecord]], Sequence[dict[str, Any]]] | None = None,
     ) -> tuple[ProposalRecord, list[RunRecord]]:
+        """Create a proposal and its pending runs.
+
+        ``dedupe`` sees the project's completed and open runs under the project's write lock and returns the
+        rows still worth creating, so concurrent proposals never create the same pending mixture twice.
+        """
         with self.tx() as s:
             s.execute(select(ProjectRow.id).where(ProjectRow.id == project_id).with_for_update())
+            if dedupe is not None:
+                known = s.scalars(
+                    select(RunRow).where(
+                        RunRow.project_id == project_id, RunRow.status.in_(["completed", *OPEN_STATUSES])
+                    )
+                )
+                runs = dedupe([RunRecord.from_row(r) for r in known])
             prop = ProposalRow(project_id=project_id, mixer=mixer, config=config, seed=seed)
             s.add(prop)
             s.flush()

@@ -1,0 +1,41 @@
+"""Online sessions: start, report, read."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.auth import Forbidden
+from app.deps import ProjectName, ScopeDep, StoreDep
+from app.schemas import ReportIn, ReportOut, SessionDetailOut, SessionIn, SessionList, SessionOut
+from app.services import sessions as svc
+
+router = APIRouter(tags=["sessions"])
+
+
+def _check_scope(store: StoreDep, scope: ScopeDep, session_id: int) -> None:
+    if scope.project_id is not None and not scope.allows(store.get_session(session_id).project_id):
+        raise Forbidden("this token is not valid for the session's project")
+
+
+@router.post("/api/v1/projects/{name}/sessions", status_code=201, response_model=SessionOut)
+def start_session(name: ProjectName, body: SessionIn, store: StoreDep) -> SessionOut:
+    record, project = svc.start_session(store, name, body.mixer, body.config, body.total_steps,
+                                        body.initial_weights, body.seed)
+    return SessionOut(**svc.session_view(store, record, project))
+
+
+@router.get("/api/v1/projects/{name}/sessions", response_model=SessionList)
+def list_sessions(name: ProjectName, store: StoreDep) -> SessionList:
+    return SessionList(sessions=[SessionOut(**s) for s in svc.list_sessions(store, name)])
+
+
+@router.post("/api/v1/sessions/{session_id}/reports", response_model=ReportOut)
+def post_report(session_id: int, body: ReportIn, store: StoreDep, scope: ScopeDep) -> ReportOut:
+    _check_scope(store, scope, session_id)
+    return ReportOut(directive=svc.report(store, session_id, body.step, body.losses))  # type: ignore[arg-type]
+
+
+@router.get("/api/v1/sessions/{session_id}", response_model=SessionDetailOut)
+def get_session(session_id: int, store: StoreDep, scope: ScopeDep) -> SessionDetailOut:
+    _check_scope(store, scope, session_id)
+    return SessionDetailOut(**svc.get_session(store, session_id))

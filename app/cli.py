@@ -1,0 +1,310 @@
+"""The ``mixopt`` command line (typer).
+
+Verbs other than ``serve`` work on the configured database directly (``MIXOPT_DATABASE_URL`` or the SQLite
+file under ``MIXOPT_DATA_DIR``), like Optuna's ``--storage``: the same service functions the API calls.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.settings import get_settings
+from store.errors import DomainError
+
+app = typer.Typer(help="mixopt: data-mixture optimization for language-model training.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", help="table or json")]
+
+
+def _store() -> Any:
+    from app.main import SchemaBehindError, open_store
+
+    try:
+        return open_store(get_settings())
+    except SchemaBehindError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str, code: int = 1) -> Any:
+    err_console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _emit(rows: list[dict[str, Any]], fmt: Format, columns: list[str] | None = None, title: str = "") -> None:
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    columns = columns or (list(rows[0]) if rows else [])
+    table = Table(title=title or None)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*[_cell(row.get(c)) for c in columns])
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+def _parse_kv(pairs: list[str] | None, what: str) -> dict[str, float] | None:
+    if not pairs:
+        return None
+    out: dict[str, float] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        try:
+            if not sep:
+                raise ValueError(pair)
+            out[key] = float(value)
+        except ValueError:
+            _fail(f"{what} must be key=value with a number, got {pair!r}")
+    return out
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    demo: Annotated[bool, typer.Option(help="create the RegMix demo project if missing")] = False,
+    insecure: Annotated[bool, typer.Option(help="allow a non-loopback address without auth")] = False,
+) -> None:
+    """Run the API and dashboard (uvicorn). Creates the schema on a fresh database."""
+    import os
+
+    import uvicorn
+
+    from app.main import SchemaBehindError, open_store
+
+    settings = get_settings()
+    auth = settings.auth == "on" or (settings.auth == "auto" and not _is_loopback(host))
+    if not _is_loopback(host) and not auth and not insecure:
+        _fail(f"refusing to listen on {host} with MIXOPT_AUTH=off; drop it, or pass --insecure")
+    try:
+        store = open_store(settings)
+    except SchemaBehindError as exc:
+        _fail(str(exc))
+    if demo:
+        from app.services.demo import ensure_demo
+
+        project = ensure_demo(store, settings.lease_seconds)
+        console.print(f"demo project [bold]{project.name}[/bold] ready")
+    store.engine.dispose()
+    # Workers are separate processes: they read the decision through the environment.
+    os.environ["MIXOPT_AUTH"] = "on" if auth else "off"
+    get_settings.cache_clear()
+    console.print(f"mixopt on http://{host}:{port}  (API docs /docs, dashboard /)  auth={'on' if auth else 'off'}")
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=settings.log_level)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Apply Alembic migrations to the configured database."""
+    from store import db
+
+    url = get_settings().resolved_database_url
+    db.upgrade(url, revision)
+    console.print(f"database at {db.current_revision(db.make_engine(url))}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's schema revision and the code's head."""
+    from store import db
+
+    engine = db.make_engine(get_settings().resolved_database_url)
+    console.print(f"database: {db.current_revision(engine)}  head: {db.head_revision()}")
+
+
+@app.command("projects")
+def list_projects(fmt: FormatOpt = Format.table) -> None:
+    """List projects."""
+    store = _store()
+    page = store.list_projects(1000, None)
+    rows = [
+        {"name": p.name, "domains": len(p.domains), "runs": store.count_runs(p.id),
+         "objective": p.objective.get("metric") or p.objective["metrics"], "created_at": p.created_at}
+        for p in page.items
+    ]
+    _emit(rows, fmt, ["name", "domains", "runs", "objective", "created_at"], "projects")
+
+
+@app.command("runs")
+def list_runs(
+    project: str,
+    status: Annotated[str | None, typer.Option(help="filter by status")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 50,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """List a project's runs."""
+    from app.services import runs as svc
+
+    store = _store()
+    page = _call(svc.list_runs, store, project, status=status, fidelity=None, max_results=limit, page_token=None)
+    rows = [
+        {"id": r.id, "external_id": r.external_id, "status": r.status, "fidelity": r.fidelity,
+         "metrics": len(r.metrics), "weights": r.weights if fmt is Format.json else _top(r.weights)}
+        for r in page.items
+    ]
+    _emit(rows, fmt, ["id", "external_id", "status", "fidelity", "metrics", "weights"], f"runs of {project}")
+
+
+def _top(weights: dict[str, float], k: int = 3) -> str:
+    best = sorted(weights.items(), key=lambda kv: -kv[1])[:k]
+    return ", ".join(f"{n}={w:.3f}" for n, w in best)
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except DomainError as exc:
+        lines = [exc.detail] + [f"  {e.loc}: {e.msg}" for e in exc.errors[:10]]
+        _fail("\n".join(lines))
+
+
+@app.command("import")
+def import_runs(
+    project: str,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="wide CSV, or the mixture CSV")],
+    metrics: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="metrics CSV to join")] = None,
+    key: Annotated[str | None, typer.Option(help="join column (becomes external_id)")] = None,
+    domain_prefix: Annotated[str, typer.Option(help="weight columns are <prefix><domain>")] = "",
+    metric_prefix: Annotated[str | None, typer.Option(help="only columns with this prefix are metrics")] = None,
+    fidelity: Annotated[list[str] | None, typer.Option(help="fidelity of every run, e.g. tokens=1e9")] = None,
+    create: Annotated[bool, typer.Option(help="create the project from the columns if missing")] = False,
+    objective: Annotated[str | None, typer.Option(help="with --create: the metric to minimize")] = None,
+    token_shares: Annotated[
+        Path | None, typer.Option(exists=True, help="with --create: CSV domain,token_share (the prior)")
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Import runs from CSV in one transaction per 10,000 runs (RegMix layout or mixopt's export)."""
+    import pandas as pd
+    from rich.progress import Progress
+
+    from app.schemas import DomainIn, ObjectiveIn, ProjectCreate
+    from app.services import projects as psvc
+    from app.services import runs as rsvc
+    from app.services import tabular
+    from store.errors import NotFound
+
+    store = _store()
+    settings = get_settings()
+    try:
+        proj = store.get_project(project)
+    except NotFound:
+        if not create:
+            _fail(f"project {project!r} does not exist (pass --create to make it from the file's columns)")
+        columns = list(pd.read_csv(file, nrows=0).columns)
+        if any(c.startswith("weight.") for c in columns):
+            names = [c.removeprefix("weight.") for c in columns if c.startswith("weight.")]
+        else:
+            names = [c.removeprefix(domain_prefix) for c in columns if domain_prefix and c.startswith(domain_prefix)]
+        if not names:
+            _fail("cannot tell the domain columns: pass --domain-prefix (e.g. train_the_pile_)")
+        shares: dict[str, float] = {}
+        if token_shares is not None:
+            table = pd.read_csv(token_shares)
+            shares = {str(r[0]).removeprefix(domain_prefix): float(r[1]) for r in table.itertuples(index=False)}
+        if not objective:
+            _fail("--create needs --objective METRIC")
+        proj = _call(
+            psvc.create_project,
+            store,
+            ProjectCreate(
+                name=project,
+                domains=[DomainIn(name=n, tokens=shares.get(n)) for n in names],
+                objective=ObjectiveIn(metric=objective),
+            ),
+        )
+    loaded = _call(
+        tabular.read_table, file, proj, metrics_path=metrics, key=key, domain_prefix=domain_prefix,
+        metric_prefix=metric_prefix, fidelity=_parse_kv(fidelity, "--fidelity"),
+    )
+    stored = 0
+    chunk = settings.max_runs_per_request
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("importing", total=len(loaded))
+        for start in range(0, len(loaded), chunk):
+            part = loaded[start : start + chunk]
+            _call(rsvc.ingest_runs, store, project, part, lease_seconds=settings.lease_seconds, max_runs=chunk)
+            stored += len(part)
+            progress.update(task, advance=len(part))
+    _emit([{"project": project, "runs": stored, "total_runs": store.count_runs(proj.id)}], fmt)
+
+
+@app.command("export")
+def export_runs(
+    project: str,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="file (default: stdout)")] = None,
+    format: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+) -> None:
+    """Write every run of a project as CSV or JSON lines."""
+    from app.services import tabular
+
+    if format not in ("csv", "jsonl"):
+        _fail("--format must be csv or jsonl")
+    store = _store()
+    chunks = _call(lambda: list(tabular.export_runs(store, project, format)))
+    text = "".join(chunks)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        err_console.print(f"wrote {output}")
+
+
+@token_app.command("create")
+def token_create(
+    project: Annotated[str | None, typer.Option(help="limit the token to one project")] = None,
+    name: Annotated[str, typer.Option(help="a label for the token")] = "",
+) -> None:
+    """Create a bearer token; it is printed once and stored hashed."""
+    from app.auth import create_token
+
+    token = _call(create_token, _store(), name, project)
+    sys.stdout.write(token + "\n")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

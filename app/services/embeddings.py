@@ -1,0 +1,64 @@
+"""Embedding sets for the OT mixer: validate an ``(n, dim)`` array and store it by content hash."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from store.errors import FieldError, InvalidInput
+from store.repository import Store
+
+MAX_ROWS = 200_000
+MAX_ELEMENTS = 50_000_000
+
+
+def _bad(msg: str, loc: str = "body") -> InvalidInput:
+    return InvalidInput(msg, code="invalid_embeddings", errors=[FieldError(loc, msg)])
+
+
+def parse_npy(data: bytes) -> np.ndarray:
+    """Read ``.npy`` bytes without pickles; anything malformed is a 422."""
+    try:
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError, OSError, EOFError... for malformed files
+        raise _bad(f"not a valid .npy array: {exc}") from exc
+    if not isinstance(arr, np.ndarray):
+        raise _bad("expected a single .npy array, not an archive")
+    return arr
+
+
+def validate(arr: np.ndarray, loc: str = "body") -> np.ndarray:
+    """A non-empty, finite, 2-D numeric array within the size caps, as float32."""
+    if arr.dtype.kind not in "fiu":
+        raise _bad(f"dtype {arr.dtype} is not numeric", loc)
+    if arr.ndim != 2:
+        raise _bad(f"expected a 2-D array (n, dim), got shape {list(arr.shape)}", loc)
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise _bad("the array is empty", loc)
+    if arr.shape[0] > MAX_ROWS or arr.size > MAX_ELEMENTS:
+        raise _bad(f"at most {MAX_ROWS} vectors and {MAX_ELEMENTS} numbers per set", loc)
+    out = arr.astype(np.float32)
+    if not np.isfinite(out).all():
+        raise _bad("the array holds NaN or infinite values (or values too large for float32)", loc)
+    return out
+
+
+def put_embedding(store: Store, project_name: str, set_name: str, arr: np.ndarray) -> dict[str, Any]:
+    project = store.get_project(project_name)
+    if set_name != "target" and set_name not in project.domain_names:
+        raise InvalidInput(f"set must be a domain name or 'target', got {set_name!r}", code="unknown_set",
+                           errors=[FieldError("set", f"unknown set {set_name!r}")])
+    arr = validate(arr)
+    index = store.embedding_index(project.id)
+    dims = {shape[1] for name, (_h, shape) in index.items() if name != set_name}
+    if dims and arr.shape[1] not in dims:
+        raise _bad(f"dimension {arr.shape[1]} differs from the project's other sets ({sorted(dims)[0]})")
+    digest = store.put_embedding(project.id, set_name, arr)
+    return {"name": set_name, "sha256": digest, "shape": list(arr.shape)}
+
+
+def list_embeddings(store: Store, project_name: str) -> list[dict[str, Any]]:
+    project = store.get_project(project_name)
+    return [{"name": n, "sha256": h, "shape": s} for n, (h, s) in sorted(store.embedding_index(project.id).items())]

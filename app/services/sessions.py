@@ -1,0 +1,151 @@
+"""Online sessions: start one, apply reports (idempotently), read its history.
+
+The mixer's state lives in the session row as JSON, so any API process can take the next report. A report
+is applied with an optimistic version check: of two processes racing on one step, one writes and the other
+returns the directive the winner stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from app import metrics
+from app.services.mixing import make_problem, parse_mixer, weights_array
+from app.services.runs import normalize_weights
+from mixers import MixerError, OnlineMixer
+from mixers.types import Directive, Report
+from store.errors import Conflict, FieldError, InvalidInput
+from store.records import ProjectRecord, SessionEventRecord, SessionRecord
+from store.repository import Store
+
+
+def directive_dict(project: ProjectRecord, d: Directive) -> dict[str, Any]:
+    return {
+        "weights": {n: float(w) for n, w in zip(project.domain_names, d.weights, strict=True)},
+        "until_step": int(d.until_step),
+        "done": bool(d.done),
+    }
+
+
+def _mixer(project: ProjectRecord, session_mixer: str, config: dict[str, Any] | None,
+           seed: int | None) -> OnlineMixer:
+    cls, cfg = parse_mixer(session_mixer, config, kind="online")
+    mixer = cls(make_problem(project), cfg, seed)
+    assert isinstance(mixer, OnlineMixer)
+    return mixer
+
+
+def _invalid(exc: MixerError, loc: str) -> InvalidInput:
+    return InvalidInput(str(exc), code="invalid_report" if loc != "config" else "invalid_session",
+                        errors=[FieldError(loc, str(exc))])
+
+
+def start_session(store: Store, project_name: str, mixer: str, config: dict[str, Any] | None,
+                  total_steps: int | None, initial_weights: dict[str, float] | None,
+                  seed: int | None) -> tuple[SessionRecord, ProjectRecord]:
+    project = store.get_project(project_name)
+    online = _mixer(project, mixer, config, seed)
+    steps = total_steps or getattr(online.config, "total_steps", None)
+    if not steps:
+        raise InvalidInput("total_steps is required (in the body or the mixer config)", code="total_steps_missing",
+                           errors=[FieldError("total_steps", "required")])
+    init = None
+    if initial_weights is not None:
+        norm, _raw, errs = normalize_weights(project, initial_weights, "initial_weights")
+        if errs or norm is None:
+            raise InvalidInput(errs[0].msg, code="invalid_weights", errors=errs)
+        init = weights_array(project, norm)
+    try:
+        state, directive = online.start(int(steps), init)
+    except MixerError as exc:
+        raise _invalid(exc, "config") from exc
+    d = directive_dict(project, directive)
+    record = store.create_session(
+        {
+            "project_id": project.id, "mixer": mixer, "config": online.config.model_dump(mode="json"),
+            "seed": seed, "status": "done" if directive.done else "active", "step": 0, "total_steps": int(steps),
+            "state": state, "directive": d,
+        },
+        d,
+    )
+    return record, project
+
+
+def report(store: Store, session_id: int, step: int, losses: dict[str, float]) -> dict[str, Any]:
+    """Apply the report at ``step``; a replay of an applied step returns the directive it produced."""
+    session = store.get_session(session_id)
+    project = store.get_project_by_id(session.project_id)
+    replay = store.session_event(session_id, step)
+    if replay is not None and step >= 0 and replay.losses is not None:
+        if replay.losses != {k: float(v) for k, v in losses.items()}:
+            raise Conflict(f"step {step} was already reported with other losses", code="report_conflict",
+                           errors=[FieldError("losses", "differs from the report already applied at this step")])
+        return replay.directive
+    if session.status == "done":
+        raise Conflict("the session is done", code="session_done")
+    expected = int(session.directive["until_step"])
+    if step != expected:
+        raise InvalidInput(f"the last directive asked for a report at step {expected}, not {step}",
+                           code="unexpected_step", errors=[FieldError("step", f"expected {expected}")])
+    names = project.domain_names
+    errors = [FieldError(f"losses.{k}", f"unknown domain {k!r}") for k in losses if k not in names]
+    errors += [FieldError("losses", f"missing loss for domain {n!r}") for n in names if n not in losses]
+    if errors:
+        raise InvalidInput(f"{errors[0].loc}: {errors[0].msg}", code="invalid_report", errors=errors)
+    online = _mixer(project, session.mixer, session.config, session.seed)
+    try:
+        state, directive = online.observe(
+            session.state, Report(step=step, losses=np.array([losses[n] for n in names], dtype=np.float64))
+        )
+    except MixerError as exc:
+        raise _invalid(exc, "losses") from exc
+    d = directive_dict(project, directive)
+    applied = store.advance_session(
+        session, step=step, losses={k: float(v) for k, v in losses.items()}, state=state, directive=d,
+        status="done" if directive.done else "active",
+    )
+    if not applied:
+        # Another process applied this step first: answer with what it stored.
+        winner = store.session_event(session_id, step)
+        if winner is None:
+            raise Conflict("the session moved on concurrently; read it and retry", code="session_race")
+        return winner.directive
+    metrics.SESSION_REPORTS.labels(session.mixer).inc()
+    return d
+
+
+def session_view(store: Store, session: SessionRecord, project: ProjectRecord | None = None,
+                 with_history: bool = False) -> dict[str, Any]:
+    project = project or store.get_project_by_id(session.project_id)
+    summary: dict[str, Any] = {}
+    try:
+        online = _mixer(project, session.mixer, session.config, session.seed)
+        summarize = getattr(online, "summary", None)
+        if callable(summarize):
+            summary = dict(summarize(session.state))
+    except InvalidInput:
+        summary = {}
+    view: dict[str, Any] = {
+        "id": session.id, "project": project.name, "mixer": session.mixer, "config": session.config,
+        "status": session.status, "step": session.step, "total_steps": session.total_steps,
+        "weights": session.directive["weights"], "directive": session.directive, "summary": summary,
+        "created_at": session.created_at, "updated_at": session.updated_at,
+    }
+    if with_history:
+        view["history"] = [_event(e) for e in store.session_events(session.id)]
+    return view
+
+
+def _event(e: SessionEventRecord) -> dict[str, Any]:
+    return {"step": e.step, "losses": e.losses, "directive": e.directive, "created_at": e.created_at}
+
+
+def get_session(store: Store, session_id: int) -> dict[str, Any]:
+    return session_view(store, store.get_session(session_id), with_history=True)
+
+
+def list_sessions(store: Store, project_name: str) -> list[dict[str, Any]]:
+    project = store.get_project(project_name)
+    return [session_view(store, s, project) for s in store.list_sessions(project.id)]

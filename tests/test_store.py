@@ -1,0 +1,165 @@
+"""Store contract: the same behaviour on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from store.errors import Conflict, InvalidInput, NotFound
+from store.repository import Store
+
+DOMAINS = [{"name": "a", "tokens": 1.0}, {"name": "b", "tokens": 3.0}]
+
+
+def _project(store: Store, name: str = "p") -> int:
+    rec = store.create_project(
+        {"name": name, "description": "", "domains": DOMAINS, "objective": {"metrics": {"loss": 1.0},
+         "direction": "minimize"}, "target_fidelity": None, "allow_missing_domains": False}
+    )
+    return rec.id
+
+
+def _run(ext: str | None, w: float = 0.5, status: str = "completed", loss: float | None = 1.0,
+         content: str | None = None) -> dict[str, object]:
+    metrics = {"loss": loss} if loss is not None else {}
+    return {
+        "external_id": ext, "weights": {"a": w, "b": 1 - w}, "weights_sum": 1.0, "fidelity": {"tokens": 1e9},
+        "fidelity_key": "tokens=1e+09", "cost": None, "status": status, "metrics": metrics, "trajectory": None,
+        "tags": {}, "content_hash": content or f"h-{ext}-{w}-{status}-{loss}",
+        "result_hash": "r" if status == "completed" else None,
+    }
+
+
+def test_project_crud_and_unique_name(store: Store) -> None:
+    pid = _project(store)
+    assert store.get_project("p").id == pid
+    with pytest.raises(Conflict):
+        _project(store)
+    updated = store.update_project("p", {"description": "new"})
+    assert updated.description == "new"
+    assert updated.data_version == 1
+    store.delete_project("p")
+    with pytest.raises(NotFound):
+        store.get_project("p")
+
+
+def test_project_paging(store: Store) -> None:
+    for i in range(5):
+        _project(store, f"p{i}")
+    first = store.list_projects(2, None)
+    assert [p.name for p in first.items] == ["p0", "p1"]
+    second = store.list_projects(2, first.next_page_token)
+    third = store.list_projects(2, second.next_page_token)
+    assert [p.name for p in second.items + third.items] == ["p2", "p3", "p4"]
+    assert third.next_page_token is None
+    with pytest.raises(InvalidInput):
+        store.list_projects(2, "garbage!")
+
+
+def test_ingest_is_idempotent_and_all_or_nothing(store: Store) -> None:
+    pid = _project(store)
+    first = store.ingest_runs(pid, [_run("x"), _run("y", 0.3)], lease_seconds=60)
+    assert [r.external_id for r in first] == ["x", "y"]
+    again = store.ingest_runs(pid, [_run("x"), _run("z", 0.2)], lease_seconds=60)
+    assert again[0].id == first[0].id
+    assert store.count_runs(pid) == 3
+    with pytest.raises(Conflict) as err:
+        store.ingest_runs(pid, [_run("w", 0.1), _run("x", 0.9)], lease_seconds=60)
+    assert err.value.errors[0].loc == "runs[1].external_id"
+    assert store.count_runs(pid) == 3  # "w" was not written either
+
+
+def test_pending_runs_get_a_lease_on_the_database_clock(store: Store) -> None:
+    pid = _project(store)
+    [run] = store.ingest_runs(pid, [_run("p", status="pending", loss=None)], lease_seconds=3600)
+    assert run.lease_expires_at is not None and run.created_at is not None
+    assert 3590 < (run.lease_expires_at - run.created_at).total_seconds() < 3610
+    beat = store.heartbeat(pid, run.id, 7200)
+    assert beat.status == "running"
+    assert beat.lease_expires_at is not None and beat.lease_expires_at > run.lease_expires_at
+
+
+def test_expired_lease_abandons_exactly_once(store: Store) -> None:
+    pid = _project(store)
+    [run] = store.ingest_runs(pid, [_run("p", status="pending", loss=None)], lease_seconds=0.05)
+    time.sleep(0.2)
+    assert store.expire_leases(pid) == 1
+    assert store.expire_leases(pid) == 0
+    assert store.get_run(pid, run.id).status == "abandoned"
+    with pytest.raises(Conflict):
+        store.heartbeat(pid, run.id, 60)
+
+
+def test_result_completes_exactly_once(store: Store) -> None:
+    pid = _project(store)
+    [run] = store.ingest_runs(pid, [_run("p", status="pending", loss=None)], lease_seconds=60)
+    done, changed = store.complete_run(pid, run.id, status="completed", metrics={"loss": 2.0}, trajectory=None,
+                                       result_hash="one")
+    assert changed and done.status == "completed" and done.metrics == {"loss": 2.0}
+    assert done.lease_expires_at is None
+    same, changed = store.complete_run(pid, run.id, status="completed", metrics={"loss": 2.0}, trajectory=None,
+                                       result_hash="one")
+    assert not changed and same.metrics == {"loss": 2.0}
+    with pytest.raises(Conflict):
+        store.complete_run(pid, run.id, status="completed", metrics={"loss": 3.0}, trajectory=None,
+                           result_hash="two")
+    assert store.get_run(pid, run.id).metrics == {"loss": 2.0}
+
+
+def test_list_runs_filters_and_pages(store: Store) -> None:
+    pid = _project(store)
+    store.ingest_runs(pid, [_run(f"r{i}", i / 10) for i in range(7)] + [_run("q", status="pending", loss=None)],
+                      lease_seconds=60)
+    page = store.list_runs(pid, status="completed", max_results=4)
+    rest = store.list_runs(pid, status="completed", max_results=4, page_token=page.next_page_token)
+    assert len(page.items) == 4 and len(rest.items) == 3 and rest.next_page_token is None
+    assert {r.status for r in page.items + rest.items} == {"completed"}
+    assert len(store.list_runs(pid, fidelity_key="tokens=1e+09").items) == 8
+    assert store.list_runs(pid, fidelity_key="tokens=2e+09").items == []
+
+
+def test_delete_project_cascades(store: Store) -> None:
+    pid = _project(store)
+    store.ingest_runs(pid, [_run("x")], lease_seconds=60)
+    store.delete_project("p")
+    assert store.count_runs() == 0
+
+
+def test_embeddings_are_content_addressed(store: Store) -> None:
+    pid = _project(store)
+    arr = np.arange(12, dtype=np.float32).reshape(4, 3)
+    h1 = store.put_embedding(pid, "a", arr)
+    h2 = store.put_embedding(pid, "target", arr)
+    assert h1 == h2
+    loaded = store.load_embeddings(pid)
+    assert set(loaded) == {"a", "target"}
+    np.testing.assert_array_equal(loaded["a"], arr)
+
+
+def test_fit_cache_round_trip_and_eviction(store: Store) -> None:
+    pid = _project(store)
+    for i in range(5):
+        store.cache_put(pid, f"k{i}", bytes([i]), keep=3)
+    assert store.cache_get("k4") == bytes([4])
+    kept = [k for k in (f"k{i}" for i in range(5)) if store.cache_get(k) is not None]
+    assert len(kept) == 3
+    store.cache_put(pid, "k4", b"again", keep=3)  # a racing writer of the same key is harmless
+    assert store.cache_get("k4") == bytes([4])
+
+
+def test_session_versioning(store: Store) -> None:
+    pid = _project(store)
+    sess = store.create_session(
+        {"project_id": pid, "mixer": "m", "config": {}, "seed": 1, "status": "active", "step": 0,
+         "total_steps": 10, "state": {"x": 1}, "directive": {"until_step": 0}},
+        {"until_step": 0},
+    )
+    assert store.advance_session(sess, step=0, losses={"a": 1.0}, state={"x": 2}, directive={"until_step": 5},
+                                 status="active")
+    # The same stale version cannot apply a second time.
+    assert not store.advance_session(sess, step=5, losses={"a": 1.0}, state={"x": 3},
+                                     directive={"until_step": 9}, status="active")
+    assert store.get_session(sess.id).state == {"x": 2}
+    assert [e.step for e in store.session_events(sess.id)] == [-1, 0]
