@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +29,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
 
@@ -129,8 +129,9 @@ def serve(
     os.environ["MIXOPT_AUTH"] = "on" if auth else "off"
     get_settings.cache_clear()
     console.print(f"mixopt on http://{host}:{port}  (API docs /docs, dashboard /)  auth={'on' if auth else 'off'}")
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level)
+    uvicorn.run(
+        "app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level=settings.log_level
+    )
 
 
 @db_app.command("upgrade")
@@ -158,8 +159,13 @@ def list_projects(fmt: FormatOpt = Format.table) -> None:
     store = _store()
     page = store.list_projects(1000, None)
     rows = [
-        {"name": p.name, "domains": len(p.domains), "runs": store.count_runs(p.id),
-         "objective": p.objective.get("metric") or p.objective["metrics"], "created_at": p.created_at}
+        {
+            "name": p.name,
+            "domains": len(p.domains),
+            "runs": store.count_runs(p.id),
+            "objective": p.objective.get("metric") or p.objective["metrics"],
+            "created_at": p.created_at,
+        }
         for p in page.items
     ]
     _emit(rows, fmt, ["name", "domains", "runs", "objective", "created_at"], "projects")
@@ -178,8 +184,14 @@ def list_runs(
     store = _store()
     page = _call(svc.list_runs, store, project, status=status, fidelity=None, max_results=limit, page_token=None)
     rows = [
-        {"id": r.id, "external_id": r.external_id, "status": r.status, "fidelity": r.fidelity,
-         "metrics": len(r.metrics), "weights": r.weights if fmt is Format.json else _top(r.weights)}
+        {
+            "id": r.id,
+            "external_id": r.external_id,
+            "status": r.status,
+            "fidelity": r.fidelity,
+            "metrics": len(r.metrics),
+            "weights": r.weights if fmt is Format.json else _top(r.weights),
+        }
         for r in page.items
     ]
     _emit(rows, fmt, ["id", "external_id", "status", "fidelity", "metrics", "weights"], f"runs of {project}")
@@ -254,8 +266,14 @@ def import_runs(
             ),
         )
     loaded = _call(
-        tabular.read_table, file, proj, metrics_path=metrics, key=key, domain_prefix=domain_prefix,
-        metric_prefix=metric_prefix, fidelity=_parse_kv(fidelity, "--fidelity"),
+        tabular.read_table,
+        file,
+        proj,
+        metrics_path=metrics,
+        key=key,
+        domain_prefix=domain_prefix,
+        metric_prefix=metric_prefix,
+        fidelity=_parse_kv(fidelity, "--fidelity"),
     )
     stored = 0
     chunk = settings.max_runs_per_request

@@ -137,7 +137,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
         return response
 
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                           allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
+        )
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app

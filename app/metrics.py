@@ -6,9 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-REQUESTS = Counter(
-    "mixopt_http_requests", "HTTP requests handled", ["method", "route", "status"], registry=REGISTRY
-)
+REQUESTS = Counter("mixopt_http_requests", "HTTP requests handled", ["method", "route", "status"], registry=REGISTRY)
 ERRORS = Counter("mixopt_http_errors", "HTTP responses with status >= 400", ["route", "status"], registry=REGISTRY)
 LATENCY = Histogram("mixopt_http_request_seconds", "request latency", ["route"], registry=REGISTRY)
 RUNS_INGESTED = Counter("mixopt_runs_ingested", "runs written by bulk ingest", registry=REGISTRY)

@@ -92,9 +92,7 @@ class OnlineMixer(Mixer):
     kind: ClassVar[Literal["offline", "online"]] = "online"
 
     @abstractmethod
-    def start(
-        self, total_steps: int, initial_weights: FloatArray | None = None
-    ) -> tuple[dict[str, Any], Directive]:
+    def start(self, total_steps: int, initial_weights: FloatArray | None = None) -> tuple[dict[str, Any], Directive]:
         """Begin a session of ``total_steps`` steps; returns the state and the first directive."""
 
     @abstractmethod

@@ -96,9 +96,7 @@ class Problem:
         where all three are known.
         """
         lo = np.array([dom.min_weight or 0.0 for dom in self.domains], dtype=np.float64)
-        hi = np.array(
-            [1.0 if dom.max_weight is None else dom.max_weight for dom in self.domains], dtype=np.float64
-        )
+        hi = np.array([1.0 if dom.max_weight is None else dom.max_weight for dom in self.domains], dtype=np.float64)
         target_tokens = (self.target_fidelity or {}).get("tokens")
         if target_tokens:
             for i, dom in enumerate(self.domains):

@@ -13,7 +13,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 
-class utcnow(FunctionElement[Any]):  # noqa: N801 - reads like the SQL function it stands for
+class utcnow(FunctionElement[Any]):
     """Current UTC time on the database server, optionally shifted by ``seconds``."""
 
     type = DateTime(timezone=True)

@@ -44,6 +44,11 @@ from store.records import (
 _CHUNK = 500  # rows per IN (...) lookup; well under SQLite's and PostgreSQL's parameter limits
 
 
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE touched (``Session.execute`` is typed as ``Result``; UPDATEs give a ``CursorResult``)."""
+    return int(result.rowcount or 0)
+
+
 def encode_page_token(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
 
@@ -141,9 +146,7 @@ class Store:
 
     def _bump(self, s: Session, project_id: int) -> None:
         s.execute(
-            update(ProjectRow)
-            .where(ProjectRow.id == project_id)
-            .values(data_version=ProjectRow.data_version + 1)
+            update(ProjectRow).where(ProjectRow.id == project_id).values(data_version=ProjectRow.data_version + 1)
         )
 
     # -- runs -------------------------------------------------------------------------------------
@@ -291,18 +294,22 @@ class Store:
                 if row.result_hash == result_hash:
                     return RunRecord.from_row(row), False
                 raise Conflict(f"run {run_id} already has a different result", code="result_conflict")
-            changed = s.execute(
-                update(RunRow)
-                .where(RunRow.id == run_id, RunRow.result_hash.is_(None), RunRow.status.not_in(["completed", "failed"]))
-                .values(
-                    status=status,
-                    metrics=metrics,
-                    trajectory=trajectory,
-                    result_hash=result_hash,
-                    lease_expires_at=None,
-                    updated_at=utcnow(),
+            changed = _rowcount(
+                s.execute(
+                    update(RunRow)
+                    .where(
+                        RunRow.id == run_id, RunRow.result_hash.is_(None), RunRow.status.not_in(["completed", "failed"])
+                    )
+                    .values(
+                        status=status,
+                        metrics=metrics,
+                        trajectory=trajectory,
+                        result_hash=result_hash,
+                        lease_expires_at=None,
+                        updated_at=utcnow(),
+                    )
                 )
-            ).rowcount
+            )
             if changed != 1:
                 raise Conflict(f"run {run_id} already has a different result", code="result_conflict")
             self._bump(s, project_id)
@@ -319,7 +326,7 @@ class Store:
             )
             if project_id is not None:
                 stmt = stmt.where(RunRow.project_id == project_id)
-            n = s.execute(stmt.values(status="abandoned", updated_at=utcnow())).rowcount
+            n = _rowcount(s.execute(stmt.values(status="abandoned", updated_at=utcnow())))
             if n and project_id is not None:
                 self._bump(s, project_id)
             return int(n or 0)
@@ -435,18 +442,20 @@ class Store:
         """Apply one report if nobody else did first (optimistic: the row's version must be unchanged)."""
         try:
             with self.tx() as s:
-                n = s.execute(
-                    update(SessionRow)
-                    .where(SessionRow.id == session.id, SessionRow.version == session.version)
-                    .values(
-                        state=state,
-                        directive=directive,
-                        status=status,
-                        step=step,
-                        version=session.version + 1,
-                        updated_at=utcnow(),
+                n = _rowcount(
+                    s.execute(
+                        update(SessionRow)
+                        .where(SessionRow.id == session.id, SessionRow.version == session.version)
+                        .values(
+                            state=state,
+                            directive=directive,
+                            status=status,
+                            step=step,
+                            version=session.version + 1,
+                            updated_at=utcnow(),
+                        )
                     )
-                ).rowcount
+                )
                 if n != 1:
                     return False
                 s.add(SessionEventRow(session_id=session.id, step=step, losses=losses, directive=directive))

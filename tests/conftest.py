@@ -27,9 +27,7 @@ from store import db  # noqa: E402
 from store.models import Base  # noqa: E402
 from store.repository import Store  # noqa: E402
 
-ADMIN_PG_URL = os.environ.get(
-    "MIXOPT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+ADMIN_PG_URL = os.environ.get("MIXOPT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "app" / "demo" / "regmix"

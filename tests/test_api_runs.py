@@ -15,8 +15,11 @@ RUNS = "/api/v1/projects/p1/runs"
 
 
 def run(ext: str | None = None, web: float = 0.5, code: float = 0.3, books: float = 0.2, **extra: Any) -> dict:
-    body: dict[str, Any] = {"weights": {"web": web, "code": code, "books": books}, "metrics": {"loss": 3.0},
-                            "fidelity": {"params": 1e6, "tokens": 1e9}}
+    body: dict[str, Any] = {
+        "weights": {"web": web, "code": code, "books": books},
+        "metrics": {"loss": 3.0},
+        "fidelity": {"params": 1e6, "tokens": 1e9},
+    }
     if ext is not None:
         body["external_id"] = ext
     body.update(extra)
@@ -37,8 +40,13 @@ def assert_problem(resp: Any, status: int, code: str | None = None, loc: str | N
 
 
 def test_project_lifecycle(client: TestClient, project: dict) -> None:
-    assert project["domains"][1] == {"name": "code", "tokens": 3e9, "min_weight": None, "max_weight": 0.8,
-                                     "max_epochs": None}
+    assert project["domains"][1] == {
+        "name": "code",
+        "tokens": 3e9,
+        "min_weight": None,
+        "max_weight": 0.8,
+        "max_epochs": None,
+    }
     assert project["objective"]["direction"] == "minimize"
     assert_problem(client.post("/api/v1/projects", json=PROJECT), 409, "project_exists")
     listed = client.get("/api/v1/projects").json()
@@ -89,12 +97,18 @@ def _raw(client: TestClient, text: str) -> Any:
 
 BAD_BATCHES = [
     ('{"runs": [{"weights": {"web": NaN, "code": 0.5, "books": 0.5}, "metrics": {"loss": 1}}]}', "runs[0].weights.web"),
-    ('{"runs": [{"weights": {"web": 0.5, "code": 0.5, "books": 0}, "metrics": {"loss": Infinity}}]}',
-     "runs[0].metrics.loss"),
+    (
+        '{"runs": [{"weights": {"web": 0.5, "code": 0.5, "books": 0}, "metrics": {"loss": Infinity}}]}',
+        "runs[0].metrics.loss",
+    ),
     (json.dumps({"runs": [run(), run(web=-0.1, code=0.9, books=0.2)]}), "runs[1].weights.web"),
     (json.dumps({"runs": [run(web=0.3, code=0.2, books=0.2)]}), "runs[0].weights"),
-    (json.dumps({"runs": [{"weights": {"web": 0.5, "code": 0.3, "books": 0.1, "math": 0.1},
-                           "metrics": {"loss": 1}}]}), "runs[0].weights.math"),
+    (
+        json.dumps(
+            {"runs": [{"weights": {"web": 0.5, "code": 0.3, "books": 0.1, "math": 0.1}, "metrics": {"loss": 1}}]}
+        ),
+        "runs[0].weights.math",
+    ),
     (json.dumps({"runs": [run("dup"), run("dup")]}), "runs[1].external_id"),
     (json.dumps({"runs": [run(fidelity={"tokens": -5})]}), "runs[0].fidelity.tokens"),
     (json.dumps({"runs": [run(metrics="oops")]}), "runs[0].metrics"),
@@ -123,8 +137,9 @@ def test_body_over_the_limit_is_413(store: Store, tmp_path: Any) -> None:
         resp = small.post(RUNS, json={"runs": [run(f"r{i}") for i in range(50)]})
         assert_problem(resp, 413, "body_too_large")
         # Streamed without a Content-Length, too.
-        resp = small.post(RUNS, content=iter([b'{"runs": [' + b" " * 3000 + b"]}"]),
-                          headers={"content-type": "application/json"})
+        resp = small.post(
+            RUNS, content=iter([b'{"runs": [' + b" " * 3000 + b"]}"]), headers={"content-type": "application/json"}
+        )
         assert_problem(resp, 413, "body_too_large")
     assert store.count_runs() == 0
 
@@ -157,31 +172,47 @@ def test_pending_run_heartbeat_and_result_exactly_once(client: TestClient, proje
     assert pending["status"] == "pending" and pending["lease_expires_at"]
     beat = client.post(f"{RUNS}/{pending['id']}/heartbeat")
     assert beat.status_code == 200 and beat.json()["status"] == "running"
-    res = client.post(f"{RUNS}/{pending['id']}/result", json={"metrics": {"loss": 2.5},
-                                                              "trajectory": [{"step": 10, "loss": 3.0}]})
+    res = client.post(
+        f"{RUNS}/{pending['id']}/result", json={"metrics": {"loss": 2.5}, "trajectory": [{"step": 10, "loss": 3.0}]}
+    )
     assert res.status_code == 200 and res.json()["status"] == "completed"
     assert res.json()["trajectory"] == [{"step": 10, "loss": 3.0}]
-    replay = client.post(f"{RUNS}/{pending['id']}/result", json={"metrics": {"loss": 2.5},
-                                                                 "trajectory": [{"step": 10, "loss": 3.0}]})
+    replay = client.post(
+        f"{RUNS}/{pending['id']}/result", json={"metrics": {"loss": 2.5}, "trajectory": [{"step": 10, "loss": 3.0}]}
+    )
     assert replay.status_code == 200
-    assert_problem(client.post(f"{RUNS}/{pending['id']}/result", json={"metrics": {"loss": 9.0}}), 409,
-                   "result_conflict")
+    assert_problem(
+        client.post(f"{RUNS}/{pending['id']}/result", json={"metrics": {"loss": 9.0}}), 409, "result_conflict"
+    )
     assert client.get(f"{RUNS}/{pending['id']}").json()["metrics"] == {"loss": 2.5}
     assert_problem(client.post(f"{RUNS}/{pending['id']}/heartbeat"), 409, "run_not_open")
     assert_problem(client.get(f"{RUNS}/999999"), 404, "run_not_found")
-    assert_problem(client.post(f"{RUNS}/{pending['id']}/result", json={"metrics": {"loss": "x"}}), 422,
-                   loc="metrics.loss")
+    assert_problem(
+        client.post(f"{RUNS}/{pending['id']}/result", json={"metrics": {"loss": "x"}}), 422, loc="metrics.loss"
+    )
 
 
 def test_export_round_trips(client: TestClient, project: dict) -> None:
-    batch = [run("a", 0.5, 0.3, 0.205, cost=12.5, tags={"team": "x", "n": 3}),
-             run("b", trajectory=[{"step": 1, "loss": 4.0}]), run("c", metrics={})]
+    batch = [
+        run("a", 0.5, 0.3, 0.205, cost=12.5, tags={"team": "x", "n": 3}),
+        run("b", trajectory=[{"step": 1, "loss": 4.0}]),
+        run("c", metrics={}),
+    ]
     stored = client.post(RUNS, json={"runs": batch}).json()["runs"]
     lines = client.get("/api/v1/projects/p1/export", params={"format": "jsonl"}).text.strip().split("\n")
     exported = [json.loads(line) for line in lines]
     for s, e in zip(stored, exported, strict=True):
-        for key in ("external_id", "weights", "weights_sum", "fidelity", "cost", "status", "metrics", "tags",
-                    "trajectory"):
+        for key in (
+            "external_id",
+            "weights",
+            "weights_sum",
+            "fidelity",
+            "cost",
+            "status",
+            "metrics",
+            "tags",
+            "trajectory",
+        ):
             assert s[key] == e[key], key
     csv_text = client.get("/api/v1/projects/p1/export", params={"format": "csv"}).text
     assert csv_text.splitlines()[0].startswith("id,external_id,status,cost")

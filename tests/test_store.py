@@ -15,19 +15,34 @@ DOMAINS = [{"name": "a", "tokens": 1.0}, {"name": "b", "tokens": 3.0}]
 
 def _project(store: Store, name: str = "p") -> int:
     rec = store.create_project(
-        {"name": name, "description": "", "domains": DOMAINS, "objective": {"metrics": {"loss": 1.0},
-         "direction": "minimize"}, "target_fidelity": None, "allow_missing_domains": False}
+        {
+            "name": name,
+            "description": "",
+            "domains": DOMAINS,
+            "objective": {"metrics": {"loss": 1.0}, "direction": "minimize"},
+            "target_fidelity": None,
+            "allow_missing_domains": False,
+        }
     )
     return rec.id
 
 
-def _run(ext: str | None, w: float = 0.5, status: str = "completed", loss: float | None = 1.0,
-         content: str | None = None) -> dict[str, object]:
+def _run(
+    ext: str | None, w: float = 0.5, status: str = "completed", loss: float | None = 1.0, content: str | None = None
+) -> dict[str, object]:
     metrics = {"loss": loss} if loss is not None else {}
     return {
-        "external_id": ext, "weights": {"a": w, "b": 1 - w}, "weights_sum": 1.0, "fidelity": {"tokens": 1e9},
-        "fidelity_key": "tokens=1e+09", "cost": None, "status": status, "metrics": metrics, "trajectory": None,
-        "tags": {}, "content_hash": content or f"h-{ext}-{w}-{status}-{loss}",
+        "external_id": ext,
+        "weights": {"a": w, "b": 1 - w},
+        "weights_sum": 1.0,
+        "fidelity": {"tokens": 1e9},
+        "fidelity_key": "tokens=1e+09",
+        "cost": None,
+        "status": status,
+        "metrics": metrics,
+        "trajectory": None,
+        "tags": {},
+        "content_hash": content or f"h-{ext}-{w}-{status}-{loss}",
         "result_hash": "r" if status == "completed" else None,
     }
 
@@ -95,23 +110,25 @@ def test_expired_lease_abandons_exactly_once(store: Store) -> None:
 def test_result_completes_exactly_once(store: Store) -> None:
     pid = _project(store)
     [run] = store.ingest_runs(pid, [_run("p", status="pending", loss=None)], lease_seconds=60)
-    done, changed = store.complete_run(pid, run.id, status="completed", metrics={"loss": 2.0}, trajectory=None,
-                                       result_hash="one")
+    done, changed = store.complete_run(
+        pid, run.id, status="completed", metrics={"loss": 2.0}, trajectory=None, result_hash="one"
+    )
     assert changed and done.status == "completed" and done.metrics == {"loss": 2.0}
     assert done.lease_expires_at is None
-    same, changed = store.complete_run(pid, run.id, status="completed", metrics={"loss": 2.0}, trajectory=None,
-                                       result_hash="one")
+    same, changed = store.complete_run(
+        pid, run.id, status="completed", metrics={"loss": 2.0}, trajectory=None, result_hash="one"
+    )
     assert not changed and same.metrics == {"loss": 2.0}
     with pytest.raises(Conflict):
-        store.complete_run(pid, run.id, status="completed", metrics={"loss": 3.0}, trajectory=None,
-                           result_hash="two")
+        store.complete_run(pid, run.id, status="completed", metrics={"loss": 3.0}, trajectory=None, result_hash="two")
     assert store.get_run(pid, run.id).metrics == {"loss": 2.0}
 
 
 def test_list_runs_filters_and_pages(store: Store) -> None:
     pid = _project(store)
-    store.ingest_runs(pid, [_run(f"r{i}", i / 10) for i in range(7)] + [_run("q", status="pending", loss=None)],
-                      lease_seconds=60)
+    store.ingest_runs(
+        pid, [_run(f"r{i}", i / 10) for i in range(7)] + [_run("q", status="pending", loss=None)], lease_seconds=60
+    )
     page = store.list_runs(pid, status="completed", max_results=4)
     rest = store.list_runs(pid, status="completed", max_results=4, page_token=page.next_page_token)
     assert len(page.items) == 4 and len(rest.items) == 3 and rest.next_page_token is None
@@ -152,14 +169,25 @@ def test_fit_cache_round_trip_and_eviction(store: Store) -> None:
 def test_session_versioning(store: Store) -> None:
     pid = _project(store)
     sess = store.create_session(
-        {"project_id": pid, "mixer": "m", "config": {}, "seed": 1, "status": "active", "step": 0,
-         "total_steps": 10, "state": {"x": 1}, "directive": {"until_step": 0}},
+        {
+            "project_id": pid,
+            "mixer": "m",
+            "config": {},
+            "seed": 1,
+            "status": "active",
+            "step": 0,
+            "total_steps": 10,
+            "state": {"x": 1},
+            "directive": {"until_step": 0},
+        },
         {"until_step": 0},
     )
-    assert store.advance_session(sess, step=0, losses={"a": 1.0}, state={"x": 2}, directive={"until_step": 5},
-                                 status="active")
+    assert store.advance_session(
+        sess, step=0, losses={"a": 1.0}, state={"x": 2}, directive={"until_step": 5}, status="active"
+    )
     # The same stale version cannot apply a second time.
-    assert not store.advance_session(sess, step=5, losses={"a": 1.0}, state={"x": 3},
-                                     directive={"until_step": 9}, status="active")
+    assert not store.advance_session(
+        sess, step=5, losses={"a": 1.0}, state={"x": 3}, directive={"until_step": 9}, status="active"
+    )
     assert store.get_session(sess.id).state == {"x": 2}
     assert [e.step for e in store.session_events(sess.id)] == [-1, 0]

@@ -28,7 +28,7 @@ def run_out(r: RunRecord) -> RunOut:
         weights_sum=r.weights_sum,
         fidelity=r.fidelity,
         cost=r.cost,
-        status=r.status,  # type: ignore[arg-type]
+        status=r.status,
         metrics=r.metrics,
         trajectory=r.trajectory,
         tags=r.tags,

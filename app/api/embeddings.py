@@ -39,14 +39,18 @@ async def put_embedding(name: ProjectName, set_name: str, request: Request, stor
         except (ValueError, ValidationError) as exc:
             errs = exc.errors() if isinstance(exc, ValidationError) else []
             raise InvalidInput(
-                "body must be {\"vectors\": [[...], ...]} of finite numbers", code="invalid_embeddings",
+                'body must be {"vectors": [[...], ...]} of finite numbers',
+                code="invalid_embeddings",
                 errors=[FieldError(".".join(map(str, e["loc"])), e["msg"]) for e in errs[:20]]
                 or [FieldError("body", "invalid JSON")],
             ) from None
         rows = {len(v) for v in parsed.vectors}
         if len(rows) != 1:
-            raise InvalidInput("every vector must have the same length", code="invalid_embeddings",
-                               errors=[FieldError("vectors", "ragged rows")])
+            raise InvalidInput(
+                "every vector must have the same length",
+                code="invalid_embeddings",
+                errors=[FieldError("vectors", "ragged rows")],
+            )
         arr = np.asarray(parsed.vectors, dtype=np.float64)
     else:
         arr = svc.parse_npy(body)

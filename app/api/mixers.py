@@ -32,11 +32,25 @@ def list_mixers() -> list[MixerInfo]:
 @router.post("/api/v1/projects/{name}/proposals", status_code=201, response_model=ProposalOut)
 def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settings: SettingsDep) -> ProposalOut:
     proposal, runs = svc.propose(
-        store, name, body.mixer, body.config, body.n, body.fidelity, body.fidelities, body.candidates, body.seed,
-        settings.lease_seconds, settings.fit_timeout_seconds,
+        store,
+        name,
+        body.mixer,
+        body.config,
+        body.n,
+        body.fidelity,
+        body.fidelities,
+        body.candidates,
+        body.seed,
+        settings.lease_seconds,
+        settings.fit_timeout_seconds,
     )
-    return ProposalOut(id=proposal.id, mixer=proposal.mixer, config=proposal.config, seed=proposal.seed,
-                       runs=[run_out(r) for r in runs])
+    return ProposalOut(
+        id=proposal.id,
+        mixer=proposal.mixer,
+        config=proposal.config,
+        seed=proposal.seed,
+        runs=[run_out(r) for r in runs],
+    )
 
 
 @router.post("/api/v1/projects/{name}/recommendations", response_model=RecommendationOut)
@@ -47,13 +61,21 @@ def recommend(name: ProjectName, body: RecommendationIn, store: StoreDep, settin
 
 @router.post("/api/v1/projects/{name}/predictions", response_model=PredictionsOut)
 def predict(name: ProjectName, body: PredictionIn, store: StoreDep, settings: SettingsDep) -> PredictionsOut:
-    preds = svc.predict(store, name, body.mixer, body.config, body.fidelity, body.mixtures, body.seed,
-                        settings.fit_timeout_seconds)
-    return PredictionsOut(predictions=[PredictionOut(**p) for p in preds])  # type: ignore[arg-type]
+    preds = svc.predict(
+        store, name, body.mixer, body.config, body.fidelity, body.mixtures, body.seed, settings.fit_timeout_seconds
+    )
+    return PredictionsOut(predictions=[PredictionOut(**p) for p in preds])
 
 
 @router.post("/api/v1/projects/{name}/evaluations", response_model=EvaluationOut)
 def evaluate(name: ProjectName, body: EvaluationIn, store: StoreDep, settings: SettingsDep) -> EvaluationOut:
-    results = svc.evaluate(store, name, [(m.mixer, m.config) for m in body.mixers], body.folds, body.fidelity,
-                           body.seed, settings.fit_timeout_seconds)
+    results = svc.evaluate(
+        store,
+        name,
+        [(m.mixer, m.config) for m in body.mixers],
+        body.folds,
+        body.fidelity,
+        body.seed,
+        settings.fit_timeout_seconds,
+    )
     return EvaluationOut(results=[EvaluationResult(**r) for r in results])

@@ -62,9 +62,7 @@ def post_result(name: ProjectName, run_id: int, body: ResultIn, store: StoreDep)
 
 
 @router.get("/export")
-def export_runs(
-    name: ProjectName, store: StoreDep, format: Literal["csv", "jsonl"] = "csv"
-) -> StreamingResponse:
+def export_runs(name: ProjectName, store: StoreDep, format: Literal["csv", "jsonl"] = "csv") -> StreamingResponse:
     media = "text/csv" if format == "csv" else "application/x-ndjson"
     return StreamingResponse(
         tabular.export_runs(store, name, format),

@@ -19,8 +19,9 @@ def _check_scope(store: StoreDep, scope: ScopeDep, session_id: int) -> None:
 
 @router.post("/api/v1/projects/{name}/sessions", status_code=201, response_model=SessionOut)
 def start_session(name: ProjectName, body: SessionIn, store: StoreDep) -> SessionOut:
-    record, project = svc.start_session(store, name, body.mixer, body.config, body.total_steps,
-                                        body.initial_weights, body.seed)
+    record, project = svc.start_session(
+        store, name, body.mixer, body.config, body.total_steps, body.initial_weights, body.seed
+    )
     return SessionOut(**svc.session_view(store, record, project))
 
 
@@ -32,7 +33,7 @@ def list_sessions(name: ProjectName, store: StoreDep) -> SessionList:
 @router.post("/api/v1/sessions/{session_id}/reports", response_model=ReportOut)
 def post_report(session_id: int, body: ReportIn, store: StoreDep, scope: ScopeDep) -> ReportOut:
     _check_scope(store, scope, session_id)
-    return ReportOut(directive=svc.report(store, session_id, body.step, body.losses))  # type: ignore[arg-type]
+    return ReportOut(directive=svc.report(store, session_id, body.step, body.losses))
 
 
 @router.get("/api/v1/sessions/{session_id}", response_model=SessionDetailOut)

@@ -23,8 +23,8 @@ def regmix_domains() -> list[DomainIn]:
     """The 17 Pile domains with their corpus token shares (relative counts: they set the prior)."""
     shares = pd.read_csv(DEMO_DIR / "domains.csv")
     return [
-        DomainIn(name=row.domain.removeprefix(DOMAIN_PREFIX), tokens=float(row.token_share))
-        for row in shares.itertuples()
+        DomainIn(name=str(name).removeprefix(DOMAIN_PREFIX), tokens=float(share))
+        for name, share in zip(shares["domain"], shares["token_share"], strict=True)
     ]
 
 

@@ -48,8 +48,11 @@ def validate(arr: np.ndarray, loc: str = "body") -> np.ndarray:
 def put_embedding(store: Store, project_name: str, set_name: str, arr: np.ndarray) -> dict[str, Any]:
     project = store.get_project(project_name)
     if set_name != "target" and set_name not in project.domain_names:
-        raise InvalidInput(f"set must be a domain name or 'target', got {set_name!r}", code="unknown_set",
-                           errors=[FieldError("set", f"unknown set {set_name!r}")])
+        raise InvalidInput(
+            f"set must be a domain name or 'target', got {set_name!r}",
+            code="unknown_set",
+            errors=[FieldError("set", f"unknown set {set_name!r}")],
+        )
     arr = validate(arr)
     index = store.embedding_index(project.id)
     dims = {shape[1] for name, (_h, shape) in index.items() if name != set_name}

@@ -11,6 +11,7 @@ import hashlib
 import json
 import pickle
 import threading
+from functools import partial
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -89,8 +90,13 @@ def observations(project: ProjectRecord, runs: Sequence[RunRecord]) -> list[Obse
     """Completed runs that carry every metric of the objective."""
     obj = make_problem(project).objective
     return [
-        Observation(weights=weights_array(project, r.weights), fidelity=r.fidelity, metrics=r.metrics, cost=r.cost,
-                    trajectory=r.trajectory)
+        Observation(
+            weights=weights_array(project, r.weights),
+            fidelity=r.fidelity,
+            metrics=r.metrics,
+            cost=r.cost,
+            trajectory=r.trajectory,
+        )
         for r in runs
         if r.status == "completed" and obj.value(r.metrics) is not None
     ]
@@ -111,12 +117,14 @@ def parse_mixer(name: str, config: dict[str, Any] | None, kind: str = "offline")
     except KeyError:
         known = ", ".join(sorted(mixers.available()))
         raise InvalidInput(
-            f"unknown mixer {name!r}; available: {known}", code="unknown_mixer",
+            f"unknown mixer {name!r}; available: {known}",
+            code="unknown_mixer",
             errors=[FieldError("mixer", f"unknown mixer {name!r}")],
         ) from None
     if cls.kind != kind:
         raise InvalidInput(
-            f"mixer {name!r} is {cls.kind}; this endpoint needs an {kind} mixer", code="wrong_mixer_kind",
+            f"mixer {name!r} is {cls.kind}; this endpoint needs an {kind} mixer",
+            code="wrong_mixer_kind",
             errors=[FieldError("mixer", f"{name!r} is an {cls.kind} mixer")],
         )
     try:
@@ -127,7 +135,8 @@ def parse_mixer(name: str, config: dict[str, Any] | None, kind: str = "offline")
             for e in exc.errors()
         ]
         raise InvalidInput(
-            f"invalid config for mixer {name!r}: {errors[0].loc}: {errors[0].msg}", code="invalid_mixer_config",
+            f"invalid config for mixer {name!r}: {errors[0].loc}: {errors[0].msg}",
+            code="invalid_mixer_config",
             errors=errors,
         ) from None
 
@@ -142,8 +151,11 @@ def mixture_matrix(project: ProjectRecord, mixtures: Sequence[Mapping[str, float
         if norm is not None:
             rows.append(weights_array(project, norm))
     if errors:
-        raise InvalidInput(f"{len(errors)} invalid mixture(s): {errors[0].loc}: {errors[0].msg}",
-                           code="invalid_mixtures", errors=errors[:1000])
+        raise InvalidInput(
+            f"{len(errors)} invalid mixture(s): {errors[0].loc}: {errors[0].msg}",
+            code="invalid_mixtures",
+            errors=errors[:1000],
+        )
     return np.vstack(rows)
 
 
@@ -196,22 +208,23 @@ def cached(store: Store, project_id: int, key: str, compute: Callable[[], T], mi
     hit = _lru_get(key)
     if hit is not None:
         metrics.FIT_CACHE_HITS.labels(mixer).inc()
-        return hit  # type: ignore[no-any-return]
+        return hit
     blob = store.cache_get(key)
     if blob is not None:
         # Only this service writes the cache table, so unpickling it is loading our own data.
         value = pickle.loads(blob)
         _lru_put(key, value)
         metrics.FIT_CACHE_HITS.labels(mixer).inc()
-        return value  # type: ignore[no-any-return]
+        return value
     value = compute()
     store.cache_put(project_id, key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
     _lru_put(key, value)
     return value
 
 
-def fitted(store: Store, ctx: Context, cls: type[Mixer], config: MixerConfig, seed: int | None,
-           timeout: float) -> OfflineMixer:
+def fitted(
+    store: Store, ctx: Context, cls: type[Mixer], config: MixerConfig, seed: int | None, timeout: float
+) -> OfflineMixer:
     key = _cache_key("fit", ctx.project.id, ctx.project.data_version, cls.name, config.model_dump(mode="json"), seed)
 
     def compute() -> OfflineMixer:
@@ -259,13 +272,21 @@ def _finite_or_none(x: float | None) -> float | None:
 # -- use cases --------------------------------------------------------------------------------------
 
 
-def recommend(store: Store, project_name: str, mixer: str, config: dict[str, Any] | None,
-              fidelity: dict[str, float] | None, seed: int | None, timeout: float) -> dict[str, Any]:
+def recommend(
+    store: Store,
+    project_name: str,
+    mixer: str,
+    config: dict[str, Any] | None,
+    fidelity: dict[str, float] | None,
+    seed: int | None,
+    timeout: float,
+) -> dict[str, Any]:
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project_name, cls)
     seed = 0 if seed is None else seed
-    key = _cache_key("rec", ctx.project.id, ctx.project.data_version, cls.name, cfg.model_dump(mode="json"), seed,
-                     fidelity)
+    key = _cache_key(
+        "rec", ctx.project.id, ctx.project.data_version, cls.name, cfg.model_dump(mode="json"), seed, fidelity
+    )
 
     def compute() -> dict[str, Any]:
         model = fitted(store, ctx, cls, cfg, seed, timeout)
@@ -285,9 +306,16 @@ def recommend(store: Store, project_name: str, mixer: str, config: dict[str, Any
     return cached(store, ctx.project.id, key, compute, cls.name)
 
 
-def predict(store: Store, project_name: str, mixer: str, config: dict[str, Any] | None,
-            fidelity: dict[str, float] | None, mixtures: Sequence[Mapping[str, float]], seed: int | None,
-            timeout: float) -> list[dict[str, float | None]]:
+def predict(
+    store: Store,
+    project_name: str,
+    mixer: str,
+    config: dict[str, Any] | None,
+    fidelity: dict[str, float] | None,
+    mixtures: Sequence[Mapping[str, float]],
+    seed: int | None,
+    timeout: float,
+) -> list[dict[str, float | None]]:
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project_name, cls)
     x = mixture_matrix(ctx.project, mixtures, "mixtures")
@@ -297,10 +325,19 @@ def predict(store: Store, project_name: str, mixer: str, config: dict[str, Any] 
     return [{"mean": _finite_or_none(float(m)), "std": _finite_or_none(s)} for m, s in zip(pred.mean, std, strict=True)]
 
 
-def propose(store: Store, project_name: str, mixer: str, config: dict[str, Any] | None, n: int,
-            fidelity: dict[str, float] | None, fidelities: list[dict[str, float]] | None,
-            candidates: Sequence[Mapping[str, float]] | None, seed: int | None, lease_seconds: float,
-            timeout: float) -> tuple[Any, list[RunRecord]]:
+def propose(
+    store: Store,
+    project_name: str,
+    mixer: str,
+    config: dict[str, Any] | None,
+    n: int,
+    fidelity: dict[str, float] | None,
+    fidelities: list[dict[str, float]] | None,
+    candidates: Sequence[Mapping[str, float]] | None,
+    seed: int | None,
+    lease_seconds: float,
+    timeout: float,
+) -> tuple[Any, list[RunRecord]]:
     """Ask the mixer for ``n`` runs and create them ``pending`` in one transaction.
 
     Dedup is checked again inside the write transaction (which holds the project's write lock), so two
@@ -319,16 +356,35 @@ def propose(store: Store, project_name: str, mixer: str, config: dict[str, Any] 
     for p in proposed:
         w = _weights_dict(ctx.project, p.weights)
         fid = dict(p.fidelity)
-        content = {"weights": {k: round(v, 12) for k, v in w.items()}, "fidelity": fid, "status": "pending",
-                   "mixer": cls.name, "seed": seed}
-        rows.append({
-            "external_id": None, "weights": w, "weights_sum": 1.0, "fidelity": fid,
-            "fidelity_key": fidelity_key(fid), "cost": None, "status": "pending", "metrics": {},
-            "trajectory": None, "tags": {"mixer": cls.name}, "content_hash": content_hash(content),
-            "result_hash": None,
-        })
+        content = {
+            "weights": {k: round(v, 12) for k, v in w.items()},
+            "fidelity": fid,
+            "status": "pending",
+            "mixer": cls.name,
+            "seed": seed,
+        }
+        rows.append(
+            {
+                "external_id": None,
+                "weights": w,
+                "weights_sum": 1.0,
+                "fidelity": fid,
+                "fidelity_key": fidelity_key(fid),
+                "cost": None,
+                "status": "pending",
+                "metrics": {},
+                "trajectory": None,
+                "tags": {"mixer": cls.name},
+                "content_hash": content_hash(content),
+                "result_hash": None,
+            }
+        )
     proposal, runs = store.create_proposal(
-        ctx.project.id, mixer=cls.name, config=cfg.model_dump(mode="json"), seed=seed, runs=rows,
+        ctx.project.id,
+        mixer=cls.name,
+        config=cfg.model_dump(mode="json"),
+        seed=seed,
+        runs=rows,
         lease_seconds=lease_seconds,
         dedupe=lambda existing: _drop_known(ctx.project, rows, existing),
     )
@@ -348,8 +404,15 @@ def _drop_known(project: ProjectRecord, rows: list[dict[str, Any]], existing: li
     return keep
 
 
-def evaluate(store: Store, project_name: str, choices: Sequence[tuple[str, dict[str, Any] | None]], folds: int,
-             fidelity: dict[str, float] | None, seed: int, timeout: float) -> list[dict[str, Any]]:
+def evaluate(
+    store: Store,
+    project_name: str,
+    choices: Sequence[tuple[str, dict[str, Any] | None]],
+    folds: int,
+    fidelity: dict[str, float] | None,
+    seed: int,
+    timeout: float,
+) -> list[dict[str, Any]]:
     """k-fold cross-validation of each mixer on the project's completed runs at one fidelity.
 
     Reports Spearman and MAE of out-of-fold predictions, and the regret of the top pick: the true objective
@@ -366,8 +429,11 @@ def evaluate(store: Store, project_name: str, choices: Sequence[tuple[str, dict[
         fid_key = fidelity_key(fidelity)
     used = [r for r in runs if fidelity_key(r.fidelity) == fid_key and problem.objective.value(r.metrics) is not None]
     if len(used) < folds:
-        raise InvalidInput(f"{len(used)} completed runs at fidelity {fid_key!r}; need at least {folds} for {folds} folds",
-                           code="not_enough_runs", errors=[FieldError("folds", "more folds than runs")])
+        raise InvalidInput(
+            f"{len(used)} completed runs at fidelity {fid_key!r}; need at least {folds} for {folds} folds",
+            code="not_enough_runs",
+            errors=[FieldError("folds", "more folds than runs")],
+        )
     obs = observations(project, used)
     y = np.array([problem.objective.value(o.metrics) for o in obs], dtype=np.float64)
     order = np.random.default_rng(seed).permutation(len(obs))
@@ -387,25 +453,35 @@ def evaluate(store: Store, project_name: str, choices: Sequence[tuple[str, dict[
             return model.fit(train).predict(test, used[0].fidelity).mean
 
         for k in range(folds):
-            pred[fold_of == k] = _mixer_call(lambda k=k: run_limited(lambda: one_fold(k), timeout))  # type: ignore[misc]
+            pred[fold_of == k] = _mixer_call(partial(run_limited, partial(one_fold, k), timeout))
         ok = np.isfinite(pred)
         rho = spearmanr(pred[ok], y[ok]).statistic if ok.sum() > 2 else float("nan")
         best_true = (y * problem.objective.sign).min() * problem.objective.sign
         pick = int(np.nanargmin(pred * problem.objective.sign)) if ok.any() else None
         regret = abs(y[pick] - best_true) if pick is not None else None
-        results.append({
-            "mixer": cls.name, "config": cfg.model_dump(mode="json"),
-            "spearman": _finite_or_none(float(rho)), "mae": _finite_or_none(float(np.nanmean(np.abs(pred - y)))),
-            "regret": _finite_or_none(regret), "n_runs": len(obs),
-            "predicted": [float(v) if np.isfinite(v) else None for v in pred], "actual": y.tolist(),
-            "run_ids": [r.id for r in used],
-        })
+        results.append(
+            {
+                "mixer": cls.name,
+                "config": cfg.model_dump(mode="json"),
+                "spearman": _finite_or_none(float(rho)),
+                "mae": _finite_or_none(float(np.nanmean(np.abs(pred - y)))),
+                "regret": _finite_or_none(regret),
+                "n_runs": len(obs),
+                "predicted": [float(v) if np.isfinite(v) else None for v in pred],
+                "actual": y.tolist(),
+                "run_ids": [r.id for r in used],
+            }
+        )
     return results
 
 
 def mixer_catalog() -> list[dict[str, Any]]:
     return [
-        {"name": name, "kind": cls.kind, "description": cls.description,
-         "config_schema": cls.Config.model_json_schema()}
+        {
+            "name": name,
+            "kind": cls.kind,
+            "description": cls.description,
+            "config_schema": cls.Config.model_json_schema(),
+        }
         for name, cls in mixers.available().items()
     ]

@@ -29,8 +29,7 @@ def directive_dict(project: ProjectRecord, d: Directive) -> dict[str, Any]:
     }
 
 
-def _mixer(project: ProjectRecord, session_mixer: str, config: dict[str, Any] | None,
-           seed: int | None) -> OnlineMixer:
+def _mixer(project: ProjectRecord, session_mixer: str, config: dict[str, Any] | None, seed: int | None) -> OnlineMixer:
     cls, cfg = parse_mixer(session_mixer, config, kind="online")
     mixer = cls(make_problem(project), cfg, seed)
     assert isinstance(mixer, OnlineMixer)
@@ -38,19 +37,29 @@ def _mixer(project: ProjectRecord, session_mixer: str, config: dict[str, Any] | 
 
 
 def _invalid(exc: MixerError, loc: str) -> InvalidInput:
-    return InvalidInput(str(exc), code="invalid_report" if loc != "config" else "invalid_session",
-                        errors=[FieldError(loc, str(exc))])
+    return InvalidInput(
+        str(exc), code="invalid_report" if loc != "config" else "invalid_session", errors=[FieldError(loc, str(exc))]
+    )
 
 
-def start_session(store: Store, project_name: str, mixer: str, config: dict[str, Any] | None,
-                  total_steps: int | None, initial_weights: dict[str, float] | None,
-                  seed: int | None) -> tuple[SessionRecord, ProjectRecord]:
+def start_session(
+    store: Store,
+    project_name: str,
+    mixer: str,
+    config: dict[str, Any] | None,
+    total_steps: int | None,
+    initial_weights: dict[str, float] | None,
+    seed: int | None,
+) -> tuple[SessionRecord, ProjectRecord]:
     project = store.get_project(project_name)
     online = _mixer(project, mixer, config, seed)
     steps = total_steps or getattr(online.config, "total_steps", None)
     if not steps:
-        raise InvalidInput("total_steps is required (in the body or the mixer config)", code="total_steps_missing",
-                           errors=[FieldError("total_steps", "required")])
+        raise InvalidInput(
+            "total_steps is required (in the body or the mixer config)",
+            code="total_steps_missing",
+            errors=[FieldError("total_steps", "required")],
+        )
     init = None
     if initial_weights is not None:
         norm, _raw, errs = normalize_weights(project, initial_weights, "initial_weights")
@@ -64,9 +73,15 @@ def start_session(store: Store, project_name: str, mixer: str, config: dict[str,
     d = directive_dict(project, directive)
     record = store.create_session(
         {
-            "project_id": project.id, "mixer": mixer, "config": online.config.model_dump(mode="json"),
-            "seed": seed, "status": "done" if directive.done else "active", "step": 0, "total_steps": int(steps),
-            "state": state, "directive": d,
+            "project_id": project.id,
+            "mixer": mixer,
+            "config": online.config.model_dump(mode="json"),
+            "seed": seed,
+            "status": "done" if directive.done else "active",
+            "step": 0,
+            "total_steps": int(steps),
+            "state": state,
+            "directive": d,
         },
         d,
     )
@@ -80,15 +95,21 @@ def report(store: Store, session_id: int, step: int, losses: dict[str, float]) -
     replay = store.session_event(session_id, step)
     if replay is not None and step >= 0 and replay.losses is not None:
         if replay.losses != {k: float(v) for k, v in losses.items()}:
-            raise Conflict(f"step {step} was already reported with other losses", code="report_conflict",
-                           errors=[FieldError("losses", "differs from the report already applied at this step")])
+            raise Conflict(
+                f"step {step} was already reported with other losses",
+                code="report_conflict",
+                errors=[FieldError("losses", "differs from the report already applied at this step")],
+            )
         return replay.directive
     if session.status == "done":
         raise Conflict("the session is done", code="session_done")
     expected = int(session.directive["until_step"])
     if step != expected:
-        raise InvalidInput(f"the last directive asked for a report at step {expected}, not {step}",
-                           code="unexpected_step", errors=[FieldError("step", f"expected {expected}")])
+        raise InvalidInput(
+            f"the last directive asked for a report at step {expected}, not {step}",
+            code="unexpected_step",
+            errors=[FieldError("step", f"expected {expected}")],
+        )
     names = project.domain_names
     errors = [FieldError(f"losses.{k}", f"unknown domain {k!r}") for k in losses if k not in names]
     errors += [FieldError("losses", f"missing loss for domain {n!r}") for n in names if n not in losses]
@@ -103,7 +124,11 @@ def report(store: Store, session_id: int, step: int, losses: dict[str, float]) -
         raise _invalid(exc, "losses") from exc
     d = directive_dict(project, directive)
     applied = store.advance_session(
-        session, step=step, losses={k: float(v) for k, v in losses.items()}, state=state, directive=d,
+        session,
+        step=step,
+        losses={k: float(v) for k, v in losses.items()},
+        state=state,
+        directive=d,
         status="done" if directive.done else "active",
     )
     if not applied:
@@ -116,8 +141,9 @@ def report(store: Store, session_id: int, step: int, losses: dict[str, float]) -
     return d
 
 
-def session_view(store: Store, session: SessionRecord, project: ProjectRecord | None = None,
-                 with_history: bool = False) -> dict[str, Any]:
+def session_view(
+    store: Store, session: SessionRecord, project: ProjectRecord | None = None, with_history: bool = False
+) -> dict[str, Any]:
     project = project or store.get_project_by_id(session.project_id)
     summary: dict[str, Any] = {}
     try:
@@ -128,10 +154,18 @@ def session_view(store: Store, session: SessionRecord, project: ProjectRecord | 
     except InvalidInput:
         summary = {}
     view: dict[str, Any] = {
-        "id": session.id, "project": project.name, "mixer": session.mixer, "config": session.config,
-        "status": session.status, "step": session.step, "total_steps": session.total_steps,
-        "weights": session.directive["weights"], "directive": session.directive, "summary": summary,
-        "created_at": session.created_at, "updated_at": session.updated_at,
+        "id": session.id,
+        "project": project.name,
+        "mixer": session.mixer,
+        "config": session.config,
+        "status": session.status,
+        "step": session.step,
+        "total_steps": session.total_steps,
+        "weights": session.directive["weights"],
+        "directive": session.directive,
+        "summary": summary,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
     }
     if with_history:
         view["history"] = [_event(e) for e in store.session_events(session.id)]

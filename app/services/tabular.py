@@ -69,8 +69,14 @@ def export_runs(store: Store, project_name: str, fmt: str) -> Iterator[str]:
     for start in range(0, max(len(runs), 1), EXPORT_PAGE):
         for r in runs[start : start + EXPORT_PAGE]:
             writer.writerow(
-                [r.id, r.external_id or "", r.status, _fmt(r.cost), r.proposal_id or "",
-                 r.created_at.isoformat() if r.created_at else ""]
+                [
+                    r.id,
+                    r.external_id or "",
+                    r.status,
+                    _fmt(r.cost),
+                    r.proposal_id or "",
+                    r.created_at.isoformat() if r.created_at else "",
+                ]
                 + [_fmt(r.fidelity.get(k)) for k in fid_names]
                 + [_fmt(r.weights.get(d, 0.0)) for d in project.domain_names]
                 + [_fmt(r.metrics.get(m)) for m in metric_names]
@@ -134,9 +140,7 @@ def read_table(
                 raise InvalidInput(f"the {name} has no column {key!r}", code="import_key_missing")
         df = df.merge(right, on=key, how="inner", validate="one_to_one")
     exported = any(c.startswith("weight.") for c in df.columns)
-    weight_cols = {
-        d: (f"weight.{d}" if exported else f"{domain_prefix}{d}") for d in project.domain_names
-    }
+    weight_cols = {d: (f"weight.{d}" if exported else f"{domain_prefix}{d}") for d in project.domain_names}
     missing = [c for c in weight_cols.values() if c not in df.columns]
     if missing and not project.allow_missing_domains:
         raise InvalidInput(
@@ -145,10 +149,19 @@ def read_table(
             errors=[FieldError(c, "column missing") for c in missing[:50]],
         )
     id_col = "external_id" if "external_id" in df.columns else key
-    used = set(weight_cols.values()) | {id_col, key, "id", "status", "cost", "proposal_id", "created_at",
-                                         "weights_sum", "trajectory"}
+    used = set(weight_cols.values()) | {
+        id_col,
+        key,
+        "id",
+        "status",
+        "cost",
+        "proposal_id",
+        "created_at",
+        "weights_sum",
+        "trajectory",
+    }
     if exported:
-        metric_cols = {c[len("metric."):]: c for c in df.columns if c.startswith("metric.")}
+        metric_cols = {c[len("metric.") :]: c for c in df.columns if c.startswith("metric.")}
     else:
         metric_cols = {
             c: c
@@ -158,8 +171,8 @@ def read_table(
             and pd.api.types.is_numeric_dtype(df[c])
             and (metric_prefix is None or c.startswith(metric_prefix))
         }
-    fid_cols = {c[len("fidelity."):]: c for c in df.columns if c.startswith("fidelity.")}
-    tag_cols = {c[len("tag."):]: c for c in df.columns if c.startswith("tag.")}
+    fid_cols = {c[len("fidelity.") :]: c for c in df.columns if c.startswith("fidelity.")}
+    tag_cols = {c[len("tag.") :]: c for c in df.columns if c.startswith("tag.")}
     runs: list[RunIn] = []
     errors: list[FieldError] = []
     for i, rec in enumerate(df.to_dict(orient="records")):
