@@ -11,12 +11,12 @@ import hashlib
 import json
 import pickle
 import threading
-from functools import partial
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 
 import mixers
 from app import metrics
-from app.services.runs import content_hash, normalize_weights
+from app.services.runs import content_hash, normalize_weights, sweep_leases
 from mixers import MixerError, OfflineMixer, get_mixer_class
 from mixers.base import Mixer, MixerConfig
 from mixers.simplex import novel_mask
@@ -176,7 +176,7 @@ class Context:
 
 def load_context(store: Store, project_name: str, cls: type[Mixer]) -> Context:
     project = store.get_project(project_name)
-    if store.expire_leases(project.id):
+    if sweep_leases(store, project.id):
         project = store.get_project(project_name)
     runs = store.all_runs(project.id)
     emb = store.load_embeddings(project.id) if _needs_embeddings(cls) else None

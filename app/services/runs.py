@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
+from app import metrics
 from app.schemas import ResultIn, RunIn
 from mixers.types import fidelity_key
 from store.errors import FieldError, InvalidInput
@@ -18,8 +20,8 @@ SUM_TOLERANCE = 0.01
 
 
 def content_hash(payload: dict[str, Any]) -> str:
-    """sha256 of canonical JSON: equal content gives an equal hash across processes and databases."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """sha256 of canonical JSON (sorted keys): equal content gives an equal hash in any process."""
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def normalize_weights(
@@ -80,7 +82,7 @@ def prepare_runs(project: ProjectRecord, runs: Sequence[RunIn], loc: str = "runs
             continue
         trajectory = [p.model_dump() for p in run.trajectory] if run.trajectory is not None else None
         content = {
-            "weights": {k: round(v, 12) for k, v in weights.items()},
+            "weights": run.weights,
             "fidelity": run.fidelity,
             "cost": run.cost,
             "status": status,
@@ -125,7 +127,17 @@ def ingest_runs(
             errors=[FieldError("runs", f"at most {max_runs} runs per request")],
         )
     project = store.get_project(project_name)
-    return store.ingest_runs(project.id, prepare_runs(project, runs), lease_seconds)
+    stored = store.ingest_runs(project.id, prepare_runs(project, runs), lease_seconds)
+    metrics.RUNS_INGESTED.inc(len(stored))
+    return stored
+
+
+def sweep_leases(store: Store, project_id: int) -> int:
+    """Abandon the project's open runs whose lease has run out; returns how many."""
+    n = store.expire_leases(project_id)
+    if n:
+        metrics.ABANDONED.inc(n)
+    return n
 
 
 def list_runs(
@@ -138,7 +150,7 @@ def list_runs(
     page_token: str | None,
 ) -> Page:
     project = store.get_project(project_name)
-    store.expire_leases(project.id)
+    sweep_leases(store, project.id)
     return store.list_runs(
         project.id,
         status=status,
@@ -150,13 +162,13 @@ def list_runs(
 
 def get_run(store: Store, project_name: str, run_id: int) -> RunRecord:
     project = store.get_project(project_name)
-    store.expire_leases(project.id)
+    sweep_leases(store, project.id)
     return store.get_run(project.id, run_id)
 
 
 def heartbeat(store: Store, project_name: str, run_id: int, lease_seconds: float) -> RunRecord:
     project = store.get_project(project_name)
-    store.expire_leases(project.id)
+    sweep_leases(store, project.id)
     return store.heartbeat(project.id, run_id, lease_seconds)
 
 

@@ -88,7 +88,13 @@ def export_runs(store: Store, project_name: str, fmt: str) -> Iterator[str]:
         buf.truncate()
 
 
+def _iso(ts: Any) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, as the pydantic responses write it."""
+    return None if ts is None else ts.isoformat().replace("+00:00", "Z")
+
+
 def run_dict(r: RunRecord) -> dict[str, Any]:
+    """The API's run shape as plain JSON types (used where responses are serialized directly)."""
     return {
         "id": r.id,
         "external_id": r.external_id,
@@ -101,9 +107,9 @@ def run_dict(r: RunRecord) -> dict[str, Any]:
         "trajectory": r.trajectory,
         "tags": r.tags,
         "proposal_id": r.proposal_id,
-        "lease_expires_at": r.lease_expires_at.isoformat() if r.lease_expires_at else None,
-        "created_at": r.created_at.isoformat() if r.created_at else None,
-        "updated_at": r.updated_at.isoformat() if r.updated_at else None,
+        "lease_expires_at": _iso(r.lease_expires_at),
+        "created_at": _iso(r.created_at),
+        "updated_at": _iso(r.updated_at),
     }
 
 

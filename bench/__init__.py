@@ -1,0 +1,1 @@
+"""Benchmarks and the proxy-run simulator (outside the service package)."""

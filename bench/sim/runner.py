@@ -1,0 +1,226 @@
+"""Proxy runs on a world: a stateful ``Trainer`` (the mixture may change mid-run) and one-shot ``run``.
+
+Fidelity is ``{"params": P, "tokens": T}``: ``P`` maps to the model rank (``params = 2 V r + V``) and ``T``
+is the training budget in tokens; a step trains on ``batch_seqs`` documents of ``seq_len`` predicted
+tokens, so a run has ``round(T / (batch_seqs * seq_len))`` steps under a warmup + cosine schedule.
+Cost is reported in FLOP-like units, ``params * tokens trained``.
+
+Metric names: ``"val/<domain>"`` is the validation loss (nats/token) on each domain's fixed validation
+set and ``"target"`` the loss on the target's validation set.
+
+Determinism: the model's initialization depends only on ``seed``; the batch of step ``k`` only on
+``(seed, k)`` and the weights in force at that step (each sequence's domain is drawn by the mixture from
+the same uniforms, so nearby mixtures see nearly the same data).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bench.sim.domains import FloatArray, World
+from bench.sim.model import Adam, LowRankBigram, lr_at, n_params, rank_for_params
+
+Weights = Mapping[str, float] | Sequence[float] | FloatArray | str
+FidelityLike = Mapping[str, float] | str
+
+FIDELITY_PRESETS: dict[str, tuple[int, int]] = {
+    "small": (4, 2**18),
+    "medium": (12, 2**20),
+    "target": (32, 2**22),
+}
+"""Preset fidelities as ``(rank, tokens)``; ``fidelity(world, name)`` turns one into a fidelity dict."""
+
+BATCH_SEQS = 64
+PEAK_LR = 0.05
+
+
+def fidelity(world: World, name: str) -> dict[str, float]:
+    """The preset fidelity ``name`` (``small``, ``medium``, ``target``) as ``{"params", "tokens"}``."""
+    if name not in FIDELITY_PRESETS:
+        raise ValueError(f"unknown fidelity {name!r}; presets: {list(FIDELITY_PRESETS)}")
+    rank, tokens = FIDELITY_PRESETS[name]
+    return {"params": float(n_params(world.vocab, rank)), "tokens": float(tokens)}
+
+
+def resolve_fidelity(world: World, fid: FidelityLike) -> dict[str, float]:
+    """A preset name or a ``{"params", "tokens"}`` mapping, checked, as a plain dict of floats."""
+    if isinstance(fid, str):
+        return fidelity(world, fid)
+    missing = {"params", "tokens"} - set(fid)
+    if missing:
+        raise ValueError(f"fidelity needs 'params' and 'tokens', missing {sorted(missing)}")
+    out = {k: float(v) for k, v in fid.items()}
+    if not all(np.isfinite(v) and v > 0 for v in out.values()):
+        raise ValueError("fidelity values must be positive and finite")
+    return out
+
+
+class Trainer:
+    """One training run of the low-rank bigram model on a world, driven step by step.
+
+    ``train(weights, steps)`` trains ``steps`` steps at a mixture; ``evaluate()`` gives every domain's
+    validation loss; ``target_loss()`` the target's. The learning-rate schedule spans the fidelity's token
+    budget (``total_steps``); training past it keeps the final learning rate.
+    """
+
+    def __init__(
+        self, world: World, fid: FidelityLike, seed: int = 0, *, batch_seqs: int = BATCH_SEQS,
+        peak_lr: float = PEAK_LR,
+    ) -> None:
+        self.world = world
+        self.fidelity = resolve_fidelity(world, fid)
+        self.seed = int(seed)
+        self.rank = rank_for_params(world.vocab, self.fidelity["params"])
+        self.params = n_params(world.vocab, self.rank)
+        self.batch_seqs = batch_seqs
+        self.batch_tokens = batch_seqs * world.spec.seq_len
+        self.total_steps = max(1, round(self.fidelity["tokens"] / self.batch_tokens))
+        self.peak_lr = peak_lr
+        self.warmup = max(1, min(50, self.total_steps // 10))
+        self.model = LowRankBigram.init(world.vocab, self.rank, np.random.default_rng([self.seed, 0]))
+        self.opt = Adam([p.shape for p in self.model.params()])
+        self.step = 0
+        self.domain_tokens = np.zeros(world.n, dtype=np.int64)
+        self._n_docs = np.diff(world.doc_offsets)
+        self._val_totals = world.val_counts.sum(axis=1)
+        self._target_total = world.target_val_counts.sum()
+        self._cache: tuple[int, NDArray[np.float64]] | None = None
+
+    @property
+    def tokens_seen(self) -> int:
+        return self.step * self.batch_tokens
+
+    @property
+    def cost(self) -> float:
+        """FLOP-like cost so far: ``params * tokens trained``."""
+        return float(self.params) * float(self.tokens_seen)
+
+    def batch_counts(self, weights: FloatArray, step: int) -> tuple[FloatArray, NDArray[np.int64]]:
+        """Bigram counts ``(V, V)`` of step ``step``'s batch at ``weights`` ``(n,)``, and its domains ``(B,)``."""
+        rng = np.random.default_rng([self.seed, 1, step])
+        u, r = rng.random(self.batch_seqs), rng.random(self.batch_seqs)
+        cum = np.cumsum(weights)
+        doms = np.searchsorted(cum / cum[-1], u, side="right")
+        doms = np.minimum(doms, int(np.flatnonzero(weights > 0)[-1]))
+        rows = self.world.doc_offsets[doms] + (r * self._n_docs[doms]).astype(np.int64)
+        docs = self.world.docs[rows]
+        v = self.world.vocab
+        pairs = docs[:, :-1].astype(np.int64) * v + docs[:, 1:]
+        counts = np.bincount(pairs.ravel(), minlength=v * v).astype(np.float64).reshape(v, v)
+        return counts, doms
+
+    def train(self, weights: Weights, steps: int) -> float:
+        """Train ``steps`` steps at ``weights``; returns the mean training loss over them (nan if 0 steps)."""
+        w = self.world.mixture(weights)
+        losses = []
+        for _ in range(int(steps)):
+            counts, doms = self.batch_counts(w, self.step)
+            loss, grads = self.model.loss_and_grads(counts)
+            lr = lr_at(self.step, self.total_steps, self.peak_lr, self.warmup)
+            self.opt.step(self.model.params(), grads, lr)
+            self.domain_tokens += np.bincount(doms, minlength=self.world.n) * self.world.spec.seq_len
+            self.step += 1
+            losses.append(loss)
+        return float(np.mean(losses)) if losses else float("nan")
+
+    def _neg_logp(self) -> NDArray[np.float64]:
+        if self._cache is None or self._cache[0] != self.step:
+            self._cache = (self.step, -self.model.log_probs().ravel())
+        return self._cache[1]
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation loss of every domain, ``{domain: nats/token}``."""
+        losses = self.world.val_counts @ self._neg_logp() / self._val_totals
+        return {name: float(x) for name, x in zip(self.world.names, losses, strict=True)}
+
+    def target_loss(self) -> float:
+        """Validation loss on the target distribution (nats/token)."""
+        return float(self.world.target_val_counts @ self._neg_logp() / self._target_total)
+
+    def metrics(self) -> dict[str, float]:
+        """``{"val/<domain>": loss, ..., "target": loss}``."""
+        out = {f"val/{name}": loss for name, loss in self.evaluate().items()}
+        out["target"] = self.target_loss()
+        return out
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished proxy run: final ``metrics``, ``cost`` (params x tokens), and the ``trajectory``
+    (``[{"step", "tokens", "val/<domain>"..., "target"}]``, the shape the HTTP API takes)."""
+
+    metrics: dict[str, float]
+    cost: float
+    trajectory: list[dict[str, float]]
+    weights: dict[str, float] = field(default_factory=dict)
+    fidelity: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+    seconds: float = 0.0
+
+
+def run(world: World, weights: Weights, fid: FidelityLike = "small", seed: int = 0, n_points: int = 8) -> RunResult:
+    """Train one proxy run at a fixed mixture, evaluating ``n_points`` times along the way (the last at the end)."""
+    start = time.perf_counter()
+    trainer = Trainer(world, fid, seed)
+    w = world.mixture(weights)
+    n_points = max(1, min(n_points, trainer.total_steps))
+    marks = np.linspace(0, trainer.total_steps, n_points + 1).round().astype(int)[1:]
+    trajectory: list[dict[str, float]] = []
+    for mark in marks:
+        trainer.train(w, int(mark) - trainer.step)
+        trajectory.append({"step": trainer.step, "tokens": trainer.tokens_seen, **trainer.metrics()})
+    metrics = {k: v for k, v in trajectory[-1].items() if k not in ("step", "tokens")}
+    return RunResult(
+        metrics=metrics,
+        cost=trainer.cost,
+        trajectory=trajectory,
+        weights={name: float(x) for name, x in zip(world.names, w, strict=True)},
+        fidelity=trainer.fidelity,
+        seed=trainer.seed,
+        seconds=time.perf_counter() - start,
+    )
+
+
+class Job(NamedTuple):
+    """Arguments of one ``run``."""
+
+    world: World
+    weights: Weights
+    fidelity: FidelityLike = "small"
+    seed: int = 0
+
+
+def _run_job(job: Job) -> RunResult:
+    return run(job.world, job.weights, job.fidelity, job.seed)
+
+
+def _single_thread_blas() -> None:
+    try:  # threadpoolctl comes with scikit-learn; without it BLAS may oversubscribe the cores
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def run_many(jobs: Iterable[Job | tuple[Any, ...]], processes: int = 2) -> list[RunResult]:
+    """Run proxy runs in a process pool (results in input order); ``processes <= 1`` runs them here.
+
+    Worlds travel as their spec and are rebuilt once per worker (forked workers inherit the cache).
+    """
+    items = [j if isinstance(j, Job) else Job(*j) for j in jobs]
+    if processes <= 1 or len(items) <= 1:
+        return [_run_job(j) for j in items]
+    for world in {id(j.world): j.world for j in items}.values():
+        world.prior()  # nothing to do: the world is already built and cached in this process
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=processes, mp_context=ctx, initializer=_single_thread_blas) as pool:
+        return list(pool.map(_run_job, items, chunksize=max(1, len(items) // (4 * processes))))
