@@ -201,38 +201,35 @@ class Store:
         lease_seconds: float,
         proposal_id: int | None,
     ) -> list[RunRecord]:
-        """Insert with the driver's executemany; open runs take their lease from the database clock.
+        """Insert with the driver's executemany, then set open runs' leases from the database clock.
 
-        Records are built from the input plus the server-set columns, read back in one query: the caller holds
-        the project's write lock, so this project's rows with ids above the previous maximum are exactly the
-        ones inserted here, in input order (executemany inserts row by row). Multi-row INSERT ... RETURNING was
-        measured 4x slower on psycopg, which re-parses a 15,000-placeholder statement per page.
+        Server-set columns are read back in one query: the caller holds the project's write lock, so this
+        project's rows with ids above the previous maximum are exactly the ones inserted here, in input order
+        (executemany inserts row by row). Multi-row INSERT ... RETURNING was measured 4x slower on psycopg,
+        which re-parses a 15,000-placeholder statement per page.
         """
         if not rows:
             return []
         table = RunRow.__table__
         before = s.scalar(select(func.max(RunRow.id)).where(RunRow.project_id == project_id)) or 0
-        open_rows = [r["status"] in OPEN_STATUSES for r in rows]
-        for is_open in (True, False):
-            params = [
-                {**r, "project_id": project_id, "proposal_id": proposal_id}
-                for r, o in zip(rows, open_rows, strict=True)
-                if o == is_open
-            ]
-            if params:
-                stmt = insert(table).values(lease_expires_at=utcnow(lease_seconds)) if is_open else insert(table)
-                s.execute(stmt, params)
+        s.execute(insert(table), [{**r, "project_id": project_id, "proposal_id": proposal_id} for r in rows])
+        ids = list(
+            s.scalars(select(RunRow.id).where(RunRow.project_id == project_id, RunRow.id > before).order_by(RunRow.id))
+        )
+        open_ids = [rid for rid, r in zip(ids, rows, strict=True) if r["status"] in OPEN_STATUSES]
+        for start in range(0, len(open_ids), _CHUNK):
+            s.execute(
+                update(RunRow)
+                .where(RunRow.id.in_(open_ids[start : start + _CHUNK]))
+                .values(lease_expires_at=utcnow(lease_seconds))
+            )
         server_cols = s.execute(
             select(RunRow.id, RunRow.created_at, RunRow.updated_at, RunRow.lease_expires_at)
             .where(RunRow.project_id == project_id, RunRow.id > before)
             .order_by(RunRow.id)
         ).all()
-        # Open rows were inserted first, then the others; each group in input order.
-        order = [i for i, o in enumerate(open_rows) if o] + [i for i, o in enumerate(open_rows) if not o]
-        out: dict[int, RunRecord] = {}
-        for i, (rid, created, updated, lease) in zip(order, server_cols, strict=True):
-            r = rows[i]
-            out[i] = RunRecord(
+        return [
+            RunRecord(
                 id=rid,
                 project_id=project_id,
                 external_id=r["external_id"],
@@ -249,7 +246,8 @@ class Store:
                 created_at=as_utc(created),
                 updated_at=as_utc(updated),
             )
-        return [out[i] for i in range(len(rows))]
+            for r, (rid, created, updated, lease) in zip(rows, server_cols, strict=True)
+        ]
 
     def list_runs(
         self,

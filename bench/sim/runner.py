@@ -219,8 +219,6 @@ def run_many(jobs: Iterable[Job | tuple[Any, ...]], processes: int = 2) -> list[
     items = [j if isinstance(j, Job) else Job(*j) for j in jobs]
     if processes <= 1 or len(items) <= 1:
         return [_run_job(j) for j in items]
-    for world in {id(j.world): j.world for j in items}.values():
-        world.prior()  # nothing to do: the world is already built and cached in this process
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=processes, mp_context=ctx, initializer=_single_thread_blas) as pool:
         return list(pool.map(_run_job, items, chunksize=max(1, len(items) // (4 * processes))))
