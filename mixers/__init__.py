@@ -6,6 +6,9 @@ Importing this package registers all built-in backends. Nothing here imports ``a
 from mixers.base import Mixer, MixerConfig, MixerError, OfflineMixer, OnlineMixer
 from mixers.registry import available, get_mixer_class, parse_config, register
 
+# Built-in backends register themselves on import.
+from mixers import aioli  # noqa: E402, F401  (isort: skip)
+
 __all__ = [
     "Mixer",
     "MixerConfig",
