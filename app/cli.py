@@ -308,6 +308,116 @@ def export_runs(
         err_console.print(f"wrote {output}")
 
 
+def _config(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        _fail(f"--config must be a JSON object: {exc}")
+    if not isinstance(value, dict):
+        _fail("--config must be a JSON object")
+    return value
+
+
+MixerOpt = Annotated[str, typer.Option("--mixer", help="mixer backend, e.g. regmix")]
+ConfigOpt = Annotated[str | None, typer.Option("--config", help="mixer config as JSON")]
+FidelityOpt = Annotated[list[str] | None, typer.Option("--fidelity", help="e.g. tokens=1e9 (repeat)")]
+
+
+@app.command("recommend")
+def recommend(
+    project: str,
+    mixer: MixerOpt = "regmix",
+    config: ConfigOpt = None,
+    fidelity: FidelityOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """The mixer's recommended mixture, with its predicted objective."""
+    from app.services import mixing
+
+    settings = get_settings()
+    rec = _call(
+        mixing.recommend,
+        _store(),
+        project,
+        mixer,
+        _config(config),
+        _parse_kv(fidelity, "--fidelity"),
+        None,
+        settings.fit_timeout_seconds,
+    )
+    if fmt is Format.json:
+        _emit([rec], fmt)
+        return
+    rows = [{"domain": d, "weight": w} for d, w in sorted(rec["weights"].items(), key=lambda kv: -kv[1])]
+    _emit(
+        rows,
+        fmt,
+        ["domain", "weight"],
+        f"{mixer}: predicted {rec['predicted']:.6g}" + (f" +- {rec['std']:.3g}" if rec.get("std") is not None else ""),
+    )
+
+
+@app.command("propose")
+def propose(
+    project: str,
+    mixer: MixerOpt = "regmix",
+    n: Annotated[int, typer.Option("-n", help="how many runs")] = 8,
+    config: ConfigOpt = None,
+    fidelity: FidelityOpt = None,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Create a batch of pending runs chosen by the mixer."""
+    from app.services import mixing
+
+    settings = get_settings()
+    proposal, runs = _call(
+        mixing.propose,
+        _store(),
+        project,
+        mixer,
+        _config(config),
+        n,
+        _parse_kv(fidelity, "--fidelity"),
+        None,
+        None,
+        seed,
+        settings.lease_seconds,
+        settings.fit_timeout_seconds,
+    )
+    rows = [
+        {
+            "id": r.id,
+            "status": r.status,
+            "fidelity": r.fidelity,
+            "weights": r.weights if fmt is Format.json else _top(r.weights),
+        }
+        for r in runs
+    ]
+    _emit(rows, fmt, ["id", "status", "fidelity", "weights"], f"proposal {proposal.id} ({mixer})")
+
+
+@app.command("evaluate")
+def evaluate(
+    project: str,
+    mixer: Annotated[list[str] | None, typer.Option("--mixer", help="mixer to compare (repeat)")] = None,
+    folds: Annotated[int, typer.Option(help="cross-validation folds")] = 5,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Compare mixers by k-fold cross-validation: Spearman, MAE and regret of the top pick."""
+    from app.services import mixing
+
+    settings = get_settings()
+    names = mixer or ["regmix"]
+    results = _call(
+        mixing.evaluate, _store(), project, [(m, None) for m in names], folds, None, 0, settings.fit_timeout_seconds
+    )
+    rows = [{k: r[k] for k in ("mixer", "spearman", "mae", "regret", "n_runs")} for r in results]
+    _emit(rows, fmt, ["mixer", "spearman", "mae", "regret", "n_runs"], f"{folds}-fold cross-validation")
+
+
 @token_app.command("create")
 def token_create(
     project: Annotated[str | None, typer.Option(help="limit the token to one project")] = None,

@@ -11,10 +11,10 @@ import contextlib
 import hashlib
 import io
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -210,9 +210,11 @@ class Store:
         """
         if not rows:
             return []
-        table = RunRow.__table__
         before = s.scalar(select(func.max(RunRow.id)).where(RunRow.project_id == project_id)) or 0
-        s.execute(insert(table), [{**r, "project_id": project_id, "proposal_id": proposal_id} for r in rows])
+        s.execute(
+            insert(cast(Table, RunRow.__table__)),
+            [{**r, "project_id": project_id, "proposal_id": proposal_id} for r in rows],
+        )
         ids = list(
             s.scalars(select(RunRow.id).where(RunRow.project_id == project_id, RunRow.id > before).order_by(RunRow.id))
         )

@@ -39,7 +39,7 @@ FIDELITY_PRESETS: dict[str, tuple[int, int]] = {
 """Preset fidelities as ``(rank, tokens)``; ``fidelity(world, name)`` turns one into a fidelity dict."""
 
 BATCH_SEQS = 64
-PEAK_LR = 0.05
+PEAK_LR = 0.1  # peak learning rate at rank 1; a rank-r model uses PEAK_LR / sqrt(r)
 
 
 def fidelity(world: World, name: str) -> dict[str, float]:
@@ -73,7 +73,7 @@ class Trainer:
 
     def __init__(
         self, world: World, fid: FidelityLike, seed: int = 0, *, batch_seqs: int = BATCH_SEQS,
-        peak_lr: float = PEAK_LR,
+        peak_lr: float | None = None,
     ) -> None:
         self.world = world
         self.fidelity = resolve_fidelity(world, fid)
@@ -83,7 +83,7 @@ class Trainer:
         self.batch_seqs = batch_seqs
         self.batch_tokens = batch_seqs * world.spec.seq_len
         self.total_steps = max(1, round(self.fidelity["tokens"] / self.batch_tokens))
-        self.peak_lr = peak_lr
+        self.peak_lr = PEAK_LR / np.sqrt(self.rank) if peak_lr is None else float(peak_lr)
         self.warmup = max(1, min(50, self.total_steps // 10))
         self.model = LowRankBigram.init(world.vocab, self.rank, np.random.default_rng([self.seed, 0]))
         self.opt = Adam([p.shape for p in self.model.params()])

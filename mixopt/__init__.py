@@ -1,0 +1,60 @@
+"""mixopt's Python client: :class:`Client` wraps the HTTP API, :class:`OnlineMixing` drives an online session.
+
+Only ``httpx`` is needed to use it (``numpy`` for embeddings); the server lives in the ``app`` package.
+"""
+
+from mixopt.client import (
+    Client,
+    Conflict,
+    ConnectionFailed,
+    Directive,
+    Domain,
+    EmbeddingSet,
+    EvaluationResult,
+    FieldError,
+    Forbidden,
+    MixerInfo,
+    MixoptError,
+    NotFound,
+    Prediction,
+    Project,
+    Proposal,
+    RateLimited,
+    Recommendation,
+    Run,
+    RunPage,
+    ServerError,
+    Session,
+    SessionEvent,
+    Unauthorized,
+    ValidationFailed,
+)
+from mixopt.online import OnlineMixing
+
+__all__ = [
+    "Client",
+    "Conflict",
+    "ConnectionFailed",
+    "Directive",
+    "Domain",
+    "EmbeddingSet",
+    "EvaluationResult",
+    "FieldError",
+    "Forbidden",
+    "MixerInfo",
+    "MixoptError",
+    "NotFound",
+    "OnlineMixing",
+    "Prediction",
+    "Project",
+    "Proposal",
+    "RateLimited",
+    "Recommendation",
+    "Run",
+    "RunPage",
+    "ServerError",
+    "Session",
+    "SessionEvent",
+    "Unauthorized",
+    "ValidationFailed",
+]

@@ -1,0 +1,1021 @@
+"""Python client for the mixopt HTTP API (DESIGN.md section 5), built on ``httpx``.
+
+Needs only ``httpx`` (and ``numpy`` for :meth:`Client.put_embeddings`); it never imports the server package::
+
+    from mixopt.client import Client
+
+    with Client("http://127.0.0.1:8000", token="...") as mx:
+        mx.create_project("demo", ["web", "code", "books"], "loss")
+        mx.add_runs("demo", [{"external_id": "r1", "weights": {"web": 0.5, "code": 0.3, "books": 0.2},
+                              "metrics": {"loss": 3.1}}])
+        rec = mx.recommend("demo", "regmix")
+        print(rec.weights, rec.predicted)
+
+Retries: connection errors, 429 (honouring ``Retry-After``) and 502/503/504 are retried with exponential backoff,
+but only for calls that are safe to repeat: reads, ``PUT``/``PATCH``/``DELETE``, heartbeats, results (idempotent
+by content), session reports (idempotent by step), run ingestion when every run carries an ``external_id``, and
+recommendations/predictions/evaluations (they change nothing but a cache). Proposals and session starts create
+state, so they are retried only when the connection could not be opened (the request was never sent).
+A server-side fit timeout (504 ``fit_timeout``) is never retried: it would only time out again.
+
+Every error answer raises :class:`MixoptError` (or a subclass by status) parsed from the RFC 9457 problem body.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
+
+import httpx
+
+if TYPE_CHECKING:
+    from mixopt.online import OnlineMixing
+
+__all__ = [
+    "Client",
+    "Conflict",
+    "ConnectionFailed",
+    "Directive",
+    "Domain",
+    "EmbeddingSet",
+    "EvaluationResult",
+    "FieldError",
+    "Forbidden",
+    "MixerInfo",
+    "MixoptError",
+    "NotFound",
+    "Prediction",
+    "Project",
+    "Proposal",
+    "RateLimited",
+    "Recommendation",
+    "Run",
+    "RunPage",
+    "ServerError",
+    "Session",
+    "SessionEvent",
+    "Unauthorized",
+    "ValidationFailed",
+]
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+API = "/api/v1"
+MAX_RUNS_PER_REQUEST = 10_000
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+NEVER_RETRY_CODES = frozenset({"fit_timeout"})  # a deterministic server-side limit: the retry would time out too
+MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is cut to this
+USER_AGENT = "mixopt-client/0.1"
+
+JSON = dict[str, Any]
+Weights = Mapping[str, float]
+Fidelity = Mapping[str, float]
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One offending input item of a problem answer: ``loc`` such as ``runs[17].weights.x``."""
+
+    loc: str
+    msg: str
+
+
+class MixoptError(Exception):
+    """An error answer of the API (or a connection failure, ``status`` 0).
+
+    ``code`` is the stable machine-readable code of the problem (e.g. ``project_not_found``), ``detail`` the
+    human message, ``errors`` the offending fields of a validation failure, ``problem`` the raw problem body.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        errors: Sequence[FieldError] = (),
+        problem: JSON | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.errors = list(errors)
+        self.problem = problem or {}
+        super().__init__(status, code, detail)
+
+    def __str__(self) -> str:
+        text = f"{self.status} {self.code}: {self.detail}"
+        if self.errors:
+            shown = "; ".join(f"{e.loc}: {e.msg}" for e in self.errors[:5])
+            more = f" (+{len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+            text += f" [{shown}{more}]"
+        return text
+
+
+class Unauthorized(MixoptError):
+    """401: no or a bad bearer token."""
+
+
+class Forbidden(MixoptError):
+    """403: the token is not valid for this project or action."""
+
+
+class NotFound(MixoptError):
+    """404: no such project, run or session."""
+
+
+class Conflict(MixoptError):
+    """409: the name exists, or a run/result/report was already recorded with other content."""
+
+
+class ValidationFailed(MixoptError):
+    """422: the request was understood but is invalid; see ``errors`` for the offending fields."""
+
+
+class RateLimited(MixoptError):
+    """429 after all retries."""
+
+
+class ServerError(MixoptError):
+    """5xx after all retries (or not retryable)."""
+
+
+class ConnectionFailed(MixoptError):
+    """The server could not be reached (``status`` 0); the underlying ``httpx`` error is ``__cause__``."""
+
+
+_BY_STATUS: dict[int, type[MixoptError]] = {
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: ValidationFailed,
+    429: RateLimited,
+}
+
+
+def _problem_json(resp: httpx.Response) -> JSON | None:
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def error_from_response(resp: httpx.Response) -> MixoptError:
+    """The exception for an error answer: parsed from an RFC 9457 problem, else from the status and text."""
+    status = resp.status_code
+    body = _problem_json(resp)
+    errors: list[FieldError] = []
+    if body is not None and ("code" in body or "detail" in body or "title" in body):
+        code = str(body.get("code") or "http_error")
+        detail = str(body.get("detail") or body.get("title") or resp.reason_phrase)
+        for e in body.get("errors") or []:
+            if isinstance(e, dict):
+                errors.append(FieldError(str(e.get("loc", "")), str(e.get("msg", ""))))
+    else:
+        code = "http_error"
+        detail = resp.text.strip()[:500] or resp.reason_phrase
+        body = None
+    cls = _BY_STATUS.get(status, ServerError if status >= 500 else MixoptError)
+    return cls(status, code, detail, errors, body)
+
+
+# -- response models ------------------------------------------------------------------------------
+
+
+def _dt(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _floats(value: Any) -> dict[str, float]:
+    return {str(k): float(v) for k, v in (value or {}).items()}
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    tokens: float | None = None
+    min_weight: float | None = None
+    max_weight: float | None = None
+    max_epochs: float | None = None
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Domain:
+        return cls(
+            name=str(d["name"]),
+            tokens=_opt_float(d.get("tokens")),
+            min_weight=_opt_float(d.get("min_weight")),
+            max_weight=_opt_float(d.get("max_weight")),
+            max_epochs=_opt_float(d.get("max_epochs")),
+        )
+
+
+@dataclass(frozen=True)
+class Project:
+    """A study: its domains (in order), objective and target fidelity. ``raw`` is the full answer."""
+
+    id: int
+    name: str
+    description: str
+    domains: tuple[Domain, ...]
+    objective: JSON
+    target_fidelity: dict[str, float] | None
+    allow_missing_domains: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def domain_names(self) -> list[str]:
+        return [d.name for d in self.domains]
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Project:
+        tf = d.get("target_fidelity")
+        return cls(
+            id=int(d["id"]),
+            name=str(d["name"]),
+            description=str(d.get("description") or ""),
+            domains=tuple(Domain.from_json(x) for x in d.get("domains") or []),
+            objective=dict(d.get("objective") or {}),
+            target_fidelity=None if tf is None else _floats(tf),
+            allow_missing_domains=bool(d.get("allow_missing_domains", False)),
+            created_at=_dt(d.get("created_at")),
+            updated_at=_dt(d.get("updated_at")),
+            raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run as stored: ``weights`` renormalized, ``weights_sum`` the raw sum sent."""
+
+    id: int
+    external_id: str | None
+    weights: dict[str, float]
+    fidelity: dict[str, float]
+    status: str
+    metrics: dict[str, float]
+    cost: float | None = None
+    weights_sum: float | None = None
+    trajectory: list[JSON] | None = None
+    tags: JSON = field(default_factory=dict)
+    proposal_id: int | None = None
+    lease_expires_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Run:
+        pid = d.get("proposal_id")
+        return cls(
+            id=int(d["id"]),
+            external_id=d.get("external_id"),
+            weights=_floats(d.get("weights")),
+            fidelity=_floats(d.get("fidelity")),
+            status=str(d["status"]),
+            metrics=_floats(d.get("metrics")),
+            cost=_opt_float(d.get("cost")),
+            weights_sum=_opt_float(d.get("weights_sum")),
+            trajectory=d.get("trajectory"),
+            tags=dict(d.get("tags") or {}),
+            proposal_id=None if pid is None else int(pid),
+            lease_expires_at=_dt(d.get("lease_expires_at")),
+            created_at=_dt(d.get("created_at")),
+            updated_at=_dt(d.get("updated_at")),
+            raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One page of runs; pass ``next_page_token`` to get the next (``None``: last page)."""
+
+    runs: list[Run]
+    next_page_token: str | None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A batch of runs a mixer asked for; each is a ``pending`` run to train and post a result to."""
+
+    id: int
+    mixer: str
+    config: JSON
+    seed: int | None
+    runs: tuple[Run, ...]
+    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Proposal:
+        seed = d.get("seed")
+        return cls(
+            id=int(d["id"]),
+            mixer=str(d["mixer"]),
+            config=dict(d.get("config") or {}),
+            seed=None if seed is None else int(seed),
+            runs=tuple(Run.from_json(r) for r in d.get("runs") or []),
+            raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A mixer's best mixture: predicted objective value, its std where the mixer has one, and diagnostics."""
+
+    weights: dict[str, float]
+    predicted: float
+    std: float | None
+    mixer: str
+    config: JSON
+    diagnostics: JSON
+    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Recommendation:
+        return cls(
+            weights=_floats(d.get("weights")),
+            predicted=float(d["predicted"]),
+            std=_opt_float(d.get("std")),
+            mixer=str(d.get("mixer", "")),
+            config=dict(d.get("config") or {}),
+            diagnostics=dict(d.get("diagnostics") or {}),
+            raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class Prediction:
+    mean: float
+    std: float | None = None
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Prediction:
+        return cls(mean=float(d["mean"]), std=_opt_float(d.get("std")))
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """A mixer's cross-validated accuracy; ``predicted``/``actual`` are aligned with ``run_ids``."""
+
+    mixer: str
+    config: JSON
+    spearman: float | None
+    mae: float | None
+    regret: float | None
+    n_runs: int = 0
+    predicted: list[float] = field(default_factory=list)
+    actual: list[float] = field(default_factory=list)
+    run_ids: list[int] = field(default_factory=list)
+    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: JSON) -> EvaluationResult:
+        return cls(
+            mixer=str(d["mixer"]),
+            config=dict(d.get("config") or {}),
+            spearman=_opt_float(d.get("spearman")),
+            mae=_opt_float(d.get("mae")),
+            regret=_opt_float(d.get("regret")),
+            n_runs=int(d.get("n_runs", 0)),
+            predicted=[float(x) for x in d.get("predicted") or []],
+            actual=[float(x) for x in d.get("actual") or []],
+            run_ids=[int(x) for x in d.get("run_ids") or []],
+            raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class Directive:
+    """What the training loop does next: train at ``weights`` until ``until_step``, then report losses there.
+
+    ``done``: the session is over and ``weights`` is the final mixture.
+    """
+
+    weights: dict[str, float]
+    until_step: int
+    done: bool = False
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Directive:
+        return cls(weights=_floats(d.get("weights")), until_step=int(d["until_step"]), done=bool(d.get("done")))
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """A report (``losses`` ``None`` for the start) and the directive it produced."""
+
+    step: int
+    losses: dict[str, float] | None
+    directive: Directive
+    created_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, d: JSON) -> SessionEvent:
+        losses = d.get("losses")
+        return cls(
+            step=int(d["step"]),
+            losses=None if losses is None else _floats(losses),
+            directive=Directive.from_json(d["directive"]),
+            created_at=_dt(d.get("created_at")),
+        )
+
+
+@dataclass(frozen=True)
+class Session:
+    """An online-mixing session; ``history`` is filled by :meth:`Client.get_session` only."""
+
+    id: int
+    project: str
+    mixer: str
+    config: JSON
+    status: str
+    step: int
+    total_steps: int
+    weights: dict[str, float]
+    directive: Directive
+    summary: JSON = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    history: tuple[SessionEvent, ...] = ()
+    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Session:
+        return cls(
+            id=int(d["id"]),
+            project=str(d.get("project", "")),
+            mixer=str(d["mixer"]),
+            config=dict(d.get("config") or {}),
+            status=str(d["status"]),
+            step=int(d.get("step", 0)),
+            total_steps=int(d.get("total_steps", 0)),
+            weights=_floats(d.get("weights")),
+            directive=Directive.from_json(d["directive"]),
+            summary=dict(d.get("summary") or {}),
+            created_at=_dt(d.get("created_at")),
+            updated_at=_dt(d.get("updated_at")),
+            history=tuple(SessionEvent.from_json(e) for e in d.get("history") or []),
+            raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class MixerInfo:
+    name: str
+    kind: str
+    description: str
+    config_schema: JSON
+
+    @classmethod
+    def from_json(cls, d: JSON) -> MixerInfo:
+        return cls(
+            name=str(d["name"]),
+            kind=str(d["kind"]),
+            description=str(d.get("description", "")),
+            config_schema=dict(d.get("config_schema") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class EmbeddingSet:
+    name: str
+    sha256: str
+    shape: tuple[int, ...]
+
+    @classmethod
+    def from_json(cls, d: JSON) -> EmbeddingSet:
+        return cls(name=str(d["name"]), sha256=str(d["sha256"]), shape=tuple(int(x) for x in d["shape"]))
+
+
+# -- request helpers ------------------------------------------------------------------------------
+
+
+def _json_default(obj: Any) -> Any:
+    """numpy/torch scalars and arrays (``.tolist()``) become plain JSON numbers and lists."""
+    tolist = getattr(obj, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    item = getattr(obj, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def _encode(body: Any) -> bytes:
+    # NaN/inf are sent as-is (Python's JSON extension): the server then names the offending field in its 422.
+    return json.dumps(body, default=_json_default, separators=(",", ":")).encode()
+
+
+def _seg(name: str | int) -> str:
+    return quote(str(name), safe="")
+
+
+def _fidelity_query(fidelity: Fidelity | str | None) -> str | None:
+    if fidelity is None or isinstance(fidelity, str):
+        return fidelity
+    return ",".join(f"{k}={float(v)!r}" for k, v in fidelity.items())
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), ``None`` if absent or bad."""
+    value = resp.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _mixer_choice(m: str | Mapping[str, Any]) -> JSON:
+    return {"mixer": m} if isinstance(m, str) else dict(m)
+
+
+def _domain_body(d: str | Mapping[str, Any] | Domain) -> JSON:
+    if isinstance(d, str):
+        return {"name": d}
+    if isinstance(d, Domain):
+        return {k: v for k, v in d.__dict__.items() if v is not None}
+    return dict(d)
+
+
+def _objective_body(objective: str | Mapping[str, Any]) -> JSON:
+    return {"metric": objective, "direction": "minimize"} if isinstance(objective, str) else dict(objective)
+
+
+def _put(body: JSON, **values: Any) -> JSON:
+    """``body`` plus the values that are not ``None``."""
+    body.update({k: v for k, v in values.items() if v is not None})
+    return body
+
+
+# -- the client -----------------------------------------------------------------------------------
+
+
+class Client:
+    """Synchronous client of one mixopt server.
+
+    ``base_url`` defaults to ``$MIXOPT_URL`` or ``http://127.0.0.1:8000``; ``token`` to ``$MIXOPT_TOKEN``.
+    ``retries`` extra attempts for retryable failures, waiting ``backoff * 2**attempt`` seconds (times a random
+    factor in [0.5, 1]) or the server's ``Retry-After``. ``transport`` is handed to ``httpx.Client`` (e.g. a
+    ``MockTransport``); ``http`` is an existing ``httpx.Client`` to use instead (e.g. FastAPI's ``TestClient``;
+    it is not closed by :meth:`close`, and its own base URL and timeout apply).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: str | None = None,
+        timeout: float | httpx.Timeout = 30.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
+        http: httpx.Client | None = None,
+    ) -> None:
+        if retries < 0 or backoff < 0:
+            raise ValueError("retries and backoff must be >= 0")
+        self.base_url = base_url or os.environ.get("MIXOPT_URL") or DEFAULT_URL
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        token = token if token is not None else os.environ.get("MIXOPT_TOKEN") or None
+        self._headers = {"User-Agent": USER_AGENT, "Accept": "application/json, application/problem+json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._owns_http = http is None
+        self._http = (
+            http if http is not None else httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        )
+        self._sleep: Callable[[float], None] = time.sleep  # replaced in tests
+        self._rng = random.Random()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection pool (not an ``http`` client passed in)."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.base_url!r})"
+
+    def _delay(self, attempt: int, resp: httpx.Response | None) -> float:
+        after = _retry_after(resp) if resp is not None else None
+        if after is not None:
+            return min(after, MAX_RETRY_AFTER)
+        return self.backoff * (2**attempt) * self._rng.uniform(0.5, 1.0)
+
+    @staticmethod
+    def _retryable_status(resp: httpx.Response) -> bool:
+        if resp.status_code not in RETRY_STATUSES:
+            return False
+        body = _problem_json(resp)
+        return not (body is not None and body.get("code") in NEVER_RETRY_CODES)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """Send one request (with retries) and return the successful response; raise :class:`MixoptError`.
+
+        ``body`` is sent as JSON; ``content`` as raw bytes with ``content_type``. ``idempotent`` (default: the
+        method is not ``POST``) allows retrying after an answer or a failure mid-request.
+        """
+        if idempotent is None:
+            idempotent = method.upper() != "POST"
+        headers = dict(self._headers)
+        if body is not None:
+            content = _encode(body)
+            headers["Content-Type"] = "application/json"
+        elif content is not None:
+            headers["Content-Type"] = content_type or "application/octet-stream"
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        attempt = 0
+        while True:
+            try:
+                resp = self._http.request(method, path, content=content, params=query, headers=headers)
+            except httpx.TransportError as exc:
+                # A failed connect never sent the request, so even a POST may go again.
+                unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if (idempotent or unsent) and attempt < self.retries:
+                    self._sleep(self._delay(attempt, None))
+                    attempt += 1
+                    continue
+                raise ConnectionFailed(0, "connection_error", f"{type(exc).__name__}: {exc}") from exc
+            if resp.status_code < 400:
+                return resp
+            if idempotent and attempt < self.retries and self._retryable_status(resp):
+                self._sleep(self._delay(attempt, resp))
+                attempt += 1
+                continue
+            raise error_from_response(resp)
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+    @staticmethod
+    def _project_path(project: str) -> str:
+        return f"{API}/projects/{_seg(project)}"
+
+    # -- service ----------------------------------------------------------------------------------
+
+    def health(self) -> JSON:
+        """``GET /healthz``: the process is up."""
+        return dict(self._json("GET", "/healthz"))
+
+    def ready(self) -> JSON:
+        """``GET /readyz``: the database answers and its schema is at head (raises :class:`ServerError` if not)."""
+        return dict(self._json("GET", "/readyz", idempotent=False))
+
+    def version(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self._json("GET", "/version").items()}
+
+    def mixers(self) -> list[MixerInfo]:
+        """The mixer catalog: name, ``offline``/``online``, description, JSON schema of the config."""
+        return [MixerInfo.from_json(m) for m in self._json("GET", f"{API}/mixers")]
+
+    # -- projects ---------------------------------------------------------------------------------
+
+    def create_project(
+        self,
+        name: str,
+        domains: Sequence[str | Mapping[str, Any] | Domain],
+        objective: str | Mapping[str, Any],
+        target_fidelity: Fidelity | None = None,
+        description: str = "",
+        allow_missing_domains: bool = False,
+    ) -> Project:
+        """Create a project. ``domains``: names or ``{name, tokens?, min_weight?, max_weight?, max_epochs?}``;
+        ``objective``: a metric name to minimize, or ``{metric | metrics, direction}``. 409 :class:`Conflict`
+        if the name exists."""
+        body = _put(
+            {
+                "name": name,
+                "description": description,
+                "domains": [_domain_body(d) for d in domains],
+                "objective": _objective_body(objective),
+                "allow_missing_domains": allow_missing_domains,
+            },
+            target_fidelity=None if target_fidelity is None else dict(target_fidelity),
+        )
+        return Project.from_json(self._json("POST", f"{API}/projects", body=body))
+
+    def get_project(self, name: str) -> Project:
+        return Project.from_json(self._json("GET", self._project_path(name)))
+
+    def list_projects(self, page_size: int = 100) -> list[Project]:
+        """Every project the token may see (all pages)."""
+        out: list[Project] = []
+        token: str | None = None
+        while True:
+            page = self._json("GET", f"{API}/projects", params={"max_results": page_size, "page_token": token})
+            out.extend(Project.from_json(p) for p in page["projects"])
+            token = page.get("next_page_token")
+            if not token:
+                return out
+
+    def update_project(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        domains: Sequence[str | Mapping[str, Any] | Domain] | None = None,
+        objective: str | Mapping[str, Any] | None = None,
+        target_fidelity: Fidelity | None = None,
+        allow_missing_domains: bool | None = None,
+    ) -> Project:
+        """Change the given fields (``None``: keep). ``domains`` must keep the names and order."""
+        body = _put(
+            {},
+            description=description,
+            domains=None if domains is None else [_domain_body(d) for d in domains],
+            objective=None if objective is None else _objective_body(objective),
+            target_fidelity=None if target_fidelity is None else dict(target_fidelity),
+            allow_missing_domains=allow_missing_domains,
+        )
+        return Project.from_json(self._json("PATCH", self._project_path(name), body=body))
+
+    def delete_project(self, name: str, missing_ok: bool = False) -> None:
+        """Delete a project and everything in it; ``missing_ok`` ignores a 404 (e.g. after a retried delete)."""
+        try:
+            self.request("DELETE", self._project_path(name))
+        except NotFound:
+            if not missing_ok:
+                raise
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def add_runs(
+        self, project: str, runs: Sequence[Mapping[str, Any]], chunk_size: int = MAX_RUNS_PER_REQUEST
+    ) -> list[Run]:
+        """Ingest runs (``{external_id?, weights, fidelity?, cost?, status?, metrics?, trajectory?, tags?}``) in
+        requests of at most ``chunk_size``. Each request is all-or-nothing; when one fails, the earlier chunks
+        stay written (re-sending them is a no-op when they carry ``external_id``). Returns the stored runs."""
+        if not 1 <= chunk_size <= MAX_RUNS_PER_REQUEST:
+            raise ValueError(f"chunk_size must be in 1..{MAX_RUNS_PER_REQUEST}")
+        out: list[Run] = []
+        path = f"{self._project_path(project)}/runs"
+        for start in range(0, len(runs), chunk_size):
+            chunk = [dict(r) for r in runs[start : start + chunk_size]]
+            # Without an external id the server cannot recognize a resent run, so a retry could duplicate it.
+            safe = all(r.get("external_id") for r in chunk)
+            page = self._json("POST", path, body={"runs": chunk}, idempotent=safe)
+            out.extend(Run.from_json(r) for r in page["runs"])
+        return out
+
+    def add_run(self, project: str, run: Mapping[str, Any]) -> Run:
+        return self.add_runs(project, [run])[0]
+
+    def runs_page(
+        self,
+        project: str,
+        status: str | None = None,
+        fidelity: Fidelity | str | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> RunPage:
+        """One page of runs (``fidelity`` filters by exact fidelity, e.g. ``{"params": 1e6}``)."""
+        page = self._json(
+            "GET",
+            f"{self._project_path(project)}/runs",
+            params={
+                "status": status,
+                "fidelity": _fidelity_query(fidelity),
+                "max_results": max_results,
+                "page_token": page_token,
+            },
+        )
+        return RunPage([Run.from_json(r) for r in page["runs"]], page.get("next_page_token"))
+
+    def list_runs(
+        self,
+        project: str,
+        status: str | None = None,
+        fidelity: Fidelity | str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[Run]:
+        """Every matching run, fetching pages of ``page_size`` lazily as the iterator advances."""
+        token: str | None = None
+        while True:
+            page = self.runs_page(project, status, fidelity, page_size, token)
+            yield from page.runs
+            token = page.next_page_token
+            if not token:
+                return
+
+    def get_run(self, project: str, run_id: int) -> Run:
+        return Run.from_json(self._json("GET", f"{self._project_path(project)}/runs/{int(run_id)}"))
+
+    def heartbeat(self, project: str, run_id: int) -> Run:
+        """Renew a pending run's lease (call it well within the server's lease time while training)."""
+        path = f"{self._project_path(project)}/runs/{int(run_id)}/heartbeat"
+        return Run.from_json(self._json("POST", path, idempotent=True))
+
+    def post_result(
+        self,
+        project: str,
+        run_id: int,
+        metrics: Mapping[str, float],
+        trajectory: Sequence[Mapping[str, Any]] | None = None,
+        status: Literal["completed", "failed"] = "completed",
+    ) -> Run:
+        """Complete a pending run; re-posting the same result is a no-op, a different one is 409 Conflict."""
+        body = _put(
+            {"metrics": dict(metrics), "status": status},
+            trajectory=None if trajectory is None else [dict(p) for p in trajectory],
+        )
+        path = f"{self._project_path(project)}/runs/{int(run_id)}/result"
+        return Run.from_json(self._json("POST", path, body=body, idempotent=True))
+
+    def export(self, project: str, format: Literal["csv", "jsonl"] = "csv") -> str:
+        """All runs of the project as CSV or JSON lines."""
+        return self.request("GET", f"{self._project_path(project)}/export", params={"format": format}).text
+
+    # -- mixers -----------------------------------------------------------------------------------
+
+    def propose(
+        self,
+        project: str,
+        mixer: str,
+        n: int = 1,
+        config: Mapping[str, Any] | None = None,
+        fidelity: Fidelity | None = None,
+        fidelities: Sequence[Fidelity] | None = None,
+        candidates: Sequence[Weights] | None = None,
+        seed: int | None = None,
+    ) -> Proposal:
+        """Ask ``mixer`` for ``n`` runs to train next; they are created ``pending`` (not retried: not idempotent)."""
+        body = _put(
+            {"mixer": mixer, "n": n},
+            config=None if config is None else dict(config),
+            fidelity=None if fidelity is None else dict(fidelity),
+            fidelities=None if fidelities is None else [dict(f) for f in fidelities],
+            candidates=None if candidates is None else [dict(c) for c in candidates],
+            seed=seed,
+        )
+        return Proposal.from_json(self._json("POST", f"{self._project_path(project)}/proposals", body=body))
+
+    def recommend(
+        self,
+        project: str,
+        mixer: str,
+        config: Mapping[str, Any] | None = None,
+        fidelity: Fidelity | None = None,
+        seed: int | None = None,
+    ) -> Recommendation:
+        """The mixer's best mixture at ``fidelity`` (default: the project's target fidelity)."""
+        body = _put(
+            {"mixer": mixer},
+            config=None if config is None else dict(config),
+            fidelity=None if fidelity is None else dict(fidelity),
+            seed=seed,
+        )
+        path = f"{self._project_path(project)}/recommendations"
+        return Recommendation.from_json(self._json("POST", path, body=body, idempotent=True))
+
+    def predict(
+        self,
+        project: str,
+        mixer: str,
+        mixtures: Sequence[Weights],
+        config: Mapping[str, Any] | None = None,
+        fidelity: Fidelity | None = None,
+        seed: int | None = None,
+    ) -> list[Prediction]:
+        """Predicted objective of each mixture, in input order."""
+        body = _put(
+            {"mixer": mixer, "mixtures": [dict(m) for m in mixtures]},
+            config=None if config is None else dict(config),
+            fidelity=None if fidelity is None else dict(fidelity),
+            seed=seed,
+        )
+        page = self._json("POST", f"{self._project_path(project)}/predictions", body=body, idempotent=True)
+        return [Prediction.from_json(p) for p in page["predictions"]]
+
+    def evaluate(
+        self,
+        project: str,
+        mixers: Sequence[str | Mapping[str, Any]],
+        folds: int = 5,
+        fidelity: Fidelity | None = None,
+        seed: int | None = None,
+    ) -> list[EvaluationResult]:
+        """Cross-validate mixers (names or ``{mixer, config}``) on the completed runs: Spearman, MAE, regret."""
+        body = _put(
+            {"mixers": [_mixer_choice(m) for m in mixers], "folds": folds},
+            fidelity=None if fidelity is None else dict(fidelity),
+            seed=seed,
+        )
+        page = self._json("POST", f"{self._project_path(project)}/evaluations", body=body, idempotent=True)
+        return [EvaluationResult.from_json(r) for r in page["results"]]
+
+    # -- embeddings -------------------------------------------------------------------------------
+
+    def put_embeddings(self, project: str, set_name: str, array: Any) -> EmbeddingSet:
+        """Store an ``(n, dim)`` array for a domain (or ``"target"``), sent as ``.npy`` bytes. Needs numpy."""
+        import numpy as np  # only this method needs numpy
+
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(array), allow_pickle=False)
+        path = f"{self._project_path(project)}/embeddings/{_seg(set_name)}"
+        resp = self.request("PUT", path, content=buf.getvalue(), content_type="application/octet-stream")
+        return EmbeddingSet.from_json(resp.json())
+
+    def list_embeddings(self, project: str) -> list[EmbeddingSet]:
+        return [EmbeddingSet.from_json(e) for e in self._json("GET", f"{self._project_path(project)}/embeddings")]
+
+    # -- online sessions --------------------------------------------------------------------------
+
+    def start_session(
+        self,
+        project: str,
+        mixer: str,
+        config: Mapping[str, Any] | None = None,
+        total_steps: int | None = None,
+        initial_weights: Weights | None = None,
+        seed: int | None = None,
+    ) -> Session:
+        """Start an online-mixing session; its ``directive`` says what to train first."""
+        body = _put(
+            {"mixer": mixer},
+            config=None if config is None else dict(config),
+            total_steps=total_steps,
+            initial_weights=None if initial_weights is None else dict(initial_weights),
+            seed=seed,
+        )
+        return Session.from_json(self._json("POST", f"{self._project_path(project)}/sessions", body=body))
+
+    def report(self, session_id: int, step: int, losses: Mapping[str, float]) -> Directive:
+        """Report per-domain validation losses at ``step`` (the last directive's ``until_step``)."""
+        body = {"step": int(step), "losses": {str(k): v for k, v in losses.items()}}
+        page = self._json("POST", f"{API}/sessions/{int(session_id)}/reports", body=body, idempotent=True)
+        return Directive.from_json(page["directive"])
+
+    def get_session(self, session_id: int) -> Session:
+        """The session's state and its history of reports and directives."""
+        return Session.from_json(self._json("GET", f"{API}/sessions/{int(session_id)}"))
+
+    def list_sessions(self, project: str) -> list[Session]:
+        return [Session.from_json(s) for s in self._json("GET", f"{self._project_path(project)}/sessions")["sessions"]]
+
+    def online(
+        self,
+        project: str,
+        mixer: str = "aioli",
+        config: Mapping[str, Any] | None = None,
+        total_steps: int | None = None,
+        initial_weights: Weights | None = None,
+        seed: int | None = None,
+    ) -> OnlineMixing:
+        """Start a session and wrap it in an :class:`~mixopt.online.OnlineMixing` helper for a training loop."""
+        from mixopt.online import OnlineMixing
+
+        return OnlineMixing.start(self, project, mixer, config, total_steps, initial_weights, seed)
