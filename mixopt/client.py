@@ -27,6 +27,7 @@ import io
 import json
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -583,6 +584,16 @@ def _put(body: JSON, **values: Any) -> JSON:
     return body
 
 
+_RUN_LOC = re.compile(r"^runs\[(\d+)\]")
+
+
+def _shift_run_locs(exc: MixoptError, offset: int) -> MixoptError:
+    """The error of a later chunk with ``runs[i]`` locations renumbered to the caller's whole list."""
+    errors = [FieldError(_RUN_LOC.sub(lambda m: f"runs[{int(m.group(1)) + offset}]", e.loc), e.msg) for e in exc.errors]
+    detail = f"{exc.detail} (in the chunk starting at run {offset}; earlier chunks were written)"
+    return type(exc)(exc.status, exc.code, detail, errors, exc.problem)
+
+
 # -- the client -----------------------------------------------------------------------------------
 
 
@@ -608,7 +619,10 @@ class Client:
     ) -> None:
         if retries < 0 or backoff < 0:
             raise ValueError("retries and backoff must be >= 0")
-        self.base_url = base_url or os.environ.get("MIXOPT_URL") or DEFAULT_URL
+        if http is not None:
+            self.base_url = str(http.base_url)
+        else:
+            self.base_url = base_url or os.environ.get("MIXOPT_URL") or DEFAULT_URL
         self.retries = int(retries)
         self.backoff = float(backoff)
         token = token if token is not None else os.environ.get("MIXOPT_TOKEN") or None
@@ -684,7 +698,7 @@ class Client:
                 resp = self._http.request(method, path, content=content, params=query, headers=headers)
             except httpx.TransportError as exc:
                 # A failed connect never sent the request, so even a POST may go again.
-                unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
                 if (idempotent or unsent) and attempt < self.retries:
                     self._sleep(self._delay(attempt, None))
                     attempt += 1
@@ -807,7 +821,12 @@ class Client:
             chunk = [dict(r) for r in runs[start : start + chunk_size]]
             # Without an external id the server cannot recognize a resent run, so a retry could duplicate it.
             safe = all(r.get("external_id") for r in chunk)
-            page = self._json("POST", path, body={"runs": chunk}, idempotent=safe)
+            try:
+                page = self._json("POST", path, body={"runs": chunk}, idempotent=safe)
+            except MixoptError as exc:
+                if start == 0 or not exc.errors:
+                    raise
+                raise _shift_run_locs(exc, start) from exc
             out.extend(Run.from_json(r) for r in page["runs"])
         return out
 
