@@ -456,6 +456,25 @@ class Store:
                 raise NotFound(f"session {session_id} does not exist", code="session_not_found")
             return SessionRecord.from_row(row)
 
+    def session_for_report(
+        self, session_id: int, step: int
+    ) -> tuple[SessionRecord, ProjectRecord, SessionEventRecord | None]:
+        """The session, its project and the event already stored at ``step`` (if any), in one transaction."""
+        with self.tx() as s:
+            row = s.get(SessionRow, session_id)
+            if row is None:
+                raise NotFound(f"session {session_id} does not exist", code="session_not_found")
+            project = s.get(ProjectRow, row.project_id)
+            assert project is not None  # the foreign key cascades deletes
+            event = s.scalars(
+                select(SessionEventRow).where(SessionEventRow.session_id == session_id, SessionEventRow.step == step)
+            ).one_or_none()
+            return (
+                SessionRecord.from_row(row),
+                ProjectRecord.from_row(project),
+                SessionEventRecord.from_row(event) if event else None,
+            )
+
     def session_event(self, session_id: int, step: int) -> SessionEventRecord | None:
         with self.tx() as s:
             row = s.scalars(

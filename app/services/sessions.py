@@ -90,9 +90,7 @@ def start_session(
 
 def report(store: Store, session_id: int, step: int, losses: dict[str, float]) -> dict[str, Any]:
     """Apply the report at ``step``; a replay of an applied step returns the directive it produced."""
-    session = store.get_session(session_id)
-    project = store.get_project_by_id(session.project_id)
-    replay = store.session_event(session_id, step)
+    session, project, replay = store.session_for_report(session_id, step)
     if replay is not None and step >= 0 and replay.losses is not None:
         if replay.losses != {k: float(v) for k, v in losses.items()}:
             raise Conflict(

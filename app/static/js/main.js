@@ -1,0 +1,139 @@
+// The dashboard shell: a hash router (#/ and #/p/<project>/<tab>[/<arg>]), the project header and tabs,
+// and one RunStore per open project that keeps polling for new runs.
+import { api, download, token } from './api.js';
+import { card, clear, duration, fidelityLabel, h, problemBox, toast } from './dom.js';
+import { objectiveLabel } from './model.js';
+import { purge } from './plots.js';
+import { RunStore } from './runstore.js';
+import * as analysis from './views/analysis.js';
+import * as compare from './views/compare.js';
+import * as optimize from './views/optimize.js';
+import * as projects from './views/projects.js';
+import * as runs from './views/runs.js';
+import * as sessions from './views/sessions.js';
+import * as whatif from './views/whatif.js';
+
+const TABS = [
+  { id: 'runs', label: 'Runs', view: runs },
+  { id: 'analysis', label: 'Analysis', view: analysis },
+  { id: 'compare', label: 'Compare mixers', view: compare },
+  { id: 'optimize', label: 'Recommend & propose', view: optimize },
+  { id: 'whatif', label: 'What-if', view: whatif },
+  { id: 'sessions', label: 'Online sessions', view: sessions },
+];
+
+const root = document.getElementById('app');
+const crumbs = document.getElementById('crumbs');
+const live = document.getElementById('live');
+
+let mixersPromise = null;
+/** The registered mixers, asked once per page load. */
+export function mixers() {
+  mixersPromise ||= api.mixers().catch((err) => {
+    mixersPromise = null;
+    throw err;
+  });
+  return mixersPromise;
+}
+
+let current = { name: null, ctx: null, cleanup: null, tabEl: null, liveTimer: null };
+
+function unmountTab() {
+  if (current.cleanup) current.cleanup();
+  current.cleanup = null;
+  if (current.tabEl) purge(current.tabEl);
+}
+
+function closeProject() {
+  unmountTab();
+  if (current.ctx) current.ctx.store.stop();
+  clearInterval(current.liveTimer);
+  current = { name: null, ctx: null, cleanup: null, tabEl: null, liveTimer: null };
+  clear(live);
+}
+
+async function route() {
+  const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  try {
+    if (parts[0] === 'p' && parts[1]) await showProject(parts[1], parts[2] || 'runs', parts[3]);
+    else await showProjects();
+  } catch (err) {
+    clear(root).append(card('Something went wrong', problemBox(err)));
+  }
+}
+
+async function showProjects() {
+  closeProject();
+  clear(crumbs).append(h('span', {}, 'Projects'));
+  document.title = 'mixopt · projects';
+  clear(root);
+  current.cleanup = await projects.mount(root);
+}
+
+async function showProject(name, tabId, arg) {
+  const tab = TABS.find((t) => t.id === tabId) || TABS[0];
+  if (current.name !== name) {
+    closeProject();
+    clear(root).append(h('p', { class: 'muted pad' }, `Loading ${name}…`));
+    const project = await api.project(name);
+    const store = new RunStore(project);
+    current.name = name;
+    current.ctx = { project, store, mixers, shared: { configs: {}, choice: null, recommendation: null, evaluation: null, whatif: null } };
+    const progress = h('p', { class: 'muted pad' }, 'Loading runs…');
+    clear(root).append(progress);
+    await store.load((n) => { progress.textContent = `Loading runs… ${n}`; });
+    store.start(5000);
+    store.addEventListener('error', (ev) => setLive(store, ev.detail));
+    store.addEventListener('polled', () => setLive(store));
+    current.liveTimer = setInterval(() => setLive(store), 1000);
+    renderShell(current.ctx);
+  }
+  unmountTab();
+  const { ctx } = current;
+  document.title = `mixopt · ${name} · ${tab.label}`;
+  for (const a of root.querySelectorAll('.tabs a')) a.classList.toggle('active', a.dataset.tab === tab.id);
+  const el = clear(current.tabEl);
+  el.dataset.view = tab.id;
+  current.cleanup = (await tab.view.mount(el, ctx, arg)) || null;
+}
+
+function setLive(store, err = null) {
+  if (err) {
+    clear(live).append(h('span', { class: 'dot dot-error' }), ` polling failed: ${err.message}`);
+    return;
+  }
+  const ago = store.lastPoll ? duration(Date.now() - store.lastPoll) : '—';
+  clear(live).append(h('span', { class: 'dot dot-live', title: 'new runs appear without reloading (polled every 5 s)' }),
+    ` live · ${store.runs.size} runs · checked ${ago} ago`);
+}
+
+function renderShell(ctx) {
+  const { project } = ctx;
+  const enc = encodeURIComponent(project.name);
+  clear(crumbs).append(h('a', { href: '#/' }, 'Projects'), h('span', { class: 'sep' }, '/'), h('span', {}, project.name));
+  const exportLink = (fmt) => h('a', {
+    class: 'button small', href: api.exportUrl(project.name, fmt), download: `${project.name}.${fmt}`,
+    onclick: (ev) => {
+      if (!token()) return; // a plain link works without auth; with a token, fetch sends the header
+      ev.preventDefault();
+      download(api.exportUrl(project.name, fmt), `${project.name}.${fmt}`).catch((err) => toast(err.message, 'error'));
+    },
+  }, `Export ${fmt.toUpperCase()}`);
+  const head = h('section', { class: 'project-head' },
+    h('div', {},
+      h('h1', {}, project.name),
+      project.description ? h('p', { class: 'description' }, project.description) : null,
+      h('div', { class: 'facts' },
+        h('span', {}, h('b', {}, project.objective.direction), ' ', h('code', {}, objectiveLabel(project))),
+        h('span', {}, h('b', {}, project.domains.length), ' domains'),
+        h('span', {}, 'target ', h('code', {}, fidelityLabel(project.target_fidelity))))),
+    h('div', { class: 'head-tools' }, exportLink('csv'), exportLink('jsonl')));
+  const tabs = h('nav', { class: 'tabs' },
+    TABS.map((t) => h('a', { href: `#/p/${enc}/${t.id}`, dataset: { tab: t.id } }, t.label)));
+  current.tabEl = h('div', { class: 'tab-body' });
+  clear(root).append(head, tabs, current.tabEl);
+  setLive(ctx.store);
+}
+
+window.addEventListener('hashchange', route);
+route();

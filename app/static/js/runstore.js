@@ -1,0 +1,107 @@
+// Every run of one project, kept current by polling. Emits 'change' events ({detail: {added, updated}}).
+//
+// Runs are listed in id order with keyset page tokens, so the page that ended the first load is where
+// new runs appear: each poll re-reads from that page's token and follows next_page_token from there
+// (incremental fetch, no full reload). Runs that were pending or running are re-read by status, since
+// their result lands on an old id.
+import { api } from './api.js';
+import { OPEN } from './model.js';
+
+const PAGE = 1000;
+const MAX_REFRESH = 100;
+
+export class RunStore extends EventTarget {
+  constructor(project) {
+    super();
+    this.project = project;
+    this.runs = new Map();
+    this.tailToken = null;
+    this.loaded = false;
+    this.lastPoll = null;
+    this.timer = null;
+    this.polling = false;
+  }
+
+  /** Runs sorted by id. */
+  list() {
+    return [...this.runs.values()].sort((a, b) => a.id - b.id);
+  }
+
+  /** Read every run, page by page; `onProgress(count)` after each page. */
+  async load(onProgress = () => {}) {
+    await this.readFrom(null, onProgress);
+    this.loaded = true;
+    this.lastPoll = Date.now();
+    this.emit(this.list().map((r) => r.id), []);
+  }
+
+  /** Read pages from `token` on; returns the ids of new runs and of changed ones. */
+  async readFrom(token, onProgress = () => {}) {
+    const added = [];
+    const updated = [];
+    let next = token;
+    for (;;) {
+      const page = await api.runs(this.project.name, { max_results: PAGE, page_token: next });
+      for (const r of page.runs) this.put(r, added, updated);
+      onProgress(this.runs.size);
+      this.tailToken = next;
+      if (!page.next_page_token) break;
+      next = page.next_page_token;
+    }
+    return { added, updated };
+  }
+
+  put(run, added, updated) {
+    const old = this.runs.get(run.id);
+    if (!old) added.push(run.id);
+    else if (old.updated_at !== run.updated_at || old.status !== run.status) updated.push(run.id);
+    this.runs.set(run.id, run);
+  }
+
+  /** One incremental refresh: new runs after the last page, and the fate of open runs. */
+  async poll() {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const { added, updated } = await this.readFrom(this.tailToken);
+      const open = new Set();
+      for (const status of OPEN) {
+        let token = null;
+        do {
+          const page = await api.runs(this.project.name, { status, max_results: PAGE, page_token: token });
+          for (const r of page.runs) {
+            open.add(r.id);
+            this.put(r, added, updated);
+          }
+          token = page.next_page_token;
+        } while (token);
+      }
+      const closed = this.list().filter((r) => OPEN.has(r.status) && !open.has(r.id)).slice(0, MAX_REFRESH);
+      for (const r of closed) this.put(await api.run(this.project.name, r.id), added, updated);
+      this.lastPoll = Date.now();
+      const fresh = added.filter((id, i) => added.indexOf(id) === i);
+      const changed = updated.filter((id) => !fresh.includes(id));
+      if (fresh.length || changed.length) this.emit(fresh, changed);
+      this.dispatchEvent(new CustomEvent('polled'));
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  emit(added, updated) {
+    this.dispatchEvent(new CustomEvent('change', { detail: { added, updated } }));
+  }
+
+  /** Poll every `ms` while the tab is visible. */
+  start(ms = 5000) {
+    this.stop();
+    this.timer = setInterval(() => {
+      if (document.visibilityState === 'visible') this.poll().catch((err) => this.dispatchEvent(new CustomEvent('error', { detail: err })));
+    }, ms);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,131 @@
+// Recommend & propose: pick an offline mixer, fill its config, ask for the best mixture or a batch of runs.
+import { api } from '../api.js';
+import { busy, card, clear, fidelityLabel, h, num, problemBox, toast } from '../dom.js';
+import { bestRun, domainNames, objectiveLabel, objectiveValue, prior } from '../model.js';
+import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
+import { ACCENT, BEST, color, mixtureBars } from '../plots.js';
+import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases } from '../widgets.js';
+
+export async function mount(root, ctx) {
+  const { project, store } = ctx;
+  const { offline, note } = offlineOrNote(await ctx.mixers());
+  if (!offline.length) {
+    root.append(card('Recommend & propose', note));
+    return null;
+  }
+  const picker = mixerPicker(ctx, offline, 'opt');
+  const fid = fidelityChooser(project, store.list(), 'opt');
+  const seed = h('input', { type: 'number', id: 'opt-seed', min: 0, step: 1, placeholder: 'random', class: 'narrow' });
+  const n = h('input', { type: 'number', id: 'opt-n', min: 1, max: 1000, step: 1, value: 4, class: 'narrow' });
+  const recBtn = h('button', { class: 'primary', id: 'btn-recommend' }, 'Recommend a mixture');
+  const propBtn = h('button', { id: 'btn-propose' }, 'Propose runs');
+  const errorBox = h('div', { id: 'opt-error' });
+  const recBox = h('div', { id: 'rec-box' });
+  const propBox = h('div', { id: 'prop-box' });
+
+  root.append(h('div', { class: 'split' },
+    card('Ask a mixer', h('div', { class: 'stack' }, picker.el, fid.el,
+      h('label', { class: 'row' }, h('span', { class: 'label' }, 'Seed'), seed),
+      h('div', { class: 'row actions' }, recBtn),
+      h('div', { class: 'row actions' }, h('span', {}, 'Batch of'), n, propBtn),
+      h('p', { class: 'muted small' }, 'Proposed runs are created as pending runs at once, each with a lease, so the next proposal knows about them. Train them and post each result to its run.'),
+      errorBox), null, { id: 'ask-card' }),
+    h('div', { class: 'stack' }, recBox, propBox)));
+
+  function request(extra) {
+    const { mixer, config, errors } = picker.read();
+    if (errors.length) throw new Error(`fix the config first: ${errors.join('; ')}`);
+    const body = { mixer, ...extra };
+    if (Object.keys(config).length) body.config = config;
+    const f = fid.read();
+    if (f) body.fidelity = f;
+    if (seed.value !== '') body.seed = Number(seed.value);
+    return body;
+  }
+
+  function fail(err) {
+    clear(errorBox);
+    if (err.problem) {
+      picker.showErrors(err.problem);
+      errorBox.append(problemBox(err));
+    } else errorBox.append(h('p', { class: 'error-text' }, err.message));
+  }
+
+  recBtn.addEventListener('click', () => busy(recBtn, async () => {
+    clear(errorBox);
+    try {
+      const rec = await api.recommend(project.name, request({}));
+      ctx.shared.recommendation = rec;
+      renderRecommendation(rec);
+    } catch (err) {
+      fail(err);
+    }
+  }, 'Fitting…'));
+
+  propBtn.addEventListener('click', () => busy(propBtn, async () => {
+    clear(errorBox);
+    try {
+      const count = Number(n.value);
+      if (!Number.isInteger(count) || count < 1 || count > 1000) throw new Error('the batch size must be a whole number from 1 to 1000');
+      const proposal = await api.propose(project.name, request({ n: count }));
+      renderProposal(proposal);
+      toast(`Proposal #${proposal.id}: ${proposal.runs.length} pending runs`, 'ok');
+      store.poll().catch(() => {});
+    } catch (err) {
+      fail(err);
+    }
+  }, 'Proposing…'));
+
+  function renderRecommendation(rec) {
+    const runs = store.list();
+    const best = bestRun(project, runs);
+    const bestValue = best ? objectiveValue(project, best.metrics) : null;
+    const domains = domainNames(project);
+    const series = [
+      { name: `recommended (${rec.mixer})`, weights: rec.weights, color: ACCENT },
+      { name: 'token-share prior', weights: prior(project), color: '#a3aab8' },
+    ];
+    if (best) series.push({ name: `best observed (${runLabel(best)})`, weights: best.weights, color: BEST });
+    const plotEl = h('div', { class: 'plot', id: 'plot-recommendation' });
+    const logBox = h('input', { type: 'checkbox', onchange: () => mixtureBars(plotEl, domains, series, { log: logBox.checked }) });
+    const diff = bestValue !== null ? rec.predicted - bestValue : null;
+    clear(recBox).append(card('Recommended mixture', [
+      h('div', { class: 'headline' },
+        h('div', {}, h('div', { class: 'tile-label' }, `predicted ${objectiveLabel(project)}`),
+          h('div', { class: 'big', id: 'rec-predicted' }, num(rec.predicted, 5), rec.std !== null ? h('small', {}, ` ± ${num(rec.std, 3)}`) : null)),
+        best ? h('div', {}, h('div', { class: 'tile-label' }, 'best observed run'),
+          h('div', { class: 'big muted-big' }, num(bestValue, 5)),
+          h('div', { class: 'tile-sub' }, `${runLabel(best)} at ${fidelityLabel(best.fidelity)}`)) : null,
+        diff !== null ? h('div', {}, h('div', { class: 'tile-label' }, 'difference'), h('div', { class: 'big muted-big' }, (diff > 0 ? '+' : '') + num(diff, 3))) : null),
+      plotEl,
+      h('details', {}, h('summary', {}, 'Diagnostics and config'), kvTable(rec.diagnostics), kvTable(rec.config)),
+      h('div', { class: 'row' },
+        h('a', { class: 'button small', href: `#/p/${encodeURIComponent(project.name)}/whatif`, id: 'rec-to-whatif',
+          onclick: () => { ctx.shared.whatif = { ...rec.weights }; } }, 'Explore around it in What-if →')),
+    ], h('label', {}, logBox, ' log scale'), { id: 'rec-card' }));
+    mixtureBars(plotEl, domains, series);
+  }
+
+  function renderProposal(proposal) {
+    const domains = domainNames(project);
+    const plotEl = h('div', { class: 'plot', id: 'plot-proposal' });
+    const shown = proposal.runs.slice(0, 6);
+    clear(propBox).append(card(`Proposal #${proposal.id} · ${proposal.mixer}`, [
+      h('p', { class: 'muted' }, `${proposal.runs.length} new pending run${proposal.runs.length === 1 ? '' : 's'}`,
+        proposal.seed !== null ? ` (seed ${proposal.seed})` : '', '. They also appear under ',
+        h('a', { href: `#/p/${encodeURIComponent(project.name)}/runs` }, 'Runs'), ' with their leases.'),
+      h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'proposal-table' },
+        h('thead', {}, h('tr', {}, ['Run', 'Fidelity', 'Lease', 'Mixture'].map((c) => h('th', {}, c)))),
+        h('tbody', {}, proposal.runs.map((r) => h('tr', {}, h('td', { class: 'num' }, `#${r.id}`), h('td', {}, fidelityLabel(r.fidelity)),
+          h('td', {}, leaseCell(r)), h('td', { class: 'mixcell' }, mixtureBar(r.weights, domains))))))),
+      domainLegend(domains),
+      plotEl,
+    ], null, { id: 'proposal-card' }));
+    if (!proposal.runs.length) clear(plotEl).append(h('p', { class: 'empty' }, 'Every proposed mixture was already pending or done: nothing new.'));
+    else mixtureBars(plotEl, domains, shown.map((r, i) => ({ name: `#${r.id}`, weights: r.weights, color: color(i) })));
+  }
+
+  if (ctx.shared.recommendation) renderRecommendation(ctx.shared.recommendation);
+  const ticker = setInterval(() => tickLeases(propBox), 1000);
+  return () => clearInterval(ticker);
+}

@@ -1,0 +1,144 @@
+// What-if: move a domain's slider (the others rescale to stay on the simplex) and watch the prediction.
+import { api } from '../api.js';
+import { card, clear, debounce, h, num, problemBox } from '../dom.js';
+import { bestRun, domainNames, objectiveLabel, objectiveValue, prior, sign } from '../model.js';
+import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
+import { color } from '../plots.js';
+import { setWeight, uniform } from '../simplex.js';
+import { runLabel } from '../widgets.js';
+
+const STEP = 0.0005;
+
+export async function mount(root, ctx) {
+  const { project, store } = ctx;
+  const { offline, note } = offlineOrNote(await ctx.mixers());
+  if (!offline.length) {
+    root.append(card('What-if explorer', note));
+    return null;
+  }
+  const domains = domainNames(project);
+  const picker = mixerPicker(ctx, offline, 'wi');
+  const fid = fidelityChooser(project, store.list(), 'wi');
+  const best = bestRun(project, store.list());
+  let weights = ctx.shared.whatif || (ctx.shared.recommendation ? { ...ctx.shared.recommendation.weights } : prior(project));
+  let reference = null; // prediction at the mixture the user started from
+  let seq = 0;
+  let controller = null;
+
+  const readout = h('div', { class: 'big', id: 'whatif-predicted' }, '…');
+  const refLine = h('div', { class: 'tile-sub', id: 'whatif-ref' });
+  const status = h('div', { class: 'whatif-status' });
+  const errorBox = h('div', { id: 'whatif-error' });
+  const sliders = h('div', { class: 'sliders', id: 'whatif-sliders' });
+  const rows = new Map();
+
+  for (const [i, d] of domains.entries()) {
+    const range = h('input', { type: 'range', min: 0, max: 1, step: STEP, 'aria-label': `${d} weight`, dataset: { domain: d } });
+    const box = h('input', { type: 'number', min: 0, max: 1, step: 0.001, class: 'weight-box', 'aria-label': `${d} weight value` });
+    range.addEventListener('input', () => update(d, Number(range.value)));
+    box.addEventListener('change', () => update(d, Number(box.value)));
+    const fill = h('span', { class: 'fill', style: { background: color(i) } });
+    const dom = project.domains[i];
+    const bounds = [dom.min_weight !== null && dom.min_weight !== undefined ? `min ${dom.min_weight}` : null,
+      dom.max_weight !== null && dom.max_weight !== undefined ? `max ${dom.max_weight}` : null].filter(Boolean).join(', ');
+    sliders.append(h('div', { class: 'slider-row' },
+      h('span', { class: 'swatch', style: { background: color(i) } }),
+      h('label', { class: 'dname', title: bounds || d }, d),
+      h('div', { class: 'range-wrap' }, h('div', { class: 'track' }, fill), range),
+      box,
+      h('span', { class: 'pctcell' })));
+    rows.set(d, { range, box, fill, pct: sliders.lastChild.lastChild });
+  }
+
+  const startButtons = h('div', { class: 'row wrap' }, h('span', { class: 'label' }, 'Start from'),
+    h('button', { class: 'small', onclick: () => start(prior(project)) }, 'token-share prior'),
+    h('button', { class: 'small', onclick: () => start(uniform(domains)) }, 'uniform'),
+    best ? h('button', { class: 'small', onclick: () => start(best.weights) }, `best run (${runLabel(best)})`) : null,
+    ctx.shared.recommendation ? h('button', { class: 'small', onclick: () => start(ctx.shared.recommendation.weights) }, 'the recommendation') : null);
+
+  root.append(h('div', { class: 'split' },
+    card('Model', h('div', { class: 'stack' }, picker.el, fid.el,
+      h('p', { class: 'muted small' }, 'Predictions come from ', h('code', {}, 'POST …/predictions'), ' with this mixer and config (fitted once, then cached by the server).'))),
+    h('div', { class: 'stack' },
+      card('What-if explorer', h('div', { class: 'stack' },
+        h('div', { class: 'headline sticky' },
+          h('div', {}, h('div', { class: 'tile-label' }, `predicted ${objectiveLabel(project)}`), readout, refLine),
+          best ? h('div', {}, h('div', { class: 'tile-label' }, 'best observed'), h('div', { class: 'big muted-big' }, num(objectiveValue(project, best.metrics), 5)),
+            h('div', { class: 'tile-sub' }, runLabel(best))) : null,
+          status),
+        errorBox,
+        startButtons,
+        sliders,
+        h('p', { class: 'muted small' }, 'Moving one weight rescales all the others in proportion, so the mixture always sums to 1.')),
+      null, { id: 'whatif-card' }))));
+
+  function show() {
+    for (const d of domains) {
+      const r = rows.get(d);
+      const w = weights[d] ?? 0;
+      r.range.value = String(w);
+      if (document.activeElement !== r.box) r.box.value = w.toFixed(4);
+      r.fill.style.width = `${100 * w}%`;
+      r.pct.textContent = `${(100 * w).toFixed(1)}%`;
+    }
+  }
+
+  function update(d, v) {
+    weights = setWeight(weights, d, v);
+    ctx.shared.whatif = weights;
+    show();
+    predictSoon();
+  }
+
+  function start(w) {
+    const total = domains.reduce((s, d) => s + (w[d] ?? 0), 0) || 1;
+    weights = Object.fromEntries(domains.map((d) => [d, (w[d] ?? 0) / total]));
+    ctx.shared.whatif = weights;
+    reference = null;
+    show();
+    predict();
+  }
+
+  async function predict() {
+    const mine = ++seq;
+    if (controller) controller.abort();
+    controller = new AbortController();
+    const { mixer, config, errors } = picker.read();
+    if (errors.length) return;
+    const body = { mixer, mixtures: [weights] };
+    if (Object.keys(config).length) body.config = config;
+    try {
+      const f = fid.read();
+      if (f) body.fidelity = f;
+      status.textContent = 'predicting…';
+      status.className = 'whatif-status working';
+      const resp = await api.predict(project.name, body, controller.signal);
+      if (mine !== seq) return;
+      const p = resp.predictions[0];
+      clear(errorBox);
+      clear(readout).append(num(p.mean, 5), p.std !== null ? h('small', {}, ` ± ${num(p.std, 3)}`) : null);
+      if (reference === null) reference = p.mean;
+      const delta = p.mean - reference;
+      const better = sign(project) * delta < 0;
+      refLine.textContent = Math.abs(delta) < 1e-12 ? 'at the starting mixture' : `${delta > 0 ? '+' : ''}${num(delta, 3)} vs the starting mixture`;
+      refLine.className = `tile-sub ${Math.abs(delta) < 1e-12 ? '' : better ? 'good' : 'bad'}`;
+      status.textContent = '';
+      status.className = 'whatif-status';
+    } catch (err) {
+      if (err.name === 'AbortError' || mine !== seq) return;
+      status.textContent = '';
+      clear(errorBox).append(err.problem ? problemBox(err) : h('p', { class: 'error-text' }, err.message));
+      if (err.problem) picker.showErrors(err.problem);
+    }
+  }
+
+  const predictSoon = debounce(predict, 200);
+  picker.onChange(() => { reference = null; predict(); });
+  fid.el.addEventListener('change', () => { reference = null; predict(); });
+  show();
+  predict();
+  return () => {
+    predictSoon.cancel();
+    if (controller) controller.abort();
+  };
+}
