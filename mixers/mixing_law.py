@@ -38,8 +38,11 @@ EXP_CAP = 50.0  # bound on |u|: exp(50) is far beyond any standardized metric
 
 
 class MixingLawConfig(SingleFidelityConfig):
-    n_inits: int = Field(8, ge=1, le=100, description="seeded starting points per metric and sign")
-    huber_scale: float = Field(0.5, gt=0, description="Huber threshold, in standard deviations of the metric")
+    n_inits: int = Field(4, ge=1, le=100, description="seeded starting points per metric")
+    huber_scale: float | None = Field(
+        None, gt=0, description="Huber threshold in standard deviations of the metric; default 1.345 x robust "
+        "residual scale"
+    )
     n_starts: int = Field(8, ge=1, le=100, description="starting points of the optimum search")
 
 
@@ -71,41 +74,60 @@ class ExpLaw:
                 "t": (self.u - b).tolist(), "huber_cost": self.cost}
 
 
-def fit_exp_law(x: FloatArray, y: FloatArray, rng: np.random.Generator, n_inits: int, huber: float) -> ExpLaw:
-    """Fit ``y ~ c + s exp(x @ u)`` to ``x`` ``(n, d)``, ``y`` ``(n,)``; best of ``n_inits`` starts per sign.
+def fit_exp_law(
+    x: FloatArray, y: FloatArray, rng: np.random.Generator, n_inits: int, huber: float | None
+) -> ExpLaw:
+    """Fit ``y ~ c + s exp(x @ u)`` to ``x`` ``(n, d)``, ``y`` ``(n,)`` with a Huber loss.
 
     Starts: ``c`` a margin beyond the data's extreme and ``u`` the least-squares fit of ``log |y - c|`` on x,
-    the margin varied per start and ``u`` jittered after the first.
+    the margin varied per start and ``u`` jittered after the first; the best of ``n_inits`` by cost wins.
+    ``huber`` is the Huber threshold in standard deviations of ``y``; None: a first pass at 1.0, then a refit
+    at 1.345 times the residuals' robust scale (1.4826 x MAD), the usual choice for Huber regression,
+    re-estimated three times.
     """
     mean = float(y.mean())
     scale = float(y.std()) or 1.0
     z = (y - mean) / scale
     d = x.shape[1]
-    best: ExpLaw | None = None
-    margins = np.geomspace(0.05, 3.0, n_inits)
-    for s in (1.0, -1.0):
-        def resid(theta: FloatArray, s: float = s) -> FloatArray:
-            return theta[0] + s * np.exp(np.clip(x @ theta[1:], -EXP_CAP, EXP_CAP)) - z
+    margins = np.geomspace(0.05, 3.0, max(n_inits, 1))
+    lb = np.concatenate([[-np.inf], np.full(d, -EXP_CAP)])
+    ub = np.concatenate([[np.inf], np.full(d, EXP_CAP)])
 
-        def jac(theta: FloatArray, s: float = s) -> FloatArray:
-            e = s * np.exp(np.clip(x @ theta[1:], -EXP_CAP, EXP_CAP))
-            return np.column_stack([np.ones(len(z)), e[:, None] * x])
+    def resid(theta: FloatArray, s: float) -> FloatArray:
+        return np.asarray(theta[0] + s * np.exp(np.clip(x @ theta[1:], -EXP_CAP, EXP_CAP)) - z)
 
-        for i, margin in enumerate(margins):
-            c0 = (z.min() - margin) if s > 0 else (z.max() + margin)
-            u0 = np.linalg.lstsq(x, np.log(np.abs(z - c0)), rcond=None)[0]
-            if i > 0:
-                u0 = u0 + rng.normal(0.0, 0.3, size=d)
-            theta0 = np.clip(np.concatenate([[c0], u0]), -EXP_CAP + 1, EXP_CAP - 1)
-            lb = np.concatenate([[-np.inf], np.full(d, -EXP_CAP)])
-            ub = np.concatenate([[np.inf], np.full(d, EXP_CAP)])
-            res = least_squares(resid, theta0, jac=jac, loss="huber", f_scale=huber, bounds=(lb, ub),
-                                max_nfev=200 * (d + 1))
-            cost = float(res.cost)
-            if best is None or cost < best.cost - 1e-12:
-                best = ExpLaw(float(res.x[0]), s, np.array(res.x[1:]), mean, scale, cost)
-    assert best is not None
-    return best
+    def jac(theta: FloatArray, s: float) -> FloatArray:
+        e = s * np.exp(np.clip(x @ theta[1:], -EXP_CAP, EXP_CAP))
+        return np.column_stack([np.ones(len(z)), e[:, None] * x])
+
+    def start(s: float, i: int) -> FloatArray:
+        c0 = (z.min() - margins[i]) if s > 0 else (z.max() + margins[i])
+        u0 = np.linalg.lstsq(x, np.log(np.abs(z - c0)), rcond=None)[0]
+        if i > 0:
+            u0 = u0 + rng.normal(0.0, 0.3, size=d)
+        return np.clip(np.concatenate([[c0], u0]), -EXP_CAP + 1, EXP_CAP - 1)
+
+    def run(s: float, theta0: FloatArray, f_scale: float, max_nfev: int) -> tuple[FloatArray, float]:
+        res = least_squares(resid, theta0, jac=jac, loss="huber", f_scale=f_scale, bounds=(lb, ub),
+                            max_nfev=max_nfev, args=(s,))
+        return np.asarray(res.x, dtype=np.float64), float(res.cost)
+
+    f0 = 1.0 if huber is None else huber
+    budget = 100 * (d + 2)
+    # The sign is settled by one short fit each: the wrong sign drifts towards c = +-inf (a linear model)
+    # and would otherwise use up its whole evaluation budget on every start.
+    probes = [(s, *run(s, start(s, 0), f0, 30 * (d + 2))) for s in (1.0, -1.0)]
+    sign, theta, cost = min(probes, key=lambda p: p[2])
+    for i in range(n_inits):
+        cand, c = run(sign, theta if i == 0 else start(sign, i), f0, budget)
+        if i == 0 or c < cost - 1e-12:
+            theta, cost = cand, c
+    if huber is None:
+        for _ in range(3):  # re-estimate the scale from less and less biased residuals
+            r = resid(theta, sign)
+            sigma = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+            theta, cost = run(sign, theta, max(1.345 * sigma, 1e-4), budget)
+    return ExpLaw(float(theta[0]), sign, theta[1:].copy(), mean, scale, cost)
 
 
 @register

@@ -320,8 +320,8 @@ def existing_mixtures(
 ) -> FloatArray:
     """Mixtures ``(e, d)`` of the observed (any status) and pending runs at ``fidelity``."""
     key = fidelity_key(fidelity)
-    rows = [np.asarray(r.weights, dtype=np.float64) for r in (*observations, *pending)
-            if fidelity_key(r.fidelity) == key]
+    runs: list[Observation | PendingRun] = [*observations, *pending]
+    rows = [np.asarray(r.weights, dtype=np.float64) for r in runs if fidelity_key(r.fidelity) == key]
     if not rows:
         d = len(observations[0].weights) if observations else (len(pending[0].weights) if pending else 0)
         return np.zeros((0, d))
@@ -393,14 +393,15 @@ def random_proposals(
 
 
 def diverse_top(
-    score: FloatArray, mixtures: FloatArray, n: int, avoid: FloatArray | None = None, length: float | None = None
+    score: FloatArray, mixtures: FloatArray, n: int, avoid: FloatArray | None = None, diversity: float = 1.0
 ) -> list[int]:
     """Pick ``n`` rows of ``mixtures`` ``(c, d)`` with high ``score`` ``(c,)`` that are spread out.
 
     Greedy local penalization: after each pick, every score is multiplied by ``1 - exp(-dist^2 / length^2)``
     (dist: Euclidean distance to the pick), so near-duplicates of a pick lose their appeal. ``avoid`` rows
-    (e.g. pending runs) penalize from the start. ``length`` defaults to half the median distance from the
-    candidates to their centroid. Scores are shifted to be positive first. Hand-written: greedy batch
+    (e.g. pending runs) penalize from the start. ``length`` is ``diversity`` times the median distance from the
+    candidates to their centroid (1.0 did best among 0.5-3 in the RegMix pool replay, ``bench/pool_replay.py``).
+    Scores are shifted to be positive first. Hand-written: greedy batch
     selection with a distance penalty is a few lines, and no library provides it for a plain candidate set.
     """
     c = len(mixtures)
@@ -408,9 +409,8 @@ def diverse_top(
         return []
     s = np.asarray(score, dtype=np.float64)
     s = s - s.min() + 1e-12 * (1.0 + abs(float(s.max())))
-    if length is None:
-        spread = np.linalg.norm(mixtures - mixtures.mean(axis=0), axis=1)
-        length = max(0.5 * float(np.median(spread)), 1e-6)
+    spread = np.linalg.norm(mixtures - mixtures.mean(axis=0), axis=1)
+    length = max(diversity * float(np.median(spread)), 1e-6)
     penalty = np.ones(c)
     if avoid is not None and len(avoid):
         for row in avoid:
@@ -440,13 +440,14 @@ def propose_runs(
     recipe: ProposalRecipe,
     scorer: Scorer | None = None,
     n_scored: int = 4096,
+    diversity: float = 1.0,
 ) -> list[ProposedRun]:
     """``n`` new runs at ``fidelity``: distinct, feasible, none equal to an observed or pending run there.
 
     ``candidates`` ``(c, d)``: choose only among its eligible rows (fewer than ``n`` if the pool runs out;
     MixerError if none is left). Without a ``scorer`` the choice is random (pool rows in random order, or
     fresh recipe draws); with one, ``n_scored`` recipe draws (or the pool) are scored (higher = better) and
-    a spread-out high-scoring batch is taken (:func:`diverse_top`, pending runs penalized).
+    a spread-out high-scoring batch is taken (:func:`diverse_top` with ``diversity``, pending runs penalized).
     """
     if n < 1:
         raise MixerError("n must be at least 1")
@@ -462,13 +463,13 @@ def propose_runs(
         if scorer is None:
             picked = idx[rng.permutation(len(idx))[:n]]
         else:
-            picked = idx[diverse_top(scorer(pool[idx]), pool[idx], n, avoid=pend)]
+            picked = idx[diverse_top(scorer(pool[idx]), pool[idx], n, pend, diversity)]
         rows = pool[picked]
     elif scorer is None:
         rows = random_proposals(rng, problem, recipe, n, existing)
     else:
         cands = random_proposals(rng, problem, recipe, n, existing, batch=n_scored)
-        rows = cands[diverse_top(scorer(cands), cands, n, avoid=pend)]
+        rows = cands[diverse_top(scorer(cands), cands, n, pend, diversity)]
     return [ProposedRun(weights=np.array(r, dtype=np.float64), fidelity=dict(fidelity)) for r in rows]
 
 
@@ -539,6 +540,10 @@ class SingleFidelityMixer(OfflineMixer):
     def _n_scored(self) -> int:
         """Recipe draws scored per batch when ``_scorer`` is set."""
         return 4096
+
+    def _diversity(self) -> float:
+        """Penalty length of :func:`diverse_top` for scored batches."""
+        return 1.0
 
     # the interface -----------------------------------------------------------------------------------
 
@@ -620,4 +625,4 @@ class SingleFidelityMixer(OfflineMixer):
         fitted = self.ts is not None and self.ts.n >= self.min_runs
         scorer = self._scorer(rng) if fitted else None
         return propose_runs(self.problem, rng, n, fid, self.observations, pending, candidates,
-                            self.config.recipe(), scorer, self._n_scored())
+                            self.config.recipe(), scorer, self._n_scored(), self._diversity())

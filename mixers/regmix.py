@@ -46,8 +46,9 @@ from mixers.types import FloatArray, Observation, Problem, Recommendation
 # in a worker thread next to the cross-validation fits (LightGBM releases the GIL).
 NUM_THREADS = 2
 TRAIN_THREADS = 1
-# Share of each booster's trees evaluated before each pruning step of the exact top-k search.
-STAGES = (0.1, 0.3, 0.6, 1.0)
+# Share of each booster's trees evaluated before each pruning step of the exact top-k search: every 5%
+# (on the RegMix data, 100,000 candidates shrink to ~70% at 15% of the trees, ~20% at half, ~1% at 95%).
+STAGES = tuple(float(f) for f in np.linspace(0.05, 1.0, 20))
 
 
 class RegMixConfig(SingleFidelityConfig):
@@ -66,6 +67,9 @@ class RegMixConfig(SingleFidelityConfig):
     ensemble_size: int = Field(8, ge=2, le=64, description="members of the active-learning ensemble")
     ensemble_trees: int = Field(200, ge=1, description="trees per LightGBM member of the ensemble")
     active_candidates: int = Field(4096, ge=16, le=200_000, description="recipe draws scored per active batch")
+    active_diversity: float = Field(
+        1.0, ge=0, le=100, description="batch spread: penalty length in median distances to the centroid (0: off)"
+    )
     active_exploit: float = Field(
         0.0, ge=0, le=1, description="0: pure disagreement; 1: pure predicted objective (rank mix)"
     )
@@ -152,15 +156,16 @@ def pruned_top_k(
 
     Trees are evaluated in stages; after each stage a candidate is dropped when its partial score plus the
     least the remaining trees can add (sum of their extreme leaf values) exceeds the k-th smallest upper
-    bound. The survivors are then scored by the full models, so the result equals a full evaluation.
-    Hand-written because LightGBM has no top-k prediction; it cuts scoring 100,000 candidates about 2.5x.
+    bound. The few survivors are then scored again by the full models (the staged sums can differ from a
+    full prediction in the last bits), so the result equals a full evaluation exactly. Hand-written because
+    LightGBM has no top-k prediction; it cuts scoring 100,000 candidates about 3x.
     Returns (indices sorted by score, ties by index; their scores).
     """
     m = len(x)
     idx = np.arange(m)
     partial = np.array(base, dtype=np.float64)
     done = [0] * len(boosters)
-    for frac in STAGES[:-1]:
+    for frac in STAGES:
         if len(idx) <= k:
             break
         rest_lo = np.zeros(1)
@@ -203,13 +208,13 @@ class RegMixMixer(SingleFidelityMixer):
         super().__init__(problem, config, seed)
         self.boosters: list[_Booster] = []
         self.linear: list[Any] = []
-        self._pool = None
-        self._futures = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: list[Future[_Booster]] = []
 
     def fit(self, observations: Sequence[Observation]) -> RegMixMixer:
         self.boosters, self.linear = [], []
         with ThreadPoolExecutor(max_workers=1) as pool:
-            self._pool: ThreadPoolExecutor | None = pool
+            self._pool = pool
             try:
                 super().fit(observations)
                 self.boosters = [f.result() for f in self._futures]
@@ -219,7 +224,7 @@ class RegMixMixer(SingleFidelityMixer):
 
     def _fit_model(self, ts: TrainingSet) -> None:
         cfg = self.config
-        self._futures: list[Future[_Booster]] = []
+        self._futures = []
         for j in range(len(ts.metric_names)):
             if cfg.model == "lightgbm":
                 params, rounds = lgb_params(cfg, ts.n, _seed(self.seed))
@@ -288,6 +293,9 @@ class RegMixMixer(SingleFidelityMixer):
 
     def _n_scored(self) -> int:
         return self.config.active_candidates
+
+    def _diversity(self) -> float:
+        return self.config.active_diversity
 
     def _scorer(self, rng: np.random.Generator) -> Scorer | None:
         if not self.config.active or self.ts is None:

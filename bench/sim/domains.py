@@ -38,6 +38,7 @@ FloatArray = NDArray[np.float64]
 TokenArray = NDArray[np.uint8]
 
 NOISE = "noise"
+EASY_RANK = 1  # relevance rank of the easy domain
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,23 @@ class World:
         out["target"] = _entropy_rate(self.target_stationary, self.target_transition)
         return out
 
+    def ideal_loss(self, weights: Mapping[str, float] | Sequence[float] | FloatArray | str) -> dict[str, float]:
+        """Losses of the best bigram model for a mixture, at unlimited capacity and data.
+
+        That model is the mixture's own conditional ``Q(y|x) = sum_j w_j pi_j(x) P_j[x, y] / sum_j w_j pi_j(x)``;
+        returns the expected cross-entropy of each domain and of ``"target"`` under it (a diagnostic).
+        """
+        w = self.mixture(weights)
+        mass = w[:, None] * self.stationary
+        q = np.einsum("jx,jxy->xy", mass, self.transitions) / np.maximum(mass.sum(axis=0), 1e-300)[:, None]
+        nlq = -np.log(np.maximum(q, 1e-300))
+        out = {
+            name: float((self.stationary[j][:, None] * self.transitions[j] * nlq).sum())
+            for j, name in enumerate(self.names)
+        }
+        out["target"] = float((self.target_stationary[:, None] * self.target_transition * nlq).sum())
+        return out
+
     def mixture(self, weights: Mapping[str, float] | Sequence[float] | FloatArray | str) -> FloatArray:
         """Normalize weights to an ``(n,)`` array in domain order.
 
@@ -209,7 +227,7 @@ def build_world(spec: WorldSpec) -> World:
     roles = ["relevant"] * n_real
     for rank, j in enumerate(order):
         relevance[j] = c_by_rank[rank]
-        if rank == 1:
+        if rank == EASY_RANK:
             roles[j] = "easy"
         if n_real >= 3 and rank == n_real - 1:
             roles[j] = "far"

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
+Float32Array = NDArray[np.float32]  # the model's parameters, gradients and batch counts
 
 
 def n_params(vocab: int, rank: int) -> int:
@@ -38,19 +39,19 @@ def log_softmax(z: FloatArray) -> FloatArray:
 
 @dataclass
 class LowRankBigram:
-    """Parameters ``emb`` ``(V, r)``, ``out`` ``(r, V)``, ``bias`` ``(V,)``."""
+    """Parameters (float32) ``emb`` ``(V, r)``, ``out`` ``(r, V)``, ``bias`` ``(V,)``."""
 
-    emb: FloatArray
-    out: FloatArray
-    bias: FloatArray
+    emb: Float32Array
+    out: Float32Array
+    bias: Float32Array
 
     @classmethod
     def init(cls, vocab: int, rank: int, rng: np.random.Generator) -> LowRankBigram:
         scale = 1.0 / math.sqrt(rank)
         return cls(
-            emb=rng.normal(0.0, 0.5, size=(vocab, rank)),
-            out=rng.normal(0.0, 0.5 * scale, size=(rank, vocab)),
-            bias=np.zeros(vocab),
+            emb=rng.normal(0.0, 0.5, size=(vocab, rank)).astype(np.float32),
+            out=rng.normal(0.0, 0.5 * scale, size=(rank, vocab)).astype(np.float32),
+            bias=np.zeros(vocab, dtype=np.float32),
         )
 
     @property
@@ -62,18 +63,23 @@ class LowRankBigram:
         return int(self.emb.shape[1])
 
     def log_probs(self) -> FloatArray:
-        """``log q(y | x)`` for every pair, ``(V, V)`` (row ``x``, column ``y``)."""
-        return log_softmax(self.emb @ self.out + self.bias)
+        """``log q(y | x)`` for every pair, ``(V, V)`` float64 (row ``x``, column ``y``)."""
+        return log_softmax((self.emb @ self.out + self.bias).astype(np.float64))
 
-    def loss_and_grads(self, counts: FloatArray) -> tuple[float, tuple[FloatArray, FloatArray, FloatArray]]:
-        """Mean cross-entropy on bigram ``counts`` ``(V, V)`` and its gradients for (emb, out, bias)."""
-        total = counts.sum()
-        logp = self.log_probs()
-        loss = float(-(counts * logp).sum() / total)
-        dlogits = (counts.sum(axis=1, keepdims=True) * np.exp(logp) - counts) / total
+    def loss_and_grads(self, counts: Float32Array) -> tuple[float, tuple[Float32Array, Float32Array, Float32Array]]:
+        """Mean cross-entropy on float32 bigram ``counts`` ``(V, V)`` and its gradients for (emb, out, bias)."""
+        z = self.emb @ self.out + self.bias
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        norm = e.sum(axis=1, keepdims=True)
+        rows = counts.sum(axis=1, keepdims=True)
+        total = float(rows.sum())
+        # loss = -sum C (z - log norm) / N, without forming log-probabilities
+        loss = float((rows * np.log(norm)).sum() - (counts * z).sum()) / total
+        dlogits = e * (rows / (norm * total)) - counts / total
         return loss, (dlogits @ self.out.T, self.emb.T @ dlogits, dlogits.sum(axis=0))
 
-    def params(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def params(self) -> tuple[Float32Array, Float32Array, Float32Array]:
         return self.emb, self.out, self.bias
 
 
@@ -84,12 +90,12 @@ class Adam:
         self, shapes: list[tuple[int, ...]], betas: tuple[float, float] = (0.9, 0.99), eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        self.m = [np.zeros(s) for s in shapes]
-        self.v = [np.zeros(s) for s in shapes]
+        self.m = [np.zeros(s, dtype=np.float32) for s in shapes]
+        self.v = [np.zeros(s, dtype=np.float32) for s in shapes]
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
         self.t = 0
 
-    def step(self, params: tuple[FloatArray, ...], grads: tuple[FloatArray, ...], lr: float) -> None:
+    def step(self, params: tuple[Float32Array, ...], grads: tuple[Float32Array, ...], lr: float) -> None:
         b1, b2 = self.betas
         self.t += 1
         c1, c2 = 1.0 - b1**self.t, 1.0 - b2**self.t

@@ -15,6 +15,8 @@ the same uniforms, so nearby mixtures see nearly the same data).
 
 from __future__ import annotations
 
+import copy
+import functools
 import multiprocessing
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.sim.domains import FloatArray, World
-from bench.sim.model import Adam, LowRankBigram, lr_at, n_params, rank_for_params
+from bench.sim.model import Adam, Float32Array, LowRankBigram, lr_at, n_params, rank_for_params
 
 Weights = Mapping[str, float] | Sequence[float] | FloatArray | str
 FidelityLike = Mapping[str, float] | str
@@ -61,6 +63,19 @@ def resolve_fidelity(world: World, fid: FidelityLike) -> dict[str, float]:
     if not all(np.isfinite(v) and v > 0 for v in out.values()):
         raise ValueError("fidelity values must be positive and finite")
     return out
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    from threadpoolctl import ThreadpoolController  # ships with scikit-learn
+
+    return ThreadpoolController()
+
+
+def _one_blas_thread() -> Any:
+    """Context limiting BLAS to one thread: the model's small matrices run several times slower with
+    OpenBLAS threads than without (measured on 2 cores), and parallelism comes from ``run_many``."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 class Trainer:
@@ -103,7 +118,7 @@ class Trainer:
         """FLOP-like cost so far: ``params * tokens trained``."""
         return float(self.params) * float(self.tokens_seen)
 
-    def batch_counts(self, weights: FloatArray, step: int) -> tuple[FloatArray, NDArray[np.int64]]:
+    def batch_counts(self, weights: FloatArray, step: int) -> tuple[Float32Array, NDArray[np.intp]]:
         """Bigram counts ``(V, V)`` of step ``step``'s batch at ``weights`` ``(n,)``, and its domains ``(B,)``."""
         rng = np.random.default_rng([self.seed, 1, step])
         u, r = rng.random(self.batch_seqs), rng.random(self.batch_seqs)
@@ -114,14 +129,26 @@ class Trainer:
         docs = self.world.docs[rows]
         v = self.world.vocab
         pairs = docs[:, :-1].astype(np.int64) * v + docs[:, 1:]
-        counts = np.bincount(pairs.ravel(), minlength=v * v).astype(np.float64).reshape(v, v)
+        counts = np.bincount(pairs.ravel(), minlength=v * v).astype(np.float32).reshape(v, v)
         return counts, doms
+
+    def clone(self) -> Trainer:
+        """An independent copy of this run (model, optimizer and step), sharing the world."""
+        other = copy.copy(self)
+        other.model = copy.deepcopy(self.model)
+        other.opt = copy.deepcopy(self.opt)
+        other.domain_tokens = self.domain_tokens.copy()
+        return other
 
     def train(self, weights: Weights, steps: int) -> float:
         """Train ``steps`` steps at ``weights``; returns the mean training loss over them (nan if 0 steps)."""
         w = self.world.mixture(weights)
+        with _one_blas_thread():
+            return self._train(w, int(steps))
+
+    def _train(self, w: FloatArray, steps: int) -> float:
         losses = []
-        for _ in range(int(steps)):
+        for _ in range(steps):
             counts, doms = self.batch_counts(w, self.step)
             loss, grads = self.model.loss_and_grads(counts)
             lr = lr_at(self.step, self.total_steps, self.peak_lr, self.warmup)
@@ -133,7 +160,8 @@ class Trainer:
 
     def _neg_logp(self) -> NDArray[np.float64]:
         if self._cache is None or self._cache[0] != self.step:
-            self._cache = (self.step, -self.model.log_probs().ravel())
+            with _one_blas_thread():
+                self._cache = (self.step, -self.model.log_probs().ravel())
         return self._cache[1]
 
     def evaluate(self) -> dict[str, float]:
@@ -202,15 +230,6 @@ def _run_job(job: Job) -> RunResult:
     return run(job.world, job.weights, job.fidelity, job.seed)
 
 
-def _single_thread_blas() -> None:
-    try:  # threadpoolctl comes with scikit-learn; without it BLAS may oversubscribe the cores
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover
-        pass
-
-
 def run_many(jobs: Iterable[Job | tuple[Any, ...]], processes: int = 2) -> list[RunResult]:
     """Run proxy runs in a process pool (results in input order); ``processes <= 1`` runs them here.
 
@@ -220,5 +239,5 @@ def run_many(jobs: Iterable[Job | tuple[Any, ...]], processes: int = 2) -> list[
     if processes <= 1 or len(items) <= 1:
         return [_run_job(j) for j in items]
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=processes, mp_context=ctx, initializer=_single_thread_blas) as pool:
+    with ProcessPoolExecutor(max_workers=processes, mp_context=ctx) as pool:
         return list(pool.map(_run_job, items, chunksize=max(1, len(items) // (4 * processes))))

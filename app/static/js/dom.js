@@ -29,6 +29,12 @@ export function clear(el) {
   return el;
 }
 
+/** Replace the children of `el` (arrays are flattened, null / false skipped). */
+export function fill(el, ...children) {
+  append(clear(el), children);
+  return el;
+}
+
 export function debounce(fn, ms) {
   let timer = null;
   const wrapped = (...args) => {

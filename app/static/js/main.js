@@ -1,7 +1,7 @@
 // The dashboard shell: a hash router (#/ and #/p/<project>/<tab>[/<arg>]), the project header and tabs,
 // and one RunStore per open project that keeps polling for new runs.
 import { api, download, token } from './api.js';
-import { card, clear, duration, fidelityLabel, h, problemBox, toast } from './dom.js';
+import { card, clear, duration, fidelityLabel, fill, h, problemBox, toast } from './dom.js';
 import { objectiveLabel } from './model.js';
 import { purge } from './plots.js';
 import { RunStore } from './runstore.js';
@@ -58,13 +58,13 @@ async function route() {
     if (parts[0] === 'p' && parts[1]) await showProject(parts[1], parts[2] || 'runs', parts[3]);
     else await showProjects();
   } catch (err) {
-    clear(root).append(card('Something went wrong', problemBox(err)));
+    fill(root, card('Something went wrong', problemBox(err)));
   }
 }
 
 async function showProjects() {
   closeProject();
-  clear(crumbs).append(h('span', {}, 'Projects'));
+  fill(crumbs, h('span', {}, 'Projects'));
   document.title = 'mixopt · projects';
   clear(root);
   current.cleanup = await projects.mount(root);
@@ -74,13 +74,13 @@ async function showProject(name, tabId, arg) {
   const tab = TABS.find((t) => t.id === tabId) || TABS[0];
   if (current.name !== name) {
     closeProject();
-    clear(root).append(h('p', { class: 'muted pad' }, `Loading ${name}…`));
+    fill(root, h('p', { class: 'muted pad' }, `Loading ${name}…`));
     const project = await api.project(name);
     const store = new RunStore(project);
     current.name = name;
     current.ctx = { project, store, mixers, shared: { configs: {}, choice: null, recommendation: null, evaluation: null, whatif: null } };
     const progress = h('p', { class: 'muted pad' }, 'Loading runs…');
-    clear(root).append(progress);
+    fill(root, progress);
     await store.load((n) => { progress.textContent = `Loading runs… ${n}`; });
     store.start(5000);
     store.addEventListener('error', (ev) => setLive(store, ev.detail));
@@ -99,18 +99,18 @@ async function showProject(name, tabId, arg) {
 
 function setLive(store, err = null) {
   if (err) {
-    clear(live).append(h('span', { class: 'dot dot-error' }), ` polling failed: ${err.message}`);
+    fill(live, h('span', { class: 'dot dot-error' }), ` polling failed: ${err.message}`);
     return;
   }
   const ago = store.lastPoll ? duration(Date.now() - store.lastPoll) : '—';
-  clear(live).append(h('span', { class: 'dot dot-live', title: 'new runs appear without reloading (polled every 5 s)' }),
+  fill(live, h('span', { class: 'dot dot-live', title: 'new runs appear without reloading (polled every 5 s)' }),
     ` live · ${store.runs.size} runs · checked ${ago} ago`);
 }
 
 function renderShell(ctx) {
   const { project } = ctx;
   const enc = encodeURIComponent(project.name);
-  clear(crumbs).append(h('a', { href: '#/' }, 'Projects'), h('span', { class: 'sep' }, '/'), h('span', {}, project.name));
+  fill(crumbs, h('a', { href: '#/' }, 'Projects'), h('span', { class: 'sep' }, '/'), h('span', {}, project.name));
   const exportLink = (fmt) => h('a', {
     class: 'button small', href: api.exportUrl(project.name, fmt), download: `${project.name}.${fmt}`,
     onclick: (ev) => {
@@ -131,7 +131,7 @@ function renderShell(ctx) {
   const tabs = h('nav', { class: 'tabs' },
     TABS.map((t) => h('a', { href: `#/p/${enc}/${t.id}`, dataset: { tab: t.id } }, t.label)));
   current.tabEl = h('div', { class: 'tab-body' });
-  clear(root).append(head, tabs, current.tabEl);
+  fill(root, head, tabs, current.tabEl);
   setLive(ctx.store);
 }
 

@@ -1,5 +1,5 @@
 // Choose an offline mixer and fill its config; the choice and config are shared by the project's views.
-import { clear, h } from './dom.js';
+import { fidelityLabel, fill, h } from './dom.js';
 import { schemaForm } from './schemaform.js';
 
 /**
@@ -26,7 +26,7 @@ export function mixerPicker(ctx, offline, idPrefix) {
       if (!errors.length) shared.configs[info.name] = config;
       for (const fn of listeners) fn();
     });
-    clear(formBox).append(form.el);
+    fill(formBox, form.el);
   }
   select.addEventListener('change', () => {
     build();
@@ -64,7 +64,7 @@ export function offlineOrNote(list) {
 export function fidelityChooser(project, runs, idPrefix) {
   const seen = new Map();
   for (const r of runs) seen.set(JSON.stringify(Object.fromEntries(Object.entries(r.fidelity).sort())), r.fidelity);
-  const label = (f) => Object.entries(f).map(([k, v]) => `${k}=${v}`).join(', ') || 'none';
+  const label = (f) => fidelityLabel(f);
   const select = h('select', { id: `${idPrefix}-fidelity` },
     h('option', { value: '' }, project.target_fidelity ? `target (${label(project.target_fidelity)})` : 'default'),
     [...seen.keys()].sort().map((k) => h('option', { value: k }, label(seen.get(k)))),

@@ -29,11 +29,6 @@ export function objectiveLabel(project) {
   return names.map((n) => (m[n] === 1 ? n : `${m[n]}·${n}`)).join(' + ');
 }
 
-export function shortLabel(project, max = 32) {
-  const label = objectiveLabel(project);
-  return label.length > max ? `…${label.slice(-max)}` : label;
-}
-
 /** The token-share prior: tokens / sum(tokens), uniform when some domain has no token count. */
 export function prior(project) {
   const t = project.domains.map((d) => d.tokens);

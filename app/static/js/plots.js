@@ -73,10 +73,10 @@ export function objectiveVsWeights(el, domains, points, best, yTitle, { columns 
   const rows = Math.ceil(n / cols);
   const data = [];
   const layout = baseLayout({
-    grid: { rows, columns: cols, pattern: 'independent', xgap: 0.06, ygap: 0.32 / Math.max(rows - 1, 1) + 0.12 },
-    height: 150 + rows * 190,
-    showlegend: true,
-    margin: { l: 60, r: 12, t: 56, b: 36 },
+    grid: { rows, columns: cols, pattern: 'independent', xgap: 0.06, ygap: 0.22 },
+    height: 40 + rows * 200,
+    showlegend: false,
+    margin: { l: 60, r: 12, t: 28, b: 30 },
     annotations: [],
   });
   const label = (r) => r.external_id || `#${r.id}`;

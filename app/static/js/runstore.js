@@ -1,9 +1,11 @@
 // Every run of one project, kept current by polling. Emits 'change' events ({detail: {added, updated}}).
 //
-// Runs are listed in id order with keyset page tokens, so the page that ended the first load is where
-// new runs appear: each poll re-reads from that page's token and follows next_page_token from there
-// (incremental fetch, no full reload). Runs that were pending or running are re-read by status, since
-// their result lands on an old id.
+// Runs are listed in id order with keyset page tokens, so new runs appear after the last one seen. The
+// API hands out a token only when more runs follow, so after reading the last page (k runs, from token T)
+// the store asks once more for T with max_results = k - 1: that answer's next_page_token resumes right
+// before the last run seen. Each poll reads from there (one known run plus whatever is new) and follows
+// next_page_token: an incremental fetch that stays inside the API's opaque-token contract. Runs that were
+// pending or running are re-read by status, since their results land on old ids.
 import { api } from './api.js';
 import { OPEN } from './model.js';
 
@@ -35,7 +37,7 @@ export class RunStore extends EventTarget {
     this.emit(this.list().map((r) => r.id), []);
   }
 
-  /** Read pages from `token` on; returns the ids of new runs and of changed ones. */
+  /** Read pages from `token` on, then find the resume token; returns the ids of new and changed runs. */
   async readFrom(token, onProgress = () => {}) {
     const added = [];
     const updated = [];
@@ -44,11 +46,19 @@ export class RunStore extends EventTarget {
       const page = await api.runs(this.project.name, { max_results: PAGE, page_token: next });
       for (const r of page.runs) this.put(r, added, updated);
       onProgress(this.runs.size);
-      this.tailToken = next;
-      if (!page.next_page_token) break;
+      if (!page.next_page_token) {
+        this.tailToken = page.runs.length >= 2 ? await this.resumeToken(next, page.runs.length) : next;
+        break;
+      }
       next = page.next_page_token;
     }
     return { added, updated };
+  }
+
+  /** The token that starts right before the last of the `count` runs read from `token`. */
+  async resumeToken(token, count) {
+    const page = await api.runs(this.project.name, { max_results: count - 1, page_token: token });
+    return page.next_page_token || token;
   }
 
   put(run, added, updated) {

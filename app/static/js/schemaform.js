@@ -144,10 +144,10 @@ export function schemaForm(schema, idPrefix = 'cfg') {
   const fields = Object.entries(props).map(([name, prop]) => field(name, prop, schema, required.has(name), idPrefix));
   const count = h('span', { class: 'muted' });
   const grid = h('div', { class: 'form-grid' }, fields.map((f) => f.el));
-  const resetBtn = h('button', { type: 'button', class: 'link', onclick: () => { reset(); } }, 'reset to defaults');
+  const resetBtn = h('button', { type: 'button', class: 'link', onclick: () => { reset(); el.dispatchEvent(new Event('change')); } }, 'reset to defaults');
   const el = h('details', { class: 'schema-form', open: fields.length <= 8 },
-    h('summary', {}, 'Configuration ', count, ' ', resetBtn),
-    fields.length ? grid : h('p', { class: 'muted' }, 'This mixer has no settings.'));
+    h('summary', {}, 'Configuration ', count),
+    fields.length ? [h('div', { class: 'form-tools' }, resetBtn), grid] : h('p', { class: 'muted' }, 'This mixer has no settings.'));
 
   function value() {
     const config = {};

@@ -1,5 +1,5 @@
 // Analysis: objective against each domain's weight; best objective so far against runs and cost.
-import { card, clear, debounce, fidelityKey, fidelityLabel, h } from '../dom.js';
+import { card, debounce, fidelityKey, fidelityLabel, fill, h } from '../dom.js';
 import { domainNames, objectiveLabel, scored, sign } from '../model.js';
 import { bestSoFar, objectiveVsWeights } from '../plots.js';
 
@@ -33,7 +33,7 @@ export function mount(root, ctx) {
     if (state.fidelity === null || !counts.has(state.fidelity)) {
       state.fidelity = [...counts].sort((a, b) => b[1].n - a[1].n)[0]?.[0] ?? '';
     }
-    clear(fidSel).append([...counts].map(([k, { n, fid }]) => h('option', { value: k, selected: k === state.fidelity }, `${fidelityLabel(fid)} (${n})`)));
+    fill(fidSel, [...counts].map(([k, { n, fid }]) => h('option', { value: k, selected: k === state.fidelity }, `${fidelityLabel(fid)} (${n})`)));
     const atFid = points.filter((p) => fidelityKey(p.run.fidelity) === state.fidelity);
     const s = sign(project);
     const best = atFid.reduce((b, p) => (b === null || s * p.value < s * b.value ? p : b), null);
@@ -46,7 +46,7 @@ export function mount(root, ctx) {
     bestSoFar(runsEl, points, s, 'runs', yTitle);
     if (points.some((p) => typeof p.run.cost === 'number')) bestSoFar(costEl, points, s, 'cost', yTitle);
     else {
-      clear(costEl).append(h('p', { class: 'empty' }, 'No run has a cost yet. Send ', h('code', {}, 'cost'),
+      fill(costEl, h('p', { class: 'empty' }, 'No run has a cost yet. Send ', h('code', {}, 'cost'),
         ' with each run (e.g. GPU hours or FLOPs) to see the best objective against what was spent.'));
     }
   }

@@ -1,6 +1,6 @@
 // Compare mixers: k-fold cross-validation on the completed runs (POST …/evaluations), side by side.
 import { api } from '../api.js';
-import { busy, card, clear, h, num, problemBox } from '../dom.js';
+import { busy, card, clear, fill, h, num, problemBox } from '../dom.js';
 import { offlineOrNote } from '../mixerpicker.js';
 import { color, mixerScores, predictedVsActual } from '../plots.js';
 import { runLabel } from '../widgets.js';
@@ -67,7 +67,7 @@ export async function mount(root, ctx) {
         h('td', { class: 'num' }, num(r.mae, 4)),
         h('td', { class: `num ${r.regret === bestRegret ? 'winner' : ''}` }, num(r.regret, 4)),
         h('td', { class: 'num' }, r.n_runs)))));
-    clear(results).append(
+    fill(results, 
       card('Scores', [table, scoresEl], null, { id: 'scores-card' }),
       card('Predicted against actual (held-out folds)', pvaEl, null, { id: 'pva-card' }));
     mixerScores(scoresEl, res);

@@ -1,6 +1,6 @@
 // Recommend & propose: pick an offline mixer, fill its config, ask for the best mixture or a batch of runs.
 import { api } from '../api.js';
-import { busy, card, clear, fidelityLabel, h, num, problemBox, toast } from '../dom.js';
+import { busy, card, clear, fidelityLabel, fill, h, num, problemBox, toast } from '../dom.js';
 import { bestRun, domainNames, objectiveLabel, objectiveValue, prior } from '../model.js';
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
 import { ACCENT, BEST, color, mixtureBars } from '../plots.js';
@@ -56,6 +56,7 @@ export async function mount(root, ctx) {
     try {
       const rec = await api.recommend(project.name, request({}));
       ctx.shared.recommendation = rec;
+      root.querySelector('#results-placeholder')?.remove();
       renderRecommendation(rec);
     } catch (err) {
       fail(err);
@@ -68,6 +69,7 @@ export async function mount(root, ctx) {
       const count = Number(n.value);
       if (!Number.isInteger(count) || count < 1 || count > 1000) throw new Error('the batch size must be a whole number from 1 to 1000');
       const proposal = await api.propose(project.name, request({ n: count }));
+      root.querySelector('#results-placeholder')?.remove();
       renderProposal(proposal);
       toast(`Proposal #${proposal.id}: ${proposal.runs.length} pending runs`, 'ok');
       store.poll().catch(() => {});
@@ -89,7 +91,7 @@ export async function mount(root, ctx) {
     const plotEl = h('div', { class: 'plot', id: 'plot-recommendation' });
     const logBox = h('input', { type: 'checkbox', onchange: () => mixtureBars(plotEl, domains, series, { log: logBox.checked }) });
     const diff = bestValue !== null ? rec.predicted - bestValue : null;
-    clear(recBox).append(card('Recommended mixture', [
+    fill(recBox, card('Recommended mixture', [
       h('div', { class: 'headline' },
         h('div', {}, h('div', { class: 'tile-label' }, `predicted ${objectiveLabel(project)}`),
           h('div', { class: 'big', id: 'rec-predicted' }, num(rec.predicted, 5), rec.std !== null ? h('small', {}, ` ± ${num(rec.std, 3)}`) : null)),
@@ -110,7 +112,7 @@ export async function mount(root, ctx) {
     const domains = domainNames(project);
     const plotEl = h('div', { class: 'plot', id: 'plot-proposal' });
     const shown = proposal.runs.slice(0, 6);
-    clear(propBox).append(card(`Proposal #${proposal.id} · ${proposal.mixer}`, [
+    fill(propBox, card(`Proposal #${proposal.id} · ${proposal.mixer}`, [
       h('p', { class: 'muted' }, `${proposal.runs.length} new pending run${proposal.runs.length === 1 ? '' : 's'}`,
         proposal.seed !== null ? ` (seed ${proposal.seed})` : '', '. They also appear under ',
         h('a', { href: `#/p/${encodeURIComponent(project.name)}/runs` }, 'Runs'), ' with their leases.'),
@@ -121,11 +123,16 @@ export async function mount(root, ctx) {
       domainLegend(domains),
       plotEl,
     ], null, { id: 'proposal-card' }));
-    if (!proposal.runs.length) clear(plotEl).append(h('p', { class: 'empty' }, 'Every proposed mixture was already pending or done: nothing new.'));
+    if (!proposal.runs.length) fill(plotEl, h('p', { class: 'empty' }, 'Every proposed mixture was already pending or done: nothing new.'));
     else mixtureBars(plotEl, domains, shown.map((r, i) => ({ name: `#${r.id}`, weights: r.weights, color: color(i) })));
   }
 
   if (ctx.shared.recommendation) renderRecommendation(ctx.shared.recommendation);
+  else {
+    recBox.append(card('Results', h('div', { class: 'empty' },
+      h('p', {}, h('b', {}, 'Recommend a mixture'), ': the mixer’s best mixture for the chosen fidelity, shown next to the token-share prior and the best observed run.'),
+      h('p', {}, h('b', {}, 'Propose runs'), ': a batch of mixtures worth training next, created as pending runs.')), null, { id: 'results-placeholder' }));
+  }
   const ticker = setInterval(() => tickLeases(propBox), 1000);
   return () => clearInterval(ticker);
 }

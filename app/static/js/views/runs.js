@@ -1,8 +1,8 @@
 // Runs: summary tiles, open runs with their leases, the sortable / filterable runs table, import.
 import { api } from '../api.js';
-import { busy, card, clear, dateTime, fidelityKey, fidelityLabel, h, num, problemBox, statusPill, toast } from '../dom.js';
+import { busy, card, clear, dateTime, fidelityKey, fidelityLabel, fill, h, num, problemBox, statusPill, toast } from '../dom.js';
 import { lineOf, parseRunsFile } from '../fileimport.js';
-import { bestRun, domainNames, OPEN, objectiveValue, shortLabel } from '../model.js';
+import { bestRun, domainNames, OPEN, objectiveLabel, objectiveValue } from '../model.js';
 import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases } from '../widgets.js';
 
 const STATUSES = ['pending', 'running', 'completed', 'failed', 'abandoned'];
@@ -42,7 +42,7 @@ export function mount(root, ctx) {
     const seen = new Map();
     for (const r of store.runs.values()) seen.set(fidelityKey(r.fidelity), r.fidelity);
     const keep = fidSel.value;
-    clear(fidSel).append(h('option', { value: '' }, 'all fidelities'),
+    fill(fidSel, h('option', { value: '' }, 'all fidelities'),
       [...seen].sort().map(([k, f]) => h('option', { value: k, selected: k === keep }, fidelityLabel(f))));
   }
 
@@ -53,12 +53,12 @@ export function mount(root, ctx) {
     const best = bestRun(project, all);
     const tile = (label, value, sub = null, id = null) => h('div', { class: 'tile', id }, h('div', { class: 'tile-label' }, label),
       h('div', { class: 'tile-value' }, value), sub ? h('div', { class: 'tile-sub' }, sub) : null);
-    clear(tiles).append(
+    fill(tiles, 
       tile('Runs', all.length, null, 'tile-runs'),
       tile('Completed', count((r) => r.status === 'completed')),
       tile('Open', count((r) => OPEN.has(r.status)), 'pending or running'),
       tile('Failed / abandoned', count((r) => r.status === 'failed' || r.status === 'abandoned')),
-      tile(`Best ${shortLabel(project, 28)}`, best ? num(objectiveValue(project, best.metrics), 5) : '—',
+      tile(`Best objective (${project.objective.direction})`, best ? num(objectiveValue(project, best.metrics), 5) : '—',
         best ? h('a', { href: '#', onclick: (ev) => { ev.preventDefault(); showRun(best.id); } }, runLabel(best)) : project.objective.direction, 'tile-best'),
     );
   }
@@ -84,7 +84,7 @@ export function mount(root, ctx) {
     { key: 'external_id', label: 'External id', value: (r) => r.external_id || '' },
     { key: 'status', label: 'Status', value: (r) => r.status },
     { key: 'fidelity', label: 'Fidelity', value: (r) => fidelityKey(r.fidelity) },
-    { key: 'objective', label: shortLabel(project, 24), value: (r) => objectiveValue(project, r.metrics), cls: 'num' },
+    { key: 'objective', label: `Objective ${project.objective.direction === 'maximize' ? '↑' : '↓'}`, title: objectiveLabel(project), value: (r) => objectiveValue(project, r.metrics), cls: 'num' },
     { key: 'cost', label: 'Cost', value: (r) => r.cost, cls: 'num' },
     { key: 'mixture', label: 'Mixture', value: null },
     { key: 'created_at', label: 'Created', value: (r) => r.created_at || '' },
@@ -116,7 +116,7 @@ export function mount(root, ctx) {
       if (!c.value) return h('th', {}, c.label);
       const active = state.sort === c.key;
       return h('th', {
-        class: `sortable ${c.cls || ''} ${active ? 'sorted' : ''}`, dataset: { sort: c.key }, title: `sort by ${c.label}`,
+        class: `sortable ${c.cls || ''} ${active ? 'sorted' : ''}`, dataset: { sort: c.key }, title: `sort by ${c.title || c.label}`,
         onclick: () => {
           state.dir = active ? -state.dir : c.key === 'objective' ? (project.objective.direction === 'maximize' ? -1 : 1) : 1;
           state.sort = c.key;
@@ -139,9 +139,9 @@ export function mount(root, ctx) {
     }
     const tableEl = h('table', { class: 'table', id: 'runs-table' }, h('thead', {}, head),
       h('tbody', {}, body.length ? body : h('tr', {}, h('td', { colspan: COLUMNS.length, class: 'empty' }, 'No runs match these filters.'))));
-    clear(table).append(tableEl);
+    fill(table, tableEl);
     const go = (p) => () => { state.page = p; renderTable(); };
-    clear(pager).append(
+    fill(pager, 
       h('span', { class: 'muted', id: 'runs-range' }, rows.length ? `${start + 1}–${start + shown.length} of ${rows.length}` : '0 runs'),
       h('button', { class: 'small', disabled: state.page === 0, onclick: go(0) }, '«'),
       h('button', { class: 'small', id: 'page-prev', disabled: state.page === 0, onclick: go(state.page - 1) }, '‹ Prev'),
@@ -217,7 +217,7 @@ function importCard(ctx, onDone) {
       parsed = result.runs;
       const metrics = new Set(parsed.flatMap((p) => Object.keys(p.run.metrics || {})));
       const fids = new Set(parsed.map((p) => fidelityKey(p.run.fidelity)));
-      out.append(h('p', { class: 'ok-text' }, `${file.name}: ${parsed.length} runs, ${metrics.size} metrics, ${fids.size} fidelit${fids.size === 1 ? 'y' : 'ies'}. Ready to import.`),
+      fill(out, h('p', { class: 'ok-text' }, `${file.name}: ${parsed.length} runs, ${metrics.size} metrics, ${fids.size} fidelit${fids.size === 1 ? 'y' : 'ies'}. Ready to import.`),
         result.ignored.length ? h('p', { class: 'muted' }, `ignored columns: ${result.ignored.join(', ')}`) : null);
       go.disabled = false;
     } catch (err) {
@@ -236,13 +236,13 @@ function importCard(ctx, onDone) {
         stored += resp.runs.length;
         fresh += resp.runs.filter((r) => !before.has(r.id)).length;
       } catch (err) {
-        clear(out).append(
+        fill(out, 
           start ? h('p', {}, `${stored} runs were stored before this batch failed.`) : h('p', {}, 'Nothing was imported (all or nothing).'),
           problemBox(err, (loc) => lineOf(chunk, loc)));
         return;
       }
     }
-    clear(out).append(h('p', { class: 'ok-text' }, `Imported ${stored} runs: ${fresh} new, ${stored - fresh} already stored.`));
+    fill(out, h('p', { class: 'ok-text' }, `Imported ${stored} runs: ${fresh} new, ${stored - fresh} already stored.`));
     toast(`Imported ${stored} runs (${fresh} new)`, 'ok');
     fileInput.value = '';
     go.disabled = true;

@@ -1,6 +1,6 @@
 // What-if: move a domain's slider (the others rescale to stay on the simplex) and watch the prediction.
 import { api } from '../api.js';
-import { card, clear, debounce, h, num, problemBox } from '../dom.js';
+import { card, clear, debounce, fill, h, num, problemBox } from '../dom.js';
 import { bestRun, domainNames, objectiveLabel, objectiveValue, prior, sign } from '../model.js';
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
 import { color } from '../plots.js';
@@ -116,7 +116,7 @@ export async function mount(root, ctx) {
       if (mine !== seq) return;
       const p = resp.predictions[0];
       clear(errorBox);
-      clear(readout).append(num(p.mean, 5), p.std !== null ? h('small', {}, ` ± ${num(p.std, 3)}`) : null);
+      fill(readout, num(p.mean, 5), p.std !== null ? h('small', {}, ` ± ${num(p.std, 3)}`) : null);
       if (reference === null) reference = p.mean;
       const delta = p.mean - reference;
       const better = sign(project) * delta < 0;
@@ -127,7 +127,7 @@ export async function mount(root, ctx) {
     } catch (err) {
       if (err.name === 'AbortError' || mine !== seq) return;
       status.textContent = '';
-      clear(errorBox).append(err.problem ? problemBox(err) : h('p', { class: 'error-text' }, err.message));
+      fill(errorBox, err.problem ? problemBox(err) : h('p', { class: 'error-text' }, err.message));
       if (err.problem) picker.showErrors(err.problem);
     }
   }

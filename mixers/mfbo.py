@@ -1,0 +1,579 @@
+"""``mfbo``: multi-fidelity Bayesian optimization of the mixture (DESIGN 4.5, after ADMIRE-BayesOpt 2025).
+
+Split as in BoTorch:
+
+- model (:mod:`mixers.gp`): an exact GP over ``(mixture, log-fidelity features)`` with a mixture kernel times a
+  floor-lifted fidelity kernel plus a linear-in-log-fidelity mean, hyperparameters by marginal likelihood. It
+  models the loss ``sign * objective``; answers are reported in the objective's own units.
+- acquisition (:mod:`mixers.acquisition`): discretized multi-fidelity knowledge gradient per unit cost (default),
+  or (augmented) expected improvement; the cost comes from the runs' ``cost`` (log-linear in log fidelity),
+  the product of the fidelity values, or configured exponents.
+- optimizer (here): Dirichlet candidates around the prior and around the best mixtures, then local refinement by
+  projected random steps on the bounded simplex; or only the rows of a given candidate pool. Batches are built
+  one run at a time by kriging believer: pending and already chosen runs are added with their posterior mean as
+  observations (a fantasy), so later picks see the reduced uncertainty there and the batch spreads out.
+
+Fidelity features are ``(log f_k - log target_k) / range_k`` over the union of the keys the runs name (the target
+sits at 0). Runs that name no fidelity at all are taken to be at the target. With ``multi_fidelity=False`` only
+the runs at the target fidelity are used and the mixer is plain single-fidelity BO (EI by default), the baseline
+for the multi-fidelity campaigns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import Field
+from scipy.spatial.distance import cdist
+from threadpoolctl import threadpool_limits
+
+from mixers.acquisition import (
+    CostModel,
+    augmented_ei,
+    expected_improvement,
+    fit_cost_model,
+    knowledge_gradient,
+)
+from mixers.base import MixerConfig, MixerError, OfflineMixer
+from mixers.gp import ExactGP
+from mixers.offline_common import POOL_TOL, PROPOSAL_TOL, call_rng, usable_observations
+from mixers.registry import register
+from mixers.simplex import greedy_distinct, kl_to_prior, novel_mask, project_to_bounds, sample_dirichlet
+from mixers.types import (
+    FloatArray,
+    Observation,
+    PendingRun,
+    Predictions,
+    Problem,
+    ProposedRun,
+    Recommendation,
+    fidelity_key,
+)
+
+TAG_RECOMMEND = 51
+TAG_PROPOSE = 52
+
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+# Dirichlet strengths (total concentration / d, around the prior) for global candidates, and around a centre.
+GLOBAL_STRENGTHS = np.logspace(-1, 1, 8)
+LOCAL_STRENGTHS = (30.0, 300.0)
+# Step sizes (Euclidean, per coordinate) of the local refinement rounds.
+REFINE_STEPS = (0.05, 0.015, 0.004)
+REFINE_SAMPLES = 32
+# Candidates per pick of the empty-history space-filling design.
+SPACE_FILL_DRAWS = 16
+
+
+class MFBOConfig(MixerConfig):
+    """Configuration of :class:`MFBOMixer`."""
+
+    multi_fidelity: bool = Field(
+        True, description="model all fidelities jointly; False: single-fidelity BO on the target-fidelity runs only"
+    )
+    acquisition: Literal["kg", "ei"] | None = Field(
+        None,
+        description="kg: knowledge gradient at the target per unit cost; ei: expected improvement (augmented EI "
+        "per unit cost when multi-fidelity). Default: kg when multi_fidelity, else ei",
+    )
+    kernel: Literal["matern52", "rbf"] = Field("matern52", description="kernel on the mixture weights")
+    ard: bool = Field(True, description="one lengthscale per domain (else one shared lengthscale)")
+    restarts: int = Field(3, ge=1, le=20, description="L-BFGS-B starts for the marginal-likelihood fit")
+    max_fit_points: int = Field(600, ge=10, le=5000, description="runs used to fit hyperparameters (seeded subset)")
+    cost_model: Literal["observed", "product"] = Field(
+        "observed",
+        description="observed: fit log cost on log fidelity from the runs' cost (product of the fidelity values "
+        "with fewer than 2 costs); product: cost = product of the fidelity values",
+    )
+    cost_exponents: dict[str, NonNegative] | None = Field(
+        None, description="set the cost model by hand: cost = prod fidelity[k] ** e[k] (unnamed keys: 0)"
+    )
+    n_candidates: int = Field(1024, ge=16, le=100_000, description="Dirichlet candidates per search")
+    refine_top: int = Field(4, ge=0, le=64, description="best candidates refined locally (0: no refinement)")
+    kg_set_size: int = Field(128, ge=1, le=4096, description="target-fidelity points in the KG discretization")
+    kl_to_prior: float = Field(0.0, ge=0, description="lambda in predicted loss + lambda * KL(p || prior)")
+
+
+class FidelityFeatures:
+    """Map a fidelity dict to features ``(f,)``: ``(log value - log target) / range`` per key."""
+
+    def __init__(self, keys: tuple[str, ...], center: FloatArray, scale: FloatArray) -> None:
+        self.keys = keys
+        self.center = center
+        self.scale = scale
+
+    def __call__(self, fidelity: Mapping[str, float], what: str = "fidelity") -> FloatArray:
+        if not self.keys:
+            return np.zeros(0)
+        if set(fidelity) != set(self.keys):
+            raise MixerError(
+                f"{what} {dict(fidelity)} must name exactly the fidelity keys the runs use: {list(self.keys)}"
+            )
+        vals = np.array([float(fidelity[k]) for k in self.keys])
+        if not np.all(np.isfinite(vals) & (vals > 0)):
+            raise MixerError(f"{what} {dict(fidelity)}: fidelity values must be positive and finite")
+        return np.asarray((np.log(vals) - self.center) / self.scale, dtype=np.float64)
+
+
+def _log_fidelity(fid: Mapping[str, float], keys: Sequence[str]) -> FloatArray:
+    vals = np.array([float(fid[k]) for k in keys])
+    if not np.all(np.isfinite(vals) & (vals > 0)):
+        raise MixerError(f"fidelity {dict(fid)}: values must be positive and finite")
+    return np.asarray(np.log(vals), dtype=np.float64)
+
+
+def _largest_fidelity(observations: Sequence[Observation]) -> dict[str, float]:
+    """The fidelity with the largest sum of log values (ties: canonical key), ``{}`` without runs."""
+    best: tuple[float, str] | None = None
+    out: dict[str, float] = {}
+    for o in observations:
+        size = sum(math.log(v) for v in o.fidelity.values() if v > 0)
+        cand = (size, fidelity_key(o.fidelity))
+        if best is None or cand > best:
+            best, out = cand, {str(k): float(v) for k, v in o.fidelity.items()}
+    return out
+
+
+@register
+class MFBOMixer(OfflineMixer):
+    """Multi-fidelity Bayesian optimization: GP surrogate, cost-aware knowledge gradient, kriging-believer batches."""
+
+    name = "mfbo"
+    description = (
+        "Multi-fidelity Bayesian optimization (after ADMIRE-BayesOpt): a GP over mixture and log fidelity, "
+        "knowledge gradient at the target fidelity per unit cost, batches by kriging believer"
+    )
+    Config = MFBOConfig
+    config: MFBOConfig
+
+    def __init__(self, problem: Problem, config: MixerConfig | None = None, seed: int | None = None) -> None:
+        super().__init__(problem, config, seed)
+        self.observations: list[Observation] = []
+        self.used: list[Observation] = []
+        self.target: dict[str, float] = dict(problem.target_fidelity or {})
+        self.features = FidelityFeatures((), np.zeros(0), np.zeros(0))
+        self.gp: ExactGP | None = None
+        self.fidelity_modeled = False
+
+    # -- fitting ---------------------------------------------------------------------------------------
+
+    @property
+    def acquisition(self) -> Literal["kg", "ei"]:
+        if self.config.acquisition is not None:
+            return self.config.acquisition
+        return "kg" if self.config.multi_fidelity else "ei"
+
+    def fit(self, observations: Sequence[Observation]) -> MFBOMixer:
+        self.observations = list(observations)
+        usable = usable_observations(observations, self.problem.objective)
+        for i, o in enumerate(usable):
+            if np.shape(o.weights) != (self.problem.d,):
+                raise MixerError(f"run {i}: weights must have {self.problem.d} entries, got {np.shape(o.weights)}")
+        self.target = dict(self.problem.target_fidelity or {}) or _largest_fidelity(usable)
+        keys = tuple(sorted({str(k) for o in usable for k in o.fidelity}))
+        self.fidelity_modeled = bool(keys)
+        if keys:
+            for i, o in enumerate(usable):
+                missing = [k for k in keys if k not in o.fidelity]
+                if missing:
+                    raise MixerError(f"run {i} has no fidelity value for {missing}; runs must name the same keys "
+                                     f"({list(keys)})")
+            if set(self.target) != set(keys):
+                raise MixerError(f"the target fidelity {self.target} must name exactly the fidelity keys the runs "
+                                 f"use: {list(keys)}")
+        if self.config.multi_fidelity or not keys:
+            used = usable
+        else:
+            tkey = fidelity_key(self.target)
+            used = [o for o in usable if fidelity_key(o.fidelity) == tkey]
+        self.used = used
+        model_keys = keys if self.config.multi_fidelity else ()
+        if model_keys:
+            logs = np.array([_log_fidelity(o.fidelity, model_keys) for o in used])
+            center = _log_fidelity(self.target, model_keys)
+            span = np.ptp(np.vstack([logs, center[None, :]]), axis=0)
+            self.features = FidelityFeatures(model_keys, center, np.where(span > 1e-12, span, 1.0))
+        else:
+            self.features = FidelityFeatures((), np.zeros(0), np.zeros(0))
+        self.gp = None
+        if used:
+            x = np.vstack([self._x(np.asarray(o.weights, dtype=np.float64)[None, :], o.fidelity) for o in used])
+            y = np.array([self._loss(o) for o in used])
+            cfg = self.config
+            self.gp = ExactGP(self.problem.d, kernel=cfg.kernel, ard=cfg.ard, restarts=cfg.restarts,
+                              seed=0 if self.seed is None else int(self.seed) % (2**32),
+                              max_fit_points=cfg.max_fit_points).fit(x, y)
+        return self
+
+    def _loss(self, o: Observation) -> float:
+        value = self.problem.objective.value(o.metrics)
+        assert value is not None  # usable_observations kept only runs with a value
+        return self.problem.objective.sign * value
+
+    def _x(self, w: FloatArray, fidelity: Mapping[str, float], what: str = "fidelity") -> FloatArray:
+        """Model inputs ``(m, d + f)`` for mixtures ``w`` ``(m, d)`` at one fidelity."""
+        z = self.features(fidelity, what)
+        return np.hstack([w, np.tile(z, (len(w), 1))])
+
+    def _require_gp(self) -> ExactGP:
+        if self.gp is None:
+            where = "" if self.config.multi_fidelity else f" at the target fidelity {self.target}"
+            raise MixerError(f"mfbo has no completed runs{where} to model yet; propose runs first")
+        return self.gp
+
+    def _answer_fidelity(self, fidelity: Mapping[str, float] | None) -> dict[str, float]:
+        fid = dict(fidelity) if fidelity is not None else dict(self.target)
+        if not self.config.multi_fidelity and self.fidelity_modeled and fidelity_key(fid) != fidelity_key(self.target):
+            raise MixerError(f"single-fidelity mode models only the target fidelity {self.target}; asked for {fid}")
+        return fid
+
+    # -- predictions and the recommendation --------------------------------------------------------------
+
+    def predict(self, mixtures: FloatArray, fidelity: Mapping[str, float] | None = None) -> Predictions:
+        gp = self._require_gp()
+        w = np.atleast_2d(np.asarray(mixtures, dtype=np.float64))
+        if w.shape[1] != self.problem.d:
+            raise MixerError(f"mixtures must have {self.problem.d} columns, got {w.shape[1]}")
+        x = self._x(w, self._answer_fidelity(fidelity))
+        with threadpool_limits(1, user_api="blas"):
+            post = gp.posterior(x)
+        sign = self.problem.objective.sign
+        return Predictions(mean=sign * post.mean, std=np.sqrt(post.var))
+
+    def recommend(self, fidelity: Mapping[str, float] | None = None) -> Recommendation:
+        gp = self._require_gp()
+        fid = self._answer_fidelity(fidelity)
+        rng = call_rng(self.seed, TAG_RECOMMEND, self.rng)
+        prior = self.problem.prior()
+        lam = self.config.kl_to_prior
+
+        def score(w: FloatArray) -> FloatArray:  # higher is better
+            s = -gp.predict_mean(self._x(w, fid))
+            return s - lam * kl_to_prior(w, prior) if lam > 0 else s
+
+        with threadpool_limits(1, user_api="blas"):
+            observed = self._feasible_observed()
+            centers = observed[np.argsort(-score(observed), kind="stable")[:8]] if len(observed) else None
+            cands = np.vstack([self._generate(rng, self.config.n_candidates, centers), observed])
+            s = score(cands)
+            top = np.argsort(-s, kind="stable")[: max(1, self.config.refine_top)]
+            best, best_s = self._refine(rng, score, cands[top], s[top])
+            i = int(np.argmax(best_s))
+            w = best[i]
+            post = gp.posterior(self._x(w[None, :], fid))
+        sign = self.problem.objective.sign
+        return Recommendation(weights=w, predicted=float(sign * post.mean[0]), std=float(np.sqrt(post.var[0])),
+                              diagnostics=self._diagnostics(fid))
+
+    def _diagnostics(self, fid: Mapping[str, float]) -> dict[str, Any]:
+        gp = self._require_gp()
+        counts: dict[str, dict[str, Any]] = {}
+        for o in self.used:
+            entry = counts.setdefault(fidelity_key(o.fidelity), {"fidelity": dict(o.fidelity), "runs": 0})
+            entry["runs"] += 1
+        cost = self._cost_model([fid])
+        return {
+            "mode": "multi-fidelity" if self.config.multi_fidelity else "single-fidelity",
+            "acquisition": self.acquisition,
+            "runs_used": len(self.used),
+            "runs_ignored": len(self.observations) - len(self.used),
+            "fidelities_seen": list(counts.values()),
+            "fidelity_keys": list(self.features.keys),
+            "fidelity_modeled": self.fidelity_modeled and self.config.multi_fidelity,
+            "target_fidelity": dict(self.target),
+            "answered_fidelity": dict(fid),
+            "kernel": gp.hyperparameters(),
+            "log_marginal_likelihood": gp.log_marginal_likelihood,
+            "noise_std": math.sqrt(gp.noise_var),
+            "cost_model": cost.as_dict(),
+            "kl_to_prior": self.config.kl_to_prior,
+        }
+
+    # -- candidate generation and local search -----------------------------------------------------------
+
+    def _bounds(self) -> tuple[FloatArray, FloatArray]:
+        lo, hi = self.problem.bounds()
+        if lo.sum() > 1 + 1e-9 or hi.sum() < 1 - 1e-9:
+            raise MixerError("the bounds are infeasible: sum(min_weight) > 1 or sum(max_weight) < 1")
+        return lo, hi
+
+    def _project(self, w: FloatArray) -> FloatArray:
+        lo, hi = self._bounds()
+        return np.asarray(project_to_bounds(w, lo, hi), dtype=np.float64)
+
+    def _feasible_observed(self) -> FloatArray:
+        """Distinct observed mixtures ``(k, d)`` (the runs the model uses) inside the bounds."""
+        if not self.used:
+            return np.zeros((0, self.problem.d))
+        w = np.vstack([np.asarray(o.weights, dtype=np.float64) for o in self.used])
+        w = w[self.problem.feasible(w)]
+        return w[greedy_distinct(np.arange(len(w)), w, len(w), tol=POOL_TOL)]
+
+    def _generate(self, rng: np.random.Generator, m: int, centers: FloatArray | None) -> FloatArray:
+        """``m`` candidates ``(m', d)`` in the bounds: Dirichlet around the prior, a quarter around ``centers``."""
+        d = self.problem.d
+        prior = self.problem.prior()
+        n_local = m // 4 if centers is not None and len(centers) else 0
+        which = rng.integers(0, len(GLOBAL_STRENGTHS), size=m - n_local)
+        parts = [sample_dirichlet(rng, prior * d * GLOBAL_STRENGTHS[i], int((which == i).sum()))
+                 for i in range(len(GLOBAL_STRENGTHS))]
+        if n_local and centers is not None:
+            per = max(1, n_local // (len(centers) * len(LOCAL_STRENGTHS)))
+            for c in centers:
+                for k in LOCAL_STRENGTHS:
+                    parts.append(sample_dirichlet(rng, np.maximum(c, 1e-4) * k, per))
+        return self._project(np.vstack(parts))
+
+    def _refine(
+        self, rng: np.random.Generator, score: Callable[[FloatArray], FloatArray], starts: FloatArray,
+        start_scores: FloatArray,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Hill-climb each start ``(k, d)`` by projected random steps of shrinking size; best rows and scores."""
+        best, best_s = starts.copy(), start_scores.copy()
+        k, d = best.shape
+        if self.config.refine_top == 0 or k == 0:
+            return best, best_s
+        for step in REFINE_STEPS:
+            noise = rng.normal(size=(k, REFINE_SAMPLES, d)) * step
+            noise -= noise.mean(axis=2, keepdims=True)
+            trial = self._project((best[:, None, :] + noise).reshape(-1, d))
+            s = score(trial).reshape(k, REFINE_SAMPLES)
+            j = np.argmax(s, axis=1)
+            better = s[np.arange(k), j] > best_s
+            best[better] = trial.reshape(k, REFINE_SAMPLES, d)[better, j[better]]
+            best_s[better] = s[better, j[better]]
+        return best, best_s
+
+    # -- proposals -----------------------------------------------------------------------------------------
+
+    def _cost_model(self, fids: Sequence[Mapping[str, float]]) -> CostModel:
+        keys = tuple(sorted(set(self.features.keys) | {str(k) for f in fids for k in f}))
+        try:
+            return fit_cost_model(
+                keys,
+                [o.fidelity for o in self.observations],
+                [o.cost for o in self.observations],
+                self.config.cost_model,
+                self.config.cost_exponents,
+            )
+        except ValueError as exc:
+            raise MixerError(str(exc)) from exc
+
+    def _costs(self, fids: Sequence[Mapping[str, float]]) -> FloatArray:
+        model = self._cost_model(fids)
+        for f in fids:
+            if set(f) != set(model.keys):
+                raise MixerError(f"fidelities must all name the same keys {list(model.keys)}; got {dict(f)}")
+        logc = np.array([model.log_cost(f) for f in fids])
+        return np.asarray(np.exp(logc - logc.min()), dtype=np.float64)  # relative to the cheapest
+
+    def _allowed(
+        self, fidelity: Mapping[str, float] | None, fidelities: Sequence[Mapping[str, float]] | None
+    ) -> list[dict[str, float]]:
+        """The fidelities a proposal may use, distinct, in the caller's order."""
+        if self.config.multi_fidelity:
+            raw = list(fidelities) if fidelities else [fidelity if fidelity is not None else self.target]
+        else:
+            tgt = dict(self.target) if self.target else dict(fidelity or (fidelities[0] if fidelities else {}))
+            if fidelity is not None and self.fidelity_modeled and fidelity_key(fidelity) != fidelity_key(tgt):
+                raise MixerError(f"single-fidelity mode proposes only at the target fidelity {tgt}; asked for "
+                                 f"{dict(fidelity)}")
+            if fidelities and fidelity_key(tgt) not in {fidelity_key(f) for f in fidelities}:
+                raise MixerError(f"single-fidelity mode proposes only at the target fidelity {tgt}, which is not "
+                                 "among the allowed fidelities")
+            raw = [tgt]
+        out: dict[str, dict[str, float]] = {}
+        for f in raw:
+            out.setdefault(fidelity_key(f), {str(k): float(v) for k, v in f.items()})
+        allowed = list(out.values())
+        if self.gp is not None:
+            for f in allowed:
+                self.features(f, "proposal fidelity")
+            if len(allowed) > 1 and not self.features.keys:
+                raise MixerError("the runs carry no fidelity, so mfbo cannot tell the allowed fidelities apart")
+        return allowed
+
+    def _existing(self, pending: Sequence[PendingRun], fids: Sequence[Mapping[str, float]]) -> dict[str, FloatArray]:
+        """Observed and pending mixtures ``(e, d)`` per fidelity key of ``fids``."""
+        out: dict[str, list[FloatArray]] = {fidelity_key(f): [] for f in fids}
+        runs: list[Observation | PendingRun] = [*self.observations, *pending]
+        for r in runs:
+            key = fidelity_key(r.fidelity)
+            if key in out:
+                out[key].append(np.asarray(r.weights, dtype=np.float64))
+        d = self.problem.d
+        return {k: np.vstack(v) if v else np.zeros((0, d)) for k, v in out.items()}
+
+    def _pool(self, candidates: FloatArray) -> FloatArray:
+        pool = np.asarray(candidates, dtype=np.float64)
+        if pool.ndim != 2 or pool.shape[1] != self.problem.d:
+            raise MixerError(f"candidates must have shape (c, {self.problem.d}), got {pool.shape}")
+        ok = np.flatnonzero(self.problem.feasible(pool) & np.isclose(pool.sum(axis=1), 1.0, atol=1e-6))
+        pool = pool[greedy_distinct(ok, pool, len(ok), tol=POOL_TOL)]
+        if len(pool) == 0:
+            raise MixerError("no candidate is feasible (all are outside the bounds or off the simplex)")
+        return pool
+
+    def propose(
+        self,
+        n: int,
+        fidelity: Mapping[str, float] | None = None,
+        pending: Sequence[PendingRun] = (),
+        candidates: FloatArray | None = None,
+        fidelities: Sequence[Mapping[str, float]] | None = None,
+    ) -> list[ProposedRun]:
+        if n < 1:
+            raise MixerError("n must be at least 1")
+        allowed = self._allowed(fidelity, fidelities)
+        costs = self._costs(allowed)
+        rng = call_rng(self.seed, TAG_PROPOSE, self.rng)
+        pool = self._pool(candidates) if candidates is not None else None
+        tol = POOL_TOL if pool is not None else PROPOSAL_TOL
+        existing = self._existing(pending, allowed)
+        with threadpool_limits(1, user_api="blas"):
+            if self.gp is None:
+                chosen = self._space_fill(rng, n, allowed[int(np.argmin(costs))], pool, existing, tol)
+            else:
+                chosen = self._bo_batch(rng, n, allowed, costs, pending, pool, existing, tol)
+        if not chosen:
+            raise MixerError("no new feasible mixture is left to propose (all candidates are run or pending)")
+        return [ProposedRun(weights=w.copy(), fidelity=dict(f)) for w, f in chosen]
+
+    def _space_fill(
+        self, rng: np.random.Generator, n: int, fid: dict[str, float], pool: FloatArray | None,
+        existing: dict[str, FloatArray], tol: float,
+    ) -> list[tuple[FloatArray, dict[str, float]]]:
+        """A space-filling design of prior samples at ``fid`` by Mitchell's best-candidate rule.
+
+        Each pick draws ``SPACE_FILL_DRAWS`` candidates (Dirichlet(prior x d) samples, or random pool rows) and
+        keeps the one farthest from the runs at ``fid`` and the earlier picks; the first pick of an empty
+        design is the candidate nearest the prior. The picks stay distributed like prior samples (unlike a
+        global maximin, which would pick the simplex's corners) while avoiding near-duplicates.
+        """
+        d = self.problem.d
+        prior = self.problem.prior()
+        ref = existing[fidelity_key(fid)]
+        chosen: list[tuple[FloatArray, dict[str, float]]] = []
+        left = pool
+        for _ in range(n):
+            if left is not None:
+                left = left[novel_mask(left, ref, tol)]
+                if len(left) == 0:
+                    break
+                draws = left[rng.permutation(len(left))[:SPACE_FILL_DRAWS]]
+            else:
+                draws = self._project(sample_dirichlet(rng, prior * d, SPACE_FILL_DRAWS))
+                draws = draws[novel_mask(draws, ref, tol)]
+                if len(draws) == 0:
+                    continue
+            if len(ref):
+                i = int(np.argmax(cdist(draws, ref).min(axis=1)))
+            else:
+                i = int(np.argmin(np.linalg.norm(draws - prior, axis=1)))
+            chosen.append((draws[i].copy(), fid))
+            ref = np.vstack([ref, draws[i]])
+        return chosen
+
+    def _bo_batch(
+        self, rng: np.random.Generator, n: int, allowed: list[dict[str, float]], costs: FloatArray,
+        pending: Sequence[PendingRun], pool: FloatArray | None, existing: dict[str, FloatArray], tol: float,
+    ) -> list[tuple[FloatArray, dict[str, float]]]:
+        """Kriging-believer batch: pick the best (mixture, fidelity) by acquisition / cost, fantasize, repeat."""
+        model = self._require_gp()
+        # Pending runs the model can place become fantasies at their posterior mean.
+        fant = [p for p in pending if self._placeable(p.fidelity)]
+        if fant:
+            xp = np.vstack([self._x(np.asarray(p.weights, dtype=np.float64)[None, :], p.fidelity) for p in fant])
+            model = model.condition_on(xp, model.predict_mean(xp))
+        observed = self._feasible_observed()
+        mean_t = model.predict_mean(self._x(observed, self.target)) if len(observed) else np.zeros(0)
+        if pool is not None:
+            cands = pool
+        else:
+            centers = observed[np.argsort(mean_t, kind="stable")[:4]] if len(observed) else None
+            cands = self._generate(rng, self.config.n_candidates, centers)
+        disc_w = np.vstack([cands, observed])
+        disc_mean = model.predict_mean(self._x(disc_w, self.target))
+        disc_w = disc_w[np.argsort(disc_mean, kind="stable")[: self.config.kg_set_size]]
+        keys = [fidelity_key(f) for f in allowed]
+        ref = {k: existing[k] for k in keys}
+        ok = np.vstack([novel_mask(cands, ref[k], tol) for k in keys])  # (S, c) still allowed per fidelity
+        chosen: list[tuple[FloatArray, dict[str, float]]] = []
+        everywhere = list(range(len(allowed)))
+        for _ in range(n):
+            if not ok.any():
+                break
+            acq = self._acquisition(model, allowed, costs, disc_w)
+            flat = np.where(ok, acq(cands, everywhere), -np.inf).ravel()
+            if pool is None and self.config.refine_top > 0:
+                top = np.argsort(-flat, kind="stable")[: self.config.refine_top]
+                best_w, best_s, best_f = cands[0], -np.inf, 0
+                for t in top[np.isfinite(flat[top])]:
+                    si, ci = divmod(int(t), len(cands))
+                    w, sc = self._refine(rng, _novel_only(acq, si, ref[keys[si]], tol), cands[ci][None, :],
+                                         flat[t : t + 1])
+                    if sc[0] > best_s:
+                        best_w, best_s, best_f = w[0], float(sc[0]), si
+            else:
+                best_f, ci = divmod(int(np.argmax(flat)), len(cands))
+                best_w = cands[ci]
+            fid = allowed[best_f]
+            chosen.append((best_w.copy(), fid))
+            ref[keys[best_f]] = np.vstack([ref[keys[best_f]], best_w])
+            ok[best_f] &= np.abs(cands - best_w).max(axis=1) > tol
+            x_new = self._x(best_w[None, :], fid)
+            model = model.condition_on(x_new, model.predict_mean(x_new))
+        return chosen
+
+    def _placeable(self, fidelity: Mapping[str, float]) -> bool:
+        """Whether the model can place a run at ``fidelity`` (its keys match; single-fidelity: the target)."""
+        if not self.config.multi_fidelity and self.fidelity_modeled:
+            return fidelity_key(fidelity) == fidelity_key(self.target)
+        return not self.features.keys or set(fidelity) == set(self.features.keys)
+
+    def _acquisition(
+        self, model: ExactGP, allowed: list[dict[str, float]], costs: FloatArray, disc_w: FloatArray
+    ) -> Acquisition:
+        """``acq(w, which)``: acquisition / cost ``(len(which), m)`` of mixtures ``w`` ``(m, d)`` at the allowed
+        fidelities ``which`` (indices), sharing one target-fidelity posterior across them."""
+        disc = model.posterior(self._x(disc_w, self.target))
+        train_w = model.x_train[:, : self.problem.d]
+        best = float(model.predict_mean(self._x(train_w, self.target)).min())
+        kind = self.acquisition
+        multi = self.config.multi_fidelity
+        tkey = fidelity_key(self.target)
+
+        def acq(w: FloatArray, which: Sequence[int]) -> FloatArray:
+            post_tgt = model.posterior(self._x(w, self.target))
+            # A tiny multiple of the target sd breaks exact ties of a vanished acquisition (e.g. EI underflow far
+            # from the best) toward exploring where the target is least known, not by candidate order.
+            tie = 1e-12 * np.sqrt(post_tgt.var)
+            rows = []
+            for si in which:
+                fid = allowed[si]
+                post_obs = post_tgt if fidelity_key(fid) == tkey else model.posterior(self._x(w, fid))
+                if kind == "kg":
+                    value = knowledge_gradient(model, post_obs, post_tgt, disc)
+                elif multi:
+                    value = augmented_ei(model, post_obs, post_tgt, best)
+                else:
+                    value = expected_improvement(post_tgt.mean, np.sqrt(post_tgt.var), best)
+                rows.append((value + tie) / costs[si])
+            return np.vstack(rows)
+
+        return acq
+
+
+Acquisition = Callable[[FloatArray, Sequence[int]], FloatArray]
+
+
+def _novel_only(acq: Acquisition, si: int, existing: FloatArray, tol: float) -> Callable[[FloatArray], FloatArray]:
+    """Score ``(m,)`` of mixtures at allowed fidelity ``si``: the acquisition, or -inf where a run exists."""
+
+    def score(w: FloatArray) -> FloatArray:
+        return np.where(novel_mask(w, existing, tol), acq(w, [si])[0], -np.inf)
+
+    return score

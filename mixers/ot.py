@@ -1,0 +1,619 @@
+"""``ot``: optimal-transport projection and performance scaling (DESIGN 4.4, after Kang et al., NeurIPS 2023).
+
+Inputs: ``Problem.embeddings`` holds an ``(n_i, k)`` array per domain and a ``"target"`` array ``(n_t, k)``.
+The distance of a mixture ``p`` to the target is the OT distance of :mod:`mixers.ot_distance` (squared
+Euclidean cost; exact ``ot.emd`` for small sets, entropic Sinkhorn with ``eps = reg * median cost`` above
+``auto_exact_max`` points). The cost matrix is built once at ``fit`` and cached (not pickled: rebuilt on
+first use after unpickling).
+
+- No usable runs: ``predict`` returns the OT distance (``sign * distance``: negated for ``maximize``
+  objectives, so that the best prediction is still the closest mixture); ``recommend`` returns the mixture
+  closest to the target within the bounds (+ ``kl_to_prior * KL(p || prior)``).
+- Runs at one or more data sizes (fidelity key ``tokens``; runs are grouped by it, other keys are ignored):
+  per size, ``L(p) = c + Q1(p) * OT(p) / s + Q0(p)`` where ``Q1``, ``Q0`` are quadratics in ``p`` written in
+  Scheffé's mixture basis (``p_i`` and ``p_i p_j``, ``i < j``: complete for quadratics on the simplex and
+  without the collinear constant; ``degree=1`` keeps only ``p_i``) and ``s`` is the mean OT distance of the
+  observed mixtures. Fitted by least squares when there are more runs than features + 1, otherwise by ridge
+  regression whose penalty is chosen by exact leave-one-out error (intercept unpenalized, so predictions
+  shrink towards the mean, not towards 0). The objective is fitted as one value: the fit is linear in the
+  targets, so it equals the weighted sum of per-metric fits (DESIGN 4.0) for a shared penalty.
+- Another size ``N``: the exact size's fit if there is one; else the fits of two sizes combined linearly in
+  ``log N`` (the two largest above the observed range, the two smallest below it, the bracketing pair
+  inside it); runs at one size only: that fit, said so in the diagnostics.
+- The optimum: projected gradient descent on the bounded simplex (Armijo backtracking, batched over starts,
+  Sinkhorn warm-started from the previous potentials), from the prior, the uniform mixture, the best
+  observed run and seeded Dirichlet draws. Gradient: the chain rule with ``dOT/dp`` from the dual potentials.
+- ``propose``: candidates near the recommended mixture (Dirichlet around it) and RegMix-recipe exploration
+  draws (or the given ``candidates``), novel against observed and pending runs, scored by the current
+  predictor (rank, best first) and picked greedily with a distance penalty for diversity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import Field
+from scipy.stats import rankdata
+
+from mixers.base import MixerConfig, MixerError, OfflineMixer
+from mixers.offline_common import (
+    PROPOSAL_TOL,
+    TAG_PROPOSE,
+    TAG_RECOMMEND,
+    ProposalRecipe,
+    call_rng,
+    diverse_top,
+    eligible_pool,
+    existing_mixtures,
+    group_replicates,
+    safe_spearman,
+    usable_observations,
+)
+from mixers.ot_distance import OTDistance, OTResult
+from mixers.registry import register
+from mixers.simplex import greedy_distinct, kl_to_prior, novel_mask, project_to_bounds, sample_dirichlet
+from mixers.types import (
+    FloatArray,
+    Observation,
+    PendingRun,
+    Predictions,
+    Problem,
+    ProposedRun,
+    Recommendation,
+)
+
+TAG_SUBSAMPLE = 11
+TARGET = "target"
+# Projected gradient: sufficient-decrease constant, step growth / shrink, and the smallest move that counts.
+ARMIJO = 1e-4
+GROW, SHRINK = 1.5, 0.35
+XTOL = 1e-6
+FIRST_MOVE = 0.05  # the first step moves the largest weight by this much
+# Ridge penalties tried by leave-one-out, relative to the mean squared singular value of the design.
+ALPHA_GRID = np.logspace(-6, 2, 17)
+
+
+class OTConfig(MixerConfig):
+    solver: Literal["auto", "exact", "sinkhorn"] = Field(
+        "auto", description="exact network simplex, entropic Sinkhorn, or by size (auto_exact_max)"
+    )
+    reg: float = Field(0.05, gt=0, le=100, description="Sinkhorn regularization, relative to the median cost")
+    auto_exact_max: int = Field(800, ge=2, description="auto: exact OT up to this many points (sources + target)")
+    precision: Literal["auto", "single", "double"] = Field(
+        "auto", description="Sinkhorn kernel precision (auto: single from 1e6 kernel entries on)"
+    )
+    sinkhorn_tol: float = Field(1e-6, gt=0, lt=1, description="L1 error of the target marginal to stop at")
+    sinkhorn_max_iter: int = Field(1000, ge=1, le=100_000)
+    max_points_per_domain: int | None = Field(None, ge=1, description="subsample each domain (seeded)")
+    max_target_points: int | None = Field(None, ge=1, description="subsample the target (seeded)")
+    kl_to_prior: float = Field(0.0, ge=0, description="lambda in objective + lambda * KL(p || prior)")
+    n_starts: int = Field(4, ge=1, le=64, description="starting points of the optimum search")
+    max_iter: int = Field(60, ge=1, le=10_000, description="projected-gradient iterations")
+    degree: Literal[1, 2] = Field(2, description="degree of the polynomials in p of the performance predictor")
+    ridge_alpha: float | None = Field(
+        None, ge=0, description="ridge penalty (default: least squares if runs > features + 1, else by LOO)"
+    )
+    min_runs_per_size: int = Field(3, ge=2, description="distinct mixtures a data size needs to be fitted")
+    proposal_pool: int = Field(64, ge=8, le=4096, description="candidates scored per proposal batch")
+
+
+# -- the performance predictor ---------------------------------------------------------------------------
+
+
+def scheffe_features(p: FloatArray, degree: int) -> FloatArray:
+    """Scheffé mixture basis ``(m, q)``: ``p_i`` then (degree 2) ``p_i p_j`` for ``i < j`` (triu order)."""
+    p = np.atleast_2d(p)
+    if degree == 1:
+        return np.asarray(p, dtype=np.float64)
+    iu, ju = np.triu_indices(p.shape[1], 1)
+    return np.hstack([p, p[:, iu] * p[:, ju]])
+
+
+@dataclass(frozen=True)
+class Quadratic:
+    """``q(p) = lin . p + 0.5 p' W p`` (``W`` ``(d, d)`` symmetric, zero diagonal) on mixtures ``(m, d)``."""
+
+    lin: FloatArray
+    quad: FloatArray
+
+    @staticmethod
+    def from_scheffe(coef: FloatArray, d: int) -> Quadratic:
+        w = np.zeros((d, d))
+        if len(coef) > d:
+            iu, ju = np.triu_indices(d, 1)
+            w[iu, ju] = coef[d:]
+            w[ju, iu] = coef[d:]
+        return Quadratic(np.asarray(coef[:d], dtype=np.float64), w)
+
+    def __call__(self, p: FloatArray) -> FloatArray:
+        return np.asarray(p @ self.lin + 0.5 * np.einsum("mi,ij,mj->m", p, self.quad, p), dtype=np.float64)
+
+    def grad(self, p: FloatArray) -> FloatArray:
+        return np.asarray(self.lin[None, :] + p @ self.quad, dtype=np.float64)
+
+    def blend(self, other: Quadratic, lam: float) -> Quadratic:
+        return Quadratic((1 - lam) * self.lin + lam * other.lin, (1 - lam) * self.quad + lam * other.quad)
+
+
+@dataclass(frozen=True)
+class ScalingModel:
+    """``L(p) = intercept + q_ot(p) * OT(p) / ot_scale + q(p)``: values and gradients from OT values/gradients."""
+
+    intercept: float
+    q_ot: Quadratic
+    q: Quadratic
+    ot_scale: float
+
+    def value(self, p: FloatArray, ot_val: FloatArray) -> FloatArray:
+        return np.asarray(self.intercept + self.q_ot(p) * ot_val / self.ot_scale + self.q(p), dtype=np.float64)
+
+    def grad(self, p: FloatArray, ot_val: FloatArray, ot_grad: FloatArray) -> FloatArray:
+        s = ot_val / self.ot_scale
+        return np.asarray(self.q_ot.grad(p) * s[:, None] + self.q_ot(p)[:, None] * ot_grad / self.ot_scale
+                          + self.q.grad(p), dtype=np.float64)
+
+    def blend(self, other: ScalingModel, lam: float) -> ScalingModel:
+        """``(1 - lam) * self + lam * other`` (``lam`` outside [0, 1] extrapolates)."""
+        return ScalingModel((1 - lam) * self.intercept + lam * other.intercept, self.q_ot.blend(other.q_ot, lam),
+                            self.q.blend(other.q, lam), self.ot_scale)
+
+
+@dataclass(frozen=True)
+class RidgeFit:
+    coef: FloatArray
+    intercept: float
+    alpha: float
+    loo: FloatArray  # leave-one-out predictions (n,)
+
+
+def ridge_loo(x: FloatArray, y: FloatArray, alpha: float | None, auto_ls: bool) -> RidgeFit:
+    """Ridge regression of ``y`` ``(n,)`` on ``x`` ``(n, k)`` with an unpenalized intercept, via the SVD.
+
+    ``alpha`` None: least squares (minimum norm) when ``auto_ls``, else the penalty of ``ALPHA_GRID`` (times
+    the mean squared singular value) with the least exact leave-one-out error. Hand-written: the SVD gives
+    every penalty and the leave-one-out predictions themselves (``y - r / (1 - h)``) at once; scikit-learn's
+    RidgeCV exposes only squared errors, and we need the predictions for the rank-correlation diagnostic.
+    """
+    n = len(y)
+    xm, ym = x.mean(axis=0), float(y.mean())
+    u, s, vt = np.linalg.svd(x - xm, full_matrices=False)
+    keep = s > (s[0] * 1e-10 if len(s) and s[0] > 0 else np.inf)
+    u, s, vt = u[:, keep], s[keep], vt[keep]
+    uty = u.T @ (y - ym)
+
+    def at(a: float) -> tuple[FloatArray, FloatArray]:
+        shrink = s**2 / (s**2 + a)
+        coef = vt.T @ (uty * s / (s**2 + a))
+        fitted = u @ (uty * shrink) + ym
+        h = (u**2 * shrink).sum(axis=1) + 1.0 / n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loo = y - (y - fitted) / (1.0 - h)
+        return coef, loo
+
+    if alpha is None and auto_ls:
+        alpha = 0.0
+    if alpha is None:
+        scale = float(np.mean(s**2)) if len(s) else 1.0
+        best = (np.inf, 0.0)
+        for a in ALPHA_GRID * scale:
+            err = float(np.mean((y - at(a)[1]) ** 2))
+            if np.isfinite(err) and err < best[0]:
+                best = (err, float(a))
+        alpha = best[1]
+    coef, loo = at(alpha)
+    return RidgeFit(coef, ym - float(xm @ coef), float(alpha), loo)
+
+
+@dataclass(frozen=True)
+class SizeFit:
+    """The predictor fitted on the runs of one data size ``tokens`` (None: runs without a ``tokens`` key)."""
+
+    tokens: float | None
+    model: ScalingModel
+    runs: int
+    distinct: int
+    method: str
+    alpha: float
+    loo_spearman: float | None
+    loo_rmse: float | None
+    r2: float | None
+
+    def summary(self) -> dict[str, Any]:
+        return {"tokens": self.tokens, "runs": self.runs, "distinct_mixtures": self.distinct, "method": self.method,
+                "alpha": self.alpha, "loo_spearman": self.loo_spearman, "loo_rmse": self.loo_rmse, "r2": self.r2}
+
+
+def fit_size(p: FloatArray, y: FloatArray, ot_val: FloatArray, ot_scale: float, tokens: float | None,
+             degree: int, alpha: float | None) -> SizeFit:
+    """Fit ``L = c + Q1(p) * OT / ot_scale + Q0(p)`` on runs ``p`` ``(n, d)``, objective ``y`` ``(n,)``."""
+    d = p.shape[1]
+    phi = scheffe_features(p, degree)
+    x = np.hstack([phi * (ot_val / ot_scale)[:, None], phi])
+    auto_ls = len(y) > x.shape[1] + 1
+    fit = ridge_loo(x, y, alpha, auto_ls)
+    q = phi.shape[1]
+    model = ScalingModel(fit.intercept, Quadratic.from_scheffe(fit.coef[:q], d),
+                         Quadratic.from_scheffe(fit.coef[q:], d), ot_scale)
+    resid = y - model.value(p, ot_val)
+    tss = float(((y - y.mean()) ** 2).sum())
+    ok = bool(np.all(np.isfinite(fit.loo)))
+    return SizeFit(
+        tokens=tokens,
+        model=model,
+        runs=len(y),
+        distinct=int(group_replicates(p).max()) + 1,
+        method="least squares" if fit.alpha == 0 else "ridge (penalty by leave-one-out)",
+        alpha=fit.alpha,
+        loo_spearman=safe_spearman(fit.loo, y) if ok else None,
+        loo_rmse=float(np.sqrt(np.mean((y - fit.loo) ** 2))) if ok else None,
+        r2=1.0 - float((resid**2).sum()) / tss if tss > 0 else None,
+    )
+
+
+# -- search on the bounded simplex ---------------------------------------------------------------------------
+
+Objective = Callable[[FloatArray, FloatArray | None], tuple[FloatArray, FloatArray, FloatArray]]
+
+
+@dataclass
+class SearchResult:
+    p: FloatArray  # (s, d) end points
+    value: FloatArray  # (s,)
+    iterations: int
+    evaluations: int
+    converged: NDArray[np.bool_]
+
+
+def projected_gradient(fun: Objective, starts: FloatArray, lo: FloatArray, hi: FloatArray,
+                       max_iter: int) -> SearchResult:
+    """Minimize ``fun`` from each start ``(s, d)`` by projected gradient with Armijo backtracking, all starts
+    evaluated together. ``fun(p (m, d), warm (m, n_t) | None) -> (values (m,), grads (m, d), warm (m, n_t))``.
+
+    Hand-written: scipy's bounded minimizers take no simplex equality with box bounds except SLSQP, which
+    cannot batch the starts into one OT call or warm-start Sinkhorn between evaluations.
+    """
+    p = project_to_bounds(starts, lo, hi)
+    val, grad, warm = fun(p, None)
+    evals = len(p)
+    gc = grad - grad.mean(axis=1, keepdims=True)
+    step = FIRST_MOVE / np.maximum(np.abs(gc).max(axis=1), 1e-300)
+    active = np.ones(len(p), dtype=bool)
+    converged = np.zeros(len(p), dtype=bool)
+    it = 0
+    while it < max_iter and active.any():
+        it += 1
+        idx = np.flatnonzero(active)
+        gc = grad[idx] - grad[idx].mean(axis=1, keepdims=True)
+        cand = project_to_bounds(p[idx] - step[idx, None] * gc, lo, hi)
+        move = cand - p[idx]
+        still = np.abs(move).max(axis=1) >= XTOL
+        converged[idx[~still]] = True
+        active[idx[~still]] = False
+        idx, cand, move = idx[still], cand[still], move[still]
+        if len(idx) == 0:
+            break
+        v2, g2, w2 = fun(cand, warm[idx])
+        evals += len(idx)
+        ok = v2 <= val[idx] + ARMIJO * np.einsum("md,md->m", grad[idx], move)
+        acc, rej = idx[ok], idx[~ok]
+        p[acc], val[acc], grad[acc], warm[acc] = cand[ok], v2[ok], g2[ok], w2[ok]
+        step[acc] *= GROW
+        step[rej] *= SHRINK
+        gmax = np.abs(grad[rej] - grad[rej].mean(axis=1, keepdims=True)).max(axis=1)
+        tiny = step[rej] * gmax < XTOL
+        converged[rej[tiny]] = True
+        active[rej[tiny]] = False
+    return SearchResult(p, val, it, evals, converged)
+
+
+# -- the mixer ----------------------------------------------------------------------------------------------
+
+
+def _subsample(x: NDArray[Any], cap: int | None, seed: int, index: int) -> NDArray[np.float32]:
+    arr = np.asarray(x, dtype=np.float32)
+    if cap is None or len(arr) <= cap:
+        return arr
+    rng = np.random.default_rng([seed, TAG_SUBSAMPLE, index])
+    return arr[np.sort(rng.choice(len(arr), size=cap, replace=False))]
+
+
+def check_embeddings(problem: Problem) -> tuple[list[NDArray[Any]], NDArray[Any]]:
+    """The domains' arrays (in domain order) and the target's, validated; MixerError names what is wrong."""
+    emb = problem.embeddings
+    need = [*problem.names, TARGET]
+    missing = [n for n in need if n not in emb]
+    if missing:
+        raise MixerError(f"the ot mixer needs an embedding set for every domain and for the target; missing: "
+                         f"{', '.join(missing)}")
+    arrays = {}
+    for n in need:
+        a = np.asarray(emb[n])
+        if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
+            raise MixerError(f"embedding set {n!r} must be a non-empty (n, dim) array, got shape {a.shape}")
+        if not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
+            raise MixerError(f"embedding set {n!r} holds non-finite or non-numeric values")
+        arrays[n] = a
+    dims = {n: a.shape[1] for n, a in arrays.items()}
+    if len(set(dims.values())) > 1:
+        raise MixerError("embedding sets differ in dimension: " + ", ".join(f"{n}={k}" for n, k in dims.items()))
+    return [arrays[n] for n in problem.names], arrays[TARGET]
+
+
+def _tokens_of(fidelity: Mapping[str, float] | None) -> float | None:
+    t = (fidelity or {}).get("tokens")
+    return float(t) if t is not None and t > 0 else None
+
+
+@register
+class OTMixer(OfflineMixer):
+    """Distance to the target by optimal transport, optionally scaled by a fitted performance predictor."""
+
+    name: ClassVar[str] = "ot"
+    description: ClassVar[str] = (
+        "Optimal transport (Kang et al. 2023): the mixture whose embeddings are closest to the target's, or with "
+        "runs at several data sizes, L = quad(p) * OT(p) + quad(p) per size extrapolated in log N. "
+        "Needs embedding sets for every domain and 'target'."
+    )
+    Config: ClassVar[type[MixerConfig]] = OTConfig
+    needs_embeddings: ClassVar[bool] = True
+    config: OTConfig
+
+    def __init__(self, problem: Problem, config: MixerConfig | None = None, seed: int | None = None) -> None:
+        super().__init__(problem, config, seed)
+        self.dist: OTDistance | None = None
+        self.fits: list[SizeFit] = []
+        self.observations: list[Observation] = []
+        self.notes: list[str] = []
+        self.runs_used = 0
+        self._recs: dict[str, Recommendation] = {}
+
+    # fitting ----------------------------------------------------------------------------------------------
+
+    def fit(self, observations: Sequence[Observation]) -> OTMixer:
+        cfg = self.config
+        sources, target = check_embeddings(self.problem)
+        base_seed = 0 if self.seed is None else int(self.seed) % (2**63)
+        subs = [_subsample(s, cfg.max_points_per_domain, base_seed, i) for i, s in enumerate(sources)]
+        tgt = _subsample(target, cfg.max_target_points, base_seed, len(sources))
+        self.dist = OTDistance(subs, tgt, cfg.solver, cfg.reg, cfg.auto_exact_max, cfg.sinkhorn_tol,
+                               cfg.sinkhorn_max_iter, cfg.precision).prepare()
+        self.observations = list(observations)
+        self.fits, self.notes, self._recs = [], [], {}
+        self._fit_runs(usable_observations(self.observations, self.problem.objective))
+        return self
+
+    def _fit_runs(self, usable: list[Observation]) -> None:
+        cfg = self.config
+        with_tokens = [o for o in usable if _tokens_of(o.fidelity) is not None]
+        if with_tokens and len(with_tokens) < len(usable):
+            self.notes.append(f"{len(usable) - len(with_tokens)} runs without a 'tokens' fidelity were ignored")
+        runs = with_tokens or usable
+        groups: dict[float | None, list[Observation]] = {}
+        for o in runs:
+            t = _tokens_of(o.fidelity)
+            key = float(f"{t:.6g}") if t is not None else None
+            groups.setdefault(key, []).append(o)
+        kept: dict[float | None, list[Observation]] = {}
+        for key, obs in groups.items():
+            w = np.vstack([o.weights for o in obs])
+            if int(group_replicates(w).max()) + 1 >= cfg.min_runs_per_size:
+                kept[key] = obs
+            else:
+                self.notes.append(f"tokens={key}: too few distinct mixtures to fit ({len(obs)} runs, need "
+                                  f"{cfg.min_runs_per_size} distinct)")
+        if not kept:
+            return
+        all_w = np.vstack([o.weights for obs in kept.values() for o in obs])
+        uniq, inv = np.unique(np.round(all_w, 12), axis=0, return_inverse=True)
+        assert self.dist is not None
+        ot_all = self.dist(uniq).values[inv.reshape(-1)]
+        ot_scale = float(np.mean(ot_all))
+        ot_scale = ot_scale if ot_scale > 0 and math.isfinite(ot_scale) else 1.0
+        start = 0
+        obj = self.problem.objective
+        for key in sorted(kept, key=lambda k: -1.0 if k is None else k):
+            obs = kept[key]
+            p = np.vstack([o.weights for o in obs]).astype(np.float64)
+            y = np.array([obj.value(o.metrics) for o in obs], dtype=np.float64)
+            ot_val = ot_all[start : start + len(obs)]
+            start += len(obs)
+            self.fits.append(fit_size(p, y, ot_val, ot_scale, key, cfg.degree, cfg.ridge_alpha))
+        self.runs_used = sum(f.runs for f in self.fits)
+
+    def _require_dist(self) -> OTDistance:
+        if self.dist is None:
+            raise MixerError("the mixer is not fitted; call fit first")
+        return self.dist
+
+    # the model for a size ------------------------------------------------------------------------------
+
+    def model_for(self, fidelity: Mapping[str, float] | None) -> tuple[ScalingModel | None, str]:
+        """The predictor at ``fidelity``'s data size (default: the target's) and how it was obtained."""
+        if not self.fits:
+            return None, "no fitted runs: predictions are the OT distance (negated for maximize objectives)"
+        want = _tokens_of(fidelity if fidelity is not None else self.problem.target_fidelity)
+        fits = self.fits
+        if len(fits) == 1 or fits[0].tokens is None:
+            f = fits[-1]
+            where = "runs without data size" if f.tokens is None else f"runs at one data size only (N={f.tokens:g})"
+            return f.model, f"{where}: that fit is used as is for N={want}"
+        if want is None:
+            return fits[-1].model, f"no requested data size: the fit at the largest size N={fits[-1].tokens:g}"
+        sizes = np.array([f.tokens for f in fits], dtype=np.float64)
+        hit = np.flatnonzero(np.isclose(sizes, want, rtol=1e-6, atol=0))
+        if len(hit):
+            return fits[int(hit[0])].model, f"the fit at N={want:g}"
+        if want > sizes[-1]:
+            i, j, how = len(fits) - 2, len(fits) - 1, "extrapolated from the two largest sizes"
+        elif want < sizes[0]:
+            i, j, how = 0, 1, "extrapolated from the two smallest sizes"
+        else:
+            j = int(np.searchsorted(sizes, want))
+            i, how = j - 1, "interpolated between the bracketing sizes"
+        lam = (math.log(want) - math.log(sizes[i])) / (math.log(sizes[j]) - math.log(sizes[i]))
+        note = f"{how} N={sizes[i]:g} and N={sizes[j]:g}, linearly in log N, to N={want:g}"
+        return fits[i].model.blend(fits[j].model, lam), note
+
+    # the interface -----------------------------------------------------------------------------------------
+
+    def _check_mixtures(self, mixtures: FloatArray) -> FloatArray:
+        x = np.atleast_2d(np.asarray(mixtures, dtype=np.float64))
+        if x.ndim != 2 or x.shape[1] != self.problem.d:
+            raise MixerError(f"mixtures must have shape (m, {self.problem.d}), got {x.shape}")
+        return x
+
+    def _predict(self, x: FloatArray, model: ScalingModel | None) -> tuple[FloatArray, OTResult]:
+        res = self._require_dist()(x)
+        if model is None:
+            return self.problem.objective.sign * res.values, res
+        return model.value(x, res.values), res
+
+    def predict(self, mixtures: FloatArray, fidelity: Mapping[str, float] | None = None) -> Predictions:
+        x = self._check_mixtures(mixtures)
+        model, _ = self.model_for(fidelity)
+        return Predictions(mean=self._predict(x, model)[0], std=None)
+
+    def _search_objective(self, model: ScalingModel | None) -> Objective:
+        """``sign * L`` (or the OT distance without a model) ``+ kl_to_prior * KL``, with gradients."""
+        dist = self._require_dist()
+        sign = self.problem.objective.sign
+        lam = self.config.kl_to_prior
+        prior = np.maximum(self.problem.prior(), 1e-12)
+
+        def fun(p: FloatArray, warm: FloatArray | None) -> tuple[FloatArray, FloatArray, FloatArray]:
+            r = dist(p, warm)
+            if model is None:
+                val, grad = r.values.copy(), r.grads.copy()
+            else:
+                val, grad = sign * model.value(p, r.values), sign * model.grad(p, r.values, r.grads)
+            if lam > 0:
+                val = val + lam * kl_to_prior(p, prior)
+                grad = grad + lam * (np.log(np.maximum(p, 1e-12) / prior) + 1.0)
+            return val, grad, r.target_potentials
+
+        return fun
+
+    def _starts(self, rng: np.random.Generator, model: ScalingModel | None) -> FloatArray:
+        d = self.problem.d
+        lo, hi = self.problem.bounds()
+        prior = self.problem.prior()
+        rows = [prior, np.full(d, 1.0 / d)]
+        if model is not None and self.observations:
+            used = usable_observations(self.observations, self.problem.objective)
+            if used:
+                w = np.vstack([o.weights for o in used])
+                rows.append(w[int(np.argmin(self.problem.objective.sign * self._predict(w, model)[0]))])
+        rows += list(sample_dirichlet(rng, prior * d, max(self.config.n_starts, 2)))
+        cand = project_to_bounds(np.vstack(rows), lo, hi)
+        keep = greedy_distinct(np.arange(len(cand)), cand, self.config.n_starts, tol=PROPOSAL_TOL)
+        return cand[keep]
+
+    def recommend(self, fidelity: Mapping[str, float] | None = None) -> Recommendation:
+        dist = self._require_dist()
+        key = repr(_tokens_of(fidelity if fidelity is not None else self.problem.target_fidelity))
+        if key in self._recs:
+            return self._recs[key]
+        cfg = self.config
+        rng = call_rng(self.seed, TAG_RECOMMEND, self.rng)
+        lo, hi = self.problem.bounds()
+        model, note = self.model_for(fidelity)
+        res = projected_gradient(self._search_objective(model), self._starts(rng, model), lo, hi, cfg.max_iter)
+        best = int(np.argmin(res.value))
+        p = project_to_bounds(res.p[best], lo, hi)
+        pred, ot_res = self._predict(p[None, :], model)
+        sizes = dict(zip(self.problem.names, dist.sizes, strict=True))
+        diag: dict[str, Any] = {
+            "mode": "ot_distance" if model is None else "ot_performance_predictor",
+            "fidelity_note": note,
+            "requested_fidelity": dict(fidelity) if fidelity is not None else self.problem.target_fidelity,
+            "runs_used": self.runs_used,
+            "sizes": [f.summary() for f in self.fits],
+            "cv_spearman": self._cv_spearman(),
+            "notes": list(self.notes),
+            "solver": dist.solver,
+            "precision": dist.precision if dist.solver == "sinkhorn" else None,
+            "eps": dist.eps if dist.solver == "sinkhorn" else None,
+            "reg_relative": cfg.reg,
+            "points": {"domains": sizes, "target": dist.n_target},
+            "ot_distance": float(ot_res.values[0]),
+            "search": {"starts": len(res.p), "iterations": res.iterations, "evaluations": res.evaluations,
+                       "converged": int(res.converged.sum()), "objective": float(res.value[best])},
+            "kl_to_prior": cfg.kl_to_prior,
+            "kl_of_recommendation": float(kl_to_prior(p[None, :], self.problem.prior())[0]),
+        }
+        rec = Recommendation(weights=p, predicted=float(pred[0]), std=None, diagnostics=diag)
+        self._recs[key] = rec
+        return rec
+
+    def _cv_spearman(self) -> float | None:
+        """Leave-one-out Spearman of the fit at the largest data size."""
+        return self.fits[-1].loo_spearman if self.fits else None
+
+    def propose(
+        self,
+        n: int,
+        fidelity: Mapping[str, float] | None = None,
+        pending: Sequence[PendingRun] = (),
+        candidates: FloatArray | None = None,
+        fidelities: Sequence[Mapping[str, float]] | None = None,
+    ) -> list[ProposedRun]:
+        if n < 1:
+            raise MixerError("n must be at least 1")
+        self._require_dist()
+        rng = call_rng(self.seed, TAG_PROPOSE, self.rng)
+        fid: dict[str, float] = {}
+        for f in (fidelity, fidelities[0] if fidelities else None, self.problem.target_fidelity):
+            if f is not None:
+                fid = {str(k): float(v) for k, v in f.items()}
+                break
+        existing = existing_mixtures(self.observations, pending, fid)
+        if existing.shape[1] != self.problem.d:
+            existing = np.zeros((0, self.problem.d))
+        if candidates is not None:
+            pool_all = np.asarray(candidates, dtype=np.float64)
+            idx = eligible_pool(self.problem, pool_all, existing)
+            if len(idx) == 0:
+                raise MixerError("no candidate is feasible and new (all are out of bounds, already run or pending)")
+            pool = pool_all[idx]
+        else:
+            pool = self._generate_pool(rng, n, fid, existing)
+        model, _ = self.model_for(fid or None)
+        pred = self._predict(pool, model)[0]
+        score = rankdata(-self.problem.objective.sign * pred) / len(pool)  # 1 = best predicted
+        pend = np.vstack([np.asarray(p.weights) for p in pending]) if pending else None
+        pick = diverse_top(score, pool, n, avoid=pend)
+        return [ProposedRun(weights=np.array(pool[i], dtype=np.float64), fidelity=dict(fid)) for i in pick]
+
+    def _generate_pool(self, rng: np.random.Generator, n: int, fid: dict[str, float],
+                       existing: FloatArray) -> FloatArray:
+        """Novel, distinct, feasible candidates: near the recommendation, and RegMix-recipe exploration draws."""
+        lo, hi = self.problem.bounds()
+        size = max(self.config.proposal_pool, 2 * n)
+        center = self.recommend(fid or None).weights
+        found = np.zeros((0, self.problem.d))
+        recipe = ProposalRecipe()
+        for _ in range(20):
+            near = [sample_dirichlet(rng, center * c + 1e-3, size // 6 + 1) for c in (30.0, 100.0, 300.0)]
+            far = recipe.sample(rng, self.problem, size, allow_projection=True)
+            cand = project_to_bounds(np.vstack([center[None, :], *near, far]), lo, hi)
+            cand = cand[novel_mask(cand, existing, tol=PROPOSAL_TOL) & novel_mask(cand, found, tol=PROPOSAL_TOL)]
+            keep = greedy_distinct(np.arange(len(cand)), cand, size - len(found), tol=PROPOSAL_TOL)
+            found = np.vstack([found, cand[keep]])
+            if len(found) >= size:
+                break
+        if len(found) < n:
+            raise MixerError(f"could only find {len(found)} distinct feasible mixtures not already run or pending "
+                             f"(asked for {n}); the bounds may leave too little room")
+        return found
+
+    def diagnostics_summary(self) -> dict[str, Any]:
+        """Fitted sizes and notes (for logs and tests)."""
+        return {"sizes": [f.summary() for f in self.fits], "notes": list(self.notes), "runs_used": self.runs_used}
+
+
+__all__ = ["OTConfig", "OTMixer", "ScalingModel", "fit_size", "projected_gradient", "ridge_loo", "scheffe_features"]
