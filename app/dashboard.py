@@ -1,4 +1,4 @@
-"""The web dashboard: ``/`` (one HTML page) and ``/static/...`` (ES modules, CSS, plotly.js), all served locally.
+"""The web dashboard: ``/`` (one HTML page) and ``/static/...`` (ES modules, CSS, plotly.js), all local.
 
 No build step: the browser loads plain ES modules from ``app/static``. plotly.js is served straight from the
 installed ``plotly`` Python package (``plotly/package_data/plotly.min.js``), so no 4 MB copy lives in the repo

@@ -116,7 +116,7 @@ def fit_exp_law(
     budget = 100 * (d + 2)
     # The sign is settled by one short fit each: the wrong sign drifts towards c = +-inf (a linear model)
     # and would otherwise use up its whole evaluation budget on every start.
-    probes = [(s, *run(s, start(s, 0), f0, 30 * (d + 2))) for s in (1.0, -1.0)]
+    probes = [(s, *run(s, start(s, 0), f0, max(50, 5 * (d + 2)))) for s in (1.0, -1.0)]
     sign, theta, cost = min(probes, key=lambda p: p[2])
     for i in range(n_inits):
         cand, c = run(sign, theta if i == 0 else start(sign, i), f0, budget)

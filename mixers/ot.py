@@ -21,8 +21,10 @@ first use after unpickling).
   ``log N`` (the two largest above the observed range, the two smallest below it, the bracketing pair
   inside it); runs at one size only: that fit, said so in the diagnostics.
 - The optimum: projected gradient descent on the bounded simplex (Armijo backtracking, batched over starts,
-  Sinkhorn warm-started from the previous potentials), from the prior, the uniform mixture, the best
-  observed run and seeded Dirichlet draws. Gradient: the chain rule with ``dOT/dp`` from the dual potentials.
+  Sinkhorn warm-started from the previous potentials). The distance (exact or entropic) and the KL term are
+  convex in ``p``, so without a predictor the search starts from the prior only; with one, also from the
+  uniform mixture, the best observed run and seeded Dirichlet draws (``n_starts``). Gradient: the chain rule
+  with ``dOT/dp`` from the dual potentials.
 - ``propose``: candidates near the recommended mixture (Dirichlet around it) and RegMix-recipe exploration
   draws (or the given ``candidates``), novel against observed and pending runs, scored by the current
   predictor (rank, best first) and picked greedily with a distance penalty for diversity.
@@ -72,7 +74,7 @@ TARGET = "target"
 # Projected gradient: sufficient-decrease constant, step growth / shrink, and the smallest move that counts.
 ARMIJO = 1e-4
 GROW, SHRINK = 1.5, 0.35
-XTOL = 1e-6
+XTOL = 1e-5
 FIRST_MOVE = 0.05  # the first step moves the largest weight by this much
 # Ridge penalties tried by leave-one-out, relative to the mean squared singular value of the design.
 ALPHA_GRID = np.logspace(-6, 2, 17)
@@ -92,7 +94,10 @@ class OTConfig(MixerConfig):
     max_points_per_domain: int | None = Field(None, ge=1, description="subsample each domain (seeded)")
     max_target_points: int | None = Field(None, ge=1, description="subsample the target (seeded)")
     kl_to_prior: float = Field(0.0, ge=0, description="lambda in objective + lambda * KL(p || prior)")
-    n_starts: int = Field(4, ge=1, le=64, description="starting points of the optimum search")
+    n_starts: int = Field(
+        4, ge=1, le=64, description="starting points of the optimum search with a fitted predictor (without one "
+        "the distance is convex and the search starts from the prior only)"
+    )
     max_iter: int = Field(60, ge=1, le=10_000, description="projected-gradient iterations")
     degree: Literal[1, 2] = Field(2, description="degree of the polynomials in p of the performance predictor")
     ridge_alpha: float | None = Field(
@@ -499,9 +504,14 @@ class OTMixer(OfflineMixer):
         return fun
 
     def _starts(self, rng: np.random.Generator, model: ScalingModel | None) -> FloatArray:
+        """Starting points ``(s, d)``: the prior alone without a predictor (the OT distance and the KL term are
+        convex in ``p``, so one start finds the optimum); with one, also the uniform mixture, the best observed
+        run and Dirichlet(prior x d) draws, up to ``n_starts`` distinct points."""
         d = self.problem.d
         lo, hi = self.problem.bounds()
         prior = self.problem.prior()
+        if model is None:
+            return project_to_bounds(prior[None, :], lo, hi)
         rows = [prior, np.full(d, 1.0 / d)]
         if model is not None and self.observations:
             used = usable_observations(self.observations, self.problem.objective)

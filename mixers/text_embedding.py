@@ -3,8 +3,8 @@
 No model download: scikit-learn's ``HashingVectorizer`` (word unigrams and bigrams, 2^18 buckets) feeds a
 ``TfidfTransformer`` (sublinear tf) and a ``TruncatedSVD``, all fitted jointly on the texts of every set
 (domains and target) so that the vectors share one space; rows are then L2-normalized, so squared
-Euclidean distances lie in [0, 4] (``2 - 2 cos``). Deterministic for a given ``seed`` (the randomized SVD is
-seeded and sign-fixed by scikit-learn; sets are stacked in sorted name order, whatever the dict order).
+Euclidean distances lie in [0, 4] (``2 - 2 cos``). Deterministic for a given ``seed`` (the SVD's random start
+is seeded and its signs fixed by scikit-learn; sets are stacked in sorted name order, whatever the dict order).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.preprocessing import normalize
 
 N_FEATURES = 2**18
+ARPACK_MAX = 1000  # texts or used buckets up to which the SVD is exact (ARPACK)
 
 
 def embed_texts(texts_by_set: Mapping[str, Sequence[str]], dim: int = 384, seed: int = 0
@@ -42,7 +43,9 @@ def embed_texts(texts_by_set: Mapping[str, Sequence[str]], dim: int = 384, seed:
         tfidf = tfidf[:, used].tocsr()
         k = min(dim, len(docs) - 1, tfidf.shape[1] - 1)
         if k >= 1 and tfidf.nnz:
-            svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=7, random_state=seed)
+            # ARPACK is exact and fast on small corpora; the randomized solver scales to large ones.
+            algorithm = "arpack" if min(tfidf.shape) <= ARPACK_MAX else "randomized"
+            svd = TruncatedSVD(n_components=k, algorithm=algorithm, random_state=seed)
             z = normalize(svd.fit_transform(tfidf))
             out_all[:, :k] = z.astype(np.float32)
     out: dict[str, NDArray[np.float32]] = {}

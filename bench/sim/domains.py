@@ -264,18 +264,19 @@ def build_world(spec: WorldSpec) -> World:
     if spec.noisy_domain:
         sizes[-1] = 8.0 * base
     doc_len = spec.seq_len + 1
+    tables = [_alias_tables(p) for p in transitions]
     corpora = tuple(
-        _sample_docs(np.random.default_rng([spec.seed, 1, j]), transitions[j], stationary[j],
+        _sample_docs(np.random.default_rng([spec.seed, 1, j]), tables[j], stationary[j],
                      max(1, int(sizes[j] // spec.seq_len)), doc_len)
         for j in range(spec.n_domains)
     )
     val_counts = np.stack([
-        _pair_counts(_sample_docs(np.random.default_rng([spec.seed, 2, j]), transitions[j], stationary[j],
+        _pair_counts(_sample_docs(np.random.default_rng([spec.seed, 2, j]), tables[j], stationary[j],
                                   spec.val_docs, doc_len), v)
         for j in range(spec.n_domains)
     ])
     target_val = _pair_counts(
-        _sample_docs(np.random.default_rng([spec.seed, 3]), target_transition, target_stationary,
+        _sample_docs(np.random.default_rng([spec.seed, 3]), _alias_tables(target_transition), target_stationary,
                      spec.val_docs, doc_len), v)
 
     names = [f"d{j}" for j in range(n_real)] + ([NOISE] if spec.noisy_domain else [])
@@ -318,9 +319,14 @@ def _softmax(z: FloatArray) -> FloatArray:
 
 
 def _stationary(p: FloatArray) -> FloatArray:
-    """Stationary distribution ``(V,)`` of the row-stochastic ``p`` ``(V, V)`` (left eigenvector for 1)."""
-    vals, vecs = np.linalg.eig(p.T)
-    pi = np.abs(np.real(vecs[:, np.argmin(np.abs(vals - 1.0))]))
+    """Stationary distribution ``(V,)`` of the row-stochastic ``p`` ``(V, V)``: solves ``pi (P - I) = 0``
+    with ``sum(pi) = 1`` (one balance equation replaced by the normalization)."""
+    v = p.shape[0]
+    a = p.T - np.eye(v)
+    a[-1] = 1.0
+    b = np.zeros(v)
+    b[-1] = 1.0
+    pi = np.clip(np.linalg.solve(a, b), 0.0, None)
     return np.asarray(pi / pi.sum(), dtype=np.float64)
 
 
@@ -349,13 +355,15 @@ def _alias_tables(p: FloatArray) -> tuple[FloatArray, NDArray[np.int64]]:
     return prob, alias
 
 
-def _sample_docs(rng: np.random.Generator, p: FloatArray, pi: FloatArray, n_docs: int, length: int) -> TokenArray:
+def _sample_docs(
+    rng: np.random.Generator, tables: tuple[FloatArray, NDArray[np.int64]], pi: FloatArray, n_docs: int, length: int
+) -> TokenArray:
     """``n_docs`` independent chains of ``length`` tokens ``(n_docs, length)`` started from ``pi``.
 
-    All chains advance together: one alias draw per chain and position.
+    ``tables`` are the chain's alias tables; all chains advance together, one alias draw per position.
     """
-    v = p.shape[0]
-    prob, alias = _alias_tables(p)
+    prob, alias = tables
+    v = prob.shape[0]
     out = np.empty((n_docs, length), dtype=np.uint8)
     start_cdf = np.cumsum(pi)
     start_cdf[-1] = 1.0

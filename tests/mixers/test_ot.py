@@ -209,7 +209,7 @@ def test_predict_without_runs_is_the_distance_signed_by_direction() -> None:
     mixer = OTMixer(maxi, seed=0).fit([])
     np.testing.assert_allclose(mixer.predict(x).mean, -dist.mean)
     rec = mixer.recommend()
-    assert rec.predicted >= mixer.predict(x).mean.max() * (1 + 1e-4)  # the search stops within 1e-4 of the kink
+    assert rec.predicted >= mixer.predict(x).mean.max() * (1 + 1e-3)  # exact OT: the search stops near the kink
 
 
 def test_kl_to_prior_pulls_towards_the_prior() -> None:

@@ -4,7 +4,7 @@ import { schemaForm } from './schemaform.js';
 
 /**
  * `offline`: the registered offline mixers (GET /mixers). Returns
- * {el, read() -> {mixer, config, errors}, showErrors(problem), onChange(fn)}.
+ * {head, form, read() -> {mixer, config, errors}, showErrors(problem), onChange(fn)}.
  */
 export function mixerPicker(ctx, offline, idPrefix) {
   const shared = ctx.shared;
@@ -34,9 +34,11 @@ export function mixerPicker(ctx, offline, idPrefix) {
   });
   build();
 
-  const el = h('div', { class: 'mixer-picker' }, h('label', { class: 'row' }, h('span', { class: 'label' }, 'Mixer'), select), desc, formBox);
+  const head = h('div', { class: 'mixer-picker' }, h('label', { class: 'row' }, h('span', { class: 'label' }, 'Mixer'), select), desc);
   return {
-    el,
+    /** The mixer select and its description; `form` is the config form, to place where it fits. */
+    head,
+    form: formBox,
     read() {
       const { config, errors } = form.value();
       if (!errors.length) shared.configs[select.value] = config;

@@ -1,5 +1,25 @@
-// Plotly figures of the dashboard. Plotly is the global loaded from /static/vendor/plotly.min.js.
+// Plotly figures of the dashboard. plotly.js (served from the installed plotly Python package) is loaded
+// the first time a figure is drawn, so views without plots (projects, runs, import) open fast.
 import { num } from './dom.js';
+
+const PLOTLY_SRC = '/static/vendor/plotly.min.js';
+let plotlyPromise = null;
+
+/** Load plotly.js once; resolves with the Plotly global. */
+export function ensurePlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  plotlyPromise ||= new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = PLOTLY_SRC;
+    script.onload = () => resolve(window.Plotly);
+    script.onerror = () => {
+      plotlyPromise = null;
+      reject(new Error(`could not load ${PLOTLY_SRC}`));
+    };
+    document.head.append(script);
+  });
+  return plotlyPromise;
+}
 
 const PALETTE = [
   '#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac',
@@ -9,8 +29,16 @@ export const ACCENT = '#4f46e5';
 export const BEST = '#e11d48';
 export const MUTED = '#94a3b8';
 
+const SERIES = ['#4f46e5', '#0d9488', '#d97706', '#db2777', '#65a30d', '#0284c7', '#9333ea', '#dc2626'];
+
+/** The colour of domain number `i` (the same in every view). */
 export function color(i) {
   return PALETTE[i % PALETTE.length];
+}
+
+/** The colour of series number `i` where series are not domains (mixers, proposed runs). */
+export function seriesColor(i) {
+  return SERIES[i % SERIES.length];
 }
 
 const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif', size: 12, color: '#1f2937' };
@@ -40,11 +68,13 @@ const CONFIG = {
 };
 
 /** Draw (or redraw in place) a figure into `el`. */
-export function draw(el, data, layout) {
-  return window.Plotly.react(el, data, layout, CONFIG);
+export async function draw(el, data, layout) {
+  const Plotly = await ensurePlotly();
+  return Plotly.react(el, data, layout, CONFIG);
 }
 
 export function purge(root) {
+  if (!window.Plotly) return;
   for (const el of root.querySelectorAll('.js-plotly-plot')) window.Plotly.purge(el);
 }
 
@@ -169,11 +199,12 @@ export function mixtureBars(el, domains, series, { log = false } = {}) {
 /** Cross-validated predicted against actual, one colour per mixer, with the y = x line. */
 export function predictedVsActual(el, results, idLabel) {
   const all = results.flatMap((r) => r.actual.concat(r.predicted.filter((v) => v !== null)));
-  const lo = Math.min(...all);
-  const hi = Math.max(...all);
+  const pad = 0.04 * (Math.max(...all) - Math.min(...all) || 1);
+  const lo = Math.min(...all) - pad;
+  const hi = Math.max(...all) + pad;
   const data = results.map((r, i) => ({
     type: 'scatter', mode: 'markers', name: r.mixer, x: r.actual, y: r.predicted,
-    text: r.run_ids.map(idLabel), marker: { size: 5, color: color(i), opacity: 0.6 },
+    text: r.run_ids.map(idLabel), marker: { size: 5, color: seriesColor(i), opacity: 0.6 },
     hovertemplate: `${r.mixer} %{text}<br>actual %{x:.4f}<br>predicted %{y:.4f}<extra></extra>`,
   }));
   data.push({
@@ -181,7 +212,7 @@ export function predictedVsActual(el, results, idLabel) {
     line: { color: '#64748b', dash: 'dash', width: 1 },
   });
   const layout = baseLayout({
-    height: 420, xaxis: axis('actual (held-out fold)'), yaxis: axis('predicted', { scaleanchor: 'x', scaleratio: 1 }),
+    height: 440, xaxis: axis('actual (held-out fold)', { range: [lo, hi] }), yaxis: axis('predicted', { range: [lo, hi] }),
   });
   return draw(el, data, layout);
 }
@@ -189,15 +220,16 @@ export function predictedVsActual(el, results, idLabel) {
 /** Spearman (higher is better) and regret of the top pick (lower is better), one bar per mixer. */
 export function mixerScores(el, results) {
   const names = results.map((r) => r.mixer);
-  const colors = results.map((_, i) => color(i));
+  const colors = results.map((_, i) => seriesColor(i));
+  const width = results.length < 3 ? 0.35 : undefined;
   const data = [
     {
-      type: 'bar', x: names, y: results.map((r) => r.spearman), marker: { color: colors }, name: 'Spearman',
+      type: 'bar', x: names, y: results.map((r) => r.spearman), marker: { color: colors }, name: 'Spearman', width,
       text: results.map((r) => num(r.spearman, 3)), textposition: 'outside', cliponaxis: false,
       hovertemplate: '%{x}<br>Spearman %{y:.4f}<extra></extra>',
     },
     {
-      type: 'bar', x: names, y: results.map((r) => r.regret), marker: { color: colors }, name: 'regret',
+      type: 'bar', x: names, y: results.map((r) => r.regret), marker: { color: colors }, name: 'regret', width,
       xaxis: 'x2', yaxis: 'y2', text: results.map((r) => num(r.regret, 3)), textposition: 'outside', cliponaxis: false,
       hovertemplate: '%{x}<br>regret %{y:.4g}<extra></extra>',
     },

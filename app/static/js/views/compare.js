@@ -2,7 +2,7 @@
 import { api } from '../api.js';
 import { busy, card, clear, fill, h, num, problemBox } from '../dom.js';
 import { offlineOrNote } from '../mixerpicker.js';
-import { color, mixerScores, predictedVsActual } from '../plots.js';
+import { mixerScores, predictedVsActual, seriesColor } from '../plots.js';
 import { runLabel } from '../widgets.js';
 
 export async function mount(root, ctx) {
@@ -60,16 +60,16 @@ export async function mount(root, ctx) {
     const bestSpearman = Math.max(...res.map((r) => r.spearman ?? -Infinity));
     const bestRegret = Math.min(...res.map((r) => r.regret ?? Infinity));
     const table = h('table', { class: 'table', id: 'cmp-table' },
-      h('thead', {}, h('tr', {}, ['Mixer', 'Spearman ρ', 'MAE', 'Regret of top pick', 'Runs'].map((c) => h('th', {}, c)))),
+      h('thead', {}, h('tr', {}, ['Mixer', 'Spearman ρ ↑', 'MAE ↓', 'Regret of top pick ↓', 'Runs'].map((c, i) => h('th', { class: i ? 'num' : '' }, c)))),
       h('tbody', {}, res.map((r, i) => h('tr', {},
-        h('td', {}, h('span', { class: 'swatch', style: { background: color(i) } }), ' ', h('b', {}, r.mixer)),
+        h('td', {}, h('span', { class: 'swatch', style: { background: seriesColor(i) } }), ' ', h('b', {}, r.mixer)),
         h('td', { class: `num ${r.spearman === bestSpearman ? 'winner' : ''}` }, num(r.spearman, 4)),
         h('td', { class: 'num' }, num(r.mae, 4)),
         h('td', { class: `num ${r.regret === bestRegret ? 'winner' : ''}` }, num(r.regret, 4)),
         h('td', { class: 'num' }, r.n_runs)))));
-    fill(results, 
+    fill(results, h('div', { class: 'two' },
       card('Scores', [table, scoresEl], null, { id: 'scores-card' }),
-      card('Predicted against actual (held-out folds)', pvaEl, null, { id: 'pva-card' }));
+      card('Predicted against actual (held-out folds)', pvaEl, null, { id: 'pva-card' })));
     mixerScores(scoresEl, res);
     predictedVsActual(pvaEl, res, label);
   }

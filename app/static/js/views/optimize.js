@@ -3,7 +3,7 @@ import { api } from '../api.js';
 import { busy, card, clear, fidelityLabel, fill, h, num, problemBox, toast } from '../dom.js';
 import { bestRun, domainNames, objectiveLabel, objectiveValue, prior } from '../model.js';
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
-import { ACCENT, BEST, color, mixtureBars } from '../plots.js';
+import { ACCENT, BEST, mixtureBars, seriesColor } from '../plots.js';
 import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases } from '../widgets.js';
 
 export async function mount(root, ctx) {
@@ -18,18 +18,19 @@ export async function mount(root, ctx) {
   const seed = h('input', { type: 'number', id: 'opt-seed', min: 0, step: 1, placeholder: 'random', class: 'narrow' });
   const n = h('input', { type: 'number', id: 'opt-n', min: 1, max: 1000, step: 1, value: 4, class: 'narrow' });
   const recBtn = h('button', { class: 'primary', id: 'btn-recommend' }, 'Recommend a mixture');
-  const propBtn = h('button', { id: 'btn-propose' }, 'Propose runs');
+  const propBtn = h('button', { id: 'btn-propose' }, 'Propose');
   const errorBox = h('div', { id: 'opt-error' });
   const recBox = h('div', { id: 'rec-box' });
   const propBox = h('div', { id: 'prop-box' });
 
   root.append(h('div', { class: 'split' },
-    card('Ask a mixer', h('div', { class: 'stack' }, picker.el, fid.el,
+    card('Ask a mixer', h('div', { class: 'stack' }, picker.head, fid.el,
       h('label', { class: 'row' }, h('span', { class: 'label' }, 'Seed'), seed),
-      h('div', { class: 'row actions' }, recBtn),
-      h('div', { class: 'row actions' }, h('span', {}, 'Batch of'), n, propBtn),
-      h('p', { class: 'muted small' }, 'Proposed runs are created as pending runs at once, each with a lease, so the next proposal knows about them. Train them and post each result to its run.'),
-      errorBox), null, { id: 'ask-card' }),
+      h('div', { class: 'row actions' }, recBtn, h('span', { class: 'muted' }, 'or'), propBtn, n, h('span', { class: 'muted' }, 'runs')),
+      errorBox,
+      picker.form,
+      h('p', { class: 'muted small' }, 'Proposed runs are created as pending runs at once, each with a lease, so the next proposal knows about them. Train them and post each result to its run.')),
+    null, { id: 'ask-card' }),
     h('div', { class: 'stack' }, recBox, propBox)));
 
   function request(extra) {
@@ -98,7 +99,7 @@ export async function mount(root, ctx) {
         best ? h('div', {}, h('div', { class: 'tile-label' }, 'best observed run'),
           h('div', { class: 'big muted-big' }, num(bestValue, 5)),
           h('div', { class: 'tile-sub' }, `${runLabel(best)} at ${fidelityLabel(best.fidelity)}`)) : null,
-        diff !== null ? h('div', {}, h('div', { class: 'tile-label' }, 'difference'), h('div', { class: 'big muted-big' }, (diff > 0 ? '+' : '') + num(diff, 3))) : null),
+        diff !== null ? h('div', {}, h('div', { class: 'tile-label' }, 'predicted − best observed'), h('div', { class: 'big muted-big' }, (diff > 0 ? '+' : '') + num(diff, 3))) : null),
       plotEl,
       h('details', {}, h('summary', {}, 'Diagnostics and config'), kvTable(rec.diagnostics), kvTable(rec.config)),
       h('div', { class: 'row' },
@@ -124,7 +125,7 @@ export async function mount(root, ctx) {
       plotEl,
     ], null, { id: 'proposal-card' }));
     if (!proposal.runs.length) fill(plotEl, h('p', { class: 'empty' }, 'Every proposed mixture was already pending or done: nothing new.'));
-    else mixtureBars(plotEl, domains, shown.map((r, i) => ({ name: `#${r.id}`, weights: r.weights, color: color(i) })));
+    else mixtureBars(plotEl, domains, shown.map((r, i) => ({ name: `run #${r.id}`, weights: r.weights, color: seriesColor(i) })));
   }
 
   if (ctx.shared.recommendation) renderRecommendation(ctx.shared.recommendation);

@@ -53,7 +53,7 @@ export function mount(root, ctx) {
     const best = bestRun(project, all);
     const tile = (label, value, sub = null, id = null) => h('div', { class: 'tile', id }, h('div', { class: 'tile-label' }, label),
       h('div', { class: 'tile-value' }, value), sub ? h('div', { class: 'tile-sub' }, sub) : null);
-    fill(tiles, 
+    fill(tiles,
       tile('Runs', all.length, null, 'tile-runs'),
       tile('Completed', count((r) => r.status === 'completed')),
       tile('Open', count((r) => OPEN.has(r.status)), 'pending or running'),
@@ -141,7 +141,7 @@ export function mount(root, ctx) {
       h('tbody', {}, body.length ? body : h('tr', {}, h('td', { colspan: COLUMNS.length, class: 'empty' }, 'No runs match these filters.'))));
     fill(table, tableEl);
     const go = (p) => () => { state.page = p; renderTable(); };
-    fill(pager, 
+    fill(pager,
       h('span', { class: 'muted', id: 'runs-range' }, rows.length ? `${start + 1}–${start + shown.length} of ${rows.length}` : '0 runs'),
       h('button', { class: 'small', disabled: state.page === 0, onclick: go(0) }, '«'),
       h('button', { class: 'small', id: 'page-prev', disabled: state.page === 0, onclick: go(state.page - 1) }, '‹ Prev'),
@@ -236,7 +236,7 @@ function importCard(ctx, onDone) {
         stored += resp.runs.length;
         fresh += resp.runs.filter((r) => !before.has(r.id)).length;
       } catch (err) {
-        fill(out, 
+        fill(out,
           start ? h('p', {}, `${stored} runs were stored before this batch failed.`) : h('p', {}, 'Nothing was imported (all or nothing).'),
           problemBox(err, (loc) => lineOf(chunk, loc)));
         return;

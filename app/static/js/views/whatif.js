@@ -57,7 +57,7 @@ export async function mount(root, ctx) {
     ctx.shared.recommendation ? h('button', { class: 'small', onclick: () => start(ctx.shared.recommendation.weights) }, 'the recommendation') : null);
 
   root.append(h('div', { class: 'split' },
-    card('Model', h('div', { class: 'stack' }, picker.el, fid.el,
+    card('Model', h('div', { class: 'stack' }, picker.head, fid.el, picker.form,
       h('p', { class: 'muted small' }, 'Predictions come from ', h('code', {}, 'POST …/predictions'), ' with this mixer and config (fitted once, then cached by the server).'))),
     h('div', { class: 'stack' },
       card('What-if explorer', h('div', { class: 'stack' },
