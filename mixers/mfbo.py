@@ -64,6 +64,8 @@ LOCAL_STRENGTHS = (30.0, 300.0)
 # Step sizes (Euclidean, per coordinate) of the local refinement rounds.
 REFINE_STEPS = (0.05, 0.015, 0.004)
 REFINE_SAMPLES = 32
+# Runs per domain from which ``ard=None`` turns on one lengthscale per domain.
+ARD_RUNS_PER_DOMAIN = 4
 # Candidates per pick of the empty-history space-filling design.
 SPACE_FILL_DRAWS = 16
 
@@ -80,7 +82,12 @@ class MFBOConfig(MixerConfig):
         "per unit cost when multi-fidelity). Default: kg when multi_fidelity, else ei",
     )
     kernel: Literal["matern52", "rbf"] = Field("matern52", description="kernel on the mixture weights")
-    ard: bool = Field(True, description="one lengthscale per domain (else one shared lengthscale)")
+    ard: bool | None = Field(
+        None,
+        description="one lengthscale per domain (ARD) or one shared lengthscale; default: ARD once the model has "
+        f"at least {ARD_RUNS_PER_DOMAIN} runs per domain (from fewer, d lengthscales are not identifiable and the "
+        "posterior-mean minimizer exploits the dimensions the fit switched off)",
+    )
     restarts: int = Field(3, ge=1, le=20, description="L-BFGS-B starts for the marginal-likelihood fit")
     max_fit_points: int = Field(600, ge=10, le=5000, description="runs used to fit hyperparameters (seeded subset)")
     cost_model: Literal["observed", "product"] = Field(
@@ -203,7 +210,8 @@ class MFBOMixer(OfflineMixer):
             x = np.vstack([self._x(np.asarray(o.weights, dtype=np.float64)[None, :], o.fidelity) for o in used])
             y = np.array([self._loss(o) for o in used])
             cfg = self.config
-            self.gp = ExactGP(self.problem.d, kernel=cfg.kernel, ard=cfg.ard, restarts=cfg.restarts,
+            ard = cfg.ard if cfg.ard is not None else len(used) >= ARD_RUNS_PER_DOMAIN * self.problem.d
+            self.gp = ExactGP(self.problem.d, kernel=cfg.kernel, ard=ard, restarts=cfg.restarts,
                               seed=0 if self.seed is None else int(self.seed) % (2**32),
                               max_fit_points=cfg.max_fit_points).fit(x, y)
         return self

@@ -28,10 +28,11 @@ from typing import Annotated, Any
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
+from scipy.spatial import cKDTree
 from scipy.stats import spearmanr
 
 from mixers.base import MixerConfig, MixerError, OfflineMixer
-from mixers.simplex import greedy_distinct, kl_to_prior, novel_mask, project_to_bounds, sample_dirichlet
+from mixers.simplex import kl_to_prior, project_to_bounds, sample_dirichlet
 from mixers.types import (
     FloatArray,
     Objective,
@@ -261,6 +262,38 @@ def top_k_indices(score: FloatArray, k: int) -> NDArray[np.intp]:
 # -- proposals ------------------------------------------------------------------------------------------
 
 
+def far_from(candidates: FloatArray, existing: FloatArray, tol: float) -> NDArray[np.bool_]:
+    """Like :func:`mixers.simplex.novel_mask` (max-abs distance ``> tol`` from every ``existing`` row), with a
+    k-d tree so that thousands of candidates against thousands of runs stay fast."""
+    if len(existing) == 0 or len(candidates) == 0:
+        return np.ones(len(candidates), dtype=bool)
+    dist, _ = cKDTree(existing).query(candidates, k=1, p=np.inf)
+    return np.asarray(dist > tol)
+
+
+def distinct_in_order(candidates: FloatArray, order: NDArray[np.intp], n: int, tol: float) -> list[int]:
+    """Same result as :func:`mixers.simplex.greedy_distinct` (walk ``order``, keep a row unless it is within
+    ``tol`` max-abs of a kept one, stop at ``n``), using a k-d tree to find the close pairs first."""
+    order = np.asarray(order, dtype=np.intp)
+    pairs = cKDTree(candidates[order]).query_pairs(tol, p=np.inf, output_type="ndarray")
+    if len(pairs) == 0:
+        return [int(i) for i in order[:n]]
+    clashes: dict[int, list[int]] = {}
+    for a, b in pairs:  # positions in order; the later one clashes with the earlier one
+        lo_, hi_ = (int(a), int(b)) if a < b else (int(b), int(a))
+        clashes.setdefault(hi_, []).append(lo_)
+    kept: list[int] = []
+    kept_pos: set[int] = set()
+    for pos in range(len(order)):
+        if len(kept) >= n:
+            break
+        if any(q in kept_pos for q in clashes.get(pos, ())):
+            continue
+        kept_pos.add(pos)
+        kept.append(int(order[pos]))
+    return kept
+
+
 @dataclass(frozen=True)
 class ProposalRecipe:
     """The RegMix proposal recipe (DESIGN 4.1).
@@ -351,9 +384,9 @@ def eligible_pool(problem: Problem, candidates: FloatArray, existing: FloatArray
     if pool.ndim != 2 or pool.shape[1] != problem.d:
         raise MixerError(f"candidates must have shape (c, {problem.d}), got {pool.shape}")
     ok = problem.feasible(pool, tol=1e-9) & np.isclose(pool.sum(axis=1), 1.0, atol=1e-6)
-    ok &= novel_mask(pool, existing, tol=POOL_TOL)
+    ok &= far_from(pool, existing, POOL_TOL)
     idx = np.flatnonzero(ok)
-    keep = greedy_distinct(idx, pool, len(idx), tol=POOL_TOL)
+    keep = distinct_in_order(pool, idx, len(idx), POOL_TOL)
     return np.asarray(sorted(keep), dtype=np.intp)
 
 
@@ -374,13 +407,13 @@ def random_proposals(
     want = max(n, batch or 0)
     found = np.zeros((0, problem.d))
     for rnd in range(max_rounds):
-        m = max(4 * want, 256)
+        m = 2 * (want - len(found)) + 64
         draws = recipe.sample(rng, problem, m, allow_projection=rnd >= max_rounds // 2)
         if len(draws) == 0:
             continue
-        draws = draws[novel_mask(draws, existing, tol=PROPOSAL_TOL)]
-        draws = draws[novel_mask(draws, found, tol=PROPOSAL_TOL)]
-        keep = greedy_distinct(np.arange(len(draws)), draws, want - len(found), tol=PROPOSAL_TOL)
+        draws = draws[far_from(draws, existing, PROPOSAL_TOL)]
+        draws = draws[far_from(draws, found, PROPOSAL_TOL)]
+        keep = distinct_in_order(draws, np.arange(len(draws)), want - len(found), PROPOSAL_TOL)
         found = np.vstack([found, draws[keep]])
         if len(found) >= want:
             break
@@ -439,7 +472,7 @@ def propose_runs(
     candidates: FloatArray | None,
     recipe: ProposalRecipe,
     scorer: Scorer | None = None,
-    n_scored: int = 4096,
+    n_scored: int = 2048,
     diversity: float = 1.0,
 ) -> list[ProposedRun]:
     """``n`` new runs at ``fidelity``: distinct, feasible, none equal to an observed or pending run there.
@@ -539,7 +572,7 @@ class SingleFidelityMixer(OfflineMixer):
 
     def _n_scored(self) -> int:
         """Recipe draws scored per batch when ``_scorer`` is set."""
-        return 4096
+        return 2048
 
     def _diversity(self) -> float:
         """Penalty length of :func:`diverse_top` for scored batches."""

@@ -67,6 +67,7 @@ from mixers.types import (
     Problem,
     ProposedRun,
     Recommendation,
+    fidelity_key,
 )
 
 TAG_SUBSAMPLE = 11
@@ -85,7 +86,9 @@ class OTConfig(MixerConfig):
         "auto", description="exact network simplex, entropic Sinkhorn, or by size (auto_exact_max)"
     )
     reg: float = Field(0.05, gt=0, le=100, description="Sinkhorn regularization, relative to the median cost")
-    auto_exact_max: int = Field(800, ge=2, description="auto: exact OT up to this many points (sources + target)")
+    auto_exact_max: int = Field(
+        800, ge=2, description="auto: exact OT up to this many points (sources + target)"
+    )
     precision: Literal["auto", "single", "double"] = Field(
         "auto", description="Sinkhorn kernel precision (auto: single from 1e6 kernel entries on)"
     )
@@ -95,11 +98,16 @@ class OTConfig(MixerConfig):
     max_target_points: int | None = Field(None, ge=1, description="subsample the target (seeded)")
     kl_to_prior: float = Field(0.0, ge=0, description="lambda in objective + lambda * KL(p || prior)")
     n_starts: int = Field(
-        4, ge=1, le=64, description="starting points of the optimum search with a fitted predictor (without one "
-        "the distance is convex and the search starts from the prior only)"
+        4,
+        ge=1,
+        le=64,
+        description="starting points of the optimum search with a fitted predictor (without one "
+        "the distance is convex and the search starts from the prior only)",
     )
     max_iter: int = Field(60, ge=1, le=10_000, description="projected-gradient iterations")
-    degree: Literal[1, 2] = Field(2, description="degree of the polynomials in p of the performance predictor")
+    degree: Literal[1, 2] = Field(
+        2, description="degree of the polynomials in p of the performance predictor"
+    )
     ridge_alpha: float | None = Field(
         None, ge=0, description="ridge penalty (default: least squares if runs > features + 1, else by LOO)"
     )
@@ -147,7 +155,7 @@ class Quadratic:
 
 @dataclass(frozen=True)
 class ScalingModel:
-    """``L(p) = intercept + q_ot(p) * OT(p) / ot_scale + q(p)``: values and gradients from OT values/gradients."""
+    """``L(p) = intercept + q_ot(p) * OT(p) / ot_scale + q(p)``, evaluated from OT values and gradients."""
 
     intercept: float
     q_ot: Quadratic
@@ -155,17 +163,25 @@ class ScalingModel:
     ot_scale: float
 
     def value(self, p: FloatArray, ot_val: FloatArray) -> FloatArray:
-        return np.asarray(self.intercept + self.q_ot(p) * ot_val / self.ot_scale + self.q(p), dtype=np.float64)
+        return np.asarray(
+            self.intercept + self.q_ot(p) * ot_val / self.ot_scale + self.q(p), dtype=np.float64
+        )
 
     def grad(self, p: FloatArray, ot_val: FloatArray, ot_grad: FloatArray) -> FloatArray:
         s = ot_val / self.ot_scale
-        return np.asarray(self.q_ot.grad(p) * s[:, None] + self.q_ot(p)[:, None] * ot_grad / self.ot_scale
-                          + self.q.grad(p), dtype=np.float64)
+        return np.asarray(
+            self.q_ot.grad(p) * s[:, None] + self.q_ot(p)[:, None] * ot_grad / self.ot_scale + self.q.grad(p),
+            dtype=np.float64,
+        )
 
     def blend(self, other: ScalingModel, lam: float) -> ScalingModel:
         """``(1 - lam) * self + lam * other`` (``lam`` outside [0, 1] extrapolates)."""
-        return ScalingModel((1 - lam) * self.intercept + lam * other.intercept, self.q_ot.blend(other.q_ot, lam),
-                            self.q.blend(other.q, lam), self.ot_scale)
+        return ScalingModel(
+            (1 - lam) * self.intercept + lam * other.intercept,
+            self.q_ot.blend(other.q_ot, lam),
+            self.q.blend(other.q, lam),
+            self.ot_scale,
+        )
 
 
 @dataclass(frozen=True)
@@ -229,12 +245,27 @@ class SizeFit:
     r2: float | None
 
     def summary(self) -> dict[str, Any]:
-        return {"tokens": self.tokens, "runs": self.runs, "distinct_mixtures": self.distinct, "method": self.method,
-                "alpha": self.alpha, "loo_spearman": self.loo_spearman, "loo_rmse": self.loo_rmse, "r2": self.r2}
+        return {
+            "tokens": self.tokens,
+            "runs": self.runs,
+            "distinct_mixtures": self.distinct,
+            "method": self.method,
+            "alpha": self.alpha,
+            "loo_spearman": self.loo_spearman,
+            "loo_rmse": self.loo_rmse,
+            "r2": self.r2,
+        }
 
 
-def fit_size(p: FloatArray, y: FloatArray, ot_val: FloatArray, ot_scale: float, tokens: float | None,
-             degree: int, alpha: float | None) -> SizeFit:
+def fit_size(
+    p: FloatArray,
+    y: FloatArray,
+    ot_val: FloatArray,
+    ot_scale: float,
+    tokens: float | None,
+    degree: int,
+    alpha: float | None,
+) -> SizeFit:
     """Fit ``L = c + Q1(p) * OT / ot_scale + Q0(p)`` on runs ``p`` ``(n, d)``, objective ``y`` ``(n,)``."""
     d = p.shape[1]
     phi = scheffe_features(p, degree)
@@ -242,8 +273,12 @@ def fit_size(p: FloatArray, y: FloatArray, ot_val: FloatArray, ot_scale: float, 
     auto_ls = len(y) > x.shape[1] + 1
     fit = ridge_loo(x, y, alpha, auto_ls)
     q = phi.shape[1]
-    model = ScalingModel(fit.intercept, Quadratic.from_scheffe(fit.coef[:q], d),
-                         Quadratic.from_scheffe(fit.coef[q:], d), ot_scale)
+    model = ScalingModel(
+        fit.intercept,
+        Quadratic.from_scheffe(fit.coef[:q], d),
+        Quadratic.from_scheffe(fit.coef[q:], d),
+        ot_scale,
+    )
     resid = y - model.value(p, ot_val)
     tss = float(((y - y.mean()) ** 2).sum())
     ok = bool(np.all(np.isfinite(fit.loo)))
@@ -274,8 +309,9 @@ class SearchResult:
     converged: NDArray[np.bool_]
 
 
-def projected_gradient(fun: Objective, starts: FloatArray, lo: FloatArray, hi: FloatArray,
-                       max_iter: int) -> SearchResult:
+def projected_gradient(
+    fun: Objective, starts: FloatArray, lo: FloatArray, hi: FloatArray, max_iter: int
+) -> SearchResult:
     """Minimize ``fun`` from each start ``(s, d)`` by projected gradient with Armijo backtracking, all starts
     evaluated together. ``fun(p (m, d), warm (m, n_t) | None) -> (values (m,), grads (m, d), warm (m, n_t))``.
 
@@ -333,8 +369,10 @@ def check_embeddings(problem: Problem) -> tuple[list[NDArray[Any]], NDArray[Any]
     need = [*problem.names, TARGET]
     missing = [n for n in need if n not in emb]
     if missing:
-        raise MixerError(f"the ot mixer needs an embedding set for every domain and for the target; missing: "
-                         f"{', '.join(missing)}")
+        raise MixerError(
+            f"the ot mixer needs an embedding set for every domain and for the target; missing: "
+            f"{', '.join(missing)}"
+        )
     arrays = {}
     for n in need:
         a = np.asarray(emb[n])
@@ -345,7 +383,9 @@ def check_embeddings(problem: Problem) -> tuple[list[NDArray[Any]], NDArray[Any]
         arrays[n] = a
     dims = {n: a.shape[1] for n, a in arrays.items()}
     if len(set(dims.values())) > 1:
-        raise MixerError("embedding sets differ in dimension: " + ", ".join(f"{n}={k}" for n, k in dims.items()))
+        raise MixerError(
+            "embedding sets differ in dimension: " + ", ".join(f"{n}={k}" for n, k in dims.items())
+        )
     return [arrays[n] for n in problem.names], arrays[TARGET]
 
 
@@ -360,8 +400,8 @@ class OTMixer(OfflineMixer):
 
     name: ClassVar[str] = "ot"
     description: ClassVar[str] = (
-        "Optimal transport (Kang et al. 2023): the mixture whose embeddings are closest to the target's, or with "
-        "runs at several data sizes, L = quad(p) * OT(p) + quad(p) per size extrapolated in log N. "
+        "Optimal transport (Kang et al. 2023): the mixture whose embeddings are closest to the target's, "
+        "or with runs at several data sizes, L = quad(p) * OT(p) + quad(p) per size extrapolated in log N. "
         "Needs embedding sets for every domain and 'target'."
     )
     Config: ClassVar[type[MixerConfig]] = OTConfig
@@ -385,8 +425,16 @@ class OTMixer(OfflineMixer):
         base_seed = 0 if self.seed is None else int(self.seed) % (2**63)
         subs = [_subsample(s, cfg.max_points_per_domain, base_seed, i) for i, s in enumerate(sources)]
         tgt = _subsample(target, cfg.max_target_points, base_seed, len(sources))
-        self.dist = OTDistance(subs, tgt, cfg.solver, cfg.reg, cfg.auto_exact_max, cfg.sinkhorn_tol,
-                               cfg.sinkhorn_max_iter, cfg.precision).prepare()
+        self.dist = OTDistance(
+            subs,
+            tgt,
+            cfg.solver,
+            cfg.reg,
+            cfg.auto_exact_max,
+            cfg.sinkhorn_tol,
+            cfg.sinkhorn_max_iter,
+            cfg.precision,
+        ).prepare()
         self.observations = list(observations)
         self.fits, self.notes, self._recs = [], [], {}
         self._fit_runs(usable_observations(self.observations, self.problem.objective))
@@ -396,7 +444,9 @@ class OTMixer(OfflineMixer):
         cfg = self.config
         with_tokens = [o for o in usable if _tokens_of(o.fidelity) is not None]
         if with_tokens and len(with_tokens) < len(usable):
-            self.notes.append(f"{len(usable) - len(with_tokens)} runs without a 'tokens' fidelity were ignored")
+            self.notes.append(
+                f"{len(usable) - len(with_tokens)} runs without a 'tokens' fidelity were ignored"
+            )
         runs = with_tokens or usable
         groups: dict[float | None, list[Observation]] = {}
         for o in runs:
@@ -409,11 +459,14 @@ class OTMixer(OfflineMixer):
             if int(group_replicates(w).max()) + 1 >= cfg.min_runs_per_size:
                 kept[key] = obs
             else:
-                self.notes.append(f"tokens={key}: too few distinct mixtures to fit ({len(obs)} runs, need "
-                                  f"{cfg.min_runs_per_size} distinct)")
+                self.notes.append(
+                    f"tokens={key}: too few distinct mixtures to fit ({len(obs)} runs, need "
+                    f"{cfg.min_runs_per_size} distinct)"
+                )
         if not kept:
             return
-        all_w = np.vstack([o.weights for obs in kept.values() for o in obs])
+        order = sorted(kept, key=lambda k: -1.0 if k is None else k)
+        all_w = np.vstack([o.weights for key in order for o in kept[key]])
         uniq, inv = np.unique(np.round(all_w, 12), axis=0, return_inverse=True)
         assert self.dist is not None
         ot_all = self.dist(uniq).values[inv.reshape(-1)]
@@ -421,7 +474,7 @@ class OTMixer(OfflineMixer):
         ot_scale = ot_scale if ot_scale > 0 and math.isfinite(ot_scale) else 1.0
         start = 0
         obj = self.problem.objective
-        for key in sorted(kept, key=lambda k: -1.0 if k is None else k):
+        for key in order:
             obs = kept[key]
             p = np.vstack([o.weights for o in obs]).astype(np.float64)
             y = np.array([obj.value(o.metrics) for o in obs], dtype=np.float64)
@@ -445,10 +498,17 @@ class OTMixer(OfflineMixer):
         fits = self.fits
         if len(fits) == 1 or fits[0].tokens is None:
             f = fits[-1]
-            where = "runs without data size" if f.tokens is None else f"runs at one data size only (N={f.tokens:g})"
-            return f.model, f"{where}: that fit is used as is for N={want}"
+            where = (
+                "runs without data size"
+                if f.tokens is None
+                else f"runs at one data size only (N={f.tokens:g})"
+            )
+            target = "the target" if want is None else f"N={want:g}"
+            return f.model, f"{where}: that fit is used as is for {target}"
         if want is None:
-            return fits[-1].model, f"no requested data size: the fit at the largest size N={fits[-1].tokens:g}"
+            return fits[
+                -1
+            ].model, f"no requested data size: the fit at the largest size N={fits[-1].tokens:g}"
         sizes = np.array([f.tokens for f in fits], dtype=np.float64)
         hit = np.flatnonzero(np.isclose(sizes, want, rtol=1e-6, atol=0))
         if len(hit):
@@ -504,9 +564,12 @@ class OTMixer(OfflineMixer):
         return fun
 
     def _starts(self, rng: np.random.Generator, model: ScalingModel | None) -> FloatArray:
-        """Starting points ``(s, d)``: the prior alone without a predictor (the OT distance and the KL term are
-        convex in ``p``, so one start finds the optimum); with one, also the uniform mixture, the best observed
-        run and Dirichlet(prior x d) draws, up to ``n_starts`` distinct points."""
+        """Starting points ``(s, d)``.
+
+        Without a predictor the prior alone: the OT distance and the KL term are convex in ``p``, so one start
+        finds the optimum. With one, also the uniform mixture, the best observed run and Dirichlet(prior x d)
+        draws, up to ``n_starts`` distinct points.
+        """
         d = self.problem.d
         lo, hi = self.problem.bounds()
         prior = self.problem.prior()
@@ -525,14 +588,16 @@ class OTMixer(OfflineMixer):
 
     def recommend(self, fidelity: Mapping[str, float] | None = None) -> Recommendation:
         dist = self._require_dist()
-        key = repr(_tokens_of(fidelity if fidelity is not None else self.problem.target_fidelity))
+        key = "target" if fidelity is None else fidelity_key(fidelity)
         if key in self._recs:
             return self._recs[key]
         cfg = self.config
         rng = call_rng(self.seed, TAG_RECOMMEND, self.rng)
         lo, hi = self.problem.bounds()
         model, note = self.model_for(fidelity)
-        res = projected_gradient(self._search_objective(model), self._starts(rng, model), lo, hi, cfg.max_iter)
+        res = projected_gradient(
+            self._search_objective(model), self._starts(rng, model), lo, hi, cfg.max_iter
+        )
         best = int(np.argmin(res.value))
         p = project_to_bounds(res.p[best], lo, hi)
         pred, ot_res = self._predict(p[None, :], model)
@@ -551,8 +616,14 @@ class OTMixer(OfflineMixer):
             "reg_relative": cfg.reg,
             "points": {"domains": sizes, "target": dist.n_target},
             "ot_distance": float(ot_res.values[0]),
-            "search": {"starts": len(res.p), "iterations": res.iterations, "evaluations": res.evaluations,
-                       "converged": int(res.converged.sum()), "objective": float(res.value[best])},
+            "ot_converged": bool(ot_res.converged[0]),
+            "search": {
+                "starts": len(res.p),
+                "iterations": res.iterations,
+                "evaluations": res.evaluations,
+                "converged": int(res.converged.sum()),
+                "objective": float(res.value[best]),
+            },
             "kl_to_prior": cfg.kl_to_prior,
             "kl_of_recommendation": float(kl_to_prior(p[None, :], self.problem.prior())[0]),
         }
@@ -588,7 +659,9 @@ class OTMixer(OfflineMixer):
             pool_all = np.asarray(candidates, dtype=np.float64)
             idx = eligible_pool(self.problem, pool_all, existing)
             if len(idx) == 0:
-                raise MixerError("no candidate is feasible and new (all are out of bounds, already run or pending)")
+                raise MixerError(
+                    "no candidate is feasible and new (all are out of bounds, already run or pending)"
+                )
             pool = pool_all[idx]
         else:
             pool = self._generate_pool(rng, n, fid, existing)
@@ -599,9 +672,10 @@ class OTMixer(OfflineMixer):
         pick = diverse_top(score, pool, n, avoid=pend)
         return [ProposedRun(weights=np.array(pool[i], dtype=np.float64), fidelity=dict(fid)) for i in pick]
 
-    def _generate_pool(self, rng: np.random.Generator, n: int, fid: dict[str, float],
-                       existing: FloatArray) -> FloatArray:
-        """Novel, distinct, feasible candidates: near the recommendation, and RegMix-recipe exploration draws."""
+    def _generate_pool(
+        self, rng: np.random.Generator, n: int, fid: dict[str, float], existing: FloatArray
+    ) -> FloatArray:
+        """Novel, distinct, feasible candidates: near the recommendation, and RegMix-recipe draws."""
         lo, hi = self.problem.bounds()
         size = max(self.config.proposal_pool, 2 * n)
         center = self.recommend(fid or None).weights
@@ -611,19 +685,35 @@ class OTMixer(OfflineMixer):
             near = [sample_dirichlet(rng, center * c + 1e-3, size // 6 + 1) for c in (30.0, 100.0, 300.0)]
             far = recipe.sample(rng, self.problem, size, allow_projection=True)
             cand = project_to_bounds(np.vstack([center[None, :], *near, far]), lo, hi)
-            cand = cand[novel_mask(cand, existing, tol=PROPOSAL_TOL) & novel_mask(cand, found, tol=PROPOSAL_TOL)]
+            cand = cand[
+                novel_mask(cand, existing, tol=PROPOSAL_TOL) & novel_mask(cand, found, tol=PROPOSAL_TOL)
+            ]
             keep = greedy_distinct(np.arange(len(cand)), cand, size - len(found), tol=PROPOSAL_TOL)
             found = np.vstack([found, cand[keep]])
             if len(found) >= size:
                 break
         if len(found) < n:
-            raise MixerError(f"could only find {len(found)} distinct feasible mixtures not already run or pending "
-                             f"(asked for {n}); the bounds may leave too little room")
+            raise MixerError(
+                f"could only find {len(found)} distinct feasible mixtures not already run or pending "
+                f"(asked for {n}); the bounds may leave too little room"
+            )
         return found
 
     def diagnostics_summary(self) -> dict[str, Any]:
         """Fitted sizes and notes (for logs and tests)."""
-        return {"sizes": [f.summary() for f in self.fits], "notes": list(self.notes), "runs_used": self.runs_used}
+        return {
+            "sizes": [f.summary() for f in self.fits],
+            "notes": list(self.notes),
+            "runs_used": self.runs_used,
+        }
 
 
-__all__ = ["OTConfig", "OTMixer", "ScalingModel", "fit_size", "projected_gradient", "ridge_loo", "scheffe_features"]
+__all__ = [
+    "OTConfig",
+    "OTMixer",
+    "ScalingModel",
+    "fit_size",
+    "projected_gradient",
+    "ridge_loo",
+    "scheffe_features",
+]

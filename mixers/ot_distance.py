@@ -81,7 +81,8 @@ def domain_offsets(sizes: Sequence[int]) -> NDArray[np.intp]:
 
 
 def source_masses(mixtures: FloatArray, sizes: Sequence[int]) -> FloatArray:
-    """Masses ``(m, n_s)``: row ``k`` of domain ``i`` gets ``p_i / n_i``; ``mixtures`` ``(m, d)`` clipped at 0 and
+    """Masses ``(m, n_s)``: row ``k`` of domain ``i`` gets ``p_i / n_i``; ``mixtures`` ``(m, d)`` clipped at 0
+    and
     renormalized to sum 1."""
     p = np.clip(np.atleast_2d(np.asarray(mixtures, dtype=np.float64)), 0.0, None)
     p = p / p.sum(axis=1, keepdims=True)
@@ -90,7 +91,7 @@ def source_masses(mixtures: FloatArray, sizes: Sequence[int]) -> FloatArray:
 
 
 def domain_gradient(potentials: FloatArray, sizes: Sequence[int]) -> FloatArray:
-    """Centred per-domain mean ``(m, d)`` of source potentials ``(m, n_s)``: the gradient of OT w.r.t. ``p``."""
+    """Centred per-domain means ``(m, d)`` of source potentials ``(m, n_s)``: the gradient of OT in ``p``."""
     f = np.atleast_2d(potentials)
     sums = np.add.reduceat(f, domain_offsets(sizes), axis=1)
     grad = sums / np.asarray(sizes, dtype=np.float64)
@@ -155,7 +156,9 @@ class SinkhornKernel:
     eps: float
 
 
-def sinkhorn_kernel(cost: NDArray[Any], eps: float, dtype: type[np.floating[Any]] = np.float64) -> SinkhornKernel:
+def sinkhorn_kernel(
+    cost: NDArray[Any], eps: float, dtype: type[np.floating[Any]] = np.float64
+) -> SinkhornKernel:
     """Build the stabilized kernel of ``cost`` ``(n_s, n_t)`` at regularization ``eps`` (absolute units)."""
     k = np.array(cost, dtype=dtype)
     alpha = k.min(axis=1).astype(np.float64)
@@ -200,7 +203,12 @@ def sinkhorn_ot(
         sl = slice(s, min(m, s + SINKHORN_CHUNK))
         g0 = None if init is None else np.asarray(init, dtype=np.float64)[sl]
         res = _sinkhorn_chunk(kern, p[sl], sizes, g0, tol, max_iter, cost)
-        values[sl], grads[sl], g_out[sl], conv[sl] = res.values, res.grads, res.target_potentials, res.converged
+        values[sl], grads[sl], g_out[sl], conv[sl] = (
+            res.values,
+            res.grads,
+            res.target_potentials,
+            res.converged,
+        )
         iters = max(iters, res.iterations)
     return OTResult(values, grads, g_out, conv, iters, "sinkhorn")
 
@@ -272,7 +280,10 @@ def _sinkhorn_chunk(
 def _log_sinkhorn_one(
     cost: NDArray[Any], a: FloatArray, eps: float, tol: float, max_iter: int
 ) -> tuple[float, FloatArray, FloatArray, bool]:
-    """One mixture by POT's log-domain Sinkhorn on the rows with mass: ``(value, g (n_t,), f (n_s,), converged)``."""
+    """One mixture by POT's log-domain Sinkhorn on the rows with mass.
+
+    Returns ``(value, g (n_t,), f (n_s,), converged)``.
+    """
     c64 = np.asarray(cost, dtype=np.float64)
     n_t = c64.shape[1]
     b = np.full(n_t, 1.0 / n_t)
@@ -280,8 +291,9 @@ def _log_sinkhorn_one(
     ap = a[pos] / a[pos].sum()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _, log = ot.sinkhorn(ap, b, c64[pos], eps, method="sinkhorn_log", numItermax=max_iter, stopThr=tol,
-                             log=True)
+        _, log = ot.sinkhorn(
+            ap, b, c64[pos], eps, method="sinkhorn_log", numItermax=max_iter, stopThr=tol, log=True
+        )
     # POT's plan is diag(exp(log_u)) K diag(exp(log_v)) with K = exp(-C / eps): g = eps * (log_v - log b).
     g = eps * (np.asarray(log["log_v"], dtype=np.float64) - np.log(b))
     f = -eps * logsumexp((g[None, :] - c64) / eps, b=b[None, :], axis=1)

@@ -66,7 +66,7 @@ class RegMixConfig(SingleFidelityConfig):
     active: bool = Field(False, description="propose where an ensemble of models disagrees most")
     ensemble_size: int = Field(8, ge=2, le=64, description="members of the active-learning ensemble")
     ensemble_trees: int = Field(200, ge=1, description="trees per LightGBM member of the ensemble")
-    active_candidates: int = Field(4096, ge=16, le=200_000, description="recipe draws scored per active batch")
+    active_candidates: int = Field(2048, ge=16, le=200_000, description="recipe draws scored per active batch")
     active_diversity: float = Field(
         1.0, ge=0, le=100, description="batch spread: penalty length in median distances to the centroid (0: off)"
     )
@@ -130,9 +130,15 @@ def lgb_params(cfg: RegMixConfig, n: int, seed: int, trees: int | None = None) -
     return params, rounds
 
 
-def fit_booster(x: FloatArray, y: FloatArray, params: Mapping[str, Any], rounds: int) -> _Booster:
+def fit_booster(
+    x: FloatArray, y: FloatArray, params: Mapping[str, Any], rounds: int, ranges: bool = True
+) -> _Booster:
+    """Train on ``x`` ``(n, d)``, ``y`` ``(n,)``; ``ranges=False`` skips the leaf ranges (no top-k search)."""
     ds = lgb.Dataset(x, label=y, params={"verbose": -1}, free_raw_data=True)
     booster = lgb.train(dict(params), ds, num_boost_round=rounds)
+    if not ranges:
+        n_trees = booster.num_trees()
+        return _Booster(booster, np.zeros(n_trees), np.zeros(n_trees))
     lo, hi = _leaf_ranges(booster)
     return _Booster(booster, lo, hi)
 
@@ -247,7 +253,7 @@ class RegMixMixer(SingleFidelityMixer):
         pred = np.zeros(len(x_test))
         for j, coef in enumerate(train.coefs):
             params, rounds = lgb_params(cfg, train.n, _seed(self.seed), trees=cfg.cv_trees)
-            pred += coef * fit_booster(train.x, train.metrics[:, j], params, rounds).predict(x_test)
+            pred += coef * fit_booster(train.x, train.metrics[:, j], params, rounds, ranges=False).predict(x_test)
         return pred
 
     def _cross_validate(self, ts: TrainingSet) -> None:
@@ -327,7 +333,8 @@ class RegMixMixer(SingleFidelityMixer):
             if cfg.model == "lightgbm":
                 params, rounds = lgb_params(cfg, ts.n, _seed(self.seed) + 1 + i, trees=cfg.ensemble_trees)
                 params.update({"bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8})
-                bs = [fit_booster(ts.x, ts.metrics[:, j], params, rounds) for j in range(len(ts.coefs))]
+                bs = [fit_booster(ts.x, ts.metrics[:, j], params, rounds, ranges=False)
+                      for j in range(len(ts.coefs))]
                 members.append(lambda x, bs=bs: sum(c * b.predict(x) for b, c in zip(bs, ts.coefs, strict=True)))
             else:
                 rows = base_rng.integers(0, ts.n, ts.n)

@@ -15,11 +15,11 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -38,7 +38,13 @@ from playwright.sync_api import (
 from tests.conftest import REPO
 from tests.server import free_port, running_server
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def in_browser(test: F) -> F:
+    """Mark a test that drives Chromium (slow: a real server, a real browser)."""
+    return pytest.mark.slow(pytest.mark.browser(test))
+
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -256,6 +262,7 @@ def small_project(http: httpx.Client, name: str) -> None:
 # -- tests ------------------------------------------------------------------------------------------
 
 
+@in_browser
 def test_projects_list_and_runs_table(
     demo_url: str, http: httpx.Client, watched: Watched, tmp_path: Path
 ) -> None:
@@ -303,6 +310,7 @@ def test_projects_list_and_runs_table(
     watched.assert_clean()
 
 
+@in_browser
 def test_new_runs_appear_without_reloading(
     demo_url: str, http: httpx.Client, watched: Watched, tmp_path: Path
 ) -> None:
@@ -348,6 +356,7 @@ def test_new_runs_appear_without_reloading(
     watched.assert_clean()
 
 
+@in_browser
 def test_analysis_plots(demo_url: str, http: httpx.Client, watched: Watched, tmp_path: Path) -> None:
     page = watched.page
     domains = [d["name"] for d in http.get(f"/api/v1/projects/{DEMO}").json()["domains"]]
@@ -373,6 +382,7 @@ def _offline(catalog: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(offline, key=lambda m: m["name"] != "regmix")  # regmix first when registered
 
 
+@in_browser
 def test_recommend_and_propose(
     demo_url: str, http: httpx.Client, catalog: list[dict[str, Any]], watched: Watched, tmp_path: Path
 ) -> None:
@@ -439,6 +449,7 @@ def test_recommend_and_propose(
     watched.assert_clean()
 
 
+@in_browser
 def test_what_if_and_mixer_comparison(
     demo_url: str, catalog: list[dict[str, Any]], watched: Watched, tmp_path: Path
 ) -> None:
@@ -489,6 +500,7 @@ def test_what_if_and_mixer_comparison(
     watched.assert_clean()
 
 
+@in_browser
 def test_import_csv_and_jsonl(demo_url: str, http: httpx.Client, watched: Watched, tmp_path: Path) -> None:
     page = watched.page
     small_project(http, "imports")
@@ -535,6 +547,7 @@ def test_import_csv_and_jsonl(demo_url: str, http: httpx.Client, watched: Watche
     watched.assert_clean(allowed_status=(422,))
 
 
+@in_browser
 def test_online_session_view(
     demo_url: str, http: httpx.Client, catalog: list[dict[str, Any]], watched: Watched, tmp_path: Path
 ) -> None:
@@ -570,6 +583,7 @@ def test_online_session_view(
     watched.assert_clean()
 
 
+@in_browser
 def test_token_is_asked_once_when_auth_is_on(browser: Browser, tmp_path: Path) -> None:
     data = tmp_path / "auth"
     env = {**os.environ, "MIXOPT_DATA_DIR": str(data)}
@@ -605,16 +619,16 @@ def test_token_is_asked_once_when_auth_is_on(browser: Browser, tmp_path: Path) -
         assert all("status of 401" in e for e in errors), errors
 
 
+@in_browser
 def test_client_side_helpers(demo_url: str, watched: Watched) -> None:
     """The CSV parser, the simplex sliders' arithmetic and the schema form, run in the page itself."""
     page = watched.page
     page.goto(demo_url + "/")
     expect(page.locator("#projects-table")).to_be_visible()
+    text = 'a,b\r\n"x, ""y""",2\n"multi\nline",3\n\nlast,4'
     csv = page.evaluate(
-        """async () => {
-        const m = await import('/static/js/fileimport.js');
-        return m.parseCsv('a,b\\r\\n"x, ""y""",2\\n"multi\\nline",3\\n\\nlast,4');
-    }"""
+        "async (text) => (await import('/static/js/fileimport.js')).parseCsv(text)",
+        text,
     )
     assert csv["rows"] == [["a", "b"], ['x, "y"', "2"], ["multi\nline", "3"], ["last", "4"]]
     assert csv["lines"] == [1, 2, 3, 6]
@@ -671,7 +685,7 @@ def test_static_files_are_local_and_confined(sqlite_store: Any, tmp_path: Path) 
         index = client.get("/")
         assert index.status_code == 200 and "default-src 'self'" in index.headers["content-security-policy"]
         srcs = re.findall(r'(?:src|href)="([^"]+)"', index.text)
-        assert srcs and all(s.startswith("/static/") for s in srcs), srcs
+        assert srcs and all(s.startswith(("/static/", "#")) for s in srcs), srcs
         js = client.get("/static/vendor/plotly.min.js")
         assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
         assert len(js.content) > 1_000_000
@@ -682,4 +696,3 @@ def test_static_files_are_local_and_confined(sqlite_store: Any, tmp_path: Path) 
         if path.is_file() and path.suffix in (".html", ".js", ".css"):
             text = path.read_text()
             assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", text), f"remote URL in {path.name}"
-

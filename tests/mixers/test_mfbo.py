@@ -408,6 +408,15 @@ def test_recommend_finds_the_target_optimum_with_diagnostics() -> None:
     assert mixer().fit(obs).recommend(LO).predicted > rec.predicted
 
 
+def test_ard_turns_on_with_enough_runs_per_domain() -> None:
+    few, many = runs(6, 4), runs(12, 8)  # 10 < 4 * D <= 20
+    assert mixer().fit(few).recommend().diagnostics["kernel"]["ard"] is False
+    gp = mixer().fit(few).gp
+    assert gp is not None and gp.params is not None and len(gp.params.lengthscales) == 1
+    assert mixer().fit(many).recommend().diagnostics["kernel"]["ard"] is True
+    assert mixer(ard=False).fit(many).recommend().diagnostics["kernel"]["ard"] is False
+
+
 def test_direction_maximize_mirrors_minimize() -> None:
     obs = runs(20, 8)
     flipped = [Observation(weights=o.weights, fidelity=o.fidelity, metrics={"score": -o.metrics["loss"]},

@@ -30,16 +30,25 @@ from mixers.types import DomainSpec, Objective, Observation, PendingRun, Problem
 REPO = Path(__file__).resolve().parents[2]
 
 
-def point_sets(sizes: tuple[int, ...] = (7, 11, 13), n_t: int = 17, dim: int = 4, seed: int = 1
-               ) -> tuple[list[np.ndarray], np.ndarray]:
+def point_sets(
+    sizes: tuple[int, ...] = (7, 11, 13), n_t: int = 17, dim: int = 4, seed: int = 1
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Overlapping Gaussian domains and a target between them (generic: the exact OT is non-degenerate)."""
     rng = np.random.default_rng(seed)
     src = [rng.normal(2.0 * i, 1.0, (n, dim)).astype(np.float32) for i, n in enumerate(sizes)]
     return src, rng.normal(1.5, 1.2, (n_t, dim)).astype(np.float32)
 
 
-def clusters(true: list[float], n_dom: int = 60, n_t: int = 200, dim: int = 8, sep: float = 6.0, seed: int = 0,
-             objective: Objective | None = None, **dom: dict[str, float]) -> Problem:
+def clusters(
+    true: list[float],
+    n_dom: int = 60,
+    n_t: int = 200,
+    dim: int = 8,
+    sep: float = 6.0,
+    seed: int = 0,
+    objective: Objective | None = None,
+    **dom: dict[str, float],
+) -> Problem:
     """Well-separated Gaussian clusters, one per domain; the target draws ``round(true_i * n_t)`` points from
     cluster ``i`` (a sample of the mixture ``true``)."""
     rng = np.random.default_rng(seed)
@@ -48,12 +57,19 @@ def clusters(true: list[float], n_dom: int = 60, n_t: int = 200, dim: int = 8, s
     centers *= sep / np.linalg.norm(centers, axis=1, keepdims=True)
     emb = {f"d{i}": (centers[i] + rng.normal(0, 1, (n_dom, dim))).astype(np.float32) for i in range(d)}
     counts = np.round(np.asarray(true) * n_t).astype(int)
-    emb["target"] = np.vstack([centers[i] + rng.normal(0, 1, (c, dim)) for i, c in enumerate(counts)]
-                              ).astype(np.float32)
+    emb["target"] = np.vstack([centers[i] + rng.normal(0, 1, (c, dim)) for i, c in enumerate(counts)]).astype(
+        np.float32
+    )
     lo, hi = dom.get("lo", {}), dom.get("hi", {})
-    domains = tuple(DomainSpec(f"d{i}", min_weight=lo.get(f"d{i}"), max_weight=hi.get(f"d{i}")) for i in range(d))
-    return Problem(domains=domains, objective=objective or Objective({"loss": 1.0}),
-                   target_fidelity={"tokens": 1e10}, embeddings=emb)
+    domains = tuple(
+        DomainSpec(f"d{i}", min_weight=lo.get(f"d{i}"), max_weight=hi.get(f"d{i}")) for i in range(d)
+    )
+    return Problem(
+        domains=domains,
+        objective=objective or Objective({"loss": 1.0}),
+        target_fidelity={"tokens": 1e10},
+        embeddings=emb,
+    )
 
 
 def small(true: list[float], **kw: Any) -> Problem:
@@ -66,14 +82,18 @@ def tangent(rng: np.random.Generator, d: int) -> np.ndarray:
     return e - e.mean()
 
 
-# -- the distance ---------------------------------------------------------------------------------------------
+# -- the distance --------------------------------------------------------------------------------------------
 
 
 def test_cost_matches_ot_dist() -> None:
     src, tgt = point_sets()
     xs = np.vstack(src)
-    np.testing.assert_allclose(sq_euclidean_cost(xs, tgt), ot.dist(xs.astype(np.float64), tgt.astype(np.float64)),
-                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        sq_euclidean_cost(xs, tgt),
+        ot.dist(xs.astype(np.float64), tgt.astype(np.float64)),
+        rtol=1e-5,
+        atol=1e-4,
+    )
 
 
 def test_exact_matches_emd2() -> None:
@@ -108,7 +128,9 @@ def test_sinkhorn_matches_pot_dual() -> None:
 @pytest.mark.parametrize("solver", ["exact", "sinkhorn"])
 def test_gradient_matches_finite_differences(solver: str) -> None:
     src, tgt = point_sets()
-    dist = OTDistance(src, tgt, solver=solver, tol=1e-13, max_iter=100_000, precision="double")  # type: ignore[arg-type]
+    dist = OTDistance(
+        src, tgt, solver=solver, tol=1e-13, max_iter=100_000, precision="double"  # type: ignore[arg-type]
+    )
     rng = np.random.default_rng(3)
     p = np.array([0.37, 0.41, 0.22])
     res = dist(p)
@@ -124,7 +146,9 @@ def test_gradient_matches_finite_differences(solver: str) -> None:
 def test_gradient_at_a_zero_weight_is_one_sided_derivative(solver: str) -> None:
     """Zero-mass domains get the (soft) c-transform potential: the derivative of giving them mass."""
     src, tgt = point_sets()
-    dist = OTDistance(src, tgt, solver=solver, tol=1e-13, max_iter=100_000, precision="double")  # type: ignore[arg-type]
+    dist = OTDistance(
+        src, tgt, solver=solver, tol=1e-13, max_iter=100_000, precision="double"  # type: ignore[arg-type]
+    )
     p = np.array([0.0, 0.6, 0.4])
     e = np.array([1.0, -0.5, -0.5])
     h = 1e-7
@@ -161,17 +185,20 @@ def test_single_precision_close_to_double() -> None:
     np.testing.assert_allclose(d32.grads, d64.grads, atol=1e-3 * np.abs(d64.grads).max())
 
 
-# -- the mixer without runs ------------------------------------------------------------------------------------
+# -- the mixer without runs ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("true", "solver"), [
-    ([0.5, 0.3, 0.2], "exact"),
-    ([0.5, 0.3, 0.2], "sinkhorn"),
-    ([0.4, 0.3, 0.2, 0.1], "exact"),
-    ([0.4, 0.3, 0.2, 0.1], "sinkhorn"),
-])
+@pytest.mark.parametrize(
+    ("true", "solver"),
+    [
+        ([0.5, 0.3, 0.2], "exact"),
+        ([0.5, 0.3, 0.2], "sinkhorn"),
+        ([0.4, 0.3, 0.2, 0.1], "exact"),
+        ([0.4, 0.3, 0.2, 0.1], "sinkhorn"),
+    ],
+)
 def test_recovers_the_target_mixture(true: list[float], solver: str) -> None:
-    mixer = OTMixer(clusters(true), OTConfig(solver=solver), seed=0).fit([])  # type: ignore[arg-type]
+    mixer = OTMixer(clusters(true), OTConfig(solver=solver), seed=0).fit([])
     rec = mixer.recommend()
     assert np.abs(rec.weights - true).sum() < 0.1  # measured: <= 0.005
     assert rec.diagnostics["mode"] == "ot_distance"
@@ -192,7 +219,11 @@ def test_bounds_respected_and_active() -> None:
 
 def test_repetition_cap_is_a_bound() -> None:
     prob = small([0.5, 0.3, 0.2])
-    doms = (DomainSpec("d0", tokens=1e9, max_epochs=2.0), DomainSpec("d1", tokens=5e9), DomainSpec("d2", tokens=5e9))
+    doms = (
+        DomainSpec("d0", tokens=1e9, max_epochs=2.0),
+        DomainSpec("d1", tokens=5e9),
+        DomainSpec("d2", tokens=5e9),
+    )
     prob = Problem(doms, prob.objective, {"tokens": 1e10}, prob.embeddings)  # d0 capped at 0.2
     rec = OTMixer(prob, seed=0).fit([]).recommend()
     assert rec.weights[0] <= 0.2 + 1e-9
@@ -209,7 +240,9 @@ def test_predict_without_runs_is_the_distance_signed_by_direction() -> None:
     mixer = OTMixer(maxi, seed=0).fit([])
     np.testing.assert_allclose(mixer.predict(x).mean, -dist.mean)
     rec = mixer.recommend()
-    assert rec.predicted >= mixer.predict(x).mean.max() * (1 + 1e-3)  # exact OT: the search stops near the kink
+    assert rec.predicted >= mixer.predict(x).mean.max() * (
+        1 + 1e-3
+    )  # exact OT: the search stops near the kink
 
 
 def test_kl_to_prior_pulls_towards_the_prior() -> None:
@@ -242,13 +275,19 @@ def test_subsampling_is_seeded() -> None:
     assert not np.array_equal(a.dist.target, c.dist.target)
 
 
-# -- the performance predictor across data sizes -----------------------------------------------------------------
+# -- the performance predictor across data sizes -------------------------------------------------------------
 
 SIZES = (1e8, 3e8, 1e9)
 
 
-def scaling_runs(prob: Problem, n: int = 20, seed: int = 0, sizes: tuple[float, ...] = SIZES,
-                 metric: str = "loss", flip: bool = False) -> tuple[list[Observation], Any]:
+def scaling_runs(
+    prob: Problem,
+    n: int = 20,
+    seed: int = 0,
+    sizes: tuple[float, ...] = SIZES,
+    metric: str = "loss",
+    flip: bool = False,
+) -> tuple[list[Observation], Any]:
     """Runs whose loss is exactly ``A(p) - B(p) log N``, ``A = 3 + 0.8 OT(p) / OT(uniform) + 0.2 p0``,
     ``B = 0.05 + 0.02 p1``: log-linear in N and inside the predictor's class at each size."""
     src = [prob.embeddings[nm] for nm in prob.names]
@@ -265,15 +304,20 @@ def scaling_runs(prob: Problem, n: int = 20, seed: int = 0, sizes: tuple[float, 
     for tokens in sizes:
         w = rng.dirichlet(np.ones(prob.d), n)
         for p, y in zip(w, truth(w, tokens), strict=True):
-            obs.append(Observation(weights=p, fidelity={"params": 1e6, "tokens": tokens},
-                                   metrics={metric: float(-y if flip else y)}))
+            obs.append(
+                Observation(
+                    weights=p,
+                    fidelity={"params": 1e6, "tokens": tokens},
+                    metrics={metric: float(-y if flip else y)},
+                )
+            )
     return obs, truth
 
 
 def test_extrapolates_a_log_linear_trend() -> None:
     prob = small([0.5, 0.3, 0.2])
     obs, truth = scaling_runs(prob)
-    mixer = OTMixer(prob, seed=0).fit(obs)
+    mixer = OTMixer(prob, seed=0).fit(obs[::-1])  # any input order
     assert [f.tokens for f in mixer.fits] == list(SIZES)
     assert all(f.method == "least squares" for f in mixer.fits)
     x = np.random.default_rng(9).dirichlet(np.ones(3), 30)
@@ -291,8 +335,9 @@ def test_extrapolates_a_log_linear_trend() -> None:
 def test_predictor_gradient_matches_finite_differences() -> None:
     prob = small([0.5, 0.3, 0.2])
     obs, _ = scaling_runs(prob)
-    cfg = OTConfig(kl_to_prior=0.3, solver="sinkhorn", precision="double", sinkhorn_tol=1e-13,
-                   sinkhorn_max_iter=100_000)  # smooth: the exact OT has kinks on these equal-mass clusters
+    cfg = OTConfig(
+        kl_to_prior=0.3, solver="sinkhorn", precision="double", sinkhorn_tol=1e-13, sinkhorn_max_iter=100_000
+    )  # smooth: the exact OT has kinks on these equal-mass clusters
     mixer = OTMixer(prob, cfg, seed=0).fit(obs)
     model, _ = mixer.model_for({"tokens": 1e10})
     fun = mixer._search_objective(model)
@@ -349,13 +394,15 @@ def test_scheffe_features_shape() -> None:
 
 def test_projected_gradient_on_a_quadratic() -> None:
     target = np.array([0.6, 0.5, -0.1])  # outside the simplex: the answer is its projection
+
     def fun(p: np.ndarray, warm: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return ((p - target) ** 2).sum(axis=1), 2 * (p - target), np.zeros((len(p), 1))
+
     res = projected_gradient(fun, np.array([[1 / 3] * 3, [0.0, 0.0, 1.0]]), np.zeros(3), np.ones(3), 200)
     np.testing.assert_allclose(res.p, [[0.55, 0.45, 0.0]] * 2, atol=1e-5)
 
 
-# -- the contract: determinism, pickling, proposals, config ----------------------------------------------------
+# -- the contract: determinism, pickling, proposals, config --------------------------------------------------
 
 
 def test_same_seed_same_answer_and_pickle_round_trip() -> None:
@@ -412,8 +459,12 @@ def test_propose_from_candidates() -> None:
     assert all(np.abs(pool - row).max(axis=1).min() < 1e-12 for row in w)
     np.testing.assert_allclose(w[0], pool[0])  # the best-scoring candidate comes first
     with pytest.raises(MixerError):
-        mixer.propose(1, fidelity={"tokens": 1e9}, candidates=pool[:1],
-                      pending=[PendingRun(weights=pool[0], fidelity={"tokens": 1e9})])
+        mixer.propose(
+            1,
+            fidelity={"tokens": 1e9},
+            candidates=pool[:1],
+            pending=[PendingRun(weights=pool[0], fidelity={"tokens": 1e9})],
+        )
 
 
 def test_registered_and_config_validated() -> None:

@@ -8,9 +8,16 @@ import pytest
 from scipy.stats import spearmanr
 
 from mixers.base import MixerError
-from mixers.offline_common import ProposalRecipe, TrainingSet, build_training_set, group_replicates
+from mixers.offline_common import (
+    ProposalRecipe,
+    TrainingSet,
+    build_training_set,
+    distinct_in_order,
+    far_from,
+    group_replicates,
+)
 from mixers.regmix import RegMixConfig, RegMixMixer, fit_booster, lgb_params, pruned_top_k
-from mixers.simplex import kl_to_prior
+from mixers.simplex import greedy_distinct, kl_to_prior, novel_mask
 from mixers.types import DomainSpec, FloatArray, Objective, Observation, PendingRun, Problem, fidelity_key
 from tests.mixers.conftest import (
     HIGH,
@@ -221,3 +228,29 @@ def test_active_proposals_target_disagreement(model: str, regmix_train: Data) ->
     # Without a pool, active proposals are fresh recipe draws, new and distinct.
     fresh = np.vstack([r.weights for r in mixer.propose(8)])
     assert np.abs(fresh[:, None, :] - w[None, :48, :]).max(axis=2).min() > 1e-3
+
+
+def test_active_proposals_keep_the_contract(problem: Problem, observations: list[Observation],
+                                            pending: list[PendingRun]) -> None:
+    cfg = RegMixConfig(active=True, n_estimators=100, active_candidates=512)
+    mixer = RegMixMixer(problem, cfg, seed=0).fit(observations)
+    runs = mixer.propose(5, LOW, pending)
+    x = np.vstack([r.weights for r in runs])
+    assert problem.feasible(x, tol=1e-9).all() and np.allclose(x.sum(axis=1), 1.0)
+    known = np.vstack([o.weights for o in observations if o.fidelity == LOW] + [p.weights for p in pending])
+    assert np.abs(x[:, None, :] - known[None, :, :]).max(axis=2).min() > 1e-3
+    assert np.abs(x[:, None, :] - x[None, :, :]).max(axis=2)[~np.eye(5, dtype=bool)].min() > 1e-3
+    again = RegMixMixer(problem, cfg, seed=0).fit(observations).propose(5, LOW, pending)
+    assert all(np.array_equal(a.weights, b.weights) for a, b in zip(runs, again, strict=True))
+
+
+def test_fast_dedup_helpers_match_the_simplex_reference() -> None:
+    rng = np.random.default_rng(6)
+    base = rng.dirichlet(np.full(5, 0.2), size=300)
+    # Many exact and near duplicates, as low-strength recipe draws produce.
+    x = np.vstack([base, base[:100] + rng.uniform(-2e-3, 2e-3, size=(100, 5)), base[:50]])
+    order = rng.permutation(len(x))
+    for n in (10, 200, len(x)):
+        assert distinct_in_order(x, order, n, 1e-3) == greedy_distinct(order, x, n, tol=1e-3)
+    existing = base[::7]
+    assert np.array_equal(far_from(x, existing, 1e-3), novel_mask(x, existing, tol=1e-3))

@@ -9,11 +9,14 @@ from mixers.ot import OTMixer
 from mixers.text_embedding import embed_texts
 from mixers.types import DomainSpec, Objective, Problem
 
-SHARED = "the a of and to in is it that for with as on this".split()
+SHARED = "the a of and to in is it that for with as on this".split()  # noqa: SIM905
 TOPICS = {
-    "code": "function return variable compiler python loop array pointer class method debug stack".split(),
-    "cooking": "flour sugar oven butter recipe bake salt pepper onion garlic simmer dough".split(),
-    "law": "court judge statute appeal plaintiff contract liability verdict counsel ruling clause tort".split(),
+    name: words.split()
+    for name, words in (
+        ("code", "function return variable compiler python loop array pointer class method debug stack"),
+        ("cooking", "flour sugar oven butter recipe bake salt pepper onion garlic simmer dough"),
+        ("law", "court judge statute appeal plaintiff contract liability verdict counsel ruling clause tort"),
+    )
 }
 
 
@@ -71,6 +74,8 @@ def test_ot_mixer_on_text_finds_the_target_composition() -> None:
     texts = corpus(seed=1, n=50)
     texts["target"] = sentences("code", 42, rng) + sentences("law", 18, rng)  # 70% code, 30% law
     emb = embed_texts(texts, dim=64, seed=0)
-    prob = Problem(domains=tuple(DomainSpec(t) for t in TOPICS), objective=Objective({"loss": 1.0}), embeddings=emb)
+    prob = Problem(
+        domains=tuple(DomainSpec(t) for t in TOPICS), objective=Objective({"loss": 1.0}), embeddings=emb
+    )
     rec = OTMixer(prob, seed=0).fit([]).recommend()
     assert np.abs(rec.weights - np.array([0.7, 0.0, 0.3])).sum() < 0.1

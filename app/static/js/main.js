@@ -83,7 +83,7 @@ async function showProject(name, tabId, arg) {
     fill(root, progress);
     await store.load((n) => { progress.textContent = `Loading runs… ${n}`; });
     store.start(5000);
-    store.addEventListener('error', (ev) => setLive(store, ev.detail));
+    store.addEventListener('error', () => setLive(store));
     store.addEventListener('polled', () => setLive(store));
     current.liveTimer = setInterval(() => setLive(store), 1000);
     renderShell(current.ctx);
@@ -97,9 +97,9 @@ async function showProject(name, tabId, arg) {
   current.cleanup = (await tab.view.mount(el, ctx, arg)) || null;
 }
 
-function setLive(store, err = null) {
-  if (err) {
-    fill(live, h('span', { class: 'dot dot-error' }), ` polling failed: ${err.message}`);
+function setLive(store) {
+  if (store.error) {
+    fill(live, h('span', { class: 'dot dot-error' }), ` polling failed: ${store.error.message} · retrying`);
     return;
   }
   const ago = store.lastPoll ? duration(Date.now() - store.lastPoll) : '—';

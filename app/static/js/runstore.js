@@ -22,6 +22,7 @@ export class RunStore extends EventTarget {
     this.lastPoll = null;
     this.timer = null;
     this.polling = false;
+    this.error = null;
   }
 
   /** Runs sorted by id. */
@@ -89,6 +90,7 @@ export class RunStore extends EventTarget {
       const closed = this.list().filter((r) => OPEN.has(r.status) && !open.has(r.id)).slice(0, MAX_REFRESH);
       for (const r of closed) this.put(await api.run(this.project.name, r.id), added, updated);
       this.lastPoll = Date.now();
+      this.error = null;
       const fresh = added.filter((id, i) => added.indexOf(id) === i);
       const changed = updated.filter((id) => !fresh.includes(id));
       if (fresh.length || changed.length) this.emit(fresh, changed);
@@ -106,7 +108,11 @@ export class RunStore extends EventTarget {
   start(ms = 5000) {
     this.stop();
     this.timer = setInterval(() => {
-      if (document.visibilityState === 'visible') this.poll().catch((err) => this.dispatchEvent(new CustomEvent('error', { detail: err })));
+      if (document.visibilityState !== 'visible') return;
+      this.poll().catch((err) => {
+        this.error = err;
+        this.dispatchEvent(new CustomEvent('error', { detail: err }));
+      });
     }, ms);
   }
 
