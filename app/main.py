@@ -116,9 +116,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
     app.state.auth_enabled = bool(auth) if auth is not None else settings.auth == "on"
     problems.install(app)
 
+    from app import dashboard
     from app.api import embeddings, health, mixers, projects, runs, sessions
 
-    for module in (health, projects, runs, mixers, sessions, embeddings):
+    for module in (health, projects, runs, mixers, sessions, embeddings, dashboard):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -503,9 +503,12 @@ class MFBOMixer(OfflineMixer):
         else:
             centers = observed[np.argsort(mean_t, kind="stable")[:4]] if len(observed) else None
             cands = self._generate(rng, self.config.n_candidates, centers)
+        # The KG discretization: the distinct mixtures with the lowest posterior mean at the target (projection
+        # onto binding bounds maps many candidates to one point; copies would only add identical lines).
         disc_w = np.vstack([cands, observed])
         disc_mean = model.predict_mean(self._x(disc_w, self.target))
-        disc_w = disc_w[np.argsort(disc_mean, kind="stable")[: self.config.kg_set_size]]
+        order = np.argsort(disc_mean, kind="stable")
+        disc_w = disc_w[greedy_distinct(order, disc_w, self.config.kg_set_size, tol=PROPOSAL_TOL)]
         keys = [fidelity_key(f) for f in allowed]
         ref = {k: existing[k] for k in keys}
         ok = np.vstack([novel_mask(cands, ref[k], tol) for k in keys])  # (S, c) still allowed per fidelity

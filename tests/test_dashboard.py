@@ -7,14 +7,12 @@ Mixer-specific steps run only for mixers the server has registered (``GET /api/v
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,7 +34,7 @@ from playwright.sync_api import (
 )
 
 from tests.conftest import REPO
-from tests.server import free_port, running_server
+from tests.server import running_server
 
 F = TypeVar("F", bound=Callable[..., None])
 
@@ -63,69 +61,11 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 # -- servers ----------------------------------------------------------------------------------------
 
-# Until app.main includes the dashboard router, serve the same app plus the router (same data dir handling).
-_FALLBACK_SERVER = """
-import sys
-import uvicorn
-from app import dashboard
-from app.main import create_app, open_store
-from app.services.demo import ensure_demo
-from app.settings import get_settings
-settings = get_settings()
-store = open_store(settings)
-if "--demo" in sys.argv:
-    ensure_demo(store, settings.lease_seconds)
-store.engine.dispose()
-app = create_app()
-app.include_router(dashboard.router)
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
-"""
-
-
-@functools.cache
-def _dashboard_in_app() -> bool:
-    from app.main import create_app
-
-    return any(getattr(r, "path", None) == "/" for r in create_app().routes)
-
-
 @contextmanager
 def dashboard_server(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """A real server process serving the API and the dashboard; yields its base URL."""
-    if _dashboard_in_app():
-        with running_server(data_dir, *args, env=env) as url:
-            yield url
-        return
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _FALLBACK_SERVER, str(port), *args],
-        env={**os.environ, "MIXOPT_DATA_DIR": str(data_dir), **(env or {})},
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("server did not become ready")
-            time.sleep(0.2)
+    with running_server(data_dir, *args, env=env) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -679,8 +619,6 @@ def test_static_files_are_local_and_confined(sqlite_store: Any, tmp_path: Path) 
     from app.settings import Settings
 
     app = create_app(Settings(data_dir=tmp_path), store=sqlite_store, auth=False)
-    if not _dashboard_in_app():
-        app.include_router(dashboard.router)
     with TestClient(app) as client:
         index = client.get("/")
         assert index.status_code == 200 and "default-src 'self'" in index.headers["content-security-policy"]

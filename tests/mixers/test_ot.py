@@ -200,7 +200,7 @@ def test_single_precision_close_to_double() -> None:
 def test_recovers_the_target_mixture(true: list[float], solver: str) -> None:
     mixer = OTMixer(clusters(true), OTConfig(solver=solver), seed=0).fit([])
     rec = mixer.recommend()
-    assert np.abs(rec.weights - true).sum() < 0.1  # measured: <= 0.005
+    assert np.abs(rec.weights - true).sum() < 0.1  # measured: 0.0004 to 0.008
     assert rec.diagnostics["mode"] == "ot_distance"
     assert rec.diagnostics["solver"] == solver
     # It is the closest mixture: no perturbation within the simplex is closer.
