@@ -5,11 +5,11 @@ particular model, so it can be tested against a stub whose posterior is set by h
 *minimizes*: the surrogate models the loss ``sign * objective``. Inputs are feature rows ``(m, p)`` as the
 surrogate understands them (for ``mfbo``: mixture then normalized log-fidelity features, target at z = 0).
 
-Multi-fidelity knowledge gradient, discretized (``knowledge_gradient``). After Frazier, Powell & Dayanik (2009)
-for KG over a finite set, Poloczek, Wang & Frazier (2017) and Wu & Frazier (2019) for the multi-fidelity form,
-and Ungredda et al. (2022) for adding the candidate itself to the set. Observing candidate ``x`` at fidelity ``s``
-gives ``y ~ N(mu_s(x), v_s(x) + noise)``; the updated posterior mean at the target T of each point ``a`` of a
-finite set ``A`` (and of ``x`` itself at T) is ``mu_T(a) + sigma_a Z`` with ``Z ~ N(0, 1)`` and
+Multi-fidelity knowledge gradient, discretized (``knowledge_gradient``). After Frazier, Powell & Dayanik
+(2009) for KG over a finite set, Poloczek, Wang & Frazier (2017) and Wu & Frazier (2019) for the multi-fidelity
+form, and Scott, Frazier & Powell (2011, KGCP) for adding the candidate itself to the set. Observing candidate
+``x`` at fidelity ``s`` gives ``y ~ N(mu_s(x), v_s(x) + noise)``; the updated posterior mean at the target T
+of each point ``a`` of a finite set ``A`` (and of ``x`` itself at T) is ``mu_T(a) + sigma_a Z`` with ``Z ~ N(0, 1)`` and
 
     sigma_a = Cov_n(f_T(a), f_s(x)) / sqrt(v_s(x) + noise).
 

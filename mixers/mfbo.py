@@ -318,7 +318,8 @@ class MFBOMixer(OfflineMixer):
             return np.zeros((0, self.problem.d))
         w = np.vstack([np.asarray(o.weights, dtype=np.float64) for o in self.used])
         w = w[self.problem.feasible(w)]
-        return w[greedy_distinct(np.arange(len(w)), w, len(w), tol=POOL_TOL)]
+        _, first = np.unique(np.round(w, 9), axis=0, return_index=True)
+        return w[np.sort(first)]
 
     def _generate(self, rng: np.random.Generator, m: int, centers: FloatArray | None) -> FloatArray:
         """``m`` candidates ``(m', d)`` in the bounds: Dirichlet around the prior, a quarter around ``centers``."""

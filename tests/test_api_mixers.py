@@ -1,0 +1,147 @@
+"""Mixer endpoints over HTTP on the shipped RegMix runs: catalog, recommend, predict, propose, evaluate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from scipy.stats import spearmanr
+
+import mixers
+from app.services import demo
+from store.repository import Store
+from tests.conftest import make_client
+from tests.test_api_runs import assert_problem
+
+FAST = {"n_estimators": 100, "n_candidates": 5000, "top_k": 16, "cv_trees": 20}
+BASE = "/api/v1/projects/regmix-demo"
+
+
+@pytest.fixture(scope="module")
+def demo_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    from store import db
+
+    tmp = tmp_path_factory.mktemp("demo")
+    url = f"sqlite:///{tmp / 'mixopt.db'}"
+    db.upgrade(url)
+    store = Store(db.make_engine(url))
+    demo.ensure_demo(store)
+    with make_client(store, Path(tmp)) as client:
+        yield client
+
+
+def test_catalog_lists_every_mixer_with_schema(demo_client: TestClient) -> None:
+    catalog = {m["name"]: m for m in demo_client.get("/api/v1/mixers").json()}
+    assert set(catalog) == set(mixers.available())
+    assert {"regmix", "mixing_law", "aioli", "ot", "mfbo"} <= set(catalog)
+    assert catalog["aioli"]["kind"] == "online" and catalog["regmix"]["kind"] == "offline"
+    assert catalog["regmix"]["config_schema"]["properties"]["model"]["enum"] == ["lightgbm", "linear", "ridge"]
+
+
+def test_bad_mixer_requests_are_problems(demo_client: TestClient) -> None:
+    assert_problem(demo_client.post(f"{BASE}/recommendations", json={"mixer": "nope"}), 422, "unknown_mixer", "mixer")
+    resp = demo_client.post(f"{BASE}/recommendations", json={"mixer": "regmix", "config": {"top_k": 0}})
+    assert_problem(resp, 422, "invalid_mixer_config", "config.top_k")
+    resp = demo_client.post(f"{BASE}/recommendations", json={"mixer": "regmix", "config": {"tpo_k": 3}})
+    assert_problem(resp, 422, "invalid_mixer_config", "config.tpo_k")
+    assert_problem(demo_client.post(f"{BASE}/recommendations", json={"mixer": "aioli"}), 422, "wrong_mixer_kind")
+    resp = demo_client.post(f"{BASE}/predictions", json={"mixer": "regmix", "mixtures": [{"arxiv": 1.0, "x": 0.0}]})
+    assert_problem(resp, 422, loc="mixtures[0].x")
+
+
+def test_recommendation_is_feasible_cached_and_better_than_average(demo_client: TestClient) -> None:
+    body = {"mixer": "regmix", "config": FAST}
+    rec = demo_client.post(f"{BASE}/recommendations", json=body)
+    assert rec.status_code == 200, rec.text
+    out = rec.json()
+    assert sum(out["weights"].values()) == pytest.approx(1.0)
+    assert min(out["weights"].values()) >= 0
+    assert out["diagnostics"]["runs_used"] == 512
+    runs = demo_client.get(f"{BASE}/runs", params={"max_results": 1000}).json()["runs"]
+    losses = [r["metrics"]["metric/the_pile_pile_cc_val_loss"] for r in runs]
+    assert out["predicted"] < np.mean(losses)
+    again = demo_client.post(f"{BASE}/recommendations", json=body).json()
+    assert again == out  # same data and config: served from the cache
+    metrics_text = demo_client.get("/metrics").text
+    assert 'mixopt_fit_cache_hits_total{mixer="regmix"}' in metrics_text
+
+
+def test_predictions_rank_the_held_out_runs(demo_client: TestClient) -> None:
+    """Fit on the 512 train runs through the API; Spearman on the 256 test runs (DESIGN target 0.98)."""
+    project = demo_client.get(BASE).json()
+    test_runs = demo.regmix_runs(_record(project), "test")
+    mixtures = [r.weights for r in test_runs]
+    truth = [r.metrics[demo.TARGET_METRIC] for r in test_runs]
+    resp = demo_client.post(f"{BASE}/predictions", json={"mixer": "regmix", "mixtures": mixtures})
+    assert resp.status_code == 200, resp.text
+    preds = [p["mean"] for p in resp.json()["predictions"]]
+    assert len(preds) == 256
+    assert spearmanr(preds, truth).statistic >= 0.98
+
+
+def _record(project: dict):  # type: ignore[no-untyped-def]
+    from store.records import ProjectRecord
+
+    return ProjectRecord(
+        project["id"],
+        project["name"],
+        "",
+        project["domains"],
+        project["objective"],
+        project["target_fidelity"],
+        False,
+        0,
+        None,
+        None,
+    )
+
+
+def test_proposals_are_pending_distinct_and_within_bounds(demo_client: TestClient) -> None:
+    body = {"mixer": "regmix", "config": FAST, "n": 6, "seed": 1}
+    first = demo_client.post(f"{BASE}/proposals", json=body)
+    assert first.status_code == 201, first.text
+    runs = first.json()["runs"]
+    assert len(runs) == 6 and {r["status"] for r in runs} == {"pending"}
+    assert all(r["lease_expires_at"] and r["proposal_id"] == first.json()["id"] for r in runs)
+    second = demo_client.post(f"{BASE}/proposals", json=body).json()["runs"]
+    mixtures = [tuple(np.round(list(r["weights"].values()), 9)) for r in runs + second]
+    assert len(set(mixtures)) == len(mixtures)  # the second batch knows the first is pending
+    pending = demo_client.get(f"{BASE}/runs", params={"status": "pending", "max_results": 100}).json()["runs"]
+    assert {r["id"] for r in runs + second} <= {r["id"] for r in pending}
+    done = demo_client.post(f"{BASE}/runs/{runs[0]['id']}/result", json={"metrics": {demo.TARGET_METRIC: 4.0}}).json()
+    assert done["status"] == "completed"
+
+
+def test_proposals_from_a_candidate_pool(demo_client: TestClient) -> None:
+    names = [d["name"] for d in demo_client.get(BASE).json()["domains"]]
+    rng = np.random.default_rng(0)
+    pool = [dict(zip(names, map(float, w), strict=True)) for w in rng.dirichlet(np.ones(len(names)), 20)]
+    resp = demo_client.post(
+        f"{BASE}/proposals", json={"mixer": "regmix", "config": FAST, "n": 3, "candidates": pool, "seed": 2}
+    )
+    assert resp.status_code == 201, resp.text
+    pool_rows = np.array([[c[n] for n in names] for c in pool])
+    for run in resp.json()["runs"]:
+        w = np.array([run["weights"][n] for n in names])
+        assert np.abs(pool_rows - w).max(axis=1).min() < 1e-9
+
+
+def test_evaluation_compares_mixers(demo_client: TestClient) -> None:
+    resp = demo_client.post(
+        f"{BASE}/evaluations",
+        json={
+            "mixers": [
+                {"mixer": "regmix", "config": {"n_estimators": 200}},
+                {"mixer": "regmix", "config": {"model": "linear"}},
+            ],
+            "folds": 4,
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    lgb, lin = resp.json()["results"]
+    assert lgb["n_runs"] >= 512 and len(lgb["predicted"]) == lgb["n_runs"]  # + runs completed above
+    assert lgb["spearman"] > lin["spearman"] > 0.8
+    assert lgb["regret"] >= 0 and lgb["mae"] > 0
