@@ -418,6 +418,43 @@ def evaluate(
     _emit(rows, fmt, ["mixer", "spearman", "mae", "regret", "n_runs"], f"{folds}-fold cross-validation")
 
 
+@app.command("embed")
+def embed(
+    sets: Annotated[
+        list[str], typer.Option("--set", help="NAME=FILE: one document per line (repeat; NAME target too)")
+    ],
+    out: Annotated[Path | None, typer.Option(help="write NAME.npy files into this folder")] = None,
+    project: Annotated[str | None, typer.Option(help="also store the sets in this project")] = None,
+    dim: Annotated[int, typer.Option(help="vector size")] = 384,
+    seed: Annotated[int, typer.Option(help="random seed of the SVD")] = 0,
+) -> None:
+    """Turn text into embedding sets for the OT mixer, offline (hashing + TF-IDF + SVD; no model download)."""
+    import numpy as np
+
+    from app.services import embeddings as esvc
+    from mixers.text_embedding import embed_texts
+
+    texts: dict[str, list[str]] = {}
+    for item in sets:
+        name, sep, path = item.partition("=")
+        if not sep or not Path(path).is_file():
+            _fail(f"--set must be NAME=FILE with an existing file, got {item!r}")
+        texts[name] = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+        if not texts[name]:
+            _fail(f"{path} has no non-empty lines")
+    vectors = embed_texts(texts, dim=dim, seed=seed)
+    rows = []
+    store = _store() if project else None
+    for name, arr in vectors.items():
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            np.save(out / f"{name}.npy", arr)
+        if store is not None and project is not None:
+            _call(esvc.put_embedding, store, project, name, arr)
+        rows.append({"set": name, "vectors": arr.shape[0], "dim": arr.shape[1]})
+    _emit(rows, Format.table, ["set", "vectors", "dim"], "embedding sets")
+
+
 @token_app.command("create")
 def token_create(
     project: Annotated[str | None, typer.Option(help="limit the token to one project")] = None,

@@ -46,14 +46,18 @@ def test_session_runs_to_done(client: TestClient) -> None:
     assert detail["history"][1]["losses"] == losses_at(0, session["directive"]["weights"])
     listed = client.get("/api/v1/projects/online/sessions").json()["sessions"]
     assert [s["id"] for s in listed] == [sid]
-    assert_problem(client.post(f"/api/v1/sessions/{sid}/reports", json={"step": 61, "losses": {"a": 1, "b": 1}}),
-                   409, "session_done")
+    assert_problem(
+        client.post(f"/api/v1/sessions/{sid}/reports", json={"step": 61, "losses": {"a": 1, "b": 1}}),
+        409,
+        "session_done",
+    )
 
 
 def test_bad_reports_leave_the_session_unchanged(client: TestClient) -> None:
     client.post("/api/v1/projects", json=PROJECT)
-    sid = client.post("/api/v1/projects/online/sessions",
-                      json={"mixer": "aioli", "config": CONFIG, "total_steps": 60}).json()["id"]
+    sid = client.post(
+        "/api/v1/projects/online/sessions", json={"mixer": "aioli", "config": CONFIG, "total_steps": 60}
+    ).json()["id"]
     before = client.get(f"/api/v1/sessions/{sid}").json()
     bad = [
         ({"step": 5, "losses": {"a": 1.0, "b": 1.0}}, 422, "step"),
@@ -63,8 +67,11 @@ def test_bad_reports_leave_the_session_unchanged(client: TestClient) -> None:
     ]
     for body, status, loc in bad:
         assert_problem(client.post(f"/api/v1/sessions/{sid}/reports", json=body), status, loc=loc)
-    nan = client.post(f"/api/v1/sessions/{sid}/reports", content='{"step": 0, "losses": {"a": NaN, "b": 1}}',
-                      headers={"content-type": "application/json"})
+    nan = client.post(
+        f"/api/v1/sessions/{sid}/reports",
+        content='{"step": 0, "losses": {"a": NaN, "b": 1}}',
+        headers={"content-type": "application/json"},
+    )
     assert_problem(nan, 422, loc="losses.a")
     assert client.get(f"/api/v1/sessions/{sid}").json() == before
     assert_problem(client.get("/api/v1/sessions/99999"), 404, "session_not_found")
@@ -74,8 +81,15 @@ def test_session_start_errors(client: TestClient) -> None:
     client.post("/api/v1/projects", json=PROJECT)
     url = "/api/v1/projects/online/sessions"
     assert_problem(client.post(url, json={"mixer": "nope", "total_steps": 10}), 422, "unknown_mixer", "mixer")
-    assert_problem(client.post(url, json={"mixer": "aioli", "config": {"eta": -1}, "total_steps": 10}), 422,
-                   "invalid_mixer_config", "config.eta")
+    assert_problem(
+        client.post(url, json={"mixer": "aioli", "config": {"eta": -1}, "total_steps": 10}),
+        422,
+        "invalid_mixer_config",
+        "config.eta",
+    )
     assert_problem(client.post(url, json={"mixer": "aioli"}), 422, "total_steps_missing", "total_steps")
-    assert_problem(client.post(url, json={"mixer": "aioli", "total_steps": 10,
-                                          "initial_weights": {"a": 0.2, "b": 0.2}}), 422, loc="initial_weights")
+    assert_problem(
+        client.post(url, json={"mixer": "aioli", "total_steps": 10, "initial_weights": {"a": 0.2, "b": 0.2}}),
+        422,
+        loc="initial_weights",
+    )

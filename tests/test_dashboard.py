@@ -61,6 +61,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 # -- servers ----------------------------------------------------------------------------------------
 
+
 @contextmanager
 def dashboard_server(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """A real server process serving the API and the dashboard; yields its base URL."""
@@ -143,9 +144,7 @@ def watched(browser: Browser) -> Iterator[Watched]:
     # Requests the page aborts itself (a newer what-if prediction replaces an older one) are not failures.
     page.on(
         "requestfailed",
-        lambda r: (
-            w.failed.append(f"failed {r.url} {r.failure}") if "ERR_ABORTED" not in (r.failure or "") else None
-        ),
+        lambda r: w.failed.append(f"failed {r.url} {r.failure}") if "ERR_ABORTED" not in (r.failure or "") else None,
     )
     yield w
     context.close()
@@ -171,9 +170,7 @@ def all_runs(http: httpx.Client, project: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     token = None
     while True:
-        page = http.get(
-            f"/api/v1/projects/{project}/runs", params={"max_results": 1000, "page_token": token}
-        ).json()
+        page = http.get(f"/api/v1/projects/{project}/runs", params={"max_results": 1000, "page_token": token}).json()
         out += page["runs"]
         token = page["next_page_token"]
         if not token:
@@ -203,9 +200,7 @@ def small_project(http: httpx.Client, name: str) -> None:
 
 
 @in_browser
-def test_projects_list_and_runs_table(
-    demo_url: str, http: httpx.Client, watched: Watched, tmp_path: Path
-) -> None:
+def test_projects_list_and_runs_table(demo_url: str, http: httpx.Client, watched: Watched, tmp_path: Path) -> None:
     page = watched.page
     runs = all_runs(http, DEMO)
     values = [v for r in runs if (v := objective(r)) is not None]
@@ -251,9 +246,7 @@ def test_projects_list_and_runs_table(
 
 
 @in_browser
-def test_new_runs_appear_without_reloading(
-    demo_url: str, http: httpx.Client, watched: Watched, tmp_path: Path
-) -> None:
+def test_new_runs_appear_without_reloading(demo_url: str, http: httpx.Client, watched: Watched, tmp_path: Path) -> None:
     page = watched.page
     small_project(http, "live")
     seed = [
@@ -279,9 +272,7 @@ def test_new_runs_appear_without_reloading(
         "metrics": {"loss": 2.0},
     }
     assert http.post("/api/v1/projects/live/runs", json={"runs": [new]}).status_code == 201
-    done = http.post(
-        f"/api/v1/projects/live/runs/{created[-1]['id']}/result", json={"metrics": {"loss": 1.5}}
-    )
+    done = http.post(f"/api/v1/projects/live/runs/{created[-1]['id']}/result", json={"metrics": {"loss": 1.5}})
     assert done.status_code == 200
     expect(page.locator("#tile-runs .tile-value")).to_have_text("5", timeout=15_000)
     expect(page.locator("#open-card")).to_have_count(0)
@@ -342,9 +333,7 @@ def test_recommend_and_propose(
 
     # The config form follows the schema: an out-of-range number is refused in the browser.
     props = mixer["config_schema"].get("properties", {})
-    bounded = next(
-        (k for k, p in props.items() if p.get("type") in ("integer", "number") and "minimum" in p), None
-    )
+    bounded = next((k for k, p in props.items() if p.get("type") in ("integer", "number") and "minimum" in p), None)
     if bounded is not None:
         page.locator("#ask-card details.schema-form > summary").click()
         page.fill(f"#opt-cfg-{bounded}", str(props[bounded]["minimum"] - 1))
@@ -362,9 +351,7 @@ def test_recommend_and_propose(
     page.wait_for_selector("#plot-recommendation svg.main-svg")
     names = page.evaluate("document.querySelector('#plot-recommendation').data.map(t => t.name)")
     assert (
-        names[0].startswith("recommended")
-        and names[1] == "token-share prior"
-        and names[2].startswith("best observed")
+        names[0].startswith("recommended") and names[1] == "token-share prior" and names[2].startswith("best observed")
     )
 
     page.fill("#opt-n", "2")
@@ -374,10 +361,7 @@ def test_recommend_and_propose(
     expect(rows.first).to_be_visible(timeout=60_000)
     proposed = [int(t.strip("#")) for t in rows.locator("td:first-child").all_inner_texts()]
     assert 1 <= len(proposed) <= 2
-    pending = {
-        r["id"]
-        for r in http.get(f"/api/v1/projects/{DEMO}/runs", params={"status": "pending"}).json()["runs"]
-    }
+    pending = {r["id"] for r in http.get(f"/api/v1/projects/{DEMO}/runs", params={"status": "pending"}).json()["runs"]}
     assert set(proposed) <= pending
     page.wait_for_selector("#plot-proposal svg.main-svg")
     shot(page, "05-recommend-and-propose", tmp_path)
@@ -408,9 +392,7 @@ def test_what_if_and_mixer_comparison(
     expect(page.locator(".whatif-status")).to_have_text("")
     before = readout.inner_text()
     boxes = page.locator("#whatif-sliders .weight-box")
-    assert sum(float(v) for v in boxes.evaluate_all("els => els.map(e => e.value)")) == pytest.approx(
-        1, abs=2e-3
-    )
+    assert sum(float(v) for v in boxes.evaluate_all("els => els.map(e => e.value)")) == pytest.approx(1, abs=2e-3)
 
     page.locator("#whatif-sliders input[type=range]").first.fill("0.5")
     expect(readout).not_to_have_text(before, timeout=30_000)
@@ -445,10 +427,7 @@ def test_import_csv_and_jsonl(demo_url: str, http: httpx.Client, watched: Watche
     page = watched.page
     small_project(http, "imports")
     header = "external_id,status,cost,fidelity.tokens,weight.web,weight.code,weight.books,metric.loss\n"
-    lines = [
-        f'"r,{i}",completed,{1 + i},1e9,{0.1 * (i + 1)},{0.9 - 0.1 * (i + 1)},0.1,{3 - 0.2 * i}'
-        for i in range(6)
-    ]
+    lines = [f'"r,{i}",completed,{1 + i},1e9,{0.1 * (i + 1)},{0.9 - 0.1 * (i + 1)},0.1,{3 - 0.2 * i}' for i in range(6)]
     page.goto(demo_url + "/#/p/imports/runs")
     expect(page.locator("#tile-runs .tile-value")).to_have_text("0")
     upload(page, "runs.csv", "text/csv", (header + "\n".join(lines) + "\n").encode())
@@ -461,9 +440,7 @@ def test_import_csv_and_jsonl(demo_url: str, http: httpx.Client, watched: Watche
     assert all(r["cost"] is not None for r in stored)
 
     bad = [
-        json.dumps(
-            {"external_id": "j1", "weights": {"web": 0.5, "code": 0.5, "books": 0}, "metrics": {"loss": 2.5}}
-        ),
+        json.dumps({"external_id": "j1", "weights": {"web": 0.5, "code": 0.5, "books": 0}, "metrics": {"loss": 2.5}}),
         "",
         json.dumps({"external_id": "j2", "weights": {"web": 0.5, "wiki": 0.5}, "metrics": {"loss": 2.4}}),
     ]
@@ -507,9 +484,9 @@ def test_online_session_view(
         w = directive["weights"]
         step = directive["until_step"]
         losses = {d: 2.0 + 1.0 / (1.0 + w[d] * step / 100) for d in ("web", "code", "books")}
-        directive = http.post(
-            f"/api/v1/sessions/{sid}/reports", json={"step": step, "losses": losses}
-        ).json()["directive"]
+        directive = http.post(f"/api/v1/sessions/{sid}/reports", json={"step": step, "losses": losses}).json()[
+            "directive"
+        ]
         reports += 1
     page.goto(demo_url + "/#/p/online/sessions")
     expect(page.locator("#sessions-table tbody tr")).to_have_count(1)

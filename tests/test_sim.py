@@ -121,11 +121,13 @@ def test_training_on_a_domain_lowers_its_own_loss_most(world) -> None:  # type: 
 
 def test_more_tokens_and_more_params_lower_the_loss(world) -> None:  # type: ignore[no-untyped-def]
     for mix in ("uniform", "relevance"):
-        by_tokens = [run(world, mix, {"params": n_params(128, 12), "tokens": 2.0**k}).metrics["target"]
-                     for k in (16, 18, 20)]
+        by_tokens = [
+            run(world, mix, {"params": n_params(128, 12), "tokens": 2.0**k}).metrics["target"] for k in (16, 18, 20)
+        ]
         assert by_tokens[0] > by_tokens[1] > by_tokens[2]
-    by_rank = [run(world, "relevance", {"params": n_params(128, r), "tokens": 2.0**20}).metrics["target"]
-               for r in (2, 8, 32)]
+    by_rank = [
+        run(world, "relevance", {"params": n_params(128, r), "tokens": 2.0**20}).metrics["target"] for r in (2, 8, 32)
+    ]
     assert by_rank[0] > by_rank[1] > by_rank[2]
 
 
@@ -151,8 +153,10 @@ def test_the_best_mixture_is_neither_uniform_nor_a_single_domain(world) -> None:
 @pytest.mark.slow
 def test_small_runs_rank_mixtures_like_target_runs_but_not_perfectly(world) -> None:  # type: ignore[no-untyped-def]
     mixes = np.random.default_rng(123).dirichlet(np.ones(world.n), 64)
-    out = {fid: np.array([r.metrics["target"] for r in run_many([Job(world, m, fid) for m in mixes])])
-           for fid in ("small", "target")}
+    out = {
+        fid: np.array([r.metrics["target"] for r in run_many([Job(world, m, fid) for m in mixes])])
+        for fid in ("small", "target")
+    }
     rho = spearmanr(out["small"], out["target"])[0]
     assert 0.8 < rho < 0.99
     assert out["small"].mean() > out["target"].mean() + 0.3

@@ -120,19 +120,20 @@ def load_regmix(split: str) -> tuple[FloatArray, pd.DataFrame]:
 def regmix_problem(metrics: dict[str, float] | None = None, direction: str = "minimize") -> Problem:
     shares = pd.read_csv(DEMO / "domains.csv")
     return Problem(
-        domains=tuple(DomainSpec(str(name), tokens=float(share))
-                      for name, share in zip(shares["domain"], shares["token_share"], strict=True)),
+        domains=tuple(
+            DomainSpec(str(name), tokens=float(share))
+            for name, share in zip(shares["domain"], shares["token_share"], strict=True)
+        ),
         objective=Objective(metrics or {PILE_CC: 1.0}, direction),  # type: ignore[arg-type]
         target_fidelity={"params": 1e9, "tokens": 2.5e10},
     )
 
 
-def regmix_observations(w: FloatArray, metrics: pd.DataFrame, fidelity: dict[str, float] | None = None,
-                        rows: Sequence[int] | None = None) -> list[Observation]:
+def regmix_observations(
+    w: FloatArray, metrics: pd.DataFrame, fidelity: dict[str, float] | None = None, rows: Sequence[int] | None = None
+) -> list[Observation]:
     idx = range(len(w)) if rows is None else rows
-    records: list[dict[str, float]] = [
-        {str(k): float(v) for k, v in row.items()} for row in metrics.to_dict("records")
-    ]
+    records: list[dict[str, float]] = [{str(k): float(v) for k, v in row.items()} for row in metrics.to_dict("records")]
     return [Observation(weights=w[i], fidelity=dict(fidelity or DEMO_FIDELITY), metrics=records[i]) for i in idx]
 
 

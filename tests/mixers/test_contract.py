@@ -72,8 +72,9 @@ def known_at(fid: dict[str, float], observations: list[Observation], pending: li
 # -- scenarios (also run in a subprocess, so plain functions of picklable inputs) -------------------------
 
 
-def offline_scenario(name: str, seed: int, problem: Problem, observations: list[Observation],
-                     pending: list[PendingRun]) -> dict[str, Any]:
+def offline_scenario(
+    name: str, seed: int, problem: Problem, observations: list[Observation], pending: list[PendingRun]
+) -> dict[str, Any]:
     """Everything an offline mixer answers, as plain arrays (or the error message)."""
     mixer = make(name, problem, seed).fit(observations)
     out: dict[str, Any] = {}
@@ -98,8 +99,9 @@ def fake_losses(exposure: FloatArray) -> FloatArray:
     return np.asarray(2.0 + 3.0 / (1.0 + 0.01 * exposure + 0.003 * exposure.sum()), dtype=np.float64)
 
 
-def online_scenario(name: str, seed: int, problem: Problem, total_steps: int = 1000,
-                    max_reports: int = 2000) -> list[tuple[int, bool, list[float], str]]:
+def online_scenario(
+    name: str, seed: int, problem: Problem, total_steps: int = 1000, max_reports: int = 2000
+) -> list[tuple[int, bool, list[float], str]]:
     """Drive a session with the fake trainer; each entry: until_step, done, weights, state JSON."""
     mixer = make(name, problem, seed)
     state, directive = mixer.start(total_steps)
@@ -112,8 +114,7 @@ def online_scenario(name: str, seed: int, problem: Problem, total_steps: int = 1
         exposure = exposure + np.asarray(directive.weights) * (directive.until_step - step)
         step = directive.until_step
         state, directive = mixer.observe(state, Report(step=step, losses=fake_losses(exposure)))
-        trace.append((directive.until_step, directive.done, np.asarray(directive.weights).tolist(),
-                      json.dumps(state)))
+        trace.append((directive.until_step, directive.done, np.asarray(directive.weights).tolist(), json.dumps(state)))
     return trace
 
 
@@ -141,8 +142,9 @@ def run_in_subprocess(tmp_path: Path, call: str, args: tuple[Any, ...]) -> Any:
         f"open({str(out)!r}, 'wb').write(pickle.dumps(res))\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "4321"}
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return pickle.loads(out.read_bytes())
 
@@ -206,8 +208,9 @@ def test_recommend_and_predict_in_bounds(name: str, problem: Problem, observatio
 
 
 @pytest.mark.parametrize("name", OFFLINE)
-def test_propose_in_bounds_distinct_and_new(name: str, problem: Problem, observations: list[Observation],
-                                            pending: list[PendingRun]) -> None:
+def test_propose_in_bounds_distinct_and_new(
+    name: str, problem: Problem, observations: list[Observation], pending: list[PendingRun]
+) -> None:
     mixer = make(name, problem).fit(observations)
     runs = mixer.propose(5, LOW, pending)
     assert len(runs) == 5
@@ -234,8 +237,9 @@ def test_propose_one_and_fidelity_choice(name: str, problem: Problem, observatio
 
 
 @pytest.mark.parametrize("name", OFFLINE)
-def test_candidate_pool_respected(name: str, problem: Problem, observations: list[Observation],
-                                  pending: list[PendingRun]) -> None:
+def test_candidate_pool_respected(
+    name: str, problem: Problem, observations: list[Observation], pending: list[PendingRun]
+) -> None:
     fresh = fresh_pool(problem)
     known = [o.weights for o in observations if fidelity_key(o.fidelity) == fidelity_key(LOW)][:5]
     pool = np.vstack([*known, *(p.weights for p in pending), fresh])
@@ -282,8 +286,9 @@ def test_pickle_round_trip(name: str, problem: Problem, observations: list[Obser
 
 
 @pytest.mark.parametrize("name", OFFLINE)
-def test_inputs_not_mutated(name: str, problem: Problem, observations: list[Observation],
-                            pending: list[PendingRun]) -> None:
+def test_inputs_not_mutated(
+    name: str, problem: Problem, observations: list[Observation], pending: list[PendingRun]
+) -> None:
     before = [o.weights.copy() for o in observations] + [p.weights.copy() for p in pending]
     pool = fresh_pool(problem)
     pool_before = pool.copy()
@@ -296,8 +301,9 @@ def test_inputs_not_mutated(name: str, problem: Problem, observations: list[Obse
 
 
 @pytest.mark.parametrize("name", OFFLINE)
-def test_same_seed_same_answer_in_process(name: str, problem: Problem, observations: list[Observation],
-                                          pending: list[PendingRun]) -> None:
+def test_same_seed_same_answer_in_process(
+    name: str, problem: Problem, observations: list[Observation], pending: list[PendingRun]
+) -> None:
     a = offline_scenario(name, 11, problem, observations, pending)
     b = offline_scenario(name, 11, problem, observations, pending)
     assert same(a, b)

@@ -125,8 +125,17 @@ def test_gp_likelihood_gradient_matches_finite_differences() -> None:
             base = gp._initial(x, 2)
             layout = _Layout(len(base.lengthscales), np.array([True, True]), True, True)
             theta = layout.pack(base) + rng.normal(scale=0.3, size=layout.size)
-            err = check_grad(lambda t, g, *a: g._nll(t, *a)[0], lambda t, g, *a: g._nll(t, *a)[1], theta,
-                             gp, layout, base, x, y, epsilon=1e-6)
+            err = check_grad(
+                lambda t, g, *a: g._nll(t, *a)[0],
+                lambda t, g, *a: g._nll(t, *a)[1],
+                theta,
+                gp,
+                layout,
+                base,
+                x,
+                y,
+                epsilon=1e-6,
+            )
             assert err < 1e-3 * max(1.0, float(np.abs(gp._nll(theta, layout, base, x, y)[1]).max())), (kernel, ard)
 
 
@@ -179,8 +188,14 @@ def test_mixer_low_fidelity_runs_shrink_target_std() -> None:
     hi = runs(0, 12, seed=7)
     rng = np.random.default_rng(8)
     probe = np.array([[0.55, 0.25, 0.15, 0.05]])
-    lo = [Observation(weights=project_row(probe[0] + 0.02 * rng.normal(size=D)), fidelity=dict(LO),
-                      metrics={"loss": float(truth(probe[0], LO))}) for _ in range(6)]
+    lo = [
+        Observation(
+            weights=project_row(probe[0] + 0.02 * rng.normal(size=D)),
+            fidelity=dict(LO),
+            metrics={"loss": float(truth(probe[0], LO))},
+        )
+        for _ in range(6)
+    ]
     sd_hi = mixer().fit(hi).predict(probe).std
     sd_both = mixer().fit(hi + lo).predict(probe).std
     assert sd_hi is not None and sd_both is not None
@@ -198,8 +213,9 @@ def test_replicates_inform_the_noise_estimate() -> None:
     for _ in range(15):
         w = rng.dirichlet(np.ones(D))
         for _ in range(4):
-            obs.append(Observation(weights=w, fidelity=dict(HI),
-                                   metrics={"loss": float(truth(w, HI) + 0.05 * rng.normal())}))
+            obs.append(
+                Observation(weights=w, fidelity=dict(HI), metrics={"loss": float(truth(w, HI) + 0.05 * rng.normal())})
+            )
     diag = mixer(multi_fidelity=False).fit(obs).recommend().diagnostics
     assert 0.03 < diag["noise_std"] < 0.08
 
@@ -265,8 +281,9 @@ def test_expected_min_of_lines_matches_monte_carlo() -> None:
     z = rng.normal(size=400_000)
     for r in range(3):
         mc = np.min(a[r][:, None] + b[r][:, None] * z[None, :], axis=0)
-        assert expected_min_of_lines(a[r : r + 1], b[r : r + 1])[0] == pytest.approx(mc.mean(), abs=5 * mc.std() /
-                                                                                       math.sqrt(len(z)))
+        assert expected_min_of_lines(a[r : r + 1], b[r : r + 1])[0] == pytest.approx(
+            mc.mean(), abs=5 * mc.std() / math.sqrt(len(z))
+        )
 
 
 def test_kg_is_nonnegative_and_zero_without_slopes() -> None:
@@ -300,8 +317,10 @@ def test_augmented_ei_reduces_to_ei_for_a_perfect_noiseless_proxy() -> None:
 
 def test_cost_model_fit() -> None:
     rng = np.random.default_rng(12)
-    fids = [{"params": float(p), "tokens": float(t)} for p, t in zip(10 ** rng.uniform(6, 9, 10),
-                                                                      10 ** rng.uniform(8, 11, 10), strict=True)]
+    fids = [
+        {"params": float(p), "tokens": float(t)}
+        for p, t in zip(10 ** rng.uniform(6, 9, 10), 10 ** rng.uniform(8, 11, 10), strict=True)
+    ]
     costs: list[float | None] = [3.0 * f["params"] * f["tokens"] ** 0.5 for f in fids]
     cm = fit_cost_model(("params", "tokens"), fids, costs)
     assert cm.source == "observed"
@@ -325,8 +344,13 @@ def test_cost_model_fit() -> None:
 
 def test_registered_and_bad_config_rejected() -> None:
     assert get_mixer_class("mfbo") is MFBOMixer
-    for bad in ({"restarts": 0}, {"typo": 1}, {"cost_exponents": {"params": -1.0}}, {"cost_model": "oracle"},
-                {"n_candidates": 0}):
+    for bad in (
+        {"restarts": 0},
+        {"typo": 1},
+        {"cost_exponents": {"params": -1.0}},
+        {"cost_model": "oracle"},
+        {"n_candidates": 0},
+    ):
         with pytest.raises(ValidationError):
             MFBOConfig.model_validate(bad)
 
@@ -351,8 +375,9 @@ def test_batch_is_distinct_and_avoids_observed_and_pending_runs() -> None:
     pending = [PendingRun(weights=obs[0].weights, fidelity=dict(HI)), PendingRun(weights=OPT.copy(), fidelity=dict(LO))]
     props = mixer(seed=3).fit(obs).propose(8, pending=pending, fidelities=[LO, HI])
     got = [(p.weights, fidelity_key(p.fidelity)) for p in props]
-    taken = [(o.weights, fidelity_key(o.fidelity)) for o in obs] + [(p.weights, fidelity_key(p.fidelity))
-                                                                    for p in pending]
+    taken = [(o.weights, fidelity_key(o.fidelity)) for o in obs] + [
+        (p.weights, fidelity_key(p.fidelity)) for p in pending
+    ]
     assert len(got) == 8
     for i, a in enumerate(got):
         assert not any(same_run(a, b, 1e-3) for b in taken)
@@ -372,8 +397,10 @@ def test_candidate_pool_per_fidelity_exclusion() -> None:
         assert np.abs(pool - p.weights).max(axis=1).min() == 0.0  # rows of the pool, unchanged
     # Every (pool row, fidelity) pair except the two pending ones, each once; the same mixture at the other
     # fidelity stays allowed.
-    expected = {(i, fidelity_key(f)) for i in range(5) for f in (LO, HI)} - {(0, fidelity_key(LO)),
-                                                                              (1, fidelity_key(HI))}
+    expected = {(i, fidelity_key(f)) for i in range(5) for f in (LO, HI)} - {
+        (0, fidelity_key(LO)),
+        (1, fidelity_key(HI)),
+    }
     assert len(props) == len(got) == 8 and got == expected
     with pytest.raises(MixerError):
         m.propose(1, pending=[PendingRun(weights=w, fidelity=dict(HI)) for w in pool], candidates=pool)
@@ -401,7 +428,9 @@ def test_recommend_finds_the_target_optimum_with_diagnostics() -> None:
     diag = rec.diagnostics
     assert diag["runs_used"] == 55 and diag["fidelity_keys"] == ["params", "tokens"]
     assert {fidelity_key(f["fidelity"]): f["runs"] for f in diag["fidelities_seen"]} == {
-        fidelity_key(LO): 40, fidelity_key(HI): 15}
+        fidelity_key(LO): 40,
+        fidelity_key(HI): 15,
+    }
     assert math.isfinite(diag["log_marginal_likelihood"]) and "lengthscales" in diag["kernel"]
     assert diag["cost_model"]["source"] == "observed"
     # The same mixer answers at the low fidelity with a higher loss (falls with scale).
@@ -419,8 +448,10 @@ def test_ard_turns_on_with_enough_runs_per_domain() -> None:
 
 def test_direction_maximize_mirrors_minimize() -> None:
     obs = runs(20, 8)
-    flipped = [Observation(weights=o.weights, fidelity=o.fidelity, metrics={"score": -o.metrics["loss"]},
-                           cost=o.cost) for o in obs]
+    flipped = [
+        Observation(weights=o.weights, fidelity=o.fidelity, metrics={"score": -o.metrics["loss"]}, cost=o.cost)
+        for o in obs
+    ]
     lo_m = mixer(seed=4).fit(obs)
     hi_m = mixer(seed=4, prob=problem(Objective({"score": 1.0}, "maximize"))).fit(flipped)
     a, b = lo_m.recommend(), hi_m.recommend()
@@ -431,12 +462,17 @@ def test_direction_maximize_mirrors_minimize() -> None:
     assert pb.mean[0] == pytest.approx(-pa.mean[0], rel=1e-6)
     assert obs[0].metrics["loss"] == pytest.approx(pa.mean[0], abs=0.05)
     assert [fidelity_key(p.fidelity) for p in lo_m.propose(3, fidelities=[LO, HI])] == [
-        fidelity_key(p.fidelity) for p in hi_m.propose(3, fidelities=[LO, HI])]
+        fidelity_key(p.fidelity) for p in hi_m.propose(3, fidelities=[LO, HI])
+    ]
 
 
 def test_outputs_within_bounds() -> None:
-    doms = (DomainSpec("a", min_weight=0.1), DomainSpec("b", max_weight=0.2), DomainSpec("c"),
-            DomainSpec("d", tokens=1e9, max_epochs=2.0))
+    doms = (
+        DomainSpec("a", min_weight=0.1),
+        DomainSpec("b", max_weight=0.2),
+        DomainSpec("c"),
+        DomainSpec("d", tokens=1e9, max_epochs=2.0),
+    )
     prob = problem(domains=doms)  # d's cap: 2 * 1e9 / 1e10 = 0.2
     lo, hi = prob.bounds()
     obs = runs(20, 8)
@@ -459,8 +495,9 @@ def test_same_seed_same_answers_and_pickle_round_trip() -> None:
     np.testing.assert_array_equal(np.array([p.weights for p in pa]), np.array([p.weights for p in pb]))
     np.testing.assert_array_equal(a.recommend().weights, b.recommend().weights)
     # Answers do not depend on earlier calls to the same fitted mixer.
-    np.testing.assert_array_equal(np.array([p.weights for p in a.propose(3, fidelities=[LO, HI])]),
-                                  np.array([p.weights for p in pa]))
+    np.testing.assert_array_equal(
+        np.array([p.weights for p in a.propose(3, fidelities=[LO, HI])]), np.array([p.weights for p in pa])
+    )
     c = pickle.loads(pickle.dumps(a))
     x = np.random.default_rng(0).dirichlet(np.ones(D), 6)
     for fid in (LO, HI):
@@ -468,8 +505,9 @@ def test_same_seed_same_answers_and_pickle_round_trip() -> None:
         np.testing.assert_array_equal(pa_.mean, pc_.mean)
         assert pa_.std is not None and pc_.std is not None
         np.testing.assert_array_equal(pa_.std, pc_.std)
-    np.testing.assert_array_equal(np.array([p.weights for p in c.propose(3, fidelities=[LO, HI])]),
-                                  np.array([p.weights for p in pa]))
+    np.testing.assert_array_equal(
+        np.array([p.weights for p in c.propose(3, fidelities=[LO, HI])]), np.array([p.weights for p in pa])
+    )
 
 
 def test_single_fidelity_mode_is_plain_bo_at_the_target() -> None:
@@ -499,8 +537,7 @@ def test_fidelity_keys_must_agree() -> None:
     odd = Observation(weights=OPT, fidelity={"params": 1e6}, metrics={"loss": 2.0})
     with pytest.raises(MixerError, match="tokens"):
         mixer().fit([*obs, odd])
-    bad_target = Problem(domains=problem().domains, objective=Objective({"loss": 1.0}),
-                         target_fidelity={"params": 1e9})
+    bad_target = Problem(domains=problem().domains, objective=Objective({"loss": 1.0}), target_fidelity={"params": 1e9})
     with pytest.raises(MixerError, match="target fidelity"):
         mixer(prob=bad_target).fit(obs)
     m = mixer().fit(obs)
@@ -512,8 +549,10 @@ def test_fidelity_keys_must_agree() -> None:
 
 def test_runs_without_fidelity_are_taken_at_the_target() -> None:
     rng = np.random.default_rng(16)
-    obs = [Observation(weights=w, fidelity={}, metrics={"loss": float(truth(w, HI))})
-           for w in rng.dirichlet(np.ones(D), 12)]
+    obs = [
+        Observation(weights=w, fidelity={}, metrics={"loss": float(truth(w, HI))})
+        for w in rng.dirichlet(np.ones(D), 12)
+    ]
     m = mixer().fit(obs)
     assert m.recommend().diagnostics["runs_used"] == 12
     assert all(p.fidelity == HI for p in m.propose(2))

@@ -23,8 +23,9 @@ def law(x: FloatArray, c: float = 2.0, b: float = 0.5, t: FloatArray = T_TRUE) -
 
 def six_domain_problem(objective: Objective | None = None, **bounds: dict[int, float]) -> Problem:
     lo, hi = bounds.get("lo", {}), bounds.get("hi", {})
-    domains = tuple(DomainSpec(f"d{i}", tokens=float(i + 1), min_weight=lo.get(i), max_weight=hi.get(i))
-                    for i in range(6))
+    domains = tuple(
+        DomainSpec(f"d{i}", tokens=float(i + 1), min_weight=lo.get(i), max_weight=hi.get(i)) for i in range(6)
+    )
     return Problem(domains, objective or Objective({"loss": 1.0}))
 
 
@@ -78,15 +79,23 @@ def test_two_metrics_and_kl_to_prior() -> None:
     rng = np.random.default_rng(3)
     x = rng.dirichlet(np.ones(6), size=50)
     y_a, y_b = law(x), law(x, c=1.0, b=0.0, t=T_TRUE[::-1])
-    obs = [Observation(weights=row, fidelity=FID, metrics={"a": float(a), "b": float(b)})
-           for row, a, b in zip(x, y_a, y_b, strict=True)]
+    obs = [
+        Observation(weights=row, fidelity=FID, metrics={"a": float(a), "b": float(b)})
+        for row, a, b in zip(x, y_a, y_b, strict=True)
+    ]
     problem = six_domain_problem(Objective({"a": 0.25, "b": 0.75}))
     mixer = MixingLawMixer(problem, seed=0).fit(obs)
     probe = rng.dirichlet(np.ones(6), size=20)
-    np.testing.assert_allclose(mixer.predict(probe).mean, 0.25 * law(probe) + 0.75 * law(probe, 1.0, 0.0, T_TRUE[::-1]),
-                               atol=1e-3)
-    kls = [MixingLawMixer(problem, MixingLawConfig(kl_to_prior=lam), seed=0).fit(obs).recommend()
-           .diagnostics["kl_of_recommendation"] for lam in (0.0, 0.1, 2.0)]
+    np.testing.assert_allclose(
+        mixer.predict(probe).mean, 0.25 * law(probe) + 0.75 * law(probe, 1.0, 0.0, T_TRUE[::-1]), atol=1e-3
+    )
+    kls = [
+        MixingLawMixer(problem, MixingLawConfig(kl_to_prior=lam), seed=0)
+        .fit(obs)
+        .recommend()
+        .diagnostics["kl_of_recommendation"]
+        for lam in (0.0, 0.1, 2.0)
+    ]
     assert kls[0] > kls[1] > kls[2]
 
 
@@ -99,8 +108,9 @@ def test_needs_d_plus_two_runs() -> None:
     assert len(mixer.propose(3, FID)) == 3
 
 
-def test_regmix_data_spearman(regmix_train: tuple[FloatArray, pd.DataFrame],
-                              regmix_test: tuple[FloatArray, pd.DataFrame]) -> None:
+def test_regmix_data_spearman(
+    regmix_train: tuple[FloatArray, pd.DataFrame], regmix_test: tuple[FloatArray, pd.DataFrame]
+) -> None:
     (w, m), (wt, mt) = regmix_train, regmix_test
     mixer = MixingLawMixer(regmix_problem(), seed=0).fit(regmix_observations(w, m))
     rho = spearmanr(mixer.predict(wt).mean, mt[PILE_CC]).statistic

@@ -61,9 +61,7 @@ def clusters(
         np.float32
     )
     lo, hi = dom.get("lo", {}), dom.get("hi", {})
-    domains = tuple(
-        DomainSpec(f"d{i}", min_weight=lo.get(f"d{i}"), max_weight=hi.get(f"d{i}")) for i in range(d)
-    )
+    domains = tuple(DomainSpec(f"d{i}", min_weight=lo.get(f"d{i}"), max_weight=hi.get(f"d{i}")) for i in range(d))
     return Problem(
         domains=domains,
         objective=objective or Objective({"loss": 1.0}),
@@ -129,7 +127,12 @@ def test_sinkhorn_matches_pot_dual() -> None:
 def test_gradient_matches_finite_differences(solver: str) -> None:
     src, tgt = point_sets()
     dist = OTDistance(
-        src, tgt, solver=solver, tol=1e-13, max_iter=100_000, precision="double"  # type: ignore[arg-type]
+        src,
+        tgt,
+        solver=solver,
+        tol=1e-13,
+        max_iter=100_000,
+        precision="double",  # type: ignore[arg-type]
     )
     rng = np.random.default_rng(3)
     p = np.array([0.37, 0.41, 0.22])
@@ -147,7 +150,12 @@ def test_gradient_at_a_zero_weight_is_one_sided_derivative(solver: str) -> None:
     """Zero-mass domains get the (soft) c-transform potential: the derivative of giving them mass."""
     src, tgt = point_sets()
     dist = OTDistance(
-        src, tgt, solver=solver, tol=1e-13, max_iter=100_000, precision="double"  # type: ignore[arg-type]
+        src,
+        tgt,
+        solver=solver,
+        tol=1e-13,
+        max_iter=100_000,
+        precision="double",  # type: ignore[arg-type]
     )
     p = np.array([0.0, 0.6, 0.4])
     e = np.array([1.0, -0.5, -0.5])
@@ -240,9 +248,7 @@ def test_predict_without_runs_is_the_distance_signed_by_direction() -> None:
     mixer = OTMixer(maxi, seed=0).fit([])
     np.testing.assert_allclose(mixer.predict(x).mean, -dist.mean)
     rec = mixer.recommend()
-    assert rec.predicted >= mixer.predict(x).mean.max() * (
-        1 + 1e-3
-    )  # exact OT: the search stops near the kink
+    assert rec.predicted >= mixer.predict(x).mean.max() * (1 + 1e-3)  # exact OT: the search stops near the kink
 
 
 def test_kl_to_prior_pulls_towards_the_prior() -> None:

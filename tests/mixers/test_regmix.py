@@ -138,8 +138,7 @@ def test_train_fidelity_default_config_and_transfer(problem: Problem, observatio
 
 def test_replicates_are_averaged_and_give_a_noise_estimate(problem: Problem) -> None:
     w = np.array([[0.4, 0.2, 0.3, 0.1], [0.3, 0.3, 0.3, 0.1], [0.5, 0.1, 0.3, 0.1]])
-    obs = [Observation(weights=w[i % 3], fidelity=LOW, metrics={"loss_a": 1.0 + i, "loss_b": 2.0})
-           for i in range(6)]
+    obs = [Observation(weights=w[i % 3], fidelity=LOW, metrics={"loss_a": 1.0 + i, "loss_b": 2.0}) for i in range(6)]
     ts: TrainingSet = build_training_set(problem, obs, None)
     assert ts.n == 3 and list(ts.counts) == [2, 2, 2] and ts.runs_used == 6
     np.testing.assert_allclose(ts.metrics[:, 0], [2.5, 3.5, 4.5])
@@ -149,9 +148,12 @@ def test_replicates_are_averaged_and_give_a_noise_estimate(problem: Problem) -> 
 
 
 def test_failed_runs_and_runs_missing_a_metric_are_ignored(problem: Problem, observations: list[Observation]) -> None:
-    bad = [Observation(weights=observations[0].weights, fidelity=LOW, metrics={"loss_a": 1.0}),
-           Observation(weights=observations[1].weights, fidelity=LOW, metrics={"loss_a": 1.0, "loss_b": 1.0},
-                       status="failed")]
+    bad = [
+        Observation(weights=observations[0].weights, fidelity=LOW, metrics={"loss_a": 1.0}),
+        Observation(
+            weights=observations[1].weights, fidelity=LOW, metrics={"loss_a": 1.0, "loss_b": 1.0}, status="failed"
+        ),
+    ]
     ts = build_training_set(problem, [*observations, *bad], None)
     assert ts.runs_used == 31
 
@@ -181,8 +183,9 @@ def test_proposal_recipe_draws(regmix_train: Data) -> None:
 def test_proposals_respect_the_epoch_cap_and_skip_known_runs(regmix_train: Data) -> None:
     w, m = regmix_train
     shares = regmix_problem().domains
-    domains = tuple(DomainSpec(d.name, tokens=d.tokens, max_epochs=1.0 if i == 11 else None)
-                    for i, d in enumerate(shares))
+    domains = tuple(
+        DomainSpec(d.name, tokens=d.tokens, max_epochs=1.0 if i == 11 else None) for i, d in enumerate(shares)
+    )
     # Tokens are shares, so the target budget of 1.0 caps pile_cc (share 0.237) at 0.237.
     problem = Problem(domains, Objective({PILE_CC: 1.0}), target_fidelity={"tokens": 1.0})
     mixer = RegMixMixer(problem, RegMixConfig(n_estimators=50), seed=0).fit(regmix_observations(w, m, rows=range(64)))
@@ -192,8 +195,9 @@ def test_proposals_respect_the_epoch_cap_and_skip_known_runs(regmix_train: Data)
     assert np.abs(x[:, None, :] - w[None, :64, :]).max(axis=2).min() > 1e-3
 
 
-def test_candidate_pool_exhaustion(problem: Problem, observations: list[Observation],
-                                   pending: list[PendingRun]) -> None:
+def test_candidate_pool_exhaustion(
+    problem: Problem, observations: list[Observation], pending: list[PendingRun]
+) -> None:
     mixer = RegMixMixer(problem, RegMixConfig(n_estimators=50), seed=0).fit(observations)
     known = np.vstack([observations[0].weights, pending[0].weights])
     new = np.array([[0.3, 0.3, 0.3, 0.1], [0.4, 0.3, 0.2, 0.1], [0.5, 0.2, 0.2, 0.1]])
@@ -230,8 +234,9 @@ def test_active_proposals_target_disagreement(model: str, regmix_train: Data) ->
     assert np.abs(fresh[:, None, :] - w[None, :48, :]).max(axis=2).min() > 1e-3
 
 
-def test_active_proposals_keep_the_contract(problem: Problem, observations: list[Observation],
-                                            pending: list[PendingRun]) -> None:
+def test_active_proposals_keep_the_contract(
+    problem: Problem, observations: list[Observation], pending: list[PendingRun]
+) -> None:
     cfg = RegMixConfig(active=True, n_estimators=100, active_candidates=512)
     mixer = RegMixMixer(problem, cfg, seed=0).fit(observations)
     runs = mixer.propose(5, LOW, pending)

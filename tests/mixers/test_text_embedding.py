@@ -74,8 +74,6 @@ def test_ot_mixer_on_text_finds_the_target_composition() -> None:
     texts = corpus(seed=1, n=50)
     texts["target"] = sentences("code", 42, rng) + sentences("law", 18, rng)  # 70% code, 30% law
     emb = embed_texts(texts, dim=64, seed=0)
-    prob = Problem(
-        domains=tuple(DomainSpec(t) for t in TOPICS), objective=Objective({"loss": 1.0}), embeddings=emb
-    )
+    prob = Problem(domains=tuple(DomainSpec(t) for t in TOPICS), objective=Objective({"loss": 1.0}), embeddings=emb)
     rec = OTMixer(prob, seed=0).fit([]).recommend()
     assert np.abs(rec.weights - np.array([0.7, 0.0, 0.3])).sum() < 0.1
