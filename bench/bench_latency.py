@@ -34,30 +34,42 @@ def run() -> dict[str, Any]:
         task = bar.add_task("latency", total=N_RECOMMEND * 2 + N_REPORTS + 1)
         with httpx.Client(base_url=url, timeout=120) as http:
             body = {"mixer": "regmix"}
-            first = _timed(lambda: http.post("/api/v1/projects/regmix-demo/recommendations", json=body)
-                           .raise_for_status())
+            first = _timed(
+                lambda: http.post("/api/v1/projects/regmix-demo/recommendations", json=body).raise_for_status()
+            )
             bar.advance(task)
             rec = []
             for _ in range(N_RECOMMEND):
-                rec.append(_timed(lambda: http.post("/api/v1/projects/regmix-demo/recommendations", json=body)
-                                  .raise_for_status()))
+                rec.append(
+                    _timed(
+                        lambda: http.post("/api/v1/projects/regmix-demo/recommendations", json=body).raise_for_status()
+                    )
+                )
                 bar.advance(task)
             health = []
             for _ in range(N_RECOMMEND):
                 health.append(_timed(lambda: http.get("/healthz").raise_for_status()))
                 bar.advance(task)
-            http.post("/api/v1/projects", json={"name": "online", "domains": [{"name": d} for d in "abcde"],
-                                                "objective": {"metric": "loss"}}).raise_for_status()
-            session = http.post("/api/v1/projects/online/sessions", json={
-                "mixer": "aioli", "config": {"round_steps": 100, "lp_rounds": 2, "lp_steps": 2},
-                "total_steps": 10**6, "seed": 0,
-            }).json()
+            http.post(
+                "/api/v1/projects",
+                json={"name": "online", "domains": [{"name": d} for d in "abcde"], "objective": {"metric": "loss"}},
+            ).raise_for_status()
+            session = http.post(
+                "/api/v1/projects/online/sessions",
+                json={
+                    "mixer": "aioli",
+                    "config": {"round_steps": 100, "lp_rounds": 2, "lp_steps": 2},
+                    "total_steps": 10**6,
+                    "seed": 0,
+                },
+            ).json()
             directive, sid, reports = session["directive"], session["id"], []
             for i in range(N_REPORTS):
                 losses = {d: 5.0 - 0.001 * directive["until_step"] - 0.01 * j for j, d in enumerate("abcde")}
                 start = time.perf_counter()
-                resp = http.post(f"/api/v1/sessions/{sid}/reports",
-                                 json={"step": directive["until_step"], "losses": losses})
+                resp = http.post(
+                    f"/api/v1/sessions/{sid}/reports", json={"step": directive["until_step"], "losses": losses}
+                )
                 reports.append((time.perf_counter() - start) * 1000)
                 resp.raise_for_status()
                 directive = resp.json()["directive"]
@@ -80,14 +92,30 @@ def table(p: dict[str, Any]) -> list[dict[str, Any]]:
     h = p["healthz_baseline"]
     r, s = p["recommendation_cached"], p["session_report"]
     return [
-        {"benchmark": "recommendation, cached (HTTP)", "value": f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms",
-         "baseline": f"healthz p50 {h['p50_ms']:.1f} ms", "ratio": f"{r['p50_ms'] / h['p50_ms']:.1f}",
-         "target": "p50 < 20 ms, p99 < 100 ms", "ok": r["p50_ms"] < 20 and r["p99_ms"] < 100},
-        {"benchmark": "recommendation, first (fit + 100k candidates)", "value": f"{p['recommendation_first_ms']:.0f} ms",
-         "baseline": "", "ratio": "", "target": "", "ok": None},
-        {"benchmark": "session report round trip (HTTP)", "value": f"p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms",
-         "baseline": f"healthz p50 {h['p50_ms']:.1f} ms", "ratio": f"{s['p50_ms'] / h['p50_ms']:.1f}",
-         "target": "p50 < 10 ms", "ok": s["p50_ms"] < 10},
+        {
+            "benchmark": "recommendation, cached (HTTP)",
+            "value": f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms",
+            "baseline": f"healthz p50 {h['p50_ms']:.1f} ms",
+            "ratio": f"{r['p50_ms'] / h['p50_ms']:.1f}",
+            "target": "p50 < 20 ms, p99 < 100 ms",
+            "ok": r["p50_ms"] < 20 and r["p99_ms"] < 100,
+        },
+        {
+            "benchmark": "recommendation, first (fit + 100k candidates)",
+            "value": f"{p['recommendation_first_ms']:.0f} ms",
+            "baseline": "",
+            "ratio": "",
+            "target": "",
+            "ok": None,
+        },
+        {
+            "benchmark": "session report round trip (HTTP)",
+            "value": f"p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms",
+            "baseline": f"healthz p50 {h['p50_ms']:.1f} ms",
+            "ratio": f"{s['p50_ms'] / h['p50_ms']:.1f}",
+            "target": "p50 < 10 ms",
+            "ok": s["p50_ms"] < 10,
+        },
     ]
 
 

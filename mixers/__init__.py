@@ -7,7 +7,7 @@ from mixers.base import Mixer, MixerConfig, MixerError, OfflineMixer, OnlineMixe
 from mixers.registry import available, get_mixer_class, parse_config, register
 
 # Built-in backends register themselves on import.
-from mixers import aioli, mfbo, mixing_law, ot, regmix  # noqa: E402, F401  (isort: skip)
+from mixers import aioli, mfbo, mixing_law, ot, regmix  # noqa: F401  (isort: skip)
 
 __all__ = [
     "Mixer",

@@ -15,8 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -163,24 +162,38 @@ def _needs_embeddings(cls: type[Mixer]) -> bool:
     return bool(getattr(cls, "needs_embeddings", False))
 
 
-@dataclass
 class Context:
-    """Everything one offline request needs, read once."""
+    """One offline request's view of a project. Runs and embeddings are read on first use, so a cache hit
+    costs only the project lookup."""
 
-    project: ProjectRecord
-    problem: Problem
-    runs: list[RunRecord]
-    observations: list[Observation]
-    pending: list[PendingRun]
+    def __init__(self, store: Store, project: ProjectRecord, cls: type[Mixer]) -> None:
+        self.store = store
+        self.project = project
+        self.cls = cls
+
+    @cached_property
+    def runs(self) -> list[RunRecord]:
+        return self.store.all_runs(self.project.id)
+
+    @cached_property
+    def problem(self) -> Problem:
+        emb = self.store.load_embeddings(self.project.id) if _needs_embeddings(self.cls) else None
+        return make_problem(self.project, emb)
+
+    @cached_property
+    def observations(self) -> list[Observation]:
+        return observations(self.project, self.runs)
+
+    @cached_property
+    def pending(self) -> list[PendingRun]:
+        return pending(self.project, self.runs)
 
 
 def load_context(store: Store, project_name: str, cls: type[Mixer]) -> Context:
     project = store.get_project(project_name)
     if sweep_leases(store, project.id):
         project = store.get_project(project_name)
-    runs = store.all_runs(project.id)
-    emb = store.load_embeddings(project.id) if _needs_embeddings(cls) else None
-    return Context(project, make_problem(project, emb), runs, observations(project, runs), pending(project, runs))
+    return Context(store, project, cls)
 
 
 def _cache_key(*parts: Any) -> str:
