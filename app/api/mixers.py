@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from app.api.convert import run_out
-from app.deps import ProjectName, SettingsDep, StoreDep
+from app.deps import ProjectName, SettingsDep, StoreDep, get_scope
 from app.schemas import (
     EvaluationIn,
     EvaluationOut,
@@ -21,7 +21,7 @@ from app.schemas import (
 )
 from app.services import mixing as svc
 
-router = APIRouter(tags=["mixers"])
+router = APIRouter(tags=["mixers"], dependencies=[Depends(get_scope)])
 
 
 @router.get("/api/v1/mixers", response_model=list[MixerInfo])
