@@ -56,8 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         table.add_row(*[_fmt(row[c]) for c in COLUMNS])
     console.print(table)
-    lines = ["# Benchmark results", "", "Written by `python -m bench`; each row is measured against its baseline "
-             "in the same run.", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `python -m bench`; each row is measured against its baseline in the same run.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
     lines += ["| " + " | ".join(_fmt(row[c]) for c in COLUMNS) + " |" for row in rows]
     lines += ["", "Wall time per benchmark: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())]
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -59,15 +59,21 @@ def dataset(seed: int) -> tuple[Problem, list[Observation], np.ndarray, np.ndarr
     rng = np.random.default_rng(seed)
     center = rng.dirichlet(np.ones(D))
     tilt = rng.normal(scale=0.5, size=D)
-    prob = Problem(domains=tuple(DomainSpec(f"d{i:02d}") for i in range(D)), objective=Objective({"loss": 1.0}),
-                   target_fidelity=dict(TARGET))
+    prob = Problem(
+        domains=tuple(DomainSpec(f"d{i:02d}") for i in range(D)),
+        objective=Objective({"loss": 1.0}),
+        target_fidelity=dict(TARGET),
+    )
     obs = []
     for i in range(N_LOW + N_TARGET):
         fid = LOW if i < N_LOW else TARGET
         w = rng.dirichlet(np.ones(D))
         loss = float(truth(w, fid, center, tilt)[()] + 0.01 * rng.normal())
-        obs.append(Observation(weights=w, fidelity=dict(fid), metrics={"loss": loss},
-                               cost=fid["params"] * fid["tokens"] * 1e-15))
+        obs.append(
+            Observation(
+                weights=w, fidelity=dict(fid), metrics={"loss": loss}, cost=fid["params"] * fid["tokens"] * 1e-15
+            )
+        )
     return prob, obs, center, tilt
 
 
@@ -103,14 +109,20 @@ def _regmix() -> dict[str, Any]:
         w = df[doms].to_numpy(dtype=np.float64)
         return np.asarray(w / w.sum(axis=1, keepdims=True))
 
-    obs = [Observation(weights=w, fidelity={}, metrics={REGMIX_METRIC: float(v)})
-           for w, v in zip(weights(train), train[REGMIX_METRIC], strict=True)]
+    obs = [
+        Observation(weights=w, fidelity={}, metrics={REGMIX_METRIC: float(v)})
+        for w, v in zip(weights(train), train[REGMIX_METRIC], strict=True)
+    ]
     start = time.perf_counter()
     model = MFBOMixer(prob, MFBOConfig(), seed=0).fit(obs)
     fit_s = time.perf_counter() - start
     pred = model.predict(weights(test)).mean
-    return {"train_runs": len(obs), "test_runs": len(test), "fit_s": fit_s,
-            "spearman": float(spearmanr(pred, test[REGMIX_METRIC]).statistic)}
+    return {
+        "train_runs": len(obs),
+        "test_runs": len(test),
+        "fit_s": fit_s,
+        "spearman": float(spearmanr(pred, test[REGMIX_METRIC]).statistic),
+    }
 
 
 def run(progress: Progress | None = None) -> dict[str, Any]:
@@ -152,9 +164,15 @@ def run(progress: Progress | None = None) -> dict[str, Any]:
     if progress is not None and task is not None:
         progress.advance(task)
     med = statistics.median
-    return {
-        "setup": {"domains": D, "observations": N_LOW + N_TARGET, "fidelities": 2, "batch": BATCH,
-                  "repeats": REPEATS, "blas_threads": 1},
+    result = {
+        "setup": {
+            "domains": D,
+            "observations": N_LOW + N_TARGET,
+            "fidelities": 2,
+            "batch": BATCH,
+            "repeats": REPEATS,
+            "blas_threads": 1,
+        },
         "mfbo_fit_s": med(fit_s),
         "mfbo_propose_s": med(propose_s),
         "mfbo_total_s": med(total_s),
@@ -166,9 +184,11 @@ def run(progress: Progress | None = None) -> dict[str, Any]:
         "quality": quality,
         "regmix_gp": regmix,
     }
+    write_json("mfbo", result)
+    return result
 
 
-def table(res: dict[str, Any]) -> Table:
+def details_table(res: dict[str, Any]) -> Table:
     t = Table(title="mfbo: batch of 8 over 300 observations (17 domains, 2 fidelities)")
     t.add_column("measure")
     t.add_column("value", justify="right")
@@ -191,11 +211,24 @@ def table(res: dict[str, Any]) -> Table:
     return t
 
 
+def table(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """Summary row for ``python -m bench``."""
+    return [
+        {
+            "benchmark": "mfbo fit + batch of 8 over 300 obs",
+            "value": f"{res['mfbo_total_s']:.2f} s",
+            "baseline": f"{res['baseline_sklearn_s']:.2f} s (sklearn GPR + top 8)",
+            "ratio": f"{res['ratio_mfbo_to_baseline']:.2f}",
+            "target": f"< {res['target_s']:g} s",
+            "ok": res["meets_target"],
+        }
+    ]
+
+
 if __name__ == "__main__":
     from rich import print as rprint
 
     with make_progress() as bar:
         result = run(bar)
-    path = write_json("mfbo", result)
-    rprint(table(result))
-    rprint(f"wrote {path}")
+    rprint(details_table(result))
+    rprint("wrote bench/results/mfbo.json")

@@ -49,15 +49,21 @@ def mixer_once(x: pd.DataFrame, y: pd.Series, prior: np.ndarray) -> dict[str, An
         target_fidelity={"params": 1e9, "tokens": 2.5e10},
     )
     w = x.to_numpy(dtype=np.float64)
-    obs = [Observation(weights=w[i], fidelity={"params": 1e6, "tokens": 1e9}, metrics={TARGET: float(y.iloc[i])})
-           for i in range(len(w))]
+    obs = [
+        Observation(weights=w[i], fidelity={"params": 1e6, "tokens": 1e9}, metrics={TARGET: float(y.iloc[i])})
+        for i in range(len(w))
+    ]
     start = time.perf_counter()
     mixer = RegMixMixer(problem, RegMixConfig(), seed=0).fit(obs)
     fitted = time.perf_counter()
     rec = mixer.recommend()
     done = time.perf_counter()
-    return {"seconds": done - start, "fit_seconds": fitted - start, "recommend_seconds": done - fitted,
-            "predicted": rec.predicted}
+    return {
+        "seconds": done - start,
+        "fit_seconds": fitted - start,
+        "recommend_seconds": done - fitted,
+        "predicted": rec.predicted,
+    }
 
 
 def baseline_once(x: pd.DataFrame, y: pd.Series, prior: np.ndarray) -> dict[str, Any]:
@@ -69,8 +75,12 @@ def baseline_once(x: pd.DataFrame, y: pd.Series, prior: np.ndarray) -> dict[str,
     pred = model.predict(cands)
     best = cands.iloc[np.argsort(pred)[:128]].mean(axis=0).to_numpy()
     done = time.perf_counter()
-    return {"seconds": done - start, "fit_seconds": fitted - start, "recommend_seconds": done - fitted,
-            "predicted": float(model.predict(pd.DataFrame(best[None, :], columns=x.columns))[0])}
+    return {
+        "seconds": done - start,
+        "fit_seconds": fitted - start,
+        "recommend_seconds": done - fitted,
+        "predicted": float(model.predict(pd.DataFrame(best[None, :], columns=x.columns))[0]),
+    }
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:
@@ -95,7 +105,22 @@ def run(progress: Any = None) -> dict[str, Any]:
         out[name]["all_seconds"] = [r["seconds"] for r in results[name]]
     out["ratio"] = out["regmix"]["seconds"] / out["baseline"]["seconds"]
     out["meets_target"] = out["regmix"]["seconds"] < TARGET_SECONDS
+    write_json("regmix_speed", out)
     return out
+
+
+def table(out: dict[str, Any]) -> list[dict[str, Any]]:
+    """Summary row for ``python -m bench``."""
+    return [
+        {
+            "benchmark": "regmix fit 512x17 + score 100k + top-128",
+            "value": f"{out['regmix']['seconds']:.2f} s",
+            "baseline": f"{out['baseline']['seconds']:.2f} s (pandas + LGBMRegressor)",
+            "ratio": f"{out['ratio']:.2f}",
+            "target": f"< {TARGET_SECONDS} s",
+            "ok": out["meets_target"],
+        }
+    ]
 
 
 def main() -> None:
@@ -111,9 +136,11 @@ def main() -> None:
         r = out[name]
         table.add_row(name, f"{r['seconds']:.3f}", f"{r['fit_seconds']:.3f}", f"{r['recommend_seconds']:.3f}")
     Console().print(table)
-    Console().print(f"ratio regmix / baseline: {out['ratio']:.2f}; target < {TARGET_SECONDS} s: "
-                    f"{'met' if out['meets_target'] else 'NOT met'}")
-    print(write_json("regmix_speed", out))
+    Console().print(
+        f"ratio regmix / baseline: {out['ratio']:.2f}; target < {TARGET_SECONDS} s: "
+        f"{'met' if out['meets_target'] else 'NOT met'}"
+    )
+    print("wrote bench/results/regmix_speed.json")
 
 
 if __name__ == "__main__":

@@ -43,8 +43,10 @@ def load(split: str) -> tuple[np.ndarray, np.ndarray]:
 def problem() -> Problem:
     shares = pd.read_csv(DEMO / "domains.csv")
     return Problem(
-        domains=tuple(DomainSpec(str(name), tokens=float(share))
-                      for name, share in zip(shares["domain"], shares["token_share"], strict=True)),
+        domains=tuple(
+            DomainSpec(str(name), tokens=float(share))
+            for name, share in zip(shares["domain"], shares["token_share"], strict=True)
+        ),
         objective=Objective({TARGET: 1.0}),
         target_fidelity={"params": 1e9, "tokens": 2.5e10},
     )
@@ -55,8 +57,9 @@ def test_spearman(prob: Problem, obs: list[Observation], w_test: np.ndarray, y_t
     return float(spearmanr(model.predict(w_test).mean, y_test).statistic)
 
 
-def replay(mode: str, seed: int, config: dict[str, Any] | None = None, budget: int = 256,
-           on_batch: Any = None) -> dict[str, Any]:
+def replay(
+    mode: str, seed: int, config: dict[str, Any] | None = None, budget: int = 256, on_batch: Any = None
+) -> dict[str, Any]:
     """Reveal ``budget`` pool runs in batches; returns Spearman at each checkpoint and proposal times."""
     prob = problem()
     pool, y_pool = load("train")
@@ -93,8 +96,12 @@ def run(seeds: int = 5, config: dict[str, Any] | None = None, show: bool = True)
         for k in CHECKPOINTS:
             vals = [r["spearman"][k] for r in results if r["mode"] == mode and k in r["spearman"]]
             if vals:
-                summary[f"{mode}@{k}"] = {"mean": statistics.mean(vals), "min": min(vals), "max": max(vals),
-                                          "values": vals}
+                summary[f"{mode}@{k}"] = {
+                    "mean": statistics.mean(vals),
+                    "min": min(vals),
+                    "max": max(vals),
+                    "values": vals,
+                }
     times = [t for r in results if r["mode"] == "active" for t in r["propose_seconds"][1:]]
     summary["active_propose_seconds_median"] = statistics.median(times) if times else None
     summary["goal_met"] = summary["active@128"]["mean"] >= summary["random@256"]["mean"]
@@ -119,8 +126,10 @@ def main() -> None:
             mode, k = key.split("@")
             table.add_row(mode, k, f"{val['mean']:.4f}", f"{val['min']:.4f}", f"{val['max']:.4f}")
     Console().print(table)
-    Console().print(f"median active propose time: {out['summary']['active_propose_seconds_median']:.3f} s; "
-                    f"goal (active@128 >= random@256): {out['summary']['goal_met']}")
+    Console().print(
+        f"median active propose time: {out['summary']['active_propose_seconds_median']:.3f} s; "
+        f"goal (active@128 >= random@256): {out['summary']['goal_met']}"
+    )
     print(write_json("regmix_pool_replay", out))
 
 

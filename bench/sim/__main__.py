@@ -43,18 +43,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({"metrics": result.metrics, "cost": result.cost, "weights": result.weights,
-                          "fidelity": result.fidelity, "trajectory": result.trajectory}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "metrics": result.metrics,
+                    "cost": result.cost,
+                    "weights": result.weights,
+                    "fidelity": result.fidelity,
+                    "trajectory": result.trajectory,
+                },
+                indent=2,
+            )
+        )
         return 0
     floor = world.entropy()
     print(f"world: {world.n} domains, vocab {world.vocab}, fidelity {args.fidelity} {result.fidelity}")
     print(f"{'domain':<8} {'role':<9} {'tokens':>10} {'prior':>6} {'weight':>7} {'val loss':>9} {'floor':>6}")
     for j, name in enumerate(world.names):
-        print(f"{name:<8} {world.roles[j]:<9} {world.tokens[j]:>10} {world.prior()[j]:>6.3f} "
-              f"{result.weights[name]:>7.3f} {result.metrics['val/' + name]:>9.4f} {floor[name]:>6.3f}")
+        print(
+            f"{name:<8} {world.roles[j]:<9} {world.tokens[j]:>10} {world.prior()[j]:>6.3f} "
+            f"{result.weights[name]:>7.3f} {result.metrics['val/' + name]:>9.4f} {floor[name]:>6.3f}"
+        )
     print(f"{'target':<8} {'':<9} {'':>10} {'':>6} {'':>7} {result.metrics['target']:>9.4f} {floor['target']:>6.3f}")
-    print("target loss along the run: " + ", ".join(
-        f"{int(p['tokens'])}:{p['target']:.4f}" for p in result.trajectory))
+    print("target loss along the run: " + ", ".join(f"{int(p['tokens'])}:{p['target']:.4f}" for p in result.trajectory))
     print(f"cost (params x tokens): {result.cost:.3g}   wall time: {result.seconds:.2f} s")
     return 0
 

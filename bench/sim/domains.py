@@ -266,18 +266,36 @@ def build_world(spec: WorldSpec) -> World:
     doc_len = spec.seq_len + 1
     tables = [_alias_tables(p) for p in transitions]
     corpora = tuple(
-        _sample_docs(np.random.default_rng([spec.seed, 1, j]), tables[j], stationary[j],
-                     max(1, int(sizes[j] // spec.seq_len)), doc_len)
+        _sample_docs(
+            np.random.default_rng([spec.seed, 1, j]),
+            tables[j],
+            stationary[j],
+            max(1, int(sizes[j] // spec.seq_len)),
+            doc_len,
+        )
         for j in range(spec.n_domains)
     )
-    val_counts = np.stack([
-        _pair_counts(_sample_docs(np.random.default_rng([spec.seed, 2, j]), tables[j], stationary[j],
-                                  spec.val_docs, doc_len), v)
-        for j in range(spec.n_domains)
-    ])
+    val_counts = np.stack(
+        [
+            _pair_counts(
+                _sample_docs(
+                    np.random.default_rng([spec.seed, 2, j]), tables[j], stationary[j], spec.val_docs, doc_len
+                ),
+                v,
+            )
+            for j in range(spec.n_domains)
+        ]
+    )
     target_val = _pair_counts(
-        _sample_docs(np.random.default_rng([spec.seed, 3]), _alias_tables(target_transition), target_stationary,
-                     spec.val_docs, doc_len), v)
+        _sample_docs(
+            np.random.default_rng([spec.seed, 3]),
+            _alias_tables(target_transition),
+            target_stationary,
+            spec.val_docs,
+            doc_len,
+        ),
+        v,
+    )
 
     names = [f"d{j}" for j in range(n_real)] + ([NOISE] if spec.noisy_domain else [])
     return World(

@@ -87,7 +87,10 @@ class Adam:
     """Adam (Kingma & Ba) with decoupled weight decay on the matrices, updating arrays in place."""
 
     def __init__(
-        self, shapes: list[tuple[int, ...]], betas: tuple[float, float] = (0.9, 0.99), eps: float = 1e-8,
+        self,
+        shapes: list[tuple[int, ...]],
+        betas: tuple[float, float] = (0.9, 0.99),
+        eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
         self.m = [np.zeros(s, dtype=np.float32) for s in shapes]

@@ -56,16 +56,18 @@ def landscape(world: World, n_mix: int, fids: tuple[str, ...]) -> dict[str, Any]
             "uniform": float(y[0]),
             "single_domains": {name: float(y[1 + j]) for j, name in enumerate(world.names)},
             "relevance_mixture": float(y[world.n + 1]),
-            "best": {"loss": float(y[i]), "weights": [round(float(x), 3) for x in mixes[i]],
-                     "kind": "uniform" if i == 0 else "single" if i <= world.n else "mixture"},
+            "best": {
+                "loss": float(y[i]),
+                "weights": [round(float(x), 3) for x in mixes[i]],
+                "kind": "uniform" if i == 0 else "single" if i <= world.n else "mixture",
+            },
             "dirichlet_mean": float(losses[fid].mean()),
             "noise_weight_corr": float(np.corrcoef(dirichlet[:, world.names.index(NOISE)], losses[fid])[0, 1])
-            if NOISE in world.names else None,
+            if NOISE in world.names
+            else None,
         }
     if len(fids) > 1:
-        out["spearman_vs_" + fids[-1]] = {
-            f: float(spearmanr(losses[f], losses[fids[-1]])[0]) for f in fids[:-1]
-        }
+        out["spearman_vs_" + fids[-1]] = {f: float(spearmanr(losses[f], losses[fids[-1]])[0]) for f in fids[:-1]}
     return out
 
 
@@ -74,8 +76,9 @@ def tokens_curve(world: World, rank: int = 32) -> dict[str, list[float]]:
     budgets = [2**k for k in range(16, 23, 2)]
     out: dict[str, list[float]] = {"tokens": [float(t) for t in budgets]}
     for mix in ("uniform", "relevance"):
-        out[mix] = [run(world, mix, {"params": n_params(world.vocab, rank), "tokens": t}).metrics["target"]
-                    for t in budgets]
+        out[mix] = [
+            run(world, mix, {"params": n_params(world.vocab, rank), "tokens": t}).metrics["target"] for t in budgets
+        ]
     return out
 
 
@@ -115,12 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     world = preset_world(6)
     fids = ("small", "medium") if args.quick else ("small", "medium", "target")
-    report: dict[str, Any] = {"load_average": os.getloadavg()[0], "world": {
-        "names": list(world.names), "roles": list(world.roles), "relevance": world.relevance.round(3).tolist(),
-        "prior": world.prior().round(3).tolist(), "tokens": world.tokens.tolist(),
-        "entropy": {k: round(v, 4) for k, v in world.entropy().items()},
-        "ideal_target_loss": {m: round(world.ideal_loss(m)["target"], 4) for m in ("uniform", "prior", "relevance")},
-    }}
+    report: dict[str, Any] = {
+        "load_average": os.getloadavg()[0],
+        "world": {
+            "names": list(world.names),
+            "roles": list(world.roles),
+            "relevance": world.relevance.round(3).tolist(),
+            "prior": world.prior().round(3).tolist(),
+            "tokens": world.tokens.tolist(),
+            "entropy": {k: round(v, 4) for k, v in world.entropy().items()},
+            "ideal_target_loss": {
+                m: round(world.ideal_loss(m)["target"], 4) for m in ("uniform", "prior", "relevance")
+            },
+        },
+    }
     report["timings"] = timings(world)
     report["landscape"] = landscape(world, 16 if args.quick else 64, fids)
     report["tokens"] = tokens_curve(world)

@@ -87,7 +87,12 @@ class Trainer:
     """
 
     def __init__(
-        self, world: World, fid: FidelityLike, seed: int = 0, *, batch_seqs: int = BATCH_SEQS,
+        self,
+        world: World,
+        fid: FidelityLike,
+        seed: int = 0,
+        *,
+        batch_seqs: int = BATCH_SEQS,
         peak_lr: float | None = None,
     ) -> None:
         self.world = world
