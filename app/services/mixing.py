@@ -496,5 +496,5 @@ def mixer_catalog() -> list[dict[str, Any]]:
             "description": cls.description,
             "config_schema": cls.Config.model_json_schema(),
         }
-        for name, cls in mixers.available().items()
+        for name, cls in sorted(mixers.available().items())
     ]
