@@ -46,3 +46,6 @@ StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ScopeDep = Annotated[Scope, Depends(get_scope)]
 ProjectName = Annotated[str, Depends(project_access)]
+# Ids are 64-bit in both databases; larger numbers are a 422, not a driver overflow.
+RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="run id")]
+SessionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="session id")]

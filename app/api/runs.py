@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from app.api.convert import run_out
-from app.deps import ProjectName, SettingsDep, StoreDep
+from app.deps import ProjectName, RunId, SettingsDep, StoreDep
 from app.schemas import ResultIn, RunList, RunOut, RunsIn, RunStatus
 from app.services import runs as svc
 from app.services import tabular
@@ -49,17 +49,17 @@ def list_runs(
 
 
 @router.get("/runs/{run_id}", response_model=RunOut)
-def get_run(name: ProjectName, run_id: int, store: StoreDep) -> RunOut:
+def get_run(name: ProjectName, run_id: RunId, store: StoreDep) -> RunOut:
     return run_out(svc.get_run(store, name, run_id))
 
 
 @router.post("/runs/{run_id}/heartbeat", response_model=RunOut)
-def heartbeat(name: ProjectName, run_id: int, store: StoreDep, settings: SettingsDep) -> RunOut:
+def heartbeat(name: ProjectName, run_id: RunId, store: StoreDep, settings: SettingsDep) -> RunOut:
     return run_out(svc.heartbeat(store, name, run_id, settings.lease_seconds))
 
 
 @router.post("/runs/{run_id}/result", response_model=RunOut)
-def post_result(name: ProjectName, run_id: int, body: ResultIn, store: StoreDep) -> RunOut:
+def post_result(name: ProjectName, run_id: RunId, body: ResultIn, store: StoreDep) -> RunOut:
     """Completes the run once; re-posting the same result is a no-op, a different one is 409."""
     run, _created = svc.post_result(store, name, run_id, body)
     return run_out(run)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.auth import Forbidden
-from app.deps import ProjectName, ScopeDep, StoreDep
+from app.deps import ProjectName, ScopeDep, SessionId, StoreDep
 from app.schemas import ReportIn, ReportOut, SessionDetailOut, SessionIn, SessionList, SessionOut
 from app.services import sessions as svc
 
 router = APIRouter(tags=["sessions"])
 
 
-def _check_scope(store: StoreDep, scope: ScopeDep, session_id: int) -> None:
+def _check_scope(store: StoreDep, scope: ScopeDep, session_id: SessionId) -> None:
     if scope.project_id is not None and not scope.allows(store.get_session(session_id).project_id):
         raise Forbidden("this token is not valid for the session's project")
 
@@ -31,12 +31,12 @@ def list_sessions(name: ProjectName, store: StoreDep) -> SessionList:
 
 
 @router.post("/api/v1/sessions/{session_id}/reports", response_model=ReportOut)
-def post_report(session_id: int, body: ReportIn, store: StoreDep, scope: ScopeDep) -> ReportOut:
+def post_report(session_id: SessionId, body: ReportIn, store: StoreDep, scope: ScopeDep) -> ReportOut:
     _check_scope(store, scope, session_id)
     return ReportOut(directive=svc.report(store, session_id, body.step, body.losses))
 
 
 @router.get("/api/v1/sessions/{session_id}", response_model=SessionDetailOut)
-def get_session(session_id: int, store: StoreDep, scope: ScopeDep) -> SessionDetailOut:
+def get_session(session_id: SessionId, store: StoreDep, scope: ScopeDep) -> SessionDetailOut:
     _check_scope(store, scope, session_id)
     return SessionDetailOut(**svc.get_session(store, session_id))

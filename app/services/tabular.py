@@ -46,7 +46,11 @@ def export_runs(store: Store, project_name: str, fmt: str) -> Iterator[str]:
     CSV needs its columns up front (the union of metric, fidelity and tag names), so it reads all runs
     first; JSON lines streams page by page.
     """
-    project = store.get_project(project_name)
+    project = store.get_project(project_name)  # before streaming starts, so a 404 is still possible
+    return _export(store, project, fmt)
+
+
+def _export(store: Store, project: ProjectRecord, fmt: str) -> Iterator[str]:
     if fmt == "jsonl":
         for r in _iter_runs(store, project.id):
             yield json.dumps(run_dict(r)) + "\n"
