@@ -26,9 +26,14 @@ _url = f"sqlite:///{_tmp / 'mixopt.db'}"
 db.upgrade(_url)
 _store = Store(db.make_engine(_url))
 _store.create_project(
-    {"name": "p1", "description": "", "domains": [{"name": "a"}, {"name": "b"}],
-     "objective": {"metrics": {"loss": 1.0}, "direction": "minimize"}, "target_fidelity": None,
-     "allow_missing_domains": False}
+    {
+        "name": "p1",
+        "description": "",
+        "domains": [{"name": "a"}, {"name": "b"}],
+        "objective": {"metrics": {"loss": 1.0}, "direction": "minimize"},
+        "target_fidelity": None,
+        "allow_missing_domains": False,
+    }
 )
 app = create_app(Settings(data_dir=_tmp, fit_timeout_seconds=20), store=_store, auth=False)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
