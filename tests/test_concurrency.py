@@ -101,3 +101,26 @@ def test_racing_results_exactly_one_wins(pg_url: str) -> None:
     assert outcomes.count("won") == 1 and outcomes.count("409") == PROCS - 1
     final = store.get_run(pid, pending.id)
     assert final.status == "completed" and final.metrics["loss"] in range(PROCS)
+
+
+def _propose_worker(url: str, worker: int, out: Any) -> None:
+    from app.services import mixing
+
+    store = Store(db.make_engine(url))
+    # Every worker uses the same seed, so they all want the same mixtures: the dedupe under the project lock
+    # must let each mixture through once.
+    _proposal, runs = mixing.propose(store, "race-propose", "regmix", None, 4, None, None, None, 7, 60.0, 60.0)
+    out.put([r.id for r in runs])
+    store.engine.dispose()
+
+
+def test_concurrent_proposals_never_duplicate_a_pending_run(pg_url: str) -> None:
+    store, pid = _project(pg_url, "race-propose")
+    handed = _spawn(_propose_worker, [(pg_url, k) for k in range(PROCS)])
+    ids = [i for batch in handed for i in batch]
+    assert len(ids) == len(set(ids))
+    runs = store.all_runs(pid)
+    assert {r.status for r in runs} == {"pending"} and len(runs) == len(ids)
+    mixtures = {tuple(round(v, 12) for v in r.weights.values()) for r in runs}
+    assert len(mixtures) == len(runs)  # no mixture is pending twice
+    assert len(ids) >= 4  # at least one whole batch got through
