@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Engine, Table, delete, func, insert, select, update
+from sqlalchemy import Engine, String, Table, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -164,13 +165,7 @@ class Store:
             # Serialize writers of one project (row lock on PostgreSQL; SQLite already holds the write lock).
             s.execute(select(ProjectRow.id).where(ProjectRow.id == project_id).with_for_update())
             ext_ids = [r["external_id"] for r in runs if r.get("external_id") is not None]
-            existing: dict[str, RunRow] = {}
-            for start in range(0, len(ext_ids), _CHUNK):
-                chunk = ext_ids[start : start + _CHUNK]
-                for row in s.scalars(
-                    select(RunRow).where(RunRow.project_id == project_id, RunRow.external_id.in_(chunk))
-                ):
-                    existing[row.external_id or ""] = row
+            existing = {row.external_id or "": row for row in self._runs_by_external_id(s, project_id, ext_ids)}
             conflicts = [
                 FieldError(f"runs[{i}].external_id", f"run {r['external_id']!r} exists with different content")
                 for i, r in enumerate(runs)
@@ -249,6 +244,29 @@ class Store:
                 updated_at=as_utc(updated),
             )
             for r, (rid, created, updated, lease) in zip(rows, server_cols, strict=True)
+        ]
+
+    def _runs_by_external_id(self, s: Session, project_id: int, ext_ids: list[str]) -> list[RunRow]:
+        """Rows of the project with these external ids.
+
+        PostgreSQL gets one ``= ANY(array)`` parameter: with long ``IN (...)`` lists its planner falls back to
+        a sequential scan per chunk before the table has statistics (measured 250 ms per 500 ids at 20,000
+        rows, against 18 ms for 10,000 ids as one array). SQLite takes ``IN`` in chunks under its parameter cap.
+        """
+        if not ext_ids:
+            return []
+        if self.engine.dialect.name == "postgresql":
+            ids = bindparam("ids", ext_ids, type_=ARRAY(String))
+            stmt = select(RunRow).where(RunRow.project_id == project_id, RunRow.external_id == any_(ids))
+            return list(s.scalars(stmt))
+        return [
+            row
+            for start in range(0, len(ext_ids), _CHUNK)
+            for row in s.scalars(
+                select(RunRow).where(
+                    RunRow.project_id == project_id, RunRow.external_id.in_(ext_ids[start : start + _CHUNK])
+                )
+            )
         ]
 
     def list_runs(
