@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from store.errors import DomainError, FieldError
@@ -77,6 +78,13 @@ def install(app: FastAPI) -> None:
         errs = _validation_errors(exc)
         detail = "; ".join(f"{e.loc}: {e.msg}" for e in errs[:5]) or "invalid request"
         return problem(422, "validation_error", detail, errs)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
+        # The transaction was rolled back with the connection: nothing of the request was written.
+        return problem(
+            503, "database_unavailable", "the database is unreachable; retry later", headers={"Retry-After": "5"}
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

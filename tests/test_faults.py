@@ -61,3 +61,22 @@ def test_kill_during_bulk_ingest_is_all_or_nothing(tmp_path: Path) -> None:
     store = Store(db.make_engine(f"sqlite:///{tmp_path / 'mixopt.db'}"))
     count = store.count_runs()
     assert count in (0, len(runs)), count
+
+
+def test_database_going_away_is_a_503_problem(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    # A PostgreSQL URL where nothing listens: every query fails at connect time, as after the server died.
+    gone = Store(db.make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 2}))
+    with TestClient(create_app(Settings(data_dir=tmp_path), store=gone), raise_server_exceptions=False) as client:
+        resp = client.post(
+            "/api/v1/projects", json={"name": "x", "domains": [{"name": "a"}], "objective": {"metric": "m"}}
+        )
+        assert resp.status_code == 503
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert resp.json()["code"] == "database_unavailable" and resp.headers["retry-after"] == "5"
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/healthz").status_code == 200
