@@ -21,22 +21,27 @@ def mixopt(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+REGMIX_IMPORT = (
+    "import",
+    "rm",
+    str(DEMO / "train_mixture_1m.csv"),
+    "--metrics",
+    str(DEMO / "train_pile_loss_1m.csv"),
+    "--key",
+    "index",
+    "--domain-prefix",
+    "train_the_pile_",
+    "--fidelity",
+    "params=1e6",
+    "--fidelity",
+    "tokens=1e9",
+)
+
+
 def test_import_regmix_train_files(tmp_path: Path) -> None:
     proc = mixopt(
         tmp_path,
-        "import",
-        "rm",
-        str(DEMO / "train_mixture_1m.csv"),
-        "--metrics",
-        str(DEMO / "train_pile_loss_1m.csv"),
-        "--key",
-        "index",
-        "--domain-prefix",
-        "train_the_pile_",
-        "--fidelity",
-        "params=1e6",
-        "--fidelity",
-        "tokens=1e9",
+        *REGMIX_IMPORT,
         "--create",
         "--objective",
         "metric/the_pile_pile_cc_val_loss",
@@ -63,24 +68,7 @@ def test_import_regmix_train_files(tmp_path: Path) -> None:
         for metric, value in loss.loc[idx].items():
             assert r["metrics"][metric] == value  # bit-exact
     # Idempotent: importing the same files again adds nothing.
-    again = mixopt(
-        tmp_path,
-        "import",
-        "rm",
-        str(DEMO / "train_mixture_1m.csv"),
-        "--metrics",
-        str(DEMO / "train_pile_loss_1m.csv"),
-        "--key",
-        "index",
-        "--domain-prefix",
-        "train_the_pile_",
-        "--fidelity",
-        "params=1e6",
-        "--fidelity",
-        "tokens=1e9",
-        "--format",
-        "json",
-    )
+    again = mixopt(tmp_path, *REGMIX_IMPORT, "--format", "json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)[0]["total_runs"] == 512
 
