@@ -138,7 +138,7 @@ def _plot(payload: dict[str, Any]) -> None:
     steps = [t["step"] for t in trace]
     w = np.array([t["weights"] for t in trace])
     for j, name in enumerate(settings[last]["domains"]):
-        ax2.step(steps, w[:, j], where="post", label=name)
+        ax2.step(steps, w[:, j], where="pre", label=name)  # each directive's weights hold up to its step
     ax2.set_xlabel("step")
     ax2.set_ylabel("weight in the directive")
     ax2.set_title(f"Aioli weights over a run ({last} domains, seed 0)")
