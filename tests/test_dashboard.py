@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -62,16 +61,9 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # -- servers ----------------------------------------------------------------------------------------
 
 
-@contextmanager
-def dashboard_server(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A real server process serving the API and the dashboard; yields its base URL."""
-    with running_server(data_dir, *args, env=env) as url:
-        yield url
-
-
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with dashboard_server(tmp_path_factory.mktemp("dash"), "--demo", env={"MIXOPT_AUTH": "off"}) as url:
+    with running_server(tmp_path_factory.mktemp("dash"), "--demo", env={"MIXOPT_AUTH": "off"}) as url:
         yield url
 
 
@@ -513,7 +505,7 @@ def test_token_is_asked_once_when_auth_is_on(browser: Browser, tmp_path: Path) -
     )
     assert made.returncode == 0, made.stderr
     secret = made.stdout.strip().splitlines()[-1]
-    with dashboard_server(data, "--demo", env={"MIXOPT_AUTH": "on"}) as url:
+    with running_server(data, "--demo", env={"MIXOPT_AUTH": "on"}) as url:
         context = browser.new_context(viewport={"width": 1100, "height": 700})
         page = context.new_page()
         errors: list[str] = []
