@@ -27,10 +27,15 @@ def running_server(
     """Yield the base URL of a ``mixopt serve`` subprocess; stops it afterwards."""
     port = free_port()
     full_env = {**os.environ, "MIXOPT_DATA_DIR": str(data_dir), **(env or {})}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # The log goes to a file, not a pipe: nobody reads a pipe while the server runs, and once its 64 KiB
+    # buffer fills with access-log lines the server blocks on its next write (a campaign hung on this).
+    log_path = data_dir / f"server-{port}.log"
+    log = log_path.open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *args],
         env=full_env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -39,8 +44,7 @@ def running_server(
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                out = proc.stdout.read() if proc.stdout else ""
-                raise RuntimeError(f"mixopt serve exited with {proc.returncode}:\n{out}")
+                raise RuntimeError(f"mixopt serve exited with {proc.returncode}:\n{log_path.read_text()}")
             try:
                 if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
                     break
@@ -56,3 +60,5 @@ def running_server(
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        log.close()

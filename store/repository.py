@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.clock import utcnow
+from store.db import READ_ONLY
 from store.errors import Conflict, FieldError, NotFound
 from store.models import (
     BlobRow,
@@ -81,10 +82,18 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[Session]:
+        """A read-write transaction (on SQLite it takes the write lock up front)."""
         with self._sessions.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        """A transaction that only reads: on SQLite it does not wait for, or block, writers (WAL snapshot)."""
+        with self._read_sessions.begin() as session:
             yield session
 
     # -- projects ---------------------------------------------------------------------------------
@@ -102,7 +111,7 @@ class Store:
 
     def list_projects(self, max_results: int, page_token: str | None) -> Page:
         after = decode_page_token(page_token)
-        with self.tx() as s:
+        with self.read() as s:
             rows = s.scalars(
                 select(ProjectRow).where(ProjectRow.id > after).order_by(ProjectRow.id).limit(max_results + 1)
             ).all()
@@ -120,11 +129,11 @@ class Store:
         return row
 
     def get_project(self, name: str) -> ProjectRecord:
-        with self.tx() as s:
+        with self.read() as s:
             return ProjectRecord.from_row(self._project_row(s, name))
 
     def get_project_by_id(self, project_id: int) -> ProjectRecord:
-        with self.tx() as s:
+        with self.read() as s:
             row = s.get(ProjectRow, project_id)
             if row is None:
                 raise NotFound(f"project {project_id} does not exist", code="project_not_found")
@@ -279,7 +288,7 @@ class Store:
         page_token: str | None = None,
     ) -> Page:
         after = decode_page_token(page_token)
-        with self.tx() as s:
+        with self.read() as s:
             stmt = select(RunRow).where(RunRow.project_id == project_id, RunRow.id > after)
             if status:
                 stmt = stmt.where(RunRow.status == status)
@@ -291,14 +300,14 @@ class Store:
         return Page(items, nxt)
 
     def all_runs(self, project_id: int, statuses: Sequence[str] | None = None) -> list[RunRecord]:
-        with self.tx() as s:
+        with self.read() as s:
             stmt = select(RunRow).where(RunRow.project_id == project_id)
             if statuses:
                 stmt = stmt.where(RunRow.status.in_(list(statuses)))
             return [RunRecord.from_row(r) for r in s.scalars(stmt.order_by(RunRow.id))]
 
     def count_runs(self, project_id: int | None = None) -> int:
-        with self.tx() as s:
+        with self.read() as s:
             stmt = select(func.count()).select_from(RunRow)
             if project_id is not None:
                 stmt = stmt.where(RunRow.project_id == project_id)
@@ -314,7 +323,7 @@ class Store:
         return row
 
     def get_run(self, project_id: int, run_id: int) -> RunRecord:
-        with self.tx() as s:
+        with self.read() as s:
             return RunRecord.from_row(self._run_row(s, project_id, run_id))
 
     def heartbeat(self, project_id: int, run_id: int, lease_seconds: float) -> RunRecord:
@@ -435,7 +444,7 @@ class Store:
     # -- fit cache --------------------------------------------------------------------------------
 
     def cache_get(self, key: str) -> bytes | None:
-        with self.tx() as s:
+        with self.read() as s:
             return s.scalar(select(FitCacheRow.data).where(FitCacheRow.key == key))
 
     def cache_put(self, project_id: int, key: str, data: bytes, keep: int = 32) -> None:
@@ -468,7 +477,7 @@ class Store:
             return SessionRecord.from_row(row)
 
     def get_session(self, session_id: int) -> SessionRecord:
-        with self.tx() as s:
+        with self.read() as s:
             row = s.get(SessionRow, session_id)
             if row is None:
                 raise NotFound(f"session {session_id} does not exist", code="session_not_found")
@@ -478,7 +487,7 @@ class Store:
         self, session_id: int, step: int
     ) -> tuple[SessionRecord, ProjectRecord, SessionEventRecord | None]:
         """The session, its project and the event already stored at ``step`` (if any), in one transaction."""
-        with self.tx() as s:
+        with self.read() as s:
             row = s.get(SessionRow, session_id)
             if row is None:
                 raise NotFound(f"session {session_id} does not exist", code="session_not_found")
@@ -494,14 +503,14 @@ class Store:
             )
 
     def session_event(self, session_id: int, step: int) -> SessionEventRecord | None:
-        with self.tx() as s:
+        with self.read() as s:
             row = s.scalars(
                 select(SessionEventRow).where(SessionEventRow.session_id == session_id, SessionEventRow.step == step)
             ).one_or_none()
             return SessionEventRecord.from_row(row) if row else None
 
     def session_events(self, session_id: int) -> list[SessionEventRecord]:
-        with self.tx() as s:
+        with self.read() as s:
             rows = s.scalars(
                 select(SessionEventRow).where(SessionEventRow.session_id == session_id).order_by(SessionEventRow.step)
             )
@@ -542,7 +551,7 @@ class Store:
             return False
 
     def list_sessions(self, project_id: int) -> list[SessionRecord]:
-        with self.tx() as s:
+        with self.read() as s:
             rows = s.scalars(select(SessionRow).where(SessionRow.project_id == project_id).order_by(SessionRow.id))
             return [SessionRecord.from_row(r) for r in rows]
 
@@ -570,7 +579,7 @@ class Store:
 
     def embedding_index(self, project_id: int) -> dict[str, tuple[str, list[int]]]:
         """Set name -> (content hash, shape)."""
-        with self.tx() as s:
+        with self.read() as s:
             rows = s.execute(
                 select(EmbeddingSetRow.name, BlobRow.sha256, BlobRow.shape)
                 .join(BlobRow, BlobRow.sha256 == EmbeddingSetRow.sha256)
@@ -579,7 +588,7 @@ class Store:
             return {name: (digest, list(shape)) for name, digest, shape in rows}
 
     def load_embeddings(self, project_id: int) -> dict[str, np.ndarray]:
-        with self.tx() as s:
+        with self.read() as s:
             rows = s.execute(
                 select(EmbeddingSetRow.name, BlobRow.data)
                 .join(BlobRow, BlobRow.sha256 == EmbeddingSetRow.sha256)
@@ -598,10 +607,10 @@ class Store:
 
     def token_scope(self, token_hash: str) -> tuple[bool, int | None]:
         """``(found, project_id)``: ``project_id`` is ``None`` for an admin token."""
-        with self.tx() as s:
+        with self.read() as s:
             row = s.execute(select(TokenRow.project_id).where(TokenRow.token_hash == token_hash)).one_or_none()
             return (False, None) if row is None else (True, row[0])
 
     def ping(self) -> None:
-        with self.tx() as s:
+        with self.read() as s:
             s.execute(select(1))

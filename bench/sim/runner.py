@@ -19,7 +19,7 @@ import copy
 import functools
 import multiprocessing
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -235,14 +235,25 @@ def _run_job(job: Job) -> RunResult:
     return run(job.world, job.weights, job.fidelity, job.seed)
 
 
-def run_many(jobs: Iterable[Job | tuple[Any, ...]], processes: int = 2) -> list[RunResult]:
+def run_many(
+    jobs: Iterable[Job | tuple[Any, ...]], processes: int = 2, on_done: Callable[[], object] | None = None
+) -> list[RunResult]:
     """Run proxy runs in a process pool (results in input order); ``processes <= 1`` runs them here.
 
     Worlds travel as their spec and are rebuilt once per worker (forked workers inherit the cache).
+    ``on_done`` is called after each result (a progress bar's advance).
     """
     items = [j if isinstance(j, Job) else Job(*j) for j in jobs]
+    done = on_done or (lambda: None)
+    out: list[RunResult] = []
     if processes <= 1 or len(items) <= 1:
-        return [_run_job(j) for j in items]
+        for j in items:
+            out.append(_run_job(j))
+            done()
+        return out
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=processes, mp_context=ctx) as pool:
-        return list(pool.map(_run_job, items, chunksize=max(1, len(items) // (4 * processes))))
+        for res in pool.map(_run_job, items, chunksize=max(1, len(items) // (4 * processes))):
+            out.append(res)
+            done()
+    return out
