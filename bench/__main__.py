@@ -1,8 +1,10 @@
-"""Run every benchmark: ``python -m bench [--only NAME ...] [--quick]``.
+"""Run every benchmark: ``python -m bench [--only NAME ...] [--quick] [--reuse]``.
 
 Each benchmark module has ``run()`` (measures against a baseline taken in the same run, writes
 ``bench/results/<name>.json`` and plots) and ``table(payload)`` (rows for the summary). The summary goes to the
-terminal and to ``bench/results/README.md``.
+terminal and to ``bench/results/README.md``. With ``--reuse``, benchmarks not run now contribute the rows of
+their last saved ``bench/results/<name>.json`` (marked "saved" in the wall-time line), so a long benchmark run
+on its own still lands in the one table.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import json
 import time
 from typing import Any
 
@@ -39,16 +42,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these")
     parser.add_argument("--quick", action="store_true", help="smaller campaigns (where a benchmark supports it)")
+    parser.add_argument("--reuse", action="store_true", help="add saved results of the benchmarks not run now")
     args = parser.parse_args(argv)
     console = Console()
     rows: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
-    for name in args.only or list(BENCHMARKS):
-        console.rule(f"[bold]{name}")
+    chosen = args.only or list(BENCHMARKS)
+    saved: list[str] = []
+    for name in BENCHMARKS:
         module = importlib.import_module(BENCHMARKS[name])
-        start = time.perf_counter()
-        payload = _call_run(module, args.quick)
-        timings[name] = time.perf_counter() - start
+        if name in chosen:
+            console.rule(f"[bold]{name}")
+            start = time.perf_counter()
+            payload = _call_run(module, args.quick)
+            timings[name] = time.perf_counter() - start
+        elif args.reuse and (RESULTS / f"{name}.json").exists():
+            payload = json.loads((RESULTS / f"{name}.json").read_text())
+            saved.append(name)
+        else:
+            continue
         rows += [{k: row.get(k, "") for k in COLUMNS} for row in module.table(payload)]
     table = Table(title="mixopt benchmarks")
     for col in COLUMNS:
@@ -66,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     lines += ["| " + " | ".join(_fmt(row[c]) for c in COLUMNS) + " |" for row in rows]
     lines += ["", "Wall time per benchmark: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())]
+    if saved:
+        lines += ["", "From saved results of an earlier `python -m bench` run: " + ", ".join(saved)]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "README.md").write_text("\n".join(lines) + "\n")
     write_json("summary", {"rows": rows, "seconds": timings})

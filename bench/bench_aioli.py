@@ -92,7 +92,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 if d <= 3 and not quick:
                     scored = [(static_run(world, w, seed), w) for w in grid(d)]
                     best, w = min(scored, key=lambda sw: sw[0]["mean_val"])
-                    rows["best_grid"].append({**best, "weights": w.tolist()})  # type: ignore[dict-item]
+                    rows["best_grid"].append({**best, "weights": w.tolist()})
                 bar.advance(task)
             results[str(d)] = {
                 "domains": list(world.names),

@@ -60,7 +60,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     unit = probe.cost  # one target-fidelity run
     budget = unit * (0.25 if quick else BUDGET_TARGET_RUNS)
     oracle = Oracle(world)
-    known = oracle(dict(zip(world.names, map(float, world.relevance), strict=True)))
+    known = oracle(world.weights_dict("relevance"))
     traces: list[Trace] = []
     arms = QUICK_ARMS if quick else ARMS
     with progress() as bar, tempfile.TemporaryDirectory() as tmp, running_server(Path(tmp)) as url:
@@ -132,7 +132,7 @@ def _cost(world: World, name: str) -> float:
 def _random_sample(world: World, oracle: Oracle, n: int, bar: Progress) -> list[float]:
     """Target-fidelity loss of ``n`` Dirichlet(prior) mixtures (seeded), trained on both cores."""
     rng = np.random.default_rng(12345)
-    mixtures = [dict(zip(world.names, map(float, w), strict=True)) for w in rng.dirichlet(world.prior() * world.n, n)]
+    mixtures = [world.weights_dict(w) for w in rng.dirichlet(world.prior() * world.n, n)]
     task = bar.add_task("random sample at target", total=n)
     results = run_many(
         [Job(world, m, fidelity(world, "target"), oracle.seed) for m in mixtures],

@@ -78,11 +78,12 @@ def run_campaign(
     fids = [fidelity(world, f) for f in fidelities]
     trace, spent, best, rng = Trace(label, seed), 0.0, float("inf"), np.random.default_rng(seed)
     observed: list[tuple[float, dict[str, float]]] = []
+    jobs: list[Job]
     while spent < budget:
         if mixer == "random":
             mixtures = rng.dirichlet(world.prior() * len(world.names), batch)
             jobs = [
-                Job(world, dict(zip(world.names, map(float, w), strict=True)), fids[0], seed * 1000 + len(observed) + i)
+                Job(world, world.weights_dict(w), fids[0], seed * 1000 + len(observed) + i)
                 for i, w in enumerate(mixtures)
             ]
             results = run_many(jobs, processes=2)
@@ -106,7 +107,7 @@ def run_campaign(
                 client.post_result(project, r.id, res.metrics)
         for j, res in zip(jobs, results, strict=True):
             spent += res.cost
-            observed.append((float(res.metrics[OBJECTIVE]), dict(j.weights)))
+            observed.append((float(res.metrics[OBJECTIVE]), world.weights_dict(j.weights)))
         if mixer == "random":
             candidate = min(observed, key=lambda o: o[0])[1]
         else:

@@ -85,7 +85,7 @@ def test_simulated_training_run_follows_a_server_session(url: str) -> None:
     # the weights in force from one report to the next are those of the directive that asked for the next
     expected: list[dict[str, float]] = []
     for (prev, _), (until, w) in itertools.pairwise(replayed):
-        expected += [dict(zip(world.names, map(float, w), strict=True))] * (until - prev)
+        expected += [world.weights_dict(w)] * (until - prev)
     assert len(expected) == total
     for got, want in zip(used, expected, strict=True):
         assert got == pytest.approx(want, abs=1e-9)

@@ -167,6 +167,10 @@ class World:
             raise ValueError("weights must be finite, non-negative and not all zero")
         return np.asarray(w / w.sum(), dtype=np.float64)
 
+    def weights_dict(self, weights: Mapping[str, float] | Sequence[float] | FloatArray | str) -> dict[str, float]:
+        """:meth:`mixture` as ``{domain: weight}``."""
+        return dict(zip(self.names, map(float, self.mixture(weights)), strict=True))
+
     def domain_specs(self) -> list[dict[str, object]]:
         """The domains as the HTTP API takes them: ``[{"name", "tokens"}]``."""
         return [{"name": name, "tokens": float(t)} for name, t in zip(self.names, self.tokens, strict=True)]
