@@ -18,9 +18,11 @@ Decisions beyond the paper (documented here because clients see them):
   ``p = p0 * exp(eta * sum_i A_ema_ij)`` restarted each round. ``p0`` is the initial mixture: uniform unless
   ``initial_weights`` are given (the paper starts from uniform; with given weights we start from them so a
   restricted-setting prior is not thrown away after the first round).
-- Objective: a report carries only domain losses, so the update weighs every domain's loss equally,
-  ``sum_i A_ij`` (the mean over ``i`` up to a constant that the normalization removes). The project's
-  objective over run metrics is not consulted.
+- Objective: the update weighs domain ``i``'s loss by ``c_i``, ``sum_i c_i A_ij``. By default ``c_i = 1`` (the
+  mean of the domain losses, DESIGN 4.3). When the project's objective is to minimize a non-negative weighted
+  sum of domain losses only (metric names ``<domain>`` or ``val/<domain>``), ``c`` is its weights (unnamed
+  domains 0), scaled to sum ``d`` so the step size means the same; any other objective (e.g. a target metric
+  that reports do not carry) keeps ``c = 1``. See :func:`domain_importance`.
 - Bounds (``Problem.bounds()``, including the epoch cap): the initial mixture, every smoothed one-hot and every
   updated mixture are projected into them with :func:`mixers.simplex.project_to_bounds`; the projected
   one-hots are the rows of ``W`` actually trained, so they are the ones used in the solve. If the bounds make
@@ -52,7 +54,7 @@ from pydantic import Field, model_validator
 from mixers.base import MixerConfig, MixerError, OnlineMixer
 from mixers.registry import register
 from mixers.simplex import project_to_bounds
-from mixers.types import Directive, FloatArray, Report
+from mixers.types import Directive, FloatArray, Problem, Report
 
 _STATE_VERSION = 1
 _PHASES = ("init", "prior", "sweep", "exploit", "tail", "done")
@@ -138,13 +140,36 @@ def ema_combine(a: FloatArray, a_prev: FloatArray | None, ema: float) -> FloatAr
     return (1.0 - ema) * a + ema * a_prev
 
 
-def eg_update(base: FloatArray, a: FloatArray, eta: float) -> FloatArray:
-    """``p_j proportional to base_j * exp(eta * sum_i a[i, j])``; ``base`` ``(d,)``, ``a`` ``(d, d)``."""
+def eg_update(base: FloatArray, a: FloatArray, eta: float, importance: FloatArray | None = None) -> FloatArray:
+    """``p_j proportional to base_j * exp(eta * sum_i c_i a[i, j])``; ``base``, ``c`` ``(d,)``, ``a`` ``(d, d)``.
+
+    ``importance`` ``c`` defaults to ones (every domain's loss counts the same).
+    """
+    gain = a.sum(axis=0) if importance is None else importance @ a
     with np.errstate(divide="ignore"):
-        logits = np.log(base) + eta * a.sum(axis=0)
+        logits = np.log(base) + eta * gain
     logits -= logits.max()
     p = np.exp(logits)
     return np.asarray(p / p.sum(), dtype=np.float64)
+
+
+def domain_importance(problem: Problem) -> FloatArray:
+    """Weight ``(d,)`` of each domain's loss in the objective, summing to ``d`` (ones unless the objective is a
+    minimized non-negative weighted sum of domain losses named ``<domain>`` or ``val/<domain>``)."""
+    d = problem.d
+    index = {}
+    for j, dom in enumerate(problem.domains):
+        index[dom.name] = j
+        index[f"val/{dom.name}"] = j
+    metrics = problem.objective.metrics
+    c = np.zeros(d)
+    for name, coef in metrics.items():
+        if name not in index or coef < 0:
+            return np.ones(d)
+        c[index[name]] += coef
+    if problem.objective.direction != "minimize" or c.sum() <= 0:
+        return np.ones(d)
+    return np.asarray(c * d / c.sum(), dtype=np.float64)
 
 
 # -- the session state ----------------------------------------------------------------------------
@@ -368,12 +393,13 @@ class AioliMixer(OnlineMixer):
             raise MixerError("the loss changes are too large to solve for the interaction matrix")
         a = normalize_interactions(a_raw)
         st.a = _floats(a)
+        importance = domain_importance(self.problem)
         if cfg.ema is None:
-            p = eg_update(np.array(st.p), a, cfg.eta)
+            p = eg_update(np.array(st.p), a, cfg.eta, importance)
         else:
             a_ema = ema_combine(a, None if st.a_ema is None else np.array(st.a_ema), cfg.ema)
             st.a_ema = _floats(a_ema)
-            p = eg_update(np.array(st.p0), a_ema, cfg.eta)
+            p = eg_update(np.array(st.p0), a_ema, cfg.eta, importance)
         lo, hi = self._bounds()
         p = into_bounds(p, lo, hi)
         st.p = _floats(p)

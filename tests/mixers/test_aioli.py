@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from mixers.aioli import (
     AioliConfig,
     AioliMixer,
+    domain_importance,
     eg_update,
     ema_combine,
     normalize_interactions,
@@ -36,12 +37,12 @@ REPO = Path(__file__).resolve().parents[2]
 A_TRUE = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 2.0], [0.0, 0.0, 3.0]])
 
 
-def problem(names: str = "abc", **bounds: dict[str, float]) -> Problem:
+def problem(names: str = "abc", objective: Objective | None = None, **bounds: dict[str, float]) -> Problem:
     lo = bounds.get("lo", {})
     hi = bounds.get("hi", {})
     return Problem(
         domains=tuple(DomainSpec(n, min_weight=lo.get(n), max_weight=hi.get(n)) for n in names),
-        objective=Objective({"loss": 1.0}),
+        objective=objective or Objective({"loss": 1.0}),
     )
 
 
@@ -144,6 +145,31 @@ def test_eg_update_numbers() -> None:
     assert p[0] == 0.0 and np.isfinite(p).all() and p.sum() == pytest.approx(1.0)
 
 
+def test_eg_update_weighs_domain_losses_by_importance() -> None:
+    a = np.array([[5.0, 1.0, 1.0], [0.0, 8.0, 0.0], [3.0, 3.0, 3.0]]) / 24.0
+    c = np.array([3.0, 0.0, 0.0])  # only domain 0's loss counts: gains are row 0 times 3
+    e = [math.exp(0.2 * 3 * 5 / 24), math.exp(0.2 * 3 * 1 / 24), math.exp(0.2 * 3 * 1 / 24)]
+    np.testing.assert_allclose(eg_update(np.full(3, 1 / 3), a, 0.2, c), np.array(e) / sum(e))
+    np.testing.assert_allclose(eg_update(np.full(3, 1 / 3), a, 0.2, np.ones(3)), eg_update(np.full(3, 1 / 3), a, 0.2))
+
+
+@pytest.mark.parametrize(
+    ("metrics", "direction", "expected"),
+    [
+        ({"loss": 1.0}, "minimize", [1.0, 1.0, 1.0]),  # not a domain loss: the mean of the domain losses
+        ({"val/a": 2.0, "b": 1.0}, "minimize", [2.0, 1.0, 0.0]),  # scaled to sum d = 3
+        ({"a": 1.0, "val/a": 1.0, "c": 2.0}, "minimize", [1.5, 0.0, 1.5]),
+        ({"a": 1.0, "target": 1.0}, "minimize", [1.0, 1.0, 1.0]),  # mixed with a metric reports lack
+        ({"a": 1.0}, "maximize", [1.0, 1.0, 1.0]),
+        ({"a": 1.0, "b": -1.0}, "minimize", [1.0, 1.0, 1.0]),
+        ({"a": 0.0}, "minimize", [1.0, 1.0, 1.0]),
+    ],
+)
+def test_domain_importance_from_objective(metrics: dict[str, float], direction: str, expected: list[float]) -> None:
+    prob = problem(objective=Objective(metrics, direction))  # type: ignore[arg-type]
+    np.testing.assert_allclose(domain_importance(prob), expected)
+
+
 # -- whole sessions ---------------------------------------------------------------------------------
 
 
@@ -185,6 +211,17 @@ def test_session_recovers_interactions_and_moves_toward_helpful_domain() -> None
     for r, s in enumerate(states, start=1):
         expected = np.exp(r * 0.2 * col)
         np.testing.assert_allclose(s["p"], expected / expected.sum(), rtol=1e-9)
+
+
+def test_session_follows_an_objective_over_some_domains() -> None:
+    """Only a's loss counts: b (which helps only itself) is dropped, a gains against the equal-weight session."""
+    weighted = exploit_states(drive(AioliMixer(problem(objective=Objective({"val/a": 1.0})), small(ema=None), 0), 300))
+    equal = exploit_states(drive(AioliMixer(problem(), small(ema=None), seed=0), 300))
+    c = np.array([3.0, 0.0, 0.0])
+    for r, s in enumerate(weighted, start=1):
+        expected = np.exp(r * 0.2 * c @ normalize_interactions(A_TRUE))
+        np.testing.assert_allclose(s["p"], expected / expected.sum(), rtol=1e-9)
+    assert weighted[-1]["p"][0] > equal[-1]["p"][0] and weighted[-1]["p"][1] < equal[-1]["p"][1]
 
 
 def test_ema_over_two_rounds() -> None:
