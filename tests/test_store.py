@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import time
 
 import numpy as np
 import pytest
 
 from store.errors import Conflict, InvalidInput, NotFound
+from store.models import ProjectRow
 from store.repository import Store
 
 DOMAINS = [{"name": "a", "tokens": 1.0}, {"name": "b", "tokens": 3.0}]
@@ -191,3 +194,30 @@ def test_session_versioning(store: Store) -> None:
     )
     assert store.get_session(sess.id).state == {"x": 2}
     assert [e.step for e in store.session_events(sess.id)] == [-1, 0]
+
+
+def test_reads_do_not_wait_for_an_open_write_transaction(store: Store) -> None:
+    """A reader sees the last committed state while a writer holds its transaction open (SQLite: WAL snapshot,
+    deferred BEGIN; PostgreSQL: MVCC); with a locking BEGIN the read would wait for the writer's commit."""
+    store.create_project({"name": "seen", "domains": [{"name": "a"}], "objective": {"metric": "loss"}})
+    writing, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with store.tx() as s:
+            s.add(ProjectRow(name="unseen", domains=[{"name": "a"}], objective={"metric": "loss"}))
+            s.flush()
+            writing.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert writing.wait(10)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            names = pool.submit(lambda: [p.name for p in store.list_projects(10, None).items])
+            # the writer is still open: a read that waited for its lock would not be done by now
+            assert names.result(timeout=10) == ["seen"]
+    finally:
+        release.set()
+        thread.join()
+    assert [p.name for p in store.list_projects(10, None).items] == ["seen", "unseen"]
