@@ -25,8 +25,10 @@ BENCHMARKS = {
     "ingest": "bench.bench_ingest",
     "latency": "bench.bench_latency",
     "regmix": "bench.bench_regmix",
+    "regmix_pool": "bench.pool_replay",
     "ot": "bench.bench_ot",
     "mfbo": "bench.bench_mfbo",
+    "mfbo_pool": "bench.pool_replay_mfbo",
     "aioli": "bench.bench_aioli",
     "campaigns": "bench.bench_campaigns",
 }

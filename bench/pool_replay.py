@@ -105,7 +105,24 @@ def run(seeds: int = 5, config: dict[str, Any] | None = None, show: bool = True)
     times = [t for r in results if r["mode"] == "active" for t in r["propose_seconds"][1:]]
     summary["active_propose_seconds_median"] = statistics.median(times) if times else None
     summary["goal_met"] = summary["active@128"]["mean"] >= summary["random@256"]["mean"]
-    return {"config": config or {}, "seeds": seeds, "summary": summary, "runs": results}
+    payload = {"config": config or {}, "seeds": seeds, "summary": summary, "runs": results}
+    write_json("regmix_pool_replay", payload)
+    return payload
+
+
+def table(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    s = payload["summary"]
+    active, rand = s["active@128"]["mean"], s["random@256"]["mean"]
+    return [
+        {
+            "benchmark": f"regmix pool replay: test Spearman, active at 128 revealed ({payload['seeds']} seeds)",
+            "value": f"{active:.4f}",
+            "baseline": f"random at 256 revealed {rand:.4f}",
+            "ratio": f"{active - rand:+.4f}",
+            "target": "active@128 >= random@256",
+            "ok": s["goal_met"],
+        }
+    ]
 
 
 def main() -> None:
@@ -130,7 +147,7 @@ def main() -> None:
         f"median active propose time: {out['summary']['active_propose_seconds_median']:.3f} s; "
         f"goal (active@128 >= random@256): {out['summary']['goal_met']}"
     )
-    print(write_json("regmix_pool_replay", out))
+    print("wrote bench/results/regmix_pool_replay.json")
 
 
 if __name__ == "__main__":

@@ -78,6 +78,23 @@ def run(seeds: int = 5, budget: int = 160) -> dict[str, Any]:
     return payload
 
 
+def table(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    hits = payload["mfbo_runs_to_top1pct"]
+    return [
+        {
+            "benchmark": f"mfbo pool replay: runs revealed until a top-1% run ({len(hits)} seeds)",
+            "value": f"median {payload['mfbo_median']} ({', '.join(map(str, hits))})",
+            "baseline": f"random order median {payload['random_median']} "
+            f"({', '.join(map(str, payload['random_runs_to_top1pct']))}; expected {payload['random_expected']:.1f})",
+            "ratio": ""
+            if payload["mfbo_median"] is None
+            else f"{payload['mfbo_median'] / payload['random_median']:.2f}",
+            "target": "fewer than random",
+            "ok": None if payload["mfbo_median"] is None else payload["mfbo_median"] < payload["random_median"],
+        }
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=5)
