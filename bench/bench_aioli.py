@@ -108,7 +108,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                         best, w = min(scored, key=lambda sw: sw[0]["mean_val_real"])
                         rows.setdefault("best_grid_real", []).append({**best, "weights": w.tolist()})
                 bar.advance(task)
-            if "noise" in world.names and d == 3:
+            if "noise" in world.names:
                 rows |= _real_domains_rows(world, seeds)
             results[str(d)] = {
                 "domains": list(world.names),
@@ -139,6 +139,27 @@ def _real_domains_rows(world: World, seeds: tuple[int, ...]) -> dict[str, list[d
     }
 
 
+def _bars(ax: Any, settings: dict[str, Any], keys: list[str], kinds: list[str], field: str) -> None:
+    """Grouped bars of each kind's loss minus the uniform mixture's, per setting in ``keys``: the mean over
+    seeds of the per-seed difference, error bar = its range over seeds (the runs share seeds)."""
+    x = np.arange(len(keys))
+    width = 0.8 / len(kinds)
+    for i, kind in enumerate(kinds):
+        means, lo, hi = [], [], []
+        for s in keys:
+            runs = settings[s]["runs"]
+            diff = [r[field] - u[field] for r, u in zip(runs.get(kind, []), runs["uniform"], strict=False)]
+            m = float(np.mean(diff)) if diff else np.nan
+            means.append(m)
+            lo.append(m - min(diff) if diff else 0.0)
+            hi.append(max(diff) - m if diff else 0.0)
+        ax.bar(x + (i - (len(kinds) - 1) / 2) * width, means, width, yerr=[lo, hi], label=kind.replace("_", " "))
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(x, [f"{s}" + (" (noisy)" if settings[s]["noisy"] else "") for s in keys])
+    ax.set_xlabel("domains")
+    ax.legend(fontsize=8)
+
+
 def _plot(payload: dict[str, Any]) -> None:
     import matplotlib
 
@@ -146,31 +167,25 @@ def _plot(payload: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     settings = payload["settings"]
-    kinds = ["aioli", "uniform", "stratified", "best_grid"]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    x = np.arange(len(settings))
-    for i, kind in enumerate(kinds):
-        means = [settings[s]["mean"].get(kind, np.nan) for s in settings]
-        spread = [
-            np.ptp([r["mean_val"] for r in settings[s]["runs"][kind]]) if settings[s]["runs"][kind] else 0
-            for s in settings
-        ]
-        ax.bar(x + (i - 1.5) * 0.2, means, 0.2, yerr=spread, label=kind.replace("_", " "))
-    ax.set_xticks(x, [f"{s} domains" + (" (noisy)" if settings[s]["noisy"] else "") for s in settings])
-    lo = min(v for s in settings.values() for v in s["mean"].values())
-    ax.set_ylim(lo - 0.05, None)
-    ax.set_ylabel("final mean validation loss (nats/token)")
-    ax.set_title("Aioli vs static mixtures (mean of seeds; bar = seed range)")
-    ax.legend()
-    last = list(settings)[-1]
-    trace = settings[last]["runs"]["aioli"][0]["trace"]
+    fig, (ax, ax_real, ax2) = plt.subplots(1, 3, figsize=(18, 4.8))
+    _bars(ax, settings, list(settings), ["aioli", "aioli_default", "stratified", "best_grid"], "mean_val")
+    ax.set_ylabel("final mean val. loss minus uniform's (nats/token)")
+    ax.set_title("Objective: mean loss of all domains (below 0 beats uniform)")
+    ax.set_yscale("symlog", linthresh=0.002)
+    noisy = [s for s in settings if "aioli_real_objective" in settings[s]["runs"]]
+    _bars(ax_real, settings, noisy, ["aioli_real_objective", "stratified", "uniform_real"], "mean_val_real")
+    ax_real.set_ylabel("final mean val. loss of the real domains minus uniform's")
+    ax_real.set_title("Objective: mean loss of the real domains (noise left out)")
+    # the weights of a run that moves: the real-domains objective when there is one
+    key, kind = (noisy[0], "aioli_real_objective") if noisy else (list(settings)[-1], "aioli")
+    trace = settings[key]["runs"][kind][0]["trace"]
     steps = [t["step"] for t in trace]
     w = np.array([t["weights"] for t in trace])
-    for j, name in enumerate(settings[last]["domains"]):
+    for j, name in enumerate(settings[key]["domains"]):
         ax2.step(steps, w[:, j], where="pre", label=name)  # each directive's weights hold up to its step
     ax2.set_xlabel("step")
     ax2.set_ylabel("weight in the directive")
-    ax2.set_title(f"Aioli weights over a run ({last} domains, seed 0)")
+    ax2.set_title(f"Aioli weights over a run ({key} domains, {kind.replace('_', ' ')}, seed 0)")
     ax2.legend(fontsize=8)
     fig.tight_layout()
     RESULTS.mkdir(parents=True, exist_ok=True)
