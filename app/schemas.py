@@ -155,6 +155,9 @@ class ResultIn(Strict):
     metrics: MetricsIn
     trajectory: list[TrajectoryPoint] | None = Field(None, max_length=100_000)
     status: Literal["completed", "failed"] = "completed"
+    cost: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+        None, description="what the run cost (any unit, e.g. FLOPs or GPU-hours); kept when omitted"
+    )
 
 
 # -- mixers ---------------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ def run_campaign(
             ]
             results = run_many(jobs, processes=2)
             for r, res in zip(proposal.runs, results, strict=True):
-                client.post_result(project, r.id, res.metrics)
+                client.post_result(project, r.id, res.metrics, cost=res.cost)
         for j, res in zip(jobs, results, strict=True):
             spent += res.cost
             observed.append((float(res.metrics[OBJECTIVE]), world.weights_dict(j.weights)))

@@ -885,11 +885,15 @@ class Client:
         metrics: Mapping[str, float],
         trajectory: Sequence[Mapping[str, Any]] | None = None,
         status: Literal["completed", "failed"] = "completed",
+        cost: float | None = None,
     ) -> Run:
-        """Complete a pending run; re-posting the same result is a no-op, a different one is 409 Conflict."""
+        """Complete a pending run; re-posting the same result is a no-op, a different one is 409 Conflict.
+
+        ``cost``: what the run cost (the ``mfbo`` mixer's cost model learns from it)."""
         body = _put(
             {"metrics": dict(metrics), "status": status},
             trajectory=None if trajectory is None else [dict(p) for p in trajectory],
+            cost=cost,
         )
         path = f"{self._project_path(project)}/runs/{int(run_id)}/result"
         return Run.from_json(self._json("POST", path, body=body, idempotent=True))

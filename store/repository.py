@@ -350,8 +350,9 @@ class Store:
         metrics: dict[str, float],
         trajectory: list[dict[str, Any]] | None,
         result_hash: str,
+        cost: float | None = None,
     ) -> tuple[RunRecord, bool]:
-        """Attach a result to an open (or abandoned) run exactly once.
+        """Attach a result to an open (or abandoned) run exactly once (``cost``: set when given).
 
         Returns ``(run, changed)``; the same result again is a no-op, a different one is a 409. The
         conditional UPDATE makes racing writers safe: exactly one sees a row count of 1.
@@ -375,6 +376,7 @@ class Store:
                         result_hash=result_hash,
                         lease_expires_at=None,
                         updated_at=utcnow(),
+                        **({} if cost is None else {"cost": cost}),
                     )
                 )
             )

@@ -192,6 +192,23 @@ def test_pending_run_heartbeat_and_result_exactly_once(client: TestClient, proje
     )
 
 
+def test_result_may_carry_the_runs_cost(client: TestClient, project: dict) -> None:
+    a, b = client.post(RUNS, json={"runs": [run("p", metrics={}), run("q", 0.2, 0.3, 0.5, metrics={})]}).json()["runs"]
+    assert a["cost"] is None
+    for bad in (-1.0, "x"):
+        assert_problem(client.post(f"{RUNS}/{a['id']}/result", json={"metrics": {"loss": 1.0}, "cost": bad}), 422,
+                       loc="cost")
+    assert client.get(f"{RUNS}/{a['id']}").json()["status"] == "pending"  # a rejected result writes nothing
+    done = client.post(f"{RUNS}/{a['id']}/result", json={"metrics": {"loss": 1.0}, "cost": 3.5e12})
+    assert done.status_code == 200 and done.json()["cost"] == 3.5e12
+    assert client.post(f"{RUNS}/{a['id']}/result", json={"metrics": {"loss": 1.0}, "cost": 3.5e12}).status_code == 200
+    assert_problem(
+        client.post(f"{RUNS}/{a['id']}/result", json={"metrics": {"loss": 1.0}, "cost": 1.0}), 409, "result_conflict"
+    )
+    # without a cost, the run keeps the one it was created with (none here)
+    assert client.post(f"{RUNS}/{b['id']}/result", json={"metrics": {"loss": 2.0}}).json()["cost"] is None
+
+
 def test_export_round_trips(client: TestClient, project: dict) -> None:
     batch = [
         run("a", 0.5, 0.3, 0.205, cost=12.5, tags={"team": "x", "n": 3}),

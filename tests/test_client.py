@@ -188,6 +188,9 @@ def test_heartbeat_and_result(mx: Client, p1: str) -> None:
     failed = mx.add_run(p1, run("job-2", 0.4, 0.4, 0.2, loss=None))
     assert mx.post_result(p1, failed.id, {"loss": 7.0}, status="failed").status == "failed"
 
+    costed = mx.add_run(p1, run("job-3", 0.3, 0.4, 0.3, loss=None))
+    assert mx.post_result(p1, costed.id, {"loss": 3.0}, cost=np.float64(1.5e15)).cost == 1.5e15
+
 
 def test_embeddings_export_and_service_info(mx: Client, p1: str) -> None:
     rng = np.random.default_rng(0)

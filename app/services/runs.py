@@ -176,13 +176,17 @@ def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) ->
     """Complete a run exactly once; returns ``(run, created)`` where ``created`` is False for a replay."""
     project = store.get_project(project_name)
     trajectory = [p.model_dump() for p in body.trajectory] if body.trajectory is not None else None
+    content: dict[str, Any] = {"status": body.status, "metrics": body.metrics, "trajectory": trajectory}
+    if body.cost is not None:  # only when given, so results posted without a cost keep their earlier hash
+        content["cost"] = body.cost
     return store.complete_run(
         project.id,
         run_id,
         status=body.status,
         metrics=dict(body.metrics),
         trajectory=trajectory,
-        result_hash=content_hash({"status": body.status, "metrics": body.metrics, "trajectory": trajectory}),
+        cost=body.cost,
+        result_hash=content_hash(content),
     )
 
 
