@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -94,6 +93,48 @@ class BodySizeLimit:
         await resp(scope, receive, send)
 
 
+SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"))
+
+
+class Observe:
+    """Request metrics (count, latency, errors by route) and security headers on every response.
+
+    Plain ASGI: Starlette's ``@app.middleware("http")`` (BaseHTTPMiddleware) runs the route in a separate task
+    and costs about a millisecond a request, a tenth of the session-report latency budget.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            # the router records the matched route in the scope (one label per route, not per URL)
+            path = getattr(scope.get("route"), "path", "unmatched")
+            metrics.REQUESTS.labels(scope["method"], path, str(status)).inc()
+            metrics.LATENCY.labels(path).observe(time.perf_counter() - start)
+            if status >= 400:
+                metrics.ERRORS.labels(path, str(status)).inc()
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None, auth: bool | None = None) -> FastAPI:
     """Build the app. ``store`` and ``auth`` may be injected (tests); otherwise they come from ``settings``."""
     settings = settings or get_settings()
@@ -122,24 +163,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
     for module in (health, projects, runs, mixers, sessions, embeddings, dashboard):
         app.include_router(module.router)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        metrics.LATENCY.labels(path).observe(time.perf_counter() - start)
-        if response.status_code >= 400:
-            metrics.ERRORS.labels(path, str(response.status_code)).inc()
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
-
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
+    app.add_middleware(Observe)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app

@@ -45,7 +45,7 @@ Decisions beyond the paper (documented here because clients see them):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -177,7 +177,7 @@ def domain_importance(problem: Problem) -> FloatArray:
 
 @dataclass
 class _State:
-    """Everything a session needs between calls; lists only, so ``asdict`` is JSON."""
+    """Everything a session needs between calls; lists only, so :meth:`dump` is JSON."""
 
     version: int
     config: dict[str, Any]
@@ -211,7 +211,9 @@ class _State:
         return st
 
     def dump(self) -> dict[str, Any]:
-        return asdict(self)
+        # dataclasses.asdict deep-copies leaf by leaf; this JSON-only copy is several times faster (it was
+        # a third of a session report's server time)
+        return {name: _copy(getattr(self, name)) for name in self.__dataclass_fields__}
 
 
 def _floats(x: FloatArray) -> list[Any]:
