@@ -241,8 +241,26 @@ def test_health_probes(client: TestClient) -> None:
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["schema_revision"]
     assert client.get("/version").json()["mixopt"]
-    client.get("/api/v1/projects/nope")
-    text = client.get("/metrics").text
-    assert "mixopt_http_requests_total" in text and "mixopt_http_errors_total" in text
     assert client.get("/docs").status_code == 200
     assert client.get("/openapi.json").json()["paths"]["/api/v1/projects/{name}/runs"]
+
+def test_metrics_count_requests_by_route_and_responses_carry_security_headers(client: TestClient) -> None:
+    def count(text: str, line: str) -> float:
+        return next((float(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x.startswith(line + " ")), 0.0)
+
+    route = 'route="/api/v1/projects/{name}"'
+    before = client.get("/metrics").text
+    for name in ("nope-1", "nope-2"):  # two URLs, one route label
+        missing = client.get(f"/api/v1/projects/{name}")
+        assert missing.status_code == 404
+    ok = client.get("/healthz")
+    for resp in (missing, ok):
+        assert resp.headers["x-content-type-options"] == "nosniff"
+        assert resp.headers["x-frame-options"] == "DENY" and resp.headers["referrer-policy"] == "no-referrer"
+    after = client.get("/metrics").text
+    requests = f'mixopt_http_requests_total{{method="GET",{route},status="404"}}'
+    errors = f'mixopt_http_errors_total{{{route},status="404"}}'
+    assert count(after, requests) - count(before, requests) == 2
+    assert count(after, errors) - count(before, errors) == 2
+    assert f'mixopt_http_request_seconds_count{{{route}}}' in after
+
