@@ -21,16 +21,16 @@ from rich.table import Table
 
 from bench.common import RESULTS, write_json
 
-BENCHMARKS = {
-    "ingest": "bench.bench_ingest",
-    "latency": "bench.bench_latency",
-    "regmix": "bench.bench_regmix",
-    "regmix_pool": "bench.pool_replay",
-    "ot": "bench.bench_ot",
-    "mfbo": "bench.bench_mfbo",
-    "mfbo_pool": "bench.pool_replay_mfbo",
-    "aioli": "bench.bench_aioli",
-    "campaigns": "bench.bench_campaigns",
+BENCHMARKS = {  # name: (module, the results file its run() writes, bench/results/<file>.json)
+    "ingest": ("bench.bench_ingest", "ingest"),
+    "latency": ("bench.bench_latency", "latency"),
+    "regmix": ("bench.bench_regmix", "regmix_speed"),
+    "regmix_pool": ("bench.pool_replay", "regmix_pool_replay"),
+    "ot": ("bench.bench_ot", "ot"),
+    "mfbo": ("bench.bench_mfbo", "mfbo"),
+    "mfbo_pool": ("bench.pool_replay_mfbo", "mfbo_pool_replay"),
+    "aioli": ("bench.bench_aioli", "aioli"),
+    "campaigns": ("bench.bench_campaigns", "campaigns"),
 }
 COLUMNS = ["benchmark", "value", "baseline", "ratio", "target", "ok"]
 
@@ -51,15 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     timings: dict[str, float] = {}
     chosen = args.only or list(BENCHMARKS)
     saved: list[str] = []
-    for name in BENCHMARKS:
-        module = importlib.import_module(BENCHMARKS[name])
+    for name, (module_name, result_file) in BENCHMARKS.items():
+        module = importlib.import_module(module_name)
         if name in chosen:
             console.rule(f"[bold]{name}")
             start = time.perf_counter()
             payload = _call_run(module, args.quick)
             timings[name] = time.perf_counter() - start
-        elif args.reuse and (RESULTS / f"{name}.json").exists():
-            payload = json.loads((RESULTS / f"{name}.json").read_text())
+        elif args.reuse and (RESULTS / f"{result_file}.json").exists():
+            payload = json.loads((RESULTS / f"{result_file}.json").read_text())
             saved.append(name)
         else:
             continue
