@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import RESULTS, write_json
+from bench.common import RESULTS, results_dir, use_quick_results, write_json
 
 BENCHMARKS = {  # name: (module, the results file its run() writes, bench/results/<file>.json)
     "ingest": ("bench.bench_ingest", "ingest"),
@@ -43,9 +43,13 @@ def _call_run(module: Any, quick: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these")
-    parser.add_argument("--quick", action="store_true", help="smaller campaigns (where a benchmark supports it)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller campaigns (where supported); results go to bench/results/quick/"
+    )
     parser.add_argument("--reuse", action="store_true", help="add saved results of the benchmarks not run now")
     args = parser.parse_args(argv)
+    if args.quick:
+        use_quick_results()
     console = Console()
     rows: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
@@ -82,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "Wall time per benchmark: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())]
     if saved:
         lines += ["", "From saved results of an earlier `python -m bench` run: " + ", ".join(saved)]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "README.md").write_text("\n".join(lines) + "\n")
+    (results_dir() / "README.md").write_text("\n".join(lines) + "\n")
     write_json("summary", {"rows": rows, "seconds": timings})
     return 0
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import RESULTS, progress, write_json
+from bench.common import progress, save_figure, use_quick_results, write_json
 from bench.sim import Trainer, World, preset_world
 from bench.sim.domains import NOISE
 from mixers.aioli import AioliConfig, AioliMixer
@@ -79,6 +79,8 @@ def grid(d: int, step: float = 0.1) -> list[np.ndarray]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
+    if quick:
+        use_quick_results()
     settings = SETTINGS[:2] if quick else SETTINGS
     seeds = SEEDS[:1] if quick else SEEDS
     results: dict[str, Any] = {}
@@ -188,8 +190,7 @@ def _plot(payload: dict[str, Any]) -> None:
     ax2.set_title(f"Aioli weights over a run ({key} domains, {kind.replace('_', ' ')}, seed 0)")
     ax2.legend(fontsize=8)
     fig.tight_layout()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    fig.savefig(RESULTS / "aioli.png", dpi=120)
+    save_figure(fig, "aioli")
     plt.close(fig)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from rich.progress import Progress
 
 from bench.campaign import OBJECTIVE, Oracle, Trace, run_campaign
-from bench.common import RESULTS, progress, write_json
+from bench.common import progress, save_figure, use_quick_results, write_json
 from bench.server import running_server
 from bench.sim import Job, World, fidelity, preset_world, run_many
 from mixopt.client import Client
@@ -56,6 +56,8 @@ RANDOM_SAMPLE = 256  # Dirichlet mixtures trained at the target fidelity to esti
 
 
 def run(quick: bool = False) -> dict[str, Any]:
+    if quick:
+        use_quick_results()
     world = preset_world(6)
     seeds = [0] if quick else [0, 1, 2, 3, 4]
     [probe] = run_many([Job(world, world.prior(), fidelity(world, "target"), 0)], processes=1)
@@ -168,8 +170,7 @@ def _plot(payload: dict[str, Any]) -> None:
     ax.set_title("Campaigns on the simulator (mean over seeds, band = min..max)")
     ax.legend()
     fig.tight_layout()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    fig.savefig(RESULTS / "campaigns.png", dpi=120)
+    save_figure(fig, "campaigns")
     plt.close(fig)
 
 

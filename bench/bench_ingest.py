@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.common import progress, scratch_postgres, write_json
+from bench.common import progress, save_figure, scratch_postgres, write_json
 from bench.server import running_server
 
 DOMAINS = [f"d{i:02d}" for i in range(17)]
@@ -185,9 +185,7 @@ def _plot(results: list[dict[str, Any]]) -> None:
     ax.set_title("Bulk ingest (17 weights, 13 metrics); red: target")
     ax.legend()
     fig.tight_layout()
-    from bench.common import RESULTS
-
-    fig.savefig(RESULTS / "ingest.png", dpi=120)
+    save_figure(fig, "ingest")
     plt.close(fig)
 
 

@@ -13,12 +13,32 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 RESULTS = Path(__file__).resolve().parent / "results"
+_quick = False
+
+
+def use_quick_results() -> None:
+    """Send this process's results to ``bench/results/quick/`` (git-ignored): quick runs never overwrite the
+    full results that README tables quote."""
+    global _quick
+    _quick = True
+
+
+def results_dir() -> Path:
+    path = RESULTS / "quick" if _quick else RESULTS
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_figure(fig: Any, name: str) -> Path:
+    """Save a matplotlib figure as ``<results>/<name>.png``."""
+    path = results_dir() / f"{name}.png"
+    fig.savefig(path, dpi=120)
+    return path
 PG_ADMIN = os.environ.get("MIXOPT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    path = results_dir() / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=float) + "\n")
     return path
 

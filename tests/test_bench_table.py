@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+from pathlib import Path
 
 import pytest
 
+from bench import common
 from bench.__main__ import BENCHMARKS, COLUMNS
 from bench.common import RESULTS
 
@@ -22,3 +24,12 @@ def test_benchmark_writes_the_file_reuse_reads_and_tabulates_it(name: str) -> No
     rows = module.table(json.loads(saved.read_text()))
     assert rows and all(set(COLUMNS) <= set(r) for r in rows)
     assert all(r["benchmark"] and r["value"] for r in rows)
+
+
+def test_quick_runs_write_beside_the_full_results(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    monkeypatch.setattr(common, "_quick", False)
+    assert common.write_json("x", {"a": 1}) == tmp_path / "x.json"
+    common.use_quick_results()
+    assert common.write_json("x", {"a": 2}) == tmp_path / "quick" / "x.json"
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": 1}  # the full result is untouched
