@@ -211,4 +211,10 @@ class MixingLawMixer(SingleFidelityMixer):
             "search_objective": float(best_f),
             "kl_of_recommendation": float(kl_to_prior(best_p[None, :], self.problem.prior())[0]),
         })
+        if len(ts.metric_names) == 1 and cfg.kl_to_prior == 0:
+            diag["note"] = (
+                "with one metric the law is monotone along every direction of the simplex, so the optimum is a "
+                "vertex of the feasible region (a single domain when unbounded); for an interior mixture use an "
+                "objective over several per-domain metrics, bounds, or kl_to_prior"
+            )
         return Recommendation(weights=best_p, predicted=predicted, std=None, diagnostics=diag)

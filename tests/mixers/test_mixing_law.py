@@ -41,10 +41,13 @@ def test_recovers_a_known_law_despite_outliers() -> None:
     mixer = MixingLawMixer(six_domain_problem(), seed=0).fit(observe(x, y))
     probe = rng.dirichlet(np.ones(6), size=200)
     np.testing.assert_allclose(mixer.predict(probe).mean, law(probe), atol=0.03)
-    fitted = mixer.recommend().diagnostics["laws"]["loss"]
+    rec = mixer.recommend()
+    fitted = rec.diagnostics["laws"]["loss"]
     assert fitted["s"] == 1.0
     np.testing.assert_allclose(fitted["t"], T_TRUE - T_TRUE.mean(), atol=0.1)
     assert fitted["c"] == pytest.approx(2.0, abs=0.1)
+    # one metric, no bounds: the optimum is the vertex of the most negative t (d3), and the answer says why
+    assert rec.weights[3] == pytest.approx(1.0, abs=1e-6) and "vertex" in rec.diagnostics["note"]
 
 
 def test_optimum_matches_brute_force_within_bounds() -> None:
@@ -85,6 +88,7 @@ def test_two_metrics_and_kl_to_prior() -> None:
     ]
     problem = six_domain_problem(Objective({"a": 0.25, "b": 0.75}))
     mixer = MixingLawMixer(problem, seed=0).fit(obs)
+    assert "note" not in mixer.recommend().diagnostics  # two laws: the optimum can be interior
     probe = rng.dirichlet(np.ones(6), size=20)
     np.testing.assert_allclose(
         mixer.predict(probe).mean, 0.25 * law(probe) + 0.75 * law(probe, 1.0, 0.0, T_TRUE[::-1]), atol=1e-3
