@@ -164,6 +164,8 @@ def _plot(payload: dict[str, Any]) -> None:
         ax.plot(grid, np.nanmean(arr, axis=0), label=label)
         ax.fill_between(grid, np.nanmin(arr, axis=0), np.nanmax(arr, axis=0), alpha=0.15)
     ax.axhline(payload["threshold"], color="grey", linestyle="--", label="within 1% of best")
+    rnd = payload["random_sample"]
+    ax.axhline(rnd["best"], color="grey", linestyle=":", label=f"best of {rnd['n']} random target runs")
     ax.set_xscale("log")
     ax.set_xlabel("cost spent (in target-fidelity runs, log scale)")
     ax.set_ylabel("best-found target loss (nats/token)")
