@@ -3,8 +3,8 @@
 Each benchmark module has ``run()`` (measures against a baseline taken in the same run, writes
 ``bench/results/<name>.json`` and plots) and ``table(payload)`` (rows for the summary). The summary goes to the
 terminal and to ``bench/results/README.md``. With ``--reuse``, benchmarks not run now contribute the rows of
-their last saved ``bench/results/<name>.json`` (marked "saved" in the wall-time line), so a long benchmark run
-on its own still lands in the one table.
+their last saved results file (listed under the table), so a long benchmark run on its own still lands in the
+one table. With ``--quick``, everything this process writes goes to ``bench/results/quick/``.
 """
 
 from __future__ import annotations

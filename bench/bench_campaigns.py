@@ -1,9 +1,11 @@
 """Campaigns of several mixers and random Dirichlet proposals on the simulator, same seeds and budget.
 
 Writes ``bench/results/campaigns.json`` and ``campaigns.png`` (best-found target loss against cost spent) and
-reports, per mixer, the cost spent until a mixture within 1% of the best known target loss was found, against
-random. Best known: the minimum of the target loss of the world's own target mixture (``World.relevance``) and
-everything any campaign found.
+reports, per arm (``ARMS``: a mixer, the fidelities its runs may use, its batch size), the cost spent in
+target-fidelity runs until a mixture within 1% of the best target loss was found. Best: the minimum over the
+world's own target mixture (``World.relevance``), everything any campaign found, and ``RANDOM_SAMPLE``
+Dirichlet(prior) mixtures trained at the target fidelity; that sample also gives random search's expected cost
+(see :func:`random_cost_bound`), the baseline of the ratios.
 
     python -m bench.bench_campaigns [--quick]
 """
