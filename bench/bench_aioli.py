@@ -106,15 +106,15 @@ def run(quick: bool = False) -> dict[str, Any]:
                     scored = [(static_run(world, w, seed), w) for w in grid(d)]
                     best, w = min(scored, key=lambda sw: sw[0]["mean_val"])
                     rows["best_grid"].append({**best, "weights": w.tolist()})
-                    if "noise" in world.names:
+                    if NOISE in world.names:
                         best, w = min(scored, key=lambda sw: sw[0]["mean_val_real"])
                         rows.setdefault("best_grid_real", []).append({**best, "weights": w.tolist()})
                 bar.advance(task)
-            if "noise" in world.names:
+            if NOISE in world.names:
                 rows |= _real_domains_rows(world, seeds)
             results[str(d)] = {
                 "domains": list(world.names),
-                "noisy": "noise" in world.names,
+                "noisy": NOISE in world.names,
                 "runs": rows,
                 "mean": {k: statistics.mean(r["mean_val"] for r in v) for k, v in rows.items() if v},
                 "mean_real": {k: statistics.mean(r["mean_val_real"] for r in v) for k, v in rows.items() if v},

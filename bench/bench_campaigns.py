@@ -86,8 +86,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     best = min([known, *sample] + [t.points[-1]["best"] for t in traces])
     threshold = best * 1.01
     hits = sum(v <= threshold for v in sample)
-    # Random search at the target fidelity draws until a hit: geometric, expected 1/p runs.
-    random_expected = len(sample) / hits if hits else None  # see random_cost_bound for zero hits
+    random_cost, exact = random_cost_bound({"n": len(sample), "hits": hits})
     summary: dict[str, Any] = {}
     for arm in arms:
         mine = [t for t in traces if t.mixer == arm.label]
@@ -117,7 +116,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "best_known": known,
         "best": best,
         "threshold": threshold,
-        "random_sample": {"n": len(sample), "hits": hits, "expected_cost_units": random_expected,
+        "random_sample": {"n": len(sample), "hits": hits, "expected_cost_units": random_cost if exact else None,
                           "best": min(sample)},
         "summary": summary,
         "traces": [{"mixer": t.mixer, "seed": t.seed, "points": t.points} for t in traces],
@@ -181,7 +180,8 @@ def _plot(payload: dict[str, Any]) -> None:
 def random_cost_bound(sample: dict[str, Any]) -> tuple[float, bool]:
     """Random search's expected cost (target runs) to come within 1%, from the target-fidelity sample.
 
-    Returns ``(cost, exact)``: ``n / hits`` when the sample has hits; with none, the 95% lower bound
+    Random search draws until a hit (geometric, expected ``1 / p`` runs). Returns ``(cost, exact)``: ``n / hits``
+    when the sample has hits; with none, the 95% lower bound
     ``n / 3`` (the rule of three: zero hits in ``n`` draws puts the hit rate below ``3 / n``).
     """
     if sample["hits"]:

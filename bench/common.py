@@ -13,6 +13,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PG_ADMIN = os.environ.get("MIXOPT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 _quick = False
 
 
@@ -34,7 +35,6 @@ def save_figure(fig: Any, name: str) -> Path:
     path = results_dir() / f"{name}.png"
     fig.savefig(path, dpi=120)
     return path
-PG_ADMIN = os.environ.get("MIXOPT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from bench.common import progress, write_json
+from bench.common import progress, results_dir, write_json
 from mixers.regmix import RegMixConfig, RegMixMixer
 from mixers.types import DomainSpec, Objective, Observation, Problem
 
@@ -147,7 +147,7 @@ def main() -> None:
         f"median active propose time: {out['summary']['active_propose_seconds_median']:.3f} s; "
         f"goal (active@128 >= random@256): {out['summary']['goal_met']}"
     )
-    print("wrote bench/results/regmix_pool_replay.json")
+    print(f"wrote {results_dir() / 'regmix_pool_replay.json'}")
 
 
 if __name__ == "__main__":
