@@ -1,0 +1,87 @@
+"""The three ways to drive the reference trainer from mixopt, each a few lines to copy into a training script.
+
+(a) offline: ask a mixer for a batch of mixtures, train each, post the results with their cost;
+(b) online: follow an Aioli session, reporting per-domain validation losses at the directives' steps;
+(c) static: train at a recommended mixture.
+
+``make_trainer(weights_or_none) -> Trainer`` builds a fresh model for one run (the caller chooses size, steps,
+device and seed). The benchmark (:mod:`bench.bench_lm`) runs exactly these functions in its worker processes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bench.lm.trainer import Trainer
+from mixopt import Client
+
+
+def train_static(trainer: Trainer, weights: Mapping[str, float]) -> dict[str, float]:
+    """Train ``total_steps`` at one mixture; returns the final per-domain validation losses."""
+    for _ in range(trainer.cfg.total_steps):
+        trainer.train_step(weights)
+    return trainer.evaluate()
+
+
+def train_proposed_run(
+    client: Client, project: str, run_id: int, weights: Mapping[str, float], trainer: Trainer
+) -> dict[str, float]:
+    """(a) Train one proposed run and post its result: per-domain losses plus their mean, cost in PFLOP."""
+    losses = train_static(trainer, weights)
+    metrics = {f"val/{k}": v for k, v in losses.items()} | {"val/mean": sum(losses.values()) / len(losses)}
+    client.post_result(project, run_id, metrics, cost=trainer.flops() / 1e15)
+    return metrics
+
+
+def run_offline_batch(
+    client: Client, project: str, mixer: str, n: int, make_trainer: Callable[[], Trainer], **propose: Any
+) -> list[dict[str, float]]:
+    """(a) One round of an offline campaign, sequentially: propose ``n`` runs, train and post each."""
+    proposal = client.propose(project, mixer, n=n, **propose)
+    return [train_proposed_run(client, project, run.id, run.weights, make_trainer()) for run in proposal.runs]
+
+
+def train_online(
+    client: Client, project: str, trainer: Trainer, config: Mapping[str, Any] | None = None, seed: int | None = None
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """(b) Train ``total_steps`` under an Aioli session; returns the final losses and the session's record
+    (final weights, number of reports, seconds spent in the mixer's HTTP calls and in probe evaluations)."""
+    steps = trainer.cfg.total_steps
+    helper = client.online(project, "aioli", config=config, total_steps=steps, seed=seed)
+    probe_seconds = 0.0
+
+    def probe() -> dict[str, float]:
+        nonlocal probe_seconds
+        t = time.perf_counter()
+        losses = trainer.probe()
+        probe_seconds += time.perf_counter() - t
+        return losses
+
+    t_mixer = 0.0
+    for step in range(steps):
+        t = time.perf_counter()
+        weights = helper.step(step, probe)  # calls probe() only when a report is due
+        t_mixer += time.perf_counter() - t
+        trainer.train_step(weights)
+    t = time.perf_counter()
+    helper.step(steps, probe)  # the final report closes the session
+    t_mixer += time.perf_counter() - t
+    record = {
+        "session": helper.session_id,
+        "final_weights": helper.weights,
+        "reports": helper.reports,
+        "mixer_seconds": t_mixer - probe_seconds,
+        "probe_seconds": probe_seconds,
+        "done": helper.done,
+    }
+    return trainer.evaluate(), record
+
+
+def train_recommended(
+    client: Client, project: str, mixer: str, trainer: Trainer, **recommend: Any
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(c) Train at the mixer's recommended static mixture; returns it and the final losses."""
+    weights = client.recommend(project, mixer, **recommend).weights
+    return weights, train_static(trainer, weights)
