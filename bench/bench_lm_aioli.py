@@ -102,6 +102,7 @@ def run(
             arms[res["setting"]]["best_grid"].runs.append(res)
     wall = time.perf_counter() - started
     payload = _payload(scale, cfg, chosen, arms, grid_runs, procs, wall, quick)
+    (results_dir() / "lm").mkdir(parents=True, exist_ok=True)
     write_json("lm/aioli", payload)
     _plot(payload)
     return payload

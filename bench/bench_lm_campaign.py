@@ -21,7 +21,6 @@ from typing import Any
 
 from bench.common import progress, results_dir, save_figure, use_quick_results, write_json
 from bench.lm.experiment import SEEDS, Arm, Scale, aioli_config, create_project, data_dir, stratified, uniform
-from bench.lm.model import GPT, SIZES
 from bench.lm.pool import Job, Pool
 from bench.server import running_server
 from mixopt import Client
@@ -33,6 +32,8 @@ QUICK_PROXY, QUICK_TARGET, QUICK_RUNS = Scale("tiny", 20, 8), Scale("tiny", 40, 
 
 def fidelity(scale: Scale) -> dict[str, float]:
     """mixopt fidelity of a scale: parameters and training tokens."""
+    from bench.lm.model import GPT, SIZES  # torch is imported only when the benchmark runs
+
     params = GPT(SIZES[scale.size]).n_params()
     return {"params": float(params), "tokens": float(scale.steps * scale.batch * SIZES[scale.size].seq_len)}
 
@@ -117,6 +118,7 @@ def run(quick: bool = False, procs: int | None = None, n_runs: int | None = None
         "regmix_below_both": summ["regmix"]["mean"] < min(summ["uniform"]["mean"], summ["stratified"]["mean"]),
         "regmix_below_both_every_seed": all(r < min(u, s) for r, u, s in per_seed),
     }
+    (results_dir() / "lm").mkdir(parents=True, exist_ok=True)
     write_json("lm/campaign", payload)
     _plot(payload)
     return payload

@@ -20,7 +20,7 @@ import json
 import random
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,7 +121,7 @@ def split_documents(docs: Sequence[bytes], train_bytes: int, val_bytes: int, see
 
 
 def write_shards(
-    texts: dict[str, Sequence[bytes]], out: Path, train_bytes: int, val_bytes: int, extra: dict[str, dict] | None = None
+    texts: Mapping[str, Sequence[bytes]], out: Path, train_bytes: int, val_bytes: int, extra: dict[str, dict] | None = None
 ) -> dict:
     """Write ``<domain>.train.bin``/``.val.bin`` for each domain's documents and ``manifest.json``; returns it."""
     out.mkdir(parents=True, exist_ok=True)
