@@ -44,7 +44,7 @@ SUBSETS = {
     "systems": ("c_headers", "man", "kernel_docs"),
     "mixed": ("python", "kernel_docs", "dictionary"),
 }
-FULL = Scale("small", 1500, 64)
+FULL = Scale("small", 1000, 64)
 QUICK = Scale("tiny", 40, 8)
 
 
