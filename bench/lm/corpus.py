@@ -121,7 +121,11 @@ def split_documents(docs: Sequence[bytes], train_bytes: int, val_bytes: int, see
 
 
 def write_shards(
-    texts: Mapping[str, Sequence[bytes]], out: Path, train_bytes: int, val_bytes: int, extra: dict[str, dict] | None = None
+    texts: Mapping[str, Sequence[bytes]],
+    out: Path,
+    train_bytes: int,
+    val_bytes: int,
+    extra: dict[str, dict] | None = None,
 ) -> dict:
     """Write ``<domain>.train.bin``/``.val.bin`` for each domain's documents and ``manifest.json``; returns it."""
     out.mkdir(parents=True, exist_ok=True)
