@@ -39,7 +39,7 @@ from bench.lm.pool import Job, Pool
 from bench.server import running_server
 from mixopt import Client
 
-SUBSETS = {
+SUBSETS: dict[str, tuple[str, ...]] = {
     "code_prose": ("python", "dictionary", "fortunes"),
     "systems": ("c_headers", "man", "kernel_docs"),
     "mixed": ("python", "kernel_docs", "dictionary"),
