@@ -93,8 +93,11 @@ class BodySizeLimit:
         await resp(scope, receive, send)
 
 
-SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"))
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
 
 
 class Observe:
@@ -158,9 +161,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
     problems.install(app)
 
     from app import dashboard
-    from app.api import embeddings, health, mixers, projects, runs, sessions
+    from app.api import embeddings, health, mixers, project_mixers, projects, runs, sessions
 
-    for module in (health, projects, runs, mixers, sessions, embeddings, dashboard):
+    for module in (health, projects, runs, mixers, project_mixers, sessions, embeddings, dashboard):
         app.include_router(module.router)
 
     if settings.cors_origins:
