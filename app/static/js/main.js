@@ -78,10 +78,21 @@ async function showProject(name, tabId, arg) {
     const project = await api.project(name);
     const store = new RunStore(project);
     current.name = name;
-    current.ctx = { project, store, mixers, shared: { configs: {}, choice: null, recommendation: null, evaluation: null, whatif: null } };
+    let availabilityPromise = null;
+    // Which mixers can answer on this project and why not; null from a server without the endpoint.
+    const availability = () => {
+      availabilityPromise ||= api.projectMixers(name).catch((err) => {
+        availabilityPromise = null;
+        if (err.status === 404 && err.problem?.code !== 'project_not_found') return null;
+        throw err;
+      });
+      return availabilityPromise;
+    };
+    current.ctx = { project, store, mixers, availability, shared: { configs: {}, choice: null, recommendation: null, evaluation: null, whatif: null } };
     const progress = h('p', { class: 'muted pad' }, 'Loading runs…');
     fill(root, progress);
     await store.load((n) => { progress.textContent = `Loading runs… ${n}`; });
+    store.addEventListener('change', () => { availabilityPromise = null; });
     store.start(5000);
     store.addEventListener('error', () => setLive(store));
     store.addEventListener('polled', () => setLive(store));
