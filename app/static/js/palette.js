@@ -77,6 +77,10 @@ function farthest(n, keep = () => true) {
 
 const hueGap = (a, b) => Math.abs(((a - b + 540) % 360) - 180);
 
+function gcd(a, b) {
+  return b ? gcd(b, a % b) : a;
+}
+
 /**
  * Styles for `names` (the project's domain order): {order, color, label, group} where `order` keeps the
  * project's order but puts each source's domains together (sources in order of first appearance).
@@ -99,12 +103,16 @@ export function domainPalette(names) {
   const color = new Map();
   const hex = (c) => oklch(c.L, c.C, c.h);
   if (grouped) {
-    // Each source a hue of its own (the most distinct first), its domains shades within that hue band.
-    const hues = farthest(groups.length, (c) => c.C >= 0.12 && c.L === 0.65).map((c) => c.h);
-    const band = Math.min(30, 150 / groups.length);
+    // Each source a hue of its own, evenly around the wheel (neighbouring sources a third of it apart),
+    // its domains the most distinct shades within that hue band.
+    const G = groups.length;
+    let step = Math.max(1, Math.round(G / 3));
+    while (G > 1 && gcd(step, G) !== 1) step += 1;
+    const band = Math.min(25, 0.4 * (360 / G));
     groups.forEach((g, gi) => {
+      const hue = (20 + (360 * ((gi * step) % G)) / G) % 360;
       const members = order.filter((n) => groupOf(n) === g);
-      const shades = farthest(members.length, (c) => hueGap(c.h, hues[gi] ?? 0) <= band && c.C >= 0.08);
+      const shades = farthest(members.length, (c) => hueGap(c.h, hue) <= band && c.C >= 0.08);
       members.forEach((n, k) => color.set(n, shades[k] ? hex(shades[k]) : '#94a3b8'));
     });
   } else {
