@@ -1,13 +1,15 @@
 // One order, one colour and one short label per domain, the same in every chart, bar and legend.
 //
 // Domains are grouped by source: after the prefix every name shares is dropped (RegMix's "train_the_pile_"),
-// the part before a "/" or ":" names the source ("dclm/…", "s2pdf:…"). Sources get the most distinct hues
+// the part before a separator names the source ("dclm.science", "s2pdf.cs"). Sources get the most distinct hues
 // and their domains shades within that hue, so a 39-domain project still reads as a few families. Without
 // sources, colours are picked one by one as far as possible (in the perceptual OKLab space) from those
 // already taken. Written by hand: no colour library is loaded offline, and plotly's palettes stop at 10-24
 // colours whose neighbours blur together past ten.
 
-const SEP = /[/:]/;
+// Domain names are letters, digits and . _ -: a source is the part before the first "." (else "__", "-",
+// "_") when that splits the domains into real families (at most half as many sources as domains).
+const SEPARATORS = ['.', '__', '-', '_'];
 const styles = new Map(); // name -> {color, label, group}
 let registered = '';
 
@@ -88,17 +90,19 @@ function gcd(a, b) {
 export function domainPalette(names) {
   const prefix = commonPrefix(names);
   const label = new Map(names.map((n) => [n, n.slice(prefix.length)]));
-  const groupOf = (n) => {
+  const sourceBy = (sep) => (n) => {
     const short = label.get(n);
-    const i = short.search(SEP);
-    return i > 0 ? short.slice(0, i) : null;
+    const i = short.indexOf(sep);
+    return i > 0 ? short.slice(0, i) : short;
   };
-  const groups = [];
-  for (const n of names) {
-    const g = groupOf(n);
-    if (!groups.includes(g)) groups.push(g);
-  }
-  const grouped = groups.length > 1 && groups.length < names.length;
+  const familiesBy = (of) => [...new Set(names.map(of))];
+  const sep = SEPARATORS.find((x) => {
+    const count = familiesBy(sourceBy(x)).length;
+    return count >= 2 && count <= names.length / 2;
+  });
+  const groupOf = sep ? sourceBy(sep) : () => null;
+  const groups = familiesBy(groupOf);
+  const grouped = Boolean(sep);
   const order = grouped ? groups.flatMap((g) => names.filter((n) => groupOf(n) === g)) : [...names];
   const color = new Map();
   const hex = (c) => oklch(c.L, c.C, c.h);

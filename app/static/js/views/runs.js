@@ -187,6 +187,7 @@ export function mount(root, ctx) {
         onclick: () => {
           state.dir = active ? -state.dir : c.key === 'objective' ? (project.objective.direction === 'maximize' ? -1 : 1) : 1;
           state.sort = c.key;
+          state.page = 0;
           renderTable();
         },
       }, c.label, h('span', { class: 'arrow' }, active ? (state.dir > 0 ? ' ▲' : ' ▼') : ''));
