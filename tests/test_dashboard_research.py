@@ -48,7 +48,7 @@ def doc_shot(page: Page, name: str, selector: str | None = None) -> None:
     if img.width > 1280:
         img = img.resize((1280, round(img.height * 1280 / img.width)), Image.Resampling.LANCZOS)
     DOC_SHOTS.mkdir(parents=True, exist_ok=True)
-    img.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(DOC_SHOTS / f"{name}.png", optimize=True)
+    img.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(DOC_SHOTS / f"{name}.png", optimize=True)
 
 
 def plot_data(page: Page, selector: str) -> list[dict[str, Any]]:
@@ -134,6 +134,45 @@ def test_compare_prechecks_mixers_that_can_answer(
     doc_shot(page, "compare-mixers")
     # Before issue 15 a mixer that cannot answer is a 422; after it, a 200 carrying `error`.
     watched.assert_clean(allowed_status=(422,))
+
+
+@in_browser
+def test_compare_shows_an_error_carried_in_a_200(
+    demo_url: str, http: httpx.Client, catalog: list[dict[str, Any]], watched: Watched
+) -> None:
+    """The contract's evaluation shape where a mixer that cannot answer gets its own ``error`` (DESIGN 5):
+    answered here by the test for the page, so the page's handling is checked whatever the server does."""
+    page = watched.page
+    offline = [m["name"] for m in catalog if m["kind"] == "offline"]
+    if len(offline) < 2:
+        pytest.skip("needs two offline mixers")
+    good, bad = offline[0], offline[1]
+    runs = [r for r in all_runs(http, DEMO) if r["status"] == "completed"][:20]
+    actual = [objective(r) for r in runs]
+
+    def answer(route: Any) -> None:
+        mixer = route.request.post_data_json["mixers"][0]["mixer"]
+        if mixer == bad:
+            result = {"mixer": bad, "config": {}, "spearman": None, "mae": None, "regret": None, "n_runs": 0}
+            result["error"] = {"code": "mixer_cannot_answer", "detail": f"{bad} cannot answer on this project"}
+        else:
+            result = {"mixer": good, "config": {}, "spearman": 0.5, "mae": 0.1, "regret": 0.01, "n_runs": len(runs)}
+            result |= {"predicted": actual, "actual": actual, "run_ids": [r["id"] for r in runs], "error": None}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps({"results": [result]}))
+
+    page.route("**/evaluations", answer)
+    page.goto(demo_url + f"/#/p/{DEMO}/compare")
+    for name in offline:
+        page.locator(f'#cmp-card .mixer-check[data-mixer="{name}"] input').set_checked(name in (good, bad))
+    page.click("#btn-evaluate")
+    expect(page.locator("#cmp-progress-text")).to_contain_text("2 of 2 mixers done")
+    expect(page.locator(f'#cmp-table tr[data-mixer="{bad}"] .cmp-error')).to_contain_text("mixer_cannot_answer")
+    expect(page.locator(f'#cmp-table tr[data-mixer="{good}"] td').nth(1)).to_have_text("0.5")
+    expect(page.locator(f'#cmp-progress .chip-failed[data-mixer="{bad}"]')).to_be_visible()
+    page.wait_for_selector("#plot-pva svg.main-svg")
+    assert [t["name"] for t in plot_data(page, "#plot-pva")][:1] == [good]  # only mixers with scores are drawn
+    assert page.evaluate(f"localStorage.getItem('mixopt.bestMixer.{DEMO}')") == good
+    watched.assert_clean()
 
 
 @in_browser
@@ -251,6 +290,7 @@ def test_palette_is_distinct_and_grouped(demo_url: str, browser: Browser) -> Non
     by_source = {
         src: [c for n, c in zip(g39["order"], g39["colors"], strict=True) if n.startswith(src)] for src in sources
     }
+
     def centre(cs: list[str]) -> float:
         angles = [math.radians(hue(c)) for c in cs]
         return math.degrees(math.atan2(sum(map(math.sin, angles)), sum(map(math.cos, angles)))) % 360

@@ -298,7 +298,7 @@ export function sessionWeights(el, domains, stretches, { hideProbes = false } = 
     hovertemplate: `${domainLabel(d)}: %{y:.3f}<extra></extra>`,
   }));
   const bands = hideProbes ? probeBands(stretches).map(([x0, x1]) => ({
-    type: 'rect', xref: 'x', yref: 'paper', x0, x1, y0: 0, y1: 1, fillcolor: '#e2e8f0', opacity: 0.9, line: { width: 0 }, layer: 'above',
+    type: 'rect', xref: 'x', yref: 'paper', x0, x1, y0: 0, y1: 1, fillcolor: '#e2e8f0', opacity: 1, line: { width: 0 }, layer: 'above',
   })) : [];
   const layout = baseLayout({
     height: 340, hovermode: 'x unified', showlegend: false, xaxis: axis('step'), yaxis: axis('weight', { range: [0, 1] }),
@@ -374,7 +374,7 @@ export function mixtureMap(el, pts, marks, axes, { ternary = false, minimize = t
     layout.margin = { l: 40, r: 40, t: 40, b: 40 };
   } else {
     layout.xaxis = axis(axes.x, { zeroline: false });
-    layout.yaxis = axis(axes.y, { zeroline: false, scaleanchor: 'x', scaleratio: 1 });
+    layout.yaxis = axis(axes.y, { zeroline: false });
   }
   return draw(el, data, layout);
 }

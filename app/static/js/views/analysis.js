@@ -3,7 +3,7 @@ import { api } from '../api.js';
 import { defaultFidelity, defaultMixer } from '../defaults.js';
 import { busy, card, debounce, fidelityKey, fidelityLabel, fill, h, num, problemBox } from '../dom.js';
 import { axisWords, pca2 } from '../mixmap.js';
-import { domainNames, OPEN, objectiveLabel, objectiveValue, scored, sign } from '../model.js';
+import { domainNames, OPEN, objectiveLabel, scored, sign } from '../model.js';
 import { domainLabel } from '../palette.js';
 import { ACCENT, BEST, bestSoFar, mixtureMap, objectiveVsWeights } from '../plots.js';
 import { runLabel } from '../widgets.js';
