@@ -303,7 +303,8 @@ def test_palette_is_distinct_and_grouped(demo_url: str, browser: Browser) -> Non
 
 
 def _aioli_session(http: httpx.Client, project: str, domains: list[str]) -> tuple[int, list[dict[str, Any]]]:
-    config = {"lp_rounds": 1, "lp_steps": 2, "round_steps": 60, "ema": None, "eta": 1.0}
+    config = {"lp_rounds": 1, "lp_steps": 2, "round_steps": 60, "ema": None, "eta": 30.0}
+    gains = {d: 0.2 + 0.75 * (k % 5) for k, d in enumerate(domains)}  # some domains pay off more than others
     started = http.post(
         f"/api/v1/projects/{project}/sessions", json={"mixer": "aioli", "config": config, "total_steps": 240}
     )
@@ -312,7 +313,7 @@ def _aioli_session(http: httpx.Client, project: str, domains: list[str]) -> tupl
     rng = np.random.default_rng(0)
     while not directive["done"]:
         step, w = directive["until_step"], directive["weights"]
-        losses = {d: 3.0 + 2.0 / (1 + step / 50) - 0.3 * w[d] + 0.05 * float(rng.normal()) for d in domains}
+        losses = {d: 3.0 + 2.0 / (1 + step / 50) - gains[d] * w[d] + 0.02 * float(rng.normal()) for d in domains}
         directive = http.post(f"/api/v1/sessions/{sid}/reports", json={"step": step, "losses": losses}).json()[
             "directive"
         ]
@@ -469,6 +470,15 @@ def test_ten_thousand_runs_projects_list_columns_and_comparison(
         assert slow.post("/api/v1/projects/big/runs", json={"runs": runs}).status_code == 201
     best = min(r["metrics"]["loss"] for r in runs)
 
+    # How many pages of runs the browser had read when the runs table first showed a row.
+    page.add_init_script(
+        """new MutationObserver((_, obs) => {
+            if (!document.querySelector('#runs-table tbody tr[data-run]')) return;
+            window.pagesAtFirstRow = performance.getEntriesByType('resource')
+                .filter((e) => e.name.includes('/projects/big/runs?')).length;
+            obs.disconnect();
+        }).observe(document, {subtree: true, childList: true});"""
+    )
     page.goto(demo_url + "/")
     row = page.locator('#projects-table tr[data-project="big"]')
     expect(row.locator('[data-col="runs"]')).to_have_text("10,000")
@@ -483,6 +493,7 @@ def test_ten_thousand_runs_projects_list_columns_and_comparison(
     expect(page.locator("#runs-range")).to_have_text("1\u201350 of 10000", timeout=120_000)
     listing = watched.api_calls("/projects/big/runs?")
     assert sum("max_results=1000" in r.url for r in listing) >= 10  # read page by page from the server
+    assert page.evaluate("window.pagesAtFirstRow") < 10  # the table opened before the last page arrived
     page.locator("#page-next").click()
     expect(page.locator("#runs-range")).to_have_text("51\u2013100 of 10000")
     page.locator("button", has_text="»").click()

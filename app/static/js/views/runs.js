@@ -306,7 +306,19 @@ export function mount(root, ctx) {
     renderTable();
   }
 
+  let loadingRender = null;
   const onChange = (ev) => {
+    if (ev.detail.initial) {
+      // The first load's later pages: no highlight, and at most a render every 800 ms until the last page.
+      if (store.loaded) {
+        clearTimeout(loadingRender);
+        loadingRender = null;
+        renderAll();
+      } else {
+        loadingRender ||= setTimeout(() => { loadingRender = null; renderAll(); }, 800);
+      }
+      return;
+    }
     for (const id of ev.detail.added.concat(ev.detail.updated)) state.fresh.add(id);
     renderAll();
     setTimeout(() => {
@@ -319,6 +331,7 @@ export function mount(root, ctx) {
   return () => {
     store.removeEventListener('change', onChange);
     clearInterval(ticker);
+    clearTimeout(loadingRender);
   };
 }
 
