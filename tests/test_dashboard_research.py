@@ -513,11 +513,13 @@ def test_ten_thousand_runs_projects_list_columns_and_comparison(
     assert set(json.loads(stored)) == {"metric:acc", f"weight:{domains[0]}"}
 
     # Select three runs with trajectories and compare them.
+    expect(page.locator("#clear-selection")).to_be_hidden()
     page.fill("#filter-search", "b0000")
     page.locator("#runs-table tbody tr", has_text="b00000").locator("input.run-select").check()
     page.locator("#runs-table tbody tr", has_text="b00001").locator("input.run-select").check()
     page.locator("#runs-table tbody tr", has_text="b00002").locator("input.run-select").check()
     expect(page.locator("#compare-runs")).to_have_text("Compare selected (3)")
+    expect(page.locator("#clear-selection")).to_be_visible()
     page.click("#compare-runs")
     page.wait_for_selector("#plot-compare-weights svg.main-svg")
     page.wait_for_selector("#plot-compare-trajectories svg.main-svg")
