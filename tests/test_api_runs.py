@@ -196,9 +196,8 @@ def test_result_may_carry_the_runs_cost(client: TestClient, project: dict) -> No
     a, b = client.post(RUNS, json={"runs": [run("p", metrics={}), run("q", 0.2, 0.3, 0.5, metrics={})]}).json()["runs"]
     assert a["cost"] is None
     for bad in (-1.0, "x"):
-        assert_problem(
-            client.post(f"{RUNS}/{a['id']}/result", json={"metrics": {"loss": 1.0}, "cost": bad}), 422, loc="cost"
-        )
+        assert_problem(client.post(f"{RUNS}/{a['id']}/result", json={"metrics": {"loss": 1.0}, "cost": bad}), 422,
+                       loc="cost")
     assert client.get(f"{RUNS}/{a['id']}").json()["status"] == "pending"  # a rejected result writes nothing
     done = client.post(f"{RUNS}/{a['id']}/result", json={"metrics": {"loss": 1.0}, "cost": 3.5e12})
     assert done.status_code == 200 and done.json()["cost"] == 3.5e12
@@ -245,7 +244,6 @@ def test_health_probes(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     assert client.get("/openapi.json").json()["paths"]["/api/v1/projects/{name}/runs"]
 
-
 def test_metrics_count_requests_by_route_and_responses_carry_security_headers(client: TestClient) -> None:
     def count(text: str, line: str) -> float:
         return next((float(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x.startswith(line + " ")), 0.0)
@@ -264,4 +262,5 @@ def test_metrics_count_requests_by_route_and_responses_carry_security_headers(cl
     errors = f'mixopt_http_errors_total{{{route},status="404"}}'
     assert count(after, requests) - count(before, requests) == 2
     assert count(after, errors) - count(before, errors) == 2
-    assert f"mixopt_http_request_seconds_count{{{route}}}" in after
+    assert f'mixopt_http_request_seconds_count{{{route}}}' in after
+

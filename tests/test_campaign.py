@@ -17,9 +17,8 @@ def test_campaign_spends_its_budget_through_the_api(tmp_path: Path) -> None:
     budget = probe.cost * 16
     with running_server(tmp_path) as url:
         client = Client(url, timeout=300)
-        trace = run_campaign(
-            client, world, "regmix", "regmix", FAST_REGMIX, budget, 0, ["small"], Oracle(world), batch=8
-        )
+        trace = run_campaign(client, world, "regmix", "regmix", FAST_REGMIX, budget, 0, ["small"], Oracle(world),
+                             batch=8)
         runs = list(client.list_runs("c-regmix-0"))
     assert trace.points[-1]["cost"] >= budget and trace.points[-2]["cost"] < budget
     assert len(runs) == trace.points[-1]["runs"] == 16
