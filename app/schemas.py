@@ -80,6 +80,16 @@ class DomainOut(BaseModel):
     max_epochs: float | None = None
 
 
+class ProjectSummaryOut(BaseModel):
+    """What the project list shows of a project's runs (``GET /projects`` only)."""
+
+    runs: int
+    completed: int
+    open: int = Field(description="pending or running")
+    best_value: float | None = Field(description="best objective over completed runs, in the objective's direction")
+    last_activity: datetime | None = Field(description="when a run of the project last changed")
+
+
 class ProjectOut(BaseModel):
     id: int
     name: str
@@ -90,6 +100,7 @@ class ProjectOut(BaseModel):
     allow_missing_domains: bool
     created_at: datetime | None
     updated_at: datetime | None
+    summary: ProjectSummaryOut | None = None
 
 
 class ProjectList(BaseModel):
@@ -168,6 +179,15 @@ class MixerInfo(BaseModel):
     kind: Literal["offline", "online"]
     description: str
     config_schema: dict[str, Any]
+
+
+class MixerAvailability(BaseModel):
+    """Whether a mixer can answer offline requests (recommend, predict, evaluate) on one project, and why not."""
+
+    name: str
+    kind: Literal["offline", "online"]
+    available: bool
+    reason: str | None = None
 
 
 class MixerChoice(Strict):
@@ -256,6 +276,7 @@ class DirectiveOut(BaseModel):
     weights: dict[str, float]
     until_step: int
     done: bool = False
+    phase: str | None = Field(None, description="the mixer's phase for this stretch, e.g. aioli's 'sweep' (probes)")
 
 
 class SessionOut(BaseModel):

@@ -337,7 +337,9 @@ def test_recommend_and_propose(
 
     page.click("#btn-recommend")
     expect(page.locator("#rec-predicted")).to_be_visible(timeout=60_000)
-    expected = http.post(f"/api/v1/projects/{DEMO}/recommendations", json={"mixer": mixer["name"]}).json()
+    sent = watched.api_calls("/recommendations", "POST")[-1].post_data_json
+    assert sent["mixer"] == mixer["name"]
+    expected = http.post(f"/api/v1/projects/{DEMO}/recommendations", json=sent).json()
     shown = float(page.locator("#rec-predicted").inner_text().split("±")[0])
     assert shown == pytest.approx(expected["predicted"], rel=1e-4)
     page.wait_for_selector("#plot-recommendation svg.main-svg")
@@ -486,8 +488,8 @@ def test_online_session_view(
     page.wait_for_selector("#plot-session-losses svg.main-svg")
     traces = page.evaluate("document.querySelector('#plot-session-losses').data.map(t => t.name)")
     assert traces == ["web", "code", "books"]
-    steps = page.evaluate("document.querySelector('#plot-session-losses').data[0].x.length")
-    assert steps == reports
+    page.locator("#session-hide-probes").uncheck()  # probe steps are hidden by default
+    page.wait_for_function(f"document.querySelector('#plot-session-losses').data[0].x.length === {reports}")
     shot(page, "10-online-session", tmp_path)
     watched.assert_clean()
 

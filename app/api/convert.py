@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from app.schemas import DomainOut, ProjectOut, RunOut
+from app.schemas import DomainOut, ProjectOut, ProjectSummaryOut, RunOut
 from store.records import ProjectRecord, RunRecord
+from store.summary import ProjectSummary
 
 
 def project_out(p: ProjectRecord) -> ProjectOut:
@@ -17,6 +18,12 @@ def project_out(p: ProjectRecord) -> ProjectOut:
         allow_missing_domains=p.allow_missing_domains,
         created_at=p.created_at,
         updated_at=p.updated_at,
+    )
+
+
+def summary_out(s: ProjectSummary) -> ProjectSummaryOut:
+    return ProjectSummaryOut(
+        runs=s.runs, completed=s.completed, open=s.open, best_value=s.best_value, last_activity=s.last_activity
     )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from app.api.convert import project_out
+from app.api.convert import project_out, summary_out
 from app.deps import ProjectName, ScopeDep, StoreDep, admin_only
 from app.schemas import ProjectCreate, ProjectList, ProjectOut, ProjectPatch
 from app.services import projects as svc
@@ -28,7 +28,11 @@ def list_projects(
 ) -> ProjectList:
     page = svc.list_projects(store, max_results, page_token)
     items = [p for p in page.items if scope.allows(p.id)]
-    return ProjectList(projects=[project_out(p) for p in items], next_page_token=page.next_page_token)
+    summaries = svc.summaries(store, items)
+    return ProjectList(
+        projects=[project_out(p).model_copy(update={"summary": summary_out(summaries[p.id])}) for p in items],
+        next_page_token=page.next_page_token,
+    )
 
 
 @router.get("/{name}", response_model=ProjectOut)

@@ -8,6 +8,7 @@ from app.schemas import DomainIn, ObjectiveIn, ProjectCreate, ProjectPatch
 from store.errors import FieldError, InvalidInput
 from store.records import Page, ProjectRecord
 from store.repository import Store
+from store.summary import ProjectSummary, project_summaries
 
 
 def objective_dict(obj: ObjectiveIn) -> dict[str, Any]:
@@ -50,6 +51,11 @@ def create_project(store: Store, body: ProjectCreate) -> ProjectRecord:
 
 def list_projects(store: Store, max_results: int, page_token: str | None) -> Page:
     return store.list_projects(max_results, page_token)
+
+
+def summaries(store: Store, projects: list[ProjectRecord]) -> dict[int, ProjectSummary]:
+    """Run counts, best objective and last activity of each project, from one aggregate query."""
+    return project_summaries(store, projects)
 
 
 def get_project(store: Store, name: str) -> ProjectRecord:

@@ -29,6 +29,15 @@ def directive_dict(project: ProjectRecord, d: Directive) -> dict[str, Any]:
     }
 
 
+def _phase(online: OnlineMixer, state: dict[str, Any]) -> str | None:
+    """The phase the mixer is in after ``state`` (e.g. Aioli's ``sweep`` for a probe stretch), when it says."""
+    summarize = getattr(online, "summary", None)
+    if not callable(summarize):
+        return None
+    phase = summarize(state).get("phase")
+    return str(phase) if phase is not None else None
+
+
 def _mixer(project: ProjectRecord, session_mixer: str, config: dict[str, Any] | None, seed: int | None) -> OnlineMixer:
     cls, cfg = parse_mixer(session_mixer, config, kind="online")
     mixer = cls(make_problem(project), cfg, seed)
@@ -71,6 +80,8 @@ def start_session(
     except MixerError as exc:
         raise _invalid(exc, "config") from exc
     d = directive_dict(project, directive)
+    if (phase := _phase(online, state)) is not None:
+        d["phase"] = phase  # lets a viewer tell probe stretches (Aioli's sweeps) from training at the mixture
     record = store.create_session(
         {
             "project_id": project.id,
@@ -121,6 +132,8 @@ def report(store: Store, session_id: int, step: int, losses: dict[str, float]) -
     except MixerError as exc:
         raise _invalid(exc, "losses") from exc
     d = directive_dict(project, directive)
+    if (phase := _phase(online, state)) is not None:
+        d["phase"] = phase
     applied = store.advance_session(
         session,
         step=step,

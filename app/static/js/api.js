@@ -84,6 +84,7 @@ export const api = {
   run: (name, id) => request('GET', `/projects/${enc(name)}/runs/${id}`),
   ingest: (name, runs) => request('POST', `/projects/${enc(name)}/runs`, { body: { runs } }),
   mixers: () => request('GET', '/mixers'),
+  projectMixers: (name) => request('GET', `/projects/${enc(name)}/mixers`),
   recommend: (name, body) => request('POST', `/projects/${enc(name)}/recommendations`, { body }),
   propose: (name, body) => request('POST', `/projects/${enc(name)}/proposals`, { body }),
   predict: (name, body, signal) => request('POST', `/projects/${enc(name)}/predictions`, { body, signal }),

@@ -72,17 +72,46 @@ async function showProjects() {
 
 async function showProject(name, tabId, arg) {
   const tab = TABS.find((t) => t.id === tabId) || TABS[0];
+  const hashNow = location.hash;
   if (current.name !== name) {
     closeProject();
     fill(root, h('p', { class: 'muted pad' }, `Loading ${name}…`));
     const project = await api.project(name);
     const store = new RunStore(project);
     current.name = name;
-    current.ctx = { project, store, mixers, shared: { configs: {}, choice: null, recommendation: null, evaluation: null, whatif: null } };
+    let availabilityPromise = null;
+    // Which mixers can answer on this project and why not; null from a server without the endpoint.
+    const availability = () => {
+      availabilityPromise ||= api.projectMixers(name).catch((err) => {
+        availabilityPromise = null;
+        if (err.status === 404 && err.problem?.code !== 'project_not_found') return null;
+        throw err;
+      });
+      return availabilityPromise;
+    };
+    current.ctx = { project, store, mixers, availability, shared: { configs: {}, choice: null, recommendation: null, evaluation: null, whatif: null } };
     const progress = h('p', { class: 'muted pad' }, 'Loading runs…');
     fill(root, progress);
-    await store.load((n) => { progress.textContent = `Loading runs… ${n}`; });
-    store.start(5000);
+    // The first page of runs is enough to open the project; the rest stream in (the runs table grows and
+    // other views wait for them), so a project with 10,000+ runs opens at once.
+    let firstPage;
+    const opened = new Promise((resolve) => { firstPage = resolve; });
+    store.addEventListener('change', firstPage, { once: true });
+    const ready = store.load((n) => {
+      progress.textContent = `Loading runs… ${n}`;
+      store.loadedCount = n;
+      if (current.ctx?.store === store) setLive(store);
+    });
+    ready.then(() => {
+      if (current.ctx?.store !== store) return;
+      store.start(5000);
+      setLive(store);
+    }, (err) => {
+      store.error = err;
+      if (current.ctx?.store === store) setLive(store);
+    });
+    await Promise.race([opened, ready]);
+    store.addEventListener('change', () => { availabilityPromise = null; });
     store.addEventListener('error', () => setLive(store));
     store.addEventListener('polled', () => setLive(store));
     current.liveTimer = setInterval(() => setLive(store), 1000);
@@ -94,12 +123,28 @@ async function showProject(name, tabId, arg) {
   for (const a of root.querySelectorAll('.tabs a')) a.classList.toggle('active', a.dataset.tab === tab.id);
   const el = clear(current.tabEl);
   el.dataset.view = tab.id;
+  if (!ctx.store.loaded && tab.id !== 'runs') {
+    // Views that fit or plot every run wait for all of them.
+    el.append(h('p', { class: 'muted pad', id: 'tab-loading' }, 'Loading runs…'));
+    try {
+      await ctx.store.ready;
+    } catch (err) {
+      fill(el, card('Could not load the runs', problemBox(err)));
+      return;
+    }
+    if (current.ctx !== ctx || current.tabEl !== el || el.dataset.view !== tab.id || location.hash !== hashNow) return;
+    clear(el);
+  }
   current.cleanup = (await tab.view.mount(el, ctx, arg)) || null;
 }
 
 function setLive(store) {
   if (store.error) {
     fill(live, h('span', { class: 'dot dot-error' }), ` polling failed: ${store.error.message} · retrying`);
+    return;
+  }
+  if (!store.loaded) {
+    fill(live, h('span', { class: 'dot dot-loading' }), ` loading runs · ${store.runs.size} so far`);
     return;
   }
   const ago = store.lastPoll ? duration(Date.now() - store.lastPoll) : '—';

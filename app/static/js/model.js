@@ -1,9 +1,11 @@
 // What the views compute from a project and its runs: objective values, the prior, the best run.
+import { registerDomains } from './palette.js';
 
 export const OPEN = new Set(['pending', 'running']);
 
+/** The project's domains in display order (grouped by source), the same order in every view. */
 export function domainNames(project) {
-  return project.domains.map((d) => d.name);
+  return registerDomains(project.domains.map((d) => d.name));
 }
 
 /** The objective of a run's metrics (weighted sum), or null when a metric is missing. */

@@ -1,6 +1,8 @@
 // Plotly figures of the dashboard. plotly.js (served from the installed plotly Python package) is loaded
 // the first time a figure is drawn, so views without plots (projects, runs, import) open fast.
 import { num } from './dom.js';
+import { domainColor, domainLabel } from './palette.js';
+import { probeBands, smooth } from './sessiondata.js';
 
 const PLOTLY_SRC = '/static/vendor/plotly.min.js';
 let plotlyPromise = null;
@@ -21,20 +23,11 @@ export function ensurePlotly() {
   return plotlyPromise;
 }
 
-const PALETTE = [
-  '#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac',
-  '#1f77b4', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f', '#aec7e8',
-];
 export const ACCENT = '#4f46e5';
 export const BEST = '#e11d48';
 export const MUTED = '#94a3b8';
 
 const SERIES = ['#4f46e5', '#0d9488', '#d97706', '#db2777', '#65a30d', '#0284c7', '#9333ea', '#dc2626'];
-
-/** The colour of domain number `i` (the same in every view). */
-export function color(i) {
-  return PALETTE[i % PALETTE.length];
-}
 
 /** The colour of series number `i` where series are not domains (mixers, proposed runs). */
 export function seriesColor(i) {
@@ -93,52 +86,93 @@ function binnedTrend(xs, ys, bins = 10) {
   return { x: tx, y: ty };
 }
 
+/** Where the "0" bucket sits on a log weight axis: a decade below the smallest positive weight. */
+export function zeroPosition(xs) {
+  const pos = xs.filter((x) => x > 0);
+  const lo = pos.length ? Math.min(...pos) : 1e-3;
+  return 10 ** (Math.floor(Math.log10(lo)) - 1);
+}
+
 /**
  * Objective against each domain's weight, one small panel per domain, shared y axis.
- * `points`: [{run, value}]; `best`: the best run or null.
+ * `points`: [{run, value}]; `best`: the best point or null. With `logx`, runs where the domain's weight is 0
+ * are drawn in a separate "0" bucket left of the log axis (with their own mean), not dropped.
  */
-export function objectiveVsWeights(el, domains, points, best, yTitle, { columns = 4, logx = false } = {}) {
+export function objectiveVsWeights(el, domains, points, best, yTitle, { columns = 4, logx = false, rowHeight = 200 } = {}) {
   const n = domains.length;
   const cols = Math.min(columns, n);
   const rows = Math.ceil(n / cols);
   const data = [];
   const layout = baseLayout({
-    grid: { rows, columns: cols, pattern: 'independent', xgap: 0.06, ygap: 0.22 },
-    height: 40 + rows * 200,
+    grid: { rows, columns: cols, pattern: 'independent', xgap: cols > 2 ? 0.06 : 0.12, ygap: 0.3 },
+    height: 40 + rows * rowHeight,
     showlegend: false,
     margin: { l: 60, r: 12, t: 28, b: 30 },
     annotations: [],
+    shapes: [],
   });
   const label = (r) => r.external_id || `#${r.id}`;
   domains.forEach((d, i) => {
     const suffix = i === 0 ? '' : String(i + 1);
-    const xs = points.map((p) => p.run.weights[d] ?? 0);
+    const raw = points.map((p) => p.run.weights[d] ?? 0);
     const ys = points.map((p) => p.value);
+    const zero = logx ? zeroPosition(raw) : 0;
+    const xs = logx ? raw.map((x) => (x > 0 ? x : zero)) : raw;
     data.push({
       type: 'scatter', mode: 'markers', x: xs, y: ys, xaxis: `x${suffix}`, yaxis: `y${suffix}`,
       name: 'runs', legendgroup: 'runs', showlegend: i === 0,
-      marker: { size: 4, color: color(i), opacity: 0.5 },
+      marker: { size: 4, color: domainColor(d), opacity: 0.5 },
       text: points.map((p) => label(p.run)),
-      hovertemplate: `%{text}<br>${d}: %{x:.4f}<br>objective: %{y:.4f}<extra></extra>`,
+      customdata: raw,
+      hovertemplate: `%{text}<br>${domainLabel(d)}: %{customdata:.4g}<br>objective: %{y:.4f}<extra></extra>`,
     });
-    const trend = binnedTrend(logx ? xs.map((x) => Math.log10(Math.max(x, 1e-6))) : xs, ys);
+    const positive = raw.map((x, k) => k).filter((k) => !logx || raw[k] > 0);
+    const trend = binnedTrend(positive.map((k) => (logx ? Math.log10(raw[k]) : raw[k])), positive.map((k) => ys[k]));
     data.push({
       type: 'scatter', mode: 'lines', x: logx ? trend.x.map((x) => 10 ** x) : trend.x, y: trend.y,
       xaxis: `x${suffix}`, yaxis: `y${suffix}`, name: 'binned mean', legendgroup: 'trend', showlegend: i === 0,
       line: { color: '#111827', width: 1.5 }, hoverinfo: 'skip',
     });
-    if (best) {
+    const zeros = raw.map((x, k) => k).filter((k) => raw[k] <= 0);
+    if (logx && zeros.length) {
+      const mean = zeros.reduce((a, k) => a + ys[k], 0) / zeros.length;
       data.push({
-        type: 'scatter', mode: 'markers', x: [best.run.weights[d] ?? 0], y: [best.value],
-        xaxis: `x${suffix}`, yaxis: `y${suffix}`, name: 'best run', legendgroup: 'best', showlegend: i === 0,
-        marker: { size: 11, color: BEST, symbol: 'star', line: { color: '#fff', width: 1 } },
-        hovertemplate: `best ${label(best.run)}<br>${d}: %{x:.4f}<br>objective: %{y:.4f}<extra></extra>`,
+        type: 'scatter', mode: 'markers', x: [zero], y: [mean], xaxis: `x${suffix}`, yaxis: `y${suffix}`,
+        name: 'mean at weight 0', legendgroup: 'trend', showlegend: false,
+        marker: { symbol: 'line-ew-open', size: 16, color: '#111827', line: { width: 2, color: '#111827' } },
+        hovertemplate: `${zeros.length} runs without ${domainLabel(d)}<br>mean objective: %{y:.4f}<extra></extra>`,
+      });
+      layout.shapes.push({
+        type: 'line', xref: `x${suffix}`, yref: `y${suffix} domain`, x0: zero * 10 ** 0.5, x1: zero * 10 ** 0.5, y0: 0, y1: 1,
+        line: { color: '#cbd5e1', width: 1, dash: 'dot' },
       });
     }
-    layout[`xaxis${suffix}`] = axis('', { type: logx ? 'log' : 'linear', tickfont: { size: 10 } });
+    if (best) {
+      const bw = best.run.weights[d] ?? 0;
+      data.push({
+        type: 'scatter', mode: 'markers', x: [logx && bw <= 0 ? zero : bw], y: [best.value],
+        xaxis: `x${suffix}`, yaxis: `y${suffix}`, name: 'best run', legendgroup: 'best', showlegend: i === 0,
+        marker: { size: 11, color: BEST, symbol: 'star', line: { color: '#fff', width: 1 } },
+        customdata: [bw],
+        hovertemplate: `best ${label(best.run)}<br>${domainLabel(d)}: %{customdata:.4g}<br>objective: %{y:.4f}<extra></extra>`,
+      });
+    }
+    let xaxis = axis('', { type: 'linear', tickfont: { size: 10 } });
+    if (logx) {
+      const lo = Math.log10(zero);
+      const ticks = [];
+      for (let e = Math.ceil(lo) + 1; e <= 0; e += 1) ticks.push(10 ** e);
+      const every = Math.max(1, Math.ceil(ticks.length / 4));
+      const shown = ticks.filter((_, k) => (ticks.length - 1 - k) % every === 0);
+      xaxis = axis('', {
+        type: 'log', range: [lo - 0.35, 0.05], tickfont: { size: 10 },
+        tickvals: [zero, ...shown], ticktext: ['0', ...shown.map((t) => num(t, 1))],
+      });
+    }
+    layout[`xaxis${suffix}`] = xaxis;
     layout[`yaxis${suffix}`] = axis(i % cols === 0 ? yTitle : '', { matches: i === 0 ? undefined : 'y', tickfont: { size: 10 } });
     layout.annotations.push({
-      text: `<b>${d}</b>`, xref: `x${suffix} domain`, yref: `y${suffix} domain`, x: 0.5, y: 1.02,
+      text: `<b>${domainLabel(d)}</b>`, xref: `x${suffix} domain`, yref: `y${suffix} domain`, x: 0.5, y: 1.02,
       xanchor: 'center', yanchor: 'bottom', showarrow: false, font: { size: 11 },
     });
   });
@@ -182,7 +216,7 @@ export function bestSoFar(el, points, sgn, mode, yTitle) {
 export function mixtureBars(el, domains, series, { log = false } = {}) {
   const ys = [...domains].reverse();
   const data = series.map((s) => ({
-    type: 'bar', orientation: 'h', name: s.name, y: ys, x: ys.map((d) => s.weights[d] ?? 0),
+    type: 'bar', orientation: 'h', name: s.name, y: ys.map(domainLabel), x: ys.map((d) => s.weights[d] ?? 0),
     marker: { color: s.color }, hovertemplate: `${s.name}<br>%{y}: %{x:.4f}<extra></extra>`,
   }));
   const layout = baseLayout({
@@ -197,14 +231,14 @@ export function mixtureBars(el, domains, series, { log = false } = {}) {
 }
 
 /** Cross-validated predicted against actual, one colour per mixer, with the y = x line. */
-export function predictedVsActual(el, results, idLabel) {
+export function predictedVsActual(el, results, idLabel, colors = null) {
   const all = results.flatMap((r) => r.actual.concat(r.predicted.filter((v) => v !== null)));
   const pad = 0.04 * (Math.max(...all) - Math.min(...all) || 1);
   const lo = Math.min(...all) - pad;
   const hi = Math.max(...all) + pad;
   const data = results.map((r, i) => ({
     type: 'scatter', mode: 'markers', name: r.mixer, x: r.actual, y: r.predicted,
-    text: r.run_ids.map(idLabel), marker: { size: 5, color: seriesColor(i), opacity: 0.6 },
+    text: r.run_ids.map(idLabel), marker: { size: 5, color: colors ? colors[i] : seriesColor(i), opacity: 0.6 },
     hovertemplate: `${r.mixer} %{text}<br>actual %{x:.4f}<br>predicted %{y:.4f}<extra></extra>`,
   }));
   data.push({
@@ -218,9 +252,9 @@ export function predictedVsActual(el, results, idLabel) {
 }
 
 /** Spearman (higher is better) and regret of the top pick (lower is better), one bar per mixer. */
-export function mixerScores(el, results) {
+export function mixerScores(el, results, colors = null) {
   const names = results.map((r) => r.mixer);
-  const colors = results.map((_, i) => seriesColor(i));
+  colors ||= results.map((_, i) => seriesColor(i));
   const width = results.length < 3 ? 0.35 : undefined;
   const data = [
     {
@@ -243,37 +277,118 @@ export function mixerScores(el, results) {
   return draw(el, data, layout);
 }
 
-/** Session: the directive's weights over steps, stacked (each holds until the next directive). */
-export function sessionWeights(el, domains, history) {
-  const steps = history.map((e) => e.step);
-  const last = history.at(-1);
-  if (last && last.directive.until_step > last.step) steps.push(last.directive.until_step);
-  const w = (d) => {
-    const ys = history.map((e) => e.directive.weights[d] ?? 0);
-    if (steps.length > ys.length) ys.push(ys.at(-1));
-    return ys;
+/**
+ * Session: the weights trained over steps, stacked (each stretch holds until the next directive).
+ * `stretches` from sessionStretches; with `hideProbes` the probe stretches are left out and drawn as grey
+ * bands instead. The legend is the page's (one for both session charts), so plotly's is off.
+ */
+export function sessionWeights(el, domains, stretches, { hideProbes = false } = {}) {
+  const shown = hideProbes ? stretches.filter((s) => !s.probe) : stretches;
+  const xs = shown.map((s) => s.start);
+  const last = shown.at(-1);
+  if (last && last.end > last.start) xs.push(last.end);
+  const ys = (d) => {
+    const v = shown.map((s) => s.weights[d] ?? 0);
+    if (xs.length > v.length) v.push(v.at(-1));
+    return v;
   };
-  const data = domains.map((d, i) => ({
-    type: 'scatter', mode: 'lines', name: d, x: steps, y: w(d), stackgroup: 'w',
-    line: { shape: 'hv', width: 0.5, color: color(i) }, hovertemplate: `${d}: %{y:.3f}<extra></extra>`,
+  const data = domains.map((d) => ({
+    type: 'scatter', mode: 'lines', name: domainLabel(d), x: xs, y: ys(d), stackgroup: 'w',
+    line: { shape: 'hv', width: 0.5, color: domainColor(d) }, fillcolor: domainColor(d),
+    hovertemplate: `${domainLabel(d)}: %{y:.3f}<extra></extra>`,
   }));
+  const bands = hideProbes ? probeBands(stretches).map(([x0, x1]) => ({
+    type: 'rect', xref: 'x', yref: 'paper', x0, x1, y0: 0, y1: 1, fillcolor: '#e2e8f0', opacity: 1, line: { width: 0 }, layer: 'above',
+  })) : [];
   const layout = baseLayout({
-    height: 360, hovermode: 'x unified', xaxis: axis('step'), yaxis: axis('weight', { range: [0, 1] }),
-    legend: { orientation: 'v', x: 1.02, y: 1, font: { size: 10 } }, margin: { l: 56, r: 8, t: 16, b: 44 },
+    height: 340, hovermode: 'x unified', showlegend: false, xaxis: axis('step'), yaxis: axis('weight', { range: [0, 1] }),
+    margin: { l: 56, r: 12, t: 16, b: 44 }, shapes: bands,
   });
   return draw(el, data, layout);
 }
 
-/** Session: each domain's reported validation loss over steps. */
-export function sessionLosses(el, domains, history) {
-  const reports = history.filter((e) => e.losses);
-  const data = domains.map((d, i) => ({
-    type: 'scatter', mode: 'lines+markers', name: d, x: reports.map((e) => e.step), y: reports.map((e) => e.losses[d] ?? null),
-    line: { color: color(i), width: 1.5 }, marker: { size: 4 }, hovertemplate: `${d}: %{y:.4f}<extra></extra>`,
-  }));
+/**
+ * Session: each domain's reported validation loss over steps. `reports` from sessionStretches; with
+ * `hideProbes` the reports that close a probe stretch are left out; `alpha` smooths (EMA) what is shown,
+ * the raw points staying faint behind.
+ */
+export function sessionLosses(el, domains, reports, { hideProbes = false, alpha = 0 } = {}) {
+  const kept = hideProbes ? reports.filter((r) => !r.afterProbe) : reports;
+  const x = kept.map((r) => r.step);
+  const data = [];
+  for (const d of domains) {
+    const raw = kept.map((r) => r.losses[d] ?? null);
+    const y = alpha ? smooth(raw, alpha) : raw;
+    if (alpha) {
+      data.push({
+        type: 'scatter', mode: 'lines', name: `${domainLabel(d)} (raw)`, x, y: raw, showlegend: false, hoverinfo: 'skip',
+        line: { color: domainColor(d), width: 1 }, opacity: 0.25,
+      });
+    }
+    data.push({
+      type: 'scatter', mode: alpha ? 'lines' : 'lines+markers', name: domainLabel(d), x, y,
+      line: { color: domainColor(d), width: 1.5 }, marker: { size: 4, color: domainColor(d) },
+      hovertemplate: `${domainLabel(d)}: %{y:.4f}<extra></extra>`, meta: { domain: d, smoothed: Boolean(alpha) },
+    });
+  }
   const layout = baseLayout({
-    height: 360, hovermode: 'x unified', xaxis: axis('step'), yaxis: axis('validation loss'),
-    legend: { orientation: 'v', x: 1.02, y: 1, font: { size: 10 } }, margin: { l: 56, r: 8, t: 16, b: 44 },
+    height: 340, hovermode: 'x unified', showlegend: false, xaxis: axis('step'), yaxis: axis('validation loss'),
+    margin: { l: 56, r: 12, t: 16, b: 44 },
   });
+  return draw(el, data, layout);
+}
+
+/**
+ * The mixture map. `pts`: completed runs [{x, y, value, text}] (ternary: {a, b, c}); `marks`: [{name, x, y
+ * | a, b, c, text, symbol, color, size}] drawn on top (pending proposals, the best run, the recommendation).
+ * `axes`: {x, y} titles (PCA) or {a, b, c} (ternary). Colour is the objective, the best end bright.
+ */
+export function mixtureMap(el, pts, marks, axes, { ternary = false, minimize = true, valueTitle = 'objective' } = {}) {
+  const coords = (list) => (ternary ? { a: list.map((p) => p.a), b: list.map((p) => p.b), c: list.map((p) => p.c) } : { x: list.map((p) => p.x), y: list.map((p) => p.y) });
+  const type = ternary ? 'scatterternary' : 'scatter';
+  const data = [{
+    type, mode: 'markers', name: 'completed runs', ...coords(pts), text: pts.map((p) => p.text),
+    marker: {
+      size: 6, color: pts.map((p) => p.value), colorscale: 'Viridis', reversescale: minimize, opacity: 0.8,
+      colorbar: { title: { text: valueTitle, side: 'right', font: { size: 11 } }, thickness: 12, len: 0.8 },
+    },
+    hovertemplate: `%{text}<br>${valueTitle}: %{marker.color:.4f}<extra></extra>`,
+  }];
+  for (const m of marks) {
+    if (!m.points.length) continue;
+    data.push({
+      type: ternary ? 'scatterternary' : 'scatter', mode: 'markers', name: m.name, ...coords(m.points), text: m.points.map((p) => p.text),
+      marker: { symbol: m.symbol, size: m.size || 12, color: m.color, line: { color: m.line || '#fff', width: m.lineWidth ?? 1.5 } },
+      hovertemplate: `${m.name}<br>%{text}<extra></extra>`,
+    });
+  }
+  const layout = baseLayout({
+    height: 460,
+    legend: { orientation: 'h', x: 0, y: -0.12, font: { size: 11 } },
+    margin: { l: 56, r: 16, t: 16, b: 40 },
+  });
+  if (ternary) {
+    layout.ternary = {
+      sum: 1, aaxis: { title: { text: axes.a }, min: 0 }, baxis: { title: { text: axes.b }, min: 0 }, caxis: { title: { text: axes.c }, min: 0 },
+    };
+    layout.margin = { l: 40, r: 40, t: 40, b: 40 };
+  } else {
+    layout.xaxis = axis(axes.x, { zeroline: false });
+    layout.yaxis = axis(axes.y, { zeroline: false });
+  }
+  return draw(el, data, layout);
+}
+
+/** Trajectories overlaid: one line per run [{name, color, points: [{step, <metric>: value}]}] for `metric`. */
+export function trajectories(el, series, metric) {
+  const data = series.map((s) => {
+    const pts = s.points.filter((p) => typeof p[metric] === 'number').sort((a, b) => a.step - b.step);
+    return {
+      type: 'scatter', mode: 'lines+markers', name: s.name, x: pts.map((p) => p.step), y: pts.map((p) => p[metric]),
+      line: { color: s.color, width: 1.8 }, marker: { size: 4, color: s.color },
+      hovertemplate: `${s.name}<br>step %{x}: %{y:.4f}<extra></extra>`,
+    };
+  });
+  const layout = baseLayout({ height: 320, xaxis: axis('step'), yaxis: axis(metric.split('/').pop()), legend: { orientation: 'h', x: 0, y: 1.12 } });
   return draw(el, data, layout);
 }

@@ -23,6 +23,7 @@ export class RunStore extends EventTarget {
     this.timer = null;
     this.polling = false;
     this.error = null;
+    this.ready = Promise.resolve();
   }
 
   /** Runs sorted by id. */
@@ -30,12 +31,22 @@ export class RunStore extends EventTarget {
     return [...this.runs.values()].sort((a, b) => a.id - b.id);
   }
 
-  /** Read every run, page by page; `onProgress(count)` after each page. */
-  async load(onProgress = () => {}) {
-    await this.readFrom(null, onProgress);
-    this.loaded = true;
-    this.lastPoll = Date.now();
-    this.emit(this.list().map((r) => r.id), []);
+  /**
+   * Read every run, page by page: `onProgress(count)` after each page, and a 'change' event (detail.initial)
+   * for each page's runs, so a view can show the first page while the rest arrive. `this.ready` settles
+   * when every page is read.
+   */
+  load(onProgress = () => {}) {
+    this.ready = (async () => {
+      await this.readFrom(null, (n, fresh) => {
+        onProgress(n);
+        if (fresh.length) this.emit(fresh, [], true);
+      });
+      this.loaded = true;
+      this.lastPoll = Date.now();
+      this.emit([], [], true);
+    })();
+    return this.ready;
   }
 
   /** Read pages from `token` on, then find the resume token; returns the ids of new and changed runs. */
@@ -45,8 +56,9 @@ export class RunStore extends EventTarget {
     let next = token;
     for (;;) {
       const page = await api.runs(this.project.name, { max_results: PAGE, page_token: next });
+      const before = added.length;
       for (const r of page.runs) this.put(r, added, updated);
-      onProgress(this.runs.size);
+      onProgress(this.runs.size, added.slice(before));
       if (!page.next_page_token) {
         this.tailToken = page.runs.length >= 2 ? await this.resumeToken(next, page.runs.length) : next;
         break;
@@ -100,8 +112,8 @@ export class RunStore extends EventTarget {
     }
   }
 
-  emit(added, updated) {
-    this.dispatchEvent(new CustomEvent('change', { detail: { added, updated } }));
+  emit(added, updated, initial = false) {
+    this.dispatchEvent(new CustomEvent('change', { detail: { added, updated, initial } }));
   }
 
   /** Poll every `ms` while the tab is visible. */

@@ -1,21 +1,22 @@
 // Small pieces several views show: a mixture as a stacked bar, the domain legend, a lease countdown.
 import { clockSkewMs } from './api.js';
-import { duration, h, pct } from './dom.js';
-import { color } from './plots.js';
+import { duration, fidelityLabel, h, pct } from './dom.js';
+import { domainColor, domainLabel } from './palette.js';
 
 /** A mixture as one stacked bar (colours follow the project's domain order). */
 export function mixtureBar(weights, domains) {
-  const top = domains.map((d, i) => [d, weights[d] ?? 0, i]).sort((a, b) => b[1] - a[1]);
-  const title = top.filter((x) => x[1] >= 0.005).slice(0, 8).map(([d, w]) => `${d} ${pct(w)}`).join('\n');
+  const top = domains.map((d) => [d, weights[d] ?? 0]).sort((a, b) => b[1] - a[1]);
+  const title = top.filter((x) => x[1] >= 0.005).slice(0, 8).map(([d, w]) => `${domainLabel(d)} ${pct(w)}`).join('\n');
   return h('div', { class: 'mixbar', title },
-    domains.map((d, i) => {
+    domains.map((d) => {
       const w = weights[d] ?? 0;
-      return w > 0.002 ? h('span', { style: { width: `${100 * w}%`, background: color(i) } }) : null;
+      return w > 0.002 ? h('span', { style: { width: `${100 * w}%`, background: domainColor(d) } }) : null;
     }));
 }
 
 export function domainLegend(domains) {
-  return h('div', { class: 'legend' }, domains.map((d, i) => h('span', {}, h('i', { style: { background: color(i) } }), d)));
+  return h('div', { class: 'legend' }, domains.map((d) => h('span', { title: d, dataset: { domain: d } },
+    h('i', { style: { background: domainColor(d) } }), domainLabel(d))));
 }
 
 /** "12m 03s left" / "expired 40s ago" for an open run's lease, by the server's clock. */
@@ -55,4 +56,40 @@ export function kvTable(obj) {
     return String(v);
   };
   return h('table', { class: 'kv' }, Object.entries(obj || {}).map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, fmt(v)))));
+}
+
+/** Orders of magnitude from the largest observed fidelity up to `fid` (max over shared keys), or null. */
+function ordersAbove(fid, observed) {
+  let most = null;
+  for (const [k, v] of Object.entries(fid || {})) {
+    const seen = observed.map((o) => o[k]).filter((x) => typeof x === 'number' && x > 0);
+    if (!seen.length || !(v > 0)) continue;
+    const up = Math.log10(v / Math.max(...seen));
+    most = most === null ? up : Math.max(most, up);
+  }
+  return most;
+}
+
+const TRANSFER_TEXT = {
+  observed: 'observed: runs exist at this fidelity',
+  assumed: 'assumed: ranks carried over from another fidelity, with no model of the shift',
+  extrapolated: 'extrapolated: a model fitted across fidelities, beyond the runs',
+  unobserved: 'no completed run at this fidelity; the number is not from runs there',
+};
+
+/**
+ * The fidelity a number is for and how it relates to the runs (`info` from transferOf), as a line under
+ * the number, plus a visible warning when it is extrapolated or no run backs it.
+ */
+export function transferBadge(info, runs, id = null) {
+  const observed = runs.filter((r) => r.status === 'completed').map((r) => r.fidelity);
+  const ups = ordersAbove(info.fidelity, observed);
+  const kind = info.transfer || 'unobserved';
+  const warn = kind === 'extrapolated' || kind === 'unobserved' || kind === 'assumed';
+  const detail = TRANSFER_TEXT[kind] || kind;
+  const scale = ups !== null && ups >= 0.5 ? ` (${ups.toFixed(ups >= 10 ? 0 : 1)} orders of magnitude above the largest run)` : '';
+  return h('div', { class: `transfer transfer-${kind}`, id, dataset: { transfer: kind } },
+    h('span', { class: 'transfer-fid' }, 'at ', h('code', {}, fidelityLabel(info.fidelity))),
+    h('span', { class: `transfer-tag tag-${kind}` }, kind),
+    h('span', { class: warn ? 'transfer-why warn-text' : 'transfer-why muted' }, `${detail}${warn ? scale : ''}`));
 }

@@ -1,7 +1,12 @@
-// Analysis: objective against each domain's weight; best objective so far against runs and cost.
-import { card, debounce, fidelityKey, fidelityLabel, fill, h } from '../dom.js';
-import { domainNames, objectiveLabel, scored, sign } from '../model.js';
-import { bestSoFar, objectiveVsWeights } from '../plots.js';
+// Analysis: objective against each domain's weight; the mixture map; best objective so far against runs and cost.
+import { api } from '../api.js';
+import { defaultFidelity, defaultMixer } from '../defaults.js';
+import { busy, card, debounce, fidelityKey, fidelityLabel, fill, h, num, problemBox } from '../dom.js';
+import { axisWords, pca2 } from '../mixmap.js';
+import { domainNames, OPEN, objectiveLabel, scored, sign } from '../model.js';
+import { domainLabel } from '../palette.js';
+import { ACCENT, BEST, bestSoFar, mixtureMap, objectiveVsWeights } from '../plots.js';
+import { runLabel } from '../widgets.js';
 
 export function mount(root, ctx) {
   const { project, store } = ctx;
@@ -10,20 +15,52 @@ export function mount(root, ctx) {
   const state = { fidelity: null, logx: false };
 
   const fidSel = h('select', { id: 'analysis-fidelity', onchange: () => { state.fidelity = fidSel.value; render(); } });
-  const logBox = h('input', { type: 'checkbox', onchange: () => { state.logx = logBox.checked; render(); } });
+  const logBox = h('input', { type: 'checkbox', id: 'analysis-logx', onchange: () => { state.logx = logBox.checked; render(); } });
   const gridEl = h('div', { class: 'plot', id: 'plot-weights' });
+  const mapEl = h('div', { class: 'plot', id: 'plot-map' });
+  const mapNote = h('p', { class: 'muted small', id: 'map-note' });
+  const mapError = h('div');
+  const recBtn = h('button', { class: 'small', id: 'map-recommend' }, 'Mark a recommendation');
   const runsEl = h('div', { class: 'plot', id: 'plot-best-runs' });
   const costEl = h('div', { class: 'plot', id: 'plot-best-cost' });
   const gridNote = h('p', { class: 'muted' });
   root.append(
     card('Objective against each domain’s weight', [gridNote, gridEl],
       [h('label', {}, 'Fidelity ', fidSel), h('label', {}, logBox, ' log weight')], { id: 'weights-card' }),
+    card('Mixture map', [mapNote, mapError, mapEl], recBtn, { id: 'map-card' }),
     h('div', { class: 'two' },
       card('Best objective so far, by runs', runsEl, null, { id: 'best-runs-card' }),
       card('Best objective so far, by cost spent', costEl, null, { id: 'best-cost-card' })),
   );
 
-  function render() {
+  recBtn.addEventListener('click', () => busy(recBtn, async () => {
+    fill(mapError);
+    try {
+      const offline = (await ctx.mixers()).filter((m) => m.kind === 'offline');
+      const avail = await ctx.availability().catch(() => null);
+      const usable = avail ? new Set(avail.filter((m) => m.available).map((m) => m.name)) : null;
+      const mixer = ctx.shared.choice || defaultMixer(project.name, offline, usable).name;
+      const fidelity = defaultFidelity(store.list());
+      const body = { mixer };
+      if (fidelity) body.fidelity = fidelity;
+      const cfg = ctx.shared.configs[mixer];
+      if (cfg && Object.keys(cfg).length) body.config = cfg;
+      const rec = await api.recommend(project.name, body);
+      rec.requested_fidelity = fidelity;
+      ctx.shared.recommendation = rec;
+      renderMap();
+    } catch (err) {
+      fill(mapError, problemBox(err));
+    }
+  }, 'Fitting…'));
+
+  function columnsFor(width) {
+    if (width < 560) return 2;
+    if (width < 900 || domains.length <= 12) return 3;
+    return 4;
+  }
+
+  function atFidelity() {
     const points = scored(project, store.list());
     const counts = new Map();
     for (const p of points) {
@@ -33,22 +70,74 @@ export function mount(root, ctx) {
     if (state.fidelity === null || !counts.has(state.fidelity)) {
       state.fidelity = [...counts].sort((a, b) => b[1].n - a[1].n)[0]?.[0] ?? '';
     }
+    return { points, counts, atFid: points.filter((p) => fidelityKey(p.run.fidelity) === state.fidelity) };
+  }
+
+  function render() {
+    const { points, counts, atFid } = atFidelity();
     fill(fidSel, [...counts].map(([k, { n, fid }]) => h('option', { value: k, selected: k === state.fidelity }, `${fidelityLabel(fid)} (${n})`)));
-    const atFid = points.filter((p) => fidelityKey(p.run.fidelity) === state.fidelity);
     const s = sign(project);
     const best = atFid.reduce((b, p) => (b === null || s * p.value < s * b.value ? p : b), null);
     if (!atFid.length) {
       gridNote.textContent = 'No completed run has a value for the objective yet.';
+      mapNote.textContent = 'The map needs completed runs.';
       return;
     }
-    gridNote.textContent = `${atFid.length} completed runs at ${fidelityLabel(atFid[0].run.fidelity)}; the line is the mean objective in ten weight bins, the star the best run.`;
-    objectiveVsWeights(gridEl, domains, atFid, best, yTitle, { logx: state.logx, columns: domains.length > 12 ? 4 : 3 });
+    const zeros = state.logx ? domains.filter((d) => atFid.some((p) => !(p.run.weights[d] > 0))).length : 0;
+    gridNote.textContent = `${atFid.length} completed runs at ${fidelityLabel(atFid[0].run.fidelity)}; the line is the mean objective in ten weight bins, the star the best run.`
+      + (zeros ? ` On the log axis, runs without a domain sit in its “0” bucket at the left, with their mean as a dash (${zeros} domains have such runs).` : '');
+    const narrow = gridEl.clientWidth < 560;
+    objectiveVsWeights(gridEl, domains, atFid, best, yTitle, { logx: state.logx, columns: columnsFor(gridEl.clientWidth || 1200), rowHeight: narrow ? 170 : 200 });
+    renderMap();
     bestSoFar(runsEl, points, s, 'runs', yTitle);
     if (points.some((p) => typeof p.run.cost === 'number')) bestSoFar(costEl, points, s, 'cost', yTitle);
     else {
       fill(costEl, h('p', { class: 'empty' }, 'No run has a cost yet. Send ', h('code', {}, 'cost'),
         ' with each run (e.g. GPU hours or FLOPs) to see the best objective against what was spent.'));
     }
+  }
+
+  function renderMap() {
+    const { atFid } = atFidelity();
+    if (!atFid.length) return;
+    const s = sign(project);
+    const best = atFid.reduce((b, p) => (b === null || s * p.value < s * b.value ? p : b), null);
+    const open = store.list().filter((r) => OPEN.has(r.status));
+    const rec = ctx.shared.recommendation;
+    const vec = (w) => domains.map((d) => w[d] ?? 0);
+    const ternary = domains.length === 3;
+    const top = (w) => domains.map((d) => [d, w[d] ?? 0]).sort((a, b) => b[1] - a[1]).slice(0, 3)
+      .map(([d, x]) => `${domainLabel(d)} ${(100 * x).toFixed(0)}%`).join(', ');
+    let place;
+    let axes;
+    if (ternary) {
+      place = (w, text) => ({ a: w[domains[0]] ?? 0, b: w[domains[1]] ?? 0, c: w[domains[2]] ?? 0, text });
+      axes = { a: domainLabel(domains[0]), b: domainLabel(domains[1]), c: domainLabel(domains[2]) };
+      mapNote.textContent = 'Every run as a point of the triangle of its three weights, coloured by the objective (the best end brightest).';
+    } else {
+      const pca = pca2(atFid.map((p) => vec(p.run.weights)));
+      const labels = domains.map(domainLabel);
+      place = (w, text) => {
+        const [x, y] = pca.project(vec(w));
+        return { x, y, text };
+      };
+      axes = {
+        x: `PC1 (${(100 * pca.explained[0]).toFixed(0)}%): ${axisWords(pca.axes[0], labels)}`,
+        y: `PC2 (${(100 * pca.explained[1]).toFixed(0)}%): ${axisWords(pca.axes[1], labels)}`,
+      };
+      mapNote.textContent = `The completed runs at ${fidelityLabel(atFid[0].run.fidelity)} projected on the two directions in which their weights vary most `
+        + `(${(100 * (pca.explained[0] + pca.explained[1])).toFixed(0)}% of the variance), coloured by the objective (the best end brightest). `
+        + 'Pending proposals, the best run and the recommendation are marked: where runs have been, and where the next batch goes.';
+    }
+    const pts = atFid.map((p) => ({ ...place(p.run.weights, `${runLabel(p.run)}: ${top(p.run.weights)}`), value: p.value }));
+    const marks = [
+      { name: `pending / running (${open.length})`, symbol: 'diamond-open', color: '#111827', size: 11, lineWidth: 2, line: '#111827',
+        points: open.map((r) => place(r.weights, `${runLabel(r)}${r.proposal_id ? ` · proposal #${r.proposal_id}` : ''}: ${top(r.weights)}`)) },
+      { name: 'best run', symbol: 'star', color: BEST, size: 16, points: best ? [place(best.run.weights, `${runLabel(best.run)}: ${num(best.value, 5)}`)] : [] },
+      { name: rec ? `recommendation (${rec.mixer})` : 'recommendation', symbol: 'x', color: ACCENT, size: 16,
+        points: rec ? [place(rec.weights, `predicted ${num(rec.predicted, 5)}: ${top(rec.weights)}`)] : [] },
+    ];
+    mixtureMap(mapEl, pts, marks, axes, { ternary, minimize: s > 0, valueTitle: yTitle });
   }
 
   const onChange = debounce(render, 800);

@@ -4,7 +4,8 @@ import { busy, card, clear, fidelityLabel, fill, h, num, problemBox, toast } fro
 import { bestRun, domainNames, objectiveLabel, objectiveValue, prior } from '../model.js';
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
 import { ACCENT, BEST, mixtureBars, seriesColor } from '../plots.js';
-import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases } from '../widgets.js';
+import { transferOf } from '../defaults.js';
+import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases, transferBadge } from '../widgets.js';
 
 export async function mount(root, ctx) {
   const { project, store } = ctx;
@@ -13,7 +14,7 @@ export async function mount(root, ctx) {
     root.append(card('Recommend & propose', note));
     return null;
   }
-  const picker = mixerPicker(ctx, offline, 'opt');
+  const picker = mixerPicker(ctx, offline, 'opt', await ctx.availability().catch(() => null));
   const fid = fidelityChooser(project, store.list(), 'opt');
   const seed = h('input', { type: 'number', id: 'opt-seed', min: 0, step: 1, placeholder: 'random', class: 'narrow' });
   const n = h('input', { type: 'number', id: 'opt-n', min: 1, max: 1000, step: 1, value: 4, class: 'narrow' });
@@ -55,7 +56,9 @@ export async function mount(root, ctx) {
   recBtn.addEventListener('click', () => busy(recBtn, async () => {
     clear(errorBox);
     try {
-      const rec = await api.recommend(project.name, request({}));
+      const body = request({});
+      const rec = await api.recommend(project.name, body);
+      rec.requested_fidelity = body.fidelity ?? null;
       ctx.shared.recommendation = rec;
       root.querySelector('#results-placeholder')?.remove();
       renderRecommendation(rec);
@@ -95,7 +98,8 @@ export async function mount(root, ctx) {
     fill(recBox, card('Recommended mixture', [
       h('div', { class: 'headline' },
         h('div', {}, h('div', { class: 'tile-label' }, `predicted ${objectiveLabel(project)}`),
-          h('div', { class: 'big', id: 'rec-predicted' }, num(rec.predicted, 5), rec.std !== null ? h('small', {}, ` ± ${num(rec.std, 3)}`) : null)),
+          h('div', { class: 'big', id: 'rec-predicted' }, num(rec.predicted, 5), rec.std !== null ? h('small', {}, ` ± ${num(rec.std, 3)}`) : null),
+          transferBadge(transferOf(rec, rec.requested_fidelity, runs), runs, 'rec-transfer')),
         best ? h('div', {}, h('div', { class: 'tile-label' }, 'best observed run'),
           h('div', { class: 'big muted-big' }, num(bestValue, 5)),
           h('div', { class: 'tile-sub' }, `${runLabel(best)} at ${fidelityLabel(best.fidelity)}`)) : null,
@@ -119,7 +123,8 @@ export async function mount(root, ctx) {
         h('a', { href: `#/p/${encodeURIComponent(project.name)}/runs` }, 'Runs'), ' with their leases.'),
       h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'proposal-table' },
         h('thead', {}, h('tr', {}, ['Run', 'Fidelity', 'Lease', 'Mixture'].map((c) => h('th', {}, c)))),
-        h('tbody', {}, proposal.runs.map((r) => h('tr', {}, h('td', { class: 'num' }, `#${r.id}`), h('td', {}, fidelityLabel(r.fidelity)),
+        h('tbody', {}, proposal.runs.map((r) => h('tr', {}, h('td', { class: 'num' }, `#${r.id}`),
+          h('td', {}, transferBadge(transferOf(r.predicted_fidelity ? r : null, r.fidelity, store.list()), store.list())),
           h('td', {}, leaseCell(r)), h('td', { class: 'mixcell' }, mixtureBar(r.weights, domains))))))),
       domainLegend(domains),
       plotEl,

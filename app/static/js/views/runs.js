@@ -2,7 +2,9 @@
 import { api } from '../api.js';
 import { busy, card, clear, dateTime, fidelityKey, fidelityLabel, fill, h, num, problemBox, statusPill, toast } from '../dom.js';
 import { lineOf, parseRunsFile } from '../fileimport.js';
-import { bestRun, domainNames, OPEN, objectiveLabel, objectiveValue } from '../model.js';
+import { bestRun, domainNames, OPEN, objectiveLabel, objectiveValue, sign } from '../model.js';
+import { domainColor, domainLabel } from '../palette.js';
+import { mixtureBars, seriesColor, trajectories } from '../plots.js';
 import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases } from '../widgets.js';
 
 const STATUSES = ['pending', 'running', 'completed', 'failed', 'abandoned'];
@@ -12,17 +14,25 @@ const MAX_PER_REQUEST = 10000;
 export function mount(root, ctx) {
   const { project, store } = ctx;
   const domains = domainNames(project);
-  const state = { sort: 'id', dir: -1, status: '', fidelity: '', search: '', page: 0, size: 50, open: null, fresh: new Set() };
+  const state = { sort: 'id', dir: -1, status: '', fidelity: '', search: '', page: 0, size: 50, open: null, fresh: new Set(), selected: new Set() };
+  const colKey = `mixopt.columns.${project.name}`;
+  const extra = new Set(readColumns(colKey));
 
   const tiles = h('div', { class: 'tiles' });
   const openCard = h('div');
   const filters = h('div', { class: 'filters' });
   const table = h('div', { class: 'table-wrap' });
   const pager = h('div', { class: 'pager' });
+  const chooser = h('details', { class: 'columns-chooser', id: 'columns-chooser' });
+  const compareBtn = h('button', { class: 'small', id: 'compare-runs', disabled: true, onclick: () => renderCompare() }, 'Compare selected');
+  const clearBtn = h('button', { class: 'small link', id: 'clear-selection', onclick: () => { state.selected.clear(); renderTable(); clear(compareBox); } }, 'clear selection');
+  const compareBox = h('div', { id: 'run-compare-box' });
+  const selectAll = h('span');
   root.append(
     tiles,
     openCard,
-    card('Runs', [filters, table, pager, domainLegend(domains)], null, { id: 'runs-card' }),
+    compareBox,
+    card('Runs', [filters, h('div', { class: 'row wrap table-tools' }, chooser, selectAll, compareBtn, clearBtn), table, pager, domainLegend(domains)], null, { id: 'runs-card' }),
     importCard(ctx, () => store.poll()),
   );
 
@@ -90,12 +100,58 @@ export function mount(root, ctx) {
     { key: 'created_at', label: 'Created', value: (r) => r.created_at || '' },
   ];
 
+  function metricNames() {
+    const names = new Set();
+    for (const r of store.runs.values()) for (const k of Object.keys(r.metrics || {})) names.add(k);
+    return [...names].sort();
+  }
+
+  /** The chosen metric and weight columns, after the fixed ones. */
+  function extraColumns() {
+    const cols = [];
+    for (const m of metricNames()) {
+      if (extra.has(`metric:${m}`)) cols.push({ key: `metric:${m}`, label: m.split('/').pop(), title: m, value: (r) => r.metrics?.[m] ?? null, cls: 'num', cell: (r) => num(r.metrics?.[m], 5) });
+    }
+    for (const d of domains) {
+      if (extra.has(`weight:${d}`)) {
+        cols.push({ key: `weight:${d}`, label: `w ${domainLabel(d)}`, title: `weight of ${d}`, value: (r) => r.weights[d] ?? 0, cls: 'num',
+          cell: (r) => h('span', { class: 'wcell' }, h('i', { style: { background: domainColor(d), width: `${Math.round(40 * (r.weights[d] ?? 0))}px` } }), num(r.weights[d] ?? 0, 3)) });
+      }
+    }
+    return cols;
+  }
+
+  function renderChooser() {
+    const wasOpen = chooser.open;
+    const box = (key, text, title) => h('label', { class: 'check', title }, h('input', {
+      type: 'checkbox', checked: extra.has(key), dataset: { column: key },
+      onchange: (ev) => {
+        if (ev.target.checked) extra.add(key);
+        else extra.delete(key);
+        saveColumns(colKey, extra);
+        renderTable();
+        summary.textContent = `Columns (${extra.size} added)`;
+      },
+    }), ` ${text}`);
+    const summary = h('summary', {}, `Columns (${extra.size} added)`);
+    fill(chooser, summary, h('div', { class: 'chooser-body' },
+      h('div', {}, h('h3', {}, 'Metrics'), h('div', { class: 'chooser-list' }, metricNames().map((m) => box(`metric:${m}`, m.split('/').pop(), m)))),
+      h('div', {}, h('h3', {}, 'Weights'), h('div', { class: 'chooser-list' }, domains.map((d) => box(`weight:${d}`, domainLabel(d), d))))));
+    chooser.open = wasOpen;
+  }
+
+  function allColumns() {
+    const cols = COLUMNS.slice();
+    cols.splice(cols.findIndex((c) => c.key === 'mixture'), 0, ...extraColumns());
+    return cols;
+  }
+
   function filtered() {
     let rows = store.list();
     if (state.status) rows = rows.filter((r) => r.status === state.status);
     if (state.fidelity) rows = rows.filter((r) => fidelityKey(r.fidelity) === state.fidelity);
     if (state.search) rows = rows.filter((r) => String(r.id) === state.search || (r.external_id || '').toLowerCase().includes(state.search));
-    const col = COLUMNS.find((c) => c.key === state.sort);
+    const col = allColumns().find((c) => c.key === state.sort) || COLUMNS[0];
     const nullsLast = (a, b) => (a === null || a === undefined) - (b === null || b === undefined);
     return rows.sort((a, b) => {
       const va = col.value(a);
@@ -112,7 +168,18 @@ export function mount(root, ctx) {
     state.page = Math.min(state.page, pages - 1);
     const start = state.page * state.size;
     const shown = rows.slice(start, start + state.size);
-    const head = h('tr', {}, COLUMNS.map((c) => {
+    const columns = allColumns();
+    const pageIds = shown.map((r) => r.id);
+    const allBox = h('input', {
+      type: 'checkbox', id: 'select-page', title: 'select the runs of this page', 'aria-label': 'select the runs of this page',
+      checked: pageIds.length > 0 && pageIds.every((id) => state.selected.has(id)),
+      onchange: (ev) => {
+        for (const id of pageIds) if (ev.target.checked) state.selected.add(id); else state.selected.delete(id);
+        renderTable();
+      },
+    });
+    fill(selectAll, h('label', { class: 'check' }, allBox, ' select this page'));
+    const head = h('tr', {}, columns.map((c) => {
       if (!c.value) return h('th', {}, c.label);
       const active = state.sort === c.key;
       return h('th', {
@@ -120,6 +187,7 @@ export function mount(root, ctx) {
         onclick: () => {
           state.dir = active ? -state.dir : c.key === 'objective' ? (project.objective.direction === 'maximize' ? -1 : 1) : 1;
           state.sort = c.key;
+          state.page = 0;
           renderTable();
         },
       }, c.label, h('span', { class: 'arrow' }, active ? (state.dir > 0 ? ' ▲' : ' ▼') : ''));
@@ -131,14 +199,27 @@ export function mount(root, ctx) {
         class: `clickable ${state.fresh.has(r.id) ? 'fresh' : ''} ${state.open === r.id ? 'selected' : ''}`, dataset: { run: r.id },
         onclick: () => { state.open = state.open === r.id ? null : r.id; renderTable(); },
       },
-      h('td', { class: 'num' }, r.id), h('td', {}, r.external_id || ''), h('td', {}, statusPill(r.status)),
+ h('td', { class: 'num idcell' }, h('input', {
+        type: 'checkbox', class: 'run-select', checked: state.selected.has(r.id), 'aria-label': `select run ${r.id}`,
+        onclick: (ev) => ev.stopPropagation(),
+        onchange: (ev) => {
+          if (ev.target.checked) state.selected.add(r.id);
+          else state.selected.delete(r.id);
+          renderTable();
+        },
+      }), r.id), h('td', {}, r.external_id || ''), h('td', {}, statusPill(r.status)),
       h('td', { class: 'nowrap' }, fidelityLabel(r.fidelity)), h('td', { class: 'num' }, v === null ? '' : num(v, 5)),
-      h('td', { class: 'num' }, num(r.cost)), h('td', { class: 'mixcell' }, mixtureBar(r.weights, domains)),
+      h('td', { class: 'num' }, num(r.cost)),
+      extraColumns().map((c) => h('td', { class: c.cls, dataset: { column: c.key } }, c.cell(r))),
+      h('td', { class: 'mixcell' }, mixtureBar(r.weights, domains)),
       h('td', { class: 'nowrap muted' }, dateTime(r.created_at))));
-      if (state.open === r.id) body.push(h('tr', { class: 'detail-row' }, h('td', { colspan: COLUMNS.length }, runDetail(r))));
+      if (state.open === r.id) body.push(h('tr', { class: 'detail-row' }, h('td', { colspan: columns.length }, runDetail(r))));
     }
     const tableEl = h('table', { class: 'table', id: 'runs-table' }, h('thead', {}, head),
-      h('tbody', {}, body.length ? body : h('tr', {}, h('td', { colspan: COLUMNS.length, class: 'empty' }, 'No runs match these filters.'))));
+      h('tbody', {}, body.length ? body : h('tr', {}, h('td', { colspan: columns.length, class: 'empty' }, 'No runs match these filters.'))));
+    compareBtn.disabled = state.selected.size < 2;
+    compareBtn.textContent = `Compare selected (${state.selected.size})`;
+    clearBtn.hidden = !state.selected.size;
     fill(table, tableEl);
     const go = (p) => () => { state.page = p; renderTable(); };
     fill(pager,
@@ -175,14 +256,69 @@ export function mount(root, ctx) {
     document.querySelector(`tr[data-run="${id}"]`)?.scrollIntoView({ block: 'center', behavior: 'smooth' });
   }
 
+  // -- comparing selected runs ---------------------------------------------------------------
+  function renderCompare() {
+    const runs = [...state.selected].map((id) => store.runs.get(id)).filter(Boolean).sort((a, b) => a.id - b.id);
+    if (runs.length < 2) return;
+    const color = new Map(runs.map((r, i) => [r.id, seriesColor(i)]));
+    const weightsEl = h('div', { class: 'plot', id: 'plot-compare-weights' });
+    const trajEl = h('div', { class: 'plot', id: 'plot-compare-trajectories' });
+    const s = sign(project);
+    const metrics = ['__objective__', ...new Set(runs.flatMap((r) => Object.keys(r.metrics || {})))];
+    const value = (r, m) => (m === '__objective__' ? objectiveValue(project, r.metrics) : r.metrics?.[m] ?? null);
+    const metricTable = h('table', { class: 'table', id: 'compare-metrics' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'Metric'), runs.map((r) => h('th', { class: 'num' }, h('span', { class: 'swatch', style: { background: color.get(r.id) } }), ` ${runLabel(r)}`)))),
+      h('tbody', {}, metrics.map((m) => {
+        const vals = runs.map((r) => value(r, m));
+        const nums = vals.filter((v) => typeof v === 'number');
+        const objective = m === '__objective__';
+        const bestV = objective && nums.length ? (s > 0 ? Math.min(...nums) : Math.max(...nums)) : null;
+        return h('tr', {}, h('th', { title: m }, objective ? h('b', {}, `objective (${objectiveLabel(project)})`) : m),
+          vals.map((v) => h('td', { class: `num ${v !== null && v === bestV ? 'winner' : ''}` }, v === null ? '—' : num(v, 5))));
+      })),
+      h('tbody', {}, h('tr', {}, h('th', {}, 'fidelity'), runs.map((r) => h('td', { class: 'num' }, fidelityLabel(r.fidelity)))),
+        h('tr', {}, h('th', {}, 'status'), runs.map((r) => h('td', { class: 'num' }, statusPill(r.status))))));
+    const withTraj = runs.filter((r) => Array.isArray(r.trajectory) && r.trajectory.length);
+    const trajMetrics = [...new Set(withTraj.flatMap((r) => r.trajectory.flatMap((p) => Object.keys(p).filter((k) => k !== 'step' && typeof p[k] === 'number'))))].sort();
+    const objName = Object.keys(project.objective.metrics || {})[0];
+    const trajSel = h('select', { id: 'compare-trajectory-metric' }, trajMetrics.map((m) => h('option', { value: m, selected: m === objName }, m)));
+    const drawTraj = () => trajectories(trajEl, withTraj.map((r) => ({ name: runLabel(r), color: color.get(r.id), points: r.trajectory })), trajSel.value);
+    trajSel.addEventListener('change', drawTraj);
+    fill(compareBox, card(`Comparing ${runs.length} runs`, [
+      h('div', { class: 'two' },
+        h('div', {}, h('h3', {}, 'Weights side by side'), weightsEl),
+        h('div', {}, h('h3', {}, 'Metrics'), h('div', { class: 'table-wrap' }, metricTable))),
+      h('h3', {}, 'Trajectories'),
+      withTraj.length
+        ? [h('label', { class: 'row' }, h('span', { class: 'label' }, 'Metric'), trajSel), trajEl]
+        : h('p', { class: 'muted', id: 'compare-no-trajectory' }, 'None of these runs has a trajectory. Send ', h('code', {}, 'trajectory: [{step, <metric>: value}]'), ' with a run to compare curves.'),
+    ], h('button', { class: 'small', onclick: () => clear(compareBox) }, 'Close'), { id: 'run-compare' }));
+    mixtureBars(weightsEl, domains, runs.map((r) => ({ name: runLabel(r), weights: r.weights, color: color.get(r.id) })));
+    if (withTraj.length && trajMetrics.length) drawTraj();
+    compareBox.scrollIntoView({ block: 'start', behavior: 'smooth' });
+  }
+
   function renderAll() {
+    renderChooser();
     refreshFidelities();
     renderTiles();
     renderOpen();
     renderTable();
   }
 
+  let loadingRender = null;
   const onChange = (ev) => {
+    if (ev.detail.initial) {
+      // The first load's later pages: no highlight, and at most a render every 800 ms until the last page.
+      if (store.loaded) {
+        clearTimeout(loadingRender);
+        loadingRender = null;
+        renderAll();
+      } else {
+        loadingRender ||= setTimeout(() => { loadingRender = null; renderAll(); }, 800);
+      }
+      return;
+    }
     for (const id of ev.detail.added.concat(ev.detail.updated)) state.fresh.add(id);
     renderAll();
     setTimeout(() => {
@@ -195,7 +331,24 @@ export function mount(root, ctx) {
   return () => {
     store.removeEventListener('change', onChange);
     clearInterval(ticker);
+    clearTimeout(loadingRender);
   };
+}
+
+function readColumns(key) {
+  try {
+    return JSON.parse(localStorage.getItem(key) || '[]');
+  } catch {
+    return [];
+  }
+}
+
+function saveColumns(key, set) {
+  try {
+    localStorage.setItem(key, JSON.stringify([...set]));
+  } catch {
+    // storage disabled: the choice lasts while the page is open
+  }
 }
 
 /** Import runs from a CSV or JSON-lines file, parsed here and posted in one request per 10,000 runs. */

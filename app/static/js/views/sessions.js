@@ -3,6 +3,7 @@ import { api } from '../api.js';
 import { card, clear, dateTime, fill, h, problemBox, statusPill } from '../dom.js';
 import { domainNames } from '../model.js';
 import { sessionLosses, sessionWeights } from '../plots.js';
+import { sessionStretches } from '../sessiondata.js';
 import { domainLegend, kvTable, mixtureBar } from '../widgets.js';
 
 const POLL_MS = 5000;
@@ -45,6 +46,33 @@ export async function mount(root, ctx, arg) {
   const lossesEl = h('div', { class: 'plot', id: 'plot-session-losses' });
   const head = h('div');
   const extra = h('div');
+  // View options, kept while the page is open: hide the probe stretches (default on), smoothing of the losses.
+  const opts = ctx.shared.sessionView ||= { hideProbes: true, alpha: 0 };
+  const probeBox = h('input', { type: 'checkbox', id: 'session-hide-probes', checked: opts.hideProbes });
+  const smoothRange = h('input', { type: 'range', id: 'session-smooth', min: 0, max: 0.95, step: 0.05, value: opts.alpha });
+  const smoothOut = h('span', { class: 'muted nowrap', id: 'session-smooth-value' }, String(opts.alpha));
+  const probeNote = h('span', { class: 'muted small', id: 'session-probe-note' });
+  const toolbar = h('div', { class: 'row wrap session-tools' },
+    h('label', { class: 'check', title: 'probe stretches (e.g. Aioli’s sweeps) train briefly on near one-hot mixtures to measure how domains help each other' },
+      probeBox, ' hide probe steps'), probeNote,
+    h('label', { class: 'row' }, 'smoothing ', smoothRange, smoothOut));
+  let lastSession = null;
+  const redraw = () => { if (lastSession) drawCharts(lastSession); };
+  probeBox.addEventListener('change', () => { opts.hideProbes = probeBox.checked; redraw(); });
+  smoothRange.addEventListener('input', () => { opts.alpha = Number(smoothRange.value); smoothOut.textContent = smoothRange.value; redraw(); });
+
+  function drawCharts(s) {
+    const { stretches, reports, probes } = sessionStretches(s.history);
+    const hide = probes && opts.hideProbes;
+    probeBox.disabled = !probes;
+    const nProbe = stretches.filter((x) => x.probe).length;
+    probeNote.textContent = probes
+      ? `${nProbe} probe stretch${nProbe === 1 ? '' : 'es'}${hide ? ' shown as grey bands; their loss reports left out' : ''}`
+      : 'this session has no probe steps';
+    sessionWeights(weightsEl, domains, stretches, { hideProbes: hide });
+    if (reports.length) sessionLosses(lossesEl, domains, reports, { hideProbes: hide, alpha: opts.alpha });
+    else fill(lossesEl, h('p', { class: 'empty' }, 'No loss report yet.'));
+  }
 
   async function loadDetail() {
     if (selected === null) return;
@@ -55,16 +83,15 @@ export async function mount(root, ctx, arg) {
       h('span', {}, `step ${s.step} of ${s.total_steps}`), h('span', {}, `${reports} loss reports`),
       h('span', {}, s.directive.done ? 'done: final mixture below' : `next report due at step ${s.directive.until_step}`)),
     h('div', { class: 'progress' }, h('span', { style: { width: `${Math.min(100, (100 * s.step) / Math.max(s.total_steps, 1))}%` } })));
-    fill(extra, h('h3', {}, 'Current mixture'), mixtureBar(s.weights, domains), domainLegend(domains),
+    fill(extra, h('h3', {}, 'Current mixture'), mixtureBar(s.weights, domains),
       h('details', {}, h('summary', {}, 'Summary and config'), kvTable(s.summary), kvTable(s.config)));
     if (!detailBox.firstChild) {
-      detailBox.append(card(`Session #${s.id}`, [head,
+      detailBox.append(card(`Session #${s.id}`, [head, toolbar,
         h('div', { class: 'two' }, h('div', {}, h('h3', {}, 'Weights over steps'), weightsEl), h('div', {}, h('h3', {}, 'Validation loss per domain'), lossesEl)),
-        extra], null, { id: 'session-card' }));
+        domainLegend(domains), extra], null, { id: 'session-card' }));
     }
-    sessionWeights(weightsEl, domains, s.history);
-    if (reports) sessionLosses(lossesEl, domains, s.history);
-    else fill(lossesEl, h('p', { class: 'empty' }, 'No loss report yet.'));
+    lastSession = s;
+    drawCharts(s);
     return s;
   }
 

@@ -3,9 +3,10 @@ import { api } from '../api.js';
 import { card, clear, debounce, fill, h, num, problemBox } from '../dom.js';
 import { bestRun, domainNames, objectiveLabel, objectiveValue, prior, sign } from '../model.js';
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
-import { color } from '../plots.js';
+import { domainColor, domainLabel } from '../palette.js';
 import { setWeight, uniform } from '../simplex.js';
-import { runLabel } from '../widgets.js';
+import { transferOf } from '../defaults.js';
+import { runLabel, transferBadge } from '../widgets.js';
 
 const STEP = 0.0005;
 
@@ -17,7 +18,7 @@ export async function mount(root, ctx) {
     return null;
   }
   const domains = domainNames(project);
-  const picker = mixerPicker(ctx, offline, 'wi');
+  const picker = mixerPicker(ctx, offline, 'wi', await ctx.availability().catch(() => null));
   const fid = fidelityChooser(project, store.list(), 'wi');
   const best = bestRun(project, store.list());
   let weights = ctx.shared.whatif || (ctx.shared.recommendation ? { ...ctx.shared.recommendation.weights } : prior(project));
@@ -27,23 +28,24 @@ export async function mount(root, ctx) {
 
   const readout = h('div', { class: 'big', id: 'whatif-predicted' }, '…');
   const refLine = h('div', { class: 'tile-sub', id: 'whatif-ref' });
+  const transferLine = h('div', { id: 'whatif-transfer-box' });
   const status = h('div', { class: 'whatif-status' });
   const errorBox = h('div', { id: 'whatif-error' });
   const sliders = h('div', { class: 'sliders', id: 'whatif-sliders' });
   const rows = new Map();
 
-  for (const [i, d] of domains.entries()) {
+  for (const d of domains) {
     const range = h('input', { type: 'range', min: 0, max: 1, step: STEP, 'aria-label': `${d} weight`, dataset: { domain: d } });
     const box = h('input', { type: 'number', min: 0, max: 1, step: 0.001, class: 'weight-box', 'aria-label': `${d} weight value` });
     range.addEventListener('input', () => update(d, Number(range.value)));
     box.addEventListener('change', () => update(d, Number(box.value)));
-    const fill = h('span', { class: 'fill', style: { background: color(i) } });
-    const dom = project.domains[i];
+    const fill = h('span', { class: 'fill', style: { background: domainColor(d) } });
+    const dom = project.domains.find((x) => x.name === d);
     const bounds = [dom.min_weight !== null && dom.min_weight !== undefined ? `min ${dom.min_weight}` : null,
       dom.max_weight !== null && dom.max_weight !== undefined ? `max ${dom.max_weight}` : null].filter(Boolean).join(', ');
     sliders.append(h('div', { class: 'slider-row' },
-      h('span', { class: 'swatch', style: { background: color(i) } }),
-      h('label', { class: 'dname', title: bounds || d }, d),
+      h('span', { class: 'swatch', style: { background: domainColor(d) } }),
+      h('label', { class: 'dname', title: bounds ? `${d} (${bounds})` : d }, domainLabel(d)),
       h('div', { class: 'range-wrap' }, h('div', { class: 'track' }, fill), range),
       box,
       h('span', { class: 'pctcell' })));
@@ -62,7 +64,7 @@ export async function mount(root, ctx) {
     h('div', { class: 'stack' },
       card('What-if explorer', h('div', { class: 'stack' },
         h('div', { class: 'headline sticky' },
-          h('div', {}, h('div', { class: 'tile-label' }, `predicted ${objectiveLabel(project)}`), readout, refLine),
+          h('div', {}, h('div', { class: 'tile-label' }, `predicted ${objectiveLabel(project)}`), readout, refLine, transferLine),
           best ? h('div', {}, h('div', { class: 'tile-label' }, 'best observed'), h('div', { class: 'big muted-big' }, num(objectiveValue(project, best.metrics), 5)),
             h('div', { class: 'tile-sub' }, runLabel(best))) : null,
           status),
@@ -107,8 +109,9 @@ export async function mount(root, ctx) {
     if (errors.length) return;
     const body = { mixer, mixtures: [weights] };
     if (Object.keys(config).length) body.config = config;
+    let f = null;
     try {
-      const f = fid.read();
+      f = fid.read();
       if (f) body.fidelity = f;
       status.textContent = 'predicting…';
       status.className = 'whatif-status working';
@@ -116,6 +119,8 @@ export async function mount(root, ctx) {
       if (mine !== seq) return;
       const p = resp.predictions[0];
       clear(errorBox);
+      const said = resp.transfer ? resp : p.transfer ? p : null;
+      fill(transferLine, transferBadge(transferOf(said, f, store.list()), store.list(), 'whatif-transfer'));
       fill(readout, num(p.mean, 5), p.std !== null ? h('small', {}, ` ± ${num(p.std, 3)}`) : null);
       if (reference === null) reference = p.mean;
       const delta = p.mean - reference;

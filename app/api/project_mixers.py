@@ -1,0 +1,16 @@
+"""``GET /api/v1/projects/{name}/mixers``: which mixers can answer on this project, and why not."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.deps import ProjectName, StoreDep
+from app.schemas import MixerAvailability
+from app.services.availability import mixer_availability
+
+router = APIRouter(tags=["mixers"])
+
+
+@router.get("/api/v1/projects/{name}/mixers", response_model=list[MixerAvailability])
+def project_mixers(name: ProjectName, store: StoreDep) -> list[MixerAvailability]:
+    return [MixerAvailability(**m) for m in mixer_availability(store, name)]

@@ -1,0 +1,35 @@
+"""Which mixers can answer offline requests on a project, and why the others cannot.
+
+The dashboard pre-checks only the mixers that can answer (a cross-validation that includes one that cannot
+would spend its time and then fail), and shows the reason next to the others.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mixers
+from mixers.ot import TARGET
+from store.repository import Store
+from store.summary import project_summaries
+
+
+def mixer_availability(store: Store, project_name: str) -> list[dict[str, Any]]:
+    """``[{name, kind, available, reason}]`` for every registered mixer, in the catalog's (name) order."""
+    project = store.get_project(project_name)
+    summary = project_summaries(store, [project])[project.id]
+    embedded = set(store.embedding_index(project.id))
+    out = []
+    for name, cls in sorted(mixers.available().items()):
+        reason: str | None = None
+        if cls.kind != "offline":
+            reason = "an online mixer: it steers one training run through a session, not fitted to past runs"
+        elif getattr(cls, "needs_embeddings", False):
+            missing = [n for n in [*project.domain_names, TARGET] if n not in embedded]
+            if missing:
+                shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                reason = f"needs an embedding set for every domain and the target; missing: {shown}"
+        if reason is None and summary.completed == 0:
+            reason = "no completed run yet: nothing to fit or cross-validate"
+        out.append({"name": name, "kind": cls.kind, "available": reason is None, "reason": reason})
+    return out

@@ -1,0 +1,81 @@
+"""Per-project run summaries for the project list: counts, the best objective value, the last activity.
+
+One aggregate query over the runs of a page of projects (``GROUP BY project_id``), so the list stays fast
+with tens of thousands of runs: the objective (a weighted sum of metrics, different per project) is one
+``CASE project_id`` expression over the JSON metrics, evaluated inside the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, case, func, literal, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from store.models import RunRow
+from store.records import ProjectRecord, as_utc
+from store.repository import Store
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    runs: int
+    completed: int
+    open: int
+    best_value: float | None
+    last_activity: datetime | None
+
+
+def _objective_expr(project: ProjectRecord) -> ColumnElement[Any]:
+    """The project's objective of a run's metrics as SQL (NULL when a metric is missing)."""
+    terms: list[ColumnElement[Any]] = [
+        literal(float(coef), Float) * RunRow.metrics[name].as_float()
+        for name, coef in (project.objective.get("metrics") or {}).items()
+    ]
+    if not terms:
+        return literal(None, Float)
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
+
+
+def project_summaries(store: Store, projects: Sequence[ProjectRecord]) -> dict[int, ProjectSummary]:
+    """``{project id: summary}`` for ``projects``, from one aggregate query."""
+    if not projects:
+        return {}
+    value = case(*[(RunRow.project_id == p.id, _objective_expr(p)) for p in projects], else_=None)
+    completed_value = case((RunRow.status == "completed", value), else_=None)
+    stmt = (
+        select(
+            RunRow.project_id,
+            func.count(),
+            func.sum(case((RunRow.status == "completed", 1), else_=0)),
+            func.sum(case((RunRow.status.in_(("pending", "running")), 1), else_=0)),
+            func.min(completed_value),
+            func.max(completed_value),
+            func.max(RunRow.updated_at, type_=RunRow.updated_at.type),
+        )
+        .where(RunRow.project_id.in_([p.id for p in projects]))
+        .group_by(RunRow.project_id)
+    )
+    with store.read() as s:
+        rows = s.execute(stmt).all()
+    by_id = {p.id: p for p in projects}
+    out: dict[int, ProjectSummary] = {}
+    for pid, n, done, open_, lo, hi, last in rows:
+        maximize = by_id[pid].objective.get("direction") == "maximize"
+        best = hi if maximize else lo
+        out[pid] = ProjectSummary(
+            runs=int(n),
+            completed=int(done or 0),
+            open=int(open_ or 0),
+            best_value=None if best is None else float(best),
+            last_activity=as_utc(last) if isinstance(last, datetime) else None,
+        )
+    for p in projects:
+        out.setdefault(p.id, ProjectSummary(0, 0, 0, None, None))
+    return out
