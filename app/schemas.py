@@ -7,15 +7,32 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
+# Size caps of the contract (documented in OpenAPI through these constraints). Integers are bounded so that
+# they fit the database columns and orjson (int64); strings and maps so one field cannot bloat every read.
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1  # sessions' step columns are 32-bit integers
+MAX_DOMAINS = 1000
+MAX_KEY = 200  # metric and fidelity names, map keys
+MAX_TAGS = 100
+MAX_TAG_VALUE = 1000  # characters of one string tag value
+MAX_TRAJECTORY_KEYS = 1000
+MAX_CONFIG_KEYS = 100
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="URL-safe name: letters, digits, . _ -")]
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 FidelityIn = Annotated[dict[Annotated[str, Field(min_length=1, max_length=64)], PositiveFinite], Field(max_length=16)]
-WeightsIn = Annotated[dict[str, FiniteFloat], Field(min_length=1, description="domain name -> weight")]
-MetricsIn = Annotated[dict[Annotated[str, Field(min_length=1, max_length=200)], FiniteFloat], Field(max_length=1000)]
+WeightsIn = Annotated[
+    dict[Annotated[str, Field(max_length=100)], FiniteFloat],
+    Field(min_length=1, max_length=MAX_DOMAINS, description="domain name -> weight"),
+]
+MetricsIn = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=MAX_KEY)], FiniteFloat], Field(max_length=1000)
+]
 RunStatus = Literal["pending", "running", "completed", "failed", "abandoned"]
-TagValue = str | int | float | bool
+Int64 = Annotated[int, Field(ge=-(2**63), le=INT64_MAX)]
+TagValue = Annotated[str, Field(max_length=MAX_TAG_VALUE)] | bool | Int64 | FiniteFloat
 
 
 class Strict(BaseModel):
@@ -41,8 +58,8 @@ class DomainIn(Strict):
 
 class ObjectiveIn(Strict):
     metric: str | None = Field(None, min_length=1, max_length=200)
-    metrics: dict[Annotated[str, Field(min_length=1, max_length=200)], FiniteFloat] | None = Field(
-        None, min_length=1, description="metric name -> coefficient of a weighted sum"
+    metrics: dict[Annotated[str, Field(min_length=1, max_length=MAX_KEY)], FiniteFloat] | None = Field(
+        None, min_length=1, max_length=1000, description="metric name -> coefficient of a weighted sum"
     )
     direction: Literal["minimize", "maximize"] = "minimize"
 
@@ -56,7 +73,7 @@ class ObjectiveIn(Strict):
 class ProjectCreate(Strict):
     name: Name
     description: str = Field("", max_length=10_000)
-    domains: list[DomainIn] = Field(min_length=1, max_length=1000)
+    domains: list[DomainIn] = Field(min_length=1, max_length=MAX_DOMAINS)
     objective: ObjectiveIn
     target_fidelity: FidelityIn | None = None
     allow_missing_domains: bool = False
@@ -65,7 +82,10 @@ class ProjectCreate(Strict):
 class ProjectPatch(Strict):
     description: str | None = Field(None, max_length=10_000)
     domains: list[DomainIn] | None = Field(
-        None, min_length=1, description="same names in the same order; updates tokens, bounds and max_epochs"
+        None,
+        min_length=1,
+        max_length=MAX_DOMAINS,
+        description="same names in the same order; updates tokens, bounds and max_epochs",
     )
     objective: ObjectiveIn | None = None
     target_fidelity: FidelityIn | None = None
@@ -101,16 +121,25 @@ class ProjectList(BaseModel):
 
 
 class TrajectoryPoint(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    step: int = Field(ge=0)
+    """``{"step": 100, "<metric>": value, ...}``: at most 1000 metrics of finite numbers (integers int64)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": MAX_TRAJECTORY_KEYS + 1})
+    step: int = Field(ge=0, le=INT64_MAX)
 
     @model_validator(mode="after")
     def _finite_metrics(self) -> TrajectoryPoint:
         import math
 
-        for key, value in (self.model_extra or {}).items():
+        extra = self.model_extra or {}
+        if len(extra) > MAX_TRAJECTORY_KEYS:
+            raise ValueError(f"at most {MAX_TRAJECTORY_KEYS} metrics per trajectory point")
+        for key, value in extra.items():
+            if len(key) > MAX_KEY:
+                raise ValueError(f"trajectory metric names are at most {MAX_KEY} characters")
             if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
                 raise ValueError(f"trajectory metric {key!r} must be a finite number")
+            if isinstance(value, int) and not -(2**63) <= value <= INT64_MAX:
+                raise ValueError(f"trajectory metric {key!r} is outside the 64-bit integer range")
         return self
 
 
@@ -122,7 +151,11 @@ class RunIn(Strict):
     status: RunStatus | None = Field(None, description="default: completed when metrics are given, else pending")
     metrics: MetricsIn = Field(default_factory=dict)
     trajectory: list[TrajectoryPoint] | None = Field(None, max_length=100_000)
-    tags: dict[Annotated[str, Field(max_length=100)], TagValue] = Field(default_factory=dict, max_length=100)
+    tags: dict[Annotated[str, Field(max_length=100)], TagValue] = Field(
+        default_factory=dict,
+        max_length=MAX_TAGS,
+        description=f"at most {MAX_TAGS} tags; string values at most {MAX_TAG_VALUE} characters",
+    )
 
 
 class RunsIn(Strict):
@@ -170,9 +203,20 @@ class MixerInfo(BaseModel):
     config_schema: dict[str, Any]
 
 
+def _registered_mixers(schema: dict[str, Any]) -> None:
+    """OpenAPI names the registered mixers (computed when the schema is built, so every backend is listed)."""
+    from mixers import available
+
+    names = list(available())
+    schema["examples"] = names
+    schema["description"] = "a registered mixer: " + ", ".join(names) + " (GET /api/v1/mixers describes each)"
+
+
 class MixerChoice(Strict):
-    mixer: str = Field(min_length=1, max_length=64)
-    config: dict[str, Any] | None = None
+    mixer: str = Field(min_length=1, max_length=64, json_schema_extra=_registered_mixers)
+    config: dict[str, Any] | None = Field(
+        None, max_length=MAX_CONFIG_KEYS, description="the mixer's config (its JSON schema: GET /api/v1/mixers)"
+    )
 
 
 class ProposalIn(MixerChoice):
@@ -285,8 +329,8 @@ class SessionDetailOut(SessionOut):
 
 
 class ReportIn(Strict):
-    step: int = Field(ge=0)
-    losses: dict[str, FiniteFloat] = Field(min_length=1)
+    step: int = Field(ge=0, le=INT32_MAX)
+    losses: dict[Annotated[str, Field(max_length=100)], FiniteFloat] = Field(min_length=1, max_length=MAX_DOMAINS)
 
 
 class ReportOut(BaseModel):
@@ -302,7 +346,9 @@ class SessionList(BaseModel):
 
 
 class EmbeddingsIn(Strict):
-    vectors: list[list[FiniteFloat]] = Field(min_length=1)
+    vectors: list[Annotated[list[FiniteFloat], Field(min_length=1, max_length=65_536)]] = Field(
+        min_length=1, max_length=1_000_000
+    )
 
 
 class EmbeddingOut(BaseModel):

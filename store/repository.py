@@ -65,7 +65,10 @@ def decode_page_token(token: str | None) -> int:
         kind, value = raw.split(":", 1)
         if kind != "id":
             raise ValueError(kind)
-        return int(value)
+        last = int(value)
+        if not 0 <= last <= 2**63 - 1:  # ids are 64-bit: anything else was never issued (and overflows drivers)
+            raise ValueError(value)
+        return last
     except (ValueError, UnicodeDecodeError) as exc:
         from store.errors import InvalidInput
 

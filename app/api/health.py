@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import metrics
 from app.deps import StoreDep
+from app.openapi import problem_responses
 from store import db
 from store.errors import Unavailable
 
@@ -22,7 +23,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=problem_responses(503))
 def readyz(store: StoreDep) -> dict[str, Any]:
     """The database answers and its schema is at head; 503 problem otherwise."""
     try:

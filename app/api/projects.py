@@ -8,13 +8,22 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from app.api.convert import project_out
 from app.deps import ProjectName, ScopeDep, StoreDep, admin_only
+from app.openapi import problem_responses
 from app.schemas import ProjectCreate, ProjectList, ProjectOut, ProjectPatch
 from app.services import projects as svc
 
-router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"], responses=problem_responses(401, 403, 422, 503))
+BODY = problem_responses(400, 413)
+NAMED = problem_responses(404)
 
 
-@router.post("", status_code=201, response_model=ProjectOut, dependencies=[Depends(admin_only)])
+@router.post(
+    "",
+    status_code=201,
+    response_model=ProjectOut,
+    dependencies=[Depends(admin_only)],
+    responses={**BODY, **problem_responses(409)},
+)
 def create_project(body: ProjectCreate, store: StoreDep) -> ProjectOut:
     return project_out(svc.create_project(store, body))
 
@@ -31,17 +40,17 @@ def list_projects(
     return ProjectList(projects=[project_out(p) for p in items], next_page_token=page.next_page_token)
 
 
-@router.get("/{name}", response_model=ProjectOut)
+@router.get("/{name}", response_model=ProjectOut, responses=NAMED)
 def get_project(name: ProjectName, store: StoreDep) -> ProjectOut:
     return project_out(svc.get_project(store, name))
 
 
-@router.patch("/{name}", response_model=ProjectOut)
+@router.patch("/{name}", response_model=ProjectOut, responses={**NAMED, **BODY})
 def update_project(name: ProjectName, body: ProjectPatch, store: StoreDep) -> ProjectOut:
     return project_out(svc.update_project(store, name, body))
 
 
-@router.delete("/{name}", status_code=204, dependencies=[Depends(admin_only)])
+@router.delete("/{name}", status_code=204, dependencies=[Depends(admin_only)], responses=NAMED)
 def delete_project(name: ProjectName, store: StoreDep) -> Response:
     svc.delete_project(store, name)
     return Response(status_code=204)
