@@ -36,7 +36,9 @@ TagValue = Annotated[str, Field(max_length=MAX_TAG_VALUE)] | bool | Int64 | Fini
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies: unknown fields and mistyped values (``"1"`` for 1, ``0`` for false) are 422s, as documented."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- projects -------------------------------------------------------------------------------------

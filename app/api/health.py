@@ -6,6 +6,7 @@ import platform
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import metrics
@@ -57,6 +58,7 @@ def version() -> dict[str, str]:
     }
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 def prometheus_metrics() -> Response:
+    """Prometheus text exposition format."""
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
