@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
 # Size caps of the contract (documented in OpenAPI through these constraints). Integers are bounded so that
 # they fit the database columns and orjson (int64); strings and maps so one field cannot bloat every read.
-INT64_MAX = 2**63 - 1
-INT32_MAX = 2**31 - 1  # sessions' step columns are 32-bit integers
+INT32_MAX = 2**31 - 1  # ids and sessions' steps are 32-bit integer columns (PostgreSQL ``integer``)
+# Integers inside JSON documents (trajectory steps, tags) are exact in every JSON reader, JavaScript's included.
+SAFE_INT_MAX = 2**53 - 1
 MAX_DOMAINS = 1000
 MAX_KEY = 200  # metric and fidelity names, map keys
 MAX_TAGS = 100
@@ -31,8 +32,8 @@ MetricsIn = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=MAX_KEY)], FiniteFloat], Field(max_length=1000)
 ]
 RunStatus = Literal["pending", "running", "completed", "failed", "abandoned"]
-Int64 = Annotated[int, Field(ge=-(2**63), le=INT64_MAX)]
-TagValue = Annotated[str, Field(max_length=MAX_TAG_VALUE)] | bool | Int64 | FiniteFloat
+SafeInt = Annotated[int, Field(ge=-SAFE_INT_MAX, le=SAFE_INT_MAX)]
+TagValue = Annotated[str, Field(max_length=MAX_TAG_VALUE)] | bool | SafeInt | FiniteFloat
 
 
 class Strict(BaseModel):
@@ -112,6 +113,7 @@ class ProjectOut(BaseModel):
     allow_missing_domains: bool
     created_at: datetime | None
     updated_at: datetime | None
+    archived_at: datetime | None = Field(None, description="set while the project is archived (deleted, restorable)")
 
 
 class ProjectList(BaseModel):
@@ -123,10 +125,10 @@ class ProjectList(BaseModel):
 
 
 class TrajectoryPoint(BaseModel):
-    """``{"step": 100, "<metric>": value, ...}``: at most 1000 metrics of finite numbers (integers int64)."""
+    """``{"step": 100, "<metric>": value, ...}``: at most 1000 metrics of finite numbers (integers JSON-safe)."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": MAX_TRAJECTORY_KEYS + 1})
-    step: int = Field(ge=0, le=INT64_MAX)
+    step: int = Field(ge=0, le=SAFE_INT_MAX)
 
     @model_validator(mode="after")
     def _finite_metrics(self) -> TrajectoryPoint:
@@ -140,8 +142,8 @@ class TrajectoryPoint(BaseModel):
                 raise ValueError(f"trajectory metric names are at most {MAX_KEY} characters")
             if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
                 raise ValueError(f"trajectory metric {key!r} must be a finite number")
-            if isinstance(value, int) and not -(2**63) <= value <= INT64_MAX:
-                raise ValueError(f"trajectory metric {key!r} is outside the 64-bit integer range")
+            if isinstance(value, int) and not -SAFE_INT_MAX <= value <= SAFE_INT_MAX:
+                raise ValueError(f"trajectory metric {key!r} is an integer past 2**53-1 (not exact in JSON)")
         return self
 
 

@@ -44,6 +44,7 @@ from store.records import (
     as_utc,
 )
 
+MAX_ID = 2**31 - 1  # ids are SQLAlchemy Integer columns: 32-bit on PostgreSQL
 _CHUNK = 500  # rows per IN (...) lookup; well under SQLite's and PostgreSQL's parameter limits
 
 
@@ -66,7 +67,7 @@ def decode_page_token(token: str | None) -> int:
         if kind != "id":
             raise ValueError(kind)
         last = int(value)
-        if not 0 <= last <= 2**63 - 1:  # ids are 64-bit: anything else was never issued (and overflows drivers)
+        if not 0 <= last <= MAX_ID:  # never issued, and past the id columns' range (a driver overflow)
             raise ValueError(value)
         return last
     except (ValueError, UnicodeDecodeError) as exc:
@@ -110,26 +111,44 @@ class Store:
                 s.refresh(row)
                 return ProjectRecord.from_row(row)
         except IntegrityError as exc:
-            raise Conflict(f"project {values['name']!r} already exists", code="project_exists") from exc
+            detail = f"project {values['name']!r} already exists"
+            with contextlib.suppress(NotFound):
+                self._archived(values["name"])
+                detail += " (archived: restore it, or purge it to reuse the name)"
+            raise Conflict(detail, code="project_exists") from exc
 
-    def list_projects(self, max_results: int, page_token: str | None) -> Page:
+    def list_projects(self, max_results: int, page_token: str | None, include_archived: bool = False) -> Page:
         after = decode_page_token(page_token)
         with self.read() as s:
-            rows = s.scalars(
-                select(ProjectRow).where(ProjectRow.id > after).order_by(ProjectRow.id).limit(max_results + 1)
-            ).all()
+            stmt = select(ProjectRow).where(ProjectRow.id > after)
+            if not include_archived:
+                stmt = stmt.where(ProjectRow.archived_at.is_(None))
+            rows = s.scalars(stmt.order_by(ProjectRow.id).limit(max_results + 1)).all()
             items = [ProjectRecord.from_row(r) for r in rows[:max_results]]
         nxt = encode_page_token(items[-1].id) if len(rows) > max_results else None
         return Page(items, nxt)
 
-    def _project_row(self, s: Session, name: str, lock: bool = False) -> ProjectRow:
+    def _project_row(self, s: Session, name: str, lock: bool = False, archived: bool | None = False) -> ProjectRow:
+        """The project named ``name``; ``archived``: False only a live one, True only an archived one, None either."""
         stmt = select(ProjectRow).where(ProjectRow.name == name)
         if lock:
             stmt = stmt.with_for_update()
         row = s.scalars(stmt).one_or_none()
         if row is None:
             raise NotFound(f"project {name!r} does not exist", code="project_not_found")
+        if archived is False and row.archived_at is not None:
+            raise NotFound(
+                f"project {name!r} is archived; POST /api/v1/projects/{name}/restore (or `mixopt project restore`) "
+                "brings it back",
+                code="project_archived",
+            )
+        if archived is True and row.archived_at is None:
+            raise NotFound(f"project {name!r} is not archived", code="project_not_archived")
         return row
+
+    def _archived(self, name: str) -> ProjectRecord:
+        with self.read() as s:
+            return ProjectRecord.from_row(self._project_row(s, name, archived=True))
 
     def get_project(self, name: str) -> ProjectRecord:
         with self.read() as s:
@@ -154,9 +173,27 @@ class Store:
             return ProjectRecord.from_row(row)
 
     def delete_project(self, name: str) -> None:
+        """Remove the project (live or archived) and everything in it, for good."""
+        with self.tx() as s:
+            row = self._project_row(s, name, lock=True, archived=None)
+            s.delete(row)
+
+    def archive_project(self, name: str) -> ProjectRecord:
+        """Hide a live project (its runs, sessions and tokens stay) until ``restore_project``."""
         with self.tx() as s:
             row = self._project_row(s, name, lock=True)
-            s.delete(row)
+            row.archived_at = utcnow()
+            s.flush()
+            s.refresh(row)
+            return ProjectRecord.from_row(row)
+
+    def restore_project(self, name: str) -> ProjectRecord:
+        with self.tx() as s:
+            row = self._project_row(s, name, lock=True, archived=True)
+            row.archived_at = None
+            s.flush()
+            s.refresh(row)
+            return ProjectRecord.from_row(row)
 
     def _bump(self, s: Session, project_id: int) -> None:
         s.execute(
@@ -498,6 +535,8 @@ class Store:
                 raise NotFound(f"session {session_id} does not exist", code="session_not_found")
             project = s.get(ProjectRow, row.project_id)
             assert project is not None  # the foreign key cascades deletes
+            if project.archived_at is not None:
+                raise NotFound(f"the session's project {project.name!r} is archived", code="project_archived")
             event = s.scalars(
                 select(SessionEventRow).where(SessionEventRow.session_id == session_id, SessionEventRow.step == step)
             ).one_or_none()

@@ -1,10 +1,10 @@
-"""Projects: create, list, read, update, delete."""
+"""Projects: create, list, read, update, archive (delete), restore, purge."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.api.convert import project_out
 from app.deps import ProjectName, ScopeDep, StoreDep, admin_only
@@ -33,9 +33,10 @@ def list_projects(
     store: StoreDep,
     scope: ScopeDep,
     max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
-    page_token: str | None = None,
+    page_token: Annotated[str | None, Query(max_length=200)] = None,
+    include_archived: Annotated[bool, Query(description="also list archived (deleted, restorable) projects")] = False,
 ) -> ProjectList:
-    page = svc.list_projects(store, max_results, page_token)
+    page = svc.list_projects(store, max_results, page_token, include_archived)
     items = [p for p in page.items if scope.allows(p.id)]
     return ProjectList(projects=[project_out(p) for p in items], next_page_token=page.next_page_token)
 
@@ -51,6 +52,26 @@ def update_project(name: ProjectName, body: ProjectPatch, store: StoreDep) -> Pr
 
 
 @router.delete("/{name}", status_code=204, dependencies=[Depends(admin_only)], responses=NAMED)
-def delete_project(name: ProjectName, store: StoreDep) -> Response:
-    svc.delete_project(store, name)
+def delete_project(
+    name: ProjectName,
+    store: StoreDep,
+    purge: Annotated[bool, Query(description="remove the project and everything in it for good")] = False,
+    confirm: Annotated[str | None, Query(max_length=100, description="with purge: the project's name")] = None,
+) -> Response:
+    """Archive the project: it disappears from lists and reads until restored. Admin tokens only.
+
+    ``?purge=true&confirm=<name>`` removes it (archived or not) and all its runs, sessions and embeddings.
+    """
+    svc.delete_project(store, name, purge=purge, confirm=confirm)
     return Response(status_code=204)
+
+
+@router.post(
+    "/{name}/restore",
+    response_model=ProjectOut,
+    dependencies=[Depends(admin_only)],
+    responses=problem_responses(404),
+)
+def restore_project(name: Annotated[str, Path(max_length=100)], store: StoreDep) -> ProjectOut:
+    """Bring back an archived project with everything it held. Admin tokens only."""
+    return project_out(svc.restore_project(store, name))

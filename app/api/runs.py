@@ -37,9 +37,9 @@ def list_runs(
     name: ProjectName,
     store: StoreDep,
     status: RunStatus | None = None,
-    fidelity: Annotated[str | None, Query(description="e.g. params=1e6,tokens=1e9")] = None,
+    fidelity: Annotated[str | None, Query(max_length=2000, description="e.g. params=1e6,tokens=1e9")] = None,
     max_results: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    page_token: str | None = None,
+    page_token: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RunList:
     page = svc.list_runs(
         store,
