@@ -140,7 +140,7 @@ class Store:
             raise NotFound(
                 f"project {name!r} is archived; POST /api/v1/projects/{name}/restore (or `mixopt project restore`) "
                 "brings it back",
-                code="project_archived",
+                code="project_not_found",  # the contract's code for a project that is not there to use
             )
         if archived is True and row.archived_at is None:
             raise NotFound(f"project {name!r} is not archived", code="project_not_archived")
@@ -536,7 +536,7 @@ class Store:
             project = s.get(ProjectRow, row.project_id)
             assert project is not None  # the foreign key cascades deletes
             if project.archived_at is not None:
-                raise NotFound(f"the session's project {project.name!r} is archived", code="project_archived")
+                raise NotFound(f"the session's project {project.name!r} is archived", code="project_not_found")
             event = s.scalars(
                 select(SessionEventRow).where(SessionEventRow.session_id == session_id, SessionEventRow.step == step)
             ).one_or_none()
