@@ -178,19 +178,23 @@ def list_runs(
     limit: Annotated[int, typer.Option(help="at most this many")] = 50,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """List a project's runs."""
+    """List a project's runs (``--format json``: every field, full precision)."""
     from app.services import runs as svc
+    from app.services import tabular
 
     store = _store()
     page = _call(svc.list_runs, store, project, status=status, fidelity=None, max_results=limit, page_token=None)
+    if fmt is Format.json:  # the data as the API returns it, lossless
+        _emit([tabular.run_dict(r) for r in page.items], fmt)
+        return
     rows = [
         {
             "id": r.id,
             "external_id": r.external_id,
             "status": r.status,
             "fidelity": r.fidelity,
-            "metrics": len(r.metrics),
-            "weights": r.weights if fmt is Format.json else _top(r.weights),
+            "metrics": r.metrics,
+            "weights": _top(r.weights),
         }
         for r in page.items
     ]
@@ -265,8 +269,8 @@ def import_runs(
                 objective=ObjectiveIn(metric=objective),
             ),
         )
-    loaded = _call(
-        tabular.read_table,
+    loaded, source_ids = _call(
+        tabular.read_table_with_ids,
         file,
         proj,
         metrics_path=metrics,
@@ -275,6 +279,8 @@ def import_runs(
         metric_prefix=metric_prefix,
         fidelity=_parse_kv(fidelity, "--fidelity"),
     )
+    in_file = len(loaded)
+    loaded = _call(tabular.new_runs_only, store, proj, loaded, source_ids)
     stored = 0
     chunk = settings.max_runs_per_request
     with Progress(console=err_console, transient=True) as progress:
@@ -284,7 +290,10 @@ def import_runs(
             _call(rsvc.ingest_runs, store, project, part, lease_seconds=settings.lease_seconds, max_runs=chunk)
             stored += len(part)
             progress.update(task, advance=len(part))
-    _emit([{"project": project, "runs": stored, "total_runs": store.count_runs(proj.id)}], fmt)
+    rows = [
+        {"project": project, "runs": stored, "already_there": in_file - stored, "total_runs": store.count_runs(proj.id)}
+    ]
+    _emit(rows, fmt)
 
 
 @app.command("export")

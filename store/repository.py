@@ -346,6 +346,27 @@ class Store:
                 stmt = stmt.where(RunRow.status.in_(list(statuses)))
             return [RunRecord.from_row(r) for r in s.scalars(stmt.order_by(RunRow.id))]
 
+    def run_ids_in(self, project_id: int, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` are runs of the project."""
+        found: set[int] = set()
+        wanted = [i for i in ids if 0 < i <= MAX_ID]
+        with self.read() as s:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                found.update(
+                    s.scalars(select(RunRow.id).where(RunRow.project_id == project_id, RunRow.id.in_(chunk))).all()
+                )
+        return found
+
+    def anonymous_content_hashes(self, project_id: int) -> list[str]:
+        """Content hashes of the project's runs that have no ``external_id`` (one per run)."""
+        with self.read() as s:
+            return list(
+                s.scalars(
+                    select(RunRow.content_hash).where(RunRow.project_id == project_id, RunRow.external_id.is_(None))
+                ).all()
+            )
+
     def count_runs(self, project_id: int | None = None) -> int:
         with self.read() as s:
             stmt = select(func.count()).select_from(RunRow)
