@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from app.settings import get_settings
@@ -39,15 +40,17 @@ FormatOpt = Annotated[Format, typer.Option("--format", help="table or json")]
 
 def _store() -> Any:
     from app.main import SchemaBehindError, open_store
+    from store.db import MissingDriverError
 
     try:
         return open_store(get_settings())
-    except SchemaBehindError as exc:
+    except (SchemaBehindError, MissingDriverError) as exc:
         _fail(str(exc))
 
 
 def _fail(message: str, code: int = 1) -> Any:
-    err_console.print(f"[red]error:[/red] {message}")
+    # escaped: messages hold brackets (runs[17].weights, psycopg[binary]) that rich would take for markup
+    err_console.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -115,9 +118,11 @@ def serve(
     auth = settings.auth == "on" or (settings.auth == "auto" and not _is_loopback(host))
     if not _is_loopback(host) and not auth and not insecure:
         _fail(f"refusing to listen on {host} with MIXOPT_AUTH=off; drop it, or pass --insecure")
+    from store.db import MissingDriverError
+
     try:
         store = open_store(settings)
-    except SchemaBehindError as exc:
+    except (SchemaBehindError, MissingDriverError) as exc:
         _fail(str(exc))
     if demo:
         from app.services.demo import ensure_demo
