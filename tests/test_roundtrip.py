@@ -106,3 +106,31 @@ def test_read_table_reads_every_id_column_as_text(tmp_path: Path) -> None:
     csv.write_text("key,web,code,books,loss\n1,0.2,0.3,0.5,3.0\n,0.2,0.3,0.5,3.1\n03,0.2,0.3,0.5,3.2\n")
     runs = tabular.read_table(csv, project, key="key")
     assert [r.external_id for r in runs] == ["1", None, "03"]
+
+
+@pytest.mark.slow
+def test_cli_verbs_talk_to_a_running_server_with_url(cli_env: Path, tmp_path: Path) -> None:
+    """The same verbs with ``--url``: the data comes from the server (here its own, separate database)."""
+    from tests.server import running_server
+
+    _seed(cli_env)
+    with running_server(tmp_path / "server") as url:
+        assert run_cli("projects", "--url", url, "--format", "json").strip() == "[]"  # not the local database
+        from mixopt.client import Client
+
+        with Client(url) as mx:
+            mx.create_project("t", ["web", "code", "books"], "loss")
+            mx.add_runs("t", RUNS[:3])
+        runs = json.loads(run_cli("runs", "t", "--url", url, "--format", "json"))
+        assert [r["metrics"] for r in runs] == [r["metrics"] for r in RUNS[:3]]
+        assert "external_id" in run_cli("export", "t", "--url", url)
+        proposed = json.loads(run_cli("propose", "t", "--url", url, "--mixer", "regmix", "-n", "2", "--format", "json"))
+        assert [r["status"] for r in proposed] == ["pending", "pending"]
+        rec = json.loads(run_cli("recommend", "t", "--url", url, "--mixer", "regmix", "--format", "json"))
+        assert set(rec[0]["weights"]) == {"web", "code", "books"}
+        run_cli("project", "delete", "t", "--url", url)
+        assert json.loads(run_cli("projects", "--url", url, "--format", "json")) == []
+        run_cli("project", "restore", "t", "--url", url)
+        assert [p["name"] for p in json.loads(run_cli("projects", "--url", url, "--format", "json"))] == ["t"]
+        missing = CliRunner().invoke(cli, ["runs", "nope", "--url", url])
+        assert missing.exit_code == 1 and "does not exist" in missing.output
