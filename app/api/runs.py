@@ -69,7 +69,19 @@ def post_result(name: ProjectName, run_id: RunId, body: ResultIn, store: StoreDe
     return run_out(run)
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "every run of the project",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 def export_runs(name: ProjectName, store: StoreDep, format: Literal["csv", "jsonl"] = "csv") -> StreamingResponse:
     media = "text/csv" if format == "csv" else "application/x-ndjson"
     return StreamingResponse(
