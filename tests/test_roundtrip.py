@@ -134,3 +134,17 @@ def test_cli_verbs_talk_to_a_running_server_with_url(cli_env: Path, tmp_path: Pa
         assert [p["name"] for p in json.loads(run_cli("projects", "--url", url, "--format", "json"))] == ["t"]
         missing = CliRunner().invoke(cli, ["runs", "nope", "--url", url])
         assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_cli_archives_restores_and_purges_on_the_database(cli_env: Path) -> None:
+    _seed(cli_env)
+    run_cli("project", "delete", "t")
+    assert json.loads(run_cli("projects", "--format", "json")) == []
+    [archived] = json.loads(run_cli("projects", "--archived", "--format", "json"))
+    assert archived["name"] == "t" and archived["archived_at"] and archived["runs"] == len(RUNS)
+    run_cli("project", "restore", "t")
+    assert len(_runs("t")) == len(RUNS)
+    refused = CliRunner().invoke(cli, ["project", "delete", "t", "--purge"], input="n\n")
+    assert refused.exit_code != 0 and len(_runs("t")) == len(RUNS)
+    run_cli("project", "delete", "t", "--purge", "--yes")
+    assert json.loads(run_cli("projects", "--archived", "--format", "json")) == []
