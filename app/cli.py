@@ -1,7 +1,9 @@
 """The ``mixopt`` command line (typer).
 
 Verbs other than ``serve`` work on the configured database directly (``MIXOPT_DATABASE_URL`` or the SQLite
-file under ``MIXOPT_DATA_DIR``), like Optuna's ``--storage``: the same service functions the API calls.
+file under ``MIXOPT_DATA_DIR``), like Optuna's ``--storage``: the same service functions the API calls, no
+server needed. ``projects``, ``project``, ``runs``, ``export``, ``recommend`` and ``propose`` also take
+``--url`` (and ``--token`` / ``MIXOPT_TOKEN``) to talk to a running server through the Python client instead.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from app.settings import get_settings
@@ -35,19 +38,44 @@ class Format(StrEnum):
 
 
 FormatOpt = Annotated[Format, typer.Option("--format", help="table or json")]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", help="talk to this running mixopt server (e.g. http://host:8000) instead of the database"),
+]
+TokenOpt = Annotated[
+    str | None, typer.Option("--token", envvar="MIXOPT_TOKEN", help="with --url: bearer token", show_default=False)
+]
+
+
+def _client(url: str, token: str | None) -> Any:
+    from mixopt.client import Client
+
+    return Client(url, token=token or "")
+
+
+def _remote(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call the Python client; an error answer of the server becomes a one-line CLI error."""
+    from mixopt.client import MixoptError
+
+    try:
+        return fn(*args, **kwargs)
+    except MixoptError as exc:
+        _fail(str(exc))
 
 
 def _store() -> Any:
     from app.main import SchemaBehindError, open_store
+    from store.db import MissingDriverError
 
     try:
         return open_store(get_settings())
-    except SchemaBehindError as exc:
+    except (SchemaBehindError, MissingDriverError) as exc:
         _fail(str(exc))
 
 
 def _fail(message: str, code: int = 1) -> Any:
-    err_console.print(f"[red]error:[/red] {message}")
+    # escaped: messages hold brackets (runs[17].weights, psycopg[binary]) that rich would take for markup
+    err_console.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -115,9 +143,11 @@ def serve(
     auth = settings.auth == "on" or (settings.auth == "auto" and not _is_loopback(host))
     if not _is_loopback(host) and not auth and not insecure:
         _fail(f"refusing to listen on {host} with MIXOPT_AUTH=off; drop it, or pass --insecure")
+    from store.db import MissingDriverError
+
     try:
         store = open_store(settings)
-    except SchemaBehindError as exc:
+    except (SchemaBehindError, MissingDriverError) as exc:
         _fail(str(exc))
     if demo:
         from app.services.demo import ensure_demo
@@ -154,10 +184,31 @@ def db_current() -> None:
 
 
 @app.command("projects")
-def list_projects(fmt: FormatOpt = Format.table) -> None:
+def list_projects(
+    fmt: FormatOpt = Format.table,
+    archived: Annotated[bool, typer.Option("--archived", help="also list archived (deleted) projects")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
     """List projects."""
+    columns = ["name", "domains", "runs", "objective", "created_at"] + (["archived_at"] if archived else [])
+    if url:
+        remote = _remote(_client(url, token).list_projects, include_archived=archived)
+        rows = [
+            {
+                "name": p.name,
+                "domains": len(p.domains),
+                "runs": None,  # not part of the API's project answer
+                "objective": p.objective.get("metric") or p.objective["metrics"],
+                "created_at": p.created_at,
+                "archived_at": p.archived_at,
+            }
+            for p in remote
+        ]
+        _emit(rows, fmt, columns, "projects")
+        return
     store = _store()
-    page = store.list_projects(1000, None)
+    page = store.list_projects(1000, None, include_archived=archived)
     rows = [
         {
             "name": p.name,
@@ -165,10 +216,45 @@ def list_projects(fmt: FormatOpt = Format.table) -> None:
             "runs": store.count_runs(p.id),
             "objective": p.objective.get("metric") or p.objective["metrics"],
             "created_at": p.created_at,
+            "archived_at": p.archived_at,
         }
         for p in page.items
     ]
-    _emit(rows, fmt, ["name", "domains", "runs", "objective", "created_at"], "projects")
+    _emit(rows, fmt, columns, "projects")
+
+
+project_app = typer.Typer(help="One project: archive (delete), restore, purge.", no_args_is_help=True)
+app.add_typer(project_app, name="project")
+
+
+@project_app.command("delete")
+def project_delete(
+    name: str,
+    purge: Annotated[bool, typer.Option("--purge", help="remove it and all its runs for good")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="with --purge: do not ask")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Archive a project (``mixopt project restore`` brings it back); ``--purge`` removes it for good."""
+    if purge and not yes:
+        typer.confirm(f"purge project {name!r} and every run in it for good?", abort=True)
+    if url:
+        _remote(_client(url, token).delete_project, name, purge=purge)
+    else:
+        from app.services import projects as psvc
+
+        _call(psvc.delete_project, _store(), name, purge=purge, confirm=name if purge else None)
+    console.print(f"project {name} {'purged' if purge else 'archived (mixopt project restore ' + name + ')'}")
+
+
+@project_app.command("restore")
+def project_restore(name: str, url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """Bring back an archived project with everything it held."""
+    if url:
+        _remote(_client(url, token).restore_project, name)
+    else:
+        _call(_store().restore_project, name)
+    console.print(f"project {name} restored")
 
 
 @app.command("runs")
@@ -177,22 +263,37 @@ def list_runs(
     status: Annotated[str | None, typer.Option(help="filter by status")] = None,
     limit: Annotated[int, typer.Option(help="at most this many")] = 50,
     fmt: FormatOpt = Format.table,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
 ) -> None:
-    """List a project's runs."""
+    """List a project's runs (``--format json``: every field, full precision)."""
     from app.services import runs as svc
+    from app.services import tabular
 
-    store = _store()
-    page = _call(svc.list_runs, store, project, status=status, fidelity=None, max_results=limit, page_token=None)
+    if url:
+        page = _remote(_client(url, token).runs_page, project, status=status, max_results=limit)
+        if fmt is Format.json:
+            _emit([r.raw for r in page.runs], fmt)
+            return
+        items = page.runs
+    else:
+        found = _call(
+            svc.list_runs, _store(), project, status=status, fidelity=None, max_results=limit, page_token=None
+        )
+        if fmt is Format.json:  # the data as the API returns it, lossless
+            _emit([tabular.run_dict(r) for r in found.items], fmt)
+            return
+        items = found.items
     rows = [
         {
             "id": r.id,
             "external_id": r.external_id,
             "status": r.status,
             "fidelity": r.fidelity,
-            "metrics": len(r.metrics),
-            "weights": r.weights if fmt is Format.json else _top(r.weights),
+            "metrics": r.metrics,
+            "weights": _top(r.weights),
         }
-        for r in page.items
+        for r in items
     ]
     _emit(rows, fmt, ["id", "external_id", "status", "fidelity", "metrics", "weights"], f"runs of {project}")
 
@@ -265,8 +366,8 @@ def import_runs(
                 objective=ObjectiveIn(metric=objective),
             ),
         )
-    loaded = _call(
-        tabular.read_table,
+    loaded, source_ids = _call(
+        tabular.read_table_with_ids,
         file,
         proj,
         metrics_path=metrics,
@@ -275,6 +376,8 @@ def import_runs(
         metric_prefix=metric_prefix,
         fidelity=_parse_kv(fidelity, "--fidelity"),
     )
+    in_file = len(loaded)
+    loaded = _call(tabular.new_runs_only, store, proj, loaded, source_ids)
     stored = 0
     chunk = settings.max_runs_per_request
     with Progress(console=err_console, transient=True) as progress:
@@ -284,7 +387,10 @@ def import_runs(
             _call(rsvc.ingest_runs, store, project, part, lease_seconds=settings.lease_seconds, max_runs=chunk)
             stored += len(part)
             progress.update(task, advance=len(part))
-    _emit([{"project": project, "runs": stored, "total_runs": store.count_runs(proj.id)}], fmt)
+    rows = [
+        {"project": project, "runs": stored, "already_there": in_file - stored, "total_runs": store.count_runs(proj.id)}
+    ]
+    _emit(rows, fmt)
 
 
 @app.command("export")
@@ -292,15 +398,19 @@ def export_runs(
     project: str,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="file (default: stdout)")] = None,
     format: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Write every run of a project as CSV or JSON lines."""
     from app.services import tabular
 
     if format not in ("csv", "jsonl"):
         _fail("--format must be csv or jsonl")
-    store = _store()
-    chunks = _call(lambda: list(tabular.export_runs(store, project, format)))
-    text = "".join(chunks)
+    if url:
+        text = _remote(_client(url, token).export, project, format)
+    else:
+        store = _store()
+        text = "".join(_call(lambda: list(tabular.export_runs(store, project, format))))
     if output is None:
         sys.stdout.write(text)
     else:
@@ -332,21 +442,27 @@ def recommend(
     config: ConfigOpt = None,
     fidelity: FidelityOpt = None,
     fmt: FormatOpt = Format.table,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """The mixer's recommended mixture, with its predicted objective."""
     from app.services import mixing
 
-    settings = get_settings()
-    rec = _call(
-        mixing.recommend,
-        _store(),
-        project,
-        mixer,
-        _config(config),
-        _parse_kv(fidelity, "--fidelity"),
-        None,
-        settings.fit_timeout_seconds,
-    )
+    if url:
+        rec = _remote(
+            _client(url, token).recommend, project, mixer, _config(config), _parse_kv(fidelity, "--fidelity")
+        ).raw
+    else:
+        rec = _call(
+            mixing.recommend,
+            _store(),
+            project,
+            mixer,
+            _config(config),
+            _parse_kv(fidelity, "--fidelity"),
+            None,
+            get_settings().fit_timeout_seconds,
+        )
     if fmt is Format.json:
         _emit([rec], fmt)
         return
@@ -368,35 +484,56 @@ def propose(
     fidelity: FidelityOpt = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     fmt: FormatOpt = Format.table,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Create a batch of pending runs chosen by the mixer."""
-    from app.services import mixing
+    from app.services import mixing, tabular
 
-    settings = get_settings()
-    proposal, runs = _call(
-        mixing.propose,
-        _store(),
-        project,
-        mixer,
-        _config(config),
-        n,
-        _parse_kv(fidelity, "--fidelity"),
-        None,
-        None,
-        seed,
-        settings.lease_seconds,
-        settings.fit_timeout_seconds,
-    )
+    if url:
+        made = _remote(
+            _client(url, token).propose,
+            project,
+            mixer,
+            n,
+            _config(config),
+            _parse_kv(fidelity, "--fidelity"),
+            seed=seed,
+        )
+        if fmt is Format.json:
+            _emit([r.raw for r in made.runs], fmt)
+            return
+        proposal_id, runs = made.id, made.runs
+    else:
+        settings = get_settings()
+        proposal, stored = _call(
+            mixing.propose,
+            _store(),
+            project,
+            mixer,
+            _config(config),
+            n,
+            _parse_kv(fidelity, "--fidelity"),
+            None,
+            None,
+            seed,
+            settings.lease_seconds,
+            settings.fit_timeout_seconds,
+        )
+        if fmt is Format.json:
+            _emit([tabular.run_dict(r) for r in stored], fmt)
+            return
+        proposal_id, runs = proposal.id, stored
     rows = [
         {
             "id": r.id,
             "status": r.status,
             "fidelity": r.fidelity,
-            "weights": r.weights if fmt is Format.json else _top(r.weights),
+            "weights": _top(r.weights),
         }
         for r in runs
     ]
-    _emit(rows, fmt, ["id", "status", "fidelity", "weights"], f"proposal {proposal.id} ({mixer})")
+    _emit(rows, fmt, ["id", "status", "fidelity", "weights"], f"proposal {proposal_id} ({mixer})")
 
 
 @app.command("evaluate")

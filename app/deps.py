@@ -46,6 +46,7 @@ StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ScopeDep = Annotated[Scope, Depends(get_scope)]
 ProjectName = Annotated[str, Depends(project_access)]
-# Ids are 64-bit in both databases; larger numbers are a 422, not a driver overflow.
-RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="run id")]
-SessionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="session id")]
+# Ids are 32-bit integer columns on PostgreSQL (SQLAlchemy's Integer): a larger number is a 422, not a driver overflow.
+MAX_ID = 2**31 - 1
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="run id")]
+SessionId = Annotated[int, Path(ge=1, le=MAX_ID, description="session id")]

@@ -8,9 +8,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import metrics, problems
+from app import metrics, openapi, problems
 from app.settings import Settings, get_settings
 from store import db
 from store.repository import Store
@@ -93,8 +94,11 @@ class BodySizeLimit:
         await resp(scope, receive, send)
 
 
-SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"))
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
 
 
 class Observe:
@@ -146,7 +150,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
         yield
         app.state.store.engine.dispose()
 
-    app = FastAPI(
+    # fastapi-offline serves Swagger UI and ReDoc from the package's own files: /docs works without a network.
+    app = FastAPIOffline(
         title="mixopt",
         version=VERSION,
         description="Data-mixture optimization for language-model training. Errors are RFC 9457 problems.",
@@ -156,6 +161,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
     app.state.store = store
     app.state.auth_enabled = bool(auth) if auth is not None else settings.auth == "on"
     problems.install(app)
+    openapi.install(app)
 
     from app import dashboard
     from app.api import embeddings, health, mixers, project_mixers, projects, runs, sessions

@@ -7,19 +7,39 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
+# Size caps of the contract (documented in OpenAPI through these constraints). Integers are bounded so that
+# they fit the database columns and orjson (int64); strings and maps so one field cannot bloat every read.
+INT32_MAX = 2**31 - 1  # ids and sessions' steps are 32-bit integer columns (PostgreSQL ``integer``)
+# Integers inside JSON documents (trajectory steps, tags) are exact in every JSON reader, JavaScript's included.
+SAFE_INT_MAX = 2**53 - 1
+MAX_DOMAINS = 1000
+MAX_KEY = 200  # metric and fidelity names, map keys
+MAX_TAGS = 100
+MAX_TAG_VALUE = 1000  # characters of one string tag value
+MAX_TRAJECTORY_KEYS = 1000
+MAX_CONFIG_KEYS = 100
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="URL-safe name: letters, digits, . _ -")]
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 FidelityIn = Annotated[dict[Annotated[str, Field(min_length=1, max_length=64)], PositiveFinite], Field(max_length=16)]
-WeightsIn = Annotated[dict[str, FiniteFloat], Field(min_length=1, description="domain name -> weight")]
-MetricsIn = Annotated[dict[Annotated[str, Field(min_length=1, max_length=200)], FiniteFloat], Field(max_length=1000)]
+WeightsIn = Annotated[
+    dict[Annotated[str, Field(max_length=100)], FiniteFloat],
+    Field(min_length=1, max_length=MAX_DOMAINS, description="domain name -> weight"),
+]
+MetricsIn = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=MAX_KEY)], FiniteFloat], Field(max_length=1000)
+]
 RunStatus = Literal["pending", "running", "completed", "failed", "abandoned"]
-TagValue = str | int | float | bool
+SafeInt = Annotated[int, Field(ge=-SAFE_INT_MAX, le=SAFE_INT_MAX)]
+TagValue = Annotated[str, Field(max_length=MAX_TAG_VALUE)] | bool | SafeInt | FiniteFloat
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies: unknown fields and mistyped values (``"1"`` for 1, ``0`` for false) are 422s, as documented."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- projects -------------------------------------------------------------------------------------
@@ -41,8 +61,8 @@ class DomainIn(Strict):
 
 class ObjectiveIn(Strict):
     metric: str | None = Field(None, min_length=1, max_length=200)
-    metrics: dict[Annotated[str, Field(min_length=1, max_length=200)], FiniteFloat] | None = Field(
-        None, min_length=1, description="metric name -> coefficient of a weighted sum"
+    metrics: dict[Annotated[str, Field(min_length=1, max_length=MAX_KEY)], FiniteFloat] | None = Field(
+        None, min_length=1, max_length=1000, description="metric name -> coefficient of a weighted sum"
     )
     direction: Literal["minimize", "maximize"] = "minimize"
 
@@ -56,7 +76,7 @@ class ObjectiveIn(Strict):
 class ProjectCreate(Strict):
     name: Name
     description: str = Field("", max_length=10_000)
-    domains: list[DomainIn] = Field(min_length=1, max_length=1000)
+    domains: list[DomainIn] = Field(min_length=1, max_length=MAX_DOMAINS)
     objective: ObjectiveIn
     target_fidelity: FidelityIn | None = None
     allow_missing_domains: bool = False
@@ -65,7 +85,10 @@ class ProjectCreate(Strict):
 class ProjectPatch(Strict):
     description: str | None = Field(None, max_length=10_000)
     domains: list[DomainIn] | None = Field(
-        None, min_length=1, description="same names in the same order; updates tokens, bounds and max_epochs"
+        None,
+        min_length=1,
+        max_length=MAX_DOMAINS,
+        description="same names in the same order; updates tokens, bounds and max_epochs",
     )
     objective: ObjectiveIn | None = None
     target_fidelity: FidelityIn | None = None
@@ -101,6 +124,7 @@ class ProjectOut(BaseModel):
     created_at: datetime | None
     updated_at: datetime | None
     summary: ProjectSummaryOut | None = None
+    archived_at: datetime | None = Field(None, description="set while the project is archived (deleted, restorable)")
 
 
 class ProjectList(BaseModel):
@@ -112,16 +136,25 @@ class ProjectList(BaseModel):
 
 
 class TrajectoryPoint(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    step: int = Field(ge=0)
+    """``{"step": 100, "<metric>": value, ...}``: at most 1000 metrics of finite numbers (integers JSON-safe)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": MAX_TRAJECTORY_KEYS + 1})
+    step: int = Field(ge=0, le=SAFE_INT_MAX)
 
     @model_validator(mode="after")
     def _finite_metrics(self) -> TrajectoryPoint:
         import math
 
-        for key, value in (self.model_extra or {}).items():
+        extra = self.model_extra or {}
+        if len(extra) > MAX_TRAJECTORY_KEYS:
+            raise ValueError(f"at most {MAX_TRAJECTORY_KEYS} metrics per trajectory point")
+        for key, value in extra.items():
+            if len(key) > MAX_KEY:
+                raise ValueError(f"trajectory metric names are at most {MAX_KEY} characters")
             if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
                 raise ValueError(f"trajectory metric {key!r} must be a finite number")
+            if isinstance(value, int) and not -SAFE_INT_MAX <= value <= SAFE_INT_MAX:
+                raise ValueError(f"trajectory metric {key!r} is an integer past 2**53-1 (not exact in JSON)")
         return self
 
 
@@ -133,7 +166,11 @@ class RunIn(Strict):
     status: RunStatus | None = Field(None, description="default: completed when metrics are given, else pending")
     metrics: MetricsIn = Field(default_factory=dict)
     trajectory: list[TrajectoryPoint] | None = Field(None, max_length=100_000)
-    tags: dict[Annotated[str, Field(max_length=100)], TagValue] = Field(default_factory=dict, max_length=100)
+    tags: dict[Annotated[str, Field(max_length=100)], TagValue] = Field(
+        default_factory=dict,
+        max_length=MAX_TAGS,
+        description=f"at most {MAX_TAGS} tags; string values at most {MAX_TAG_VALUE} characters",
+    )
 
 
 class RunsIn(Strict):
@@ -190,9 +227,20 @@ class MixerAvailability(BaseModel):
     reason: str | None = None
 
 
+def _registered_mixers(schema: dict[str, Any]) -> None:
+    """OpenAPI names the registered mixers (computed when the schema is built, so every backend is listed)."""
+    from mixers import available
+
+    names = list(available())
+    schema["examples"] = names
+    schema["description"] = "a registered mixer: " + ", ".join(names) + " (GET /api/v1/mixers describes each)"
+
+
 class MixerChoice(Strict):
-    mixer: str = Field(min_length=1, max_length=64)
-    config: dict[str, Any] | None = None
+    mixer: str = Field(min_length=1, max_length=64, json_schema_extra=_registered_mixers)
+    config: dict[str, Any] | None = Field(
+        None, max_length=MAX_CONFIG_KEYS, description="the mixer's config (its JSON schema: GET /api/v1/mixers)"
+    )
 
 
 class ProposalIn(MixerChoice):
@@ -306,8 +354,8 @@ class SessionDetailOut(SessionOut):
 
 
 class ReportIn(Strict):
-    step: int = Field(ge=0)
-    losses: dict[str, FiniteFloat] = Field(min_length=1)
+    step: int = Field(ge=0, le=INT32_MAX)
+    losses: dict[Annotated[str, Field(max_length=100)], FiniteFloat] = Field(min_length=1, max_length=MAX_DOMAINS)
 
 
 class ReportOut(BaseModel):
@@ -323,7 +371,9 @@ class SessionList(BaseModel):
 
 
 class EmbeddingsIn(Strict):
-    vectors: list[list[FiniteFloat]] = Field(min_length=1)
+    vectors: list[Annotated[list[FiniteFloat], Field(min_length=1, max_length=65_536)]] = Field(
+        min_length=1, max_length=1_000_000
+    )
 
 
 class EmbeddingOut(BaseModel):

@@ -51,7 +51,7 @@ class Trace:
 
 
 def create_project(client: Client, name: str, world: World) -> None:
-    client.delete_project(name, missing_ok=True)
+    client.delete_project(name, missing_ok=True, purge=True)
     client.create_project(
         name,
         world.domain_specs(),

@@ -246,6 +246,7 @@ class Project:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
+    archived_at: datetime | None = None  # set while archived (deleted, restorable)
 
     @property
     def domain_names(self) -> list[str]:
@@ -265,6 +266,7 @@ class Project:
             created_at=_dt(d.get("created_at")),
             updated_at=_dt(d.get("updated_at")),
             raw=d,
+            archived_at=_dt(d.get("archived_at")),
         )
 
 
@@ -765,12 +767,15 @@ class Client:
     def get_project(self, name: str) -> Project:
         return Project.from_json(self._json("GET", self._project_path(name)))
 
-    def list_projects(self, page_size: int = 100) -> list[Project]:
-        """Every project the token may see (all pages)."""
+    def list_projects(self, page_size: int = 100, include_archived: bool = False) -> list[Project]:
+        """Every project the token may see (all pages); ``include_archived`` adds the archived (deleted) ones."""
         out: list[Project] = []
         token: str | None = None
         while True:
-            page = self._json("GET", f"{API}/projects", params={"max_results": page_size, "page_token": token})
+            params: dict[str, Any] = {"max_results": page_size, "page_token": token}
+            if include_archived:
+                params["include_archived"] = "true"
+            page = self._json("GET", f"{API}/projects", params=params)
             out.extend(Project.from_json(p) for p in page["projects"])
             token = page.get("next_page_token")
             if not token:
@@ -797,13 +802,21 @@ class Client:
         )
         return Project.from_json(self._json("PATCH", self._project_path(name), body=body))
 
-    def delete_project(self, name: str, missing_ok: bool = False) -> None:
-        """Delete a project and everything in it; ``missing_ok`` ignores a 404 (e.g. after a retried delete)."""
+    def delete_project(self, name: str, missing_ok: bool = False, purge: bool = False) -> None:
+        """Archive a project (``restore_project`` brings it back); ``purge`` removes it and everything in it for good.
+
+        Needs an admin token. ``missing_ok`` ignores a 404 (e.g. after a retried delete).
+        """
+        params = {"purge": "true", "confirm": name} if purge else None
         try:
-            self.request("DELETE", self._project_path(name))
+            self.request("DELETE", self._project_path(name), params=params)
         except NotFound:
             if not missing_ok:
                 raise
+
+    def restore_project(self, name: str) -> Project:
+        """Bring back an archived project with all it held (admin token)."""
+        return Project.from_json(self._json("POST", f"{self._project_path(name)}/restore"))
 
     # -- runs -------------------------------------------------------------------------------------
 

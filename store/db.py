@@ -57,7 +57,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    try:
+        return create_engine(url, **kwargs)
+    except ModuleNotFoundError as exc:  # SQLAlchemy imports the driver here
+        raise MissingDriverError(_missing_driver_message(parsed.drivername, exc.name or "")) from exc
+
+
+class MissingDriverError(RuntimeError):
+    """The database URL names a driver that is not installed."""
+
+
+def _missing_driver_message(drivername: str, module: str) -> str:
+    if drivername.startswith("postgresql"):
+        hint = "" if drivername == "postgresql+psycopg" else "; and write the URL as postgresql+psycopg://..."
+        return (
+            f"the PostgreSQL driver is missing (no module {module!r}): pip install 'psycopg[binary]' "
+            f"(mixopt installs it by default; a bare environment may lack it){hint}"
+        )
+    return f"the database driver for {drivername!r} is missing (no module {module!r}): install it with pip"
 
 
 def alembic_config(url: str) -> Config:

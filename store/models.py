@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -56,6 +57,8 @@ class ProjectRow(Timestamped, Base):
     allow_missing_domains: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped on every write to the project's runs: part of every fit-cache key.
     data_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Set by DELETE: an archived project is hidden (404) until restored, and removed only by a purge.
+    archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class ProposalRow(Base):
@@ -65,7 +68,7 @@ class ProposalRow(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     mixer: Mapped[str] = mapped_column(String(64))
     config: Mapped[JsonDict] = mapped_column(JSON)
-    seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    seed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # up to 2**32-1
     created_at: Mapped[datetime] = mapped_column(server_default=utcnow())
 
 
@@ -103,7 +106,7 @@ class SessionRow(Timestamped, Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     mixer: Mapped[str] = mapped_column(String(64))
     config: Mapped[JsonDict] = mapped_column(JSON)
-    seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    seed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # up to 2**32-1
     status: Mapped[str] = mapped_column(String(16))
     step: Mapped[int] = mapped_column(Integer, default=0)
     total_steps: Mapped[int] = mapped_column(Integer)

@@ -44,6 +44,7 @@ from store.records import (
     as_utc,
 )
 
+MAX_ID = 2**31 - 1  # ids are SQLAlchemy Integer columns: 32-bit on PostgreSQL
 _CHUNK = 500  # rows per IN (...) lookup; well under SQLite's and PostgreSQL's parameter limits
 
 
@@ -65,7 +66,10 @@ def decode_page_token(token: str | None) -> int:
         kind, value = raw.split(":", 1)
         if kind != "id":
             raise ValueError(kind)
-        return int(value)
+        last = int(value)
+        if not 0 <= last <= MAX_ID:  # never issued, and past the id columns' range (a driver overflow)
+            raise ValueError(value)
+        return last
     except (ValueError, UnicodeDecodeError) as exc:
         from store.errors import InvalidInput
 
@@ -107,26 +111,44 @@ class Store:
                 s.refresh(row)
                 return ProjectRecord.from_row(row)
         except IntegrityError as exc:
-            raise Conflict(f"project {values['name']!r} already exists", code="project_exists") from exc
+            detail = f"project {values['name']!r} already exists"
+            with contextlib.suppress(NotFound):
+                self._archived(values["name"])
+                detail += " (archived: restore it, or purge it to reuse the name)"
+            raise Conflict(detail, code="project_exists") from exc
 
-    def list_projects(self, max_results: int, page_token: str | None) -> Page:
+    def list_projects(self, max_results: int, page_token: str | None, include_archived: bool = False) -> Page:
         after = decode_page_token(page_token)
         with self.read() as s:
-            rows = s.scalars(
-                select(ProjectRow).where(ProjectRow.id > after).order_by(ProjectRow.id).limit(max_results + 1)
-            ).all()
+            stmt = select(ProjectRow).where(ProjectRow.id > after)
+            if not include_archived:
+                stmt = stmt.where(ProjectRow.archived_at.is_(None))
+            rows = s.scalars(stmt.order_by(ProjectRow.id).limit(max_results + 1)).all()
             items = [ProjectRecord.from_row(r) for r in rows[:max_results]]
         nxt = encode_page_token(items[-1].id) if len(rows) > max_results else None
         return Page(items, nxt)
 
-    def _project_row(self, s: Session, name: str, lock: bool = False) -> ProjectRow:
+    def _project_row(self, s: Session, name: str, lock: bool = False, archived: bool | None = False) -> ProjectRow:
+        """The project named ``name``; ``archived``: False only a live one, True only an archived one, None either."""
         stmt = select(ProjectRow).where(ProjectRow.name == name)
         if lock:
             stmt = stmt.with_for_update()
         row = s.scalars(stmt).one_or_none()
         if row is None:
             raise NotFound(f"project {name!r} does not exist", code="project_not_found")
+        if archived is False and row.archived_at is not None:
+            raise NotFound(
+                f"project {name!r} is archived; POST /api/v1/projects/{name}/restore (or `mixopt project restore`) "
+                "brings it back",
+                code="project_not_found",  # the contract's code for a project that is not there to use
+            )
+        if archived is True and row.archived_at is None:
+            raise NotFound(f"project {name!r} is not archived", code="project_not_archived")
         return row
+
+    def _archived(self, name: str) -> ProjectRecord:
+        with self.read() as s:
+            return ProjectRecord.from_row(self._project_row(s, name, archived=True))
 
     def get_project(self, name: str) -> ProjectRecord:
         with self.read() as s:
@@ -151,9 +173,27 @@ class Store:
             return ProjectRecord.from_row(row)
 
     def delete_project(self, name: str) -> None:
+        """Remove the project (live or archived) and everything in it, for good."""
+        with self.tx() as s:
+            row = self._project_row(s, name, lock=True, archived=None)
+            s.delete(row)
+
+    def archive_project(self, name: str) -> ProjectRecord:
+        """Hide a live project (its runs, sessions and tokens stay) until ``restore_project``."""
         with self.tx() as s:
             row = self._project_row(s, name, lock=True)
-            s.delete(row)
+            row.archived_at = utcnow()
+            s.flush()
+            s.refresh(row)
+            return ProjectRecord.from_row(row)
+
+    def restore_project(self, name: str) -> ProjectRecord:
+        with self.tx() as s:
+            row = self._project_row(s, name, lock=True, archived=True)
+            row.archived_at = None
+            s.flush()
+            s.refresh(row)
+            return ProjectRecord.from_row(row)
 
     def _bump(self, s: Session, project_id: int) -> None:
         s.execute(
@@ -305,6 +345,27 @@ class Store:
             if statuses:
                 stmt = stmt.where(RunRow.status.in_(list(statuses)))
             return [RunRecord.from_row(r) for r in s.scalars(stmt.order_by(RunRow.id))]
+
+    def run_ids_in(self, project_id: int, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` are runs of the project."""
+        found: set[int] = set()
+        wanted = [i for i in ids if 0 < i <= MAX_ID]
+        with self.read() as s:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                found.update(
+                    s.scalars(select(RunRow.id).where(RunRow.project_id == project_id, RunRow.id.in_(chunk))).all()
+                )
+        return found
+
+    def anonymous_content_hashes(self, project_id: int) -> list[str]:
+        """Content hashes of the project's runs that have no ``external_id`` (one per run)."""
+        with self.read() as s:
+            return list(
+                s.scalars(
+                    select(RunRow.content_hash).where(RunRow.project_id == project_id, RunRow.external_id.is_(None))
+                ).all()
+            )
 
     def count_runs(self, project_id: int | None = None) -> int:
         with self.read() as s:
@@ -495,6 +556,8 @@ class Store:
                 raise NotFound(f"session {session_id} does not exist", code="session_not_found")
             project = s.get(ProjectRow, row.project_id)
             assert project is not None  # the foreign key cascades deletes
+            if project.archived_at is not None:
+                raise NotFound(f"the session's project {project.name!r} is archived", code="project_not_found")
             event = s.scalars(
                 select(SessionEventRow).where(SessionEventRow.session_id == session_id, SessionEventRow.step == step)
             ).one_or_none()

@@ -18,6 +18,7 @@ def project_out(p: ProjectRecord) -> ProjectOut:
         allow_missing_domains=p.allow_missing_domains,
         created_at=p.created_at,
         updated_at=p.updated_at,
+        archived_at=p.archived_at,
     )
 
 

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from app.deps import ProjectName, StoreDep
+from app.openapi import problem_responses
+from app.problems import format_loc
 from app.schemas import EmbeddingOut, EmbeddingsIn
 from app.services import embeddings as svc
 from store.errors import FieldError, InvalidInput
 
-router = APIRouter(prefix="/api/v1/projects/{name}/embeddings", tags=["embeddings"])
+router = APIRouter(
+    prefix="/api/v1/projects/{name}/embeddings",
+    tags=["embeddings"],
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
 
 
 @router.put(
     "/{set_name}",
     response_model=EmbeddingOut,
+    responses=problem_responses(400, 413),
     openapi_extra={
         "requestBody": {
             "content": {
@@ -35,14 +40,13 @@ async def put_embedding(name: ProjectName, set_name: str, request: Request, stor
     ctype = request.headers.get("content-type", "").split(";")[0].strip()
     if ctype == "application/json":
         try:
-            parsed = EmbeddingsIn.model_validate(json.loads(body))
-        except (ValueError, ValidationError) as exc:
-            errs = exc.errors() if isinstance(exc, ValidationError) else []
+            # pydantic's own JSON parser: bounded nesting depth (a 1,000-deep body is an error, not a RecursionError)
+            parsed = EmbeddingsIn.model_validate_json(body)
+        except ValidationError as exc:
             raise InvalidInput(
                 'body must be {"vectors": [[...], ...]} of finite numbers',
                 code="invalid_embeddings",
-                errors=[FieldError(".".join(map(str, e["loc"])), e["msg"]) for e in errs[:20]]
-                or [FieldError("body", "invalid JSON")],
+                errors=[FieldError(format_loc(e["loc"]) if e["loc"] else "body", e["msg"]) for e in exc.errors()[:20]],
             ) from None
         rows = {len(v) for v in parsed.vectors}
         if len(rows) != 1:

@@ -6,10 +6,12 @@ import platform
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import metrics
 from app.deps import StoreDep
+from app.openapi import problem_responses
 from store import db
 from store.errors import Unavailable
 
@@ -22,7 +24,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=problem_responses(503))
 def readyz(store: StoreDep) -> dict[str, Any]:
     """The database answers and its schema is at head; 503 problem otherwise."""
     try:
@@ -56,6 +58,7 @@ def version() -> dict[str, str]:
     }
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 def prometheus_metrics() -> Response:
+    """Prometheus text exposition format."""
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

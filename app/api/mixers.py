@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 
 from app.api.convert import run_out
 from app.deps import ProjectName, SettingsDep, StoreDep, get_scope
+from app.openapi import problem_responses
 from app.schemas import (
     EvaluationIn,
     EvaluationOut,
@@ -21,7 +22,9 @@ from app.schemas import (
 )
 from app.services import mixing as svc
 
-router = APIRouter(tags=["mixers"], dependencies=[Depends(get_scope)])
+router = APIRouter(tags=["mixers"], dependencies=[Depends(get_scope)], responses=problem_responses(401, 403, 422, 503))
+# a mixer that runs past MIXOPT_FIT_TIMEOUT_SECONDS answers 504
+FIT = problem_responses(400, 404, 413, 504)
 
 
 @router.get("/api/v1/mixers", response_model=list[MixerInfo])
@@ -29,7 +32,12 @@ def list_mixers() -> list[MixerInfo]:
     return [MixerInfo(**m) for m in svc.mixer_catalog()]
 
 
-@router.post("/api/v1/projects/{name}/proposals", status_code=201, response_model=ProposalOut)
+@router.post(
+    "/api/v1/projects/{name}/proposals",
+    status_code=201,
+    response_model=ProposalOut,
+    responses={**FIT, **problem_responses(409)},
+)
 def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settings: SettingsDep) -> ProposalOut:
     proposal, runs = svc.propose(
         store,
@@ -53,13 +61,13 @@ def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settin
     )
 
 
-@router.post("/api/v1/projects/{name}/recommendations", response_model=RecommendationOut)
+@router.post("/api/v1/projects/{name}/recommendations", response_model=RecommendationOut, responses=FIT)
 def recommend(name: ProjectName, body: RecommendationIn, store: StoreDep, settings: SettingsDep) -> RecommendationOut:
     rec = svc.recommend(store, name, body.mixer, body.config, body.fidelity, body.seed, settings.fit_timeout_seconds)
     return RecommendationOut(**rec)
 
 
-@router.post("/api/v1/projects/{name}/predictions", response_model=PredictionsOut)
+@router.post("/api/v1/projects/{name}/predictions", response_model=PredictionsOut, responses=FIT)
 def predict(name: ProjectName, body: PredictionIn, store: StoreDep, settings: SettingsDep) -> PredictionsOut:
     preds = svc.predict(
         store, name, body.mixer, body.config, body.fidelity, body.mixtures, body.seed, settings.fit_timeout_seconds
@@ -67,7 +75,7 @@ def predict(name: ProjectName, body: PredictionIn, store: StoreDep, settings: Se
     return PredictionsOut(predictions=[PredictionOut(**p) for p in preds])
 
 
-@router.post("/api/v1/projects/{name}/evaluations", response_model=EvaluationOut)
+@router.post("/api/v1/projects/{name}/evaluations", response_model=EvaluationOut, responses=FIT)
 def evaluate(name: ProjectName, body: EvaluationIn, store: StoreDep, settings: SettingsDep) -> EvaluationOut:
     results = svc.evaluate(
         store,

@@ -10,14 +10,18 @@ from fastapi.responses import StreamingResponse
 
 from app.api.convert import run_out
 from app.deps import ProjectName, RunId, SettingsDep, StoreDep
+from app.openapi import problem_responses
 from app.schemas import ResultIn, RunList, RunOut, RunsIn, RunStatus
 from app.services import runs as svc
 from app.services import tabular
 
-router = APIRouter(prefix="/api/v1/projects/{name}", tags=["runs"])
+router = APIRouter(
+    prefix="/api/v1/projects/{name}", tags=["runs"], responses=problem_responses(401, 403, 404, 422, 503)
+)
+BODY = problem_responses(400, 409, 413)
 
 
-@router.post("/runs", status_code=201, response_model=RunList)
+@router.post("/runs", status_code=201, response_model=RunList, responses=BODY)
 def ingest_runs(name: ProjectName, body: RunsIn, store: StoreDep, settings: SettingsDep) -> Response:
     """All or nothing; runs re-sent with the same ``external_id`` and content are returned as stored."""
     runs = svc.ingest_runs(
@@ -33,9 +37,9 @@ def list_runs(
     name: ProjectName,
     store: StoreDep,
     status: RunStatus | None = None,
-    fidelity: Annotated[str | None, Query(description="e.g. params=1e6,tokens=1e9")] = None,
+    fidelity: Annotated[str | None, Query(max_length=2000, description="e.g. params=1e6,tokens=1e9")] = None,
     max_results: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    page_token: str | None = None,
+    page_token: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RunList:
     page = svc.list_runs(
         store,
@@ -53,19 +57,31 @@ def get_run(name: ProjectName, run_id: RunId, store: StoreDep) -> RunOut:
     return run_out(svc.get_run(store, name, run_id))
 
 
-@router.post("/runs/{run_id}/heartbeat", response_model=RunOut)
+@router.post("/runs/{run_id}/heartbeat", response_model=RunOut, responses=problem_responses(409))
 def heartbeat(name: ProjectName, run_id: RunId, store: StoreDep, settings: SettingsDep) -> RunOut:
     return run_out(svc.heartbeat(store, name, run_id, settings.lease_seconds))
 
 
-@router.post("/runs/{run_id}/result", response_model=RunOut)
+@router.post("/runs/{run_id}/result", response_model=RunOut, responses=BODY)
 def post_result(name: ProjectName, run_id: RunId, body: ResultIn, store: StoreDep) -> RunOut:
     """Completes the run once; re-posting the same result is a no-op, a different one is 409."""
     run, _created = svc.post_result(store, name, run_id, body)
     return run_out(run)
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "every run of the project",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 def export_runs(name: ProjectName, store: StoreDep, format: Literal["csv", "jsonl"] = "csv") -> StreamingResponse:
     media = "text/csv" if format == "csv" else "application/x-ndjson"
     return StreamingResponse(

@@ -6,10 +6,12 @@ from fastapi import APIRouter
 
 from app.auth import Forbidden
 from app.deps import ProjectName, ScopeDep, SessionId, StoreDep
+from app.openapi import problem_responses
 from app.schemas import ReportIn, ReportOut, SessionDetailOut, SessionIn, SessionList, SessionOut
 from app.services import sessions as svc
 
-router = APIRouter(tags=["sessions"])
+router = APIRouter(tags=["sessions"], responses=problem_responses(401, 403, 404, 422, 503))
+BODY = problem_responses(400, 409, 413)
 
 
 def _check_scope(store: StoreDep, scope: ScopeDep, session_id: SessionId) -> None:
@@ -17,7 +19,7 @@ def _check_scope(store: StoreDep, scope: ScopeDep, session_id: SessionId) -> Non
         raise Forbidden("this token is not valid for the session's project")
 
 
-@router.post("/api/v1/projects/{name}/sessions", status_code=201, response_model=SessionOut)
+@router.post("/api/v1/projects/{name}/sessions", status_code=201, response_model=SessionOut, responses=BODY)
 def start_session(name: ProjectName, body: SessionIn, store: StoreDep) -> SessionOut:
     record, project = svc.start_session(
         store, name, body.mixer, body.config, body.total_steps, body.initial_weights, body.seed
@@ -30,7 +32,7 @@ def list_sessions(name: ProjectName, store: StoreDep) -> SessionList:
     return SessionList(sessions=[SessionOut(**s) for s in svc.list_sessions(store, name)])
 
 
-@router.post("/api/v1/sessions/{session_id}/reports", response_model=ReportOut)
+@router.post("/api/v1/sessions/{session_id}/reports", response_model=ReportOut, responses=BODY)
 def post_report(session_id: SessionId, body: ReportIn, store: StoreDep, scope: ScopeDep) -> ReportOut:
     _check_scope(store, scope, session_id)
     return ReportOut(directive=svc.report(store, session_id, body.step, body.losses))

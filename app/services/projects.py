@@ -49,8 +49,8 @@ def create_project(store: Store, body: ProjectCreate) -> ProjectRecord:
     )
 
 
-def list_projects(store: Store, max_results: int, page_token: str | None) -> Page:
-    return store.list_projects(max_results, page_token)
+def list_projects(store: Store, max_results: int, page_token: str | None, include_archived: bool = False) -> Page:
+    return store.list_projects(max_results, page_token, include_archived)
 
 
 def summaries(store: Store, projects: list[ProjectRecord]) -> dict[int, ProjectSummary]:
@@ -87,5 +87,22 @@ def update_project(store: Store, name: str, body: ProjectPatch) -> ProjectRecord
     return store.update_project(name, changes)
 
 
-def delete_project(store: Store, name: str) -> None:
+def delete_project(store: Store, name: str, *, purge: bool = False, confirm: str | None = None) -> None:
+    """Archive the project (recoverable with ``restore_project``); ``purge`` removes it and all it holds for good.
+
+    A purge needs ``confirm`` equal to the project's name, so that no single stray call destroys data.
+    """
+    if not purge:
+        store.archive_project(name)
+        return
+    if confirm != name:
+        raise InvalidInput(
+            "purging deletes the project and all its runs for good: pass confirm=<the project's name>",
+            code="purge_unconfirmed",
+            errors=[FieldError("confirm", f"must be {name!r} to purge")],
+        )
     store.delete_project(name)
+
+
+def restore_project(store: Store, name: str) -> ProjectRecord:
+    return store.restore_project(name)
