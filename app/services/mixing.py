@@ -158,10 +158,6 @@ def mixture_matrix(project: ProjectRecord, mixtures: Sequence[Mapping[str, float
     return np.vstack(rows)
 
 
-def _needs_embeddings(cls: type[Mixer]) -> bool:
-    return bool(getattr(cls, "needs_embeddings", False))
-
-
 class Context:
     """One offline request's view of a project. Runs and embeddings are read on first use, so a cache hit
     costs only the project lookup."""
@@ -177,7 +173,7 @@ class Context:
 
     @cached_property
     def problem(self) -> Problem:
-        emb = self.store.load_embeddings(self.project.id) if _needs_embeddings(self.cls) else None
+        emb = self.store.load_embeddings(self.project.id) if self.cls.needs_embeddings else None
         return make_problem(self.project, emb)
 
     @cached_property
@@ -454,7 +450,7 @@ def evaluate(
     fold_of[order] = np.arange(len(obs)) % folds
     results = []
     for cls, cfg in parsed:
-        emb = store.load_embeddings(project.id) if _needs_embeddings(cls) else None
+        emb = store.load_embeddings(project.id) if cls.needs_embeddings else None
         prob = make_problem(project, emb)
         pred = np.full(len(obs), np.nan)
 

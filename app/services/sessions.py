@@ -146,9 +146,7 @@ def session_view(
     summary: dict[str, Any] = {}
     try:
         online = _mixer(project, session.mixer, session.config, session.seed)
-        summarize = getattr(online, "summary", None)
-        if callable(summarize):
-            summary = dict(summarize(session.state))
+        summary = dict(online.summary(session.state))
     except InvalidInput:
         summary = {}
     view: dict[str, Any] = {
