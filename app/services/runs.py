@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from app import metrics
 from app.schemas import ResultIn, RunIn
+from app.services import telemetry
 from mixers.types import fidelity_key
 from store.errors import FieldError, InvalidInput
 from store.records import Page, ProjectRecord, RunRecord
@@ -128,7 +128,7 @@ def ingest_runs(
         )
     project = store.get_project(project_name)
     stored = store.ingest_runs(project.id, prepare_runs(project, runs), lease_seconds)
-    metrics.RUNS_INGESTED.inc(len(stored))
+    telemetry.RUNS_INGESTED.inc(len(stored))
     return stored
 
 
@@ -136,7 +136,7 @@ def sweep_leases(store: Store, project_id: int) -> int:
     """Abandon the project's open runs whose lease has run out; returns how many."""
     n = store.expire_leases(project_id)
     if n:
-        metrics.ABANDONED.inc(n)
+        telemetry.ABANDONED.inc(n)
     return n
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from app import metrics
+from app.services import telemetry
 from app.services.mixing import make_problem, parse_mixer, weights_array
 from app.services.runs import normalize_weights
 from mixers import MixerError, OnlineMixer
@@ -135,7 +135,7 @@ def report(store: Store, session_id: int, step: int, losses: dict[str, float]) -
         if winner is None:
             raise Conflict("the session moved on concurrently; read it and retry", code="session_race")
         return winner.directive
-    metrics.SESSION_REPORTS.labels(session.mixer).inc()
+    telemetry.SESSION_REPORTS.labels(session.mixer).inc()
     return d
 
 
