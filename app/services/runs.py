@@ -24,6 +24,16 @@ def content_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def result_hash(status: str, metrics: Any, trajectory: Any, cost: float | None) -> str:
+    """The one definition of a result's identity (ingested completed runs and ``/result`` alike): a replay with
+    the same hash is a no-op, another is a conflict. ``cost`` counts only when given, so results posted without
+    one keep the hash they always had."""
+    content: dict[str, Any] = {"status": status, "metrics": metrics, "trajectory": trajectory}
+    if cost is not None:
+        content["cost"] = cost
+    return content_hash(content)
+
+
 def normalize_weights(
     project: ProjectRecord, weights: dict[str, float], loc: str
 ) -> tuple[dict[str, float] | None, float, list[FieldError]]:
@@ -103,7 +113,7 @@ def prepare_runs(project: ProjectRecord, runs: Sequence[RunIn], loc: str = "runs
                 "trajectory": trajectory,
                 "tags": dict(run.tags),
                 "content_hash": content_hash(content),
-                "result_hash": content_hash({"status": status, "metrics": run.metrics, "trajectory": trajectory})
+                "result_hash": result_hash(status, run.metrics, trajectory, run.cost)
                 if status in ("completed", "failed")
                 else None,
             }
@@ -176,9 +186,6 @@ def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) ->
     """Complete a run exactly once; returns ``(run, created)`` where ``created`` is False for a replay."""
     project = store.get_project(project_name)
     trajectory = [p.model_dump() for p in body.trajectory] if body.trajectory is not None else None
-    content: dict[str, Any] = {"status": body.status, "metrics": body.metrics, "trajectory": trajectory}
-    if body.cost is not None:  # only when given, so results posted without a cost keep their earlier hash
-        content["cost"] = body.cost
     return store.complete_run(
         project.id,
         run_id,
@@ -186,7 +193,7 @@ def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) ->
         metrics=dict(body.metrics),
         trajectory=trajectory,
         cost=body.cost,
-        result_hash=content_hash(content),
+        result_hash=result_hash(body.status, body.metrics, trajectory, body.cost),
     )
 
 
