@@ -65,7 +65,7 @@ def _remote(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 def _store() -> Any:
     from app.main import SchemaBehindError, open_store
-    from store.db import MissingDriverError
+    from store.errors import MissingDriverError
 
     try:
         return open_store(get_settings())
@@ -143,7 +143,7 @@ def serve(
     auth = settings.auth == "on" or (settings.auth == "auto" and not _is_loopback(host))
     if not _is_loopback(host) and not auth and not insecure:
         _fail(f"refusing to listen on {host} with MIXOPT_AUTH=off; drop it, or pass --insecure")
-    from store.db import MissingDriverError
+    from store.errors import MissingDriverError
 
     try:
         store = open_store(settings)
@@ -167,20 +167,18 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
     """Apply Alembic migrations to the configured database."""
-    from store import db
+    from app.services import schema
 
-    url = get_settings().resolved_database_url
-    db.upgrade(url, revision)
-    console.print(f"database at {db.current_revision(db.make_engine(url))}")
+    console.print(f"database at {schema.upgrade(get_settings().resolved_database_url, revision)}")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Show the database's schema revision and the code's head."""
-    from store import db
+    from app.services import schema
 
-    engine = db.make_engine(get_settings().resolved_database_url)
-    console.print(f"database: {db.current_revision(engine)}  head: {db.head_revision()}")
+    current, head = schema.revisions(get_settings().resolved_database_url)
+    console.print(f"database: {current}  head: {head}")
 
 
 @app.command("projects")
@@ -569,7 +567,6 @@ def embed(
     import numpy as np
 
     from app.services import embeddings as esvc
-    from mixers.text_embedding import embed_texts
 
     texts: dict[str, list[str]] = {}
     for item in sets:
@@ -579,7 +576,7 @@ def embed(
         texts[name] = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
         if not texts[name]:
             _fail(f"{path} has no non-empty lines")
-    vectors = embed_texts(texts, dim=dim, seed=seed)
+    vectors = esvc.embed_texts(texts, dim=dim, seed=seed)
     rows = []
     store = _store() if project else None
     for name, arr in vectors.items():
@@ -598,7 +595,7 @@ def token_create(
     name: Annotated[str, typer.Option(help="a label for the token")] = "",
 ) -> None:
     """Create a bearer token; it is printed once and stored hashed."""
-    from app.auth import create_token
+    from app.services.access import create_token
 
     token = _call(create_token, _store(), name, project)
     sys.stdout.write(token + "\n")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from app.auth import Forbidden, Scope, resolve_scope
+from app.services import access
 from app.settings import Settings
 from store.repository import Store
 
@@ -31,7 +32,7 @@ def project_access(
     store: Annotated[Store, Depends(get_store)],
 ) -> str:
     """The project name of the path, after checking the caller may use that project."""
-    if scope.project_id is not None and not scope.allows(store.get_project(name).id):
+    if scope.project_id is not None and not scope.allows(access.project_id(store, name)):
         raise Forbidden(f"this token is not valid for project {name!r}")
     return name
 

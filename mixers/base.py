@@ -45,6 +45,8 @@ class Mixer(ABC):
     kind: ClassVar[Literal["offline", "online"]]
     description: ClassVar[str]
     Config: ClassVar[type[MixerConfig]]
+    #: The mixer reads the project's embedding sets (the service loads them and passes them in).
+    needs_embeddings: ClassVar[bool] = False
 
     def __init__(self, problem: Problem, config: MixerConfig | None = None, seed: int | None = None) -> None:
         self.problem = problem
@@ -57,6 +59,9 @@ class OfflineMixer(Mixer):
     """Learns a model of mixture -> objective from completed runs."""
 
     kind: ClassVar[Literal["offline", "online"]] = "offline"
+    #: ``recommend``/``predict`` answer before any run completed (a prior model); otherwise they raise
+    #: :class:`MixerError` until there is data. The contract suite holds each mixer to what it declares.
+    answers_without_runs: ClassVar[bool] = False
 
     @abstractmethod
     def fit(self, observations: Sequence[Observation]) -> OfflineMixer:
@@ -101,3 +106,7 @@ class OnlineMixer(Mixer):
 
         Must not mutate ``state``.
         """
+
+    def summary(self, state: dict[str, Any]) -> dict[str, Any]:
+        """A JSON view of ``state`` for people (phase, weights by domain, ...); empty unless a mixer has one."""
+        return {}

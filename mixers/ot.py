@@ -406,6 +406,7 @@ class OTMixer(OfflineMixer):
     )
     Config: ClassVar[type[MixerConfig]] = OTConfig
     needs_embeddings: ClassVar[bool] = True
+    answers_without_runs: ClassVar[bool] = True
     config: OTConfig
 
     def __init__(self, problem: Problem, config: MixerConfig | None = None, seed: int | None = None) -> None:

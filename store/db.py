@@ -13,6 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from store.errors import MissingDriverError
+
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 READ_ONLY = "mixopt_read_only"
 """Execution option marking a connection whose transactions only read (SQLite: plain deferred BEGIN)."""
@@ -61,10 +63,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return create_engine(url, **kwargs)
     except ModuleNotFoundError as exc:  # SQLAlchemy imports the driver here
         raise MissingDriverError(_missing_driver_message(parsed.drivername, exc.name or "")) from exc
-
-
-class MissingDriverError(RuntimeError):
-    """The database URL names a driver that is not installed."""
 
 
 def _missing_driver_message(drivername: str, module: str) -> str:

@@ -44,3 +44,7 @@ class InvalidInput(DomainError):
 class Unavailable(DomainError):
     def __init__(self, detail: str, code: str = "unavailable") -> None:
         super().__init__(detail, code, [], 503)
+
+
+class MissingDriverError(RuntimeError):
+    """The database URL names a driver that is not installed."""

@@ -209,6 +209,15 @@ def test_result_may_carry_the_runs_cost(client: TestClient, project: dict) -> No
     assert client.post(f"{RUNS}/{b['id']}/result", json={"metrics": {"loss": 2.0}}).json()["cost"] is None
 
 
+def test_a_completed_run_with_cost_replays_its_result_as_a_no_op(client: TestClient, project: dict) -> None:
+    """Ingest and /result share one result identity: the same metrics and cost again change nothing."""
+    (done,) = client.post(RUNS, json={"runs": [run("c", cost=7.0)]}).json()["runs"]
+    same = client.post(f"{RUNS}/{done['id']}/result", json={"metrics": done["metrics"], "cost": 7.0})
+    assert same.status_code == 200 and same.json()["updated_at"] == done["updated_at"]
+    other = client.post(f"{RUNS}/{done['id']}/result", json={"metrics": done["metrics"], "cost": 8.0})
+    assert_problem(other, 409, "result_conflict")
+
+
 def test_export_round_trips(client: TestClient, project: dict) -> None:
     batch = [
         run("a", 0.5, 0.3, 0.205, cost=12.5, tags={"team": "x", "n": 3}),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from app.auth import create_token, hash_token
 from app.main import create_app
+from app.services.access import create_token, hash_token
 from app.settings import Settings
 from store.repository import Store
 from tests.conftest import PROJECT, make_client

@@ -12,8 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app import metrics
 from app.deps import StoreDep
 from app.openapi import problem_responses
-from store import db
-from store.errors import Unavailable
+from app.services import schema
 
 router = APIRouter(tags=["health"])
 
@@ -27,15 +26,7 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", responses=problem_responses(503))
 def readyz(store: StoreDep) -> dict[str, Any]:
     """The database answers and its schema is at head; 503 problem otherwise."""
-    try:
-        store.ping()
-        current = db.current_revision(store.engine)
-    except Exception as exc:  # any driver error means "not ready"
-        raise Unavailable(f"database unreachable: {type(exc).__name__}", code="database_unreachable") from exc
-    head = db.head_revision()
-    if current != head:
-        raise Unavailable(f"schema at {current}, code needs {head}: run `mixopt db upgrade`", code="schema_behind")
-    return {"status": "ready", "database": store.engine.dialect.name, "schema_revision": current}
+    return schema.readiness(store)
 
 
 @router.get("/version")
@@ -49,7 +40,7 @@ def version() -> dict[str, str]:
 
     return {
         "mixopt": VERSION,
-        "schema_revision": db.head_revision() or "",
+        "schema_revision": schema.head_revision(),
         "python": platform.python_version(),
         "fastapi": fastapi.__version__,
         "sqlalchemy": sqlalchemy.__version__,

@@ -8,6 +8,7 @@ from app.auth import Forbidden
 from app.deps import ProjectName, ScopeDep, SessionId, StoreDep
 from app.openapi import problem_responses
 from app.schemas import ReportIn, ReportOut, SessionDetailOut, SessionIn, SessionList, SessionOut
+from app.services import access
 from app.services import sessions as svc
 
 router = APIRouter(tags=["sessions"], responses=problem_responses(401, 403, 404, 422, 503))
@@ -15,7 +16,7 @@ BODY = problem_responses(400, 409, 413)
 
 
 def _check_scope(store: StoreDep, scope: ScopeDep, session_id: SessionId) -> None:
-    if scope.project_id is not None and not scope.allows(store.get_session(session_id).project_id):
+    if scope.project_id is not None and not scope.allows(access.session_project_id(store, session_id)):
         raise Forbidden("this token is not valid for the session's project")
 
 

@@ -7,11 +7,15 @@ from typing import Any
 
 import numpy as np
 
+from mixers.text_embedding import embed_texts
 from store.errors import FieldError, InvalidInput
 from store.repository import Store
 
 MAX_ROWS = 200_000
 MAX_ELEMENTS = 50_000_000
+
+
+__all__ = ["embed_texts", "parse_npy", "put_embedding", "validate"]  # embed_texts: the CLI's text -> vectors
 
 
 def _bad(msg: str, loc: str = "body") -> InvalidInput:

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from scipy.stats import spearmanr
 
 import mixers
-from app import metrics
+from app.services import telemetry
 from app.services.runs import content_hash, normalize_weights, sweep_leases
 from mixers import MixerError, OfflineMixer, get_mixer_class
 from mixers.base import Mixer, MixerConfig
@@ -158,10 +158,6 @@ def mixture_matrix(project: ProjectRecord, mixtures: Sequence[Mapping[str, float
     return np.vstack(rows)
 
 
-def _needs_embeddings(cls: type[Mixer]) -> bool:
-    return bool(getattr(cls, "needs_embeddings", False))
-
-
 class Context:
     """One offline request's view of a project. Runs and embeddings are read on first use, so a cache hit
     costs only the project lookup."""
@@ -177,7 +173,7 @@ class Context:
 
     @cached_property
     def problem(self) -> Problem:
-        emb = self.store.load_embeddings(self.project.id) if _needs_embeddings(self.cls) else None
+        emb = self.store.load_embeddings(self.project.id) if self.cls.needs_embeddings else None
         return make_problem(self.project, emb)
 
     @cached_property
@@ -220,14 +216,14 @@ def cached(store: Store, project_id: int, key: str, compute: Callable[[], T], mi
     """Memoize ``compute()`` under ``key``: process LRU, then the database, then compute and store."""
     hit = _lru_get(key)
     if hit is not None:
-        metrics.FIT_CACHE_HITS.labels(mixer).inc()
+        telemetry.FIT_CACHE_HITS.labels(mixer).inc()
         return hit
     blob = store.cache_get(key)
     if blob is not None:
         # Only this service writes the cache table, so unpickling it is loading our own data.
         value = pickle.loads(blob)
         _lru_put(key, value)
-        metrics.FIT_CACHE_HITS.labels(mixer).inc()
+        telemetry.FIT_CACHE_HITS.labels(mixer).inc()
         return value
     value = compute()
     store.cache_put(project_id, key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
@@ -246,7 +242,7 @@ def fitted(
             assert isinstance(mixer, OfflineMixer)
             return mixer.fit(ctx.observations)
 
-        metrics.FITS.labels(cls.name).inc()
+        telemetry.FITS.labels(cls.name).inc()
         return _mixer_call(lambda: run_limited(fit, timeout))
 
     return cached(store, ctx.project.id, key, compute, cls.name)
@@ -401,8 +397,8 @@ def propose(
         lease_seconds=lease_seconds,
         dedupe=lambda existing: _drop_known(ctx.project, rows, existing),
     )
-    metrics.PROPOSALS.labels(cls.name).inc()
-    metrics.PROPOSED_RUNS.labels(cls.name).inc(len(runs))
+    telemetry.PROPOSALS.labels(cls.name).inc()
+    telemetry.PROPOSED_RUNS.labels(cls.name).inc(len(runs))
     return proposal, runs
 
 
@@ -454,7 +450,7 @@ def evaluate(
     fold_of[order] = np.arange(len(obs)) % folds
     results = []
     for cls, cfg in parsed:
-        emb = store.load_embeddings(project.id) if _needs_embeddings(cls) else None
+        emb = store.load_embeddings(project.id) if cls.needs_embeddings else None
         prob = make_problem(project, emb)
         pred = np.full(len(obs), np.nan)
 

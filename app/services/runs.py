@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from app import metrics
 from app.schemas import ResultIn, RunIn
+from app.services import telemetry
 from mixers.types import fidelity_key
 from store.errors import FieldError, InvalidInput
 from store.records import Page, ProjectRecord, RunRecord
@@ -22,6 +22,16 @@ SUM_TOLERANCE = 0.01
 def content_hash(payload: dict[str, Any]) -> str:
     """sha256 of canonical JSON (sorted keys): equal content gives an equal hash in any process."""
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def result_hash(status: str, metrics: Any, trajectory: Any, cost: float | None) -> str:
+    """The one definition of a result's identity (ingested completed runs and ``/result`` alike): a replay with
+    the same hash is a no-op, another is a conflict. ``cost`` counts only when given, so results posted without
+    one keep the hash they always had."""
+    content: dict[str, Any] = {"status": status, "metrics": metrics, "trajectory": trajectory}
+    if cost is not None:
+        content["cost"] = cost
+    return content_hash(content)
 
 
 def normalize_weights(
@@ -103,7 +113,7 @@ def prepare_runs(project: ProjectRecord, runs: Sequence[RunIn], loc: str = "runs
                 "trajectory": trajectory,
                 "tags": dict(run.tags),
                 "content_hash": content_hash(content),
-                "result_hash": content_hash({"status": status, "metrics": run.metrics, "trajectory": trajectory})
+                "result_hash": result_hash(status, run.metrics, trajectory, run.cost)
                 if status in ("completed", "failed")
                 else None,
             }
@@ -128,7 +138,7 @@ def ingest_runs(
         )
     project = store.get_project(project_name)
     stored = store.ingest_runs(project.id, prepare_runs(project, runs), lease_seconds)
-    metrics.RUNS_INGESTED.inc(len(stored))
+    telemetry.RUNS_INGESTED.inc(len(stored))
     return stored
 
 
@@ -136,7 +146,7 @@ def sweep_leases(store: Store, project_id: int) -> int:
     """Abandon the project's open runs whose lease has run out; returns how many."""
     n = store.expire_leases(project_id)
     if n:
-        metrics.ABANDONED.inc(n)
+        telemetry.ABANDONED.inc(n)
     return n
 
 
@@ -176,9 +186,6 @@ def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) ->
     """Complete a run exactly once; returns ``(run, created)`` where ``created`` is False for a replay."""
     project = store.get_project(project_name)
     trajectory = [p.model_dump() for p in body.trajectory] if body.trajectory is not None else None
-    content: dict[str, Any] = {"status": body.status, "metrics": body.metrics, "trajectory": trajectory}
-    if body.cost is not None:  # only when given, so results posted without a cost keep their earlier hash
-        content["cost"] = body.cost
     return store.complete_run(
         project.id,
         run_id,
@@ -186,7 +193,7 @@ def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) ->
         metrics=dict(body.metrics),
         trajectory=trajectory,
         cost=body.cost,
-        result_hash=content_hash(content),
+        result_hash=result_hash(body.status, body.metrics, trajectory, body.cost),
     )
 
 

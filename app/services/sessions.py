@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from app import metrics
+from app.services import telemetry
 from app.services.mixing import make_problem, parse_mixer, weights_array
 from app.services.runs import normalize_weights
 from mixers import MixerError, OnlineMixer
@@ -148,7 +148,7 @@ def report(store: Store, session_id: int, step: int, losses: dict[str, float]) -
         if winner is None:
             raise Conflict("the session moved on concurrently; read it and retry", code="session_race")
         return winner.directive
-    metrics.SESSION_REPORTS.labels(session.mixer).inc()
+    telemetry.SESSION_REPORTS.labels(session.mixer).inc()
     return d
 
 
@@ -159,9 +159,7 @@ def session_view(
     summary: dict[str, Any] = {}
     try:
         online = _mixer(project, session.mixer, session.config, session.seed)
-        summarize = getattr(online, "summary", None)
-        if callable(summarize):
-            summary = dict(summarize(session.state))
+        summary = dict(online.summary(session.state))
     except InvalidInput:
         summary = {}
     view: dict[str, Any] = {
