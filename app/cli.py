@@ -355,8 +355,13 @@ def recommend(
         rows,
         fmt,
         ["domain", "weight"],
-        f"{mixer}: predicted {rec['predicted']:.6g}" + (f" +- {rec['std']:.3g}" if rec.get("std") is not None else ""),
+        f"{mixer}: predicted {rec['predicted']:.6g}" + (f" +- {rec['std']:.3g}" if rec.get("std") is not None else "")
+        + f" at {_fidelity_text(rec['predicted_fidelity'])} ({rec['transfer']})",
     )
+
+
+def _fidelity_text(fid: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in sorted(fid.items())) or "{}"
 
 
 @app.command("propose")
@@ -373,7 +378,7 @@ def propose(
     from app.services import mixing
 
     settings = get_settings()
-    proposal, runs = _call(
+    proposal, runs, source = _call(
         mixing.propose,
         _store(),
         project,
@@ -396,7 +401,8 @@ def propose(
         }
         for r in runs
     ]
-    _emit(rows, fmt, ["id", "status", "fidelity", "weights"], f"proposal {proposal.id} ({mixer})")
+    _emit(rows, fmt, ["id", "status", "fidelity", "weights"],
+          f"proposal {proposal.id} ({mixer}; fidelities from: {source})")
 
 
 @app.command("evaluate")

@@ -43,6 +43,7 @@ from mixers.offline_common import POOL_TOL, PROPOSAL_TOL, call_rng, usable_obser
 from mixers.registry import register
 from mixers.simplex import greedy_distinct, kl_to_prior, novel_mask, project_to_bounds, sample_dirichlet
 from mixers.types import (
+    FidelityAnswer,
     FloatArray,
     Observation,
     PendingRun,
@@ -105,7 +106,11 @@ class MFBOConfig(MixerConfig):
 
 
 class FidelityFeatures:
-    """Map a fidelity dict to features ``(f,)``: ``(log value - log target) / range`` per key."""
+    """Map a fidelity dict to features ``(f,)``: ``(log value - log target) / range`` per modeled key.
+
+    Keys the fidelity names beyond the modeled ones are ignored (the runs do not vary them, or do not name them);
+    a modeled key it lacks is an error.
+    """
 
     def __init__(self, keys: tuple[str, ...], center: FloatArray, scale: FloatArray) -> None:
         self.keys = keys
@@ -115,9 +120,11 @@ class FidelityFeatures:
     def __call__(self, fidelity: Mapping[str, float], what: str = "fidelity") -> FloatArray:
         if not self.keys:
             return np.zeros(0)
-        if set(fidelity) != set(self.keys):
+        missing = [k for k in self.keys if k not in fidelity]
+        if missing:
             raise MixerError(
-                f"{what} {dict(fidelity)} must name exactly the fidelity keys the runs use: {list(self.keys)}"
+                f"{what} {dict(fidelity)} does not name {missing}, which the runs vary; name the keys "
+                f"{list(self.keys)}"
             )
         vals = np.array([float(fidelity[k]) for k in self.keys])
         if not np.all(np.isfinite(vals) & (vals > 0)):
@@ -164,6 +171,10 @@ class MFBOMixer(OfflineMixer):
         self.features = FidelityFeatures((), np.zeros(0), np.zeros(0))
         self.gp: ExactGP | None = None
         self.fidelity_modeled = False
+        # Keys the runs vary (modeled); keys every run names with one value; notes on keys answers ignore.
+        self.varying_keys: tuple[str, ...] = ()
+        self.constant_keys: dict[str, float] = {}
+        self.key_notes: list[str] = []
 
     # -- fitting ---------------------------------------------------------------------------------------
 
@@ -179,18 +190,27 @@ class MFBOMixer(OfflineMixer):
         for i, o in enumerate(usable):
             if np.shape(o.weights) != (self.problem.d,):
                 raise MixerError(f"run {i}: weights must have {self.problem.d} entries, got {np.shape(o.weights)}")
-        self.target = dict(self.problem.target_fidelity or {}) or _largest_fidelity(usable)
-        keys = tuple(sorted({str(k) for o in usable for k in o.fidelity}))
+        all_keys = tuple(sorted({str(k) for o in usable for k in o.fidelity}))
+        for i, o in enumerate(usable):
+            missing = [k for k in all_keys if k not in o.fidelity]
+            if missing:
+                raise MixerError(f"run {i} has no fidelity value for {missing}; runs must name the same keys "
+                                 f"({list(all_keys)})")
+        # The model works on the keys the runs name (DESIGN 5): a key only the target names is dropped; a key the
+        # runs name with one value and the target does not name is taken at that value; a key the runs vary
+        # must be named.
+        keys = all_keys
+        values = {k: {float(o.fidelity[k]) for o in usable} for k in all_keys}
+        self.varying_keys = tuple(k for k in all_keys if len(values[k]) > 1)
+        self.constant_keys = {k: next(iter(values[k])) for k in all_keys if len(values[k]) == 1}
+        target = dict(self.problem.target_fidelity or {}) or _largest_fidelity(usable)
+        missing_t = [k for k in self.varying_keys if k not in target]
+        if missing_t:
+            raise MixerError(f"the target fidelity {target} does not name {missing_t}, which the runs vary; add "
+                             f"them to the project's target_fidelity")
+        self.key_notes = self._key_notes(target, "the target fidelity")
+        self.target = self._effective(target) if usable else target
         self.fidelity_modeled = bool(keys)
-        if keys:
-            for i, o in enumerate(usable):
-                missing = [k for k in keys if k not in o.fidelity]
-                if missing:
-                    raise MixerError(f"run {i} has no fidelity value for {missing}; runs must name the same keys "
-                                     f"({list(keys)})")
-            if set(self.target) != set(keys):
-                raise MixerError(f"the target fidelity {self.target} must name exactly the fidelity keys the runs "
-                                 f"use: {list(keys)}")
         if self.config.multi_fidelity or not keys:
             used = usable
         else:
@@ -216,6 +236,35 @@ class MFBOMixer(OfflineMixer):
                               max_fit_points=cfg.max_fit_points).fit(x, y)
         return self
 
+    def _effective(self, fidelity: Mapping[str, float]) -> dict[str, float]:
+        """``fidelity`` over the keys the runs name: keys no run names are dropped, a key the runs do not vary
+        and ``fidelity`` does not name is taken at the runs' value. Raises when a key the runs vary is missing."""
+        if not self.varying_keys and not self.constant_keys:  # the runs name no fidelity: keep it as given
+            return {str(k): float(v) for k, v in fidelity.items()}
+        missing = [k for k in self.varying_keys if k not in fidelity]
+        if missing:
+            raise MixerError(f"fidelity {dict(fidelity)} does not name {missing}, which the runs vary")
+        out = dict(self.constant_keys)
+        out.update({str(k): float(v) for k, v in fidelity.items() if k in out or k in self.varying_keys})
+        return {k: out[k] for k in sorted(out)}
+
+    def _key_notes(self, fidelity: Mapping[str, float], what: str) -> list[str]:
+        """Sentences on the keys of ``fidelity`` that the answer does not use as given."""
+        notes = []
+        named = set(self.varying_keys) | set(self.constant_keys)
+        extra = sorted(set(fidelity) - named)
+        if extra and named:
+            notes.append(f"{what} names {extra}, which no run names: answered with the keys the runs use "
+                         f"({sorted(named)})")
+        for k, v in sorted(self.constant_keys.items()):
+            if k not in fidelity:
+                notes.append(f"{what} does not name {k}: taken at the runs' {k}={v:g}")
+            elif not math.isclose(float(fidelity[k]), v, rel_tol=1e-9):
+                notes.append(f"{what} asks {k}={float(fidelity[k]):g}, but every run has {k}={v:g}: the runs "
+                             f"cannot show how {k} matters, so the shift to {k}={float(fidelity[k]):g} is assumed, "
+                             "not learned")
+        return notes
+
     def _loss(self, o: Observation) -> float:
         value = self.problem.objective.value(o.metrics)
         assert value is not None  # usable_observations kept only runs with a value
@@ -233,10 +282,25 @@ class MFBOMixer(OfflineMixer):
         return self.gp
 
     def _answer_fidelity(self, fidelity: Mapping[str, float] | None) -> dict[str, float]:
-        fid = dict(fidelity) if fidelity is not None else dict(self.target)
+        fid = self._effective(fidelity) if fidelity is not None else dict(self.target)
         if not self.config.multi_fidelity and self.fidelity_modeled and fidelity_key(fid) != fidelity_key(self.target):
             raise MixerError(f"single-fidelity mode models only the target fidelity {self.target}; asked for {fid}")
         return fid
+
+    def fidelity_answer(self, fidelity: Mapping[str, float] | None = None) -> FidelityAnswer:
+        """``observed`` where runs exist at the answered fidelity, else ``extrapolated`` (the GP across
+        fidelities). The answered fidelity names the keys the runs use (see :meth:`_effective`)."""
+        self._require_gp()
+        fid = self._answer_fidelity(fidelity)
+        notes = self.key_notes if fidelity is None else self._key_notes(fidelity, "the requested fidelity")
+        seen = {fidelity_key(o.fidelity) for o in self.used}
+        if fidelity_key(fid) in seen or not self.fidelity_modeled:
+            return FidelityAnswer(fid, "observed", "; ".join(notes))
+        unvaried = [k for k, v in self.constant_keys.items() if not math.isclose(fid.get(k, v), v, rel_tol=1e-9)]
+        if unvaried:
+            return FidelityAnswer(fid, "assumed", "; ".join(notes))
+        return FidelityAnswer(fid, "extrapolated", "; ".join(
+            [*notes, "no run at this fidelity: the GP carries the runs at the other fidelities over to it"]))
 
     # -- predictions and the recommendation --------------------------------------------------------------
 
@@ -274,9 +338,10 @@ class MFBOMixer(OfflineMixer):
             post = gp.posterior(self._x(w[None, :], fid))
         sign = self.problem.objective.sign
         return Recommendation(weights=w, predicted=float(sign * post.mean[0]), std=float(np.sqrt(post.var[0])),
-                              diagnostics=self._diagnostics(fid))
+                              diagnostics=self._diagnostics(fid, fidelity))
 
-    def _diagnostics(self, fid: Mapping[str, float]) -> dict[str, Any]:
+    def _diagnostics(self, fid: Mapping[str, float], requested: Mapping[str, float] | None = None
+                     ) -> dict[str, Any]:
         gp = self._require_gp()
         counts: dict[str, dict[str, Any]] = {}
         for o in self.used:
@@ -293,6 +358,8 @@ class MFBOMixer(OfflineMixer):
             "fidelity_modeled": self.fidelity_modeled and self.config.multi_fidelity,
             "target_fidelity": dict(self.target),
             "answered_fidelity": dict(fid),
+            "fidelity_key_notes": list(self.key_notes) if requested is None
+            else self._key_notes(requested, "the requested fidelity"),
             "kernel": gp.hyperparameters(),
             "log_marginal_likelihood": gp.log_marginal_likelihood,
             "noise_std": math.sqrt(gp.noise_var),
@@ -387,10 +454,11 @@ class MFBOMixer(OfflineMixer):
             raw = list(fidelities) if fidelities else [fidelity if fidelity is not None else self.target]
         else:
             tgt = dict(self.target) if self.target else dict(fidelity or (fidelities[0] if fidelities else {}))
-            if fidelity is not None and self.fidelity_modeled and fidelity_key(fidelity) != fidelity_key(tgt):
+            if fidelity is not None and self.fidelity_modeled and fidelity_key(self._effective(fidelity)) != \
+                    fidelity_key(tgt):
                 raise MixerError(f"single-fidelity mode proposes only at the target fidelity {tgt}; asked for "
                                  f"{dict(fidelity)}")
-            if fidelities and fidelity_key(tgt) not in {fidelity_key(f) for f in fidelities}:
+            if fidelities and fidelity_key(tgt) not in {fidelity_key(self._effective(f)) for f in fidelities}:
                 raise MixerError(f"single-fidelity mode proposes only at the target fidelity {tgt}, which is not "
                                  "among the allowed fidelities")
             raw = [tgt]
@@ -404,6 +472,9 @@ class MFBOMixer(OfflineMixer):
             if len(allowed) > 1 and not self.features.keys:
                 raise MixerError("the runs carry no fidelity, so mfbo cannot tell the allowed fidelities apart")
         return allowed
+
+    def takes_default_fidelities(self) -> bool:
+        return bool(self.config.multi_fidelity)
 
     def _existing(self, pending: Sequence[PendingRun], fids: Sequence[Mapping[str, float]]) -> dict[str, FloatArray]:
         """Observed and pending mixtures ``(e, d)`` per fidelity key of ``fids``."""
@@ -543,8 +614,9 @@ class MFBOMixer(OfflineMixer):
     def _placeable(self, fidelity: Mapping[str, float]) -> bool:
         """Whether the model can place a run at ``fidelity`` (its keys match; single-fidelity: the target)."""
         if not self.config.multi_fidelity and self.fidelity_modeled:
-            return fidelity_key(fidelity) == fidelity_key(self.target)
-        return not self.features.keys or set(fidelity) == set(self.features.keys)
+            return all(k in fidelity for k in self.varying_keys) and \
+                fidelity_key(self._effective(fidelity)) == fidelity_key(self.target)
+        return all(k in fidelity for k in self.features.keys)
 
     def _acquisition(
         self, model: ExactGP, allowed: list[dict[str, float]], costs: FloatArray, disc_w: FloatArray

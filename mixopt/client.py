@@ -246,6 +246,7 @@ class Project:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
+    fidelities: list[dict[str, float]] | None = None
 
     @property
     def domain_names(self) -> list[str]:
@@ -265,6 +266,7 @@ class Project:
             created_at=_dt(d.get("created_at")),
             updated_at=_dt(d.get("updated_at")),
             raw=d,
+            fidelities=None if d.get("fidelities") is None else [_floats(f) for f in d["fidelities"]],
         )
 
 
@@ -328,6 +330,7 @@ class Proposal:
     seed: int | None
     runs: tuple[Run, ...]
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
+    fidelity_source: str | None = None
 
     @classmethod
     def from_json(cls, d: JSON) -> Proposal:
@@ -339,12 +342,18 @@ class Proposal:
             seed=None if seed is None else int(seed),
             runs=tuple(Run.from_json(r) for r in d.get("runs") or []),
             raw=d,
+            fidelity_source=d.get("fidelity_source"),
         )
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """A mixer's best mixture: predicted objective value, its std where the mixer has one, and diagnostics."""
+    """A mixer's best mixture: predicted objective value, its std where the mixer has one, and diagnostics.
+
+    ``predicted_fidelity`` is the fidelity the numbers are for; ``transfer`` says how they got there:
+    ``observed`` (runs exist at that fidelity), ``assumed`` (carried over from another fidelity without a model
+    of the shift) or ``extrapolated`` (a fitted model across fidelities).
+    """
 
     weights: dict[str, float]
     predicted: float
@@ -353,6 +362,8 @@ class Recommendation:
     config: JSON
     diagnostics: JSON
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
+    predicted_fidelity: dict[str, float] = field(default_factory=dict)
+    transfer: str | None = None
 
     @classmethod
     def from_json(cls, d: JSON) -> Recommendation:
@@ -364,17 +375,25 @@ class Recommendation:
             config=dict(d.get("config") or {}),
             diagnostics=dict(d.get("diagnostics") or {}),
             raw=d,
+            predicted_fidelity=_floats(d.get("predicted_fidelity")),
+            transfer=d.get("transfer"),
         )
 
 
 @dataclass(frozen=True)
 class Prediction:
+    """One predicted objective value; ``predicted_fidelity`` and ``transfer`` as in :class:`Recommendation`."""
+
     mean: float
     std: float | None = None
+    predicted_fidelity: dict[str, float] = field(default_factory=dict)
+    transfer: str | None = None
 
     @classmethod
-    def from_json(cls, d: JSON) -> Prediction:
-        return cls(mean=float(d["mean"]), std=_opt_float(d.get("std")))
+    def from_json(cls, d: JSON, page: JSON | None = None) -> Prediction:
+        page = page or {}
+        return cls(mean=float(d["mean"]), std=_opt_float(d.get("std")),
+                   predicted_fidelity=_floats(page.get("predicted_fidelity")), transfer=page.get("transfer"))
 
 
 @dataclass(frozen=True)
@@ -746,10 +765,11 @@ class Client:
         target_fidelity: Fidelity | None = None,
         description: str = "",
         allow_missing_domains: bool = False,
+        fidelities: Sequence[Fidelity] | None = None,
     ) -> Project:
         """Create a project. ``domains``: names or ``{name, tokens?, min_weight?, max_weight?, max_epochs?}``;
-        ``objective``: a metric name to minimize, or ``{metric | metrics, direction}``. 409 :class:`Conflict`
-        if the name exists."""
+        ``objective``: a metric name to minimize, or ``{metric | metrics, direction}``; ``fidelities``: the
+        ladder proposals use when a request names no fidelity. 409 :class:`Conflict` if the name exists."""
         body = _put(
             {
                 "name": name,
@@ -759,6 +779,7 @@ class Client:
                 "allow_missing_domains": allow_missing_domains,
             },
             target_fidelity=None if target_fidelity is None else dict(target_fidelity),
+            fidelities=None if fidelities is None else [dict(f) for f in fidelities],
         )
         return Project.from_json(self._json("POST", f"{API}/projects", body=body))
 
@@ -785,8 +806,10 @@ class Client:
         objective: str | Mapping[str, Any] | None = None,
         target_fidelity: Fidelity | None = None,
         allow_missing_domains: bool | None = None,
+        fidelities: Sequence[Fidelity] | None = None,
     ) -> Project:
-        """Change the given fields (``None``: keep). ``domains`` must keep the names and order."""
+        """Change the given fields (``None``: keep). ``domains`` must keep the names and order; ``fidelities``
+        replaces the project's fidelity ladder."""
         body = _put(
             {},
             description=description,
@@ -794,6 +817,7 @@ class Client:
             objective=None if objective is None else _objective_body(objective),
             target_fidelity=None if target_fidelity is None else dict(target_fidelity),
             allow_missing_domains=allow_missing_domains,
+            fidelities=None if fidelities is None else [dict(f) for f in fidelities],
         )
         return Project.from_json(self._json("PATCH", self._project_path(name), body=body))
 
@@ -961,7 +985,7 @@ class Client:
             seed=seed,
         )
         page = self._json("POST", f"{self._project_path(project)}/predictions", body=body, idempotent=True)
-        return [Prediction.from_json(p) for p in page["predictions"]]
+        return [Prediction.from_json(p, page) for p in page["predictions"]]
 
     def evaluate(
         self,

@@ -31,6 +31,7 @@ class ProjectRecord:
     data_version: int
     created_at: datetime | None
     updated_at: datetime | None
+    fidelities: list[dict[str, float]] | None = None
 
     @property
     def domain_names(self) -> list[str]:
@@ -49,6 +50,7 @@ class ProjectRecord:
             data_version=row.data_version or 0,
             created_at=as_utc(row.created_at),
             updated_at=as_utc(row.updated_at),
+            fidelities=[dict(f) for f in row.fidelities] if row.fidelities else None,
         )
 
 

@@ -31,7 +31,7 @@ def list_mixers() -> list[MixerInfo]:
 
 @router.post("/api/v1/projects/{name}/proposals", status_code=201, response_model=ProposalOut)
 def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settings: SettingsDep) -> ProposalOut:
-    proposal, runs = svc.propose(
+    proposal, runs, source = svc.propose(
         store,
         name,
         body.mixer,
@@ -50,6 +50,7 @@ def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settin
         config=proposal.config,
         seed=proposal.seed,
         runs=[run_out(r) for r in runs],
+        fidelity_source=source,
     )
 
 
@@ -61,10 +62,15 @@ def recommend(name: ProjectName, body: RecommendationIn, store: StoreDep, settin
 
 @router.post("/api/v1/projects/{name}/predictions", response_model=PredictionsOut)
 def predict(name: ProjectName, body: PredictionIn, store: StoreDep, settings: SettingsDep) -> PredictionsOut:
-    preds = svc.predict(
+    out = svc.predict(
         store, name, body.mixer, body.config, body.fidelity, body.mixtures, body.seed, settings.fit_timeout_seconds
     )
-    return PredictionsOut(predictions=[PredictionOut(**p) for p in preds])
+    return PredictionsOut(
+        predictions=[PredictionOut(**p) for p in out["predictions"]],
+        predicted_fidelity=out["predicted_fidelity"],
+        transfer=out["transfer"],
+        diagnostics=out["diagnostics"],
+    )
 
 
 @router.post("/api/v1/projects/{name}/evaluations", response_model=EvaluationOut)
