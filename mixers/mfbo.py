@@ -103,6 +103,16 @@ class MFBOConfig(MixerConfig):
     refine_top: int = Field(4, ge=0, le=64, description="best candidates refined locally (0: no refinement)")
     kg_set_size: int = Field(128, ge=1, le=4096, description="target-fidelity points in the KG discretization")
     kl_to_prior: float = Field(0.0, ge=0, description="lambda in predicted loss + lambda * KL(p || prior)")
+    min_correlation: float = Field(
+        0.75, ge=0, le=1,
+        description="a lower fidelity whose learned correlation with the target is below this is not proposed "
+        "(its runs still enter the model); 0: never gate",
+    )
+    calibration_runs: int = Field(
+        2, ge=0, le=64,
+        description="target-fidelity runs (done or pending) wanted before lower fidelities are proposed again, "
+        "once some exist: without them the correlation between fidelities cannot be learned; 0: no calibration",
+    )
 
 
 class FidelityFeatures:
@@ -175,6 +185,7 @@ class MFBOMixer(OfflineMixer):
         self.varying_keys: tuple[str, ...] = ()
         self.constant_keys: dict[str, float] = {}
         self.key_notes: list[str] = []
+        self.gate_note = ""
 
     # -- fitting ---------------------------------------------------------------------------------------
 
@@ -364,6 +375,7 @@ class MFBOMixer(OfflineMixer):
             "log_marginal_likelihood": gp.log_marginal_likelihood,
             "noise_std": math.sqrt(gp.noise_var),
             "cost_model": cost.as_dict(),
+            "fidelity_correlations": self.fidelity_correlations(),
             "kl_to_prior": self.config.kl_to_prior,
         }
 
@@ -508,6 +520,8 @@ class MFBOMixer(OfflineMixer):
         if n < 1:
             raise MixerError("n must be at least 1")
         allowed = self._allowed(fidelity, fidelities)
+        if self.gp is not None:
+            allowed = self._gate(allowed, pending)
         costs = self._costs(allowed)
         rng = call_rng(self.seed, TAG_PROPOSE, self.rng)
         pool = self._pool(candidates) if candidates is not None else None
@@ -521,6 +535,65 @@ class MFBOMixer(OfflineMixer):
         if not chosen:
             raise MixerError("no new feasible mixture is left to propose (all candidates are run or pending)")
         return [ProposedRun(weights=w.copy(), fidelity=dict(f)) for w, f in chosen]
+
+    def fidelity_correlations(self) -> list[dict[str, Any]]:
+        """Per fidelity of the runs: runs there and the learned correlation of the objective (its mixture-
+        dependent part) there with the target's, ``None`` where it is not learned (fewer than two fidelities
+        with runs, or no target runs)."""
+        return [{"fidelity": fid, "runs": count, "correlation": self._correlation(fid)}
+                for fid, count in self._levels().values()]
+
+    def _levels(self) -> dict[str, tuple[dict[str, float], int]]:
+        levels: dict[str, tuple[dict[str, float], int]] = {}
+        for o in self.used:
+            key = fidelity_key(o.fidelity)
+            fid, count = levels.get(key, ({str(k): float(v) for k, v in o.fidelity.items()}, 0))
+            levels[key] = (fid, count + 1)
+        return levels
+
+    def _correlation(self, fidelity: Mapping[str, float]) -> float | None:
+        """``rho + (1 - rho) exp(-|z / l_z|^2 / 2)``: the fitted kernel's correlation between the target and
+        ``fidelity`` at one mixture (the linear-in-fidelity mean term left out: it shifts all mixtures alike)."""
+        gp = self.gp
+        if gp is None or gp.params is None or not self.features.keys:
+            return None
+        levels = self._levels()
+        tkey = fidelity_key(self.target)
+        if len(levels) < 2 or tkey not in levels:
+            return None
+        if fidelity_key(self._effective(fidelity)) == tkey:
+            return 1.0
+        p = gp.params
+        z = self.features(fidelity)
+        kz = math.exp(-0.5 * float(((z / p.fidelity_lengthscales) ** 2).sum()))
+        return float(p.rho + (1 - p.rho) * kz)
+
+    def _gate(self, allowed: list[dict[str, float]], pending: Sequence[PendingRun]) -> list[dict[str, float]]:
+        """The allowed fidelities minus those that do not inform the target (see ``min_correlation``), or only the
+        target while it lacks ``calibration_runs`` runs; unchanged where the target is not allowed."""
+        self.gate_note = ""
+        tkey = fidelity_key(self.target)
+        if not self.config.multi_fidelity or len(allowed) < 2 or not self.features.keys:
+            return allowed
+        target = [f for f in allowed if fidelity_key(self._effective(f)) == tkey]
+        if not target:
+            return allowed
+        at_target = sum(fidelity_key(o.fidelity) == tkey for o in self.used)
+        at_target += sum(fidelity_key(self._effective(p.fidelity)) == tkey for p in pending
+                         if self._placeable(p.fidelity))
+        if at_target < self.config.calibration_runs:
+            self.gate_note = (f"{at_target} run(s) at the target, {self.config.calibration_runs} wanted to learn how "
+                              "the lower fidelities relate to it: proposing at the target")
+            return target
+        low = [f for f in allowed if fidelity_key(self._effective(f)) != tkey]
+        keep, dropped = [], []
+        for f in low:
+            corr = self._correlation(f)
+            (dropped if corr is not None and corr < self.config.min_correlation else keep).append((f, corr))
+        if dropped:
+            self.gate_note = "not proposed (learned correlation with the target below min_correlation " + \
+                f"{self.config.min_correlation:g}): " + ", ".join(f"{fidelity_key(f)} ({c:.2f})" for f, c in dropped)
+        return target + [f for f, _ in keep]
 
     def _space_fill(
         self, rng: np.random.Generator, n: int, fid: dict[str, float], pool: FloatArray | None,
@@ -629,6 +702,9 @@ class MFBOMixer(OfflineMixer):
         kind = self.acquisition
         multi = self.config.multi_fidelity
         tkey = fidelity_key(self.target)
+        if multi and self.config.acquisition is None and all(fidelity_key(self._effective(f)) == tkey
+                                                              for f in allowed):
+            kind, multi = "ei", False  # only the target left: behave as the single-fidelity mode does
 
         def acq(w: FloatArray, which: Sequence[int]) -> FloatArray:
             post_tgt = model.posterior(self._x(w, self.target))
