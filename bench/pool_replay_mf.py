@@ -31,7 +31,7 @@ from mixers.types import DomainSpec, Objective, Observation, Problem
 BATCH = 2
 TOP = 3
 COSTS = (0.177, 0.482, 1.0)
-WORLDS = {"weak": ("r1_t15", "r2_t17", "target"), "strong": ("r4_t18", "r8_t19", "target")}
+WORLDS = {"weak": ("r1_t12_noisy", "r2_t17", "target"), "strong": ("r4_t18", "r8_t19", "target")}
 MAX_COST = 80.0  # a campaign that has not found a top-3 mixture by then is cut (scored at its cost so far)
 ARMS: dict[str, dict[str, Any]] = {
     "mfbo": {},
@@ -64,7 +64,7 @@ def campaign(pool: dict[str, Any], world: str, arm: str, seed: int) -> dict[str,
         runs = mixer.propose(BATCH, fidelities=ladder, candidates=mix)
         it += 1
         for r in runs:
-            name = names[[fidelity_index for fidelity_index, f in enumerate(ladder) if f == dict(r.fidelity)][0]]
+            name = names[ladder.index(dict(r.fidelity))]
             i = int(np.flatnonzero(np.abs(mix - r.weights).max(axis=1) < 1e-9)[0])
             spent += cost_of[name]
             counts[name] += 1
