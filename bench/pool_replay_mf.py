@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 import numpy as np
 
-from bench.common import progress, save_figure, write_json
+from bench.common import progress, save_figure, use_quick_results, write_json
 from bench.mf_pool import load
 from mixers.mfbo import MFBOConfig, MFBOMixer
 from mixers.types import DomainSpec, Objective, Observation, Problem
 
 BATCH = 2
+RUNGS = ("small", "medium", "target")
 TOP = 3
 COSTS = (0.177, 0.482, 1.0)
 WORLDS = {"weak": ("r1_t12_noisy", "r2_t17", "target"), "strong": ("r4_t18", "r8_t19", "target")}
@@ -57,7 +59,7 @@ def campaign(pool: dict[str, Any], world: str, arm: str, seed: int) -> dict[str,
     cfg = MFBOConfig(**ARMS[arm])
     obs: list[Observation] = []
     spent = 0.0
-    counts = dict.fromkeys(names, 0)
+    counts = dict.fromkeys(RUNGS, 0)
     it = 0
     while spent < MAX_COST:
         mixer = MFBOMixer(prob, cfg, seed=seed * 1000 + it).fit(obs)
@@ -67,7 +69,7 @@ def campaign(pool: dict[str, Any], world: str, arm: str, seed: int) -> dict[str,
             name = names[ladder.index(dict(r.fidelity))]
             i = int(np.flatnonzero(np.abs(mix - r.weights).max(axis=1) < 1e-9)[0])
             spent += cost_of[name]
-            counts[name] += 1
+            counts[RUNGS[names.index(name)]] += 1
             loss = float(pool["losses"][name][i])
             obs.append(Observation(weights=mix[i], fidelity=dict(r.fidelity), metrics={"loss": loss},
                                    cost=cost_of[name]))
@@ -81,20 +83,23 @@ def random_cost(n: int, top: set[int], seed: int) -> float:
     return float(next(k for k, i in enumerate(order, start=1) if int(i) in top))
 
 
-def run(seeds: int = 10, quick: bool = False) -> dict[str, Any]:
+def run(seeds: int = 10, quick: bool = False, processes: int = 2) -> dict[str, Any]:
     pool = load()
     seeds = 3 if quick else seeds
     n = len(pool["mixtures"])
     top = set(np.argsort(pool["losses"]["target"])[:TOP].tolist())
-    jobs = [(w, a) for w in WORLDS for a in ARMS if not (a == "mfbo_single_fidelity" and w != "weak")]
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {w: {} for w in WORLDS}
-    with progress() as bar:
-        task = bar.add_task("multi-fidelity pool replay", total=len(jobs) * seeds)
-        for w, a in jobs:
-            results[w][a] = []
-            for s in range(seeds):
-                results[w][a].append(campaign(pool, w, a, s))
-                bar.advance(task)
+    jobs = [(w, a, s) for w in WORLDS for a in ARMS for s in range(seeds)
+            if not (a == "mfbo_single_fidelity" and w != "weak")]
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {w: {a: [] for a in ARMS} for w in WORLDS}
+    with progress() as bar, ProcessPoolExecutor(processes) as ex:
+        task = bar.add_task("multi-fidelity pool replay", total=len(jobs))
+        futures = {ex.submit(campaign, pool, w, a, s): (w, a, s) for w, a, s in jobs}
+        done: dict[tuple[str, str, int], dict[str, Any]] = {}
+        for fut in as_completed(futures):
+            done[futures[fut]] = fut.result()
+            bar.advance(task)
+    for w, a, s in jobs:
+        results[w][a].append(done[(w, a, s)])
     for w in WORLDS:
         if w != "weak":
             results[w]["mfbo_single_fidelity"] = results["weak"]["mfbo_single_fidelity"]  # target only: same runs
@@ -106,8 +111,8 @@ def run(seeds: int = 10, quick: bool = False) -> dict[str, Any]:
         row["found"] = {a: sum(r["found"] for r in results[w][a]) for a in ARMS}
         row["spearman_small"] = pool["spearman_vs_target"][WORLDS[w][0]]
         row["spearman_medium"] = pool["spearman_vs_target"][WORLDS[w][1]]
-        row["mean_runs_per_fidelity"] = {a: {f: statistics.mean(r["runs"][f] for r in results[w][a])
-                                             for f in WORLDS[w]} for a in ARMS}
+        row["mean_runs_per_rung"] = {a: {f: statistics.mean(r["runs"][f] for r in results[w][a])
+                                         for f in RUNGS} for a in ARMS}
         summary[w] = row
     payload = {
         "pool": n, "top": TOP, "batch": BATCH, "costs": dict(zip(("small", "medium", "target"), COSTS, strict=True)),
@@ -165,8 +170,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    out = run(args.seeds, args.quick)
+    if args.quick:
+        use_quick_results()
+    out = run(args.seeds, args.quick, args.processes)
     for w, s in out["summary"].items():
         print(w, {k: v for k, v in s.items()})
 

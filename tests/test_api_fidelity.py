@@ -3,6 +3,8 @@ fidelity ladder, default proposal fidelities, and a target that names keys the r
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -144,3 +146,35 @@ def test_without_runs_or_ladder_proposals_are_at_the_target_and_say_so(sqlite_cl
     assert resp.status_code == 201, resp.text
     assert resp.json()["fidelity_source"] == "target"
     assert all(r["fidelity"] == PROJECT["target_fidelity"] for r in resp.json()["runs"])
+
+
+def test_python_client_carries_the_ladder_and_where_numbers_live(tour: TestClient) -> None:
+    from mixopt import Client
+
+    mx = Client(http=tour)
+    project = mx.update_project("p1", fidelities=[SMALL, MID])
+    assert project.fidelities == [SMALL, MID]
+    assert mx.get_project("p1").fidelities == [SMALL, MID]
+    rec = mx.recommend("p1", "mfbo", config=FAST_MFBO)
+    assert rec.predicted_fidelity == {"tokens": 2e10} and rec.transfer == "extrapolated"
+    preds = mx.predict("p1", "regmix", [{"web": 0.5, "code": 0.3, "books": 0.2}], config=FAST_REGMIX, fidelity=SMALL)
+    assert preds[0].predicted_fidelity == SMALL and preds[0].transfer == "observed"
+    batch = mx.propose("p1", "regmix", n=1, config=FAST_REGMIX, seed=9)
+    assert batch.fidelity_source == "project_ladder" and batch.runs[0].fidelity == SMALL
+    made = mx.create_project("p2", ["a", "b"], "loss", fidelities=[{"tokens": 1e8}, {"tokens": 1e9}])
+    assert made.fidelities == [{"tokens": 1e8}, {"tokens": 1e9}]
+
+
+def test_cli_shows_where_the_recommendation_lives(tmp_path: Path) -> None:
+    from tests.test_import import REGMIX_IMPORT, mixopt
+
+    made = mixopt(tmp_path, *REGMIX_IMPORT, "--create", "--objective", "metric/the_pile_pile_cc_val_loss")
+    assert made.returncode == 0, made.stderr
+    cfg = json.dumps(FAST_REGMIX)
+    table = mixopt(tmp_path, "recommend", "rm", "--mixer", "regmix", "--config", cfg)
+    assert table.returncode == 0, table.stderr
+    assert "params=1e+06, tokens=1e+09 (observed)" in " ".join(table.stdout.split())
+    raw = mixopt(tmp_path, "recommend", "rm", "--mixer", "regmix", "--config", cfg, "--fidelity", "params=1e9",
+                 "--fidelity", "tokens=2e10", "--format", "json")
+    rec = json.loads(raw.stdout)[0]
+    assert rec["predicted_fidelity"] == {"params": 1e9, "tokens": 2e10} and rec["transfer"] == "assumed"
