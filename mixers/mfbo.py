@@ -12,11 +12,18 @@ Split as in BoTorch:
   projected random steps on the bounded simplex; or only the rows of a given candidate pool. Batches are built
   one run at a time by kriging believer: pending and already chosen runs are added with their posterior mean as
   observations (a fantasy), so later picks see the reduced uncertainty there and the batch spreads out.
+- transfer gate (issue 14): how much each lower fidelity tells about the target is learned from the runs
+  (``fidelity_correlations`` in the diagnostics: the share of the target runs' leave-one-out error that the runs
+  at that fidelity remove, as a correlation). Once some runs exist, the target gets ``calibration_runs`` runs
+  first; then a lower fidelity whose correlation is below ``min_correlation`` is no longer proposed. When only
+  the target is left, the acquisition is the single-fidelity mode's (EI), so with weak transfer ``mfbo``
+  proposes as its single-fidelity mode does (its model still holds the lower-fidelity runs).
 
-Fidelity features are ``(log f_k - log target_k) / range_k`` over the union of the keys the runs name (the target
-sits at 0). Runs that name no fidelity at all are taken to be at the target. With ``multi_fidelity=False`` only
-the runs at the target fidelity are used and the mixer is plain single-fidelity BO (EI by default), the baseline
-for the multi-fidelity campaigns.
+Fidelity features are ``(log f_k - log target_k) / range_k`` over the keys the runs name (the target sits at 0;
+a key only the target names is dropped, a key the runs hold at one value that the target does not name is taken
+at that value, see :meth:`MFBOMixer.fidelity_answer`). Runs that name no fidelity at all are taken to be at the
+target. With ``multi_fidelity=False`` only the runs at the target fidelity are used and the mixer is plain
+single-fidelity BO (EI by default), the baseline for the multi-fidelity campaigns.
 """
 
 from __future__ import annotations
