@@ -469,8 +469,13 @@ def recommend(
         rows,
         fmt,
         ["domain", "weight"],
-        f"{mixer}: predicted {rec['predicted']:.6g}" + (f" +- {rec['std']:.3g}" if rec.get("std") is not None else ""),
+        f"{mixer}: predicted {rec['predicted']:.6g}" + (f" +- {rec['std']:.3g}" if rec.get("std") is not None else "")
+        + f" at {_fidelity_text(rec['predicted_fidelity'])} ({rec['transfer']})",
     )
+
+
+def _fidelity_text(fid: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in sorted(fid.items())) or "{}"
 
 
 @app.command("propose")
@@ -501,10 +506,10 @@ def propose(
         if fmt is Format.json:
             _emit([r.raw for r in made.runs], fmt)
             return
-        proposal_id, runs = made.id, made.runs
+        proposal_id, runs, source = made.id, made.runs, made.fidelity_source
     else:
         settings = get_settings()
-        proposal, stored = _call(
+        proposal, stored, source = _call(
             mixing.propose,
             _store(),
             project,
@@ -531,7 +536,8 @@ def propose(
         }
         for r in runs
     ]
-    _emit(rows, fmt, ["id", "status", "fidelity", "weights"], f"proposal {proposal_id} ({mixer})")
+    _emit(rows, fmt, ["id", "status", "fidelity", "weights"],
+          f"proposal {proposal_id} ({mixer}; fidelities from: {source})")
 
 
 @app.command("evaluate")

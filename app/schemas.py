@@ -79,6 +79,10 @@ class ProjectCreate(Strict):
     domains: list[DomainIn] = Field(min_length=1, max_length=MAX_DOMAINS)
     objective: ObjectiveIn
     target_fidelity: FidelityIn | None = None
+    fidelities: list[FidelityIn] | None = Field(
+        None, min_length=1, max_length=32,
+        description="the fidelity ladder that proposals use when a request names no fidelity (cheapest first)",
+    )
     allow_missing_domains: bool = False
 
 
@@ -92,6 +96,9 @@ class ProjectPatch(Strict):
     )
     objective: ObjectiveIn | None = None
     target_fidelity: FidelityIn | None = None
+    fidelities: list[FidelityIn] | None = Field(
+        None, min_length=1, max_length=32, description="the fidelity ladder (null removes it)"
+    )
     allow_missing_domains: bool | None = None
 
 
@@ -120,6 +127,7 @@ class ProjectOut(BaseModel):
     domains: list[DomainOut]
     objective: dict[str, Any]
     target_fidelity: dict[str, float] | None
+    fidelities: list[dict[str, float]] | None = None
     allow_missing_domains: bool
     created_at: datetime | None
     updated_at: datetime | None
@@ -257,11 +265,23 @@ class ProposalOut(BaseModel):
     config: dict[str, Any]
     seed: int | None
     runs: list[RunOut]
+    fidelity_source: Literal["request", "project_ladder", "runs", "target", "none"] | None = Field(
+        None,
+        description="where the fidelities offered to the mixer came from: the request's fidelity/fidelities, the "
+        "project's ladder, the fidelities the project's runs use, the target (no runs and no ladder), or none",
+    )
 
 
 class RecommendationIn(MixerChoice):
     fidelity: FidelityIn | None = None
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
+
+
+Transfer = Literal["observed", "assumed", "extrapolated"]
+TRANSFER_DOC = (
+    "observed: runs exist at predicted_fidelity; assumed: carried over from another fidelity with no model of "
+    "the shift; extrapolated: a fitted model across fidelities"
+)
 
 
 class RecommendationOut(BaseModel):
@@ -271,6 +291,8 @@ class RecommendationOut(BaseModel):
     mixer: str
     config: dict[str, Any]
     diagnostics: dict[str, Any]
+    predicted_fidelity: dict[str, float] = Field(description="the fidelity the predicted numbers are for")
+    transfer: Transfer = Field(description=TRANSFER_DOC)
 
 
 class PredictionIn(MixerChoice):
@@ -286,6 +308,9 @@ class PredictionOut(BaseModel):
 
 class PredictionsOut(BaseModel):
     predictions: list[PredictionOut]
+    predicted_fidelity: dict[str, float] = Field(description="the fidelity the predicted numbers are for")
+    transfer: Transfer = Field(description=TRANSFER_DOC)
+    diagnostics: dict[str, Any] = Field(default_factory=dict, description="how the fidelity was answered")
 
 
 class EvaluationIn(Strict):

@@ -29,6 +29,7 @@ BENCHMARKS = {  # name: (module, the results file its run() writes, bench/result
     "ot": ("bench.bench_ot", "ot"),
     "mfbo": ("bench.bench_mfbo", "mfbo"),
     "mfbo_pool": ("bench.pool_replay_mfbo", "mfbo_pool_replay"),
+    "mfbo_mf_pool": ("bench.pool_replay_mf", "mfbo_mf_pool_replay"),
     "aioli": ("bench.bench_aioli", "aioli"),
     "campaigns": ("bench.bench_campaigns", "campaigns"),
     "lm_aioli": ("bench.bench_lm_aioli", "lm/aioli"),

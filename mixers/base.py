@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mixers.types import (
     Directive,
+    FidelityAnswer,
     FloatArray,
     Observation,
     PendingRun,
@@ -74,6 +75,21 @@ class OfflineMixer(Mixer):
     @abstractmethod
     def recommend(self, fidelity: Mapping[str, float] | None = None) -> Recommendation:
         """The best feasible mixture for ``fidelity`` (default: the target)."""
+
+    def takes_default_fidelities(self) -> bool:
+        """Whether ``propose`` should get the project's default fidelities (its ladder, or the fidelities its runs
+        use) when a request names none. False for a mixer configured to propose at one fidelity of its own
+        choosing (``mfbo``'s single-fidelity mode: the target)."""
+        return True
+
+    def fidelity_answer(self, fidelity: Mapping[str, float] | None = None) -> FidelityAnswer:
+        """The fidelity that ``predict``/``recommend`` answers for ``fidelity`` are for, and how they transfer.
+
+        Called after ``fit``. The default is the cautious one (``assumed``); mixers that know better override it.
+        """
+        fid = dict(fidelity) if fidelity is not None else dict(self.problem.target_fidelity or {})
+        return FidelityAnswer({str(k): float(v) for k, v in fid.items()}, "assumed",
+                              "this mixer does not model how the objective changes with fidelity")
 
     @abstractmethod
     def propose(

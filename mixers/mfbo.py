@@ -12,11 +12,18 @@ Split as in BoTorch:
   projected random steps on the bounded simplex; or only the rows of a given candidate pool. Batches are built
   one run at a time by kriging believer: pending and already chosen runs are added with their posterior mean as
   observations (a fantasy), so later picks see the reduced uncertainty there and the batch spreads out.
+- transfer gate (issue 14): how much each lower fidelity tells about the target is learned from the runs
+  (``fidelity_correlations`` in the diagnostics: the share of the target runs' leave-one-out error that the runs
+  at that fidelity remove, as a correlation). Once some runs exist, the target gets ``calibration_runs`` runs
+  first; then a lower fidelity whose correlation is below ``min_correlation`` is no longer proposed. When only
+  the target is left, the acquisition is the single-fidelity mode's (EI), so with weak transfer ``mfbo``
+  proposes as its single-fidelity mode does (its model still holds the lower-fidelity runs).
 
-Fidelity features are ``(log f_k - log target_k) / range_k`` over the union of the keys the runs name (the target
-sits at 0). Runs that name no fidelity at all are taken to be at the target. With ``multi_fidelity=False`` only
-the runs at the target fidelity are used and the mixer is plain single-fidelity BO (EI by default), the baseline
-for the multi-fidelity campaigns.
+Fidelity features are ``(log f_k - log target_k) / range_k`` over the keys the runs name (the target sits at 0;
+a key only the target names is dropped, a key the runs hold at one value that the target does not name is taken
+at that value, see :meth:`MFBOMixer.fidelity_answer`). Runs that name no fidelity at all are taken to be at the
+target. With ``multi_fidelity=False`` only the runs at the target fidelity are used and the mixer is plain
+single-fidelity BO (EI by default), the baseline for the multi-fidelity campaigns.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from mixers.offline_common import POOL_TOL, PROPOSAL_TOL, call_rng, usable_obser
 from mixers.registry import register
 from mixers.simplex import greedy_distinct, kl_to_prior, novel_mask, project_to_bounds, sample_dirichlet
 from mixers.types import (
+    FidelityAnswer,
     FloatArray,
     Observation,
     PendingRun,
@@ -68,6 +76,9 @@ REFINE_SAMPLES = 32
 ARD_RUNS_PER_DOMAIN = 4
 # Candidates per pick of the empty-history space-filling design.
 SPACE_FILL_DRAWS = 16
+# Target runs, and runs at a lower fidelity, needed to measure that fidelity's transfer correlation.
+MIN_TRANSFER_PAIRS = 3
+MIN_LEVEL_RUNS = 4
 
 
 class MFBOConfig(MixerConfig):
@@ -102,10 +113,25 @@ class MFBOConfig(MixerConfig):
     refine_top: int = Field(4, ge=0, le=64, description="best candidates refined locally (0: no refinement)")
     kg_set_size: int = Field(128, ge=1, le=4096, description="target-fidelity points in the KG discretization")
     kl_to_prior: float = Field(0.0, ge=0, description="lambda in predicted loss + lambda * KL(p || prior)")
+    min_correlation: float = Field(
+        0.5, ge=0, le=1,
+        description="a lower fidelity whose transfer correlation with the target (see fidelity_correlations in "
+        "the diagnostics) is below this is not proposed; its runs still enter the model. 0: never gate",
+    )
+    calibration_runs: int = Field(
+        MIN_TRANSFER_PAIRS, ge=0, le=64,
+        description="target-fidelity runs (done or pending) wanted before lower fidelities are proposed again, "
+        "once some exist: without them how much a lower fidelity tells about the target cannot be learned; "
+        "0: no calibration",
+    )
 
 
 class FidelityFeatures:
-    """Map a fidelity dict to features ``(f,)``: ``(log value - log target) / range`` per key."""
+    """Map a fidelity dict to features ``(f,)``: ``(log value - log target) / range`` per modeled key.
+
+    Keys the fidelity names beyond the modeled ones are ignored (the runs do not vary them, or do not name them);
+    a modeled key it lacks is an error.
+    """
 
     def __init__(self, keys: tuple[str, ...], center: FloatArray, scale: FloatArray) -> None:
         self.keys = keys
@@ -115,9 +141,11 @@ class FidelityFeatures:
     def __call__(self, fidelity: Mapping[str, float], what: str = "fidelity") -> FloatArray:
         if not self.keys:
             return np.zeros(0)
-        if set(fidelity) != set(self.keys):
+        missing = [k for k in self.keys if k not in fidelity]
+        if missing:
             raise MixerError(
-                f"{what} {dict(fidelity)} must name exactly the fidelity keys the runs use: {list(self.keys)}"
+                f"{what} {dict(fidelity)} does not name {missing}, which the runs vary; name the keys "
+                f"{list(self.keys)}"
             )
         vals = np.array([float(fidelity[k]) for k in self.keys])
         if not np.all(np.isfinite(vals) & (vals > 0)):
@@ -164,6 +192,12 @@ class MFBOMixer(OfflineMixer):
         self.features = FidelityFeatures((), np.zeros(0), np.zeros(0))
         self.gp: ExactGP | None = None
         self.fidelity_modeled = False
+        # Keys the runs vary (modeled); keys every run names with one value; notes on keys answers ignore.
+        self.varying_keys: tuple[str, ...] = ()
+        self.constant_keys: dict[str, float] = {}
+        self.key_notes: list[str] = []
+        self.gate_note = ""
+        self.transfer: dict[str, float | None] = {}
 
     # -- fitting ---------------------------------------------------------------------------------------
 
@@ -179,18 +213,27 @@ class MFBOMixer(OfflineMixer):
         for i, o in enumerate(usable):
             if np.shape(o.weights) != (self.problem.d,):
                 raise MixerError(f"run {i}: weights must have {self.problem.d} entries, got {np.shape(o.weights)}")
-        self.target = dict(self.problem.target_fidelity or {}) or _largest_fidelity(usable)
-        keys = tuple(sorted({str(k) for o in usable for k in o.fidelity}))
+        all_keys = tuple(sorted({str(k) for o in usable for k in o.fidelity}))
+        for i, o in enumerate(usable):
+            missing = [k for k in all_keys if k not in o.fidelity]
+            if missing:
+                raise MixerError(f"run {i} has no fidelity value for {missing}; runs must name the same keys "
+                                 f"({list(all_keys)})")
+        # The model works on the keys the runs name (DESIGN 5): a key only the target names is dropped; a key the
+        # runs name with one value and the target does not name is taken at that value; a key the runs vary
+        # must be named.
+        keys = all_keys
+        values = {k: {float(o.fidelity[k]) for o in usable} for k in all_keys}
+        self.varying_keys = tuple(k for k in all_keys if len(values[k]) > 1)
+        self.constant_keys = {k: next(iter(values[k])) for k in all_keys if len(values[k]) == 1}
+        target = dict(self.problem.target_fidelity or {}) or _largest_fidelity(usable)
+        missing_t = [k for k in self.varying_keys if k not in target]
+        if missing_t:
+            raise MixerError(f"the target fidelity {target} does not name {missing_t}, which the runs vary; add "
+                             f"them to the project's target_fidelity")
+        self.key_notes = self._key_notes(target, "the target fidelity")
+        self.target = self._effective(target) if usable else target
         self.fidelity_modeled = bool(keys)
-        if keys:
-            for i, o in enumerate(usable):
-                missing = [k for k in keys if k not in o.fidelity]
-                if missing:
-                    raise MixerError(f"run {i} has no fidelity value for {missing}; runs must name the same keys "
-                                     f"({list(keys)})")
-            if set(self.target) != set(keys):
-                raise MixerError(f"the target fidelity {self.target} must name exactly the fidelity keys the runs "
-                                 f"use: {list(keys)}")
         if self.config.multi_fidelity or not keys:
             used = usable
         else:
@@ -214,7 +257,84 @@ class MFBOMixer(OfflineMixer):
             self.gp = ExactGP(self.problem.d, kernel=cfg.kernel, ard=ard, restarts=cfg.restarts,
                               seed=0 if self.seed is None else int(self.seed) % (2**32),
                               max_fit_points=cfg.max_fit_points).fit(x, y)
+        self.transfer = self._transfer_correlations() if self.config.multi_fidelity else {}
         return self
+
+    def _transfer_correlations(self) -> dict[str, float | None]:
+        """Per lower fidelity ``s`` of the runs: how much its runs tell about the target, as a correlation.
+
+        With the fitted kernel held fixed, the target runs are predicted leave-one-out (closed form) twice:
+        from the other target runs alone, and from them plus the runs at ``s``. The share of the squared error
+        that the runs at ``s`` remove is ``g``; the learned correlation is ``sqrt(max(g, 0))`` (for two
+        fidelities with correlation ``rho`` observed at the same mixtures, ``g = rho^2``). ``None`` with fewer than
+        ``MIN_TRANSFER_PAIRS`` target runs or ``MIN_LEVEL_RUNS`` runs at ``s``.
+
+        This is the correlation the proposals are gated on. The joint kernel's own fidelity factor
+        (``kernel_correlation``) is reported too, but it multiplies the whole signal, level offsets included,
+        so it stays high when only the offsets transfer and the ranking of mixtures does not (on synthetic
+        pairs whose rankings correlate at 0.3 it was fitted at 0.6 to 0.9).
+        """
+        gp = self.gp
+        if gp is None or gp.params is None or len(gp.x_train) != len(self.used):
+            return {}
+        keys = np.array([fidelity_key(o.fidelity) for o in self.used])
+        tkey = fidelity_key(self.target)
+        tgt = np.flatnonzero(keys == tkey)
+        out: dict[str, float | None] = {}
+        levels = [k for k in dict.fromkeys(keys.tolist()) if k != tkey]
+        if len(tgt) < MIN_TRANSFER_PAIRS:
+            return dict.fromkeys(levels)
+        with threadpool_limits(1, user_api="blas"):
+            base = self._loo_sq_error(tgt, len(tgt))
+            for key in levels:
+                rows = np.flatnonzero(keys == key)
+                if len(rows) < MIN_LEVEL_RUNS or base <= 0:
+                    out[key] = None
+                    continue
+                err = self._loo_sq_error(np.concatenate([tgt, rows]), len(tgt))
+                out[key] = math.sqrt(max(0.0, 1.0 - err / base))
+        return out
+
+    def _loo_sq_error(self, rows: np.ndarray, n_first: int) -> float:
+        """Mean squared leave-one-out error at the first ``n_first`` of ``rows`` (indices into the training set)
+        from a GP on ``rows`` only, hyperparameters fixed (``r_i = [K^-1 y]_i / [K^-1]_ii``)."""
+        gp = self.gp
+        assert gp is not None and gp.params is not None
+        x = gp.x_train[rows]
+        k = gp._k(gp.params, x, x)
+        k[np.diag_indices(len(rows))] += gp.params.noise_var + 1e-8
+        kinv = np.linalg.inv(k)
+        res = (kinv @ gp.y_train[rows])[:n_first] / np.diag(kinv)[:n_first]
+        return float(np.mean(res**2))
+
+    def _effective(self, fidelity: Mapping[str, float]) -> dict[str, float]:
+        """``fidelity`` over the keys the runs name: keys no run names are dropped, a key the runs do not vary
+        and ``fidelity`` does not name is taken at the runs' value. Raises when a key the runs vary is missing."""
+        if not self.varying_keys and not self.constant_keys:  # the runs name no fidelity: keep it as given
+            return {str(k): float(v) for k, v in fidelity.items()}
+        missing = [k for k in self.varying_keys if k not in fidelity]
+        if missing:
+            raise MixerError(f"fidelity {dict(fidelity)} does not name {missing}, which the runs vary")
+        out = dict(self.constant_keys)
+        out.update({str(k): float(v) for k, v in fidelity.items() if k in out or k in self.varying_keys})
+        return {k: out[k] for k in sorted(out)}
+
+    def _key_notes(self, fidelity: Mapping[str, float], what: str) -> list[str]:
+        """Sentences on the keys of ``fidelity`` that the answer does not use as given."""
+        notes = []
+        named = set(self.varying_keys) | set(self.constant_keys)
+        extra = sorted(set(fidelity) - named)
+        if extra and named:
+            notes.append(f"{what} names {extra}, which no run names: answered with the keys the runs use "
+                         f"({sorted(named)})")
+        for k, v in sorted(self.constant_keys.items()):
+            if k not in fidelity:
+                notes.append(f"{what} does not name {k}: taken at the runs' {k}={v:g}")
+            elif not math.isclose(float(fidelity[k]), v, rel_tol=1e-9):
+                notes.append(f"{what} asks {k}={float(fidelity[k]):g}, but every run has {k}={v:g}: the runs "
+                             f"cannot show how {k} matters, so the shift to {k}={float(fidelity[k]):g} is assumed, "
+                             "not learned")
+        return notes
 
     def _loss(self, o: Observation) -> float:
         value = self.problem.objective.value(o.metrics)
@@ -233,10 +353,25 @@ class MFBOMixer(OfflineMixer):
         return self.gp
 
     def _answer_fidelity(self, fidelity: Mapping[str, float] | None) -> dict[str, float]:
-        fid = dict(fidelity) if fidelity is not None else dict(self.target)
+        fid = self._effective(fidelity) if fidelity is not None else dict(self.target)
         if not self.config.multi_fidelity and self.fidelity_modeled and fidelity_key(fid) != fidelity_key(self.target):
             raise MixerError(f"single-fidelity mode models only the target fidelity {self.target}; asked for {fid}")
         return fid
+
+    def fidelity_answer(self, fidelity: Mapping[str, float] | None = None) -> FidelityAnswer:
+        """``observed`` where runs exist at the answered fidelity, else ``extrapolated`` (the GP across
+        fidelities). The answered fidelity names the keys the runs use (see :meth:`_effective`)."""
+        self._require_gp()
+        fid = self._answer_fidelity(fidelity)
+        notes = self.key_notes if fidelity is None else self._key_notes(fidelity, "the requested fidelity")
+        seen = {fidelity_key(o.fidelity) for o in self.used}
+        if fidelity_key(fid) in seen or not self.fidelity_modeled:
+            return FidelityAnswer(fid, "observed", "; ".join(notes))
+        unvaried = [k for k, v in self.constant_keys.items() if not math.isclose(fid.get(k, v), v, rel_tol=1e-9)]
+        if unvaried:
+            return FidelityAnswer(fid, "assumed", "; ".join(notes))
+        return FidelityAnswer(fid, "extrapolated", "; ".join(
+            [*notes, "no run at this fidelity: the GP carries the runs at the other fidelities over to it"]))
 
     # -- predictions and the recommendation --------------------------------------------------------------
 
@@ -274,9 +409,10 @@ class MFBOMixer(OfflineMixer):
             post = gp.posterior(self._x(w[None, :], fid))
         sign = self.problem.objective.sign
         return Recommendation(weights=w, predicted=float(sign * post.mean[0]), std=float(np.sqrt(post.var[0])),
-                              diagnostics=self._diagnostics(fid))
+                              diagnostics=self._diagnostics(fid, fidelity))
 
-    def _diagnostics(self, fid: Mapping[str, float]) -> dict[str, Any]:
+    def _diagnostics(self, fid: Mapping[str, float], requested: Mapping[str, float] | None = None
+                     ) -> dict[str, Any]:
         gp = self._require_gp()
         counts: dict[str, dict[str, Any]] = {}
         for o in self.used:
@@ -293,10 +429,13 @@ class MFBOMixer(OfflineMixer):
             "fidelity_modeled": self.fidelity_modeled and self.config.multi_fidelity,
             "target_fidelity": dict(self.target),
             "answered_fidelity": dict(fid),
+            "fidelity_key_notes": list(self.key_notes) if requested is None
+            else self._key_notes(requested, "the requested fidelity"),
             "kernel": gp.hyperparameters(),
             "log_marginal_likelihood": gp.log_marginal_likelihood,
             "noise_std": math.sqrt(gp.noise_var),
             "cost_model": cost.as_dict(),
+            "fidelity_correlations": self.fidelity_correlations(),
             "kl_to_prior": self.config.kl_to_prior,
         }
 
@@ -387,10 +526,11 @@ class MFBOMixer(OfflineMixer):
             raw = list(fidelities) if fidelities else [fidelity if fidelity is not None else self.target]
         else:
             tgt = dict(self.target) if self.target else dict(fidelity or (fidelities[0] if fidelities else {}))
-            if fidelity is not None and self.fidelity_modeled and fidelity_key(fidelity) != fidelity_key(tgt):
+            if fidelity is not None and self.fidelity_modeled and fidelity_key(self._effective(fidelity)) != \
+                    fidelity_key(tgt):
                 raise MixerError(f"single-fidelity mode proposes only at the target fidelity {tgt}; asked for "
                                  f"{dict(fidelity)}")
-            if fidelities and fidelity_key(tgt) not in {fidelity_key(f) for f in fidelities}:
+            if fidelities and fidelity_key(tgt) not in {fidelity_key(self._effective(f)) for f in fidelities}:
                 raise MixerError(f"single-fidelity mode proposes only at the target fidelity {tgt}, which is not "
                                  "among the allowed fidelities")
             raw = [tgt]
@@ -404,6 +544,9 @@ class MFBOMixer(OfflineMixer):
             if len(allowed) > 1 and not self.features.keys:
                 raise MixerError("the runs carry no fidelity, so mfbo cannot tell the allowed fidelities apart")
         return allowed
+
+    def takes_default_fidelities(self) -> bool:
+        return bool(self.config.multi_fidelity)
 
     def _existing(self, pending: Sequence[PendingRun], fids: Sequence[Mapping[str, float]]) -> dict[str, FloatArray]:
         """Observed and pending mixtures ``(e, d)`` per fidelity key of ``fids``."""
@@ -437,6 +580,8 @@ class MFBOMixer(OfflineMixer):
         if n < 1:
             raise MixerError("n must be at least 1")
         allowed = self._allowed(fidelity, fidelities)
+        if self.gp is not None:
+            allowed = self._gate(allowed, pending)
         costs = self._costs(allowed)
         rng = call_rng(self.seed, TAG_PROPOSE, self.rng)
         pool = self._pool(candidates) if candidates is not None else None
@@ -450,6 +595,72 @@ class MFBOMixer(OfflineMixer):
         if not chosen:
             raise MixerError("no new feasible mixture is left to propose (all candidates are run or pending)")
         return [ProposedRun(weights=w.copy(), fidelity=dict(f)) for w, f in chosen]
+
+    def fidelity_correlations(self) -> list[dict[str, Any]]:
+        """Per fidelity of the runs: runs there and the learned correlation of the objective (its mixture-
+        dependent part) there with the target's, ``None`` where it is not learned (fewer than two fidelities
+        with runs, or no target runs)."""
+        tkey = fidelity_key(self.target)
+        return [{"fidelity": fid, "runs": count,
+                 "correlation": 1.0 if key == tkey else self.transfer.get(key),
+                 "kernel_correlation": self._correlation(fid)}
+                for key, (fid, count) in self._levels().items()]
+
+    def _levels(self) -> dict[str, tuple[dict[str, float], int]]:
+        levels: dict[str, tuple[dict[str, float], int]] = {}
+        for o in self.used:
+            key = fidelity_key(o.fidelity)
+            fid, count = levels.get(key, ({str(k): float(v) for k, v in o.fidelity.items()}, 0))
+            levels[key] = (fid, count + 1)
+        return levels
+
+    def _correlation(self, fidelity: Mapping[str, float]) -> float | None:
+        """``rho + (1 - rho) exp(-|z / l_z|^2 / 2)``: the fitted kernel's correlation between the target and
+        ``fidelity`` at one mixture (the linear-in-fidelity mean term left out: it shifts all mixtures alike)."""
+        gp = self.gp
+        if gp is None or gp.params is None or not self.features.keys:
+            return None
+        levels = self._levels()
+        tkey = fidelity_key(self.target)
+        if len(levels) < 2 or tkey not in levels:
+            return None
+        if fidelity_key(self._effective(fidelity)) == tkey:
+            return 1.0
+        p = gp.params
+        z = self.features(fidelity)
+        kz = math.exp(-0.5 * float(((z / p.fidelity_lengthscales) ** 2).sum()))
+        return float(p.rho + (1 - p.rho) * kz)
+
+    def _gate(self, allowed: list[dict[str, float]], pending: Sequence[PendingRun]) -> list[dict[str, float]]:
+        """The allowed fidelities minus those that do not inform the target (see ``min_correlation``), or only the
+        target while it lacks ``calibration_runs`` runs; unchanged where the target is not allowed."""
+        self.gate_note = ""
+        tkey = fidelity_key(self.target)
+        if not self.config.multi_fidelity or len(allowed) < 2 or not self.features.keys:
+            return allowed
+        target = [f for f in allowed if fidelity_key(self._effective(f)) == tkey]
+        if not target:
+            return allowed
+        at_target = sum(fidelity_key(o.fidelity) == tkey for o in self.used)
+        at_target += sum(fidelity_key(self._effective(p.fidelity)) == tkey for p in pending
+                         if self._placeable(p.fidelity))
+        if at_target < self.config.calibration_runs:
+            self.gate_note = (f"{at_target} run(s) at the target, {self.config.calibration_runs} wanted to learn how "
+                              "the lower fidelities relate to it: proposing at the target")
+            return target
+        low = [f for f in allowed if fidelity_key(self._effective(f)) != tkey]
+        keep: list[tuple[dict[str, float], float | None]] = []
+        dropped: list[tuple[dict[str, float], float]] = []
+        for f in low:
+            corr = self.transfer.get(fidelity_key(self._effective(f)))
+            if corr is not None and corr < self.config.min_correlation:
+                dropped.append((f, corr))
+            else:
+                keep.append((f, corr))
+        if dropped:
+            self.gate_note = "not proposed (transfer correlation with the target below min_correlation " + \
+                f"{self.config.min_correlation:g}): " + ", ".join(f"{fidelity_key(f)} ({c:.2f})" for f, c in dropped)
+        return target + [f for f, _ in keep]
 
     def _space_fill(
         self, rng: np.random.Generator, n: int, fid: dict[str, float], pool: FloatArray | None,
@@ -543,8 +754,9 @@ class MFBOMixer(OfflineMixer):
     def _placeable(self, fidelity: Mapping[str, float]) -> bool:
         """Whether the model can place a run at ``fidelity`` (its keys match; single-fidelity: the target)."""
         if not self.config.multi_fidelity and self.fidelity_modeled:
-            return fidelity_key(fidelity) == fidelity_key(self.target)
-        return not self.features.keys or set(fidelity) == set(self.features.keys)
+            return all(k in fidelity for k in self.varying_keys) and \
+                fidelity_key(self._effective(fidelity)) == fidelity_key(self.target)
+        return all(k in fidelity for k in self.features.keys)
 
     def _acquisition(
         self, model: ExactGP, allowed: list[dict[str, float]], costs: FloatArray, disc_w: FloatArray
@@ -557,6 +769,9 @@ class MFBOMixer(OfflineMixer):
         kind = self.acquisition
         multi = self.config.multi_fidelity
         tkey = fidelity_key(self.target)
+        if multi and self.config.acquisition is None and all(fidelity_key(self._effective(f)) == tkey
+                                                              for f in allowed):
+            kind, multi = "ei", False  # only the target left: behave as the single-fidelity mode does
 
         def acq(w: FloatArray, which: Sequence[int]) -> FloatArray:
             post_tgt = model.posterior(self._x(w, self.target))

@@ -34,6 +34,7 @@ from scipy.stats import spearmanr
 from mixers.base import MixerConfig, MixerError, OfflineMixer
 from mixers.simplex import kl_to_prior, project_to_bounds, sample_dirichlet
 from mixers.types import (
+    FidelityAnswer,
     FloatArray,
     Objective,
     Observation,
@@ -643,6 +644,19 @@ class SingleFidelityMixer(OfflineMixer):
             "replicate_noise_std": ts.noise_std,
             "kl_to_prior": self.config.kl_to_prior,
         }
+
+    def fidelity_answer(self, fidelity: Mapping[str, float] | None = None) -> FidelityAnswer:
+        """``observed`` when the requested (default: target) fidelity is the train fidelity, else ``assumed``: the
+        fit on the train fidelity is carried over unchanged (ranks assumed to hold across scale)."""
+        ts = self._require_fit()
+        requested = fidelity if fidelity is not None else self.problem.target_fidelity
+        train = dict(ts.fidelity or {})
+        if requested is None:
+            return FidelityAnswer(train, "observed", "no target fidelity: the answer is for the train fidelity")
+        fid = {str(k): float(v) for k, v in requested.items()}
+        if fidelity_key(fid) == fidelity_key(train):
+            return FidelityAnswer(fid, "observed", fidelity_note(train, fid))
+        return FidelityAnswer(fid, "assumed", fidelity_note(train, fid))
 
     def propose(
         self,

@@ -60,6 +60,7 @@ from mixers.ot_distance import OTDistance, OTResult
 from mixers.registry import register
 from mixers.simplex import greedy_distinct, kl_to_prior, novel_mask, project_to_bounds, sample_dirichlet
 from mixers.types import (
+    FidelityAnswer,
     FloatArray,
     Observation,
     PendingRun,
@@ -524,6 +525,32 @@ class OTMixer(OfflineMixer):
         lam = (math.log(want) - math.log(sizes[i])) / (math.log(sizes[j]) - math.log(sizes[i]))
         note = f"{how} N={sizes[i]:g} and N={sizes[j]:g}, linearly in log N, to N={want:g}"
         return fits[i].model.blend(fits[j].model, lam), note
+
+    def fidelity_answer(self, fidelity: Mapping[str, float] | None = None) -> FidelityAnswer:
+        """Where :meth:`model_for`'s answer lives: ``observed`` at a fitted data size, ``extrapolated`` between or
+        beyond fitted sizes (the log-N blend), ``assumed`` when one fit (or the bare OT distance) is carried to
+        another size, or when the request names keys other than ``tokens`` that no run has."""
+        self._require_dist()
+        requested = fidelity if fidelity is not None else self.problem.target_fidelity
+        _, note = self.model_for(fidelity)
+        fid = {str(k): float(v) for k, v in (requested or {}).items()}
+        if not self.fits:
+            return FidelityAnswer(fid, "assumed", note)
+        want = _tokens_of(requested)
+        sizes = [f.tokens for f in self.fits]
+        if want is None:
+            largest = sizes[-1]
+            fid = {"tokens": float(largest)} if largest is not None else {}
+            return FidelityAnswer(fid, "observed", note)
+        hit = any(t is not None and math.isclose(t, want, rel_tol=1e-6) for t in sizes)
+        if hit:
+            runs_there = {fidelity_key(o.fidelity) for o in self.observations}
+            exact = set(fid) <= {"tokens"} or fidelity_key(fid) in runs_there
+            return FidelityAnswer(fid, "observed" if exact else "assumed",
+                                  note if exact else note + "; keys other than tokens are not modeled")
+        if len(self.fits) == 1 or self.fits[0].tokens is None:
+            return FidelityAnswer(fid, "assumed", note)
+        return FidelityAnswer(fid, "extrapolated", note)
 
     # the interface -----------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 Fidelity = Mapping[str, float]
 Direction = Literal["minimize", "maximize"]
+Transfer = Literal["observed", "assumed", "extrapolated"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,19 @@ class Recommendation:
     predicted: float
     std: float | None = None
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FidelityAnswer:
+    """Where a mixer's numbers live (DESIGN 5): the fidelity they are for, and how they got there.
+
+    ``transfer``: ``observed`` (runs exist at ``fidelity``), ``assumed`` (carried over from another fidelity
+    with no model of the shift) or ``extrapolated`` (a fitted model across fidelities). ``note`` says why.
+    """
+
+    fidelity: dict[str, float]
+    transfer: Transfer
+    note: str = ""
 
 
 @dataclass(frozen=True)

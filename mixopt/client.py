@@ -247,6 +247,7 @@ class Project:
     updated_at: datetime | None = None
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
     archived_at: datetime | None = None  # set while archived (deleted, restorable)
+    fidelities: list[dict[str, float]] | None = None
 
     @property
     def domain_names(self) -> list[str]:
@@ -267,6 +268,7 @@ class Project:
             updated_at=_dt(d.get("updated_at")),
             raw=d,
             archived_at=_dt(d.get("archived_at")),
+            fidelities=None if d.get("fidelities") is None else [_floats(f) for f in d["fidelities"]],
         )
 
 
@@ -330,6 +332,7 @@ class Proposal:
     seed: int | None
     runs: tuple[Run, ...]
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
+    fidelity_source: str | None = None
 
     @classmethod
     def from_json(cls, d: JSON) -> Proposal:
@@ -341,12 +344,18 @@ class Proposal:
             seed=None if seed is None else int(seed),
             runs=tuple(Run.from_json(r) for r in d.get("runs") or []),
             raw=d,
+            fidelity_source=d.get("fidelity_source"),
         )
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """A mixer's best mixture: predicted objective value, its std where the mixer has one, and diagnostics."""
+    """A mixer's best mixture: predicted objective value, its std where the mixer has one, and diagnostics.
+
+    ``predicted_fidelity`` is the fidelity the numbers are for; ``transfer`` says how they got there:
+    ``observed`` (runs exist at that fidelity), ``assumed`` (carried over from another fidelity without a model
+    of the shift) or ``extrapolated`` (a fitted model across fidelities).
+    """
 
     weights: dict[str, float]
     predicted: float
@@ -355,6 +364,8 @@ class Recommendation:
     config: JSON
     diagnostics: JSON
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
+    predicted_fidelity: dict[str, float] = field(default_factory=dict)
+    transfer: str | None = None
 
     @classmethod
     def from_json(cls, d: JSON) -> Recommendation:
@@ -366,17 +377,25 @@ class Recommendation:
             config=dict(d.get("config") or {}),
             diagnostics=dict(d.get("diagnostics") or {}),
             raw=d,
+            predicted_fidelity=_floats(d.get("predicted_fidelity")),
+            transfer=d.get("transfer"),
         )
 
 
 @dataclass(frozen=True)
 class Prediction:
+    """One predicted objective value; ``predicted_fidelity`` and ``transfer`` as in :class:`Recommendation`."""
+
     mean: float
     std: float | None = None
+    predicted_fidelity: dict[str, float] = field(default_factory=dict)
+    transfer: str | None = None
 
     @classmethod
-    def from_json(cls, d: JSON) -> Prediction:
-        return cls(mean=float(d["mean"]), std=_opt_float(d.get("std")))
+    def from_json(cls, d: JSON, page: JSON | None = None) -> Prediction:
+        page = page or {}
+        return cls(mean=float(d["mean"]), std=_opt_float(d.get("std")),
+                   predicted_fidelity=_floats(page.get("predicted_fidelity")), transfer=page.get("transfer"))
 
 
 @dataclass(frozen=True)
@@ -748,10 +767,11 @@ class Client:
         target_fidelity: Fidelity | None = None,
         description: str = "",
         allow_missing_domains: bool = False,
+        fidelities: Sequence[Fidelity] | None = None,
     ) -> Project:
         """Create a project. ``domains``: names or ``{name, tokens?, min_weight?, max_weight?, max_epochs?}``;
-        ``objective``: a metric name to minimize, or ``{metric | metrics, direction}``. 409 :class:`Conflict`
-        if the name exists."""
+        ``objective``: a metric name to minimize, or ``{metric | metrics, direction}``; ``fidelities``: the
+        ladder proposals use when a request names no fidelity. 409 :class:`Conflict` if the name exists."""
         body = _put(
             {
                 "name": name,
@@ -761,6 +781,7 @@ class Client:
                 "allow_missing_domains": allow_missing_domains,
             },
             target_fidelity=None if target_fidelity is None else dict(target_fidelity),
+            fidelities=None if fidelities is None else [dict(f) for f in fidelities],
         )
         return Project.from_json(self._json("POST", f"{API}/projects", body=body))
 
@@ -790,8 +811,10 @@ class Client:
         objective: str | Mapping[str, Any] | None = None,
         target_fidelity: Fidelity | None = None,
         allow_missing_domains: bool | None = None,
+        fidelities: Sequence[Fidelity] | None = None,
     ) -> Project:
-        """Change the given fields (``None``: keep). ``domains`` must keep the names and order."""
+        """Change the given fields (``None``: keep). ``domains`` must keep the names and order; ``fidelities``
+        replaces the project's fidelity ladder."""
         body = _put(
             {},
             description=description,
@@ -799,6 +822,7 @@ class Client:
             objective=None if objective is None else _objective_body(objective),
             target_fidelity=None if target_fidelity is None else dict(target_fidelity),
             allow_missing_domains=allow_missing_domains,
+            fidelities=None if fidelities is None else [dict(f) for f in fidelities],
         )
         return Project.from_json(self._json("PATCH", self._project_path(name), body=body))
 
@@ -974,7 +998,7 @@ class Client:
             seed=seed,
         )
         page = self._json("POST", f"{self._project_path(project)}/predictions", body=body, idempotent=True)
-        return [Prediction.from_json(p) for p in page["predictions"]]
+        return [Prediction.from_json(p, page) for p in page["predictions"]]
 
     def evaluate(
         self,

@@ -54,6 +54,8 @@ class ProjectRow(Timestamped, Base):
     domains: Mapped[list[JsonDict]] = mapped_column(JSON)
     objective: Mapped[JsonDict] = mapped_column(JSON)
     target_fidelity: Mapped[JsonDict | None] = mapped_column(JSON, nullable=True)
+    # The fidelity ladder proposals use when a request names none (a list of fidelity dicts), or NULL.
+    fidelities: Mapped[list[JsonDict] | None] = mapped_column(JSON, nullable=True)
     allow_missing_domains: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped on every write to the project's runs: part of every fit-cache key.
     data_version: Mapped[int] = mapped_column(Integer, default=0)

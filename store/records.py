@@ -32,6 +32,7 @@ class ProjectRecord:
     created_at: datetime | None
     updated_at: datetime | None
     archived_at: datetime | None = None
+    fidelities: list[dict[str, float]] | None = None
 
     @property
     def domain_names(self) -> list[str]:
@@ -51,6 +52,7 @@ class ProjectRecord:
             created_at=as_utc(row.created_at),
             updated_at=as_utc(row.updated_at),
             archived_at=as_utc(row.archived_at),
+            fidelities=[dict(f) for f in row.fidelities] if row.fidelities else None,
         )
 
 

@@ -15,6 +15,7 @@ def project_out(p: ProjectRecord) -> ProjectOut:
         domains=[DomainOut(**d) for d in p.domains],
         objective=p.objective,
         target_fidelity=p.target_fidelity,
+        fidelities=p.fidelities,
         allow_missing_domains=p.allow_missing_domains,
         created_at=p.created_at,
         updated_at=p.updated_at,

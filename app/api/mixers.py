@@ -39,7 +39,7 @@ def list_mixers() -> list[MixerInfo]:
     responses={**FIT, **problem_responses(409)},
 )
 def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settings: SettingsDep) -> ProposalOut:
-    proposal, runs = svc.propose(
+    proposal, runs, source = svc.propose(
         store,
         name,
         body.mixer,
@@ -58,6 +58,7 @@ def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settin
         config=proposal.config,
         seed=proposal.seed,
         runs=[run_out(r) for r in runs],
+        fidelity_source=source,
     )
 
 
@@ -69,10 +70,15 @@ def recommend(name: ProjectName, body: RecommendationIn, store: StoreDep, settin
 
 @router.post("/api/v1/projects/{name}/predictions", response_model=PredictionsOut, responses=FIT)
 def predict(name: ProjectName, body: PredictionIn, store: StoreDep, settings: SettingsDep) -> PredictionsOut:
-    preds = svc.predict(
+    out = svc.predict(
         store, name, body.mixer, body.config, body.fidelity, body.mixtures, body.seed, settings.fit_timeout_seconds
     )
-    return PredictionsOut(predictions=[PredictionOut(**p) for p in preds])
+    return PredictionsOut(
+        predictions=[PredictionOut(**p) for p in out["predictions"]],
+        predicted_fidelity=out["predicted_fidelity"],
+        transfer=out["transfer"],
+        diagnostics=out["diagnostics"],
+    )
 
 
 @router.post("/api/v1/projects/{name}/evaluations", response_model=EvaluationOut, responses=FIT)

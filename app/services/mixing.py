@@ -303,13 +303,19 @@ def recommend(
         predicted = _finite_or_none(rec.predicted)
         if predicted is None:
             raise InvalidInput("the mixer produced no finite prediction", code="mixer_cannot_answer")
+        answer = _mixer_call(lambda: model.fidelity_answer(fidelity))
+        diagnostics = dict(rec.diagnostics)
+        if answer.note:
+            diagnostics["transfer_note"] = answer.note
         return {
             "weights": _weights_dict(ctx.project, rec.weights),
             "predicted": predicted,
             "std": _finite_or_none(rec.std),
             "mixer": cls.name,
             "config": cfg.model_dump(mode="json"),
-            "diagnostics": _jsonable(dict(rec.diagnostics)),
+            "diagnostics": _jsonable(diagnostics),
+            "predicted_fidelity": dict(answer.fidelity),
+            "transfer": answer.transfer,
         }
 
     return cached(store, ctx.project.id, key, compute, cls.name)
@@ -324,14 +330,57 @@ def predict(
     mixtures: Sequence[Mapping[str, float]],
     seed: int | None,
     timeout: float,
-) -> list[dict[str, float | None]]:
+) -> dict[str, Any]:
+    """``{predictions: [{mean, std}], predicted_fidelity, transfer, diagnostics}`` for ``mixtures``."""
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project_name, cls)
     x = mixture_matrix(ctx.project, mixtures, "mixtures")
     model = fitted(store, ctx, cls, cfg, 0 if seed is None else seed, timeout)
     pred = _mixer_call(lambda: run_limited(lambda: model.predict(x, fidelity), timeout))
+    answer = _mixer_call(lambda: model.fidelity_answer(fidelity))
     std = pred.std if pred.std is not None else [None] * len(pred.mean)
-    return [{"mean": _finite_or_none(float(m)), "std": _finite_or_none(s)} for m, s in zip(pred.mean, std, strict=True)]
+    return {
+        "predictions": [
+            {"mean": _finite_or_none(float(m)), "std": _finite_or_none(s)} for m, s in zip(pred.mean, std, strict=True)
+        ],
+        "predicted_fidelity": dict(answer.fidelity),
+        "transfer": answer.transfer,
+        "diagnostics": {"transfer_note": answer.note} if answer.note else {},
+    }
+
+
+def default_fidelities(
+    project: ProjectRecord,
+    runs: Sequence[RunRecord],
+    fidelity: dict[str, float] | None,
+    fidelities: list[dict[str, float]] | None,
+) -> tuple[list[dict[str, float]] | None, str]:
+    """The fidelities offered to a mixer's ``propose`` and where they come from (DESIGN 5).
+
+    The request's ``fidelity``/``fidelities`` (``request``); else the project's ladder (``project_ladder``); else
+    the fidelities the project's completed and open runs use, most used first (``runs``); else, with no run yet,
+    the target (``target``) or nothing (``none``). Never the target while runs or a ladder exist.
+    """
+    if fidelity is not None or fidelities:
+        return fidelities, "request"
+    if project.fidelities:
+        return [dict(f) for f in project.fidelities], "project_ladder"
+    counts: dict[str, tuple[int, dict[str, float]]] = {}
+    for r in runs:
+        if r.status == "completed" or r.status in OPEN_STATUSES:
+            key = fidelity_key(r.fidelity)
+            n, fid = counts.get(key, (0, dict(r.fidelity)))
+            counts[key] = (n + 1, fid)
+    if counts:
+        order = sorted(counts, key=lambda k: (-counts[k][0], -_log_size(counts[k][1]), k))
+        return [counts[k][1] for k in order], "runs"
+    if project.target_fidelity:
+        return [dict(project.target_fidelity)], "target"
+    return None, "none"
+
+
+def _log_size(fid: Mapping[str, float]) -> float:
+    return float(sum(np.log(v) for v in fid.values() if v > 0))
 
 
 def propose(
@@ -346,8 +395,9 @@ def propose(
     seed: int | None,
     lease_seconds: float,
     timeout: float,
-) -> tuple[Any, list[RunRecord]]:
-    """Ask the mixer for ``n`` runs and create them ``pending`` in one transaction.
+) -> tuple[Any, list[RunRecord], str]:
+    """Ask the mixer for ``n`` runs and create them ``pending`` in one transaction; also returns where the
+    fidelities offered to the mixer came from (:func:`default_fidelities`).
 
     Dedup is checked again inside the write transaction (which holds the project's write lock), so two
     concurrent proposals cannot create the same pending mixture twice.
@@ -358,8 +408,11 @@ def propose(
     if seed is None:
         seed = int(np.random.default_rng().integers(0, 2**31 - 1))
     model = fitted(store, ctx, cls, cfg, seed, timeout)
+    offered, source = default_fidelities(ctx.project, ctx.runs, fidelity, fidelities)
+    if source in ("project_ladder", "runs") and not model.takes_default_fidelities():
+        offered, source = None, "target"
     proposed = _mixer_call(
-        lambda: run_limited(lambda: model.propose(n, fidelity, ctx.pending, pool, fidelities), timeout)
+        lambda: run_limited(lambda: model.propose(n, fidelity, ctx.pending, pool, offered), timeout)
     )
     rows = []
     for p in proposed:
@@ -399,7 +452,7 @@ def propose(
     )
     telemetry.PROPOSALS.labels(cls.name).inc()
     telemetry.PROPOSED_RUNS.labels(cls.name).inc(len(runs))
-    return proposal, runs
+    return proposal, runs, source
 
 
 def _drop_known(project: ProjectRecord, rows: list[dict[str, Any]], existing: list[RunRecord]) -> list[dict[str, Any]]:

@@ -36,6 +36,32 @@ def _check_domains(domains: list[DomainIn], loc: str = "domains") -> list[dict[s
     return [d.model_dump() for d in domains]
 
 
+def check_ladder(ladder: list[dict[str, float]] | None, loc: str = "fidelities") -> list[dict[str, float]] | None:
+    """The project's fidelity ladder, checked: every entry names the same keys and no entry repeats.
+
+    Values are already positive and finite (the schema). Errors name ``fidelities[i]``.
+    """
+    if ladder is None:
+        return None
+    errors: list[FieldError] = []
+    keys = set(ladder[0])
+    seen: dict[str, int] = {}
+    for i, fid in enumerate(ladder):
+        if not fid:
+            errors.append(FieldError(f"{loc}[{i}]", "a fidelity of the ladder must name at least one key"))
+        elif set(fid) != keys:
+            errors.append(FieldError(f"{loc}[{i}]", f"names keys {sorted(fid)}; every entry must name the keys of "
+                                                    f"the first: {sorted(keys)}"))
+        canon = ",".join(f"{k}={float(v):.6g}" for k, v in sorted(fid.items()))
+        if canon in seen:
+            errors.append(FieldError(f"{loc}[{i}]", f"repeats {loc}[{seen[canon]}]"))
+        seen.setdefault(canon, i)
+    if errors:
+        raise InvalidInput(f"invalid fidelity ladder: {errors[0].loc}: {errors[0].msg}", code="invalid_fidelities",
+                           errors=errors)
+    return [{str(k): float(v) for k, v in f.items()} for f in ladder]
+
+
 def create_project(store: Store, body: ProjectCreate) -> ProjectRecord:
     return store.create_project(
         {
@@ -44,6 +70,7 @@ def create_project(store: Store, body: ProjectCreate) -> ProjectRecord:
             "domains": _check_domains(body.domains),
             "objective": objective_dict(body.objective),
             "target_fidelity": body.target_fidelity,
+            "fidelities": check_ladder(body.fidelities),
             "allow_missing_domains": body.allow_missing_domains,
         }
     )
@@ -80,6 +107,8 @@ def update_project(store: Store, name: str, body: ProjectPatch) -> ProjectRecord
         changes["objective"] = objective_dict(body.objective)
     if "target_fidelity" in body.model_fields_set:
         changes["target_fidelity"] = body.target_fidelity
+    if "fidelities" in body.model_fields_set:
+        changes["fidelities"] = check_ladder(body.fidelities)
     if body.allow_missing_domains is not None:
         changes["allow_missing_domains"] = body.allow_missing_domains
     if not changes:

@@ -4,7 +4,7 @@ Deleting a project archives it (``archived_at``); ``DELETE ...?purge=true`` remo
 to 2**32-1, past PostgreSQL's 32-bit ``integer``: the seed columns become ``bigint``.
 
 Revision ID: 0003_project_archive
-Revises: 0001
+Revises: 0002_project_fidelities
 Create Date: 2026-11-28 18:40:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_project_archive"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002_project_fidelities"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,90 @@
+"""``mfbo`` learns how much a lower fidelity tells about the target, and stops proposing runs there when it
+tells little (issue 14); it answers with the fidelity its numbers are for."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mixers.mfbo import MFBOConfig, MFBOMixer
+from mixers.types import DomainSpec, Objective, Observation, Problem, fidelity_key
+
+D = 4
+LO = {"params": 1e6, "tokens": 1e9}
+HI = {"params": 1e8, "tokens": 1e10}
+OPT = np.array([0.4, 0.3, 0.2, 0.1])
+FAST = {"n_candidates": 256, "restarts": 2, "refine_top": 1, "kg_set_size": 32}
+
+
+def target_loss(w: np.ndarray) -> np.ndarray:
+    return np.asarray(2.0 + 3.0 * ((w - OPT) ** 2).sum(axis=-1))
+
+
+def problem() -> Problem:
+    return Problem(domains=tuple(DomainSpec(f"d{i}") for i in range(D)), objective=Objective({"loss": 1.0}),
+                   target_fidelity=dict(HI))
+
+
+def campaign_runs(n_lo: int, n_hi: int, low_informs: bool, seed: int = 0) -> list[Observation]:
+    """Runs at LO (cost 0.1) and HI (cost 1). ``low_informs``: LO is the target shifted up with a little noise;
+    otherwise LO is independent noise of the same spread as the target's values."""
+    rng = np.random.default_rng(seed)
+    out = []
+    spread = float(target_loss(rng.dirichlet(np.ones(D), 200)).std())
+    for i in range(n_lo + n_hi):
+        w = rng.dirichlet(np.ones(D))
+        if i >= n_lo:
+            fid, loss, cost = HI, float(target_loss(w)) + 0.002 * rng.normal(), 1.0
+        elif low_informs:
+            fid, loss, cost = LO, float(target_loss(w)) + 0.5 + 0.002 * rng.normal(), 0.1
+        else:
+            fid, loss, cost = LO, 2.5 + spread * rng.normal(), 0.1
+        out.append(Observation(weights=w, fidelity=dict(fid), metrics={"loss": loss}, cost=cost))
+    return out
+
+
+def mixer(**cfg: object) -> MFBOMixer:
+    return MFBOMixer(problem(), MFBOConfig(**{**FAST, **cfg}), seed=0)
+
+
+def corr_at(m: MFBOMixer, fid: dict[str, float]) -> float:
+    row = next(c for c in m.fidelity_correlations() if fidelity_key(c["fidelity"]) == fidelity_key(fid))
+    assert row["correlation"] is not None
+    return float(row["correlation"])
+
+
+def test_noise_at_the_low_fidelity_gives_a_low_correlation_and_target_proposals() -> None:
+    m = mixer().fit(campaign_runs(24, 10, low_informs=False))
+    assert corr_at(m, LO) < 0.5
+    assert corr_at(m, HI) == 1.0
+    props = m.propose(4, fidelities=[LO, HI])
+    assert all(fidelity_key(p.fidelity) == fidelity_key(HI) for p in props)
+    diag = m.recommend().diagnostics
+    assert {fidelity_key(c["fidelity"]) for c in diag["fidelity_correlations"]} == {fidelity_key(LO), fidelity_key(HI)}
+
+
+def test_a_low_fidelity_that_tracks_the_target_is_learned_and_used() -> None:
+    m = mixer().fit(campaign_runs(24, 6, low_informs=True))
+    assert corr_at(m, LO) > 0.9
+    props = m.propose(4, fidelities=[LO, HI])
+    assert any(fidelity_key(p.fidelity) == fidelity_key(LO) for p in props)  # cheap runs still pay
+
+
+def test_the_target_is_calibrated_before_cheap_runs_are_trusted() -> None:
+    only_low = campaign_runs(6, 0, low_informs=True)
+    m = mixer().fit(only_low)
+    assert all(c["correlation"] is None for c in m.fidelity_correlations())  # not learnable without target runs
+    props = m.propose(2, fidelities=[LO, HI])
+    assert all(fidelity_key(p.fidelity) == fidelity_key(HI) for p in props)
+    free = mixer(calibration_runs=0).fit(only_low).propose(2, fidelities=[LO, HI])
+    assert any(fidelity_key(p.fidelity) == fidelity_key(LO) for p in free)
+
+
+def test_fidelity_answer_says_observed_or_extrapolated() -> None:
+    m = mixer().fit(campaign_runs(12, 0, low_informs=True) + campaign_runs(0, 4, low_informs=True, seed=1))
+    assert m.fidelity_answer(LO).transfer == "observed"
+    assert m.fidelity_answer().transfer == "observed" and m.fidelity_answer().fidelity == HI
+    mid = {"params": 1e7, "tokens": 3e9}
+    assert m.fidelity_answer(mid).transfer == "extrapolated"
+    # A key only the request names is dropped; the answer is for the keys the runs use.
+    ans = m.fidelity_answer({**mid, "epochs": 2.0})
+    assert ans.fidelity == mid and "epochs" in ans.note
