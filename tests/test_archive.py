@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.auth import create_token
+from app.services.access import create_token
 from mixopt.client import Client, NotFound
 from store.repository import Store
 from tests.conftest import PROJECT, make_client
