@@ -24,12 +24,7 @@ WEB = ("fastapi", "starlette", "uvicorn")
 RULES: list[tuple[str, tuple[str, ...], frozenset[str]]] = [
     ("mixers/**/*.py", ("app", "store", "mixopt", "sqlalchemy", "alembic", *WEB), frozenset()),
     ("store/**/*.py", ("app", "mixers", "mixopt", *WEB), frozenset()),
-    # Debt (issue 17): these use cases still take the HTTP request models as their inputs.
-    (
-        "app/services/**/*.py",
-        (*FACE, *WEB),
-        frozenset(f"app/services/{m}.py" for m in ("demo", "projects", "runs", "tabular")),
-    ),
+    ("app/services/**/*.py", (*FACE, *WEB), frozenset()),
     (
         "app/[!s]*.py",  # the faces at the top of app/: auth, cli, dashboard, deps, main, metrics, problems, ...
         ("store.repository", "store.db", "store.models", "mixers"),

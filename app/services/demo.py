@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from app.schemas import DomainIn, ObjectiveIn, ProjectCreate, RunIn
 from app.services import projects, runs, tabular
+from app.services.inputs import DomainIn, ObjectiveIn, ProjectCreate, RunIn
 from store.errors import NotFound
 from store.records import ProjectRecord
 from store.repository import Store

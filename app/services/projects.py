@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.schemas import DomainIn, ObjectiveIn, ProjectCreate, ProjectPatch
+from app.services.inputs import DomainIn, ObjectiveIn, ProjectCreate, ProjectPatch
 from store.errors import FieldError, InvalidInput
 from store.records import Page, ProjectRecord
 from store.repository import Store

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from app.schemas import ResultIn, RunIn
 from app.services import telemetry
+from app.services.inputs import ResultIn, RunIn
 from mixers.types import fidelity_key
 from store.errors import FieldError, InvalidInput
 from store.records import Page, ProjectRecord, RunRecord

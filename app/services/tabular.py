@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from app.schemas import RunIn
+from app.services.inputs import RunIn
 from store.errors import FieldError, InvalidInput
 from store.records import ProjectRecord, RunRecord
 from store.repository import Store
