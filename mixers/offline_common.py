@@ -185,6 +185,12 @@ def build_training_set(
     return TrainingSet(x, mm, mm @ coefs, counts, names, coefs, fid, reason, len(used), noise)
 
 
+def subset(ts: TrainingSet, rows: NDArray[np.bool_]) -> TrainingSet:
+    """The rows ``rows`` ``(n,)`` of ``ts`` (a cross-validation training fold; no noise estimate)."""
+    return TrainingSet(ts.x[rows], ts.metrics[rows], ts.y[rows], ts.counts[rows], ts.metric_names, ts.coefs,
+                       ts.fidelity, ts.fidelity_reason, int(ts.counts[rows].sum()), None)
+
+
 def kfold_indices(n: int, folds: int, rng: np.random.Generator) -> NDArray[np.intp]:
     """Fold id ``(n,)`` in ``0..folds-1`` of each row, balanced and shuffled."""
     fold = np.empty(n, dtype=np.intp)
@@ -591,21 +597,26 @@ class SingleFidelityMixer(OfflineMixer):
             self.cv_note = f"not fitted: {self.ts.n} distinct mixtures, need {self.min_runs}"
         return self
 
-    def _cross_validate(self, ts: TrainingSet) -> None:
+    def _cv_folds(self, ts: TrainingSet) -> NDArray[np.intp] | None:
+        """Fold id ``(n,)`` of each row for the cross-validated diagnostics, or None (``cv_note`` says why)."""
         folds = self.config.cv_folds
         if ts.n > self.cv_max_runs:
             self.cv_note = f"skipped: more than {self.cv_max_runs} runs"
-            return
+            return None
         if ts.n < 2 * folds or ts.n - math.ceil(ts.n / folds) < self.min_runs:
             self.cv_note = f"skipped: {ts.n} distinct mixtures are too few for {folds} folds"
+            return None
+        return kfold_indices(ts.n, folds, call_rng(self.seed, TAG_CV, np.random.default_rng(0)))
+
+    def _cross_validate(self, ts: TrainingSet) -> None:
+        fold = self._cv_folds(ts)
+        if fold is None:
             return
-        fold = kfold_indices(ts.n, folds, call_rng(self.seed, TAG_CV, np.random.default_rng(0)))
+        folds = self.config.cv_folds
         pred = np.empty(ts.n)
         for k in range(folds):
             tr = fold != k
-            sub = TrainingSet(ts.x[tr], ts.metrics[tr], ts.y[tr], ts.counts[tr], ts.metric_names, ts.coefs,
-                              ts.fidelity, ts.fidelity_reason, int(ts.counts[tr].sum()), None)
-            pred[~tr] = self._cv_predict(sub, ts.x[~tr])
+            pred[~tr] = self._cv_predict(subset(ts, tr), ts.x[~tr])
         self.cv_spearman = safe_spearman(pred, ts.y)
         self.cv_note = f"{folds}-fold, on {ts.n} distinct mixtures"
 
