@@ -227,6 +227,11 @@ class EvaluationIn(Strict):
     seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
+class EvaluationError(BaseModel):
+    code: str = Field(description="machine-readable, e.g. mixer_cannot_answer, fit_timeout")
+    detail: str
+
+
 class EvaluationResult(BaseModel):
     mixer: str
     config: dict[str, Any]
@@ -234,9 +239,12 @@ class EvaluationResult(BaseModel):
     mae: float | None
     regret: float | None
     n_runs: int
-    predicted: list[float] = Field(description="cross-validated prediction of every run, aligned with run_ids")
+    predicted: list[float | None] = Field(
+        description="cross-validated prediction of every run, aligned with run_ids (empty when error is set)"
+    )
     actual: list[float]
     run_ids: list[int]
+    error: EvaluationError | None = Field(None, description="why this mixer could not be scored (others still are)")
 
 
 class EvaluationOut(BaseModel):

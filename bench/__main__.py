@@ -25,11 +25,13 @@ BENCHMARKS = {  # name: (module, the results file its run() writes, bench/result
     "ingest": ("bench.bench_ingest", "ingest"),
     "latency": ("bench.bench_latency", "latency"),
     "regmix": ("bench.bench_regmix", "regmix_speed"),
+    "regmix_blend": ("bench.bench_regmix_blend", "regmix_blend"),
     "regmix_pool": ("bench.pool_replay", "regmix_pool_replay"),
     "ot": ("bench.bench_ot", "ot"),
     "mfbo": ("bench.bench_mfbo", "mfbo"),
     "mfbo_pool": ("bench.pool_replay_mfbo", "mfbo_pool_replay"),
     "aioli": ("bench.bench_aioli", "aioli"),
+    "law_trust": ("bench.bench_law_trust", "law_trust"),
     "campaigns": ("bench.bench_campaigns", "campaigns"),
 }
 COLUMNS = ["benchmark", "value", "baseline", "ratio", "target", "ok"]

@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import lightgbm as lgb
@@ -25,7 +26,7 @@ from pydantic import Field
 from scipy.stats import rankdata
 from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 
-from mixers.base import MixerConfig
+from mixers.base import FoldRunner, MixerConfig, held_out_mixtures, run_in_order
 from mixers.blend import BlendWeights, choose_weights
 from mixers.mixing_law import ExpLaw, fit_exp_law
 from mixers.offline_common import (
@@ -303,6 +304,43 @@ class RegMixMixer(SingleFidelityMixer):
             rounds = min(self.config.cv_trees, self.config.n_estimators)
             lr = min(1.0, self.config.learning_rate * self.config.n_estimators / rounds)
             self.cv_note += f"; CV models use {rounds} trees at learning rate {lr:g} (same trees x rate budget)"
+
+    def cross_val_predict(
+        self,
+        folds: Sequence[tuple[Sequence[Observation], Sequence[Observation]]],
+        fidelity: Mapping[str, float] | None = None,
+        run: FoldRunner = run_in_order,
+    ) -> list[FloatArray]:
+        """``auto``: each fold fits both members once (no nested cross-validation); the blend weights for fold k
+        are chosen from the members' predictions on the other folds' held-out runs (cross-validated stacking).
+        Those predictions come from models that saw fold k's runs, which touches only the one-number choice of
+        weights (shrunk half-way to equal), never the predictions themselves."""
+        if self.config.model != "auto":
+            return super().cross_val_predict(folds, fidelity, run)
+        d = self.problem.d
+
+        def job(train: Sequence[Observation], test: Sequence[Observation]) -> FloatArray:
+            mixer = self.fold_mixer()
+            assert isinstance(mixer, RegMixMixer)
+            mixer.fit(train)
+            ts = mixer._require_fit()
+            x = held_out_mixtures(test, d)
+            trees = np.column_stack([b.predict(x) for b in mixer.boosters]) @ ts.coefs
+            law = np.column_stack([law(x) for law in mixer.laws]) @ ts.coefs if mixer.laws else trees
+            return np.column_stack([trees, law])
+
+        members = run([partial(job, train, test) for train, test in folds])
+        objective = self.problem.objective
+        ys = [np.array([objective.value(o.metrics) for o in test], dtype=np.float64) for _, test in folds]
+        out = []
+        for k, pred in enumerate(members):
+            others = [j for j in range(len(folds)) if j != k and len(ys[j])]
+            oof = np.vstack([members[j] for j in others]) if others else None
+            y = np.concatenate([ys[j] for j in others]) if others else np.zeros(0)
+            w = choose_weights(("lightgbm", "mixing_law"), oof if oof is not None and len(y) >= 3 else None, y,
+                               self.config.blend_shrink).weights
+            out.append(np.asarray(pred @ w, dtype=np.float64))
+        return out
 
     def _cross_validate_blend(self, ts: TrainingSet) -> None:
         """Out-of-fold predictions of both members on the same folds, then the blend weights (``auto``).

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from functools import cached_property, partial
+from functools import cached_property
 from typing import Any, TypeVar
 
 import numpy as np
@@ -26,9 +26,9 @@ import mixers
 from app import metrics
 from app.services.runs import content_hash, normalize_weights, sweep_leases
 from mixers import MixerError, OfflineMixer, get_mixer_class
-from mixers.base import Mixer, MixerConfig
+from mixers.base import FoldJob, FoldRunner, Mixer, MixerConfig
 from mixers.simplex import novel_mask
-from mixers.types import DomainSpec, Objective, Observation, PendingRun, Problem, fidelity_key
+from mixers.types import DomainSpec, FloatArray, Objective, Observation, PendingRun, Problem, fidelity_key
 from store.errors import DomainError, FieldError, InvalidInput
 from store.records import OPEN_STATUSES, ProjectRecord, RunRecord
 from store.repository import Store
@@ -417,6 +417,32 @@ def _drop_known(project: ProjectRecord, rows: list[dict[str, Any]], existing: li
     return keep
 
 
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: called after each finished fold of an evaluation (``total`` = mixers x folds)."""
+
+
+def _fold_runner(timeout: float, tick: Callable[[], None]) -> FoldRunner:
+    """A :data:`mixers.base.FoldRunner` on the worker pool: the jobs run concurrently, each within ``timeout``
+    seconds of the previous result, and ``tick`` is called as each finishes."""
+
+    def run(jobs: list[FoldJob]) -> list[FloatArray]:
+        futures = [_pool.submit(job) for job in jobs]
+        out = []
+        try:
+            for future in futures:
+                try:
+                    out.append(future.result(timeout=timeout))
+                except FutureTimeout as exc:
+                    raise FitTimeout(timeout) from exc
+                tick()
+        finally:
+            for future in futures:
+                future.cancel()
+        return out
+
+    return run
+
+
 def evaluate(
     store: Store,
     project_name: str,
@@ -425,11 +451,16 @@ def evaluate(
     fidelity: dict[str, float] | None,
     seed: int,
     timeout: float,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """k-fold cross-validation of each mixer on the project's completed runs at one fidelity.
 
     Reports Spearman and MAE of out-of-fold predictions, and the regret of the top pick: the true objective
     of the run each mixer ranks best, minus the best true objective (in the objective's direction, >= 0).
+    A mixer that cannot answer (a MixerError, e.g. ``ot`` without embeddings, or its time limit) gets
+    ``error: {code, detail}`` in its own result; the others are scored. The mixers run side by side, each
+    one's folds as jobs of the worker pool (:meth:`mixers.base.OfflineMixer.cross_val_predict`, where mixers
+    share work between folds); ``progress`` hears of every finished fold.
     """
     parsed = [parse_mixer(name, cfg) for name, cfg in choices]
     project = store.get_project(project_name)
@@ -452,37 +483,62 @@ def evaluate(
     order = np.random.default_rng(seed).permutation(len(obs))
     fold_of = np.empty(len(obs), dtype=int)
     fold_of[order] = np.arange(len(obs)) % folds
-    results = []
-    for cls, cfg in parsed:
-        emb = store.load_embeddings(project.id) if _needs_embeddings(cls) else None
-        prob = make_problem(project, emb)
+    fold_data = [
+        ([o for o, f in zip(obs, fold_of, strict=True) if f != k],
+         [o for o, f in zip(obs, fold_of, strict=True) if f == k])
+        for k in range(folds)
+    ]
+    total = len(parsed) * folds
+    done = [0]
+    lock = threading.Lock()
+
+    def tick() -> None:
+        with lock:
+            done[0] += 1
+            count = done[0]
+        if progress is not None:
+            progress(count, total)
+
+    emb = store.load_embeddings(project.id) if any(_needs_embeddings(cls) for cls, _ in parsed) else None
+    target_fid = used[0].fidelity
+
+    def one_mixer(cls: type[Mixer], cfg: MixerConfig) -> tuple[np.ndarray | None, dict[str, str] | None]:
+        model = cls(make_problem(project, emb if _needs_embeddings(cls) else None), cfg, seed)
+        assert isinstance(model, OfflineMixer)
+        try:
+            parts = model.cross_val_predict(fold_data, target_fid, _fold_runner(timeout, tick))
+        except MixerError as exc:
+            return None, {"code": "mixer_cannot_answer", "detail": str(exc)}
+        except FitTimeout as exc:
+            return None, {"code": exc.code, "detail": str(exc)}
         pred = np.full(len(obs), np.nan)
+        for k, part in enumerate(parts):
+            pred[fold_of == k] = part
+        return pred, None
 
-        def one_fold(k: int, cls: type[Mixer] = cls, cfg: MixerConfig = cfg, prob: Problem = prob) -> np.ndarray:
-            train = [o for o, f in zip(obs, fold_of, strict=True) if f != k]
-            test = np.vstack([o.weights for o, f in zip(obs, fold_of, strict=True) if f == k])
-            model = cls(prob, cfg, seed)
-            assert isinstance(model, OfflineMixer)
-            return model.fit(train).predict(test, used[0].fidelity).mean
-
-        for k in range(folds):
-            pred[fold_of == k] = _mixer_call(partial(run_limited, partial(one_fold, k), timeout))
+    # One thread per mixer drives its folds; the folds themselves run in the shared worker pool.
+    with ThreadPoolExecutor(max_workers=len(parsed), thread_name_prefix="mixopt-eval") as drivers:
+        outcomes = list(drivers.map(lambda pc: one_mixer(*pc), parsed))
+    results = []
+    best_true = (y * problem.objective.sign).min() * problem.objective.sign
+    for (cls, cfg), (pred, error) in zip(parsed, outcomes, strict=True):
+        base = {"mixer": cls.name, "config": cfg.model_dump(mode="json"), "n_runs": len(obs), "actual": y.tolist(),
+                "run_ids": [r.id for r in used]}
+        if pred is None:
+            results.append({**base, "spearman": None, "mae": None, "regret": None, "predicted": [], "error": error})
+            continue
         ok = np.isfinite(pred)
         rho = spearmanr(pred[ok], y[ok]).statistic if ok.sum() > 2 else float("nan")
-        best_true = (y * problem.objective.sign).min() * problem.objective.sign
         pick = int(np.nanargmin(pred * problem.objective.sign)) if ok.any() else None
         regret = abs(y[pick] - best_true) if pick is not None else None
         results.append(
             {
-                "mixer": cls.name,
-                "config": cfg.model_dump(mode="json"),
+                **base,
                 "spearman": _finite_or_none(float(rho)),
                 "mae": _finite_or_none(float(np.nanmean(np.abs(pred - y)))),
                 "regret": _finite_or_none(regret),
-                "n_runs": len(obs),
                 "predicted": [float(v) if np.isfinite(v) else None for v in pred],
-                "actual": y.tolist(),
-                "run_ids": [r.id for r in used],
+                "error": None,
             }
         )
     return results
