@@ -189,6 +189,12 @@ class ProposalOut(BaseModel):
     config: dict[str, Any]
     seed: int | None
     runs: list[RunOut]
+    diagnostics: dict[str, Any] = Field(
+        default_factory=dict,
+        description="how the batch was chosen: method (recipe, active, pool, pool_active), the recipe and each "
+        "run's Dirichlet strength, the ensemble's disagreement and the plausibility of each run (active); "
+        "empty for mixers that give none",
+    )
 
 
 class RecommendationIn(MixerChoice):

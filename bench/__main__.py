@@ -26,6 +26,7 @@ BENCHMARKS = {  # name: (module, the results file its run() writes, bench/result
     "latency": ("bench.bench_latency", "latency"),
     "regmix": ("bench.bench_regmix", "regmix_speed"),
     "regmix_blend": ("bench.bench_regmix_blend", "regmix_blend"),
+    "evaluate": ("bench.bench_evaluate", "evaluate_speed"),
     "regmix_pool": ("bench.pool_replay", "regmix_pool_replay"),
     "ot": ("bench.bench_ot", "ot"),
     "mfbo": ("bench.bench_mfbo", "mfbo"),

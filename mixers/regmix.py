@@ -37,6 +37,7 @@ from mixers.offline_common import (
     SingleFidelityMixer,
     TrainingSet,
     call_rng,
+    candidate_density,
     dirichlet_candidates,
     subset,
     top_k_indices,
@@ -83,6 +84,10 @@ class RegMixConfig(SingleFidelityConfig):
     )
     active_exploit: float = Field(
         0.0, ge=0, le=1, description="0: pure disagreement; 1: pure predicted objective (rank mix)"
+    )
+    active_plausibility: float = Field(
+        1.0, ge=0, le=10, description="active: disagreement x plausibility ** this (the candidates' own density; "
+        "0: disagreement alone, which favours near-vertex mixtures)"
     )
 
 
@@ -203,6 +208,33 @@ def pruned_top_k(
         full += w * b.predict(x[idx])
     order = top_k_indices(full, k)
     return idx[order], full[order]
+
+
+class _ActiveScorer:
+    """Active-learning score of candidates ``(c, d)``: ensemble disagreement (std of the members' predictions)
+    times plausibility (:func:`candidate_density`) ** ``power``, optionally rank-mixed with the predicted objective
+    (``exploit``). ``parts`` keeps the last call's disagreement and plausibility for the proposal's diagnostics.
+
+    Why the plausibility: disagreement alone is largest at the recipe's rare near-vertex draws (all 8 runs of a
+    batch had one domain >= 0.94), which teach the model little about the mixtures it is asked to rank, and
+    active lost to random order on the pool replay (``bench/pool_replay.py``).
+    """
+
+    def __init__(self, members: list[Any], sign: float, exploit: float, power: float) -> None:
+        self.members, self.sign, self.exploit, self.power = members, sign, exploit, power
+        self.parts: dict[str, FloatArray] = {}
+
+    def __call__(self, x: FloatArray) -> FloatArray:
+        preds = np.stack([member(x) for member in self.members])  # (members, c)
+        spread = preds.std(axis=0)
+        plausible = candidate_density(x) if self.power > 0 else np.ones(len(x))
+        self.parts = {"disagreement": spread, "plausibility": plausible}
+        score = spread * plausible**self.power
+        if self.exploit <= 0:
+            return np.asarray(score, dtype=np.float64)
+        good = -self.sign * preds.mean(axis=0)
+        return np.asarray((1 - self.exploit) * rankdata(score) + self.exploit * rankdata(good),
+                          dtype=np.float64) / len(x)
 
 
 # -- the mixer --------------------------------------------------------------------------------------------
@@ -421,20 +453,8 @@ class RegMixMixer(SingleFidelityMixer):
     def _scorer(self, rng: np.random.Generator) -> Scorer | None:
         if not self.config.active or self.ts is None:
             return None
-        ts = self.ts
-        members = self._ensemble(ts)
-        sign = self.problem.objective.sign
-        beta = self.config.active_exploit
-
-        def score(x: FloatArray) -> FloatArray:
-            preds = np.stack([member(x) for member in members])  # (members, m)
-            spread = preds.std(axis=0)
-            if beta <= 0:
-                return spread
-            good = -sign * preds.mean(axis=0)
-            return np.asarray((1 - beta) * rankdata(spread) + beta * rankdata(good), dtype=np.float64) / len(x)
-
-        return score
+        return _ActiveScorer(self._ensemble(self.ts), self.problem.objective.sign, self.config.active_exploit,
+                             self.config.active_plausibility)
 
     def _ensemble(self, ts: TrainingSet) -> list[Any]:
         """Members: functions ``(m, d) -> (m,)`` of the objective, varied by seed, bagging and features.

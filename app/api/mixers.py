@@ -31,7 +31,7 @@ def list_mixers() -> list[MixerInfo]:
 
 @router.post("/api/v1/projects/{name}/proposals", status_code=201, response_model=ProposalOut)
 def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settings: SettingsDep) -> ProposalOut:
-    proposal, runs = svc.propose(
+    proposal, runs, diagnostics = svc.propose(
         store,
         name,
         body.mixer,
@@ -50,6 +50,7 @@ def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settin
         config=proposal.config,
         seed=proposal.seed,
         runs=[run_out(r) for r in runs],
+        diagnostics=diagnostics,
     )
 
 

@@ -350,11 +350,12 @@ def propose(
     seed: int | None,
     lease_seconds: float,
     timeout: float,
-) -> tuple[Any, list[RunRecord]]:
+) -> tuple[Any, list[RunRecord], dict[str, Any]]:
     """Ask the mixer for ``n`` runs and create them ``pending`` in one transaction.
 
     Dedup is checked again inside the write transaction (which holds the project's write lock), so two
-    concurrent proposals cannot create the same pending mixture twice.
+    concurrent proposals cannot create the same pending mixture twice. Returns the proposal, its runs and the
+    mixer's diagnostics of how the batch was chosen (``runs`` entries aligned with the created runs).
     """
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project_name, cls)
@@ -403,7 +404,20 @@ def propose(
     )
     metrics.PROPOSALS.labels(cls.name).inc()
     metrics.PROPOSED_RUNS.labels(cls.name).inc(len(runs))
-    return proposal, runs
+    return proposal, runs, _proposal_diagnostics(ctx.project, proposed, runs)
+
+
+def _proposal_diagnostics(project: ProjectRecord, proposed: Sequence[Any], runs: Sequence[RunRecord]) -> dict[str, Any]:
+    """The mixer's batch diagnostics (empty when it gives none), per-run entries matched to the created runs (a
+    concurrent proposal may have taken some mixtures) and labelled with their ids."""
+    diag = dict(getattr(proposed, "diagnostics", None) or {})
+    per_run = diag.pop("runs", None)
+    if per_run is not None and len(per_run) == len(proposed):
+        by_key = {tuple(np.round(p.weights, 9)): entry for p, entry in zip(proposed, per_run, strict=True)}
+        diag["runs"] = [
+            {"run_id": r.id, **by_key.get(tuple(np.round(weights_array(project, r.weights), 9)), {})} for r in runs
+        ]
+    return _jsonable(diag)
 
 
 def _drop_known(project: ProjectRecord, rows: list[dict[str, Any]], existing: list[RunRecord]) -> list[dict[str, Any]]:
