@@ -116,6 +116,21 @@ def test_proposals_are_pending_distinct_and_within_bounds(demo_client: TestClien
     assert done["status"] == "completed"
 
 
+def test_proposal_diagnostics_say_how_the_batch_was_chosen(demo_client: TestClient) -> None:
+    body = {"mixer": "regmix", "config": {**FAST, "active": True, "ensemble_trees": 20}, "n": 4, "seed": 5}
+    resp = demo_client.post(f"{BASE}/proposals", json=body)
+    assert resp.status_code == 201, resp.text
+    out = resp.json()
+    diag = out["diagnostics"]
+    assert diag["method"] == "active" and diag["recipe"]["temperature"] == 0.5 and diag["candidates_scored"] > 4
+    assert [r["run_id"] for r in diag["runs"]] == [r["id"] for r in out["runs"]]
+    for entry in diag["runs"]:
+        assert entry["strength"] > 0 and entry["disagreement"] >= 0 and 0 < entry["plausibility"] <= 1
+    plain = demo_client.post(f"{BASE}/proposals", json={"mixer": "regmix", "config": FAST, "n": 2, "seed": 6}).json()
+    assert plain["diagnostics"]["method"] == "recipe"
+    assert all("disagreement" not in r and r["strength"] > 0 for r in plain["diagnostics"]["runs"])
+
+
 def test_proposals_from_a_candidate_pool(demo_client: TestClient) -> None:
     names = [d["name"] for d in demo_client.get(BASE).json()["domains"]]
     rng = np.random.default_rng(0)
