@@ -37,7 +37,7 @@ Data = tuple[FloatArray, pd.DataFrame]
 def test_lightgbm_spearman_on_regmix_test_runs(regmix_train: Data, regmix_test: Data) -> None:
     w, m = regmix_train
     wt, mt = regmix_test
-    mixer = RegMixMixer(regmix_problem(), seed=0).fit(regmix_observations(w, m))
+    mixer = RegMixMixer(regmix_problem(), RegMixConfig(model="lightgbm"), seed=0).fit(regmix_observations(w, m))
     rho = spearmanr(mixer.predict(wt).mean, mt[PILE_CC]).statistic
     assert rho >= 0.98, rho
     rec = mixer.recommend()
