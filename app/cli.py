@@ -422,10 +422,15 @@ def evaluate(
         )
     rows = [
         {**{k: r[k] for k in ("mixer", "spearman", "mae", "regret", "n_runs")},
-         "error": r["error"]["detail"] if r.get("error") else None}
+         "error": _short_error(r["error"]) if r.get("error") else None}
         for r in results
     ]
     _emit(rows, fmt, ["mixer", "spearman", "mae", "regret", "n_runs", "error"], f"{folds}-fold cross-validation")
+
+
+def _short_error(error: dict[str, str]) -> str:
+    detail = error["detail"]
+    return f"{error['code']}: {detail if len(detail) <= 80 else detail[:77] + '...'}"
 
 
 @app.command("embed")
