@@ -517,9 +517,9 @@ def evaluate(
     target_fid = used[0].fidelity
 
     def one_mixer(cls: type[Mixer], cfg: MixerConfig) -> tuple[np.ndarray | None, dict[str, str] | None]:
-        model = cls(make_problem(project, emb if _needs_embeddings(cls) else None), cfg, seed)
-        assert isinstance(model, OfflineMixer)
         try:
+            model = cls(make_problem(project, emb if _needs_embeddings(cls) else None), cfg, seed)
+            assert isinstance(model, OfflineMixer)
             parts = model.cross_val_predict(fold_data, target_fid, _fold_runner(timeout, tick))
         except MixerError as exc:
             return None, {"code": "mixer_cannot_answer", "detail": str(exc)}
