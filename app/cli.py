@@ -509,7 +509,7 @@ def propose(
         proposal_id, runs, source = made.id, made.runs, made.fidelity_source
     else:
         settings = get_settings()
-        proposal, stored, source = _call(
+        proposal, stored, source, _diagnostics = _call(
             mixing.propose,
             _store(),
             project,
@@ -548,15 +548,30 @@ def evaluate(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Compare mixers by k-fold cross-validation: Spearman, MAE and regret of the top pick."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from app.services import mixing
 
     settings = get_settings()
     names = mixer or ["regmix"]
-    results = _call(
-        mixing.evaluate, _store(), project, [(m, None) for m in names], folds, None, 0, settings.fit_timeout_seconds
-    )
-    rows = [{k: r[k] for k in ("mixer", "spearman", "mae", "regret", "n_runs")} for r in results]
-    _emit(rows, fmt, ["mixer", "spearman", "mae", "regret", "n_runs"], f"{folds}-fold cross-validation")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task(f"{folds}-fold cross-validation of {', '.join(names)}", total=len(names) * folds)
+        results = _call(
+            mixing.evaluate, _store(), project, [(m, None) for m in names], folds, None, 0,
+            settings.fit_timeout_seconds, progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    rows = [
+        {**{k: r[k] for k in ("mixer", "spearman", "mae", "regret", "n_runs")},
+         "error": _short_error(r["error"]) if r.get("error") else None}
+        for r in results
+    ]
+    _emit(rows, fmt, ["mixer", "spearman", "mae", "regret", "n_runs", "error"], f"{folds}-fold cross-validation")
+
+
+def _short_error(error: dict[str, str]) -> str:
+    detail = error["detail"]
+    return f"{error['code']}: {detail if len(detail) <= 80 else detail[:77] + '...'}"
 
 
 @app.command("embed")

@@ -167,6 +167,12 @@ class ProposalOut(BaseModel):
         description="where the fidelities offered to the mixer came from: the request's fidelity/fidelities, the "
         "project's ladder, the fidelities the project's runs use, the target (no runs and no ladder), or none",
     )
+    diagnostics: dict[str, Any] = Field(
+        default_factory=dict,
+        description="how the batch was chosen: method (recipe, active, pool, pool_active), the recipe and each "
+        "run's Dirichlet strength, the ensemble's disagreement and the plausibility of each run (active); "
+        "empty for mixers that give none",
+    )
 
 
 class RecommendationIn(MixerChoice):
@@ -217,6 +223,11 @@ class EvaluationIn(Strict):
     seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
+class EvaluationError(BaseModel):
+    code: str = Field(description="machine-readable, e.g. mixer_cannot_answer, fit_timeout")
+    detail: str
+
+
 class EvaluationResult(BaseModel):
     mixer: str
     config: dict[str, Any]
@@ -224,9 +235,12 @@ class EvaluationResult(BaseModel):
     mae: float | None
     regret: float | None
     n_runs: int
-    predicted: list[float] = Field(description="cross-validated prediction of every run, aligned with run_ids")
+    predicted: list[float | None] = Field(
+        description="cross-validated prediction of every run, aligned with run_ids (empty when error is set)"
+    )
     actual: list[float]
     run_ids: list[int]
+    error: EvaluationError | None = Field(None, description="why this mixer could not be scored (others still are)")
 
 
 class EvaluationOut(BaseModel):

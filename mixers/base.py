@@ -9,7 +9,8 @@ config); online mixers keep all their state in a JSON-serializable dict.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -31,6 +32,24 @@ from mixers.types import (
 
 class MixerError(ValueError):
     """A request the mixer cannot answer with the data it has (the service maps it to a 4xx)."""
+
+
+FoldJob = Callable[[], FloatArray]
+FoldRunner = Callable[[list[FoldJob]], list[FloatArray]]
+"""Runs independent jobs (each returns an array) and returns their results in order; the service passes one
+that uses its worker pool, with a time limit and a progress callback."""
+
+
+def run_in_order(jobs: list[FoldJob]) -> list[FloatArray]:
+    """The plain :data:`FoldRunner`: one job after the other, here."""
+    return [job() for job in jobs]
+
+
+def held_out_mixtures(runs: Sequence[Observation], d: int) -> FloatArray:
+    """Mixtures ``(m, d)`` of ``runs``."""
+    if not runs:
+        return np.zeros((0, d))
+    return np.vstack([np.asarray(o.weights, dtype=np.float64) for o in runs])
 
 
 class MixerConfig(BaseModel):
@@ -105,6 +124,28 @@ class OfflineMixer(Mixer):
         ``candidates`` ``(c, d)``: choose only from these rows. ``fidelities``: the mixer may choose each run's
         fidelity from this list (mixers that do not model scale use ``fidelity`` or the first entry).
         """
+
+
+    def cross_val_predict(
+        self,
+        folds: Sequence[tuple[Sequence[Observation], Sequence[Observation]]],
+        fidelity: Mapping[str, float] | None = None,
+        run: FoldRunner = run_in_order,
+    ) -> list[FloatArray]:
+        """Out-of-fold predictions: for each ``(training runs, held-out runs)`` of ``folds``, the objective
+        ``(m,)`` at the held-out runs' mixtures predicted by a mixer of this class, config and seed fitted on the
+        training runs (the held-out runs' metrics may be used only to weigh models fitted without them).
+
+        This mixer itself is not fitted or changed. The default refits a fresh mixer per fold, the folds as jobs
+        of ``run``; mixers override it to share work between folds (skip per-fold diagnostics, reuse
+        hyperparameters).
+        """
+
+        def job(train: Sequence[Observation], test: Sequence[Observation]) -> FloatArray:
+            mixer = type(self)(self.problem, self.config, self.seed)
+            return mixer.fit(train).predict(held_out_mixtures(test, self.problem.d), fidelity).mean
+
+        return run([partial(job, train, test) for train, test in folds])
 
 
 class OnlineMixer(Mixer):

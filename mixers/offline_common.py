@@ -23,15 +23,17 @@ import math
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist
 from scipy.stats import spearmanr
 
-from mixers.base import MixerConfig, MixerError, OfflineMixer
+from mixers.base import FoldRunner, MixerConfig, MixerError, OfflineMixer, held_out_mixtures, run_in_order
 from mixers.simplex import kl_to_prior, project_to_bounds, sample_dirichlet
 from mixers.types import (
     FidelityAnswer,
@@ -41,6 +43,7 @@ from mixers.types import (
     PendingRun,
     Predictions,
     Problem,
+    ProposedBatch,
     ProposedRun,
     fidelity_key,
 )
@@ -186,6 +189,12 @@ def build_training_set(
     return TrainingSet(x, mm, mm @ coefs, counts, names, coefs, fid, reason, len(used), noise)
 
 
+def subset(ts: TrainingSet, rows: NDArray[np.bool_]) -> TrainingSet:
+    """The rows ``rows`` ``(n,)`` of ``ts`` (a cross-validation training fold; no noise estimate)."""
+    return TrainingSet(ts.x[rows], ts.metrics[rows], ts.y[rows], ts.counts[rows], ts.metric_names, ts.coefs,
+                       ts.fidelity, ts.fidelity_reason, int(ts.counts[rows].sum()), None)
+
+
 def kfold_indices(n: int, folds: int, rng: np.random.Generator) -> NDArray[np.intp]:
     """Fold id ``(n,)`` in ``0..folds-1`` of each row, balanced and shuffled."""
     fold = np.empty(n, dtype=np.intp)
@@ -314,8 +323,16 @@ class ProposalRecipe:
     def strengths(self) -> FloatArray:
         return np.logspace(math.log10(self.strength_min), math.log10(self.strength_max), self.n_strengths)
 
+    def as_dict(self) -> dict[str, float]:
+        return {"temperature": self.temperature, "strength_min": self.strength_min,
+                "strength_max": self.strength_max, "n_strengths": self.n_strengths, "min_weight": self.min_weight}
+
     def draw(self, rng: np.random.Generator, prior: FloatArray, m: int) -> FloatArray:
         """``m`` raw draws ``(m, d)`` (min-weight zeroing applied, bounds not yet)."""
+        return self.draw_with_strengths(rng, prior, m)[0]
+
+    def draw_with_strengths(self, rng: np.random.Generator, prior: FloatArray, m: int) -> tuple[FloatArray, FloatArray]:
+        """``m`` raw draws ``(m, d)`` and the Dirichlet strength ``(m,)`` each was drawn with."""
         tempered = prior**self.temperature
         tempered = tempered / tempered.sum()
         strengths = self.strengths()
@@ -329,24 +346,31 @@ class ProposalRecipe:
         # Never zero a whole row: keep each row's largest weight.
         small[np.arange(m), out.argmax(axis=1)] = False
         out[small] = 0.0
-        return np.asarray(out / out.sum(axis=1, keepdims=True), dtype=np.float64)
+        return np.asarray(out / out.sum(axis=1, keepdims=True), dtype=np.float64), np.asarray(strengths[which])
 
     def sample(self, rng: np.random.Generator, problem: Problem, m: int, allow_projection: bool = False) -> FloatArray:
         """Up to ``m`` feasible rows ``(<=m, d)``: over-cap draws rejected, the rest projected into the bounds.
 
         With ``allow_projection`` the over-cap draws are projected too (used when the caps reject nearly all).
         """
+        return self.sample_with_strengths(rng, problem, m, allow_projection)[0]
+
+    def sample_with_strengths(
+        self, rng: np.random.Generator, problem: Problem, m: int, allow_projection: bool = False
+    ) -> tuple[FloatArray, FloatArray]:
+        """:meth:`sample`, and the strength ``(<=m,)`` of each row."""
         lo, hi = problem.bounds()
-        raw = self.draw(rng, problem.prior(), m)
+        raw, strength = self.draw_with_strengths(rng, problem.prior(), m)
         if not allow_projection:
-            raw = raw[np.all(raw <= hi + 1e-12, axis=1)]
+            keep = np.all(raw <= hi + 1e-12, axis=1)
+            raw, strength = raw[keep], strength[keep]
         if len(raw) == 0:
-            return raw
+            return raw, strength
         inside = problem.feasible(raw, tol=0.0)
         if not inside.all():
             raw = raw.copy()
             raw[~inside] = project_to_bounds(raw[~inside], lo, hi)
-        return raw
+        return raw, strength
 
 
 def existing_mixtures(
@@ -405,17 +429,34 @@ def random_proposals(
     With ``batch`` set, returns up to ``batch`` novel distinct rows (a candidate set for scoring; at least
     ``n`` unless impossible). Raises MixerError when ``n`` distinct feasible mixtures cannot be found.
     """
+    return random_proposals_with_strengths(rng, problem, recipe, n, existing, batch, max_rounds)[0]
+
+
+def random_proposals_with_strengths(
+    rng: np.random.Generator,
+    problem: Problem,
+    recipe: ProposalRecipe,
+    n: int,
+    existing: FloatArray,
+    batch: int | None = None,
+    max_rounds: int = 20,
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`random_proposals`, and the recipe strength ``(rows,)`` each row was drawn with."""
     want = max(n, batch or 0)
     found = np.zeros((0, problem.d))
+    found_s = np.zeros(0)
     for rnd in range(max_rounds):
         m = 2 * (want - len(found)) + 64
-        draws = recipe.sample(rng, problem, m, allow_projection=rnd >= max_rounds // 2)
+        draws, strength = recipe.sample_with_strengths(rng, problem, m, allow_projection=rnd >= max_rounds // 2)
         if len(draws) == 0:
             continue
-        draws = draws[far_from(draws, existing, PROPOSAL_TOL)]
-        draws = draws[far_from(draws, found, PROPOSAL_TOL)]
+        keep_new = far_from(draws, existing, PROPOSAL_TOL)
+        draws, strength = draws[keep_new], strength[keep_new]
+        keep_new = far_from(draws, found, PROPOSAL_TOL)
+        draws, strength = draws[keep_new], strength[keep_new]
         keep = distinct_in_order(draws, np.arange(len(draws)), want - len(found), PROPOSAL_TOL)
         found = np.vstack([found, draws[keep]])
+        found_s = np.concatenate([found_s, strength[keep]])
         if len(found) >= want:
             break
     if len(found) < n:
@@ -423,7 +464,7 @@ def random_proposals(
             f"could only find {len(found)} distinct feasible mixtures not already run or pending "
             f"(asked for {n}); the bounds may leave too little room"
         )
-    return found
+    return found, found_s
 
 
 def diverse_top(
@@ -460,7 +501,34 @@ def diverse_top(
     return chosen
 
 
+def candidate_density(x: FloatArray, max_reference: int = 2048) -> FloatArray:
+    """Plausibility ``(c,)`` in ``(0, 1]`` of candidates ``x`` ``(c, d)`` under the distribution they were drawn
+    from: a Gaussian kernel density over (up to ``max_reference`` evenly spaced rows of) the candidates themselves,
+    bandwidth half the median distance to their centroid, divided by its maximum. Isolated draws (a recipe's
+    near-vertex mixtures) score low, the bulk where most mixtures, and most future questions, lie scores high.
+    Hand-written: scipy's gaussian_kde needs a non-singular covariance, which mixtures on the simplex lack.
+    """
+    c = len(x)
+    if c == 0:
+        return np.zeros(0)
+    ref = x[np.linspace(0, c - 1, min(c, max_reference)).astype(np.intp)]
+    h = max(0.5 * float(np.median(np.linalg.norm(x - x.mean(axis=0), axis=1))), 1e-6)
+    dens = np.empty(c)
+    step = max(1, 4_000_000 // len(ref))
+    for i in range(0, c, step):
+        d2 = cdist(x[i:i + step], ref, "sqeuclidean")
+        dens[i:i + step] = np.exp(-d2 / (2 * h * h)).mean(axis=1)
+    return np.asarray(dens / dens.max(), dtype=np.float64)
+
+
 Scorer = Callable[[FloatArray], FloatArray]
+"""Scores ``(c,)`` of candidate mixtures ``(c, d)``, higher = more worth running. A scorer may also expose
+``parts``: a dict of per-candidate arrays ``(c,)`` from its last call (e.g. disagreement, plausibility), which the
+proposal's diagnostics report for the chosen runs."""
+
+
+def _summary(values: FloatArray) -> dict[str, float]:
+    return {"min": float(values.min()), "median": float(np.median(values)), "max": float(values.max())}
 
 
 def propose_runs(
@@ -475,13 +543,16 @@ def propose_runs(
     scorer: Scorer | None = None,
     n_scored: int = 2048,
     diversity: float = 1.0,
-) -> list[ProposedRun]:
+) -> ProposedBatch:
     """``n`` new runs at ``fidelity``: distinct, feasible, none equal to an observed or pending run there.
 
     ``candidates`` ``(c, d)``: choose only among its eligible rows (fewer than ``n`` if the pool runs out;
     MixerError if none is left). Without a ``scorer`` the choice is random (pool rows in random order, or
     fresh recipe draws); with one, ``n_scored`` recipe draws (or the pool) are scored (higher = better) and
     a spread-out high-scoring batch is taken (:func:`diverse_top` with ``diversity``, pending runs penalized).
+    The batch's ``diagnostics`` say how: ``method`` (recipe, active, pool, pool_active), the recipe and each
+    run's Dirichlet strength when drawn from it, and the scorer's parts (disagreement, plausibility) for each
+    chosen run next to their spread over all candidates scored.
     """
     if n < 1:
         raise MixerError("n must be at least 1")
@@ -489,22 +560,54 @@ def propose_runs(
     if existing.shape[1] != problem.d:
         existing = np.zeros((0, problem.d))
     pend = np.vstack([np.asarray(p.weights) for p in pending]) if pending else None
+    diag: dict[str, Any] = {}
+    strengths: FloatArray | None = None
+    picked_parts: dict[str, FloatArray] = {}
+    cand_parts: dict[str, FloatArray] = {}
+
+    def scored(cands: FloatArray) -> list[int]:
+        assert scorer is not None
+        score = scorer(cands)
+        chosen = diverse_top(score, cands, n, pend, diversity)
+        parts = {"score": score, **getattr(scorer, "parts", {})}
+        for key, values in parts.items():
+            cand_parts[key] = np.asarray(values, dtype=np.float64)
+            picked_parts[key] = cand_parts[key][chosen]
+        return chosen
+
     if candidates is not None:
         pool = np.asarray(candidates, dtype=np.float64)
         idx = eligible_pool(problem, pool, existing)
         if len(idx) == 0:
             raise MixerError("no candidate is feasible and new (all are out of bounds, already run or pending)")
-        if scorer is None:
-            picked = idx[rng.permutation(len(idx))[:n]]
-        else:
-            picked = idx[diverse_top(scorer(pool[idx]), pool[idx], n, pend, diversity)]
+        picked = idx[rng.permutation(len(idx))[:n]] if scorer is None else idx[scored(pool[idx])]
         rows = pool[picked]
+        diag.update({"method": "pool" if scorer is None else "pool_active", "pool_eligible": len(idx)})
     elif scorer is None:
-        rows = random_proposals(rng, problem, recipe, n, existing)
+        rows, strengths = random_proposals_with_strengths(rng, problem, recipe, n, existing)
+        diag.update({"method": "recipe", "recipe": recipe.as_dict()})
     else:
-        cands = random_proposals(rng, problem, recipe, n, existing, batch=n_scored)
-        rows = cands[diverse_top(scorer(cands), cands, n, pend, diversity)]
-    return [ProposedRun(weights=np.array(r, dtype=np.float64), fidelity=dict(fidelity)) for r in rows]
+        cands, cand_strengths = random_proposals_with_strengths(rng, problem, recipe, n, existing, batch=n_scored)
+        chosen = scored(cands)
+        rows, strengths = cands[chosen], cand_strengths[chosen]
+        diag.update({"method": "active", "recipe": recipe.as_dict(), "candidates_scored": len(cands)})
+    if scorer is not None:
+        diag["diversity"] = diversity
+        if candidates is not None:
+            diag["candidates_scored"] = len(idx)
+        diag["candidates"] = {key: _summary(values) for key, values in cand_parts.items()}
+    per_run: list[dict[str, float | None]] = []
+    for i, row in enumerate(rows):
+        entry: dict[str, float | None] = {"max_weight": float(np.max(row))}
+        if strengths is not None:
+            entry["strength"] = float(strengths[i])
+        for key, values in picked_parts.items():
+            entry[key] = float(values[i])
+        per_run.append(entry)
+    diag["runs"] = per_run
+    return ProposedBatch(
+        [ProposedRun(weights=np.array(r, dtype=np.float64), fidelity=dict(fidelity)) for r in rows], diag
+    )
 
 
 # -- a base class for mixers fitted on one fidelity -------------------------------------------------------
@@ -546,6 +649,7 @@ class SingleFidelityMixer(OfflineMixer):
         self.observations: list[Observation] = []
         self.cv_spearman: float | None = None
         self.cv_note = ""
+        self.diagnose = True  # False: fit skips the cross-validated diagnostics (evaluation folds)
 
     # subclass hooks --------------------------------------------------------------------------------
 
@@ -587,28 +691,56 @@ class SingleFidelityMixer(OfflineMixer):
         self.cv_spearman = None
         if self.ts.n >= self.min_runs:
             self._fit_model(self.ts)
-            self._cross_validate(self.ts)
+            if self.diagnose:
+                self._cross_validate(self.ts)
+            else:
+                self.cv_note = "skipped: fitted for an evaluation fold"
         else:
             self.cv_note = f"not fitted: {self.ts.n} distinct mixtures, need {self.min_runs}"
         return self
 
-    def _cross_validate(self, ts: TrainingSet) -> None:
+    def _cv_folds(self, ts: TrainingSet) -> NDArray[np.intp] | None:
+        """Fold id ``(n,)`` of each row for the cross-validated diagnostics, or None (``cv_note`` says why)."""
         folds = self.config.cv_folds
         if ts.n > self.cv_max_runs:
             self.cv_note = f"skipped: more than {self.cv_max_runs} runs"
-            return
+            return None
         if ts.n < 2 * folds or ts.n - math.ceil(ts.n / folds) < self.min_runs:
             self.cv_note = f"skipped: {ts.n} distinct mixtures are too few for {folds} folds"
+            return None
+        return kfold_indices(ts.n, folds, call_rng(self.seed, TAG_CV, np.random.default_rng(0)))
+
+    def _cross_validate(self, ts: TrainingSet) -> None:
+        fold = self._cv_folds(ts)
+        if fold is None:
             return
-        fold = kfold_indices(ts.n, folds, call_rng(self.seed, TAG_CV, np.random.default_rng(0)))
+        folds = self.config.cv_folds
         pred = np.empty(ts.n)
         for k in range(folds):
             tr = fold != k
-            sub = TrainingSet(ts.x[tr], ts.metrics[tr], ts.y[tr], ts.counts[tr], ts.metric_names, ts.coefs,
-                              ts.fidelity, ts.fidelity_reason, int(ts.counts[tr].sum()), None)
-            pred[~tr] = self._cv_predict(sub, ts.x[~tr])
+            pred[~tr] = self._cv_predict(subset(ts, tr), ts.x[~tr])
         self.cv_spearman = safe_spearman(pred, ts.y)
         self.cv_note = f"{folds}-fold, on {ts.n} distinct mixtures"
+
+    def fold_mixer(self) -> SingleFidelityMixer:
+        """A fresh mixer of this class, config and seed that skips the diagnostics (an evaluation fold)."""
+        mixer = type(self)(self.problem, self.config, self.seed)
+        mixer.diagnose = False
+        return mixer
+
+    def cross_val_predict(
+        self,
+        folds: Sequence[tuple[Sequence[Observation], Sequence[Observation]]],
+        fidelity: Mapping[str, float] | None = None,
+        run: FoldRunner = run_in_order,
+    ) -> list[FloatArray]:
+        """As :meth:`OfflineMixer.cross_val_predict`, without each fold's own cross-validated diagnostics (an
+        evaluation needs predictions only; the diagnostics were most of a fit's time)."""
+
+        def job(train: Sequence[Observation], test: Sequence[Observation]) -> FloatArray:
+            return self.fold_mixer().fit(train).predict(held_out_mixtures(test, self.problem.d), fidelity).mean
+
+        return run([partial(job, train, test) for train, test in folds])
 
     def _require_fit(self) -> TrainingSet:
         ts = self.ts
@@ -665,7 +797,7 @@ class SingleFidelityMixer(OfflineMixer):
         pending: Sequence[PendingRun] = (),
         candidates: FloatArray | None = None,
         fidelities: Sequence[Mapping[str, float]] | None = None,
-    ) -> list[ProposedRun]:
+    ) -> ProposedBatch:
         rng = call_rng(self.seed, TAG_PROPOSE, self.rng)
         train_fid = self.ts.fidelity if self.ts is not None else None
         fid = proposal_fidelity(self.problem, fidelity, fidelities, train_fid)

@@ -168,6 +168,15 @@ class ProposedRun:
     fidelity: Mapping[str, float]
 
 
+class ProposedBatch(list[ProposedRun]):
+    """The runs a mixer proposes (a list, so callers of ``propose`` need not change) with ``diagnostics``: how the
+    batch was chosen (JSON-able: method, recipe, per-run strength and disagreement)."""
+
+    def __init__(self, runs: Sequence[ProposedRun] = (), diagnostics: Mapping[str, Any] | None = None) -> None:
+        super().__init__(runs)
+        self.diagnostics: dict[str, Any] = dict(diagnostics or {})
+
+
 @dataclass(frozen=True)
 class Directive:
     """What an online training loop does next: train at ``weights`` until ``until_step`` and report there.

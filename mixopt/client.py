@@ -324,13 +324,16 @@ class RunPage:
 
 @dataclass(frozen=True)
 class Proposal:
-    """A batch of runs a mixer asked for; each is a ``pending`` run to train and post a result to."""
+    """A batch of runs a mixer asked for; each is a ``pending`` run to train and post a result to.
+
+    ``diagnostics``: how the mixer chose the batch (method, recipe, per-run strength and disagreement)."""
 
     id: int
     mixer: str
     config: JSON
     seed: int | None
     runs: tuple[Run, ...]
+    diagnostics: JSON = field(default_factory=dict, compare=False)
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
     fidelity_source: str | None = None
 
@@ -343,6 +346,7 @@ class Proposal:
             config=dict(d.get("config") or {}),
             seed=None if seed is None else int(seed),
             runs=tuple(Run.from_json(r) for r in d.get("runs") or []),
+            diagnostics=dict(d.get("diagnostics") or {}),
             raw=d,
             fidelity_source=d.get("fidelity_source"),
         )
@@ -411,6 +415,8 @@ class EvaluationResult:
     predicted: list[float] = field(default_factory=list)
     actual: list[float] = field(default_factory=list)
     run_ids: list[int] = field(default_factory=list)
+    error: JSON | None = None
+    """``{code, detail}`` when this mixer could not be scored (the others still were)."""
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -422,9 +428,10 @@ class EvaluationResult:
             mae=_opt_float(d.get("mae")),
             regret=_opt_float(d.get("regret")),
             n_runs=int(d.get("n_runs", 0)),
-            predicted=[float(x) for x in d.get("predicted") or []],
+            predicted=[float("nan") if x is None else float(x) for x in d.get("predicted") or []],
             actual=[float(x) for x in d.get("actual") or []],
             run_ids=[int(x) for x in d.get("run_ids") or []],
+            error=None if d.get("error") is None else dict(d["error"]),
             raw=d,
         )
 

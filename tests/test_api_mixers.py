@@ -38,7 +38,8 @@ def test_catalog_lists_every_mixer_with_schema(demo_client: TestClient) -> None:
     assert set(catalog) == set(mixers.available())
     assert {"regmix", "mixing_law", "aioli", "ot", "mfbo"} <= set(catalog)
     assert catalog["aioli"]["kind"] == "online" and catalog["regmix"]["kind"] == "offline"
-    assert catalog["regmix"]["config_schema"]["properties"]["model"]["enum"] == ["lightgbm", "linear", "ridge"]
+    assert catalog["regmix"]["config_schema"]["properties"]["model"]["enum"] == ["auto", "lightgbm", "linear", "ridge"]
+    assert catalog["regmix"]["config_schema"]["properties"]["model"]["default"] == "auto"
 
 
 def test_bad_mixer_requests_are_problems(demo_client: TestClient) -> None:
@@ -115,6 +116,21 @@ def test_proposals_are_pending_distinct_and_within_bounds(demo_client: TestClien
     assert done["status"] == "completed"
 
 
+def test_proposal_diagnostics_say_how_the_batch_was_chosen(demo_client: TestClient) -> None:
+    body = {"mixer": "regmix", "config": {**FAST, "active": True, "ensemble_trees": 20}, "n": 4, "seed": 5}
+    resp = demo_client.post(f"{BASE}/proposals", json=body)
+    assert resp.status_code == 201, resp.text
+    out = resp.json()
+    diag = out["diagnostics"]
+    assert diag["method"] == "active" and diag["recipe"]["temperature"] == 0.5 and diag["candidates_scored"] > 4
+    assert [r["run_id"] for r in diag["runs"]] == [r["id"] for r in out["runs"]]
+    for entry in diag["runs"]:
+        assert entry["strength"] > 0 and entry["disagreement"] >= 0 and 0 < entry["plausibility"] <= 1
+    plain = demo_client.post(f"{BASE}/proposals", json={"mixer": "regmix", "config": FAST, "n": 2, "seed": 6}).json()
+    assert plain["diagnostics"]["method"] == "recipe"
+    assert all("disagreement" not in r and r["strength"] > 0 for r in plain["diagnostics"]["runs"])
+
+
 def test_proposals_from_a_candidate_pool(demo_client: TestClient) -> None:
     names = [d["name"] for d in demo_client.get(BASE).json()["domains"]]
     rng = np.random.default_rng(0)
@@ -145,3 +161,58 @@ def test_evaluation_compares_mixers(demo_client: TestClient) -> None:
     assert lgb["n_runs"] >= 512 and len(lgb["predicted"]) == lgb["n_runs"]  # + runs completed above
     assert lgb["spearman"] > lin["spearman"] > 0.8
     assert lgb["regret"] >= 0 and lgb["mae"] > 0
+    assert lgb["error"] is None and lin["error"] is None
+
+
+def test_evaluation_scores_the_others_when_one_mixer_cannot_answer(demo_client: TestClient) -> None:
+    """``ot`` needs embeddings the demo project lacks: its own result carries the error, the rest are scored."""
+    resp = demo_client.post(
+        f"{BASE}/evaluations",
+        json={"mixers": [{"mixer": "ot"}, {"mixer": "regmix", "config": {"model": "ridge"}},
+                         {"mixer": "mixing_law"}], "folds": 3},
+    )
+    assert resp.status_code == 200, resp.text
+    ot, ridge, law = resp.json()["results"]
+    assert ot["mixer"] == "ot" and ot["spearman"] is None and ot["predicted"] == []
+    assert ot["error"]["code"] == "mixer_cannot_answer" and "embedding" in ot["error"]["detail"]
+    for scored in (ridge, law):
+        assert scored["error"] is None and scored["spearman"] > 0.8
+        assert len(scored["predicted"]) == scored["n_runs"]
+
+
+def test_evaluation_reports_progress_per_fold(demo_client: TestClient) -> None:
+    from app.services import mixing
+
+    store = demo_client.app.state.store  # type: ignore[attr-defined]
+    seen: list[tuple[int, int]] = []
+    results = mixing.evaluate(store, "regmix-demo", [("regmix", {"model": "ridge"}), ("mixing_law", None)], 4,
+                              None, 0, 600, progress=lambda done, total: seen.append((done, total)))
+    assert [r["error"] for r in results] == [None, None]
+    assert sorted(seen) == [(i, 8) for i in range(1, 9)]
+
+
+def test_evaluation_auto_matches_a_plain_refit_per_fold(demo_client: TestClient) -> None:
+    """The shared-work path (members fitted once per fold, weights from the other folds) ranks as well as
+    refitting the whole mixer, its own nested cross-validation included, on every fold."""
+    from app.services import mixing
+    from mixers.base import OfflineMixer
+    from mixers.regmix import RegMixConfig, RegMixMixer
+
+    store = demo_client.app.state.store  # type: ignore[attr-defined]
+    cfg = {"n_estimators": 200, "cv_trees": 50}
+    [fast] = mixing.evaluate(store, "regmix-demo", [("regmix", cfg)], 4, None, 0, 600)
+    project = store.get_project("regmix-demo")
+    runs = [r for r in store.all_runs(project.id, ["completed"]) if r.id in set(fast["run_ids"])]
+    obs = mixing.observations(project, runs)
+    order = np.random.default_rng(0).permutation(len(obs))
+    fold_of = np.empty(len(obs), dtype=int)
+    fold_of[order] = np.arange(len(obs)) % 4
+    folds = [([o for o, f in zip(obs, fold_of, strict=True) if f != k],
+              [o for o, f in zip(obs, fold_of, strict=True) if f == k]) for k in range(4)]
+    mixer = RegMixMixer(mixing.make_problem(project), RegMixConfig(**cfg), 0)
+    plain = OfflineMixer.cross_val_predict(mixer, folds, runs[0].fidelity)
+    pred = np.empty(len(obs))
+    for k, part in enumerate(plain):
+        pred[fold_of == k] = part
+    y = np.array(fast["actual"])
+    assert abs(spearmanr(pred, y).statistic - fast["spearman"]) < 0.01

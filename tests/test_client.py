@@ -329,6 +329,24 @@ def test_post_proposal_is_not_retried_on_503_or_lost_response() -> None:
     assert len(script.requests) == 1
 
 
+def test_proposal_and_evaluation_carry_diagnostics_and_errors() -> None:
+    diag = {"method": "active", "runs": [{"run_id": 1, "disagreement": 0.2, "plausibility": 0.9}]}
+    body = {"id": 3, "mixer": "regmix", "config": {}, "seed": 1, "runs": [run_json(1)], "diagnostics": diag}
+    evals = {"results": [
+        {"mixer": "ot", "config": {}, "spearman": None, "mae": None, "regret": None, "n_runs": 3, "predicted": [],
+         "actual": [1, 2, 3], "run_ids": [4, 5, 6], "error": {"code": "mixer_cannot_answer", "detail": "no emb"}},
+        {"mixer": "regmix", "config": {}, "spearman": 0.5, "mae": 0.1, "regret": 0.0, "n_runs": 3,
+         "predicted": [1.0, None, 2.0], "actual": [1, 2, 3], "run_ids": [4, 5, 6], "error": None},
+    ]}
+    script = Script(httpx.Response(201, json=body), httpx.Response(200, json=evals))
+    client, _ = mock_client(script)
+    proposal = client.propose("p1", "regmix", 1, seed=1)
+    assert proposal.diagnostics == diag
+    ot, reg = client.evaluate("p1", ["ot", "regmix"])
+    assert ot.error == {"code": "mixer_cannot_answer", "detail": "no emb"} and ot.spearman is None
+    assert reg.error is None and reg.predicted[0] == 1.0 and math.isnan(reg.predicted[1])
+
+
 def test_unsent_request_is_retried_even_for_post() -> None:
     body = {"id": 3, "mixer": "regmix", "config": {}, "seed": 1, "runs": [run_json(1), run_json(2)]}
     script = Script(httpx.ConnectError("refused"), httpx.Response(201, json=body))

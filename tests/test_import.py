@@ -120,3 +120,16 @@ def test_import_reports_bad_files_and_writes_nothing(tmp_path: Path) -> None:
     assert "runs[1].weights" in proc.stderr
     listed = mixopt(tmp_path, "runs", "x", "--format", "json")
     assert json.loads(listed.stdout) == []
+
+
+def test_cli_evaluate_scores_the_mixers_that_can_answer(tmp_path: Path) -> None:
+    """``mixopt evaluate``: ``ot`` (no embeddings) reports its error in its row; the law is still scored."""
+    imported = mixopt(tmp_path, *REGMIX_IMPORT, "--create", "--objective", "metric/the_pile_pile_cc_val_loss",
+                      "--token-shares", str(DEMO / "domains.csv"))
+    assert imported.returncode == 0, imported.stderr
+    proc = mixopt(tmp_path, "evaluate", "rm", "--mixer", "ot", "--mixer", "mixing_law", "--folds", "3",
+                  "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    ot, law = json.loads(proc.stdout)
+    assert ot["mixer"] == "ot" and ot["spearman"] is None and ot["error"].startswith("mixer_cannot_answer")
+    assert law["error"] is None and law["spearman"] > 0.9

@@ -39,7 +39,7 @@ def list_mixers() -> list[MixerInfo]:
     responses={**FIT, **problem_responses(409)},
 )
 def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settings: SettingsDep) -> ProposalOut:
-    proposal, runs, source = svc.propose(
+    proposal, runs, source, diagnostics = svc.propose(
         store,
         name,
         body.mixer,
@@ -59,6 +59,7 @@ def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settin
         seed=proposal.seed,
         runs=[run_out(r) for r in runs],
         fidelity_source=source,
+        diagnostics=diagnostics,
     )
 
 

@@ -15,8 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from functools import cached_property, partial
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from pydantic import ValidationError
@@ -26,9 +26,9 @@ import mixers
 from app.services import telemetry
 from app.services.runs import content_hash, normalize_weights, sweep_leases
 from mixers import MixerError, OfflineMixer, get_mixer_class
-from mixers.base import Mixer, MixerConfig
+from mixers.base import FoldJob, FoldRunner, Mixer, MixerConfig
 from mixers.simplex import novel_mask
-from mixers.types import DomainSpec, Objective, Observation, PendingRun, Problem, fidelity_key
+from mixers.types import DomainSpec, FloatArray, Objective, Observation, PendingRun, Problem, fidelity_key
 from store.errors import DomainError, FieldError, InvalidInput
 from store.records import OPEN_STATUSES, ProjectRecord, RunRecord
 from store.repository import Store
@@ -383,6 +383,16 @@ def _log_size(fid: Mapping[str, float]) -> float:
     return float(sum(np.log(v) for v in fid.values() if v > 0))
 
 
+class ProposalMade(NamedTuple):
+    """What :func:`propose` created: the proposal row, its pending runs, where the fidelities offered to the mixer
+    came from (:func:`default_fidelities`) and the mixer's diagnostics of how it chose the batch."""
+
+    proposal: Any
+    runs: list[RunRecord]
+    fidelity_source: str
+    diagnostics: dict[str, Any]
+
+
 def propose(
     store: Store,
     project_name: str,
@@ -395,12 +405,13 @@ def propose(
     seed: int | None,
     lease_seconds: float,
     timeout: float,
-) -> tuple[Any, list[RunRecord], str]:
-    """Ask the mixer for ``n`` runs and create them ``pending`` in one transaction; also returns where the
-    fidelities offered to the mixer came from (:func:`default_fidelities`).
+) -> ProposalMade:
+    """Ask the mixer for ``n`` runs and create them ``pending`` in one transaction.
 
     Dedup is checked again inside the write transaction (which holds the project's write lock), so two
-    concurrent proposals cannot create the same pending mixture twice.
+    concurrent proposals cannot create the same pending mixture twice. Returns the proposal, its runs, where the
+    fidelities offered to the mixer came from (:func:`default_fidelities`) and the mixer's diagnostics of how the
+    batch was chosen (``runs`` entries aligned with the created runs).
     """
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project_name, cls)
@@ -452,7 +463,20 @@ def propose(
     )
     telemetry.PROPOSALS.labels(cls.name).inc()
     telemetry.PROPOSED_RUNS.labels(cls.name).inc(len(runs))
-    return proposal, runs, source
+    return ProposalMade(proposal, runs, source, _proposal_diagnostics(ctx.project, proposed, runs))
+
+
+def _proposal_diagnostics(project: ProjectRecord, proposed: Sequence[Any], runs: Sequence[RunRecord]) -> dict[str, Any]:
+    """The mixer's batch diagnostics (empty when it gives none), per-run entries matched to the created runs (a
+    concurrent proposal may have taken some mixtures) and labelled with their ids."""
+    diag = dict(getattr(proposed, "diagnostics", None) or {})
+    per_run = diag.pop("runs", None)
+    if per_run is not None and len(per_run) == len(proposed):
+        by_key = {tuple(np.round(p.weights, 9)): entry for p, entry in zip(proposed, per_run, strict=True)}
+        diag["runs"] = [
+            {"run_id": r.id, **by_key.get(tuple(np.round(weights_array(project, r.weights), 9)), {})} for r in runs
+        ]
+    return _jsonable(diag)
 
 
 def _drop_known(project: ProjectRecord, rows: list[dict[str, Any]], existing: list[RunRecord]) -> list[dict[str, Any]]:
@@ -466,6 +490,32 @@ def _drop_known(project: ProjectRecord, rows: list[dict[str, Any]], existing: li
     return keep
 
 
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: called after each finished fold of an evaluation (``total`` = mixers x folds)."""
+
+
+def _fold_runner(timeout: float, tick: Callable[[], None]) -> FoldRunner:
+    """A :data:`mixers.base.FoldRunner` on the worker pool: the jobs run concurrently, each within ``timeout``
+    seconds of the previous result, and ``tick`` is called as each finishes."""
+
+    def run(jobs: list[FoldJob]) -> list[FloatArray]:
+        futures = [_pool.submit(job) for job in jobs]
+        out = []
+        try:
+            for future in futures:
+                try:
+                    out.append(future.result(timeout=timeout))
+                except FutureTimeout as exc:
+                    raise FitTimeout(timeout) from exc
+                tick()
+        finally:
+            for future in futures:
+                future.cancel()
+        return out
+
+    return run
+
+
 def evaluate(
     store: Store,
     project_name: str,
@@ -474,11 +524,16 @@ def evaluate(
     fidelity: dict[str, float] | None,
     seed: int,
     timeout: float,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """k-fold cross-validation of each mixer on the project's completed runs at one fidelity.
 
     Reports Spearman and MAE of out-of-fold predictions, and the regret of the top pick: the true objective
     of the run each mixer ranks best, minus the best true objective (in the objective's direction, >= 0).
+    A mixer that cannot answer (a MixerError, e.g. ``ot`` without embeddings, or its time limit) gets
+    ``error: {code, detail}`` in its own result; the others are scored. The mixers run side by side, each
+    one's folds as jobs of the worker pool (:meth:`mixers.base.OfflineMixer.cross_val_predict`, where mixers
+    share work between folds); ``progress`` hears of every finished fold.
     """
     parsed = [parse_mixer(name, cfg) for name, cfg in choices]
     project = store.get_project(project_name)
@@ -501,37 +556,62 @@ def evaluate(
     order = np.random.default_rng(seed).permutation(len(obs))
     fold_of = np.empty(len(obs), dtype=int)
     fold_of[order] = np.arange(len(obs)) % folds
-    results = []
-    for cls, cfg in parsed:
-        emb = store.load_embeddings(project.id) if cls.needs_embeddings else None
-        prob = make_problem(project, emb)
-        pred = np.full(len(obs), np.nan)
+    fold_data = [
+        ([o for o, f in zip(obs, fold_of, strict=True) if f != k],
+         [o for o, f in zip(obs, fold_of, strict=True) if f == k])
+        for k in range(folds)
+    ]
+    total = len(parsed) * folds
+    done = [0]
+    lock = threading.Lock()
 
-        def one_fold(k: int, cls: type[Mixer] = cls, cfg: MixerConfig = cfg, prob: Problem = prob) -> np.ndarray:
-            train = [o for o, f in zip(obs, fold_of, strict=True) if f != k]
-            test = np.vstack([o.weights for o, f in zip(obs, fold_of, strict=True) if f == k])
-            model = cls(prob, cfg, seed)
+    def tick() -> None:
+        with lock:
+            done[0] += 1
+            count = done[0]
+        if progress is not None:
+            progress(count, total)
+
+    emb = store.load_embeddings(project.id) if any(cls.needs_embeddings for cls, _ in parsed) else None
+    target_fid = used[0].fidelity
+
+    def one_mixer(cls: type[Mixer], cfg: MixerConfig) -> tuple[np.ndarray | None, dict[str, str] | None]:
+        try:
+            model = cls(make_problem(project, emb if cls.needs_embeddings else None), cfg, seed)
             assert isinstance(model, OfflineMixer)
-            return model.fit(train).predict(test, used[0].fidelity).mean
+            parts = model.cross_val_predict(fold_data, target_fid, _fold_runner(timeout, tick))
+        except MixerError as exc:
+            return None, {"code": "mixer_cannot_answer", "detail": str(exc)}
+        except FitTimeout as exc:
+            return None, {"code": exc.code, "detail": str(exc)}
+        pred = np.full(len(obs), np.nan)
+        for k, part in enumerate(parts):
+            pred[fold_of == k] = part
+        return pred, None
 
-        for k in range(folds):
-            pred[fold_of == k] = _mixer_call(partial(run_limited, partial(one_fold, k), timeout))
+    # One thread per mixer drives its folds; the folds themselves run in the shared worker pool.
+    with ThreadPoolExecutor(max_workers=len(parsed), thread_name_prefix="mixopt-eval") as drivers:
+        outcomes = list(drivers.map(lambda pc: one_mixer(*pc), parsed))
+    results = []
+    best_true = (y * problem.objective.sign).min() * problem.objective.sign
+    for (cls, cfg), (pred, error) in zip(parsed, outcomes, strict=True):
+        base = {"mixer": cls.name, "config": cfg.model_dump(mode="json"), "n_runs": len(obs), "actual": y.tolist(),
+                "run_ids": [r.id for r in used]}
+        if pred is None:
+            results.append({**base, "spearman": None, "mae": None, "regret": None, "predicted": [], "error": error})
+            continue
         ok = np.isfinite(pred)
         rho = spearmanr(pred[ok], y[ok]).statistic if ok.sum() > 2 else float("nan")
-        best_true = (y * problem.objective.sign).min() * problem.objective.sign
         pick = int(np.nanargmin(pred * problem.objective.sign)) if ok.any() else None
         regret = abs(y[pick] - best_true) if pick is not None else None
         results.append(
             {
-                "mixer": cls.name,
-                "config": cfg.model_dump(mode="json"),
+                **base,
                 "spearman": _finite_or_none(float(rho)),
                 "mae": _finite_or_none(float(np.nanmean(np.abs(pred - y)))),
                 "regret": _finite_or_none(regret),
-                "n_runs": len(obs),
                 "predicted": [float(v) if np.isfinite(v) else None for v in pred],
-                "actual": y.tolist(),
-                "run_ids": [r.id for r in used],
+                "error": None,
             }
         )
     return results

@@ -9,7 +9,7 @@ from scipy.stats import spearmanr
 
 from mixers.base import MixerError
 from mixers.mixing_law import MixingLawConfig, MixingLawMixer
-from mixers.simplex import project_to_bounds
+from mixers.simplex import kl_to_prior, project_to_bounds
 from mixers.types import DomainSpec, FloatArray, Objective, Observation, Problem
 from tests.mixers.conftest import PILE_CC, regmix_observations, regmix_problem
 
@@ -38,7 +38,7 @@ def test_recovers_a_known_law_despite_outliers() -> None:
     x = rng.dirichlet(np.ones(6), size=60)
     y = law(x) + rng.normal(0, 0.005, size=60)
     y[[3, 17, 41]] += 2.0  # gross outliers: the Huber loss keeps them from bending the fit
-    mixer = MixingLawMixer(six_domain_problem(), seed=0).fit(observe(x, y))
+    mixer = MixingLawMixer(six_domain_problem(), MixingLawConfig(trust_region=False), seed=0).fit(observe(x, y))
     probe = rng.dirichlet(np.ones(6), size=200)
     np.testing.assert_allclose(mixer.predict(probe).mean, law(probe), atol=0.03)
     rec = mixer.recommend()
@@ -54,7 +54,7 @@ def test_optimum_matches_brute_force_within_bounds() -> None:
     rng = np.random.default_rng(1)
     problem = six_domain_problem(lo={0: 0.1}, hi={3: 0.2, 1: 0.3})
     x = rng.dirichlet(np.ones(6), size=40)
-    mixer = MixingLawMixer(problem, seed=0).fit(observe(x, law(x)))
+    mixer = MixingLawMixer(problem, MixingLawConfig(trust_region=False), seed=0).fit(observe(x, law(x)))
     rec = mixer.recommend()
     lo, hi = problem.bounds()
     assert np.all(rec.weights >= lo - 1e-9) and np.all(rec.weights <= hi + 1e-9)
@@ -70,7 +70,7 @@ def test_concave_scores_are_maximized() -> None:
     x = rng.dirichlet(np.ones(6), size=40)
     acc = 0.9 - np.exp(-1.0 + x @ T_TRUE)
     problem = six_domain_problem(Objective({"acc": 1.0}, "maximize"), hi={3: 0.5})
-    mixer = MixingLawMixer(problem, seed=0).fit(observe(x, acc, "acc"))
+    mixer = MixingLawMixer(problem, MixingLawConfig(trust_region=False), seed=0).fit(observe(x, acc, "acc"))
     rec = mixer.recommend()
     assert rec.diagnostics["laws"]["acc"]["s"] == -1.0
     # Accuracy is highest where t.p is lowest: d3 (t = -1.5) up to its cap, the rest to d1 (t = -0.8).
@@ -87,14 +87,14 @@ def test_two_metrics_and_kl_to_prior() -> None:
         for row, a, b in zip(x, y_a, y_b, strict=True)
     ]
     problem = six_domain_problem(Objective({"a": 0.25, "b": 0.75}))
-    mixer = MixingLawMixer(problem, seed=0).fit(obs)
+    mixer = MixingLawMixer(problem, MixingLawConfig(trust_region=False), seed=0).fit(obs)
     assert "note" not in mixer.recommend().diagnostics  # two laws: the optimum can be interior
     probe = rng.dirichlet(np.ones(6), size=20)
     np.testing.assert_allclose(
         mixer.predict(probe).mean, 0.25 * law(probe) + 0.75 * law(probe, 1.0, 0.0, T_TRUE[::-1]), atol=1e-3
     )
     kls = [
-        MixingLawMixer(problem, MixingLawConfig(kl_to_prior=lam), seed=0)
+        MixingLawMixer(problem, MixingLawConfig(kl_to_prior=lam, trust_region=False), seed=0)
         .fit(obs)
         .recommend()
         .diagnostics["kl_of_recommendation"]
@@ -121,6 +121,34 @@ def test_regmix_data_spearman(
     assert rho >= 0.95, rho  # measured 0.966: below LightGBM's 0.99, above the linear model's 0.90
     rec = mixer.recommend()
     assert rec.diagnostics["cv_spearman"] > 0.9
-    # The law's optimum is no worse than its prediction for any training run (pure Pile-CC: the law's floor c
-    # sits above the best observed losses, which is where it loses to the trees).
-    assert rec.predicted <= mixer.predict(w).mean.min() + 1e-9
+    # The law's optimum is no worse than its prediction at the trust region's centre, and stays in the region.
+    region = mixer.trust_region()
+    assert region is not None
+    assert rec.predicted <= mixer.predict(region.centre[None, :]).mean[0] + 1e-9
+    assert kl_to_prior(rec.weights[None, :], region.centre)[0] <= region.radius * 1.001 + 1e-9
+
+
+def test_trust_region_keeps_the_answer_near_the_best_runs() -> None:
+    """A true loss with an interior optimum: the monotone law's vertex is far worse than its trust-region answer."""
+    rng = np.random.default_rng(5)
+    best = np.array([0.3, 0.25, 0.2, 0.1, 0.1, 0.05])
+
+    def true_loss(p: FloatArray) -> FloatArray:
+        return np.asarray(2.0 + 4.0 * ((p - best) ** 2).sum(axis=1) + 0.3 * p @ T_TRUE / 10, dtype=np.float64)
+
+    x = rng.dirichlet(np.ones(6), size=200)
+    obs = observe(x, true_loss(x) + rng.normal(0, 0.002, size=200))
+    vertex = MixingLawMixer(six_domain_problem(), MixingLawConfig(trust_region=False), seed=0).fit(obs).recommend()
+    rec = MixingLawMixer(six_domain_problem(), seed=0).fit(obs).recommend()
+    assert vertex.weights.max() > 0.99  # the old answer: one domain
+    assert rec.weights.max() < 0.6
+    region = rec.diagnostics["trust_region"]
+    assert region["kl_of_recommendation_to_centre"] <= region["radius"] * 1.001 + 1e-9
+    assert set(region["cv_held_out_near_optimum_by_multiple"]) == {"0.125", "0.25", "0.5", "1", "2"}
+    assert region["radius_multiple"] in (0.125, 0.25, 0.5, 1.0, 2.0)
+    # the trust-region answer is better than the vertex and within the best 5% of the observed runs
+    assert true_loss(rec.weights[None, :])[0] < true_loss(vertex.weights[None, :])[0]
+    assert true_loss(rec.weights[None, :])[0] <= np.percentile(true_loss(x), 5)
+    # a fixed radius is obeyed
+    small = MixingLawMixer(six_domain_problem(), MixingLawConfig(trust_radius=0.01), seed=0).fit(obs).recommend()
+    assert small.diagnostics["trust_region"]["kl_of_recommendation_to_centre"] <= 0.01 * 1.001 + 1e-9

@@ -8,10 +8,14 @@ import pytest
 from scipy.stats import spearmanr
 
 from mixers.base import MixerError
+from mixers.mixing_law import MixingLawMixer
 from mixers.offline_common import (
+    TAG_RECOMMEND,
     ProposalRecipe,
     TrainingSet,
     build_training_set,
+    call_rng,
+    dirichlet_candidates,
     distinct_in_order,
     far_from,
     group_replicates,
@@ -33,7 +37,7 @@ Data = tuple[FloatArray, pd.DataFrame]
 def test_lightgbm_spearman_on_regmix_test_runs(regmix_train: Data, regmix_test: Data) -> None:
     w, m = regmix_train
     wt, mt = regmix_test
-    mixer = RegMixMixer(regmix_problem(), seed=0).fit(regmix_observations(w, m))
+    mixer = RegMixMixer(regmix_problem(), RegMixConfig(model="lightgbm"), seed=0).fit(regmix_observations(w, m))
     rho = spearmanr(mixer.predict(wt).mean, mt[PILE_CC]).statistic
     assert rho >= 0.98, rho
     rec = mixer.recommend()
@@ -61,7 +65,8 @@ def test_objective_of_two_metrics_is_weighted_sum_of_per_metric_models(regmix_tr
     w, m = regmix_train
     obs = regmix_observations(w, m, rows=range(200))
     a, b = "metric/the_pile_arxiv_val_loss", PILE_CC
-    cfg = RegMixConfig(n_estimators=200)
+    # lightgbm: auto's blend weights are chosen for the objective, so they differ between these three
+    cfg = RegMixConfig(model="lightgbm", n_estimators=200)
     both = RegMixMixer(regmix_problem({a: 0.3, b: 0.7}), cfg, seed=1).fit(obs)
     only_a = RegMixMixer(regmix_problem({a: 1.0}), cfg, seed=1).fit(obs)
     only_b = RegMixMixer(regmix_problem({b: 1.0}), cfg, seed=1).fit(obs)
@@ -259,3 +264,80 @@ def test_fast_dedup_helpers_match_the_simplex_reference() -> None:
         assert distinct_in_order(x, order, n, 1e-3) == greedy_distinct(order, x, n, tol=1e-3)
     existing = base[::7]
     assert np.array_equal(far_from(x, existing, 1e-3), novel_mask(x, existing, tol=1e-3))
+
+
+def test_auto_blend_reports_weights_and_beats_the_worse_member(regmix_train: Data, regmix_test: Data) -> None:
+    """``model: auto`` (the default) blends LightGBM and the mixing law with cross-validated weights."""
+    w, m = regmix_train
+    wt, mt = regmix_test
+    obs = regmix_observations(w, m, rows=range(128))
+    problem = regmix_problem()
+    auto = RegMixMixer(problem, seed=0).fit(obs)
+    assert auto.config.model == "auto"
+    rho = {"auto": spearmanr(auto.predict(wt).mean, mt[PILE_CC]).statistic}
+    rho["lightgbm"] = spearmanr(
+        RegMixMixer(problem, RegMixConfig(model="lightgbm"), seed=0).fit(obs).predict(wt).mean, mt[PILE_CC]
+    ).statistic
+    rho["mixing_law"] = spearmanr(MixingLawMixer(problem, seed=0).fit(obs).predict(wt).mean, mt[PILE_CC]).statistic
+    # on 128 runs the two members err differently: the blend beats both (measured 0.98 vs 0.97 / 0.96)
+    assert rho["auto"] >= max(rho["lightgbm"], rho["mixing_law"]), rho
+    rec = auto.recommend()
+    blend = rec.diagnostics["blend"]
+    weights = blend["weights"]
+    assert set(weights) == {"lightgbm", "mixing_law"} and sum(weights.values()) == pytest.approx(1.0)
+    assert min(weights.values()) > 0
+    # shrunk half-way from the stacking weights to equal weights
+    for name in weights:
+        assert weights[name] == pytest.approx(0.5 * blend["cv_weights"][name] + 0.25)
+    assert set(blend["member_cv_spearman"]) == {"lightgbm", "mixing_law"}
+    assert rec.diagnostics["cv_spearman"] == blend["blend_cv_spearman"]
+    # predictions are the weighted sum of the members, and the recommendation searches that blend
+    probe = wt[:20]
+    law_pred = np.column_stack([law(probe) for law in auto.laws])[:, 0]
+    tree_pred = auto.boosters[0].predict(probe)
+    np.testing.assert_allclose(auto.predict(probe).mean,
+                               weights["lightgbm"] * tree_pred + weights["mixing_law"] * law_pred, atol=1e-12)
+    cands = dirichlet_candidates(call_rng(0, TAG_RECOMMEND, np.random.default_rng()), problem, 100_000, 128)
+    assert rec.diagnostics["best_candidate_predicted"] == pytest.approx(auto.predict(cands.mixtures).mean.min())
+
+
+def test_auto_without_enough_runs_for_the_law_is_lightgbm(regmix_train: Data) -> None:
+    w, m = regmix_train
+    obs = regmix_observations(w, m, rows=range(15))  # the law needs d + 2 = 19
+    auto = RegMixMixer(regmix_problem(), RegMixConfig(n_candidates=2000, top_k=8), seed=0).fit(obs)
+    lgbm = RegMixMixer(regmix_problem(), RegMixConfig(model="lightgbm", n_candidates=2000, top_k=8), seed=0).fit(obs)
+    np.testing.assert_array_equal(auto.predict(w[100:120]).mean, lgbm.predict(w[100:120]).mean)
+    assert auto.recommend().diagnostics["blend"]["weights"] == {"lightgbm": 1.0, "mixing_law": 0.0}
+
+
+def test_active_batches_are_plausible_diverse_and_explained(regmix_train: Data) -> None:
+    """Disagreement alone picks the pool's near-vertex mixtures; weighed by plausibility the batch is not."""
+    w, m = regmix_train
+    problem = regmix_problem()
+    obs = regmix_observations(w, m, rows=range(64))
+    pool = w[64:]
+    cfg = RegMixConfig(model="lightgbm", active=True, n_estimators=200)
+    mixer = RegMixMixer(problem, cfg, seed=0).fit(obs)
+    old = RegMixMixer(problem, cfg.model_copy(update={"active_plausibility": 0.0}), seed=0).fit(obs)
+    # fresh recipe draws (2048 scored): disagreement alone takes mostly mixtures with one domain >= 0.94
+    fresh, old_fresh = mixer.propose(16), old.propose(16)
+    n_vertex = np.sum(np.vstack([r.weights for r in fresh]).max(axis=1) >= 0.94)
+    n_vertex_old = np.sum(np.vstack([r.weights for r in old_fresh]).max(axis=1) >= 0.94)
+    assert n_vertex <= n_vertex_old - 4, (n_vertex, n_vertex_old)
+    runs = mixer.propose(16, candidates=pool)
+    batch = np.vstack([r.weights for r in runs])
+    # spread out: no two runs of the batch closer than a fifth of the pool's median pairwise distance
+    dist = np.linalg.norm(batch[:, None] - batch[None], axis=2)[~np.eye(16, dtype=bool)]
+    pool_dist = np.linalg.norm(pool[:200, None] - pool[None, :200], axis=2)
+    assert dist.min() > 0.2 * np.median(pool_dist)
+    diag = runs.diagnostics
+    assert diag["method"] == "pool_active" and diag["candidates_scored"] == len(pool)
+    assert len(diag["runs"]) == 16
+    assert all({"disagreement", "plausibility", "score", "max_weight"} <= set(r) for r in diag["runs"])
+    assert all(0 < r["plausibility"] <= 1 for r in diag["runs"]) and diag["candidates"]["plausibility"]["max"] == 1
+    # fresh recipe draws: each run's strength comes from the recipe's grid
+    grid = ProposalRecipe().strengths()
+    assert fresh.diagnostics["method"] == "active" and fresh.diagnostics["recipe"]["temperature"] == 0.5
+    assert all(np.isclose(grid, r["strength"]).any() for r in fresh.diagnostics["runs"])
+    plain = RegMixMixer(problem, RegMixConfig(model="ridge"), seed=0).fit(obs).propose(3)
+    assert plain.diagnostics["method"] == "recipe" and "disagreement" not in plain.diagnostics["runs"][0]
