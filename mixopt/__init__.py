@@ -1,6 +1,8 @@
 """mixopt's Python client: :class:`Client` wraps the HTTP API, :class:`OnlineMixing` drives an online session.
 
 Only ``httpx`` is needed to use it (``numpy`` for embeddings); the server lives in the ``app`` package.
+Modules: ``client`` (the :class:`Client` and its transport), ``types`` (response models), ``errors`` (problem
+answers as exceptions), ``wire`` (request encoding), ``online`` (the training-loop helper).
 """
 
 from mixopt.client import (

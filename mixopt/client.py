@@ -24,23 +24,59 @@ Every error answer raises :class:`MixoptError` (or a subclass by status) parsed 
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote
+from typing import Any, Literal
 
 import httpx
 
-if TYPE_CHECKING:
-    from mixopt.online import OnlineMixing
+from mixopt.errors import (
+    Conflict,
+    ConnectionFailed,
+    FieldError,
+    Forbidden,
+    MixoptError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+    ValidationFailed,
+    error_from_response,
+    problem_json,
+)
+from mixopt.online import OnlineMixing
+from mixopt.types import (
+    JSON,
+    Directive,
+    Domain,
+    EmbeddingSet,
+    EvaluationResult,
+    Fidelity,
+    MixerInfo,
+    Prediction,
+    Project,
+    Proposal,
+    Recommendation,
+    Run,
+    RunPage,
+    Session,
+    SessionEvent,
+    Weights,
+)
+from mixopt.wire import (
+    domain_body,
+    encode,
+    fidelity_query,
+    mixer_choice,
+    objective_body,
+    retry_after,
+    segment,
+    shift_run_locs,
+    with_values,
+)
 
 __all__ = [
     "Client",
@@ -77,549 +113,6 @@ NEVER_RETRY_CODES = frozenset({"fit_timeout"})  # a deterministic server-side li
 MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is cut to this
 USER_AGENT = "mixopt-client/0.1"
 
-JSON = dict[str, Any]
-Weights = Mapping[str, float]
-Fidelity = Mapping[str, float]
-
-
-# -- errors ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One offending input item of a problem answer: ``loc`` such as ``runs[17].weights.x``."""
-
-    loc: str
-    msg: str
-
-
-class MixoptError(Exception):
-    """An error answer of the API (or a connection failure, ``status`` 0).
-
-    ``code`` is the stable machine-readable code of the problem (e.g. ``project_not_found``), ``detail`` the
-    human message, ``errors`` the offending fields of a validation failure, ``problem`` the raw problem body.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        detail: str,
-        errors: Sequence[FieldError] = (),
-        problem: JSON | None = None,
-    ) -> None:
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.errors = list(errors)
-        self.problem = problem or {}
-        super().__init__(status, code, detail)
-
-    def __str__(self) -> str:
-        text = f"{self.status} {self.code}: {self.detail}"
-        if self.errors:
-            shown = "; ".join(f"{e.loc}: {e.msg}" for e in self.errors[:5])
-            more = f" (+{len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
-            text += f" [{shown}{more}]"
-        return text
-
-
-class Unauthorized(MixoptError):
-    """401: no or a bad bearer token."""
-
-
-class Forbidden(MixoptError):
-    """403: the token is not valid for this project or action."""
-
-
-class NotFound(MixoptError):
-    """404: no such project, run or session."""
-
-
-class Conflict(MixoptError):
-    """409: the name exists, or a run/result/report was already recorded with other content."""
-
-
-class ValidationFailed(MixoptError):
-    """422: the request was understood but is invalid; see ``errors`` for the offending fields."""
-
-
-class RateLimited(MixoptError):
-    """429 after all retries."""
-
-
-class ServerError(MixoptError):
-    """5xx after all retries (or not retryable)."""
-
-
-class ConnectionFailed(MixoptError):
-    """The server could not be reached (``status`` 0); the underlying ``httpx`` error is ``__cause__``."""
-
-
-_BY_STATUS: dict[int, type[MixoptError]] = {
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    422: ValidationFailed,
-    429: RateLimited,
-}
-
-
-def _problem_json(resp: httpx.Response) -> JSON | None:
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def error_from_response(resp: httpx.Response) -> MixoptError:
-    """The exception for an error answer: parsed from an RFC 9457 problem, else from the status and text."""
-    status = resp.status_code
-    body = _problem_json(resp)
-    errors: list[FieldError] = []
-    if body is not None and ("code" in body or "detail" in body or "title" in body):
-        code = str(body.get("code") or "http_error")
-        detail = str(body.get("detail") or body.get("title") or resp.reason_phrase)
-        for e in body.get("errors") or []:
-            if isinstance(e, dict):
-                errors.append(FieldError(str(e.get("loc", "")), str(e.get("msg", ""))))
-    else:
-        code = "http_error"
-        detail = resp.text.strip()[:500] or resp.reason_phrase
-        body = None
-    cls = _BY_STATUS.get(status, ServerError if status >= 500 else MixoptError)
-    return cls(status, code, detail, errors, body)
-
-
-# -- response models ------------------------------------------------------------------------------
-
-
-def _dt(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-
-
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _floats(value: Any) -> dict[str, float]:
-    return {str(k): float(v) for k, v in (value or {}).items()}
-
-
-@dataclass(frozen=True)
-class Domain:
-    name: str
-    tokens: float | None = None
-    min_weight: float | None = None
-    max_weight: float | None = None
-    max_epochs: float | None = None
-
-    @classmethod
-    def from_json(cls, d: JSON) -> Domain:
-        return cls(
-            name=str(d["name"]),
-            tokens=_opt_float(d.get("tokens")),
-            min_weight=_opt_float(d.get("min_weight")),
-            max_weight=_opt_float(d.get("max_weight")),
-            max_epochs=_opt_float(d.get("max_epochs")),
-        )
-
-
-@dataclass(frozen=True)
-class Project:
-    """A study: its domains (in order), objective and target fidelity. ``raw`` is the full answer."""
-
-    id: int
-    name: str
-    description: str
-    domains: tuple[Domain, ...]
-    objective: JSON
-    target_fidelity: dict[str, float] | None
-    allow_missing_domains: bool = False
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    raw: JSON = field(default_factory=dict, repr=False, compare=False)
-    archived_at: datetime | None = None  # set while archived (deleted, restorable)
-    fidelities: list[dict[str, float]] | None = None
-
-    @property
-    def domain_names(self) -> list[str]:
-        return [d.name for d in self.domains]
-
-    @classmethod
-    def from_json(cls, d: JSON) -> Project:
-        tf = d.get("target_fidelity")
-        return cls(
-            id=int(d["id"]),
-            name=str(d["name"]),
-            description=str(d.get("description") or ""),
-            domains=tuple(Domain.from_json(x) for x in d.get("domains") or []),
-            objective=dict(d.get("objective") or {}),
-            target_fidelity=None if tf is None else _floats(tf),
-            allow_missing_domains=bool(d.get("allow_missing_domains", False)),
-            created_at=_dt(d.get("created_at")),
-            updated_at=_dt(d.get("updated_at")),
-            raw=d,
-            archived_at=_dt(d.get("archived_at")),
-            fidelities=None if d.get("fidelities") is None else [_floats(f) for f in d["fidelities"]],
-        )
-
-
-@dataclass(frozen=True)
-class Run:
-    """One training run as stored: ``weights`` renormalized, ``weights_sum`` the raw sum sent."""
-
-    id: int
-    external_id: str | None
-    weights: dict[str, float]
-    fidelity: dict[str, float]
-    status: str
-    metrics: dict[str, float]
-    cost: float | None = None
-    weights_sum: float | None = None
-    trajectory: list[JSON] | None = None
-    tags: JSON = field(default_factory=dict)
-    proposal_id: int | None = None
-    lease_expires_at: datetime | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    raw: JSON = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, d: JSON) -> Run:
-        pid = d.get("proposal_id")
-        return cls(
-            id=int(d["id"]),
-            external_id=d.get("external_id"),
-            weights=_floats(d.get("weights")),
-            fidelity=_floats(d.get("fidelity")),
-            status=str(d["status"]),
-            metrics=_floats(d.get("metrics")),
-            cost=_opt_float(d.get("cost")),
-            weights_sum=_opt_float(d.get("weights_sum")),
-            trajectory=d.get("trajectory"),
-            tags=dict(d.get("tags") or {}),
-            proposal_id=None if pid is None else int(pid),
-            lease_expires_at=_dt(d.get("lease_expires_at")),
-            created_at=_dt(d.get("created_at")),
-            updated_at=_dt(d.get("updated_at")),
-            raw=d,
-        )
-
-
-@dataclass(frozen=True)
-class RunPage:
-    """One page of runs; pass ``next_page_token`` to get the next (``None``: last page)."""
-
-    runs: list[Run]
-    next_page_token: str | None
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """A batch of runs a mixer asked for; each is a ``pending`` run to train and post a result to.
-
-    ``diagnostics``: how the mixer chose the batch (method, recipe, per-run strength and disagreement)."""
-
-    id: int
-    mixer: str
-    config: JSON
-    seed: int | None
-    runs: tuple[Run, ...]
-    diagnostics: JSON = field(default_factory=dict, compare=False)
-    raw: JSON = field(default_factory=dict, repr=False, compare=False)
-    fidelity_source: str | None = None
-
-    @classmethod
-    def from_json(cls, d: JSON) -> Proposal:
-        seed = d.get("seed")
-        return cls(
-            id=int(d["id"]),
-            mixer=str(d["mixer"]),
-            config=dict(d.get("config") or {}),
-            seed=None if seed is None else int(seed),
-            runs=tuple(Run.from_json(r) for r in d.get("runs") or []),
-            diagnostics=dict(d.get("diagnostics") or {}),
-            raw=d,
-            fidelity_source=d.get("fidelity_source"),
-        )
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """A mixer's best mixture: predicted objective value, its std where the mixer has one, and diagnostics.
-
-    ``predicted_fidelity`` is the fidelity the numbers are for; ``transfer`` says how they got there:
-    ``observed`` (runs exist at that fidelity), ``assumed`` (carried over from another fidelity without a model
-    of the shift) or ``extrapolated`` (a fitted model across fidelities).
-    """
-
-    weights: dict[str, float]
-    predicted: float
-    std: float | None
-    mixer: str
-    config: JSON
-    diagnostics: JSON
-    raw: JSON = field(default_factory=dict, repr=False, compare=False)
-    predicted_fidelity: dict[str, float] = field(default_factory=dict)
-    transfer: str | None = None
-
-    @classmethod
-    def from_json(cls, d: JSON) -> Recommendation:
-        return cls(
-            weights=_floats(d.get("weights")),
-            predicted=float(d["predicted"]),
-            std=_opt_float(d.get("std")),
-            mixer=str(d.get("mixer", "")),
-            config=dict(d.get("config") or {}),
-            diagnostics=dict(d.get("diagnostics") or {}),
-            raw=d,
-            predicted_fidelity=_floats(d.get("predicted_fidelity")),
-            transfer=d.get("transfer"),
-        )
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One predicted objective value; ``predicted_fidelity`` and ``transfer`` as in :class:`Recommendation`."""
-
-    mean: float
-    std: float | None = None
-    predicted_fidelity: dict[str, float] = field(default_factory=dict)
-    transfer: str | None = None
-
-    @classmethod
-    def from_json(cls, d: JSON, page: JSON | None = None) -> Prediction:
-        page = page or {}
-        return cls(mean=float(d["mean"]), std=_opt_float(d.get("std")),
-                   predicted_fidelity=_floats(page.get("predicted_fidelity")), transfer=page.get("transfer"))
-
-
-@dataclass(frozen=True)
-class EvaluationResult:
-    """A mixer's cross-validated accuracy; ``predicted``/``actual`` are aligned with ``run_ids``."""
-
-    mixer: str
-    config: JSON
-    spearman: float | None
-    mae: float | None
-    regret: float | None
-    n_runs: int = 0
-    predicted: list[float] = field(default_factory=list)
-    actual: list[float] = field(default_factory=list)
-    run_ids: list[int] = field(default_factory=list)
-    error: JSON | None = None
-    """``{code, detail}`` when this mixer could not be scored (the others still were)."""
-    raw: JSON = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, d: JSON) -> EvaluationResult:
-        return cls(
-            mixer=str(d["mixer"]),
-            config=dict(d.get("config") or {}),
-            spearman=_opt_float(d.get("spearman")),
-            mae=_opt_float(d.get("mae")),
-            regret=_opt_float(d.get("regret")),
-            n_runs=int(d.get("n_runs", 0)),
-            predicted=[float("nan") if x is None else float(x) for x in d.get("predicted") or []],
-            actual=[float(x) for x in d.get("actual") or []],
-            run_ids=[int(x) for x in d.get("run_ids") or []],
-            error=None if d.get("error") is None else dict(d["error"]),
-            raw=d,
-        )
-
-
-@dataclass(frozen=True)
-class Directive:
-    """What the training loop does next: train at ``weights`` until ``until_step``, then report losses there.
-
-    ``done``: the session is over and ``weights`` is the final mixture.
-    """
-
-    weights: dict[str, float]
-    until_step: int
-    done: bool = False
-
-    @classmethod
-    def from_json(cls, d: JSON) -> Directive:
-        return cls(weights=_floats(d.get("weights")), until_step=int(d["until_step"]), done=bool(d.get("done")))
-
-
-@dataclass(frozen=True)
-class SessionEvent:
-    """A report (``losses`` ``None`` for the start) and the directive it produced."""
-
-    step: int
-    losses: dict[str, float] | None
-    directive: Directive
-    created_at: datetime | None = None
-
-    @classmethod
-    def from_json(cls, d: JSON) -> SessionEvent:
-        losses = d.get("losses")
-        return cls(
-            step=int(d["step"]),
-            losses=None if losses is None else _floats(losses),
-            directive=Directive.from_json(d["directive"]),
-            created_at=_dt(d.get("created_at")),
-        )
-
-
-@dataclass(frozen=True)
-class Session:
-    """An online-mixing session; ``history`` is filled by :meth:`Client.get_session` only."""
-
-    id: int
-    project: str
-    mixer: str
-    config: JSON
-    status: str
-    step: int
-    total_steps: int
-    weights: dict[str, float]
-    directive: Directive
-    summary: JSON = field(default_factory=dict)
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    history: tuple[SessionEvent, ...] = ()
-    raw: JSON = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def done(self) -> bool:
-        return self.status == "done"
-
-    @classmethod
-    def from_json(cls, d: JSON) -> Session:
-        return cls(
-            id=int(d["id"]),
-            project=str(d.get("project", "")),
-            mixer=str(d["mixer"]),
-            config=dict(d.get("config") or {}),
-            status=str(d["status"]),
-            step=int(d.get("step", 0)),
-            total_steps=int(d.get("total_steps", 0)),
-            weights=_floats(d.get("weights")),
-            directive=Directive.from_json(d["directive"]),
-            summary=dict(d.get("summary") or {}),
-            created_at=_dt(d.get("created_at")),
-            updated_at=_dt(d.get("updated_at")),
-            history=tuple(SessionEvent.from_json(e) for e in d.get("history") or []),
-            raw=d,
-        )
-
-
-@dataclass(frozen=True)
-class MixerInfo:
-    name: str
-    kind: str
-    description: str
-    config_schema: JSON
-
-    @classmethod
-    def from_json(cls, d: JSON) -> MixerInfo:
-        return cls(
-            name=str(d["name"]),
-            kind=str(d["kind"]),
-            description=str(d.get("description", "")),
-            config_schema=dict(d.get("config_schema") or {}),
-        )
-
-
-@dataclass(frozen=True)
-class EmbeddingSet:
-    name: str
-    sha256: str
-    shape: tuple[int, ...]
-
-    @classmethod
-    def from_json(cls, d: JSON) -> EmbeddingSet:
-        return cls(name=str(d["name"]), sha256=str(d["sha256"]), shape=tuple(int(x) for x in d["shape"]))
-
-
-# -- request helpers ------------------------------------------------------------------------------
-
-
-def _json_default(obj: Any) -> Any:
-    """numpy/torch scalars and arrays (``.tolist()``) become plain JSON numbers and lists."""
-    tolist = getattr(obj, "tolist", None)
-    if callable(tolist):
-        return tolist()
-    item = getattr(obj, "item", None)
-    if callable(item):
-        return item()
-    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-
-def _encode(body: Any) -> bytes:
-    # NaN/inf are sent as-is (Python's JSON extension): the server then names the offending field in its 422.
-    return json.dumps(body, default=_json_default, separators=(",", ":")).encode()
-
-
-def _seg(name: str | int) -> str:
-    return quote(str(name), safe="")
-
-
-def _fidelity_query(fidelity: Fidelity | str | None) -> str | None:
-    if fidelity is None or isinstance(fidelity, str):
-        return fidelity
-    return ",".join(f"{k}={float(v)!r}" for k, v in fidelity.items())
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), ``None`` if absent or bad."""
-    value = resp.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _mixer_choice(m: str | Mapping[str, Any]) -> JSON:
-    return {"mixer": m} if isinstance(m, str) else dict(m)
-
-
-def _domain_body(d: str | Mapping[str, Any] | Domain) -> JSON:
-    if isinstance(d, str):
-        return {"name": d}
-    if isinstance(d, Domain):
-        return {k: v for k, v in d.__dict__.items() if v is not None}
-    return dict(d)
-
-
-def _objective_body(objective: str | Mapping[str, Any]) -> JSON:
-    return {"metric": objective, "direction": "minimize"} if isinstance(objective, str) else dict(objective)
-
-
-def _put(body: JSON, **values: Any) -> JSON:
-    """``body`` plus the values that are not ``None``."""
-    body.update({k: v for k, v in values.items() if v is not None})
-    return body
-
-
-_RUN_LOC = re.compile(r"^runs\[(\d+)\]")
-
-
-def _shift_run_locs(exc: MixoptError, offset: int) -> MixoptError:
-    """The error of a later chunk with ``runs[i]`` locations renumbered to the caller's whole list."""
-    errors = [FieldError(_RUN_LOC.sub(lambda m: f"runs[{int(m.group(1)) + offset}]", e.loc), e.msg) for e in exc.errors]
-    detail = f"{exc.detail} (in the chunk starting at run {offset}; earlier chunks were written)"
-    return type(exc)(exc.status, exc.code, detail, errors, exc.problem)
 
 
 # -- the client -----------------------------------------------------------------------------------
@@ -683,7 +176,7 @@ class Client:
         return f"Client({self.base_url!r})"
 
     def _delay(self, attempt: int, resp: httpx.Response | None) -> float:
-        after = _retry_after(resp) if resp is not None else None
+        after = retry_after(resp) if resp is not None else None
         if after is not None:
             return min(after, MAX_RETRY_AFTER)
         return self.backoff * (2**attempt) * self._rng.uniform(0.5, 1.0)
@@ -692,7 +185,7 @@ class Client:
     def _retryable_status(resp: httpx.Response) -> bool:
         if resp.status_code not in RETRY_STATUSES:
             return False
-        body = _problem_json(resp)
+        body = problem_json(resp)
         return not (body is not None and body.get("code") in NEVER_RETRY_CODES)
 
     def request(
@@ -715,7 +208,7 @@ class Client:
             idempotent = method.upper() != "POST"
         headers = dict(self._headers)
         if body is not None:
-            content = _encode(body)
+            content = encode(body)
             headers["Content-Type"] = "application/json"
         elif content is not None:
             headers["Content-Type"] = content_type or "application/octet-stream"
@@ -745,7 +238,7 @@ class Client:
 
     @staticmethod
     def _project_path(project: str) -> str:
-        return f"{API}/projects/{_seg(project)}"
+        return f"{API}/projects/{segment(project)}"
 
     # -- service ----------------------------------------------------------------------------------
 
@@ -779,12 +272,12 @@ class Client:
         """Create a project. ``domains``: names or ``{name, tokens?, min_weight?, max_weight?, max_epochs?}``;
         ``objective``: a metric name to minimize, or ``{metric | metrics, direction}``; ``fidelities``: the
         ladder proposals use when a request names no fidelity. 409 :class:`Conflict` if the name exists."""
-        body = _put(
+        body = with_values(
             {
                 "name": name,
                 "description": description,
-                "domains": [_domain_body(d) for d in domains],
-                "objective": _objective_body(objective),
+                "domains": [domain_body(d) for d in domains],
+                "objective": objective_body(objective),
                 "allow_missing_domains": allow_missing_domains,
             },
             target_fidelity=None if target_fidelity is None else dict(target_fidelity),
@@ -822,11 +315,11 @@ class Client:
     ) -> Project:
         """Change the given fields (``None``: keep). ``domains`` must keep the names and order; ``fidelities``
         replaces the project's fidelity ladder."""
-        body = _put(
+        body = with_values(
             {},
             description=description,
-            domains=None if domains is None else [_domain_body(d) for d in domains],
-            objective=None if objective is None else _objective_body(objective),
+            domains=None if domains is None else [domain_body(d) for d in domains],
+            objective=None if objective is None else objective_body(objective),
             target_fidelity=None if target_fidelity is None else dict(target_fidelity),
             allow_missing_domains=allow_missing_domains,
             fidelities=None if fidelities is None else [dict(f) for f in fidelities],
@@ -870,7 +363,7 @@ class Client:
             except MixoptError as exc:
                 if start == 0 or not exc.errors:
                     raise
-                raise _shift_run_locs(exc, start) from exc
+                raise shift_run_locs(exc, start) from exc
             out.extend(Run.from_json(r) for r in page["runs"])
         return out
 
@@ -891,7 +384,7 @@ class Client:
             f"{self._project_path(project)}/runs",
             params={
                 "status": status,
-                "fidelity": _fidelity_query(fidelity),
+                "fidelity": fidelity_query(fidelity),
                 "max_results": max_results,
                 "page_token": page_token,
             },
@@ -934,7 +427,7 @@ class Client:
         """Complete a pending run; re-posting the same result is a no-op, a different one is 409 Conflict.
 
         ``cost``: what the run cost (the ``mfbo`` mixer's cost model learns from it)."""
-        body = _put(
+        body = with_values(
             {"metrics": dict(metrics), "status": status},
             trajectory=None if trajectory is None else [dict(p) for p in trajectory],
             cost=cost,
@@ -960,7 +453,7 @@ class Client:
         seed: int | None = None,
     ) -> Proposal:
         """Ask ``mixer`` for ``n`` runs to train next; they are created ``pending`` (not retried: not idempotent)."""
-        body = _put(
+        body = with_values(
             {"mixer": mixer, "n": n},
             config=None if config is None else dict(config),
             fidelity=None if fidelity is None else dict(fidelity),
@@ -979,7 +472,7 @@ class Client:
         seed: int | None = None,
     ) -> Recommendation:
         """The mixer's best mixture at ``fidelity`` (default: the project's target fidelity)."""
-        body = _put(
+        body = with_values(
             {"mixer": mixer},
             config=None if config is None else dict(config),
             fidelity=None if fidelity is None else dict(fidelity),
@@ -998,7 +491,7 @@ class Client:
         seed: int | None = None,
     ) -> list[Prediction]:
         """Predicted objective of each mixture, in input order."""
-        body = _put(
+        body = with_values(
             {"mixer": mixer, "mixtures": [dict(m) for m in mixtures]},
             config=None if config is None else dict(config),
             fidelity=None if fidelity is None else dict(fidelity),
@@ -1016,8 +509,8 @@ class Client:
         seed: int | None = None,
     ) -> list[EvaluationResult]:
         """Cross-validate mixers (names or ``{mixer, config}``) on the completed runs: Spearman, MAE, regret."""
-        body = _put(
-            {"mixers": [_mixer_choice(m) for m in mixers], "folds": folds},
+        body = with_values(
+            {"mixers": [mixer_choice(m) for m in mixers], "folds": folds},
             fidelity=None if fidelity is None else dict(fidelity),
             seed=seed,
         )
@@ -1032,7 +525,7 @@ class Client:
 
         buf = io.BytesIO()
         np.save(buf, np.asarray(array), allow_pickle=False)
-        path = f"{self._project_path(project)}/embeddings/{_seg(set_name)}"
+        path = f"{self._project_path(project)}/embeddings/{segment(set_name)}"
         resp = self.request("PUT", path, content=buf.getvalue(), content_type="application/octet-stream")
         return EmbeddingSet.from_json(resp.json())
 
@@ -1051,7 +544,7 @@ class Client:
         seed: int | None = None,
     ) -> Session:
         """Start an online-mixing session; its ``directive`` says what to train first."""
-        body = _put(
+        body = with_values(
             {"mixer": mixer},
             config=None if config is None else dict(config),
             total_steps=total_steps,
@@ -1083,6 +576,4 @@ class Client:
         seed: int | None = None,
     ) -> OnlineMixing:
         """Start a session and wrap it in an :class:`~mixopt.online.OnlineMixing` helper for a training loop."""
-        from mixopt.online import OnlineMixing
-
         return OnlineMixing.start(self, project, mixer, config, total_steps, initial_weights, seed)

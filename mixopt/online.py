@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from mixopt.client import Directive, Session
+from mixopt.types import Directive, Session
 
 __all__ = ["OnlineMixing", "SessionClient"]
 
