@@ -22,8 +22,9 @@ from bench.common import progress, save_figure, use_quick_results, write_json
 from bench.sim import Job, fidelity, preset_world, run_many
 from mixers.base import MixerConfig
 from mixers.mixing_law import MixingLawConfig, MixingLawMixer
-from mixers.offline_common import ProposalRecipe, SingleFidelityMixer
+from mixers.proposals import ProposalRecipe
 from mixers.regmix import RegMixConfig, RegMixMixer
+from mixers.single_fidelity import SingleFidelityMixer
 from mixers.types import DomainSpec, Objective, Observation, Problem
 
 RUNS = 256

@@ -23,8 +23,9 @@ import pandas as pd
 from bench.common import progress, save_figure, use_quick_results, write_json
 from mixers.base import OfflineMixer
 from mixers.mixing_law import MixingLawMixer
-from mixers.offline_common import ProposalRecipe, safe_spearman
+from mixers.proposals import ProposalRecipe
 from mixers.regmix import RegMixConfig, RegMixMixer
+from mixers.training import safe_spearman
 from mixers.types import DomainSpec, FloatArray, Objective, Observation, Problem
 
 DEMO = Path(__file__).resolve().parents[1] / "app" / "demo" / "regmix"

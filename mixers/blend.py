@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import nnls
 
-from mixers.offline_common import safe_spearman
+from mixers.training import safe_spearman
 from mixers.types import FloatArray
 
 

@@ -47,9 +47,10 @@ from mixers.acquisition import (
 )
 from mixers.base import FoldRunner, MixerConfig, MixerError, OfflineMixer, held_out_mixtures, run_in_order
 from mixers.gp import ExactGP, GPParams
-from mixers.offline_common import POOL_TOL, PROPOSAL_TOL, call_rng, usable_observations
+from mixers.proposals import POOL_TOL, PROPOSAL_TOL
 from mixers.registry import register
 from mixers.simplex import greedy_distinct, kl_to_prior, novel_mask, project_to_bounds, sample_dirichlet
+from mixers.training import call_rng, usable_observations
 from mixers.types import (
     FidelityAnswer,
     FloatArray,

@@ -33,22 +33,11 @@ from scipy.optimize import least_squares, minimize
 from threadpoolctl import threadpool_limits
 
 from mixers.base import MixerConfig
-from mixers.offline_common import (
-    TAG_CV,
-    TAG_FIT,
-    TAG_RECOMMEND,
-    SingleFidelityConfig,
-    SingleFidelityMixer,
-    TrainingSet,
-    call_rng,
-    dirichlet_candidates,
-    regularized_score,
-    safe_spearman,
-    subset,
-    top_k_indices,
-)
 from mixers.registry import register
+from mixers.search import dirichlet_candidates, regularized_score, top_k_indices
 from mixers.simplex import kl_to_prior, project_to_bounds
+from mixers.single_fidelity import SingleFidelityConfig, SingleFidelityMixer
+from mixers.training import TAG_CV, TAG_FIT, TAG_RECOMMEND, TrainingSet, call_rng, safe_spearman, subset
 from mixers.types import FloatArray, Problem, Recommendation
 
 EXP_CAP = 50.0  # bound on |u|: exp(50) is far beyond any standardized metric

@@ -43,22 +43,11 @@ from pydantic import Field
 from scipy.stats import rankdata
 
 from mixers.base import MixerConfig, MixerError, OfflineMixer
-from mixers.offline_common import (
-    PROPOSAL_TOL,
-    TAG_PROPOSE,
-    TAG_RECOMMEND,
-    ProposalRecipe,
-    call_rng,
-    diverse_top,
-    eligible_pool,
-    existing_mixtures,
-    group_replicates,
-    safe_spearman,
-    usable_observations,
-)
 from mixers.ot_distance import OTDistance, OTResult
+from mixers.proposals import PROPOSAL_TOL, ProposalRecipe, diverse_top, eligible_pool, existing_mixtures
 from mixers.registry import register
 from mixers.simplex import greedy_distinct, kl_to_prior, novel_mask, project_to_bounds, sample_dirichlet
+from mixers.training import TAG_PROPOSE, TAG_RECOMMEND, call_rng, group_replicates, safe_spearman, usable_observations
 from mixers.types import (
     FidelityAnswer,
     FloatArray,

@@ -29,21 +29,12 @@ from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 from mixers.base import FoldRunner, MixerConfig, held_out_mixtures, run_in_order
 from mixers.blend import BlendWeights, choose_weights
 from mixers.mixing_law import ExpLaw, fit_exp_law
-from mixers.offline_common import (
-    TAG_FIT,
-    TAG_RECOMMEND,
-    Scorer,
-    SingleFidelityConfig,
-    SingleFidelityMixer,
-    TrainingSet,
-    call_rng,
-    candidate_density,
-    dirichlet_candidates,
-    subset,
-    top_k_indices,
-)
+from mixers.proposals import Scorer, candidate_density
 from mixers.registry import register
+from mixers.search import dirichlet_candidates, top_k_indices
 from mixers.simplex import kl_to_prior, project_to_bounds
+from mixers.single_fidelity import SingleFidelityConfig, SingleFidelityMixer
+from mixers.training import TAG_FIT, TAG_RECOMMEND, TrainingSet, call_rng, subset
 from mixers.types import FloatArray, Observation, Problem, Recommendation
 
 # Prediction uses both cores. Training uses one thread per model: on 512 runs a second thread gains ~15% but

@@ -9,19 +9,11 @@ from scipy.stats import spearmanr
 
 from mixers.base import MixerError
 from mixers.mixing_law import MixingLawMixer
-from mixers.offline_common import (
-    TAG_RECOMMEND,
-    ProposalRecipe,
-    TrainingSet,
-    build_training_set,
-    call_rng,
-    dirichlet_candidates,
-    distinct_in_order,
-    far_from,
-    group_replicates,
-)
+from mixers.proposals import ProposalRecipe, distinct_in_order, far_from
 from mixers.regmix import RegMixConfig, RegMixMixer, fit_booster, lgb_params, pruned_top_k
+from mixers.search import dirichlet_candidates
 from mixers.simplex import greedy_distinct, kl_to_prior, novel_mask
+from mixers.training import TAG_RECOMMEND, TrainingSet, build_training_set, call_rng, group_replicates
 from mixers.types import DomainSpec, FloatArray, Objective, Observation, PendingRun, Problem, fidelity_key
 from tests.mixers.conftest import (
     HIGH,

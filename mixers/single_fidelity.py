@@ -1,0 +1,232 @@
+"""A base class for offline mixers that fit on the runs of one fidelity and transfer the answer to the
+requested one (``regmix``, ``mixing_law``): fit, cross-validation, predict, propose."""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import Field
+
+from mixers.base import FoldRunner, MixerConfig, MixerError, OfflineMixer, held_out_mixtures, run_in_order
+from mixers.proposals import PositiveFloat, ProposalRecipe, Scorer, proposal_fidelity, propose_runs
+from mixers.training import (
+    TAG_CV,
+    TAG_PROPOSE,
+    TrainingSet,
+    build_training_set,
+    call_rng,
+    fidelity_note,
+    kfold_indices,
+    safe_spearman,
+    subset,
+)
+from mixers.types import (
+    FidelityAnswer,
+    FloatArray,
+    Observation,
+    PendingRun,
+    Predictions,
+    Problem,
+    ProposedBatch,
+    fidelity_key,
+)
+
+
+class SingleFidelityConfig(MixerConfig):
+    """Config fields shared by the offline mixers that fit on one fidelity."""
+
+    train_fidelity: dict[str, PositiveFloat] | None = Field(
+        None, description="fit on the runs at this fidelity (default: the fidelity with the most completed runs)"
+    )
+    kl_to_prior: float = Field(0.0, ge=0, description="lambda in predicted + lambda * KL(p || prior)")
+    cv_folds: int = Field(5, ge=2, le=20, description="folds of the cross-validated Spearman in the diagnostics")
+    proposal_temperature: float = Field(0.5, gt=0, le=1, description="prior tempering of the RegMix recipe")
+    proposal_strength_min: float = Field(0.1, gt=0)
+    proposal_strength_max: float = Field(5.0, gt=0)
+    proposal_n_strengths: int = Field(15, ge=1, le=100)
+    proposal_min_weight: float = Field(2e-4, ge=0, lt=0.5, description="weights under this are zeroed")
+
+    def recipe(self) -> ProposalRecipe:
+        lo, hi = sorted((self.proposal_strength_min, self.proposal_strength_max))
+        return ProposalRecipe(self.proposal_temperature, lo, hi, self.proposal_n_strengths, self.proposal_min_weight)
+
+
+class SingleFidelityMixer(OfflineMixer):
+    """An offline mixer fitted on the runs of one fidelity (DESIGN 4.1 "Scale").
+
+    Subclasses implement ``_fit_model(ts)`` (store whatever they need), ``_predict_metrics(x) -> (m, k)``
+    and ``recommend``; they may override ``_scorer`` for active proposals and ``_cv_predict`` for the
+    cross-validated diagnostics. ``min_runs`` is the number of distinct mixtures the model needs.
+    """
+
+    config: SingleFidelityConfig
+    cv_max_runs = 2000
+
+    def __init__(self, problem: Problem, config: MixerConfig | None = None, seed: int | None = None) -> None:
+        super().__init__(problem, config, seed)
+        self.ts: TrainingSet | None = None
+        self.observations: list[Observation] = []
+        self.cv_spearman: float | None = None
+        self.cv_note = ""
+        self.diagnose = True  # False: fit skips the cross-validated diagnostics (evaluation folds)
+
+    # subclass hooks --------------------------------------------------------------------------------
+
+    @property
+    def min_runs(self) -> int:
+        return 3
+
+    @abstractmethod
+    def _fit_model(self, ts: TrainingSet) -> None:
+        """Fit on ``ts`` (called only when ``ts.n >= min_runs``)."""
+
+    @abstractmethod
+    def _predict_metrics(self, x: FloatArray) -> FloatArray:
+        """Per-metric predictions ``(m, k)`` for mixtures ``(m, d)`` from the fitted model."""
+
+    def _cv_predict(self, train: TrainingSet, x_test: FloatArray) -> FloatArray:
+        """Objective predictions ``(m,)`` of a model fitted on ``train`` (default: refit a copy)."""
+        clone = type(self)(self.problem, self.config, self.seed)
+        clone._fit_model(train)
+        return clone._predict_metrics(x_test) @ train.coefs
+
+    def _scorer(self, rng: np.random.Generator) -> Scorer | None:
+        """Acquisition for proposals (higher = run it sooner); None = random proposals."""
+        return None
+
+    def _n_scored(self) -> int:
+        """Recipe draws scored per batch when ``_scorer`` is set."""
+        return 2048
+
+    def _diversity(self) -> float:
+        """Penalty length of :func:`diverse_top` for scored batches."""
+        return 1.0
+
+    # the interface -----------------------------------------------------------------------------------
+
+    def fit(self, observations: Sequence[Observation]) -> SingleFidelityMixer:
+        self.observations = list(observations)
+        self.ts = build_training_set(self.problem, observations, self.config.train_fidelity)
+        self.cv_spearman = None
+        if self.ts.n >= self.min_runs:
+            self._fit_model(self.ts)
+            if self.diagnose:
+                self._cross_validate(self.ts)
+            else:
+                self.cv_note = "skipped: fitted for an evaluation fold"
+        else:
+            self.cv_note = f"not fitted: {self.ts.n} distinct mixtures, need {self.min_runs}"
+        return self
+
+    def _cv_folds(self, ts: TrainingSet) -> NDArray[np.intp] | None:
+        """Fold id ``(n,)`` of each row for the cross-validated diagnostics, or None (``cv_note`` says why)."""
+        folds = self.config.cv_folds
+        if ts.n > self.cv_max_runs:
+            self.cv_note = f"skipped: more than {self.cv_max_runs} runs"
+            return None
+        if ts.n < 2 * folds or ts.n - math.ceil(ts.n / folds) < self.min_runs:
+            self.cv_note = f"skipped: {ts.n} distinct mixtures are too few for {folds} folds"
+            return None
+        return kfold_indices(ts.n, folds, call_rng(self.seed, TAG_CV, np.random.default_rng(0)))
+
+    def _cross_validate(self, ts: TrainingSet) -> None:
+        fold = self._cv_folds(ts)
+        if fold is None:
+            return
+        folds = self.config.cv_folds
+        pred = np.empty(ts.n)
+        for k in range(folds):
+            tr = fold != k
+            pred[~tr] = self._cv_predict(subset(ts, tr), ts.x[~tr])
+        self.cv_spearman = safe_spearman(pred, ts.y)
+        self.cv_note = f"{folds}-fold, on {ts.n} distinct mixtures"
+
+    def fold_mixer(self) -> SingleFidelityMixer:
+        """A fresh mixer of this class, config and seed that skips the diagnostics (an evaluation fold)."""
+        mixer = type(self)(self.problem, self.config, self.seed)
+        mixer.diagnose = False
+        return mixer
+
+    def cross_val_predict(
+        self,
+        folds: Sequence[tuple[Sequence[Observation], Sequence[Observation]]],
+        fidelity: Mapping[str, float] | None = None,
+        run: FoldRunner = run_in_order,
+    ) -> list[FloatArray]:
+        """As :meth:`OfflineMixer.cross_val_predict`, without each fold's own cross-validated diagnostics (an
+        evaluation needs predictions only; the diagnostics were most of a fit's time)."""
+
+        def job(train: Sequence[Observation], test: Sequence[Observation]) -> FloatArray:
+            return self.fold_mixer().fit(train).predict(held_out_mixtures(test, self.problem.d), fidelity).mean
+
+        return run([partial(job, train, test) for train, test in folds])
+
+    def _require_fit(self) -> TrainingSet:
+        ts = self.ts
+        if ts is None:
+            raise MixerError("the mixer is not fitted; call fit first")
+        if ts.n < self.min_runs:
+            where = fidelity_key(ts.fidelity) if ts.fidelity is not None else "any fidelity"
+            raise MixerError(
+                f"{self.name} needs at least {self.min_runs} completed runs with distinct mixtures at the train "
+                f"fidelity ({where or '{}'}); it has {ts.n}"
+            )
+        return ts
+
+    def predict(self, mixtures: FloatArray, fidelity: Mapping[str, float] | None = None) -> Predictions:
+        ts = self._require_fit()
+        x = np.atleast_2d(np.asarray(mixtures, dtype=np.float64))
+        if x.shape[1] != self.problem.d:
+            raise MixerError(f"mixtures must have {self.problem.d} columns, got {x.shape[1]}")
+        return Predictions(mean=np.asarray(self._predict_metrics(x) @ ts.coefs, dtype=np.float64), std=None)
+
+    def base_diagnostics(self, fidelity: Mapping[str, float] | None) -> dict[str, Any]:
+        ts = self._require_fit()
+        return {
+            "runs_used": ts.runs_used,
+            "distinct_mixtures": ts.n,
+            "train_fidelity": ts.fidelity,
+            "train_fidelity_reason": ts.fidelity_reason,
+            "requested_fidelity": dict(fidelity) if fidelity is not None else self.problem.target_fidelity,
+            "fidelity_note": fidelity_note(ts.fidelity, fidelity if fidelity is not None
+                                          else self.problem.target_fidelity),
+            "cv_spearman": self.cv_spearman,
+            "cv_note": self.cv_note,
+            "replicate_noise_std": ts.noise_std,
+            "kl_to_prior": self.config.kl_to_prior,
+        }
+
+    def fidelity_answer(self, fidelity: Mapping[str, float] | None = None) -> FidelityAnswer:
+        """``observed`` when the requested (default: target) fidelity is the train fidelity, else ``assumed``: the
+        fit on the train fidelity is carried over unchanged (ranks assumed to hold across scale)."""
+        ts = self._require_fit()
+        requested = fidelity if fidelity is not None else self.problem.target_fidelity
+        train = dict(ts.fidelity or {})
+        if requested is None:
+            return FidelityAnswer(train, "observed", "no target fidelity: the answer is for the train fidelity")
+        fid = {str(k): float(v) for k, v in requested.items()}
+        if fidelity_key(fid) == fidelity_key(train):
+            return FidelityAnswer(fid, "observed", fidelity_note(train, fid))
+        return FidelityAnswer(fid, "assumed", fidelity_note(train, fid))
+
+    def propose(
+        self,
+        n: int,
+        fidelity: Mapping[str, float] | None = None,
+        pending: Sequence[PendingRun] = (),
+        candidates: FloatArray | None = None,
+        fidelities: Sequence[Mapping[str, float]] | None = None,
+    ) -> ProposedBatch:
+        rng = call_rng(self.seed, TAG_PROPOSE, self.rng)
+        train_fid = self.ts.fidelity if self.ts is not None else None
+        fid = proposal_fidelity(self.problem, fidelity, fidelities, train_fid)
+        fitted = self.ts is not None and self.ts.n >= self.min_runs
+        scorer = self._scorer(rng) if fitted else None
+        return propose_runs(self.problem, rng, n, fid, self.observations, pending, candidates,
+                            self.config.recipe(), scorer, self._n_scored(), self._diversity())
