@@ -12,11 +12,10 @@ from typing import Annotated, Any
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
-from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
 from mixers.base import MixerError
-from mixers.simplex import project_to_bounds, sample_dirichlet
+from mixers.simplex import greedy_distinct, novel_mask, project_to_bounds, sample_dirichlet
 from mixers.types import (
     FloatArray,
     Observation,
@@ -37,38 +36,6 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 
 
 # -- proposals ------------------------------------------------------------------------------------------
-
-
-def far_from(candidates: FloatArray, existing: FloatArray, tol: float) -> NDArray[np.bool_]:
-    """Like :func:`mixers.simplex.novel_mask` (max-abs distance ``> tol`` from every ``existing`` row), with a
-    k-d tree so that thousands of candidates against thousands of runs stay fast."""
-    if len(existing) == 0 or len(candidates) == 0:
-        return np.ones(len(candidates), dtype=bool)
-    dist, _ = cKDTree(existing).query(candidates, k=1, p=np.inf)
-    return np.asarray(dist > tol)
-
-
-def distinct_in_order(candidates: FloatArray, order: NDArray[np.intp], n: int, tol: float) -> list[int]:
-    """Same result as :func:`mixers.simplex.greedy_distinct` (walk ``order``, keep a row unless it is within
-    ``tol`` max-abs of a kept one, stop at ``n``), using a k-d tree to find the close pairs first."""
-    order = np.asarray(order, dtype=np.intp)
-    pairs = cKDTree(candidates[order]).query_pairs(tol, p=np.inf, output_type="ndarray")
-    if len(pairs) == 0:
-        return [int(i) for i in order[:n]]
-    clashes: dict[int, list[int]] = {}
-    for a, b in pairs:  # positions in order; the later one clashes with the earlier one
-        lo_, hi_ = (int(a), int(b)) if a < b else (int(b), int(a))
-        clashes.setdefault(hi_, []).append(lo_)
-    kept: list[int] = []
-    kept_pos: set[int] = set()
-    for pos in range(len(order)):
-        if len(kept) >= n:
-            break
-        if any(q in kept_pos for q in clashes.get(pos, ())):
-            continue
-        kept_pos.add(pos)
-        kept.append(int(order[pos]))
-    return kept
 
 
 @dataclass(frozen=True)
@@ -176,9 +143,9 @@ def eligible_pool(problem: Problem, candidates: FloatArray, existing: FloatArray
     if pool.ndim != 2 or pool.shape[1] != problem.d:
         raise MixerError(f"candidates must have shape (c, {problem.d}), got {pool.shape}")
     ok = problem.feasible(pool, tol=1e-9) & np.isclose(pool.sum(axis=1), 1.0, atol=1e-6)
-    ok &= far_from(pool, existing, POOL_TOL)
+    ok &= novel_mask(pool, existing, POOL_TOL)
     idx = np.flatnonzero(ok)
-    keep = distinct_in_order(pool, idx, len(idx), POOL_TOL)
+    keep = greedy_distinct(idx, pool, len(idx), POOL_TOL)
     return np.asarray(sorted(keep), dtype=np.intp)
 
 
@@ -217,11 +184,11 @@ def random_proposals_with_strengths(
         draws, strength = recipe.sample_with_strengths(rng, problem, m, allow_projection=rnd >= max_rounds // 2)
         if len(draws) == 0:
             continue
-        keep_new = far_from(draws, existing, PROPOSAL_TOL)
+        keep_new = novel_mask(draws, existing, PROPOSAL_TOL)
         draws, strength = draws[keep_new], strength[keep_new]
-        keep_new = far_from(draws, found, PROPOSAL_TOL)
+        keep_new = novel_mask(draws, found, PROPOSAL_TOL)
         draws, strength = draws[keep_new], strength[keep_new]
-        keep = distinct_in_order(draws, np.arange(len(draws)), want - len(found), PROPOSAL_TOL)
+        keep = greedy_distinct(np.arange(len(draws)), draws, want - len(found), PROPOSAL_TOL)
         found = np.vstack([found, draws[keep]])
         found_s = np.concatenate([found_s, strength[keep]])
         if len(found) >= want:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from mixers.types import FloatArray
 
@@ -65,25 +66,34 @@ def kl_to_prior(p: FloatArray, prior: FloatArray) -> NDArray[np.float64]:
 
 
 def novel_mask(candidates: FloatArray, existing: FloatArray, tol: float = 1e-3) -> NDArray[np.bool_]:
-    """Rows of ``candidates`` ``(c, d)`` farther than ``tol`` (max-abs) from every row of ``existing`` ``(e, d)``."""
+    """Rows of ``candidates`` ``(c, d)`` farther than ``tol`` (max-abs) from every row of ``existing`` ``(e, d)``.
+
+    A k-d tree (Chebyshev metric), so thousands of candidates against thousands of runs stay fast.
+    """
     if len(existing) == 0 or len(candidates) == 0:
         return np.ones(len(candidates), dtype=bool)
-    mask = np.ones(len(candidates), dtype=bool)
-    # Chunk so that c * e * d stays small for large pools.
-    step = max(1, 2_000_000 // max(1, len(existing) * candidates.shape[1]))
-    for s in range(0, len(candidates), step):
-        diff = np.abs(candidates[s : s + step, None, :] - existing[None, :, :]).max(axis=2)
-        mask[s : s + step] = diff.min(axis=1) > tol
-    return mask
+    dist, _ = cKDTree(existing).query(candidates, k=1, p=np.inf)
+    return np.asarray(dist > tol)
 
 
 def greedy_distinct(order: NDArray[np.intp], candidates: FloatArray, n: int, tol: float = 1e-3) -> list[int]:
-    """Walk ``order`` (indices into ``candidates`` ``(c, d)``) and keep the first ``n`` mutually distinct rows."""
-    chosen: list[int] = []
-    for idx in order:
-        if len(chosen) >= n:
+    """Walk ``order`` (indices into ``candidates`` ``(c, d)``) and keep the first ``n`` mutually distinct rows
+    (a row within ``tol`` max-abs of a kept one is skipped); the close pairs come from a k-d tree first."""
+    order = np.asarray(order, dtype=np.intp)
+    pairs = cKDTree(candidates[order]).query_pairs(tol, p=np.inf, output_type="ndarray")
+    if len(pairs) == 0:
+        return [int(i) for i in order[:n]]
+    clashes: dict[int, list[int]] = {}
+    for a, b in pairs:  # positions in order; the later one clashes with the earlier one
+        lo_, hi_ = (int(a), int(b)) if a < b else (int(b), int(a))
+        clashes.setdefault(hi_, []).append(lo_)
+    kept: list[int] = []
+    kept_pos: set[int] = set()
+    for pos in range(len(order)):
+        if len(kept) >= n:
             break
-        if chosen and np.abs(candidates[chosen] - candidates[idx]).max(axis=1).min() <= tol:
+        if any(q in kept_pos for q in clashes.get(pos, ())):
             continue
-        chosen.append(int(idx))
-    return chosen
+        kept_pos.add(pos)
+        kept.append(int(order[pos]))
+    return kept

@@ -9,7 +9,7 @@ from scipy.stats import spearmanr
 
 from mixers.base import MixerError
 from mixers.mixing_law import MixingLawMixer
-from mixers.proposals import ProposalRecipe, distinct_in_order, far_from
+from mixers.proposals import ProposalRecipe
 from mixers.regmix import RegMixConfig, RegMixMixer, fit_booster, lgb_params, pruned_top_k
 from mixers.search import dirichlet_candidates
 from mixers.simplex import greedy_distinct, kl_to_prior, novel_mask
@@ -246,16 +246,27 @@ def test_active_proposals_keep_the_contract(
     assert all(np.array_equal(a.weights, b.weights) for a, b in zip(runs, again, strict=True))
 
 
-def test_fast_dedup_helpers_match_the_simplex_reference() -> None:
+def test_dedup_helpers_match_a_brute_force_reference() -> None:
+    """The k-d tree versions of ``novel_mask``/``greedy_distinct`` agree with the plain pairwise definition."""
     rng = np.random.default_rng(6)
     base = rng.dirichlet(np.full(5, 0.2), size=300)
     # Many exact and near duplicates, as low-strength recipe draws produce.
     x = np.vstack([base, base[:100] + rng.uniform(-2e-3, 2e-3, size=(100, 5)), base[:50]])
     order = rng.permutation(len(x))
+
+    def brute_distinct(n: int) -> list[int]:
+        chosen: list[int] = []
+        for idx in order:
+            if len(chosen) < n and not (chosen and np.abs(x[chosen] - x[idx]).max(axis=1).min() <= 1e-3):
+                chosen.append(int(idx))
+        return chosen
+
     for n in (10, 200, len(x)):
-        assert distinct_in_order(x, order, n, 1e-3) == greedy_distinct(order, x, n, tol=1e-3)
+        assert greedy_distinct(order, x, n, tol=1e-3) == brute_distinct(n)
     existing = base[::7]
-    assert np.array_equal(far_from(x, existing, 1e-3), novel_mask(x, existing, tol=1e-3))
+    brute_novel = np.abs(x[:, None, :] - existing[None, :, :]).max(axis=2).min(axis=1) > 1e-3
+    assert np.array_equal(novel_mask(x, existing, tol=1e-3), brute_novel)
+    assert 0 < brute_novel.sum() < len(x)
 
 
 def test_auto_blend_reports_weights_and_beats_the_worse_member(regmix_train: Data, regmix_test: Data) -> None:
