@@ -550,7 +550,7 @@ def evaluate(
     """Compare mixers by k-fold cross-validation: Spearman, MAE and regret of the top pick."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from app.services import mixing
+    from app.services import evaluation
 
     settings = get_settings()
     names = mixer or ["regmix"]
@@ -558,7 +558,7 @@ def evaluate(
                   console=err_console, transient=True) as bar:
         task = bar.add_task(f"{folds}-fold cross-validation of {', '.join(names)}", total=len(names) * folds)
         results = _call(
-            mixing.evaluate, _store(), project, [(m, None) for m in names], folds, None, 0,
+            evaluation.evaluate, _store(), project, [(m, None) for m in names], folds, None, 0,
             settings.fit_timeout_seconds, progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     rows = [

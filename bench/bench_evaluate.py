@@ -30,7 +30,7 @@ GOAL_RATIO, STRETCH_RATIO = 3.0, 1.5
 
 def _old_way() -> float:
     """Seconds of the pre-issue-15 evaluation, in-process: full refits per fold, one after the other."""
-    from app.services import demo, mixing
+    from app.services import demo, fitting
     from mixers import get_mixer_class
     from mixers.base import OfflineMixer
     from store import db
@@ -43,8 +43,8 @@ def _old_way() -> float:
         demo.ensure_demo(store)
         project = store.get_project(demo.DEMO_PROJECT)
         runs = store.all_runs(project.id, ["completed"])
-        obs = mixing.observations(project, runs)
-        problem = mixing.make_problem(project)
+        obs = fitting.observations(project, runs)
+        problem = fitting.make_problem(project)
         order = np.random.default_rng(0).permutation(len(obs))
         fold_of = np.empty(len(obs), dtype=int)
         fold_of[order] = np.arange(len(obs)) % FOLDS

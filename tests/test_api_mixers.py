@@ -181,11 +181,11 @@ def test_evaluation_scores_the_others_when_one_mixer_cannot_answer(demo_client: 
 
 
 def test_evaluation_reports_progress_per_fold(demo_client: TestClient) -> None:
-    from app.services import mixing
+    from app.services import evaluation
 
     store = demo_client.app.state.store  # type: ignore[attr-defined]
     seen: list[tuple[int, int]] = []
-    results = mixing.evaluate(store, "regmix-demo", [("regmix", {"model": "ridge"}), ("mixing_law", None)], 4,
+    results = evaluation.evaluate(store, "regmix-demo", [("regmix", {"model": "ridge"}), ("mixing_law", None)], 4,
                               None, 0, 600, progress=lambda done, total: seen.append((done, total)))
     assert [r["error"] for r in results] == [None, None]
     assert sorted(seen) == [(i, 8) for i in range(1, 9)]
@@ -194,22 +194,22 @@ def test_evaluation_reports_progress_per_fold(demo_client: TestClient) -> None:
 def test_evaluation_auto_matches_a_plain_refit_per_fold(demo_client: TestClient) -> None:
     """The shared-work path (members fitted once per fold, weights from the other folds) ranks as well as
     refitting the whole mixer, its own nested cross-validation included, on every fold."""
-    from app.services import mixing
+    from app.services import evaluation, fitting
     from mixers.base import OfflineMixer
     from mixers.regmix import RegMixConfig, RegMixMixer
 
     store = demo_client.app.state.store  # type: ignore[attr-defined]
     cfg = {"n_estimators": 200, "cv_trees": 50}
-    [fast] = mixing.evaluate(store, "regmix-demo", [("regmix", cfg)], 4, None, 0, 600)
+    [fast] = evaluation.evaluate(store, "regmix-demo", [("regmix", cfg)], 4, None, 0, 600)
     project = store.get_project("regmix-demo")
     runs = [r for r in store.all_runs(project.id, ["completed"]) if r.id in set(fast["run_ids"])]
-    obs = mixing.observations(project, runs)
+    obs = fitting.observations(project, runs)
     order = np.random.default_rng(0).permutation(len(obs))
     fold_of = np.empty(len(obs), dtype=int)
     fold_of[order] = np.arange(len(obs)) % 4
     folds = [([o for o, f in zip(obs, fold_of, strict=True) if f != k],
               [o for o, f in zip(obs, fold_of, strict=True) if f == k]) for k in range(4)]
-    mixer = RegMixMixer(mixing.make_problem(project), RegMixConfig(**cfg), 0)
+    mixer = RegMixMixer(fitting.make_problem(project), RegMixConfig(**cfg), 0)
     plain = OfflineMixer.cross_val_predict(mixer, folds, runs[0].fidelity)
     pred = np.empty(len(obs))
     for k, part in enumerate(plain):

@@ -109,7 +109,7 @@ def _propose_worker(url: str, worker: int, out: Any) -> None:
     store = Store(db.make_engine(url))
     # Every worker uses the same seed, so they all want the same mixtures: the dedupe under the project lock
     # must let each mixture through once.
-    _proposal, runs = mixing.propose(store, "race-propose", "regmix", None, 4, None, None, None, 7, 60.0, 60.0)
+    runs = mixing.propose(store, "race-propose", "regmix", None, 4, None, None, None, 7, 60.0, 60.0).runs
     out.put([r.id for r in runs])
     store.engine.dispose()
 

@@ -20,6 +20,7 @@ from app.schemas import (
     RecommendationIn,
     RecommendationOut,
 )
+from app.services import evaluation, fitting
 from app.services import mixing as svc
 
 router = APIRouter(tags=["mixers"], dependencies=[Depends(get_scope)], responses=problem_responses(401, 403, 422, 503))
@@ -29,7 +30,7 @@ FIT = problem_responses(400, 404, 413, 504)
 
 @router.get("/api/v1/mixers", response_model=list[MixerInfo])
 def list_mixers() -> list[MixerInfo]:
-    return [MixerInfo(**m) for m in svc.mixer_catalog()]
+    return [MixerInfo(**m) for m in fitting.mixer_catalog()]
 
 
 @router.post(
@@ -84,7 +85,7 @@ def predict(name: ProjectName, body: PredictionIn, store: StoreDep, settings: Se
 
 @router.post("/api/v1/projects/{name}/evaluations", response_model=EvaluationOut, responses=FIT)
 def evaluate(name: ProjectName, body: EvaluationIn, store: StoreDep, settings: SettingsDep) -> EvaluationOut:
-    results = svc.evaluate(
+    results = evaluation.evaluate(
         store,
         name,
         [(m.mixer, m.config) for m in body.mixers],

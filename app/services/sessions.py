@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from app.services import telemetry
-from app.services.mixing import make_problem, parse_mixer, weights_array
+from app.services.fitting import make_problem, parse_mixer, weights_array
 from app.services.runs import normalize_weights
 from mixers import MixerError, OnlineMixer
 from mixers.types import Directive, Report

@@ -1,0 +1,121 @@
+"""The evaluation use case: every chosen mixer cross-validated on the project's completed runs, side by side,
+each one's folds as jobs of the worker pool (the numerics: :mod:`mixers.evaluation`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import numpy as np
+
+from app.services.fitting import FitTimeout, finite_or_none, make_problem, observations, parse_mixer, worker_pool
+from mixers import MixerError, OfflineMixer
+from mixers.base import FoldJob, FoldRunner, Mixer, MixerConfig
+from mixers.evaluation import Scores, cross_validate, make_folds
+from mixers.types import FloatArray
+from store.errors import FieldError, InvalidInput
+from store.repository import Store
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: called after each finished fold of an evaluation (``total`` = mixers x folds)."""
+
+
+def _fold_runner(timeout: float, tick: Callable[[], None]) -> FoldRunner:
+    """A :data:`mixers.base.FoldRunner` on the worker pool: the jobs run concurrently, each within ``timeout``
+    seconds of the previous result, and ``tick`` is called as each finishes."""
+
+    def run(jobs: list[FoldJob]) -> list[FloatArray]:
+        futures = [worker_pool.submit(job) for job in jobs]
+        out = []
+        try:
+            for future in futures:
+                try:
+                    out.append(future.result(timeout=timeout))
+                except FutureTimeout as exc:
+                    raise FitTimeout(timeout) from exc
+                tick()
+        finally:
+            for future in futures:
+                future.cancel()
+        return out
+
+    return run
+
+
+def evaluate(
+    store: Store,
+    project_name: str,
+    choices: Sequence[tuple[str, dict[str, Any] | None]],
+    folds: int,
+    fidelity: dict[str, float] | None,
+    seed: int,
+    timeout: float,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """k-fold cross-validation of each mixer on the project's completed runs at one fidelity.
+
+    Reports Spearman and MAE of out-of-fold predictions, and the regret of the top pick: the true objective
+    of the run each mixer ranks best, minus the best true objective (in the objective's direction, >= 0).
+    A mixer that cannot answer (a MixerError, e.g. ``ot`` without embeddings, or its time limit) gets
+    ``error: {code, detail}`` in its own result; the others are scored. The mixers run side by side, each
+    one's folds as jobs of the worker pool (:meth:`mixers.base.OfflineMixer.cross_val_predict`, where mixers
+    share work between folds); ``progress`` hears of every finished fold.
+    """
+    parsed = [parse_mixer(name, cfg) for name, cfg in choices]
+    project = store.get_project(project_name)
+    problem = make_problem(project)
+    # the runs that give an observation, so that positions in one are positions in the other
+    runs = [r for r in store.all_runs(project.id, ["completed"]) if problem.objective.value(r.metrics) is not None]
+    try:
+        folds_of = make_folds(observations(project, runs), problem.objective, folds, seed, fidelity)
+    except MixerError as exc:
+        bad = FieldError("folds", "more folds than runs")
+        raise InvalidInput(str(exc), code="not_enough_runs", errors=[bad]) from exc
+    used = [runs[i] for i in folds_of.index]
+    total = len(parsed) * folds
+    done = [0]
+    lock = threading.Lock()
+
+    def tick() -> None:
+        with lock:
+            done[0] += 1
+            count = done[0]
+        if progress is not None:
+            progress(count, total)
+
+    emb = store.load_embeddings(project.id) if any(cls.needs_embeddings for cls, _ in parsed) else None
+
+    def one_mixer(cls: type[Mixer], cfg: MixerConfig) -> Scores | dict[str, str]:
+        try:
+            model = cls(make_problem(project, emb if cls.needs_embeddings else None), cfg, seed)
+            assert isinstance(model, OfflineMixer)
+            return cross_validate(model, folds_of, _fold_runner(timeout, tick))
+        except MixerError as exc:
+            return {"code": "mixer_cannot_answer", "detail": str(exc)}
+        except FitTimeout as exc:
+            return {"code": exc.code, "detail": str(exc)}
+
+    # One thread per mixer drives its folds; the folds themselves run in the shared worker pool.
+    with ThreadPoolExecutor(max_workers=len(parsed), thread_name_prefix="mixopt-eval") as drivers:
+        outcomes = list(drivers.map(lambda pc: one_mixer(*pc), parsed))
+    results = []
+    for (cls, cfg), outcome in zip(parsed, outcomes, strict=True):
+        base = {"mixer": cls.name, "config": cfg.model_dump(mode="json"), "n_runs": len(used),
+                "actual": folds_of.actual.tolist(), "run_ids": [r.id for r in used]}
+        if not isinstance(outcome, Scores):
+            results.append({**base, "spearman": None, "mae": None, "regret": None, "predicted": [], "error": outcome})
+            continue
+        results.append(
+            {
+                **base,
+                "spearman": outcome.spearman,
+                "mae": outcome.mae,
+                "regret": finite_or_none(outcome.regret),
+                "predicted": [float(v) if np.isfinite(v) else None for v in outcome.predicted],
+                "error": None,
+            }
+        )
+    return results

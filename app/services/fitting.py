@@ -1,0 +1,292 @@
+"""How the offline use cases run a mixer: the project as the mixer sees it (problem, observations, pending
+runs), config parsing, the worker pool with its time limit, and the fit cache.
+
+Fitted mixers are cached by a hash of (project data version, mixer, config, seed): in this process (LRU)
+and in the database (pickled), so any API process reuses a fit. The data version is bumped by every write
+to the project's runs, constraints or embeddings, so a cached fit is never stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from functools import cached_property
+from typing import Any, TypeVar
+
+import numpy as np
+from pydantic import ValidationError
+
+import mixers
+from app.services import telemetry
+from app.services.runs import normalize_weights, sweep_leases
+from mixers import MixerError, OfflineMixer, get_mixer_class
+from mixers.base import Mixer, MixerConfig
+from mixers.types import DomainSpec, Objective, Observation, PendingRun, Problem
+from store.errors import DomainError, FieldError, InvalidInput
+from store.records import OPEN_STATUSES, ProjectRecord, RunRecord
+from store.repository import Store
+
+T = TypeVar("T")
+_LRU_SIZE = 16
+_lru: OrderedDict[str, Any] = OrderedDict()
+_lru_lock = threading.Lock()
+worker_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mixopt-fit")
+
+
+class FitTimeout(DomainError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the mixer did not finish within {seconds:g} s", "fit_timeout", [], 504)
+
+
+def run_limited(fn: Callable[[], T], seconds: float) -> T:
+    """Run CPU-heavy ``fn`` in the worker pool and wait at most ``seconds``.
+
+    The caller is already off the event loop (sync routes run in a thread); the pool adds the time limit.
+    A timed-out computation finishes in the background and its result is dropped.
+    """
+    future = worker_pool.submit(fn)
+    try:
+        return future.result(timeout=seconds)
+    except FutureTimeout as exc:
+        raise FitTimeout(seconds) from exc
+
+
+# -- building the mixer's view of a project ---------------------------------------------------------
+
+
+def make_problem(project: ProjectRecord, embeddings: Mapping[str, np.ndarray] | None = None) -> Problem:
+    obj = project.objective
+    return Problem(
+        domains=tuple(
+            DomainSpec(
+                name=d["name"],
+                tokens=d.get("tokens"),
+                min_weight=d.get("min_weight"),
+                max_weight=d.get("max_weight"),
+                max_epochs=d.get("max_epochs"),
+            )
+            for d in project.domains
+        ),
+        objective=Objective(metrics=dict(obj["metrics"]), direction=obj.get("direction", "minimize")),
+        target_fidelity=project.target_fidelity,
+        embeddings=dict(embeddings or {}),
+    )
+
+
+def weights_array(project: ProjectRecord, weights: Mapping[str, float]) -> np.ndarray:
+    """``(d,)`` in the project's domain order."""
+    return np.array([weights.get(n, 0.0) for n in project.domain_names], dtype=np.float64)
+
+
+def observations(project: ProjectRecord, runs: Sequence[RunRecord]) -> list[Observation]:
+    """Completed runs that carry every metric of the objective."""
+    obj = make_problem(project).objective
+    return [
+        Observation(
+            weights=weights_array(project, r.weights),
+            fidelity=r.fidelity,
+            metrics=r.metrics,
+            cost=r.cost,
+            trajectory=r.trajectory,
+        )
+        for r in runs
+        if r.status == "completed" and obj.value(r.metrics) is not None
+    ]
+
+
+def pending(project: ProjectRecord, runs: Sequence[RunRecord]) -> list[PendingRun]:
+    return [
+        PendingRun(weights=weights_array(project, r.weights), fidelity=r.fidelity)
+        for r in runs
+        if r.status in OPEN_STATUSES
+    ]
+
+
+def parse_mixer(name: str, config: dict[str, Any] | None, kind: str = "offline") -> tuple[type[Mixer], MixerConfig]:
+    """The mixer class and its validated config; unknown names and bad configs are 422 naming the field."""
+    try:
+        cls = get_mixer_class(name)
+    except KeyError:
+        known = ", ".join(sorted(mixers.available()))
+        raise InvalidInput(
+            f"unknown mixer {name!r}; available: {known}",
+            code="unknown_mixer",
+            errors=[FieldError("mixer", f"unknown mixer {name!r}")],
+        ) from None
+    if cls.kind != kind:
+        raise InvalidInput(
+            f"mixer {name!r} is {cls.kind}; this endpoint needs an {kind} mixer",
+            code="wrong_mixer_kind",
+            errors=[FieldError("mixer", f"{name!r} is an {cls.kind} mixer")],
+        )
+    try:
+        return cls, cls.Config.model_validate(config or {})
+    except ValidationError as exc:
+        errors = [
+            FieldError("config" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]), e["msg"])
+            for e in exc.errors()
+        ]
+        raise InvalidInput(
+            f"invalid config for mixer {name!r}: {errors[0].loc}: {errors[0].msg}",
+            code="invalid_mixer_config",
+            errors=errors,
+        ) from None
+
+
+def mixture_matrix(project: ProjectRecord, mixtures: Sequence[Mapping[str, float]], loc: str) -> np.ndarray:
+    """Validate and renormalize client mixtures into ``(m, d)``; errors name ``loc[i].domain``."""
+    rows: list[np.ndarray] = []
+    errors: list[FieldError] = []
+    for i, w in enumerate(mixtures):
+        norm, _raw, errs = normalize_weights(project, dict(w), f"{loc}[{i}]")
+        errors.extend(errs)
+        if norm is not None:
+            rows.append(weights_array(project, norm))
+    if errors:
+        raise InvalidInput(
+            f"{len(errors)} invalid mixture(s): {errors[0].loc}: {errors[0].msg}",
+            code="invalid_mixtures",
+            errors=errors[:1000],
+        )
+    return np.vstack(rows)
+
+
+class Context:
+    """One offline request's view of a project. Runs and embeddings are read on first use, so a cache hit
+    costs only the project lookup."""
+
+    def __init__(self, store: Store, project: ProjectRecord, cls: type[Mixer]) -> None:
+        self.store = store
+        self.project = project
+        self.cls = cls
+
+    @cached_property
+    def runs(self) -> list[RunRecord]:
+        return self.store.all_runs(self.project.id)
+
+    @cached_property
+    def problem(self) -> Problem:
+        emb = self.store.load_embeddings(self.project.id) if self.cls.needs_embeddings else None
+        return make_problem(self.project, emb)
+
+    @cached_property
+    def observations(self) -> list[Observation]:
+        return observations(self.project, self.runs)
+
+    @cached_property
+    def pending(self) -> list[PendingRun]:
+        return pending(self.project, self.runs)
+
+
+def load_context(store: Store, project_name: str, cls: type[Mixer]) -> Context:
+    project = store.get_project(project_name)
+    if sweep_leases(store, project.id):
+        project = store.get_project(project_name)
+    return Context(store, project, cls)
+
+
+def cache_key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _lru_get(key: str) -> Any:
+    with _lru_lock:
+        if key in _lru:
+            _lru.move_to_end(key)
+            return _lru[key]
+    return None
+
+
+def _lru_put(key: str, value: Any) -> None:
+    with _lru_lock:
+        _lru[key] = value
+        _lru.move_to_end(key)
+        while len(_lru) > _LRU_SIZE:
+            _lru.popitem(last=False)
+
+
+def cached(store: Store, project_id: int, key: str, compute: Callable[[], T], mixer: str) -> T:
+    """Memoize ``compute()`` under ``key``: process LRU, then the database, then compute and store."""
+    hit = _lru_get(key)
+    if hit is not None:
+        telemetry.FIT_CACHE_HITS.labels(mixer).inc()
+        return hit
+    blob = store.cache_get(key)
+    if blob is not None:
+        # Only this service writes the cache table, so unpickling it is loading our own data.
+        value = pickle.loads(blob)
+        _lru_put(key, value)
+        telemetry.FIT_CACHE_HITS.labels(mixer).inc()
+        return value
+    value = compute()
+    store.cache_put(project_id, key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    _lru_put(key, value)
+    return value
+
+
+def fitted(
+    store: Store, ctx: Context, cls: type[Mixer], config: MixerConfig, seed: int | None, timeout: float
+) -> OfflineMixer:
+    key = cache_key("fit", ctx.project.id, ctx.project.data_version, cls.name, config.model_dump(mode="json"), seed)
+
+    def compute() -> OfflineMixer:
+        def fit() -> OfflineMixer:
+            mixer = cls(ctx.problem, config, seed)
+            assert isinstance(mixer, OfflineMixer)
+            return mixer.fit(ctx.observations)
+
+        telemetry.FITS.labels(cls.name).inc()
+        return mixer_call(lambda: run_limited(fit, timeout))
+
+    return cached(store, ctx.project.id, key, compute, cls.name)
+
+
+def mixer_call(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except MixerError as exc:
+        raise InvalidInput(str(exc), code="mixer_cannot_answer") from exc
+
+
+def weights_dict(project: ProjectRecord, w: np.ndarray) -> dict[str, float]:
+    return {n: float(v) for n, v in zip(project.domain_names, w, strict=True)}
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.floating | float):
+        f = float(value)
+        return f if np.isfinite(f) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def finite_or_none(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+# -- use cases --------------------------------------------------------------------------------------
+
+
+def mixer_catalog() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "kind": cls.kind,
+            "description": cls.description,
+            "config_schema": cls.Config.model_json_schema(),
+        }
+        for name, cls in sorted(mixers.available().items())
+    ]
