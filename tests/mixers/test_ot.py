@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from mixers.base import MixerError
-from mixers.ot import OTConfig, OTMixer, projected_gradient, scheffe_features
+from mixers.ot import OTConfig, OTMixer
 from mixers.ot_distance import (
     OTDistance,
     exact_ot,
@@ -24,6 +24,7 @@ from mixers.ot_distance import (
     source_masses,
     sq_euclidean_cost,
 )
+from mixers.ot_model import projected_gradient, scheffe_features
 from mixers.registry import get_mixer_class, parse_config
 from mixers.types import DomainSpec, Objective, Observation, PendingRun, Problem
 
