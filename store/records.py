@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,6 +93,11 @@ class RunRecord:
             created_at=as_utc(row.created_at),
             updated_at=as_utc(row.updated_at),
         )
+
+    def public(self) -> dict[str, Any]:
+        """The run as clients see it (every field but ``project_id``): the one definition behind the API's run
+        object, the JSON Lines export and the CLI's JSON output."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "project_id"}
 
 
 @dataclass(frozen=True)

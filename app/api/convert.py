@@ -30,19 +30,4 @@ def summary_out(s: ProjectSummary) -> ProjectSummaryOut:
 
 
 def run_out(r: RunRecord) -> RunOut:
-    return RunOut(
-        id=r.id,
-        external_id=r.external_id,
-        weights=r.weights,
-        weights_sum=r.weights_sum,
-        fidelity=r.fidelity,
-        cost=r.cost,
-        status=r.status,
-        metrics=r.metrics,
-        trajectory=r.trajectory,
-        tags=r.tags,
-        proposal_id=r.proposal_id,
-        lease_expires_at=r.lease_expires_at,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-    )
+    return RunOut(**r.public())

@@ -12,6 +12,7 @@ import io
 import json
 import math
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,23 +99,8 @@ def _iso(ts: Any) -> str | None:
 
 
 def run_dict(r: RunRecord) -> dict[str, Any]:
-    """The API's run shape as plain JSON types (used where responses are serialized directly)."""
-    return {
-        "id": r.id,
-        "external_id": r.external_id,
-        "weights": r.weights,
-        "weights_sum": r.weights_sum,
-        "fidelity": r.fidelity,
-        "cost": r.cost,
-        "status": r.status,
-        "metrics": r.metrics,
-        "trajectory": r.trajectory,
-        "tags": r.tags,
-        "proposal_id": r.proposal_id,
-        "lease_expires_at": _iso(r.lease_expires_at),
-        "created_at": _iso(r.created_at),
-        "updated_at": _iso(r.updated_at),
-    }
+    """The API's run shape as plain JSON types (timestamps as ISO strings), for responses serialized directly."""
+    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in r.public().items()}
 
 
 def _num(value: Any) -> float | None:
