@@ -34,6 +34,8 @@ class MixerError(ValueError):
     """A request the mixer cannot answer with the data it has (the service maps it to a 4xx)."""
 
 
+FoldSplits = Sequence[tuple[Sequence[Observation], Sequence[Observation]]]
+"""``(training runs, held-out runs)`` per fold of a cross-validation."""
 FoldJob = Callable[[], FloatArray]
 FoldRunner = Callable[[list[FoldJob]], list[FloatArray]]
 """Runs independent jobs (each returns an array) and returns their results in order; the service passes one
@@ -128,7 +130,7 @@ class OfflineMixer(Mixer):
 
     def cross_val_predict(
         self,
-        folds: Sequence[tuple[Sequence[Observation], Sequence[Observation]]],
+        folds: FoldSplits,
         fidelity: Mapping[str, float] | None = None,
         run: FoldRunner = run_in_order,
     ) -> list[FloatArray]:

@@ -45,7 +45,7 @@ from mixers.acquisition import (
     fit_cost_model,
     knowledge_gradient,
 )
-from mixers.base import FoldRunner, MixerConfig, MixerError, OfflineMixer, held_out_mixtures, run_in_order
+from mixers.base import FoldRunner, FoldSplits, MixerConfig, MixerError, OfflineMixer, held_out_mixtures, run_in_order
 from mixers.gp import ExactGP, GPParams
 from mixers.proposals import POOL_TOL, PROPOSAL_TOL
 from mixers.registry import register
@@ -574,7 +574,7 @@ class MFBOMixer(OfflineMixer):
 
     def cross_val_predict(
         self,
-        folds: Sequence[tuple[Sequence[Observation], Sequence[Observation]]],
+        folds: FoldSplits,
         fidelity: Mapping[str, float] | None = None,
         run: FoldRunner = run_in_order,
     ) -> list[FloatArray]:

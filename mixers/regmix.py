@@ -26,7 +26,7 @@ from pydantic import Field
 from scipy.stats import rankdata
 from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 
-from mixers.base import FoldRunner, MixerConfig, held_out_mixtures, run_in_order
+from mixers.base import FoldRunner, FoldSplits, MixerConfig, held_out_mixtures, run_in_order
 from mixers.blend import BlendWeights, choose_weights
 from mixers.mixing_law import ExpLaw, fit_exp_law
 from mixers.proposals import Scorer, candidate_density
@@ -330,7 +330,7 @@ class RegMixMixer(SingleFidelityMixer):
 
     def cross_val_predict(
         self,
-        folds: Sequence[tuple[Sequence[Observation], Sequence[Observation]]],
+        folds: FoldSplits,
         fidelity: Mapping[str, float] | None = None,
         run: FoldRunner = run_in_order,
     ) -> list[FloatArray]:

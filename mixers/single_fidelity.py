@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
-from mixers.base import FoldRunner, MixerConfig, MixerError, OfflineMixer, held_out_mixtures, run_in_order
+from mixers.base import FoldRunner, FoldSplits, MixerConfig, MixerError, OfflineMixer, held_out_mixtures, run_in_order
 from mixers.proposals import PositiveFloat, ProposalRecipe, Scorer, proposal_fidelity, propose_runs
 from mixers.training import (
     TAG_CV,
@@ -155,7 +155,7 @@ class SingleFidelityMixer(OfflineMixer):
 
     def cross_val_predict(
         self,
-        folds: Sequence[tuple[Sequence[Observation], Sequence[Observation]]],
+        folds: FoldSplits,
         fidelity: Mapping[str, float] | None = None,
         run: FoldRunner = run_in_order,
     ) -> list[FloatArray]:

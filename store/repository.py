@@ -1,5 +1,8 @@
 """The store: every query of mixopt lives here, one transaction per method.
 
+Over 650 lines on purpose: one ``Store`` class is the whole persistence interface, and its write-lock and
+transaction rules are easiest to check in one place (the project summary query lives in ``store.summary``).
+
 Same SQLAlchemy code for SQLite and PostgreSQL. Methods take and return plain values and frozen records
 (``store.records``); callers never see a session or a row.
 """
