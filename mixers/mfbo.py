@@ -5,9 +5,10 @@ Split as in BoTorch:
 - model (:mod:`mixers.gp`): an exact GP over ``(mixture, log-fidelity features)`` with a mixture kernel times a
   floor-lifted fidelity kernel plus a linear-in-log-fidelity mean, hyperparameters by marginal likelihood. It
   models the loss ``sign * objective``; answers are reported in the objective's own units.
-- acquisition (:mod:`mixers.acquisition`): discretized multi-fidelity knowledge gradient per unit cost (default),
-  or (augmented) expected improvement; the cost comes from the runs' ``cost`` (log-linear in log fidelity),
-  the product of the fidelity values, or configured exponents.
+- acquisition (:mod:`mixers.acquisition`): screen-then-climb on the target's expected improvement (default, see
+  below), discretized multi-fidelity knowledge gradient per unit cost, or (augmented) expected improvement;
+  the cost comes from the runs' ``cost`` (log-linear in log fidelity), the product of the fidelity values, or
+  configured exponents.
 - optimizer (here): Dirichlet candidates around the prior and around the best mixtures, then local refinement by
   projected random steps on the bounded simplex; or only the rows of a given candidate pool. Batches are built
   one run at a time by kriging believer: pending and already chosen runs are added with their posterior mean as
@@ -183,12 +184,14 @@ def _largest_fidelity(observations: Sequence[Observation]) -> dict[str, float]:
 
 @register
 class MFBOMixer(OfflineMixer):
-    """Multi-fidelity Bayesian optimization: GP surrogate, cost-aware knowledge gradient, kriging-believer batches."""
+    """Multi-fidelity Bayesian optimization: GP surrogate, transfer-gated screening at cheap fidelities (or a
+    cost-aware knowledge gradient), kriging-believer batches."""
 
     name = "mfbo"
     description = (
         "Multi-fidelity Bayesian optimization (after ADMIRE-BayesOpt): a GP over mixture and log fidelity, "
-        "knowledge gradient at the target fidelity per unit cost, batches by kriging believer"
+        "cheap fidelities screened only where they are learned to track the target (or knowledge gradient per "
+        "unit cost), batches by kriging believer"
     )
     Config = MFBOConfig
     config: MFBOConfig
