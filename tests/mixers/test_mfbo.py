@@ -390,7 +390,7 @@ def test_candidate_pool_per_fidelity_exclusion() -> None:
     rng = np.random.default_rng(13)
     pool = rng.dirichlet(np.ones(D), 5)
     pending = [PendingRun(weights=pool[0], fidelity=dict(LO)), PendingRun(weights=pool[1], fidelity=dict(HI))]
-    m = mixer(seed=1).fit(obs)
+    m = mixer(seed=1, acquisition="kg").fit(obs)  # the KG batch builder: it may fill every allowed pair
     props = m.propose(20, pending=pending, candidates=pool, fidelities=[LO, HI])
     got = {(int(np.argmin(np.abs(pool - p.weights).max(axis=1))), fidelity_key(p.fidelity)) for p in props}
     for p in props:
@@ -412,8 +412,9 @@ def test_cost_awareness_picks_cheap_fidelity_only_when_it_pays() -> None:
     def n_low(props: list[ProposedRun]) -> int:
         return sum(fidelity_key(p.fidelity) == fidelity_key(LO) for p in props)
 
-    cheap_low = mixer(seed=2).fit(obs).propose(6, fidelities=[LO, HI])  # observed costs: LO is 1000x cheaper
-    equal = mixer(seed=2, cost_exponents={}).fit(obs).propose(6, fidelities=[LO, HI])  # every run costs 1
+    # The knowledge gradient per unit cost (the screen acquisition picks fidelities by rule, not by cost).
+    cheap_low = mixer(seed=2, acquisition="kg").fit(obs).propose(6, fidelities=[LO, HI])  # LO is 1000x cheaper
+    equal = mixer(seed=2, cost_exponents={}, acquisition="kg").fit(obs).propose(6, fidelities=[LO, HI])  # cost 1
     assert fidelity_key(cheap_low[0].fidelity) == fidelity_key(LO)
     assert n_low(equal) <= 2 < n_low(cheap_low)
 

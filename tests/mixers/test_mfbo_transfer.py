@@ -62,11 +62,49 @@ def test_noise_at_the_low_fidelity_gives_a_low_correlation_and_target_proposals(
     assert {fidelity_key(c["fidelity"]) for c in diag["fidelity_correlations"]} == {fidelity_key(LO), fidelity_key(HI)}
 
 
+def paired_runs(n_pairs: int, n_lo: int, seed: int = 0) -> list[Observation]:
+    """``n_pairs`` mixtures run at LO (the target shifted up) and at HI, then ``n_lo`` more at LO only."""
+    rng = np.random.default_rng(seed)
+    w = rng.dirichlet(np.ones(D), n_pairs + n_lo)
+    lo = [Observation(weights=x, fidelity=dict(LO), metrics={"loss": float(target_loss(x)) + 0.5}, cost=0.1)
+          for x in w]
+    hi = [Observation(weights=x, fidelity=dict(HI), metrics={"loss": float(target_loss(x))}, cost=1.0)
+          for x in w[:n_pairs]]
+    return lo + hi
+
+
 def test_a_low_fidelity_that_tracks_the_target_is_learned_and_used() -> None:
     m = mixer().fit(campaign_runs(24, 6, low_informs=True))
     assert corr_at(m, LO) > 0.9
-    props = m.propose(4, fidelities=[LO, HI])
+    # Few cheap runs so far: the mixtures the target's EI points to are screened at the cheap fidelity first.
+    few = mixer().fit(paired_runs(4, 0))
+    assert corr_at(few, LO) > 0.9
+    props = few.propose(4, fidelities=[LO, HI])
     assert any(fidelity_key(p.fidelity) == fidelity_key(LO) for p in props)  # cheap runs still pay
+    # The knowledge gradient per unit cost also keeps buying them.
+    kg = mixer(acquisition="kg").fit(campaign_runs(24, 6, low_informs=True)).propose(4, fidelities=[LO, HI])
+    assert any(fidelity_key(p.fidelity) == fidelity_key(LO) for p in kg)
+
+
+def test_a_screened_mixture_that_beats_the_target_runs_is_climbed_to_the_target() -> None:
+    obs = paired_runs(4, 0)
+    best_hi = min(o.metrics["loss"] for o in obs if o.fidelity == HI)
+    # A cheap run at a mixture near the optimum: its cheap loss beats that of every mixture run at the target.
+    good = OPT + np.array([0.01, -0.01, 0.0, 0.0])
+    obs.append(Observation(weights=good, fidelity=dict(LO), metrics={"loss": float(target_loss(good)) + 0.5},
+                           cost=0.1))
+    assert float(target_loss(good)) < best_hi
+    first = mixer().fit(obs).propose(2, fidelities=[LO, HI])[0]
+    assert fidelity_key(first.fidelity) == fidelity_key(HI) and np.allclose(first.weights, good)
+
+
+def test_calibration_runs_pair_the_best_cheap_mixtures_with_target_runs() -> None:
+    obs = paired_runs(0, 6, seed=3)
+    best_two = sorted(obs, key=lambda o: o.metrics["loss"])[:2]
+    props = mixer().fit(obs).propose(2, fidelities=[LO, HI])
+    assert all(fidelity_key(p.fidelity) == fidelity_key(HI) for p in props)
+    got = sorted(tuple(np.round(p.weights, 9)) for p in props)
+    assert got == sorted(tuple(np.round(np.asarray(o.weights), 9)) for o in best_two)
 
 
 def test_the_target_is_calibrated_before_cheap_runs_are_trusted() -> None:
