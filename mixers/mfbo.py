@@ -1,5 +1,8 @@
 """``mfbo``: multi-fidelity Bayesian optimization of the mixture (DESIGN 4.5, after ADMIRE-BayesOpt 2025).
 
+Over 650 lines for now: the fit, the transfer gate, screening and the batch builders share the fitted GP's
+state; the GP (``mixers.gp``) and the acquisitions (``mixers.acquisition``) already live apart.
+
 Split as in BoTorch:
 
 - model (:mod:`mixers.gp`): an exact GP over ``(mixture, log-fidelity features)`` with a mixture kernel times a
@@ -68,8 +71,10 @@ from mixers.types import (
     fidelity_key,
 )
 
-TAG_RECOMMEND = 51
-TAG_PROPOSE = 52
+# mfbo's own random streams for call_rng (other values than mixers.training's tags, so that seeded answers
+# stay as published).
+MFBO_TAG_RECOMMEND = 51
+MFBO_TAG_PROPOSE = 52
 
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
@@ -405,7 +410,7 @@ class MFBOMixer(OfflineMixer):
     def recommend(self, fidelity: Mapping[str, float] | None = None) -> Recommendation:
         gp = self._require_gp()
         fid = self._answer_fidelity(fidelity)
-        rng = call_rng(self.seed, TAG_RECOMMEND, self.rng)
+        rng = call_rng(self.seed, MFBO_TAG_RECOMMEND, self.rng)
         prior = self.problem.prior()
         lam = self.config.kl_to_prior
 
@@ -622,7 +627,7 @@ class MFBOMixer(OfflineMixer):
         if self.gp is not None:
             allowed = self._gate(allowed, pending)
         costs = self._costs(allowed)
-        rng = call_rng(self.seed, TAG_PROPOSE, self.rng)
+        rng = call_rng(self.seed, MFBO_TAG_PROPOSE, self.rng)
         pool = self._pool(candidates) if candidates is not None else None
         tol = POOL_TOL if pool is not None else PROPOSAL_TOL
         existing = self._existing(pending, allowed)
