@@ -44,9 +44,9 @@ from scipy.stats import rankdata
 from mixers.base import MixerConfig, MixerError, OfflineMixer
 from mixers.ot_distance import OTDistance, OTResult
 from mixers.ot_model import Objective, ScalingModel, SizeFit, fit_size, projected_gradient
-from mixers.proposals import PROPOSAL_TOL, ProposalRecipe, diverse_top, eligible_pool, existing_mixtures
+from mixers.proposals import PROPOSAL_TOL, ProposalRecipe, collect_novel, diverse_top, eligible_pool, existing_mixtures
 from mixers.registry import register
-from mixers.simplex import greedy_distinct, kl_to_prior, novel_mask, project_to_bounds, sample_dirichlet
+from mixers.simplex import greedy_distinct, kl_to_prior, project_to_bounds, sample_dirichlet
 from mixers.training import TAG_PROPOSE, TAG_RECOMMEND, call_rng, group_replicates, usable_observations
 from mixers.types import (
     FidelityAnswer,
@@ -452,25 +452,15 @@ class OTMixer(OfflineMixer):
         lo, hi = self.problem.bounds()
         size = max(self.config.proposal_pool, 2 * n)
         center = self.recommend(fid or None).weights
-        found = np.zeros((0, self.problem.d))
         recipe = ProposalRecipe()
-        for _ in range(20):
+
+        def draw(_round: int, _missing: int) -> tuple[FloatArray, FloatArray]:
             near = [sample_dirichlet(rng, center * c + 1e-3, size // 6 + 1) for c in (30.0, 100.0, 300.0)]
             far = recipe.sample(rng, self.problem, size, allow_projection=True)
             cand = project_to_bounds(np.vstack([center[None, :], *near, far]), lo, hi)
-            cand = cand[
-                novel_mask(cand, existing, tol=PROPOSAL_TOL) & novel_mask(cand, found, tol=PROPOSAL_TOL)
-            ]
-            keep = greedy_distinct(np.arange(len(cand)), cand, size - len(found), tol=PROPOSAL_TOL)
-            found = np.vstack([found, cand[keep]])
-            if len(found) >= size:
-                break
-        if len(found) < n:
-            raise MixerError(
-                f"could only find {len(found)} distinct feasible mixtures not already run or pending "
-                f"(asked for {n}); the bounds may leave too little room"
-            )
-        return found
+            return cand, np.zeros(len(cand))
+
+        return collect_novel(draw, existing.reshape(-1, self.problem.d), size, n)[0]
 
     def diagnostics_summary(self) -> dict[str, Any]:
         """Fitted sizes and notes (for logs and tests)."""

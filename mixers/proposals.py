@@ -149,21 +149,38 @@ def eligible_pool(problem: Problem, candidates: FloatArray, existing: FloatArray
     return np.asarray(sorted(keep), dtype=np.intp)
 
 
-def random_proposals(
-    rng: np.random.Generator,
-    problem: Problem,
-    recipe: ProposalRecipe,
-    n: int,
+def collect_novel(
+    draw: Callable[[int, int], tuple[FloatArray, FloatArray]],
     existing: FloatArray,
-    batch: int | None = None,
+    want: int,
+    n: int,
     max_rounds: int = 20,
-) -> FloatArray:
-    """``n`` distinct recipe draws ``(n, d)`` novel against ``existing``; may return ``batch`` rows instead.
+) -> tuple[FloatArray, FloatArray]:
+    """Up to ``want`` distinct rows ``(m, d)`` novel against ``existing``, with the tag ``(m,)`` each was drawn with.
 
-    With ``batch`` set, returns up to ``batch`` novel distinct rows (a candidate set for scoring; at least
-    ``n`` unless impossible). Raises MixerError when ``n`` distinct feasible mixtures cannot be found.
+    ``draw(round, missing)`` gives candidate rows and a per-row tag; each round keeps the rows farther than
+    ``PROPOSAL_TOL`` from ``existing`` and from those found so far, distinct among themselves, until ``want`` are
+    found or ``max_rounds`` pass. Raises MixerError when fewer than ``n`` were found.
     """
-    return random_proposals_with_strengths(rng, problem, recipe, n, existing, batch, max_rounds)[0]
+    found = np.zeros((0, existing.shape[1]))
+    found_tag = np.zeros(0)
+    for rnd in range(max_rounds):
+        rows, tag = draw(rnd, want - len(found))
+        if len(rows) == 0:
+            continue
+        keep_new = novel_mask(rows, existing, PROPOSAL_TOL) & novel_mask(rows, found, PROPOSAL_TOL)
+        rows, tag = rows[keep_new], tag[keep_new]
+        keep = greedy_distinct(np.arange(len(rows)), rows, want - len(found), PROPOSAL_TOL)
+        found = np.vstack([found, rows[keep]])
+        found_tag = np.concatenate([found_tag, tag[keep]])
+        if len(found) >= want:
+            break
+    if len(found) < n:
+        raise MixerError(
+            f"could only find {len(found)} distinct feasible mixtures not already run or pending "
+            f"(asked for {n}); the bounds may leave too little room"
+        )
+    return found, found_tag
 
 
 def random_proposals_with_strengths(
@@ -175,30 +192,14 @@ def random_proposals_with_strengths(
     batch: int | None = None,
     max_rounds: int = 20,
 ) -> tuple[FloatArray, FloatArray]:
-    """:func:`random_proposals`, and the recipe strength ``(rows,)`` each row was drawn with."""
-    want = max(n, batch or 0)
-    found = np.zeros((0, problem.d))
-    found_s = np.zeros(0)
-    for rnd in range(max_rounds):
-        m = 2 * (want - len(found)) + 64
-        draws, strength = recipe.sample_with_strengths(rng, problem, m, allow_projection=rnd >= max_rounds // 2)
-        if len(draws) == 0:
-            continue
-        keep_new = novel_mask(draws, existing, PROPOSAL_TOL)
-        draws, strength = draws[keep_new], strength[keep_new]
-        keep_new = novel_mask(draws, found, PROPOSAL_TOL)
-        draws, strength = draws[keep_new], strength[keep_new]
-        keep = greedy_distinct(np.arange(len(draws)), draws, want - len(found), PROPOSAL_TOL)
-        found = np.vstack([found, draws[keep]])
-        found_s = np.concatenate([found_s, strength[keep]])
-        if len(found) >= want:
-            break
-    if len(found) < n:
-        raise MixerError(
-            f"could only find {len(found)} distinct feasible mixtures not already run or pending "
-            f"(asked for {n}); the bounds may leave too little room"
-        )
-    return found, found_s
+    """``n`` distinct recipe draws ``(n, d)`` novel against ``existing``, and the recipe strength ``(n,)`` each was
+    drawn with; with ``batch`` set, up to ``batch`` rows instead (a candidate set for scoring; at least ``n`` unless
+    impossible). Raises MixerError when ``n`` distinct feasible mixtures cannot be found."""
+
+    def draw(rnd: int, missing: int) -> tuple[FloatArray, FloatArray]:
+        return recipe.sample_with_strengths(rng, problem, 2 * missing + 64, allow_projection=rnd >= max_rounds // 2)
+
+    return collect_novel(draw, existing.reshape(-1, problem.d), max(n, batch or 0), n, max_rounds)
 
 
 def diverse_top(
