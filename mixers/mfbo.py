@@ -90,9 +90,8 @@ ARD_RUNS_PER_DOMAIN = 4
 SPACE_FILL_DRAWS = 16
 # Target runs, and runs at a lower fidelity, needed to measure that fidelity's transfer correlation.
 MIN_TRANSFER_PAIRS = 3
-MIN_LEVEL_RUNS = 3
-# screen acquisition: a lower-fidelity run where its posterior sd exceeds this share of the prior sd.
-SCREEN_SD = 0.5
+# Two runs are at the same mixture (a pair across fidelities) when no weight differs by more than this.
+PAIR_TOL = 1e-6
 
 
 class MFBOConfig(MixerConfig):
@@ -135,11 +134,17 @@ class MFBOConfig(MixerConfig):
         description="a lower fidelity whose transfer correlation with the target (see fidelity_correlations in "
         "the diagnostics) is below this is not proposed; its runs still enter the model. 0: never gate",
     )
+    screen_runs: int | None = Field(
+        None, ge=0, le=256,
+        description="runs at the cheapest lower fidelity (by expected improvement there) before its best mixtures "
+        "are paired at the target to learn the transfer (see calibration_runs); default max(5, 2 x domains), "
+        "the usual size of a BO initial design",
+    )
     calibration_runs: int = Field(
         MIN_TRANSFER_PAIRS, ge=0, le=64,
-        description="target-fidelity runs (done or pending) wanted before lower fidelities are proposed again, "
-        "once some exist: without them how much a lower fidelity tells about the target cannot be learned; "
-        "0: no calibration",
+        description="mixtures run at both the target and the cheapest lower fidelity (done or pending) wanted "
+        "before the screening acquisition starts: without them how much a lower fidelity tells about the target "
+        "cannot be learned; 0: no calibration",
     )
 
 
@@ -218,6 +223,7 @@ class MFBOMixer(OfflineMixer):
         self.gate_note = ""
         self.calibrating = False
         self.transfer: dict[str, float | None] = {}
+        self.transfer_pairs: dict[str, int] = {}  # per lower fidelity: mixtures run there and at the target
         self.gp_params: GPParams | None = None  # set: fit uses these hyperparameters instead of searching
 
     # -- fitting ---------------------------------------------------------------------------------------
@@ -227,6 +233,12 @@ class MFBOMixer(OfflineMixer):
         if self.config.acquisition is not None:
             return self.config.acquisition
         return "screen" if self.config.multi_fidelity else "ei"
+
+    @property
+    def screen_runs(self) -> int:
+        if self.config.screen_runs is not None:
+            return self.config.screen_runs
+        return max(5, 2 * self.problem.d)
 
     def fit(self, observations: Sequence[Observation]) -> MFBOMixer:
         self.observations = list(observations)
@@ -284,49 +296,40 @@ class MFBOMixer(OfflineMixer):
     def _transfer_correlations(self) -> dict[str, float | None]:
         """Per lower fidelity ``s`` of the runs: how much its runs tell about the target, as a correlation.
 
-        The target runs' values are paired with ``s``'s values at the same mixtures (see
-        :meth:`_paired_correlation`); the correlation of the pairs is what is learned. ``None`` with fewer than
-        ``MIN_TRANSFER_PAIRS`` target runs or ``MIN_LEVEL_RUNS`` runs at ``s``. An earlier estimate (the share of
-        the target runs' leave-one-out error that the runs at ``s`` remove) came out at 0.0 to 0.3 even where
-        ``s`` ranks the mixtures with Spearman 0.93 against the target, so it gated transfer that pays.
+        The Pearson correlation (floored at 0) of the losses at the mixtures run both at ``s`` and at the target
+        (the pairs the calibration makes, :meth:`_calibration_batch`); ``None`` with fewer than
+        ``MIN_TRANSFER_PAIRS`` pairs. Only observed pairs count. Two estimates were dropped after
+        bench.pool_replay_mf: filling unpaired target mixtures with a GP's prediction at ``s`` collapsed the
+        correlation of a fidelity that ranks with Spearman 0.93 to 0.0 to 0.3 once target runs left the pairs
+        (the GP on a few runs at ``s`` predicts poorly there), and so did the share of the target runs'
+        leave-one-out error that the runs at ``s`` remove.
 
         This is the correlation the proposals are gated on. The joint kernel's own fidelity factor
         (``kernel_correlation``) is reported too, but it multiplies the whole signal, level offsets included,
         so it stays high when only the offsets transfer and the ranking of mixtures does not (on synthetic
         pairs whose rankings correlate at 0.3 it was fitted at 0.6 to 0.9).
         """
-        gp = self.gp
-        if gp is None or gp.params is None or len(gp.x_train) != len(self.used):
-            return {}
-        keys = np.array([fidelity_key(o.fidelity) for o in self.used])
         tkey = fidelity_key(self.target)
-        tgt = np.flatnonzero(keys == tkey)
+        keys = [fidelity_key(o.fidelity) for o in self.used]
+        tw, ty = self._level_runs(tkey)
         out: dict[str, float | None] = {}
-        levels = [k for k in dict.fromkeys(keys.tolist()) if k != tkey]
-        if len(tgt) < MIN_TRANSFER_PAIRS:
-            return dict.fromkeys(levels)
-        with threadpool_limits(1, user_api="blas"):
-            for key in levels:
-                rows = np.flatnonzero(keys == key)
-                out[key] = None if len(rows) < MIN_LEVEL_RUNS else self._paired_correlation(tgt, rows)
+        self.transfer_pairs = {}
+        for key in dict.fromkeys(keys):
+            if key == tkey:
+                continue
+            lw, ly = self._level_runs(key)
+            if not len(tw) or not len(lw):
+                out[key] = None
+                continue
+            near = cdist(tw, lw, metric="chebyshev") <= PAIR_TOL  # (t, l) same mixture
+            has = near.any(axis=1)
+            self.transfer_pairs[key] = int(has.sum())
+            if int(has.sum()) < MIN_TRANSFER_PAIRS:
+                out[key] = None
+                continue
+            low = (near[has] @ ly) / near[has].sum(axis=1)  # mean of the level's repeats at each paired mixture
+            out[key] = _range_corrected_correlation(low, ty[has], float(np.std(ly)))
         return out
-
-    def _paired_correlation(self, tgt: np.ndarray, rows: np.ndarray) -> float:
-        """Pearson correlation (floored at 0) between the target runs' values and the lower fidelity's values
-        at the same mixtures: observed where the level has a run there, else the posterior mean of a GP on the
-        level's runs alone (the fitted kernel held fixed). ``tgt``, ``rows``: indices into the training set."""
-        gp = self.gp
-        assert gp is not None and gp.params is not None
-        d = self.problem.d
-        xs = gp.x_train[rows]
-        xq = np.hstack([gp.x_train[tgt, :d], np.tile(xs[0, d:], (len(tgt), 1))])
-        k = gp._k(gp.params, xs, xs)
-        k[np.diag_indices(len(rows))] += gp.params.noise_var + 1e-8
-        low = gp._k(gp.params, xq, xs) @ np.linalg.solve(k, gp.y_train[rows])
-        high = gp.y_train[tgt]
-        if np.std(low) < 1e-12 or np.std(high) < 1e-12:
-            return 0.0
-        return float(max(0.0, np.corrcoef(low, high)[0, 1]))
 
     def _effective(self, fidelity: Mapping[str, float]) -> dict[str, float]:
         """``fidelity`` over the keys the runs name: keys no run names are dropped, a key the runs do not vary
@@ -626,6 +629,10 @@ class MFBOMixer(OfflineMixer):
         offered = allowed
         if self.gp is not None:
             allowed = self._gate(allowed, pending)
+            if self._transfer_closed(offered, allowed):
+                tkey = fidelity_key(self.target)
+                target = next(f for f in allowed if fidelity_key(self._effective(f)) == tkey)
+                return self._single_fidelity().propose(n, target, pending, candidates)
         costs = self._costs(allowed)
         rng = call_rng(self.seed, MFBO_TAG_PROPOSE, self.rng)
         pool = self._pool(candidates) if candidates is not None else None
@@ -681,7 +688,8 @@ class MFBOMixer(OfflineMixer):
 
     def _gate(self, allowed: list[dict[str, float]], pending: Sequence[PendingRun]) -> list[dict[str, float]]:
         """The allowed fidelities minus those that do not inform the target (see ``min_correlation``), or only the
-        target while it lacks ``calibration_runs`` runs; unchanged where the target is not allowed."""
+        target while the cheapest lower fidelity lacks ``calibration_runs`` paired target runs (see
+        :meth:`_calibration_batch`); unchanged where the target is not allowed."""
         self.gate_note = ""
         self.calibrating = False
         tkey = fidelity_key(self.target)
@@ -690,15 +698,15 @@ class MFBOMixer(OfflineMixer):
         target = [f for f in allowed if fidelity_key(self._effective(f)) == tkey]
         if not target:
             return allowed
-        at_target = sum(fidelity_key(o.fidelity) == tkey for o in self.used)
-        at_target += sum(fidelity_key(self._effective(p.fidelity)) == tkey for p in pending
-                         if self._placeable(p.fidelity))
-        if at_target < self.config.calibration_runs:
-            self.gate_note = (f"{at_target} run(s) at the target, {self.config.calibration_runs} wanted to learn how "
-                              "the lower fidelities relate to it: proposing at the target")
+        low = [f for f in allowed if fidelity_key(self._effective(f)) != tkey]
+        cheapest = self._cheapest(low)
+        paired = self._paired_count(cheapest, pending)
+        if paired < self.config.calibration_runs:
+            self.gate_note = (f"{paired} mixture(s) run at both the target and the cheapest lower fidelity, "
+                              f"{self.config.calibration_runs} wanted to learn how it relates to the target: "
+                              "screening there and pairing its best mixtures at the target")
             self.calibrating = True
             return target
-        low = [f for f in allowed if fidelity_key(self._effective(f)) != tkey]
         keep: list[tuple[dict[str, float], float | None]] = []
         dropped: list[tuple[dict[str, float], float]] = []
         for f in low:
@@ -712,48 +720,78 @@ class MFBOMixer(OfflineMixer):
                 f"{self.config.min_correlation:g}): " + ", ".join(f"{fidelity_key(f)} ({c:.2f})" for f, c in dropped)
         return target + [f for f, _ in keep]
 
+    def _transfer_closed(self, offered: list[dict[str, float]], allowed: list[dict[str, float]]) -> bool:
+        """Whether no lower fidelity is left that screening may use (none passed the gate with a measured
+        transfer; not while calibrating): then the runs there do not inform the target, and the proposals are the single-fidelity
+        mode's on the target runs alone (the joint model would still carry the lower fidelities' ranking)."""
+        if len(offered) < 2 or self.calibrating or self.acquisition != "screen" or self.config.calibration_runs == 0:
+            return False
+        tkey = fidelity_key(self.target)
+        if not any(fidelity_key(self._effective(f)) == tkey for f in allowed):
+            return False
+        passed = [f for f in allowed if fidelity_key(self._effective(f)) != tkey
+                  and self.transfer.get(fidelity_key(self._effective(f))) is not None]
+        return not passed
+
+    def _single_fidelity(self) -> MFBOMixer:
+        """This mixer in single-fidelity mode (same config and seed), fitted on the same runs."""
+        cfg = self.config.model_copy(update={"multi_fidelity": False, "acquisition": None})
+        return MFBOMixer(self.problem, cfg, seed=self.seed).fit(self.observations)
+
+    def _cheapest(self, fids: list[dict[str, float]]) -> dict[str, float]:
+        return fids[int(np.argmin(self._costs(fids)))]
+
+    def _level_runs(self, key: str) -> tuple[FloatArray, FloatArray]:
+        """Mixtures ``(k, d)`` run at the fidelity ``key`` and their losses ``(k,)``."""
+        runs = [o for o in self.used if fidelity_key(o.fidelity) == key]
+        w = np.array([np.asarray(o.weights, dtype=np.float64) for o in runs]).reshape(-1, self.problem.d)
+        return w, np.array([self._loss(o) for o in runs])
+
+    def _paired_count(self, low: Mapping[str, float], pending: Sequence[PendingRun]) -> int:
+        """Mixtures with a run (done or pending) both at the target and at ``low``."""
+        tkey, lkey = fidelity_key(self.target), fidelity_key(self._effective(low))
+        lw = self._existing(pending, [low])[fidelity_key(low)]
+        tw = self._existing(pending, [self.target])[fidelity_key(self.target)]
+        del tkey, lkey
+        if not len(lw) or not len(tw):
+            return 0
+        return int((~novel_mask(tw, lw, PAIR_TOL)).sum())
+
     def _calibration_batch(
         self, rng: np.random.Generator, n: int, target: dict[str, float], offered: list[dict[str, float]],
         pending: Sequence[PendingRun], pool: FloatArray | None, tol: float,
     ) -> list[tuple[FloatArray, dict[str, float]]]:
-        """The calibration runs as a paired design: target runs at mixtures already run at the cheapest lower
-        fidelity, its best ones first (they are the target's most promising mixtures when the fidelity
-        transfers, and pairs for measuring whether it does); while no such mixture is left, runs at the cheapest
-        lower fidelity (by the acquisition) that later target runs pair with. Pairs spread over the lower
-        fidelity's values (best, then the farthest value) were measured too: they spent target runs on poor
-        mixtures and cost more in both worlds of bench.pool_replay_mf (40 seeds: 11.14 vs 10.92 weak, 8.74 vs
-        7.92 strong)."""
+        """Screen, then pair: while the cheapest lower fidelity has fewer than ``screen_runs`` runs, the whole batch
+        screens there (expected improvement at that fidelity); then its best mixtures not yet run at the target
+        are climbed there until ``calibration_runs`` pairs exist, and the rest of the batch screens.
+        The pairs measure the transfer (:meth:`_transfer_correlations`); where the fidelity transfers, the
+        climbed mixtures are also the target's most promising ones."""
         tkey = fidelity_key(self.target)
-        lows = [f for f in offered if fidelity_key(self._effective(f)) != tkey]
-        low = lows[int(np.argmin(self._costs(lows)))]
+        low = self._cheapest([f for f in offered if fidelity_key(self._effective(f)) != tkey])
         lkey = fidelity_key(self._effective(low))
-        runs = [o for o in self.used if fidelity_key(o.fidelity) == lkey]
-        lw = np.array([np.asarray(o.weights, dtype=np.float64) for o in runs]).reshape(-1, self.problem.d)
-        ly = np.array([self._loss(o) for o in runs])
+        lw, ly = self._level_runs(lkey)
         usable = self.problem.feasible(lw) if len(lw) else np.zeros(0, dtype=bool)
         if pool is not None and len(lw):
             usable &= ~novel_mask(lw, pool, POOL_TOL)
-        paired_ref = self._existing(pending, [target])[fidelity_key(target)]
-        at_target = sum(fidelity_key(o.fidelity) == tkey for o in self.used)
-        at_target += sum(fidelity_key(self._effective(p.fidelity)) == tkey for p in pending
-                         if self._placeable(p.fidelity))
-        need = self.config.calibration_runs - at_target
+        existing_low = self._existing(pending, [low])[fidelity_key(low)]
         chosen: list[tuple[FloatArray, dict[str, float]]] = []
-        while len(chosen) < n and need > 0:
-            free = usable & (novel_mask(lw, paired_ref, tol) if len(paired_ref) else True)
-            idx = np.flatnonzero(free)
-            if len(idx) == 0:
-                break
-            i = int(idx[np.argmin(ly[idx])])
-            chosen.append((lw[i].copy(), target))
-            paired_ref = np.vstack([paired_ref, lw[i]]) if len(paired_ref) else lw[i][None, :]
-            need -= 1
+        if len(existing_low) >= self.screen_runs:
+            paired_ref = self._existing(pending, [target])[fidelity_key(target)]
+            need = self.config.calibration_runs - self._paired_count(low, pending)
+            for _ in range(min(need, n)):
+                free = usable & (novel_mask(lw, paired_ref, tol) if len(paired_ref) else True)
+                idx = np.flatnonzero(free)
+                if len(idx) == 0:
+                    break
+                i = int(idx[np.argmin(ly[idx])])
+                chosen.append((lw[i].copy(), target))
+                paired_ref = np.vstack([paired_ref, lw[i]]) if len(paired_ref) else lw[i][None, :]
         rest = n - len(chosen)
         if rest > 0:
             more = [*pending, *(PendingRun(weights=w, fidelity=f) for w, f in chosen)]
-            fid = low if need > 0 else target
-            existing = self._existing(more, [fid])
-            chosen += self._bo_batch(rng, rest, [fid], self._costs([fid]), more, pool, existing, tol)
+            existing = self._existing(more, [low])
+            chosen += self._bo_batch(rng, rest, [low], self._costs([low]), more, pool, existing, tol,
+                                     own_level=True)
         return chosen
 
     def _screening(self, allowed: list[dict[str, float]]) -> bool:
@@ -769,9 +807,11 @@ class MFBOMixer(OfflineMixer):
         pending: Sequence[PendingRun], pool: FloatArray | None, existing: dict[str, FloatArray], tol: float,
     ) -> list[tuple[FloatArray, dict[str, float]]]:
         """Screen, then climb: each pick is the mixture of highest expected improvement at the target (the model
-        carries the lower-fidelity runs over to it); it is run at the cheapest allowed lower fidelity where the
-        model is still unsure there (posterior sd above ``screen_sd`` of the prior sd), else at the target.
-        Kriging-believer fantasies between picks, as in :meth:`_bo_batch`."""
+        carries the lower-fidelity runs over to it); it is run at the cheapest allowed lower fidelity that passed
+        the gate where it has no run yet, else at the target. Before each pick, the best screened mixture is
+        climbed to the target when :meth:`_climb` says so. Kriging-believer fantasies between picks, as in
+        :meth:`_bo_batch`. (An earlier rule ran a new pick at the target directly once the model was sure of it
+        at the lower fidelity; it spent target runs on mixtures a screen would have ruled out.)"""
         model = self._require_gp()
         fant = [p for p in pending if self._placeable(p.fidelity)]
         if fant:
@@ -795,9 +835,6 @@ class MFBOMixer(OfflineMixer):
             cands = self._generate(rng, self.config.n_candidates, centers)
         ref = {k: existing[k] for k in keys}
         ok = novel_mask(cands, ref[keys[ti]], tol)
-        gp_params = model.params
-        assert gp_params is not None
-        prior_sd = math.sqrt(gp_params.signal_var) * model.y_scale
         climb_w, climb_y = self._screened(allowed, lows)
         chosen: list[tuple[FloatArray, dict[str, float]]] = []
         for _ in range(n):
@@ -819,14 +856,8 @@ class MFBOMixer(OfflineMixer):
                 best_w = w[int(np.argmax(sc))]
             else:
                 best_w = cands[int(np.argmax(flat))]
-            si = ti
-            for li in lows:
-                if not novel_mask(best_w[None, :], ref[keys[li]], tol)[0]:
-                    continue
-                sd = math.sqrt(float(model.posterior(self._x(best_w[None, :], allowed[li])).var[0]))
-                if sd > SCREEN_SD * prior_sd:
-                    si = li
-                    break
+            # A new mixture is screened first; one already screened is run at the target (the GP's pick).
+            si = next((li for li in lows if novel_mask(best_w[None, :], ref[keys[li]], tol)[0]), ti)
             fid = allowed[si]
             chosen.append((best_w.copy(), fid))
             ref[keys[si]] = np.vstack([ref[keys[si]], best_w])
@@ -895,8 +926,10 @@ class MFBOMixer(OfflineMixer):
     def _bo_batch(
         self, rng: np.random.Generator, n: int, allowed: list[dict[str, float]], costs: FloatArray,
         pending: Sequence[PendingRun], pool: FloatArray | None, existing: dict[str, FloatArray], tol: float,
+        own_level: bool = False,
     ) -> list[tuple[FloatArray, dict[str, float]]]:
-        """Kriging-believer batch: pick the best (mixture, fidelity) by acquisition / cost, fantasize, repeat."""
+        """Kriging-believer batch: pick the best (mixture, fidelity) by acquisition / cost, fantasize, repeat
+        (``own_level``: expected improvement at each allowed fidelity itself, see :meth:`_acquisition`)."""
         model = self._require_gp()
         # Pending runs the model can place become fantasies at their posterior mean.
         fant = [p for p in pending if self._placeable(p.fidelity)]
@@ -924,7 +957,7 @@ class MFBOMixer(OfflineMixer):
         for _ in range(n):
             if not ok.any():
                 break
-            acq = self._acquisition(model, allowed, costs, disc_w)
+            acq = self._acquisition(model, allowed, costs, disc_w, own_level)
             flat = np.where(ok, acq(cands, everywhere), -np.inf).ravel()
             if pool is None and self.config.refine_top > 0:
                 top = np.argsort(-flat, kind="stable")[: self.config.refine_top]
@@ -954,10 +987,13 @@ class MFBOMixer(OfflineMixer):
         return all(k in fidelity for k in self.features.keys)
 
     def _acquisition(
-        self, model: ExactGP, allowed: list[dict[str, float]], costs: FloatArray, disc_w: FloatArray
+        self, model: ExactGP, allowed: list[dict[str, float]], costs: FloatArray, disc_w: FloatArray,
+        own_level: bool = False,
     ) -> Acquisition:
         """``acq(w, which)``: acquisition / cost ``(len(which), m)`` of mixtures ``w`` ``(m, d)`` at the allowed
-        fidelities ``which`` (indices), sharing one target-fidelity posterior across them."""
+        fidelities ``which`` (indices), sharing one target-fidelity posterior across them. ``own_level``: the
+        expected improvement at each fidelity itself over the best posterior mean of its runs (screening while
+        the transfer to the target is not known yet)."""
         disc = model.posterior(self._x(disc_w, self.target))
         train_w = model.x_train[:, : self.problem.d]
         best = float(model.predict_mean(self._x(train_w, self.target)).min())
@@ -968,7 +1004,20 @@ class MFBOMixer(OfflineMixer):
                                                               for f in allowed):
             kind, multi = "ei", False  # only the target left: behave as the single-fidelity mode does
 
+        if own_level:
+            level_best = []
+            for f in allowed:
+                lw, _ = self._level_runs(fidelity_key(self._effective(f)))
+                level_best.append(float(model.predict_mean(self._x(lw, f)).min()) if len(lw) else best)
+
         def acq(w: FloatArray, which: Sequence[int]) -> FloatArray:
+            if own_level:
+                rows_own = []
+                for si in which:
+                    post = model.posterior(self._x(w, allowed[si]))
+                    value = expected_improvement(post.mean, np.sqrt(post.var), level_best[si])
+                    rows_own.append((value + 1e-12 * np.sqrt(post.var)) / costs[si])
+                return np.vstack(rows_own)
             post_tgt = model.posterior(self._x(w, self.target))
             # A tiny multiple of the target sd breaks exact ties of a vanished acquisition (e.g. EI underflow far
             # from the best) toward exploring where the target is least known, not by candidate order.
@@ -987,6 +1036,22 @@ class MFBOMixer(OfflineMixer):
             return np.vstack(rows)
 
         return acq
+
+
+def _range_corrected_correlation(low: FloatArray, high: FloatArray, population_sd: float) -> float:
+    """Pearson correlation (floored at 0) of paired values ``low``, ``high`` ``(n,)``, corrected for the
+    restricted range of ``low``: the pairs sit at the best mixtures of the lower fidelity, whose spread there
+    (``std(low)``) is a fraction of its spread over all its runs (``population_sd``). Selecting on ``low`` leaves
+    the regression of ``high`` on ``low`` unbiased but shrinks the correlation (Thorndike's case II):
+    ``r' = r u / sqrt(1 - r^2 + r^2 u^2)`` with ``u = population_sd / std(low)`` (at least 1)."""
+    s_low, s_high = float(np.std(low)), float(np.std(high))
+    if s_low < 1e-12 or s_high < 1e-12:
+        return 0.0
+    r = float(np.corrcoef(low, high)[0, 1])
+    if r <= 0:
+        return 0.0
+    u = max(1.0, population_sd / s_low)
+    return float(r * u / math.sqrt(1 - r * r + r * r * u * u))
 
 
 Acquisition = Callable[[FloatArray, Sequence[int]], FloatArray]

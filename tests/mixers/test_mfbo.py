@@ -390,7 +390,8 @@ def test_candidate_pool_per_fidelity_exclusion() -> None:
     rng = np.random.default_rng(13)
     pool = rng.dirichlet(np.ones(D), 5)
     pending = [PendingRun(weights=pool[0], fidelity=dict(LO)), PendingRun(weights=pool[1], fidelity=dict(HI))]
-    m = mixer(seed=1, acquisition="kg").fit(obs)  # the KG batch builder: it may fill every allowed pair
+    # The KG batch builder (no calibration phase): it may fill every allowed pair.
+    m = mixer(seed=1, acquisition="kg", calibration_runs=0).fit(obs)
     props = m.propose(20, pending=pending, candidates=pool, fidelities=[LO, HI])
     got = {(int(np.argmin(np.abs(pool - p.weights).max(axis=1))), fidelity_key(p.fidelity)) for p in props}
     for p in props:
