@@ -7,9 +7,11 @@ issue's real-world example (0.177, 0.482, 1). A campaign proposes batches of 2 (
 mixer called in-process, every result posted with its ``cost``) and stops when one of the 3 best target
 mixtures has been run at the target; its score is the cost spent until then. Arms, on the same seeds:
 
-- ``mfbo`` (default config, offered the whole ladder: transfer gate, paired calibration, screening acquisition);
+- ``mfbo`` (default config, offered the whole ladder: screening at the cheapest rung, pairs of its best mixtures
+  at the target, the range-corrected transfer gate, then screen-and-climb or single-fidelity proposals);
 - ``mfbo`` with the knowledge gradient per unit cost behind the same gate (``acquisition: "kg"``);
-- ``mfbo`` before issue 14's gate (``min_correlation=0, calibration_runs=0, acquisition="kg"``, for reference);
+- ``mfbo`` with no gate and no calibration (``min_correlation=0, calibration_runs=0, acquisition="kg"``, the
+  model before issue 14, for reference);
 - ``mfbo`` with ``multi_fidelity: false`` (target only; identical in both worlds, so run once);
 - random order at the target (one run of cost 1 at a time; same seeds).
 

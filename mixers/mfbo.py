@@ -17,15 +17,16 @@ Split as in BoTorch:
   one run at a time by kriging believer: pending and already chosen runs are added with their posterior mean as
   observations (a fantasy), so later picks see the reduced uncertainty there and the batch spreads out.
 - transfer gate (issue 14): how much each lower fidelity tells about the target is learned from the runs
-  (``fidelity_correlations`` in the diagnostics: the correlation between the target runs' values and that
-  fidelity's values at the same mixtures, observed or from a GP on that fidelity's runs alone). Once some runs
-  exist, the target gets ``calibration_runs`` runs first, placed at the best mixtures of the cheapest lower
-  fidelity (a paired design); then a lower fidelity whose correlation is below ``min_correlation`` is no longer
-  proposed. When only the target is left, the acquisition is the single-fidelity mode's (EI), so with weak
-  transfer ``mfbo`` proposes as its single-fidelity mode does (its model still holds the lower-fidelity runs).
+  (``fidelity_correlations`` in the diagnostics): the correlation of the losses at mixtures run both there and at
+  the target, corrected for the narrow range of those pairs (they sit at the lower fidelity's best mixtures).
+  Calibration makes the pairs: the cheapest lower fidelity is screened first (``screen_runs``, expected
+  improvement there), then its best mixtures are run at the target until ``calibration_runs`` pairs exist.
+  A lower fidelity whose correlation is below ``min_correlation`` is then no longer proposed; once none with a
+  measured transfer is left, the proposals are the single-fidelity mode's on the target runs alone, so with weak
+  transfer ``mfbo`` behaves as its single-fidelity mode does (after the calibration's cost).
 - screening (the default multi-fidelity acquisition): with a fidelity that passed the gate, the target's EI
-  picks the mixture, which is run at that cheap fidelity first while the model is unsure of it there; a
-  screened mixture is climbed to the target once its cheap value beats that of every mixture run at the target.
+  picks the mixture, which is run at that cheap fidelity first if it has no run there; a screened mixture is
+  climbed to the target once its cheap value beats that of every mixture run at the target.
 
 Fidelity features are ``(log f_k - log target_k) / range_k`` over the keys the runs name (the target sits at 0;
 a key only the target names is dropped, a key the runs hold at one value that the target does not name is taken
@@ -66,6 +67,7 @@ from mixers.types import (
     PendingRun,
     Predictions,
     Problem,
+    ProposedBatch,
     ProposedRun,
     Recommendation,
     fidelity_key,
@@ -622,7 +624,7 @@ class MFBOMixer(OfflineMixer):
         pending: Sequence[PendingRun] = (),
         candidates: FloatArray | None = None,
         fidelities: Sequence[Mapping[str, float]] | None = None,
-    ) -> list[ProposedRun]:
+    ) -> ProposedBatch:
         if n < 1:
             raise MixerError("n must be at least 1")
         allowed = self._allowed(fidelity, fidelities)
@@ -632,7 +634,8 @@ class MFBOMixer(OfflineMixer):
             if self._transfer_closed(offered, allowed):
                 tkey = fidelity_key(self.target)
                 target = next(f for f in allowed if fidelity_key(self._effective(f)) == tkey)
-                return self._single_fidelity().propose(n, target, pending, candidates)
+                single = self._single_fidelity().propose(n, target, pending, candidates)
+                return self._batch(single, "single_fidelity", offered)
         costs = self._costs(allowed)
         rng = call_rng(self.seed, MFBO_TAG_PROPOSE, self.rng)
         pool = self._pool(candidates) if candidates is not None else None
@@ -640,16 +643,45 @@ class MFBOMixer(OfflineMixer):
         existing = self._existing(pending, allowed)
         with threadpool_limits(1, user_api="blas"):
             if self.gp is None:
+                method = "space_fill"
                 chosen = self._space_fill(rng, n, allowed[int(np.argmin(costs))], pool, existing, tol)
             elif self.calibrating:
+                method = "calibration"
                 chosen = self._calibration_batch(rng, n, allowed[0], offered, pending, pool, tol)
             elif self._screening(allowed):
+                method = "screen"
                 chosen = self._screen_batch(rng, n, allowed, costs, pending, pool, existing, tol)
             else:
+                method = self.acquisition if self.config.multi_fidelity else "ei"
                 chosen = self._bo_batch(rng, n, allowed, costs, pending, pool, existing, tol)
         if not chosen:
             raise MixerError("no new feasible mixture is left to propose (all candidates are run or pending)")
-        return [ProposedRun(weights=w.copy(), fidelity=dict(f)) for w, f in chosen]
+        return self._batch([ProposedRun(weights=w.copy(), fidelity=dict(f)) for w, f in chosen], method, offered)
+
+    def _batch(self, runs: Sequence[ProposedRun], method: str, offered: list[dict[str, float]]) -> ProposedBatch:
+        """``runs`` with the diagnostics of how they were chosen: ``method`` (space_fill, calibration, screen,
+        kg / ei, or single_fidelity once the transfer gate closed), the gate's note, the measured transfer of each
+        lower fidelity, and per run its ``role``: ``screen`` (at a lower fidelity), ``pair`` (at the target, at a
+        mixture run at a lower fidelity) or ``target``."""
+        tkey = fidelity_key(self.target)
+        low_w = np.vstack([np.asarray(o.weights, dtype=np.float64)[None, :] for o in self.used
+                           if fidelity_key(o.fidelity) != tkey] or [np.zeros((0, self.problem.d))])
+        roles = []
+        for r in runs:
+            if fidelity_key(self._effective(r.fidelity)) != tkey:
+                roles.append("screen")
+            elif len(low_w) and not novel_mask(np.asarray(r.weights)[None, :], low_w, PAIR_TOL)[0]:
+                roles.append("pair")
+            else:
+                roles.append("target")
+        diag: dict[str, Any] = {"method": method, "runs": [{"role": role} for role in roles]}
+        if self.config.multi_fidelity and len(offered) > 1:
+            diag["gate_note"] = self.gate_note
+            diag["screen_runs"] = self.screen_runs
+            diag["transfer"] = [{"fidelity": fid, "correlation": self.transfer.get(key),
+                                 "pairs": self.transfer_pairs.get(key, 0)}
+                                for key, (fid, _) in self._levels().items() if key != tkey]
+        return ProposedBatch(runs, diag)
 
     def fidelity_correlations(self) -> list[dict[str, Any]]:
         """Per fidelity of the runs: runs there and the learned correlation of the objective (its mixture-
@@ -722,8 +754,9 @@ class MFBOMixer(OfflineMixer):
 
     def _transfer_closed(self, offered: list[dict[str, float]], allowed: list[dict[str, float]]) -> bool:
         """Whether no lower fidelity is left that screening may use (none passed the gate with a measured
-        transfer; not while calibrating): then the runs there do not inform the target, and the proposals are the single-fidelity
-        mode's on the target runs alone (the joint model would still carry the lower fidelities' ranking)."""
+        transfer; not while calibrating): then the runs there do not inform the target, and the proposals are
+        the single-fidelity mode's on the target runs alone (the joint model would still carry the lower
+        fidelities' ranking)."""
         if len(offered) < 2 or self.calibrating or self.acquisition != "screen" or self.config.calibration_runs == 0:
             return False
         tkey = fidelity_key(self.target)
@@ -749,10 +782,8 @@ class MFBOMixer(OfflineMixer):
 
     def _paired_count(self, low: Mapping[str, float], pending: Sequence[PendingRun]) -> int:
         """Mixtures with a run (done or pending) both at the target and at ``low``."""
-        tkey, lkey = fidelity_key(self.target), fidelity_key(self._effective(low))
         lw = self._existing(pending, [low])[fidelity_key(low)]
         tw = self._existing(pending, [self.target])[fidelity_key(self.target)]
-        del tkey, lkey
         if not len(lw) or not len(tw):
             return 0
         return int((~novel_mask(tw, lw, PAIR_TOL)).sum())

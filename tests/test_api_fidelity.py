@@ -132,6 +132,11 @@ def test_proposals_follow_the_project_ladder(tour: TestClient) -> None:
     assert mf.status_code == 201, mf.text
     assert mf.json()["fidelity_source"] == "project_ladder"
     assert all(r["fidelity"] in ladder for r in mf.json()["runs"])
+    # The tour's runs are all at the small rung and none at the target: mfbo is still calibrating, and says so.
+    diag = mf.json()["diagnostics"]
+    assert diag["method"] == "calibration" and "wanted" in diag["gate_note"]
+    assert [r["run_id"] for r in diag["runs"]] == [r["id"] for r in mf.json()["runs"]]
+    assert {r["role"] for r in diag["runs"]} <= {"screen", "pair"}
     # mfbo's single-fidelity mode proposes at the target by design, and says so.
     sf = tour.post(f"{BASE}/proposals", json={"mixer": "mfbo", "config": {**FAST_MFBO, "multi_fidelity": False},
                                               "n": 1, "seed": 7})

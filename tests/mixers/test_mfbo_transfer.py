@@ -76,6 +76,9 @@ def test_noise_at_the_low_fidelity_gives_a_low_correlation_and_single_fidelity_p
     # The gate closed: the proposals are the single-fidelity mode's, on the target runs alone.
     single = mixer(multi_fidelity=False).fit(obs).propose(4, fidelity=HI)
     assert [p.weights.tolist() for p in props] == [p.weights.tolist() for p in single]
+    assert props.diagnostics["method"] == "single_fidelity"
+    assert "below min_correlation" in props.diagnostics["gate_note"]
+    assert props.diagnostics["transfer"][0]["pairs"] == 8
     diag = m.recommend().diagnostics
     assert {fidelity_key(c["fidelity"]) for c in diag["fidelity_correlations"]} == {fidelity_key(LO), fidelity_key(HI)}
 
@@ -141,6 +144,8 @@ def test_the_cheap_fidelity_is_screened_first_then_its_best_mixtures_are_paired(
     # 6 < 2 * D cheap runs: the batch screens there.
     screening = m.propose(2, fidelities=[LO, HI])
     assert all(fidelity_key(p.fidelity) == fidelity_key(LO) for p in screening)
+    assert screening.diagnostics["method"] == "calibration"
+    assert [r["role"] for r in screening.diagnostics["runs"]] == ["screen", "screen"]
     assert "3 wanted" in m.gate_note
     # Enough screened: the two best cheap mixtures are run at the target (pairs that measure the transfer).
     best_two = sorted(only_low, key=lambda o: o.metrics["loss"])[:2]
@@ -148,6 +153,7 @@ def test_the_cheap_fidelity_is_screened_first_then_its_best_mixtures_are_paired(
     assert all(fidelity_key(p.fidelity) == fidelity_key(HI) for p in pairs)
     got = sorted(tuple(np.round(p.weights, 9)) for p in pairs)
     assert got == sorted(tuple(np.round(np.asarray(o.weights), 9)) for o in best_two)
+    assert [r["role"] for r in pairs.diagnostics["runs"]] == ["pair", "pair"]
     # A third pair wanted, two slots: one pair, and the other slot screens.
     pending = [PendingRun(weights=np.asarray(o.weights), fidelity=dict(HI)) for o in best_two]
     third = mixer(screen_runs=6).fit(only_low).propose(2, fidelities=[LO, HI], pending=pending)
