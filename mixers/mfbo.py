@@ -90,7 +90,7 @@ REFINE_SAMPLES = 32
 ARD_RUNS_PER_DOMAIN = 4
 # Candidates per pick of the empty-history space-filling design.
 SPACE_FILL_DRAWS = 16
-# Target runs, and runs at a lower fidelity, needed to measure that fidelity's transfer correlation.
+# Pairs (mixtures run both at a lower fidelity and at the target) needed to measure its transfer correlation.
 MIN_TRANSFER_PAIRS = 3
 # Two runs are at the same mixture (a pair across fidelities) when no weight differs by more than this.
 PAIR_TOL = 1e-6
