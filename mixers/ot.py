@@ -55,6 +55,7 @@ from mixers.types import (
     PendingRun,
     Predictions,
     Problem,
+    ProposedBatch,
     ProposedRun,
     Recommendation,
     fidelity_key,
@@ -415,7 +416,7 @@ class OTMixer(OfflineMixer):
         pending: Sequence[PendingRun] = (),
         candidates: FloatArray | None = None,
         fidelities: Sequence[Mapping[str, float]] | None = None,
-    ) -> list[ProposedRun]:
+    ) -> ProposedBatch:
         if n < 1:
             raise MixerError("n must be at least 1")
         self._require_dist()
@@ -443,7 +444,13 @@ class OTMixer(OfflineMixer):
         score = rankdata(-self.problem.objective.sign * pred) / len(pool)  # 1 = best predicted
         pend = np.vstack([np.asarray(p.weights) for p in pending]) if pending else None
         pick = diverse_top(score, pool, n, avoid=pend)
-        return [ProposedRun(weights=np.array(pool[i], dtype=np.float64), fidelity=dict(fid)) for i in pick]
+        runs = [ProposedRun(weights=np.array(pool[i], dtype=np.float64), fidelity=dict(fid)) for i in pick]
+        return ProposedBatch(runs, {
+            "method": "pool_diverse_top" if candidates is not None else "diverse_top",
+            "candidates_scored": len(pool),
+            "runs": [{"predicted": float(pred[i]), "score_rank": int(np.sum(score > score[i])) + 1}
+                     for i in pick],
+        })
 
     def _generate_pool(
         self, rng: np.random.Generator, n: int, fid: dict[str, float], existing: FloatArray

@@ -446,6 +446,7 @@ def test_propose_new_diverse_feasible_runs() -> None:
     runs = mixer.propose(5, pending=pending, fidelities=[{"tokens": 1e8}, {"tokens": 1e9}])
     w = np.vstack([r.weights for r in runs])
     assert len(runs) == 5 and all(r.fidelity == {"tokens": 1e8} for r in runs)
+    assert runs.diagnostics["method"] == "diverse_top" and runs.diagnostics["candidates_scored"] >= 5
     assert np.all(prob.feasible(w)) and np.allclose(w.sum(axis=1), 1)
     seen = np.vstack([*(o.weights for o in obs), pending[0].weights])
     assert np.abs(w[:, None, :] - seen[None]).max(axis=2).min() > 1e-3
@@ -465,6 +466,12 @@ def test_propose_from_candidates() -> None:
     w = np.vstack([r.weights for r in runs])
     assert all(np.abs(pool - row).max(axis=1).min() < 1e-12 for row in w)
     np.testing.assert_allclose(w[0], pool[0])  # the best-scoring candidate comes first
+    # The batch says how it was chosen: the pool's best-predicted candidate has rank 1, the others follow.
+    diag = runs.diagnostics
+    assert diag["method"] == "pool_diverse_top" and diag["candidates_scored"] == 12
+    ranks = [r["score_rank"] for r in diag["runs"]]
+    assert ranks[0] == 1 and len(set(ranks)) == 3
+    assert [r["predicted"] for r in diag["runs"]] == pytest.approx(list(mixer.predict(w).mean))
     with pytest.raises(MixerError):
         mixer.propose(
             1,
