@@ -46,6 +46,15 @@ ARMS: dict[str, dict[str, Any]] = {
 }
 
 
+def _ladder(pool: dict[str, Any], names: tuple[str, ...]) -> list[dict[str, float]]:
+    """The fidelities the mixer sees: model sizes whose compute (params x tokens) matches the posted costs, as in
+    the issue's pool of three model sizes (the simulator's own (rank, tokens) labels would imply a small run
+    115x cheaper than a target run while its posted cost says 5.6x)."""
+    target = pool["fidelities"]["target"]
+    return [{"params": float(target["params"]) * c, "tokens": float(target["tokens"])}
+            for c in COSTS[: len(names)]]
+
+
 def _problem(pool: dict[str, Any]) -> Problem:
     return Problem(domains=tuple(DomainSpec(n) for n in pool["domains"]), objective=Objective({"loss": 1.0}),
                    target_fidelity=dict(pool["fidelities"]["target"]))
@@ -55,7 +64,7 @@ def campaign(pool: dict[str, Any], world: str, arm: str, seed: int) -> dict[str,
     """One campaign; returns the cost to the first top-3 target run, the runs per fidelity, and the trace."""
     mix = np.asarray(pool["mixtures"], dtype=np.float64)
     names = WORLDS[world]
-    ladder = [dict(pool["fidelities"][n]) for n in names]
+    ladder = _ladder(pool, names)
     cost_of = dict(zip(names, COSTS, strict=True))
     target_loss = np.asarray(pool["losses"]["target"])
     top = set(np.argsort(target_loss)[:TOP].tolist())

@@ -140,10 +140,14 @@ def test_the_cheap_fidelity_is_screened_first_then_its_best_mixtures_are_paired(
     only_low = paired_runs(0, 6, seed=3)
     m = mixer().fit(only_low)
     assert all(c["correlation"] is None for c in m.fidelity_correlations())  # not learnable without target runs
-    assert m.screen_runs == 2 * D
-    # 6 < 2 * D cheap runs: the batch screens there.
+    # 6 cheap runs, fewer than the default screening: the batch screens there. A target run costs 1000 cheap
+    # ones by the cost model (the product of the fidelity values until target runs carry costs), so the default
+    # is the cap, 20 per domain; with equal costs it is the BO initial design, 2 per domain.
     screening = m.propose(2, fidelities=[LO, HI])
     assert all(fidelity_key(p.fidelity) == fidelity_key(LO) for p in screening)
+    assert screening.diagnostics["screen_runs"] == 20 * D
+    equal = mixer(cost_exponents={}).fit(only_low).propose(2, fidelities=[LO, HI])
+    assert equal.diagnostics["screen_runs"] == 2 * D
     assert screening.diagnostics["method"] == "calibration"
     assert [r["role"] for r in screening.diagnostics["runs"]] == ["screen", "screen"]
     assert "3 wanted" in m.gate_note
