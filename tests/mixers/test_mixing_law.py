@@ -10,6 +10,7 @@ from scipy.stats import spearmanr
 from mixers.base import MixerError
 from mixers.mixing_law import MixingLawConfig, MixingLawMixer
 from mixers.simplex import kl_to_prior, project_to_bounds
+from mixers.training import build_training_set, mean_metrics
 from mixers.types import DomainSpec, FloatArray, Objective, Observation, Problem
 from tests.mixers.conftest import PILE_CC, regmix_observations, regmix_problem
 
@@ -212,3 +213,16 @@ def test_domain_laws_unused_when_they_do_not_predict_the_objective() -> None:
     # an objective that is itself a domain loss: its own law is already the per-domain law
     own = MixingLawMixer(six_domain_problem(Objective({"val/d0": 1.0})), seed=0)
     assert own.fit(domain_observations(x, 0.002, rng)).transfer is None
+
+
+def test_mean_metrics_align_with_the_training_rows() -> None:
+    problem = six_domain_problem(Objective({"target": 1.0}))
+    x = np.random.default_rng(9).dirichlet(np.ones(6), size=3)
+    obs = [Observation(weights=x[i], fidelity=FID, metrics={"target": 1.0, "val/d0": v})
+           for i, v in [(0, 1.0), (1, 2.0), (0, 3.0), (2, 4.0)]]
+    obs.append(Observation(weights=x[1], fidelity={"params": 1.0}, metrics={"target": 1.0}))  # another fidelity
+    ts = build_training_set(problem, obs, None)
+    np.testing.assert_allclose(ts.x, x)
+    np.testing.assert_allclose(mean_metrics(problem, obs, ts, ["val/d0"])[:, 0], [2.0, 2.0, 4.0])  # type: ignore[index]
+    assert mean_metrics(problem, [*obs, Observation(weights=x[2], fidelity=FID, metrics={"target": 0.5})], ts,
+                        ["val/d0"]) is None  # a run at the train fidelity without the metric
