@@ -249,7 +249,8 @@ class MixingLawMixer(SingleFidelityMixer):
     name: ClassVar[str] = "mixing_law"
     description: ClassVar[str] = (
         "Data-mixing law (Ye et al. 2024): per metric L(p) = c + exp(b + t.p), fitted robustly (Huber) on the "
-        "runs of one fidelity; the optimum by constrained minimization on the simplex. Cheap and interpretable."
+        "runs of one fidelity; the optimum by constrained minimization on the simplex, near the best runs, or, when "
+        "the runs report a loss per domain, through per-domain laws. Cheap and interpretable."
     )
     Config: ClassVar[type[MixerConfig]] = MixingLawConfig
     config: MixingLawConfig
