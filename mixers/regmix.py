@@ -208,7 +208,9 @@ class _ActiveScorer:
 
     Why the plausibility: disagreement alone is largest at the recipe's rare near-vertex draws (all 8 runs of a
     batch had one domain >= 0.94), which teach the model little about the mixtures it is asked to rank, and
-    active lost to random order on the pool replay (``bench/pool_replay.py``).
+    active lost to random order on the pool replay (``bench/pool_replay.py``). Committees of the default model
+    (LightGBM + law members), integrated variance reduction, ranking disagreement, exploit mixes, k-center and
+    kernel herding did no better there (bench/README.md lists the figures).
     """
 
     def __init__(self, members: list[Any], sign: float, exploit: float, power: float) -> None:

@@ -130,10 +130,8 @@ def build_training_set(
     obj = problem.objective
     names = tuple(obj.metrics)
     coefs = np.array([obj.metrics[m] for m in names], dtype=np.float64)
-    usable = usable_observations(observations, obj)
-    fid, reason = choose_train_fidelity(usable, train_fidelity)
-    key = fidelity_key(fid) if fid is not None else None
-    used = [o for o in usable if fidelity_key(o.fidelity) == key]
+    fid, reason = choose_train_fidelity(usable_observations(observations, obj), train_fidelity)
+    used = _runs_at(problem, observations, fid)
     d = problem.d
     if not used:
         empty = np.zeros((0, d))
@@ -152,6 +150,40 @@ def build_training_set(
     mm /= counts[:, None]
     noise = replicate_noise_std(m @ coefs, groups)
     return TrainingSet(x, mm, mm @ coefs, counts, names, coefs, fid, reason, len(used), noise)
+
+
+def _runs_at(
+    problem: Problem, observations: Sequence[Observation], fid: Mapping[str, float] | None
+) -> list[Observation]:
+    """The usable runs at fidelity ``fid`` (none when ``fid`` is None), in input order."""
+    if fid is None:
+        return []
+    key = fidelity_key(fid)
+    return [o for o in usable_observations(observations, problem.objective) if fidelity_key(o.fidelity) == key]
+
+
+def _value(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def mean_metrics(
+    problem: Problem, observations: Sequence[Observation], ts: TrainingSet, names: Sequence[str]
+) -> FloatArray | None:
+    """Metrics ``names`` averaged per distinct mixture ``(ts.n, len(names))``, rows aligned with ``ts.x`` (the runs
+    :func:`build_training_set` used); None when one of those runs lacks a finite value of one of them."""
+    used = _runs_at(problem, observations, ts.fidelity)
+    if not used or not names:
+        return None
+    vals = np.array([[_value(o.metrics.get(name)) for name in names] for o in used], dtype=np.float64)
+    if not np.all(np.isfinite(vals)):
+        return None
+    groups = group_replicates(np.vstack([np.asarray(o.weights, dtype=np.float64) for o in used]))
+    out = np.zeros((int(groups.max()) + 1, len(names)))
+    np.add.at(out, groups, vals)
+    out /= np.bincount(groups)[:, None]
+    if len(out) != ts.n:
+        return None
+    return out
 
 
 def subset(ts: TrainingSet, rows: NDArray[np.bool_]) -> TrainingSet:

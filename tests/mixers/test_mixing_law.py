@@ -10,6 +10,7 @@ from scipy.stats import spearmanr
 from mixers.base import MixerError
 from mixers.mixing_law import MixingLawConfig, MixingLawMixer
 from mixers.simplex import kl_to_prior, project_to_bounds
+from mixers.training import build_training_set, mean_metrics
 from mixers.types import DomainSpec, FloatArray, Objective, Observation, Problem
 from tests.mixers.conftest import PILE_CC, regmix_observations, regmix_problem
 
@@ -152,3 +153,76 @@ def test_trust_region_keeps_the_answer_near_the_best_runs() -> None:
     # a fixed radius is obeyed
     small = MixingLawMixer(six_domain_problem(), MixingLawConfig(trust_radius=0.01), seed=0).fit(obs).recommend()
     assert small.diagnostics["trust_region"]["kl_of_recommendation_to_centre"] <= 0.01 * 1.001 + 1e-9
+
+
+def domain_world(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per-domain losses ``(n, 6)`` (each falls as its own domain's weight grows) and a target that mixes four of
+    them (``TARGET_MIX``): its optimum is interior, which no single monotone law can represent."""
+    u = -3.0 * np.eye(6) + 0.3
+    losses = 1.0 + np.exp(0.5 + x @ u.T)
+    return losses, losses @ TARGET_MIX + 0.2
+
+
+TARGET_MIX = np.array([0.4, 0.3, 0.2, 0.1, 0.0, 0.0])
+
+
+def domain_observations(x: FloatArray, noise: float, rng: np.random.Generator,
+                        domain_noise: bool = False) -> list[Observation]:
+    losses, target = domain_world(x)
+    if domain_noise:  # domain metrics unrelated to the target
+        losses = rng.normal(3.0, 1.0, size=losses.shape)
+    target = target + rng.normal(0, noise, size=len(x))
+    return [Observation(weights=row, fidelity=FID,
+                        metrics={"target": float(t), **{f"val/d{j}": float(v) for j, v in enumerate(ls)}})
+            for row, t, ls in zip(x, target, losses, strict=True)]
+
+
+def test_domain_laws_give_the_interior_optimum() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.dirichlet(np.ones(6), size=150)
+    obs = domain_observations(x, 0.002, rng)
+    obs += obs[:5]  # replicates: the domain losses are averaged per mixture like the objective
+    problem = six_domain_problem(Objective({"target": 1.0}))
+    mixer = MixingLawMixer(problem, seed=0).fit(obs)
+    assert mixer.uses_transfer
+    rec = mixer.recommend()
+    law = rec.diagnostics["laws"]["target"]
+    assert law["domain_metrics"] == [f"val/d{j}" for j in range(6)]
+    np.testing.assert_allclose(law["weights"], TARGET_MIX, atol=0.02)
+    cv = rec.diagnostics["domain_laws"]
+    assert cv["used"] and cv["cv_rmse"]["rmse_domain_laws"] < cv["cv_rmse"]["rmse_own_law"]
+    assert "trust_region" not in rec.diagnostics
+    # the answer is as good as the best of 200,000 random mixtures under the true target
+    cands = rng.dirichlet(np.ones(6), size=200_000)
+    true_best = domain_world(cands)[1].min()
+    true_rec = domain_world(rec.weights[None, :])[1][0]
+    assert true_rec <= true_best + 1e-3
+    own = MixingLawMixer(problem, MixingLawConfig(domain_laws=False), seed=0).fit(obs)
+    assert not own.uses_transfer and own.transfer is None
+    assert domain_world(own.recommend().weights[None, :])[1][0] > true_rec + 0.01
+
+
+def test_domain_laws_unused_when_they_do_not_predict_the_objective() -> None:
+    rng = np.random.default_rng(8)
+    x = rng.dirichlet(np.ones(6), size=120)
+    problem = six_domain_problem(Objective({"target": 1.0}))
+    mixer = MixingLawMixer(problem, seed=0).fit(domain_observations(x, 0.002, rng, domain_noise=True))
+    assert mixer.transfer is not None and not mixer.uses_transfer
+    rec = mixer.recommend()
+    assert not rec.diagnostics["domain_laws"]["used"] and "trust_region" in rec.diagnostics
+    # an objective that is itself a domain loss: its own law is already the per-domain law
+    own = MixingLawMixer(six_domain_problem(Objective({"val/d0": 1.0})), seed=0)
+    assert own.fit(domain_observations(x, 0.002, rng)).transfer is None
+
+
+def test_mean_metrics_align_with_the_training_rows() -> None:
+    problem = six_domain_problem(Objective({"target": 1.0}))
+    x = np.random.default_rng(9).dirichlet(np.ones(6), size=3)
+    obs = [Observation(weights=x[i], fidelity=FID, metrics={"target": 1.0, "val/d0": v})
+           for i, v in [(0, 1.0), (1, 2.0), (0, 3.0), (2, 4.0)]]
+    obs.append(Observation(weights=x[1], fidelity={"params": 1.0}, metrics={"target": 1.0}))  # another fidelity
+    ts = build_training_set(problem, obs, None)
+    np.testing.assert_allclose(ts.x, x)
+    np.testing.assert_allclose(mean_metrics(problem, obs, ts, ["val/d0"])[:, 0], [2.0, 2.0, 4.0])  # type: ignore[index]
+    assert mean_metrics(problem, [*obs, Observation(weights=x[2], fidelity=FID, metrics={"target": 0.5})], ts,
+                        ["val/d0"]) is None  # a run at the train fidelity without the metric
