@@ -5,7 +5,8 @@ tokens=1e10``), a synthetic loss whose low-fidelity copy is shifted and tilted, 
 ``params * tokens``. Measured, each the median of ``REPEATS`` runs:
 
 - ``mfbo``: fit (GP hyperparameters by marginal likelihood, 3 restarts) + ``propose(8, fidelities=[low, target])``
-  (multi-fidelity knowledge gradient per unit cost, kriging-believer batch);
+  (the default acquisition; these runs share no mixture across fidelities, so it is calibrating: expected
+  improvement at the cheap rung, kriging-believer batch);
 - the baseline, in the same process and also on one BLAS thread: scikit-learn's ``GaussianProcessRegressor``
   (Matern 5/2 ARD over weights and log fidelity + white noise, 2 optimizer restarts) fitted on the same rows,
   then predicting 1024 random Dirichlet candidates at both fidelities and taking the 8 lowest means. It does
