@@ -227,7 +227,8 @@ def table(payload: dict[str, Any]) -> list[dict[str, Any]]:
         goal = label in GOAL_ARMS
         rows.append(
             {
-                "benchmark": f"campaign {label}: cost to within 1% of best",
+                "benchmark": f"campaign {label}: cost to within 1% of best"
+                + ("" if label in (payload.get("rerun") or [label]) else " (saved from an earlier run of every arm)"),
                 "value": value,
                 "baseline": base,
                 "ratio": ratio,
