@@ -641,9 +641,7 @@ class MFBOMixer(OfflineMixer):
         if self.gp is not None:
             allowed = self._gate(allowed, pending)
             if self._transfer_closed(offered, allowed):
-                tkey = fidelity_key(self.target)
-                target = next(f for f in allowed if fidelity_key(self._effective(f)) == tkey)
-                single = self._single_fidelity().propose(n, target, pending, candidates)
+                single = self._single_fidelity().propose(n, self._split_target(allowed)[0][0], pending, candidates)
                 return self._batch(single, "single_fidelity", offered)
         costs = self._costs(allowed)
         rng = call_rng(self.seed, MFBO_TAG_PROPOSE, self.rng)
@@ -686,10 +684,9 @@ class MFBOMixer(OfflineMixer):
         diag: dict[str, Any] = {"method": method, "runs": [{"role": role} for role in roles]}
         if self.config.multi_fidelity and len(offered) > 1:
             diag["gate_note"] = self.gate_note
-            tkey_f = next((f for f in offered if fidelity_key(self._effective(f)) == tkey), None)
-            lows = [f for f in offered if fidelity_key(self._effective(f)) != tkey]
-            if tkey_f is not None and lows and self.gp is not None:
-                diag["screen_runs"] = self._screen_runs(self._cheapest(lows), tkey_f)
+            targets, lows = self._split_target(offered)
+            if targets and lows and self.gp is not None:
+                diag["screen_runs"] = self._screen_runs(self._cheapest(lows), targets[0])
             diag["transfer"] = [{"fidelity": fid, "correlation": self.transfer.get(key),
                                  "pairs": self.transfer_pairs.get(key, 0)}
                                 for key, (fid, _) in self._levels().items() if key != tkey]
@@ -736,13 +733,11 @@ class MFBOMixer(OfflineMixer):
         :meth:`_calibration_batch`); unchanged where the target is not allowed."""
         self.gate_note = ""
         self.calibrating = False
-        tkey = fidelity_key(self.target)
         if not self.config.multi_fidelity or len(allowed) < 2 or not self.features.keys:
             return allowed
-        target = [f for f in allowed if fidelity_key(self._effective(f)) == tkey]
+        target, low = self._split_target(allowed)
         if not target:
             return allowed
-        low = [f for f in allowed if fidelity_key(self._effective(f)) != tkey]
         cheapest = self._cheapest(low)
         paired = self._paired_count(cheapest, pending)
         if paired < self.config.calibration_runs:
@@ -771,17 +766,21 @@ class MFBOMixer(OfflineMixer):
         fidelities' ranking)."""
         if len(offered) < 2 or self.calibrating or self.acquisition != "screen" or self.config.calibration_runs == 0:
             return False
-        tkey = fidelity_key(self.target)
-        if not any(fidelity_key(self._effective(f)) == tkey for f in allowed):
-            return False
-        passed = [f for f in allowed if fidelity_key(self._effective(f)) != tkey
-                  and self.transfer.get(fidelity_key(self._effective(f))) is not None]
-        return not passed
+        target, lows = self._split_target(allowed)
+        return bool(target) and all(self.transfer.get(fidelity_key(self._effective(f))) is None for f in lows)
 
     def _single_fidelity(self) -> MFBOMixer:
         """This mixer in single-fidelity mode (same config and seed), fitted on the same runs."""
         cfg = self.config.model_copy(update={"multi_fidelity": False, "acquisition": None})
         return MFBOMixer(self.problem, cfg, seed=self.seed).fit(self.observations)
+
+    def _split_target(
+        self, fids: Sequence[dict[str, float]]
+    ) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+        """``fids`` split into those at the target fidelity (over the keys the runs name) and the lower ones."""
+        tkey = fidelity_key(self.target)
+        at = [fidelity_key(self._effective(f)) == tkey for f in fids]
+        return [f for f, t in zip(fids, at, strict=True) if t], [f for f, t in zip(fids, at, strict=True) if not t]
 
     def _cheapest(self, fids: list[dict[str, float]]) -> dict[str, float]:
         return fids[int(np.argmin(self._costs(fids)))]
@@ -809,8 +808,7 @@ class MFBOMixer(OfflineMixer):
         are climbed there until ``calibration_runs`` pairs exist, and the rest of the batch screens.
         The pairs measure the transfer (:meth:`_transfer_correlations`); where the fidelity transfers, the
         climbed mixtures are also the target's most promising ones."""
-        tkey = fidelity_key(self.target)
-        low = self._cheapest([f for f in offered if fidelity_key(self._effective(f)) != tkey])
+        low = self._cheapest(self._split_target(offered)[1])
         lkey = fidelity_key(self._effective(low))
         lw, ly = self._level_runs(lkey)
         usable = self.problem.feasible(lw) if len(lw) else np.zeros(0, dtype=bool)
@@ -914,11 +912,9 @@ class MFBOMixer(OfflineMixer):
         """Mixtures ``(k, d)`` run at the cheapest screening fidelity and their losses ``(k,)`` there."""
         if not lows:
             return np.zeros((0, self.problem.d)), np.zeros(0)
-        lkey = fidelity_key(self._effective(allowed[lows[0]]))
-        runs = [o for o in self.used if fidelity_key(o.fidelity) == lkey]
-        w = np.array([np.asarray(o.weights, dtype=np.float64) for o in runs]).reshape(-1, self.problem.d)
+        w, y = self._level_runs(fidelity_key(self._effective(allowed[lows[0]])))
         ok = self.problem.feasible(w) if len(w) else np.zeros(0, dtype=bool)
-        return w[ok], np.array([self._loss(o) for o in runs])[ok]
+        return w[ok], y[ok]
 
     def _climb(self, w: FloatArray, y: FloatArray, at_target: FloatArray, tol: float) -> FloatArray | None:
         """The screened mixture to run at the target next: the one with the best screening loss among those
