@@ -1,4 +1,4 @@
-"""Aioli on real LM training: the reference GPT on Debian text, against uniform, stratified and the best static
+"""Aioli on real LM training: the reference GPT on Debian text, against uniform, natural and the best static
 mixture of a coarse grid, same token budget, 3 seeds per setting.
 
 Settings are 3-domain subsets of the corpus (``bench/lm/corpus.py``). Each run trains the same model for the
@@ -32,7 +32,7 @@ from bench.lm.experiment import (
     coarse_grid,
     create_project,
     data_dir,
-    stratified,
+    natural,
     uniform,
 )
 from bench.lm.pool import Job, Pool
@@ -84,8 +84,8 @@ def run(
             for seed in SEEDS:
                 jobs.append({**common, "kind": "online", "arm": "aioli", "seed": seed, "aioli": cfg})
                 jobs.append({**common, "kind": "static", "arm": "uniform", "seed": seed, "weights": uniform(domains)})
-                strat = stratified(domains, tokens)
-                jobs.append({**common, "kind": "static", "arm": "stratified", "seed": seed, "weights": strat})
+                nat = natural(domains, tokens)
+                jobs.append({**common, "kind": "static", "arm": "natural", "seed": seed, "weights": nat})
             jobs += [{**common, "kind": "static", "arm": "grid", "seed": 0, "weights": w} for w in coarse_grid(domains)]
         task = bar.add_task("runs", total=len(jobs) + 2 * len(chosen))
         for res in pool.map(jobs, lambda _: bar.advance(task)):
@@ -131,13 +131,13 @@ def _payload(
         }
         overhead["mixer_fraction"] = overhead["mixer_seconds"] / overhead["train_seconds"]
         overhead["probe_fraction"] = overhead["probe_seconds"] / overhead["train_seconds"]
-        per_seed = list(zip(summ["aioli"]["per_seed"], summ["stratified"]["per_seed"], strict=True))
+        per_seed = list(zip(summ["aioli"]["per_seed"], summ["natural"]["per_seed"], strict=True))
         settings[name] = {
             "domains": list(domains),
             "arms": summ,
             "weights": {
                 "uniform": arms[name]["uniform"].runs[0]["weights"],
-                "stratified": arms[name]["stratified"].runs[0]["weights"],
+                "natural": arms[name]["natural"].runs[0]["weights"],
                 "best_grid": arms[name]["best_grid"].runs[0]["weights"],
                 "aioli_final": [r["record"]["final_weights"] for r in sorted(aioli_runs, key=lambda r: r["seed"])],
             },
@@ -145,8 +145,8 @@ def _payload(
                 {"weights": r["weights"], "mean": r["mean"]} for r in sorted(grid_runs[name], key=lambda r: r["mean"])
             ],
             "online_overhead": overhead,
-            "aioli_below_stratified": summ["aioli"]["mean"] < summ["stratified"]["mean"],
-            "aioli_below_stratified_every_seed": all(a < s for a, s in per_seed),
+            "aioli_below_natural": summ["aioli"]["mean"] < summ["natural"]["mean"],
+            "aioli_below_natural_every_seed": all(a < s for a, s in per_seed),
             "aioli_below_uniform": summ["aioli"]["mean"] < summ["uniform"]["mean"],
         }
     return {
@@ -160,7 +160,7 @@ def _payload(
     }
 
 
-ARMS = ("aioli", "uniform", "stratified", "best_grid")
+ARMS = ("aioli", "uniform", "natural", "best_grid")
 
 
 def _plot(payload: dict[str, Any]) -> None:
@@ -198,11 +198,11 @@ def table(payload: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "benchmark": f"LM aioli, {name} ({', '.join(res['domains'])})",
                 "value": f"{a['aioli']['mean']:.4f}",
-                "baseline": f"uniform {a['uniform']['mean']:.4f}, stratified {a['stratified']['mean']:.4f}, "
+                "baseline": f"uniform {a['uniform']['mean']:.4f}, natural {a['natural']['mean']:.4f}, "
                 f"best grid {a['best_grid']['mean']:.4f}; online calls {100 * o['mixer_fraction']:.1f}% of train time",
-                "ratio": f"{a['aioli']['mean'] - a['stratified']['mean']:+.4f}",
-                "target": "below stratified (every seed)",
-                "ok": res["aioli_below_stratified_every_seed"],
+                "ratio": f"{a['aioli']['mean'] - a['natural']['mean']:+.4f}",
+                "target": "below natural (every seed)",
+                "ok": res["aioli_below_natural_every_seed"],
             }
         )
     return rows

@@ -1,6 +1,6 @@
 """An offline campaign on real LM training: ``regmix`` proposes small proxy runs of the reference GPT over all six
 corpus domains, the workers train them and post the results (with cost) to a real ``mixopt serve``, and the
-recommended mixture is then trained at the larger size against uniform, stratified (token-proportional), the
+recommended mixture is then trained at the larger size against uniform, natural (token-proportional), the
 mixture of the best proxy run, and Aioli, 3 seeds each, same token budget.
 
 The score is the final mean over domains of the per-domain validation loss (nats per byte).
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import progress, results_dir, save_figure, use_quick_results, write_json
-from bench.lm.experiment import SEEDS, Arm, Scale, aioli_config, create_project, data_dir, stratified, uniform
+from bench.lm.experiment import SEEDS, Arm, Scale, aioli_config, create_project, data_dir, natural, uniform
 from bench.lm.pool import Job, Pool
 from bench.server import running_server
 from mixopt import Client
@@ -73,7 +73,7 @@ def run(quick: bool = False, procs: int | None = None, n_runs: int | None = None
         mixtures = {
             "regmix": rec.weights,
             "uniform": uniform(domains),
-            "stratified": stratified(domains, tokens),
+            "natural": natural(domains, tokens),
             "best_proxy": best_proxy["weights"],
         }
         final: list[Job] = []
@@ -96,7 +96,7 @@ def run(quick: bool = False, procs: int | None = None, n_runs: int | None = None
             arms.setdefault(res["arm"], Arm(res["arm"])).runs.append(res)
     summ = {a: arm.summary() for a, arm in arms.items()}
     per_seed = list(
-        zip(summ["regmix"]["per_seed"], summ["uniform"]["per_seed"], summ["stratified"]["per_seed"], strict=True)
+        zip(summ["regmix"]["per_seed"], summ["uniform"]["per_seed"], summ["natural"]["per_seed"], strict=True)
     )
     payload = {
         "proxy": {**proxy.job(), "fidelity": fidelity(proxy), "runs": len(proxy_runs)},
@@ -115,7 +115,7 @@ def run(quick: bool = False, procs: int | None = None, n_runs: int | None = None
         "aioli_final_weights": [
             r["record"]["final_weights"] for r in sorted(arms["aioli"].runs, key=lambda r: r["seed"])
         ],
-        "regmix_below_both": summ["regmix"]["mean"] < min(summ["uniform"]["mean"], summ["stratified"]["mean"]),
+        "regmix_below_both": summ["regmix"]["mean"] < min(summ["uniform"]["mean"], summ["natural"]["mean"]),
         "regmix_below_both_every_seed": all(r < min(u, s) for r, u, s in per_seed),
     }
     (results_dir() / "lm").mkdir(parents=True, exist_ok=True)
@@ -124,7 +124,7 @@ def run(quick: bool = False, procs: int | None = None, n_runs: int | None = None
     return payload
 
 
-ARMS = ("regmix", "best_proxy", "uniform", "stratified", "aioli")
+ARMS = ("regmix", "best_proxy", "uniform", "natural", "aioli")
 
 
 def _plot(payload: dict[str, Any]) -> None:
@@ -159,10 +159,10 @@ def table(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "benchmark": f"LM campaign: regmix on {payload['proxy']['runs']} {payload['proxy']['size']} runs, "
             f"recommendation trained at {payload['target']['size']}",
             "value": f"{a['regmix']['mean']:.4f}",
-            "baseline": f"uniform {a['uniform']['mean']:.4f}, stratified {a['stratified']['mean']:.4f}, "
+            "baseline": f"uniform {a['uniform']['mean']:.4f}, natural {a['natural']['mean']:.4f}, "
             f"best proxy {a['best_proxy']['mean']:.4f}, aioli {a['aioli']['mean']:.4f}",
-            "ratio": f"{a['regmix']['mean'] - min(a['uniform']['mean'], a['stratified']['mean']):+.4f}",
-            "target": "below uniform and stratified (every seed)",
+            "ratio": f"{a['regmix']['mean'] - min(a['uniform']['mean'], a['natural']['mean']):+.4f}",
+            "target": "below uniform and natural (every seed)",
             "ok": payload["regmix_below_both_every_seed"],
         }
     ]

@@ -1,7 +1,7 @@
 """A multi-fidelity campaign on real LM training: ``mfbo`` chooses each proxy run's mixture and its model size
 (the small GPT or the medium one, both for the proxy's short step count), batch after batch, learning the cost of
 each from the posted results; its recommendation at the target (medium size, full step count) is then trained
-against uniform and stratified, 3 seeds each, in the same call. Same objective and domains as
+against uniform and natural, 3 seeds each, in the same call. Same objective and domains as
 ``bench_lm_campaign`` (the mean per-domain validation loss over the six corpus domains).
 
     python -m bench --only lm_mfbo               # on a GPU machine: the committed results
@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.bench_lm_campaign import fidelity
 from bench.common import progress, results_dir, save_figure, use_quick_results, write_json
-from bench.lm.experiment import SEEDS, Arm, Scale, create_project, data_dir, stratified, uniform
+from bench.lm.experiment import SEEDS, Arm, Scale, create_project, data_dir, natural, uniform
 from bench.lm.pool import Job, Pool
 from bench.server import running_server
 from mixopt import Client
@@ -65,7 +65,7 @@ def run(quick: bool = False, procs: int | None = None) -> dict[str, Any]:
         baseline_futures: list[Future[Job]] = [
             pool.submit({**base, **target.job(), "kind": "static", "arm": arm, "seed": seed, "weights": w})
             for seed in SEEDS
-            for arm, w in (("uniform", uniform(domains)), ("stratified", stratified(domains, tokens)))
+            for arm, w in (("uniform", uniform(domains)), ("natural", natural(domains, tokens)))
         ]
         fids = [fidelity(s) for s in proxies]
         for b, n in enumerate(batches):
@@ -94,7 +94,7 @@ def run(quick: bool = False, procs: int | None = None) -> dict[str, Any]:
             arms.setdefault(res["arm"], Arm(res["arm"])).runs.append(res)
     summ = {a: arm.summary() for a, arm in arms.items()}
     per_seed = list(
-        zip(summ["mfbo"]["per_seed"], summ["uniform"]["per_seed"], summ["stratified"]["per_seed"], strict=True)
+        zip(summ["mfbo"]["per_seed"], summ["uniform"]["per_seed"], summ["natural"]["per_seed"], strict=True)
     )
     payload = {
         "proxies": [{**s.job(), "fidelity": fidelity(s)} for s in proxies],
@@ -124,7 +124,7 @@ def run(quick: bool = False, procs: int | None = None) -> dict[str, Any]:
         "proxy_cost_pflop": sum(6 * r["params"] * r["tokens"] for r in proxy_runs) / 1e15,
         "target_cost_pflop": 6 * fidelity(target)["params"] * fidelity(target)["tokens"] / 1e15,
         "arms": summ,
-        "mfbo_below_both": summ["mfbo"]["mean"] < min(summ["uniform"]["mean"], summ["stratified"]["mean"]),
+        "mfbo_below_both": summ["mfbo"]["mean"] < min(summ["uniform"]["mean"], summ["natural"]["mean"]),
         "mfbo_below_both_every_seed": all(m < min(u, s) for m, u, s in per_seed),
     }
     (results_dir() / "lm").mkdir(parents=True, exist_ok=True)
@@ -139,7 +139,7 @@ def _plot(payload: dict[str, Any]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    arms = ("mfbo", "uniform", "stratified")
+    arms = ("mfbo", "uniform", "natural")
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     means = [payload["arms"][a]["mean"] for a in arms]
     stds = [payload["arms"][a]["std"] for a in arms]
@@ -170,9 +170,9 @@ def table(payload: dict[str, Any]) -> list[dict[str, Any]]:
             "benchmark": f"LM campaign: mfbo over two model sizes ({counts} proxy runs), "
             f"recommendation trained at {payload['target']['size']}",
             "value": f"{a['mfbo']['mean']:.4f}",
-            "baseline": f"uniform {a['uniform']['mean']:.4f}, stratified {a['stratified']['mean']:.4f}",
-            "ratio": f"{a['mfbo']['mean'] - min(a['uniform']['mean'], a['stratified']['mean']):+.4f}",
-            "target": "below uniform and stratified (every seed)",
+            "baseline": f"uniform {a['uniform']['mean']:.4f}, natural {a['natural']['mean']:.4f}",
+            "ratio": f"{a['mfbo']['mean'] - min(a['uniform']['mean'], a['natural']['mean']):+.4f}",
+            "target": "below uniform and natural (every seed)",
             "ok": payload["mfbo_below_both_every_seed"],
         }
     ]

@@ -376,20 +376,26 @@ class MixingLawMixer(SingleFidelityMixer):
         radius = self.config.trust_radius if self.config.trust_radius is not None else self.radius_multiple * spread
         return TrustRegion(centre, spread, radius)
 
-    def _objective(self, coefs: FloatArray) -> tuple[Any, Any]:
-        """``f(p)`` and its gradient: ``sign * objective + kl_to_prior * KL(p || prior)`` at one mixture."""
+    def _objective(self, coefs: FloatArray, gap: float = 0.0) -> tuple[Any, Any]:
+        """``f(p)`` and its gradient: ``sign * objective + kl_to_prior * KL(p || prior)`` at one mixture, the
+        objective shifted by ``gap`` in log-compute when the scale shift is fitted."""
         sign = self.problem.objective.sign
         lam = self.config.kl_to_prior
         prior = self.problem.prior()
+        shift = self.shift if gap != 0.0 else None
 
         def f(p: FloatArray) -> float:
             val = sign * sum(c * float(law(p[None, :])[0]) for law, c in zip(self.laws, coefs, strict=True))
+            if shift is not None:
+                val += sign * float(shift(p[None, :], gap)[0])
             if lam > 0:
                 val += lam * float(kl_to_prior(np.clip(p, 0, None)[None, :], prior)[0])
             return float(val)
 
         def g(p: FloatArray) -> FloatArray:
             grad = sign * sum(c * law.grad(p) for law, c in zip(self.laws, coefs, strict=True))
+            if shift is not None:
+                grad = grad + sign * shift.grad(p, gap)
             if lam > 0:
                 q = np.clip(p, 1e-12, None)
                 grad = grad + lam * (np.log(q / np.maximum(prior, 1e-12)) + 1.0)
@@ -398,23 +404,25 @@ class MixingLawMixer(SingleFidelityMixer):
         return f, g
 
     def _optimum(
-        self, ts: TrainingSet, region: TrustRegion | None, rng: np.random.Generator, n_starts: int
+        self, ts: TrainingSet, region: TrustRegion | None, rng: np.random.Generator, n_starts: int, gap: float = 0.0
     ) -> tuple[FloatArray, float, int]:
         """The law's optimum ``(d,)`` within the bounds (and ``region``), its search objective, starts used."""
         # One BLAS thread, as for the fit: SLSQP's small dense solves otherwise spin on a busy machine.
         with threadpool_limits(1, user_api="blas"):
-            return self._optimum_here(ts, region, rng, n_starts)
+            return self._optimum_here(ts, region, rng, n_starts, gap)
 
     def _optimum_here(
-        self, ts: TrainingSet, region: TrustRegion | None, rng: np.random.Generator, n_starts: int
+        self, ts: TrainingSet, region: TrustRegion | None, rng: np.random.Generator, n_starts: int, gap: float
     ) -> tuple[FloatArray, float, int]:
         cfg = self.config
         lo, hi = self.problem.bounds()
-        f, g = self._objective(ts.coefs)
+        f, g = self._objective(ts.coefs, gap)
         # Starts: the prior, the best observed run, and the best of a small Dirichlet(prior) sample.
         cands = dirichlet_candidates(rng, self.problem, 2000, min_feasible=n_starts).mixtures
-        score = regularized_score(self._predict_metrics(cands) @ ts.coefs, self.problem.objective.sign, cands,
-                                  self.problem.prior(), cfg.kl_to_prior)
+        values = self._predict_metrics(cands) @ ts.coefs
+        if gap != 0.0 and self.shift is not None:
+            values = values + self.shift(cands, gap)
+        score = regularized_score(values, self.problem.objective.sign, cands, self.problem.prior(), cfg.kl_to_prior)
         starts = [self.problem.prior(), ts.x[int(np.argmin(self.problem.objective.sign * ts.y))]]
         bounds = list(zip(lo, hi, strict=True))
         cons: list[dict[str, Any]] = [
@@ -454,8 +462,8 @@ class MixingLawMixer(SingleFidelityMixer):
         cfg = self.config
         rng = call_rng(self.seed, TAG_RECOMMEND, self.rng)
         region = self.trust_region()
-        best_p, best_f, used_starts = self._optimum(ts, region, rng, cfg.n_starts)
-        predicted = float(self.predict(best_p[None, :]).mean[0])
+        best_p, best_f, used_starts = self._optimum(ts, region, rng, cfg.n_starts, self.scale_gap(fidelity))
+        predicted = float(self.predict(best_p[None, :], fidelity).mean[0])
         diag = self.base_diagnostics(fidelity)
         diag.update({
             "laws": {name: law.summary() for name, law in zip(ts.metric_names, self.laws, strict=True)},

@@ -275,16 +275,15 @@ class RegMixMixer(SingleFidelityMixer):
         w = self.blend.weights
         return float(w[0]), float(w[1])
 
-    def fit(self, observations: Sequence[Observation]) -> RegMixMixer:
+    def _fit_train_fidelity(self, observations: Sequence[Observation]) -> None:
         self.boosters, self.linear, self.laws, self.blend = [], [], [], None
         with ThreadPoolExecutor(max_workers=1) as pool:
             self._pool = pool
             try:
-                super().fit(observations)
+                super()._fit_train_fidelity(observations)
                 self.boosters = [f.result() for f in self._futures]
             finally:
                 self._pool, self._futures = None, []
-        return self
 
     def _fit_model(self, ts: TrainingSet) -> None:
         cfg = self.config
@@ -410,6 +409,9 @@ class RegMixMixer(SingleFidelityMixer):
         sign = self.problem.objective.sign
         prior = self.problem.prior()
         base = cfg.kl_to_prior * kl_to_prior(x, prior) if cfg.kl_to_prior > 0 else np.zeros(len(x))
+        gap = self.scale_gap(fidelity)
+        if gap != 0.0 and self.shift is not None:  # the requested fidelity's objective: the fit plus the shift
+            base = base + sign * self.shift(x, gap)
         if self._trees:
             w_tree, w_law = self._blend_weights()
             if w_law > 0:
@@ -420,8 +422,8 @@ class RegMixMixer(SingleFidelityMixer):
             top = top_k_indices(base + sign * (self._predict_metrics(x) @ ts.coefs), cfg.top_k)
         lo, hi = self.problem.bounds()
         weights = project_to_bounds(x[top].mean(axis=0), lo, hi)
-        predicted = float(self.predict(weights[None, :]).mean[0])
-        best_pred = self.predict(x[top[:1]]).mean[0]
+        predicted = float(self.predict(weights[None, :], fidelity).mean[0])
+        best_pred = self.predict(x[top[:1]], fidelity).mean[0]
         diag = self.base_diagnostics(fidelity)
         diag.update({
             "model": cfg.model,

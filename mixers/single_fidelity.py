@@ -7,7 +7,7 @@ import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,6 +15,7 @@ from pydantic import Field
 
 from mixers.base import FoldRunner, FoldSplits, MixerConfig, MixerError, OfflineMixer, held_out_mixtures, run_in_order
 from mixers.proposals import PositiveFloat, ProposalRecipe, Scorer, proposal_fidelity, propose_runs
+from mixers.scale_shift import ScaleShift, fit_scale_shift, log_compute_gap
 from mixers.training import (
     TAG_CV,
     TAG_PROPOSE,
@@ -25,6 +26,7 @@ from mixers.training import (
     kfold_indices,
     safe_spearman,
     subset,
+    usable_observations,
 )
 from mixers.types import (
     FidelityAnswer,
@@ -51,6 +53,13 @@ class SingleFidelityConfig(MixerConfig):
     proposal_strength_max: float = Field(5.0, gt=0)
     proposal_n_strengths: int = Field(15, ge=1, le=100)
     proposal_min_weight: float = Field(2e-4, ge=0, lt=0.5, description="weights under this are zeroed")
+    scale_transfer: Literal["shift", "assume"] = Field(
+        "shift",
+        description="how answers reach a fidelity other than the train fidelity: shift (default): when at least "
+        "d + 2 runs sit at other fidelities, a model of how the objective's dependence on the mixture moves with "
+        "log-compute (mixers/scale_shift.py) is fitted on them and applied; assume: the train-fidelity fit is "
+        "carried over unchanged (RegMix's rank-invariance assumption)",
+    )
 
     def recipe(self) -> ProposalRecipe:
         lo, hi = sorted((self.proposal_strength_min, self.proposal_strength_max))
@@ -74,6 +83,8 @@ class SingleFidelityMixer(OfflineMixer):
         self.observations: list[Observation] = []
         self.cv_spearman: float | None = None
         self.cv_note = ""
+        self.shift: ScaleShift | None = None
+        self.shift_note = ""
         self.diagnose = True  # False: fit skips the cross-validated diagnostics (evaluation folds)
 
     # subclass hooks --------------------------------------------------------------------------------
@@ -108,9 +119,20 @@ class SingleFidelityMixer(OfflineMixer):
         """Penalty length of :func:`diverse_top` for scored batches."""
         return 1.0
 
+    def _objective_at_train(self, x: FloatArray) -> FloatArray:
+        """The objective ``(m,)`` the fitted model predicts at the train fidelity for mixtures ``(m, d)``."""
+        ts = self._require_fit()
+        return np.asarray(self._predict_metrics(x) @ ts.coefs, dtype=np.float64)
+
     # the interface -----------------------------------------------------------------------------------
 
     def fit(self, observations: Sequence[Observation]) -> SingleFidelityMixer:
+        self._fit_train_fidelity(observations)
+        self.shift, self.shift_note = self._fit_shift(observations)
+        return self
+
+    def _fit_train_fidelity(self, observations: Sequence[Observation]) -> None:
+        """Fit the model on the runs of the train fidelity (and its cross-validated diagnostics)."""
         self.observations = list(observations)
         self.ts = build_training_set(self.problem, observations, self.config.train_fidelity)
         self.cv_spearman = None
@@ -122,7 +144,43 @@ class SingleFidelityMixer(OfflineMixer):
                 self.cv_note = "skipped: fitted for an evaluation fold"
         else:
             self.cv_note = f"not fitted: {self.ts.n} distinct mixtures, need {self.min_runs}"
-        return self
+
+    def _fit_shift(self, observations: Sequence[Observation]) -> tuple[ScaleShift | None, str]:
+        """The scale shift (``mixers.scale_shift``) from the runs at other fidelities than the train one."""
+        ts = self.ts
+        if self.config.scale_transfer != "shift":
+            return None, "scale_transfer is 'assume': the train-fidelity fit is carried over unchanged"
+        if ts is None or ts.n < self.min_runs or ts.fidelity is None:
+            return None, "no fit at the train fidelity"
+        objective = self.problem.objective
+        rows: list[tuple[FloatArray, float, float]] = []
+        for o in usable_observations(observations, objective):
+            gap = log_compute_gap(o.fidelity, ts.fidelity)
+            value = objective.value(o.metrics)
+            if gap is not None and abs(gap) > 1e-9 and value is not None:
+                rows.append((np.asarray(o.weights, dtype=np.float64), gap, value))
+        need = self.problem.d + 2
+        if len(rows) < need:
+            return None, (f"{len(rows)} completed runs at other fidelities than the train fidelity; the scale "
+                          f"shift needs {need}: answers elsewhere assume the ranking holds across scale")
+        x = np.vstack([r[0] for r in rows])
+        gaps = np.array([r[1] for r in rows])
+        resid = np.array([r[2] for r in rows]) - self._objective_at_train(x)
+        shift = fit_scale_shift(x, gaps, resid)
+        if shift is None:
+            return None, "the scale shift could not be fitted"
+        return shift, (f"fitted on {shift.runs} runs at other fidelities (log-compute gaps "
+                       f"{', '.join(f'{g:+.2f}' for g in shift.gaps)}) against the train fidelity's model")
+
+    def scale_gap(self, fidelity: Mapping[str, float] | None) -> float:
+        """Log-compute gap from the train fidelity to ``fidelity`` (default: the target) when the scale shift
+        applies there, else 0 (the train-fidelity answer)."""
+        requested = fidelity if fidelity is not None else self.problem.target_fidelity
+        ts = self.ts
+        if self.shift is None or requested is None or ts is None or ts.fidelity is None:
+            return 0.0
+        gap = log_compute_gap(requested, ts.fidelity)
+        return 0.0 if gap is None else gap
 
     def _cv_folds(self, ts: TrainingSet) -> NDArray[np.intp] | None:
         """Fold id ``(n,)`` of each row for the cross-validated diagnostics, or None (``cv_note`` says why)."""
@@ -184,7 +242,11 @@ class SingleFidelityMixer(OfflineMixer):
         x = np.atleast_2d(np.asarray(mixtures, dtype=np.float64))
         if x.shape[1] != self.problem.d:
             raise MixerError(f"mixtures must have {self.problem.d} columns, got {x.shape[1]}")
-        return Predictions(mean=np.asarray(self._predict_metrics(x) @ ts.coefs, dtype=np.float64), std=None)
+        mean = np.asarray(self._predict_metrics(x) @ ts.coefs, dtype=np.float64)
+        gap = self.scale_gap(fidelity)
+        if gap != 0.0 and self.shift is not None:
+            mean = mean + self.shift(x, gap)
+        return Predictions(mean=mean, std=None)
 
     def base_diagnostics(self, fidelity: Mapping[str, float] | None) -> dict[str, Any]:
         ts = self._require_fit()
@@ -200,11 +262,18 @@ class SingleFidelityMixer(OfflineMixer):
             "cv_note": self.cv_note,
             "replicate_noise_std": ts.noise_std,
             "kl_to_prior": self.config.kl_to_prior,
+            "scale_shift": {
+                "used": self.scale_gap(fidelity) != 0.0,
+                "log_compute_gap": self.scale_gap(fidelity),
+                "note": self.shift_note,
+                **({} if self.shift is None else self.shift.summary(self.problem.names)),
+            },
         }
 
     def fidelity_answer(self, fidelity: Mapping[str, float] | None = None) -> FidelityAnswer:
-        """``observed`` when the requested (default: target) fidelity is the train fidelity, else ``assumed``: the
-        fit on the train fidelity is carried over unchanged (ranks assumed to hold across scale)."""
+        """``observed`` when the requested (default: target) fidelity is the train fidelity; ``extrapolated`` when
+        the scale shift carries the fit there; else ``assumed``: the fit on the train fidelity is carried over
+        unchanged (ranks assumed to hold across scale)."""
         ts = self._require_fit()
         requested = fidelity if fidelity is not None else self.problem.target_fidelity
         train = dict(ts.fidelity or {})
@@ -213,6 +282,11 @@ class SingleFidelityMixer(OfflineMixer):
         fid = {str(k): float(v) for k, v in requested.items()}
         if fidelity_key(fid) == fidelity_key(train):
             return FidelityAnswer(fid, "observed", fidelity_note(train, fid))
+        gap = self.scale_gap(fid)
+        if gap != 0.0:
+            return FidelityAnswer(fid, "extrapolated", (
+                f"fitted on the runs at {fidelity_key(train)}, shifted to {fidelity_key(fid)} by the scale shift "
+                f"({gap:+.2f} in log-compute; {self.shift_note})"))
         return FidelityAnswer(fid, "assumed", fidelity_note(train, fid))
 
     def propose(

@@ -13,7 +13,7 @@ import torch
 
 from bench.lm import drive
 from bench.lm.corpus import sha256, split_documents, write_shards
-from bench.lm.experiment import coarse_grid, create_project, stratified
+from bench.lm.experiment import coarse_grid, create_project, natural
 from bench.lm.model import GPTConfig
 from bench.lm.pool import run_job
 from bench.lm.trainer import Shards, TrainConfig, Trainer
@@ -146,6 +146,6 @@ def test_three_drive_modes_through_a_real_server(shards: Path, tmp_path: Path) -
 
 
 def test_baseline_mixtures() -> None:
-    assert stratified(["a", "b"], {"a": 3, "b": 1}) == {"a": 0.75, "b": 0.25}
+    assert natural(["a", "b"], {"a": 3, "b": 1}) == {"a": 0.75, "b": 0.25}
     grid = coarse_grid(["a", "b", "c"])
     assert len(grid) == 12 and all(max(w.values()) < 1 for w in grid)

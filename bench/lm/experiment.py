@@ -80,7 +80,7 @@ def uniform(domains: Sequence[str]) -> dict[str, float]:
     return {d: 1.0 / len(domains) for d in domains}
 
 
-def stratified(domains: Sequence[str], tokens: Mapping[str, int]) -> dict[str, float]:
+def natural(domains: Sequence[str], tokens: Mapping[str, int]) -> dict[str, float]:
     """Token-proportional mixture (each domain's share of the full corpus's bytes)."""
     total = sum(tokens[d] for d in domains)
     return {d: tokens[d] / total for d in domains}

@@ -28,6 +28,7 @@ SIZES: dict[str, GPTConfig] = {
     "tiny": GPTConfig(seq_len=64, n_layer=1, n_head=2, d_model=32),  # CPU smoke test
     "small": GPTConfig(seq_len=256, n_layer=4, n_head=4, d_model=256),  # ~3.2M parameters
     "medium": GPTConfig(seq_len=256, n_layer=6, n_head=6, d_model=384),  # ~10.7M parameters
+    "large": GPTConfig(seq_len=256, n_layer=8, n_head=8, d_model=512),  # ~25.4M parameters
 }
 
 

@@ -4,7 +4,8 @@ Each worker process imports torch once and runs jobs one after another; a job is
 process boundary as is. Every job trains with the functions of :mod:`bench.lm.drive`, talking to a real
 ``mixopt serve`` at ``job["url"]`` where it needs the service (online sessions, proposed runs).
 
-Job fields: ``kind`` (``static`` | ``online`` | ``proposed``), ``data_dir``, ``domains``, ``size``, ``steps``,
+Job fields: ``kind`` (``static`` | ``online`` | ``proposed``), ``data_dir``, ``domains``, ``targets`` (held-out
+text sets scored but never trained on; optional), ``size``, ``steps``,
 ``batch``, ``seed``, ``device``; ``weights`` (static, proposed); ``url``, ``project`` (online, proposed);
 ``run_id`` (proposed); ``aioli`` config (online). The result adds ``losses``, ``mean``, ``seconds`` (wall time of
 the job), ``train_seconds`` and, online, the session ``record``.
@@ -33,9 +34,10 @@ def run_job(job: Job) -> Job:
     from mixopt import Client
 
     torch.backends.cuda.matmul.allow_tf32 = True
-    key = (job["data_dir"], tuple(job["domains"]))
+    targets = tuple(job.get("targets", ()))
+    key = (job["data_dir"], (*job["domains"], "|", *targets))
     if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = Shards.load(job["data_dir"], job["domains"])
+        _DATA_CACHE[key] = Shards.load(job["data_dir"], job["domains"], targets)
     cfg = TrainConfig(
         size=job["size"],
         total_steps=int(job["steps"]),
@@ -61,9 +63,10 @@ def run_job(job: Job) -> Job:
                 losses = {k.removeprefix("val/"): v for k, v in metrics.items() if k != "val/mean"}
             else:
                 raise ValueError(f"unknown job kind {kind!r}")
+    domain_losses = [v for k, v in losses.items() if k not in targets]
     out.update(
         losses=losses,
-        mean=sum(losses.values()) / len(losses),
+        mean=sum(domain_losses) / len(domain_losses),  # over the training domains; targets are in ``losses``
         seconds=time.perf_counter() - t0,
         train_seconds=trainer.train_seconds,
         params=trainer.model.n_params(),

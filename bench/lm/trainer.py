@@ -31,23 +31,30 @@ from bench.lm.model import GPT, SIZES, GPTConfig
 
 @dataclass
 class Shards:
-    """Each domain's train and val bytes as uint8 tensors ``(n,)``, and its size in the full corpus."""
+    """Each domain's train and val bytes as uint8 tensors ``(n,)``, and its size in the full corpus; ``targets``
+    are val shards of held-out text sets that are scored but never trained on."""
 
     train: dict[str, torch.Tensor]
     val: dict[str, torch.Tensor]
     tokens: dict[str, int] = field(default_factory=dict)  # bytes of the whole domain before the shard cap
+    targets: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def domains(self) -> list[str]:
         return list(self.train)
 
     @classmethod
-    def load(cls, data_dir: str | Path, domains: Sequence[str] | None = None) -> Shards:
-        """Read ``<domain>.{train,val}.bin`` and ``manifest.json`` written by :mod:`bench.lm.corpus`."""
+    def load(
+        cls, data_dir: str | Path, domains: Sequence[str] | None = None, targets: Sequence[str] = ()
+    ) -> Shards:
+        """Read ``<domain>.{train,val}.bin`` and ``manifest.json`` written by :mod:`bench.lm.corpus`; of
+        ``targets`` only the val shards (a name may not be both a domain and a target)."""
         root = Path(data_dir)
         manifest = json.loads((root / "manifest.json").read_text())["domains"]
-        names = list(domains) if domains is not None else list(manifest)
-        unknown = [n for n in names if n not in manifest]
+        names = list(domains) if domains is not None else [n for n in manifest if n not in targets]
+        if set(names) & set(targets):
+            raise ValueError(f"{sorted(set(names) & set(targets))} are both training domains and targets")
+        unknown = [n for n in [*names, *targets] if n not in manifest]
         if unknown:
             raise ValueError(f"unknown domains {unknown}; the shards have {sorted(manifest)}")
 
@@ -58,6 +65,7 @@ class Shards:
             train={n: read(n, "train") for n in names},
             val={n: read(n, "val") for n in names},
             tokens={n: int(manifest[n].get("source_bytes", manifest[n]["train"]["bytes"])) for n in names},
+            targets={n: read(n, "val") for n in targets},
         )
 
 
@@ -105,6 +113,7 @@ class Trainer:
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda)
         self.train_data = {n: t.to(self.device) for n, t in data.train.items()}
         self.val_data = {n: t.to(self.device) for n, t in data.val.items()}
+        self.target_data = {n: t.to(self.device) for n, t in data.targets.items()}
         self._window = torch.arange(self.seq_len + 1, device=self.device)
         self.step = 0
         self.tokens_seen = {n: 0 for n in data.domains}
@@ -165,12 +174,14 @@ class Trainer:
         return value
 
     @torch.no_grad()
-    def evaluate(self, n_seqs: int | None = None) -> dict[str, float]:
-        """Mean next-byte loss (nats) of each domain on its first ``n_seqs`` val windows (``eval_seqs`` if None)."""
+    def evaluate(self, n_seqs: int | None = None, targets: bool = True) -> dict[str, float]:
+        """Mean next-byte loss (nats) of each domain (and, with ``targets``, each held-out target) on its first
+        ``n_seqs`` val windows (``eval_seqs`` if None)."""
         n_seqs = self.cfg.eval_seqs if n_seqs is None else n_seqs
         self.model.eval()
         out: dict[str, float] = {}
-        for name, data in self.val_data.items():
+        sets = {**self.val_data, **self.target_data} if targets else self.val_data
+        for name, data in sets.items():
             n = min(n_seqs, (len(data) - 1) // self.seq_len)
             starts = torch.arange(n, device=self.device) * self.seq_len
             seqs = data[starts[:, None] + self._window].long()
@@ -181,9 +192,9 @@ class Trainer:
             out[name] = float(total.item()) / n
         return out
 
-    def probe(self) -> dict[str, float]:
-        """The quick evaluation an online mixer is sent: ``probe_seqs`` windows per domain."""
-        return self.evaluate(self.cfg.probe_seqs)
+    def probe(self, targets: bool = False) -> dict[str, float]:
+        """The quick evaluation an online mixer is sent: ``probe_seqs`` windows per domain (and target)."""
+        return self.evaluate(self.cfg.probe_seqs, targets=targets)
 
     @property
     def tokens_per_step(self) -> int:

@@ -1,0 +1,342 @@
+"""Answers that hold at the target scale, on real LM training (issue 28).
+
+Five training domains of Debian text (python, c_headers, man, dictionary, fortunes); the objective is a held-out
+*target* no run trains on: the validation loss on the Linux kernel documentation (``val/kernel_docs``). A second
+objective, the equal-weight target over the kernel docs and Perl's POD manuals, and the mean over the training
+domains are reported as further tables for the same runs.
+
+A ladder of three GPT sizes (``small`` 3.3M, ``medium`` 10.8M, ``large`` 25.4M parameters). Proxy runs at the two
+smaller ones (``regmix`` proposals: 40 small runs of 500 steps, 14 medium runs of 1000 steps) post every loss and
+their cost to a real ``mixopt serve``; each arm's mixture for each answer size is then asked of the server and
+trained at the middle and the largest size, 3 seeds, same token budget per arm:
+
+- ``default``: ``regmix`` with its default config (the cross-validated blend, with the scale shift),
+- ``regmix_assume``: ``regmix`` carrying the proxy-scale fit over unchanged (``scale_transfer: assume``),
+- ``mixing_law``: its default config (domain laws, with the scale shift),
+- ``mfbo``: the multi-fidelity GP across the two proxy sizes,
+- ``best_proxy``: the mixture of the best small proxy run,
+- ``uniform`` (the Aioli paper's "stratified") and ``natural`` (token-proportional).
+
+Arms with the same mixture are trained once. Two phases so that each fits in one GPU call: ``--phase medium``
+trains the proxies and the medium arms and saves the plan (every arm's mixture for both sizes); ``--phase large``
+trains the large arms from the saved plan; ``--phase report`` merges both into ``lm/scale.json`` and its plot.
+
+    python -m bench.bench_lm_scale --phase medium --procs 14     # GPU call 1
+    python -m bench.bench_lm_scale --phase large --procs 14      # GPU call 2
+    python -m bench.bench_lm_scale --phase report                # here: JSON, PNG, table
+    python -m bench.bench_lm_scale --quick                       # every phase on the CPU with tiny models
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.bench_lm_campaign import fidelity
+from bench.common import progress, results_dir, save_figure, use_quick_results, write_json
+from bench.lm.experiment import SEEDS, Scale, data_dir, natural, uniform
+from bench.lm.pool import Job, Pool
+from bench.server import running_server
+from mixopt import Client
+
+PROJECT = "lm-scale"
+DOMAINS = ("python", "c_headers", "man", "dictionary", "fortunes")
+TARGETS = ("kernel_docs", "perl_pod")
+OBJECTIVE = {"metrics": {"val/kernel_docs": 1.0}, "direction": "minimize"}
+SECOND = {"kernel_docs": 0.5, "perl_pod": 0.5}  # the weighted target, reported as a second table
+
+
+@dataclass(frozen=True)
+class Setup:
+    proxies: tuple[tuple[Scale, int], ...]  # (scale, number of proposed runs), smallest first
+    sizes: tuple[Scale, Scale]  # the answer is trained at the middle and the largest size
+
+
+FULL = Setup(
+    proxies=((Scale("small", 500, 64), 40), (Scale("medium", 1000, 64), 14)),
+    sizes=(Scale("medium", 1500, 64), Scale("large", 1500, 64)),
+)
+QUICK = Setup(
+    proxies=((Scale("tiny", 20, 8), 10), (Scale("small", 10, 8), 8)),
+    sizes=(Scale("small", 20, 8), Scale("small", 30, 8)),
+)
+
+#: Arms asked of the server: name -> (mixer, config).
+MIXER_ARMS: dict[str, tuple[str, dict[str, Any]]] = {
+    "default": ("regmix", {}),
+    "regmix_assume": ("regmix", {"scale_transfer": "assume"}),
+    "mixing_law": ("mixing_law", {}),
+    "mfbo": ("mfbo", {}),
+}
+ARMS = (*MIXER_ARMS, "best_proxy", "uniform", "natural")
+
+
+def _stamp() -> dict[str, str]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {"commit": commit.strip(), "date": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+def plan_path(quick: bool) -> Path:
+    return results_dir() / "lm" / ("scale_plan.json" if not quick else "scale_plan_quick.json")
+
+
+def _base(path: Path, url: str | None, quick: bool) -> Job:
+    base: Job = {"data_dir": str(path), "url": url, "domains": list(DOMAINS), "targets": list(TARGETS),
+                 "project": PROJECT}
+    if quick:  # the CPU check: 16 validation windows per set instead of 512
+        base["train"] = {"eval_seqs": 16}
+    return base
+
+
+def _train_proxies(client: Client, pool: Pool, base: Job, setup: Setup, bar: Any) -> list[Job]:
+    """Propose and train each proxy rung in turn (the second rung's proposals know the first's runs)."""
+    done: list[Job] = []
+    task = bar.add_task("proxy runs", total=sum(n for _, n in setup.proxies))
+    for i, (scale, n) in enumerate(setup.proxies):
+        proposal = client.propose(PROJECT, "regmix", n=n, fidelity=fidelity(scale), seed=i)
+        jobs = [{**base, **scale.job(), "kind": "proposed", "seed": 0, "run_id": r.id, "weights": r.weights,
+                 "rung": i} for r in proposal.runs]
+        done += list(pool.map(jobs, lambda _: bar.advance(task)))
+    return done
+
+
+def _plan(client: Client, setup: Setup, proxy_runs: list[Job], tokens: Mapping[str, int]) -> dict[str, Any]:
+    """Every arm's mixture for each answer size, with the recommendations' diagnostics."""
+    small = [r for r in proxy_runs if r["rung"] == 0]
+    best = min(small, key=lambda r: r["losses"]["kernel_docs"])
+    plan: dict[str, Any] = {"sizes": {}}
+    for scale in setup.sizes:
+        fid = fidelity(scale)
+        arms: dict[str, Any] = {}
+        for arm, (mixer, config) in MIXER_ARMS.items():
+            rec = client.recommend(PROJECT, mixer, config=config, fidelity=fid, seed=0)
+            arms[arm] = {"weights": rec.weights, "predicted": rec.predicted, "std": rec.std,
+                         "transfer": getattr(rec, "transfer", None), "diagnostics": rec.diagnostics}
+        arms["best_proxy"] = {"weights": best["weights"], "observed_small": best["losses"]["kernel_docs"]}
+        arms["uniform"] = {"weights": uniform(DOMAINS)}
+        arms["natural"] = {"weights": natural(DOMAINS, tokens)}
+        plan["sizes"][scale.size + f"@{scale.steps}"] = {"scale": scale.job(), "fidelity": fid, "arms": arms}
+    return plan
+
+
+def _same(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    return all(abs(a[k] - b[k]) < 1e-6 for k in a)
+
+
+def _train_arms(pool: Pool, base: Job, size_plan: dict[str, Any], bar: Any) -> dict[str, Any]:
+    """Train each distinct mixture of ``size_plan`` at its scale for every seed; arms with the same mixture share."""
+    scale = Scale(**size_plan["scale"])
+    distinct: list[tuple[str, dict[str, float]]] = []
+    alias: dict[str, str] = {}
+    for arm in ARMS:
+        w = size_plan["arms"][arm]["weights"]
+        twin = next((name for name, v in distinct if _same(v, w)), None)
+        if twin is None:
+            distinct.append((arm, w))
+        alias[arm] = twin or arm
+    jobs = [{**base, **scale.job(), "kind": "static", "arm": arm, "seed": s, "weights": w}
+            for s in SEEDS for arm, w in distinct]
+    task = bar.add_task(f"{scale.size} arms", total=len(jobs))
+    by_arm: dict[str, list[Job]] = {}
+    for res in pool.map(jobs, lambda _: bar.advance(task)):
+        by_arm.setdefault(res["arm"], []).append(
+            {k: res[k] for k in ("seed", "losses", "mean", "seconds", "train_seconds", "params", "tokens")})
+    out: dict[str, Any] = {arm: sorted(by_arm[alias[arm]], key=lambda r: r["seed"]) for arm in ARMS}
+    out["_aliases"] = {a: t for a, t in alias.items() if a != t}
+    return out
+
+
+def run_phase(phase: str, quick: bool = False, procs: int | None = None) -> dict[str, Any]:
+    if quick:
+        use_quick_results()
+    setup = QUICK if quick else FULL
+    path = data_dir()
+    manifest = json.loads((path / "manifest.json").read_text())["domains"]
+    tokens = {n: int(manifest[n]["source_bytes"]) for n in DOMAINS}
+    procs = procs or int(os.environ.get("MIXOPT_LM_PROCS", "2" if quick else "14"))
+    (results_dir() / "lm").mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    if phase == "medium":
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            running_server(Path(tmp)) as url,
+            Client(url, timeout=600) as client,
+            Pool(procs) as pool,
+            progress() as bar,
+        ):
+            client.create_project(
+                PROJECT, [{"name": d, "tokens": float(tokens[d])} for d in DOMAINS], OBJECTIVE,
+                target_fidelity=fidelity(setup.sizes[-1]),
+            )
+            base = _base(path, url, quick)
+            proxy_runs = _train_proxies(client, pool, base, setup, bar)
+            plan = _plan(client, setup, proxy_runs, tokens)
+            plan.update({
+                "stamp": _stamp(), "quick": quick, "procs": procs, "domains": list(DOMAINS),
+                "targets": list(TARGETS), "objective": OBJECTIVE,
+                "proxies": [{"scale": s.job(), "runs": n, "fidelity": fidelity(s)} for s, n in setup.proxies],
+                "proxy_runs": [{k: r[k] for k in ("rung", "weights", "losses", "mean", "params", "tokens")}
+                               for r in proxy_runs],
+                "proxy_cost_pflop": sum(6 * r["params"] * r["tokens"] for r in proxy_runs) / 1e15,
+                "proxy_seconds": time.perf_counter() - started,
+            })
+            plan_path(quick).write_text(json.dumps(plan, indent=2) + "\n")
+            first = next(iter(plan["sizes"]))
+            result = _train_arms(pool, base, plan["sizes"][first], bar)
+    elif phase == "large":
+        plan = json.loads(plan_path(quick).read_text())
+        last = list(plan["sizes"])[-1]
+        with Pool(procs) as pool, progress() as bar:
+            result = _train_arms(pool, _base(path, None, quick), plan["sizes"][last], bar)
+    else:
+        raise ValueError(f"unknown phase {phase!r}")
+    payload = {"phase": phase, "stamp": _stamp(), "procs": procs, "wall_seconds": time.perf_counter() - started,
+               "arms": result}
+    write_json(f"lm/scale_{phase}", payload)
+    return payload
+
+
+# -- the report ---------------------------------------------------------------------------------------------
+
+
+def objective_value(losses: Mapping[str, float], objective: str) -> float:
+    """``target``: kernel docs; ``weighted``: the equal-weight target; ``domains``: mean over training domains."""
+    if objective == "target":
+        return losses["kernel_docs"]
+    if objective == "weighted":
+        return sum(w * losses[k] for k, w in SECOND.items())
+    return statistics.fmean(losses[d] for d in DOMAINS)
+
+
+def summarize(runs: Sequence[Mapping[str, Any]], objective: str) -> dict[str, Any]:
+    values = [objective_value(r["losses"], objective) for r in runs]
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "per_seed": values}
+
+
+def goals(sizes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The issue's goals for ``default`` on the target objective, over the answer sizes."""
+    wins_all = []
+    mean_wins = {}
+    never_far_worse = {}
+    for size, arms in sizes.items():
+        d = arms["default"]["target"]
+        rivals = ("uniform", "natural", "best_proxy")
+        mean_wins[size] = all(d["mean"] < arms[r]["target"]["mean"] for r in rivals)
+        for i, v in enumerate(d["per_seed"]):
+            wins_all.append(all(v < arms[r]["target"]["per_seed"][i] for r in rivals))
+        spread = max(arms["default"]["target"]["std"], arms["uniform"]["target"]["std"])
+        never_far_worse[size] = d["mean"] - arms["uniform"]["target"]["mean"] <= spread
+    return {
+        "default_below_uniform_natural_best_proxy_on_mean": mean_wins,
+        "seed_size_pairs_won": f"{sum(wins_all)}/{len(wins_all)}",
+        "never_worse_than_uniform_by_more_than_spread": never_far_worse,
+        "met": all(mean_wins.values()) and sum(wins_all) >= len(wins_all) - 1 and all(never_far_worse.values()),
+    }
+
+
+def report(quick: bool = False) -> dict[str, Any]:
+    if quick:
+        use_quick_results()
+    plan = json.loads(plan_path(quick).read_text())
+    phases = {p: json.loads((results_dir() / "lm" / f"scale_{p}.json").read_text()) for p in ("medium", "large")}
+    sizes: dict[str, dict[str, Any]] = {}
+    for (size, _), phase in zip(plan["sizes"].items(), ("medium", "large"), strict=True):
+        arms = phases[phase]["arms"]
+        sizes[size] = {arm: {obj: summarize(arms[arm], obj) for obj in ("target", "weighted", "domains")}
+                       for arm in ARMS}
+        sizes[size]["_aliases"] = arms.get("_aliases", {})
+    payload = {
+        "stamps": {"plan": plan["stamp"], **{p: phases[p]["stamp"] for p in phases},
+                   "report": _stamp()},
+        "quick": quick,
+        "objective": plan["objective"],
+        "proxies": plan["proxies"],
+        "proxy_cost_pflop": plan["proxy_cost_pflop"],
+        "mixtures": {size: {arm: s["arms"][arm]["weights"] for arm in ARMS} for size, s in plan["sizes"].items()},
+        "recommendations": {size: {arm: {k: v for k, v in s["arms"][arm].items() if k != "weights"}
+                                   for arm in MIXER_ARMS} for size, s in plan["sizes"].items()},
+        "sizes": sizes,
+        "goals": goals(sizes),
+        "wall_seconds": {p: phases[p]["wall_seconds"] for p in phases},
+    }
+    write_json("lm/scale", payload)
+    _plot(payload)
+    return payload
+
+
+def _plot(payload: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = list(payload["sizes"])
+    fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(5 * len(sizes) + 5, 4))
+    colors = ["tab:green", "tab:olive", "tab:purple", "tab:cyan", "tab:brown", "tab:gray", "tab:blue"]
+    for ax, size in zip(axes, sizes, strict=False):
+        arms = payload["sizes"][size]
+        means = [arms[a]["target"]["mean"] for a in ARMS]
+        stds = [arms[a]["target"]["std"] for a in ARMS]
+        ax.bar(range(len(ARMS)), means, yerr=stds, capsize=3, color=colors)
+        for i, a in enumerate(ARMS):
+            ax.scatter([i] * len(arms[a]["target"]["per_seed"]), arms[a]["target"]["per_seed"], s=8, c="k")
+        ax.set_xticks(range(len(ARMS)), ARMS, rotation=40, ha="right", fontsize=8)
+        lo, hi = min(means) - 2 * max(stds) - 0.01, max(means) + 2 * max(stds) + 0.01
+        ax.set_ylim(lo, hi)
+        ax.set_title(f"{size}: kernel_docs loss (held-out target)", fontsize=9)
+        ax.set_ylabel("nats per byte")
+    ax = axes[-1]
+    mixtures = payload["mixtures"][sizes[-1]]
+    bottom = [0.0] * len(ARMS)
+    for j, dom in enumerate(DOMAINS):
+        vals = [mixtures[a][dom] for a in ARMS]
+        ax.bar(range(len(ARMS)), vals, bottom=bottom, label=dom, color=plt.get_cmap("Set2")(j))
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.set_xticks(range(len(ARMS)), ARMS, rotation=40, ha="right", fontsize=8)
+    ax.set_title(f"mixtures for {sizes[-1]}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    save_figure(fig, "lm/scale")
+    plt.close(fig)
+
+
+def table(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for size, arms in payload["sizes"].items():
+        rows.append({
+            "benchmark": f"LM scale: default recommendation at {size}, held-out target (kernel_docs)",
+            "value": f"{arms['default']['target']['mean']:.4f}",
+            "baseline": ", ".join(f"{a} {arms[a]['target']['mean']:.4f}" for a in ARMS if a != "default"),
+            "ratio": f"{arms['default']['target']['mean'] - arms['uniform']['target']['mean']:+.4f} vs uniform",
+            "target": "below uniform, natural and the best proxy run (5 of 6 seed-size pairs)",
+            "ok": payload["goals"]["met"],
+        })
+    return rows
+
+
+if __name__ == "__main__":
+    from rich import print as rprint
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--phase", choices=["medium", "large", "report", "all"], default="all")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--procs", type=int)
+    args = parser.parse_args()
+    for ph in (["medium", "large"] if args.phase == "all" else [] if args.phase == "report" else [args.phase]):
+        run_phase(ph, quick=args.quick, procs=args.procs)
+    if args.phase in ("report", "all"):
+        rprint(table(report(quick=args.quick)))
