@@ -180,10 +180,11 @@ class Store:
         """Remove the project (live or archived) and everything in it, for good (its arrays too)."""
         with self.tx() as s:
             row = self._project_row(s, name, lock=True, archived=None)
-            digests = s.scalars(select(EmbeddingSetRow.sha256).where(EmbeddingSetRow.project_id == row.id)).all()
+            digests = set(
+                s.scalars(select(EmbeddingSetRow.sha256).where(EmbeddingSetRow.project_id == row.id)).all()
+            )
             s.delete(row)
-            s.flush()
-            self._collect_blobs(s, set(digests))
+        self._collect_blobs(digests)
 
     def archive_project(self, name: str) -> ProjectRecord:
         """Hide a live project (its runs, sessions and tokens stay) until ``restore_project``."""
@@ -649,12 +650,29 @@ class Store:
         np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
         data = buf.getvalue()
         digest = hashlib.sha256(data).hexdigest()
+        for attempt in range(3):
+            try:
+                old = self._put_embedding(project_id, name, array, data, digest)
+                break
+            except IntegrityError:
+                # Another writer removed the array between our upsert and our set (it had just stopped using it).
+                if attempt == 2:
+                    raise
+        if old is not None and old != digest:
+            self._collect_blobs({old})
+        return digest
+
+    def _put_embedding(
+        self, project_id: int, name: str, array: np.ndarray, data: bytes, digest: str
+    ) -> str | None:
+        """One write of the set; returns the array it pointed at before (None for a new set)."""
         with self.tx() as s:
-            s.execute(
-                self._insert(BlobRow)
-                .values(sha256=digest, dtype=str(array.dtype), shape=list(array.shape), data=data)
-                .on_conflict_do_nothing(index_elements=["sha256"])
+            self._bump(s, project_id)  # locks the project row first: one embedding write per project at a time
+            blob = self._insert(BlobRow).values(
+                sha256=digest, dtype=str(array.dtype), shape=list(array.shape), data=data
             )
+            # DO UPDATE (not NOTHING) locks an existing array's row: a concurrent collection waits for this write.
+            s.execute(blob.on_conflict_do_update(index_elements=["sha256"], set_={"sha256": blob.excluded.sha256}))
             old = s.scalars(
                 select(EmbeddingSetRow.sha256).where(
                     EmbeddingSetRow.project_id == project_id, EmbeddingSetRow.name == name
@@ -666,21 +684,19 @@ class Store:
                     index_elements=["project_id", "name"], set_={"sha256": digest, "updated_at": utcnow()}
                 )
             )
-            if old is not None and old != digest:
-                self._collect_blobs(s, {old})
-            self._bump(s, project_id)
-        return digest
+            return old
 
-    def _collect_blobs(self, s: Session, digests: set[str]) -> None:
-        """Delete the arrays among ``digests`` that no embedding set points at (shared arrays stay)."""
+    def _collect_blobs(self, digests: set[str]) -> None:
+        """Delete the arrays among ``digests`` that no embedding set points at (shared arrays stay).
+
+        Its own transaction, holding no other lock, so it cannot deadlock with writers; a writer that has just
+        pointed a set at one of them wins (the delete fails on the foreign key and the array stays).
+        """
         if not digests:
             return
         used = select(EmbeddingSetRow.id).where(EmbeddingSetRow.sha256 == BlobRow.sha256).exists()
-        try:
-            with s.begin_nested():  # a concurrent writer may just have pointed a set at one: keep it then
-                s.execute(delete(BlobRow).where(BlobRow.sha256.in_(sorted(digests)), ~used))
-        except IntegrityError:
-            pass
+        with contextlib.suppress(IntegrityError), self.tx() as s:
+            s.execute(delete(BlobRow).where(BlobRow.sha256.in_(sorted(digests)), ~used))
 
     def blob_digests(self) -> set[str]:
         """Content hashes of every stored array (for checks and tests)."""

@@ -228,3 +228,16 @@ def test_the_trajectory_cap_is_a_setting(store: Store, tmp_path: Path) -> None:
         _problem(client.post(f"/api/v1/projects/p1/runs/{pending['id']}/result", json=result), "trajectory")
         result["trajectory"] = four[:3]
         assert client.post(f"/api/v1/projects/p1/runs/{pending['id']}/result", json=result).status_code == 200
+
+
+# -- item 9: purge collects embeddings --------------------------------------------------------------------
+
+
+def test_purging_a_project_removes_its_embedding_arrays(
+    store: Store, client: TestClient, project: dict[str, Any]
+) -> None:
+    assert client.put("/api/v1/projects/p1/embeddings/web", json={"vectors": [[1.0, 2.0]]}).status_code == 200
+    assert client.put("/api/v1/projects/p1/embeddings/target", json={"vectors": [[3.0, 4.0]]}).status_code == 200
+    assert len(store.blob_digests()) == 2
+    assert client.delete("/api/v1/projects/p1", params={"purge": "true", "confirm": "p1"}).status_code == 204
+    assert store.blob_digests() == set()
