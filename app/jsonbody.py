@@ -2,7 +2,8 @@
 
 Every router uses ``JsonRoute``: before FastAPI reads a JSON body it is parsed here once (large bodies in a worker
 thread), with an ``object_pairs_hook`` that notices repeated keys (``json.loads`` silently keeps the last one).
-The path and query string are refused when they carry a NUL (PostgreSQL cannot store or compare it).
+The path and query string are refused when they carry a NUL (PostgreSQL cannot store or compare it). The body is
+validated under the server's ``max_trajectory_points``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from app.services.inputs import DuplicateKeys, find_unstorable, loads
+from app.services.inputs import DuplicateKeys, find_unstorable, loads, trajectory_points_limit
 
 THREAD_PARSE_BYTES = 1 << 20  # bodies over 1 MiB are parsed in a worker thread, not on the event loop
 
@@ -75,6 +76,8 @@ class JsonRoute(APIRoute):
                     raise RequestValidationError(duplicate_errors(exc)) from None
                 except (ValueError, RecursionError):  # malformed or too deep: FastAPI reports it as before
                     pass
-            return await handler(request)
+            settings = request.app.state.settings
+            with trajectory_points_limit(settings.max_trajectory_points):  # read while the body is validated
+                return await handler(request)
 
         return route

@@ -31,7 +31,6 @@ def ingest_runs(name: ProjectName, body: RunsIn, store: StoreDep, settings: Sett
         body.runs,
         lease_seconds=settings.lease_seconds,
         max_runs=settings.max_runs_per_request,
-        max_trajectory_points=settings.max_trajectory_points,
     )
     # Serialized directly: up to 10,000 runs per answer, and the RunList model adds nothing but time here.
     payload = {"runs": [tabular.run_dict(r) for r in runs], "next_page_token": None}
@@ -69,9 +68,9 @@ def heartbeat(name: ProjectName, run_id: RunId, store: StoreDep, settings: Setti
 
 
 @router.post("/runs/{run_id}/result", response_model=RunOut, responses=BODY)
-def post_result(name: ProjectName, run_id: RunId, body: ResultIn, store: StoreDep, settings: SettingsDep) -> RunOut:
+def post_result(name: ProjectName, run_id: RunId, body: ResultIn, store: StoreDep) -> RunOut:
     """Completes the run once; re-posting the same result is a no-op, a different one is 409."""
-    run, _created = svc.post_result(store, name, run_id, body, settings.max_trajectory_points)
+    run, _created = svc.post_result(store, name, run_id, body)
     return run_out(run)
 
 

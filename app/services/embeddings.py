@@ -49,7 +49,12 @@ def parse_json(body: bytes) -> np.ndarray:
         raise DomainError(msg, "body_too_large", [FieldError("body", msg)], 413)
     shape = 'body must be {"vectors": [[...], ...]} of finite numbers'
     try:
-        parsed = EmbeddingsIn.model_validate(loads(body))
+        if b"\\" not in body and body.count(b'"vectors"') <= 1:
+            # No escapes and one "vectors": no key can repeat, so pydantic's own parser (3-4x faster, bounded
+            # nesting) reads it; otherwise ``loads`` finds repeated keys.
+            parsed = EmbeddingsIn.model_validate_json(body)
+        else:
+            parsed = EmbeddingsIn.model_validate(loads(body))
     except DuplicateKeys as exc:
         errors = [FieldError(_loc(loc), f"duplicate key {loc[-1]!r} in a JSON object") for loc in exc.locs[:20]]
         raise InvalidInput(shape, code="invalid_embeddings", errors=errors) from None

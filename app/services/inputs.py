@@ -6,10 +6,12 @@ so one definition documents the contract's caps in OpenAPI and guards every call
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -39,6 +41,28 @@ MAX_CONFIG_KEYS = 100
 # MAX_TRAJECTORY_POINTS_CEILING).
 DEFAULT_MAX_TRAJECTORY_POINTS = 10_000
 MAX_TRAJECTORY_POINTS_CEILING = 100_000
+# The limit in force while a request is validated (the server's setting; the default elsewhere).
+_TRAJECTORY_POINTS: ContextVar[int] = ContextVar("max_trajectory_points", default=DEFAULT_MAX_TRAJECTORY_POINTS)
+
+
+@contextlib.contextmanager
+def trajectory_points_limit(limit: int) -> Iterator[None]:
+    """Validate trajectories against ``limit`` points (per run) inside the block (this task or thread only)."""
+    token = _TRAJECTORY_POINTS.set(limit)
+    try:
+        yield
+    finally:
+        _TRAJECTORY_POINTS.reset(token)
+
+
+def _points_capped(value: Any) -> Any:
+    """Refuse a trajectory over the limit before any of its points is validated (a large body stays cheap)."""
+    limit = _TRAJECTORY_POINTS.get()
+    if isinstance(value, list) and len(value) > limit:
+        raise ValueError(f"{len(value)} trajectory points; at most {limit} per run (MIXOPT_MAX_TRAJECTORY_POINTS)")
+    return value
+
+
 
 # Text no database can store: NUL (PostgreSQL text and json cannot hold it) and lone surrogates (not Unicode).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -270,7 +294,7 @@ class RunIn(Strict):
     cost: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     status: RunStatus | None = Field(None, description="default: completed when metrics are given, else pending")
     metrics: MetricsIn = Field(default_factory=dict)
-    trajectory: list[TrajectoryPoint] | None = Field(
+    trajectory: Annotated[list[TrajectoryPoint] | None, BeforeValidator(_points_capped)] = Field(
         None,
         max_length=MAX_TRAJECTORY_POINTS_CEILING,
         description=f"at most {DEFAULT_MAX_TRAJECTORY_POINTS:,} points unless the server sets "
@@ -285,7 +309,7 @@ class RunIn(Strict):
 
 class ResultIn(Strict):
     metrics: MetricsIn
-    trajectory: list[TrajectoryPoint] | None = Field(
+    trajectory: Annotated[list[TrajectoryPoint] | None, BeforeValidator(_points_capped)] = Field(
         None,
         max_length=MAX_TRAJECTORY_POINTS_CEILING,
         description=f"at most {DEFAULT_MAX_TRAJECTORY_POINTS:,} points unless the server sets "

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from app.services import telemetry
-from app.services.inputs import DEFAULT_MAX_TRAJECTORY_POINTS, ResultIn, RunIn
+from app.services.inputs import ResultIn, RunIn
 from mixers.types import fidelity_key
 from store.errors import FieldError, InvalidInput
 from store.records import Page, ProjectRecord, RunRecord
@@ -67,18 +67,7 @@ def normalize_weights(
     return {n: weights.get(n, 0.0) / raw for n in names}, raw, []
 
 
-def _trajectory_errors(trajectory: Sequence[object] | None, max_points: int, loc: str) -> list[FieldError]:
-    if trajectory is None or len(trajectory) <= max_points:
-        return []
-    return [FieldError(loc, f"{len(trajectory)} trajectory points; at most {max_points} per run")]
-
-
-def prepare_runs(
-    project: ProjectRecord,
-    runs: Sequence[RunIn],
-    loc: str = "runs",
-    max_trajectory_points: int = DEFAULT_MAX_TRAJECTORY_POINTS,
-) -> list[dict[str, Any]]:
+def prepare_runs(project: ProjectRecord, runs: Sequence[RunIn], loc: str = "runs") -> list[dict[str, Any]]:
     """Validate a batch against the project and build the column values; all errors at once."""
     errors: list[FieldError] = []
     seen: dict[str, int] = {}
@@ -87,7 +76,6 @@ def prepare_runs(
         here = f"{loc}[{i}]"
         weights, raw, errs = normalize_weights(project, run.weights, f"{here}.weights")
         errors.extend(errs)
-        errors.extend(_trajectory_errors(run.trajectory, max_trajectory_points, f"{here}.trajectory"))
         if run.external_id is not None:
             if run.external_id in seen:
                 errors.append(
@@ -146,7 +134,6 @@ def ingest_runs(
     *,
     lease_seconds: float,
     max_runs: int,
-    max_trajectory_points: int = DEFAULT_MAX_TRAJECTORY_POINTS,
 ) -> list[RunRecord]:
     if len(runs) > max_runs:
         raise InvalidInput(
@@ -155,9 +142,7 @@ def ingest_runs(
             errors=[FieldError("runs", f"at most {max_runs} runs per request")],
         )
     project = store.get_project(project_name)
-    stored = store.ingest_runs(
-        project.id, prepare_runs(project, runs, max_trajectory_points=max_trajectory_points), lease_seconds
-    )
+    stored = store.ingest_runs(project.id, prepare_runs(project, runs), lease_seconds)
     telemetry.RUNS_INGESTED.inc(len(stored))
     return stored
 
@@ -202,19 +187,11 @@ def heartbeat(store: Store, project_name: str, run_id: int, lease_seconds: float
     return store.heartbeat(project.id, run_id, lease_seconds)
 
 
-def post_result(
-    store: Store,
-    project_name: str,
-    run_id: int,
-    body: ResultIn,
-    max_trajectory_points: int = DEFAULT_MAX_TRAJECTORY_POINTS,
-) -> tuple[RunRecord, bool]:
+def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) -> tuple[RunRecord, bool]:
     """Complete a run exactly once; returns ``(run, created)`` where ``created`` is False for a replay."""
-    errors = _trajectory_errors(body.trajectory, max_trajectory_points, "trajectory")
     if body.status == "completed" and not body.metrics:  # the same rule as ingest
-        errors.append(FieldError("metrics", "a completed run needs at least one metric"))
-    if errors:
-        raise InvalidInput(f"{errors[0].loc}: {errors[0].msg}", code="invalid_result", errors=errors)
+        msg = "a completed run needs at least one metric"
+        raise InvalidInput(f"metrics: {msg}", code="invalid_result", errors=[FieldError("metrics", msg)])
     project = store.get_project(project_name)
     trajectory = [p.model_dump() for p in body.trajectory] if body.trajectory is not None else None
     return store.complete_run(
