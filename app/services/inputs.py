@@ -108,7 +108,7 @@ class DuplicateKeys(ValueError):
     """A JSON object names a key twice; ``locs`` are the paths of the repeated keys."""
 
     def __init__(self, locs: list[tuple[int | str, ...]]) -> None:
-        super().__init__("duplicate keys")
+        super().__init__("duplicate key(s) in a JSON object: " + ", ".join(repr(loc[-1]) for loc in locs[:5]))
         self.locs = locs
 
 
