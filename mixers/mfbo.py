@@ -87,7 +87,7 @@ from mixers.types import (
 MFBO_TAG_RECOMMEND = 51
 MFBO_TAG_PROPOSE = 52
 
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+CostExponent = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]  # cost ~ prod fidelity[k] ** e[k]
 
 # Dirichlet strengths (total concentration / d, around the prior) for global candidates, and around a centre.
 GLOBAL_STRENGTHS = np.logspace(-1, 1, 8)
@@ -135,7 +135,7 @@ class MFBOConfig(MixerConfig):
         description="observed: fit log cost on log fidelity from the runs' cost (product of the fidelity values "
         "with fewer than 2 costs); product: cost = product of the fidelity values",
     )
-    cost_exponents: dict[str, NonNegative] | None = Field(
+    cost_exponents: dict[str, CostExponent] | None = Field(
         None, description="set the cost model by hand: cost = prod fidelity[k] ** e[k] (unnamed keys: 0)"
     )
     n_candidates: int = Field(1024, ge=16, le=100_000, description="Dirichlet candidates per search")

@@ -105,3 +105,20 @@ def test_the_bounds_are_published(client: TestClient) -> None:
     assert schemas["regmix"]["properties"]["top_k"]["maximum"] >= 128
     aioli = schemas["aioli"]["properties"]
     assert "maximum" in aioli["round_steps"] and "maximum" in aioli["prior_steps"]
+
+
+@pytest.mark.parametrize(
+    ("mixer", "config", "loc"),
+    [
+        ("mfbo", {"cost_exponents": {"tokens": 1e300}}, "config.cost_exponents.tokens"),  # was a 500 (overflow)
+        ("mfbo", {"cost_exponents": {"tokens": "Infinity"}}, "config.cost_exponents.tokens"),
+        ("regmix", {"train_fidelity": {"tokens": "Infinity"}}, "config.train_fidelity.tokens"),
+    ],
+)
+def test_numbers_inside_config_maps_are_bounded(
+    client: TestClient, project: dict[str, Any], mixer: str, config: dict[str, Any], loc: str
+) -> None:
+    raw = json.dumps({"mixer": mixer, "config": config, "n": 1}).replace('"Infinity"', "Infinity")
+    r = client.post("/api/v1/projects/p1/proposals", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert any(e["loc"].startswith(loc) for e in r.json()["errors"]), r.text

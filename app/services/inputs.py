@@ -63,7 +63,6 @@ def _points_capped(value: Any) -> Any:
     return value
 
 
-
 # Text no database can store: NUL (PostgreSQL text and json cannot hold it) and lone surrogates (not Unicode).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 Loc = tuple[int | str, ...]
@@ -160,7 +159,6 @@ def _no_unsafe_int(value: Any) -> Any:
 
 def _unsigned_zero(value: float) -> float:
     return value + 0.0  # -0.0 + 0.0 is 0.0
-
 
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
