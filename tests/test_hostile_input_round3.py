@@ -241,3 +241,18 @@ def test_purging_a_project_removes_its_embedding_arrays(
     assert len(store.blob_digests()) == 2
     assert client.delete("/api/v1/projects/p1", params={"purge": "true", "confirm": "p1"}).status_code == 204
     assert store.blob_digests() == set()
+
+
+def test_concurrent_embedding_puts_over_http_all_succeed(
+    store: Store, client: TestClient, project: dict[str, Any]
+) -> None:
+    """Issue 23 item 5 as reported: 160 concurrent PUTs to one set (2 were 500s on PostgreSQL)."""
+    import concurrent.futures
+
+    bodies = [{"vectors": [[float(i % 4), 1.0], [2.0, 3.0]]} for i in range(160)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda b: client.put("/api/v1/projects/p1/embeddings/web", json=b).status_code, bodies))
+    assert codes == [200] * 160
+    listed = client.get("/api/v1/projects/p1/embeddings").json()
+    assert [e["name"] for e in listed] == ["web"]
+    assert store.blob_digests() == {listed[0]["sha256"]}
