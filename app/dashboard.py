@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from app.jsonbody import JsonRoute
 from store.errors import NotFound
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -33,7 +34,7 @@ CSP = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=JsonRoute, include_in_schema=False)
 
 
 @lru_cache(maxsize=1)

@@ -24,6 +24,9 @@ from app.services.inputs import (
     DomainIn as DomainIn,
 )
 from app.services.inputs import (
+    EmbeddingsIn as EmbeddingsIn,
+)
+from app.services.inputs import (
     ObjectiveIn as ObjectiveIn,
 )
 from app.services.inputs import (
@@ -304,12 +307,6 @@ class SessionList(BaseModel):
 
 
 # -- embeddings -----------------------------------------------------------------------------------
-
-
-class EmbeddingsIn(Strict):
-    vectors: list[Annotated[list[FiniteFloat], Field(min_length=1, max_length=65_536)]] = Field(
-        min_length=1, max_length=1_000_000
-    )
 
 
 class EmbeddingOut(BaseModel):

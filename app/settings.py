@@ -10,6 +10,8 @@ from platformdirs import user_data_dir
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.services.inputs import DEFAULT_MAX_TRAJECTORY_POINTS, MAX_TRAJECTORY_POINTS_CEILING
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MIXOPT_", env_file=None, extra="ignore")
@@ -20,6 +22,12 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(3600.0, gt=0, description="lease of a pending run between heartbeats")
     max_body_bytes: int = Field(128 * 1024 * 1024, gt=0)
     max_runs_per_request: int = Field(10_000, gt=0)
+    max_trajectory_points: int = Field(
+        DEFAULT_MAX_TRAJECTORY_POINTS,
+        gt=0,
+        le=MAX_TRAJECTORY_POINTS_CEILING,
+        description="points one run's trajectory may have (ingest and /result); more is a 422",
+    )
     fit_timeout_seconds: float = Field(300.0, gt=0)
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "info"

@@ -51,7 +51,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from mixers.base import MixerConfig, MixerError, OnlineMixer
+from mixers.base import MAX_STEPS, MixerConfig, MixerError, OnlineMixer
 from mixers.registry import register
 from mixers.simplex import project_to_bounds
 from mixers.types import Directive, FloatArray, Problem, Report
@@ -63,18 +63,21 @@ _PHASES = ("init", "prior", "sweep", "exploit", "tail", "done")
 class AioliConfig(MixerConfig):
     """Aioli's hyperparameters; defaults are the paper's (DESIGN 4.3)."""
 
-    lp_rounds: int = Field(4, ge=1, description="sweeps over all domains per round to learn A")
-    lp_steps: int = Field(4, ge=1, description="training steps per domain in a sweep")
-    eta: float = Field(0.2, gt=0, allow_inf_nan=False, description="exponentiated-gradient step size")
+    lp_rounds: int = Field(4, ge=1, le=1000, description="sweeps over all domains per round to learn A")
+    lp_steps: int = Field(4, ge=1, le=MAX_STEPS, description="training steps per domain in a sweep")
+    eta: float = Field(0.2, gt=0, le=1000, allow_inf_nan=False, description="exponentiated-gradient step size")
     one_hot_factor: float = Field(
         0.625, gt=0, le=1, description="weight of domain j in its smoothed one-hot; the rest split evenly"
     )
     ema: float | None = Field(
         0.1, ge=0, lt=1, description="weight of the previous round's A; null: no EMA, cumulative update"
     )
-    round_steps: int = Field(250, ge=1, description="steps per round, sweeps included")
-    prior_steps: int = Field(0, ge=0, description="steps at the initial mixture before the first round")
-    total_steps: int | None = Field(None, ge=1, description="default session length when start() gets none")
+    round_steps: int = Field(250, ge=1, le=MAX_STEPS, description="steps per round, sweeps included")
+    prior_steps: int = Field(0, ge=0, le=MAX_STEPS, description="steps at the initial mixture before the first round")
+    total_steps: int | None = Field(
+        None, ge=1, le=MAX_STEPS,
+        description="default session length when start() gets none"
+    )
 
     @model_validator(mode="after")
     def _sweeps_fit_in_round(self) -> AioliConfig:

@@ -54,10 +54,15 @@ def held_out_mixtures(runs: Sequence[Observation], d: int) -> FloatArray:
     return np.vstack([np.asarray(o.weights, dtype=np.float64) for o in runs])
 
 
-class MixerConfig(BaseModel):
-    """Base of every mixer's config: unknown fields are errors, so typos are caught."""
+# Bounds shared by the mixers' configs (every numeric field is bounded and finite: issue 23).
+MAX_STEPS = 10**9  # training steps (a session's steps are 32-bit columns)
+MAX_PENALTY = 1e6  # regularization weights (kl_to_prior, ridge penalties, Huber scales)
 
-    model_config = ConfigDict(extra="forbid")
+
+class MixerConfig(BaseModel):
+    """Base of every mixer's config: unknown fields are errors, so typos are caught; NaN and infinities are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Mixer(ABC):

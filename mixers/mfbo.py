@@ -54,7 +54,16 @@ from mixers.acquisition import (
     fit_cost_model,
     knowledge_gradient,
 )
-from mixers.base import FoldRunner, FoldSplits, MixerConfig, MixerError, OfflineMixer, held_out_mixtures, run_in_order
+from mixers.base import (
+    MAX_PENALTY,
+    FoldRunner,
+    FoldSplits,
+    MixerConfig,
+    MixerError,
+    OfflineMixer,
+    held_out_mixtures,
+    run_in_order,
+)
 from mixers.gp import ExactGP, GPParams
 from mixers.proposals import POOL_TOL, PROPOSAL_TOL
 from mixers.registry import register
@@ -78,7 +87,7 @@ from mixers.types import (
 MFBO_TAG_RECOMMEND = 51
 MFBO_TAG_PROPOSE = 52
 
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+CostExponent = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]  # cost ~ prod fidelity[k] ** e[k]
 
 # Dirichlet strengths (total concentration / d, around the prior) for global candidates, and around a centre.
 GLOBAL_STRENGTHS = np.logspace(-1, 1, 8)
@@ -126,13 +135,16 @@ class MFBOConfig(MixerConfig):
         description="observed: fit log cost on log fidelity from the runs' cost (product of the fidelity values "
         "with fewer than 2 costs); product: cost = product of the fidelity values",
     )
-    cost_exponents: dict[str, NonNegative] | None = Field(
+    cost_exponents: dict[str, CostExponent] | None = Field(
         None, description="set the cost model by hand: cost = prod fidelity[k] ** e[k] (unnamed keys: 0)"
     )
     n_candidates: int = Field(1024, ge=16, le=100_000, description="Dirichlet candidates per search")
     refine_top: int = Field(4, ge=0, le=64, description="best candidates refined locally (0: no refinement)")
     kg_set_size: int = Field(128, ge=1, le=4096, description="target-fidelity points in the KG discretization")
-    kl_to_prior: float = Field(0.0, ge=0, description="lambda in predicted loss + lambda * KL(p || prior)")
+    kl_to_prior: float = Field(
+        0.0, ge=0, le=MAX_PENALTY,
+        description="lambda in predicted loss + lambda * KL(p || prior)"
+    )
     min_correlation: float = Field(
         0.7, ge=0, le=1,
         description="a lower fidelity whose transfer correlation with the target (see fidelity_correlations in "

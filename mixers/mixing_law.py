@@ -43,7 +43,7 @@ from pydantic import Field
 from scipy.optimize import least_squares, minimize, nnls
 from threadpoolctl import threadpool_limits
 
-from mixers.base import MixerConfig
+from mixers.base import MAX_PENALTY, MixerConfig
 from mixers.registry import register
 from mixers.search import dirichlet_candidates, regularized_score, top_k_indices
 from mixers.simplex import kl_to_prior, project_to_bounds
@@ -69,7 +69,8 @@ CV_STARTS = 3  # optimum-search starts per fold and radius
 class MixingLawConfig(SingleFidelityConfig):
     n_inits: int = Field(4, ge=1, le=100, description="seeded starting points per metric")
     huber_scale: float | None = Field(
-        None, gt=0, description="Huber threshold in standard deviations of the metric; default 1.345 x robust "
+        None, gt=0, le=MAX_PENALTY,
+        description="Huber threshold in standard deviations of the metric; default 1.345 x robust "
         "residual scale"
     )
     n_starts: int = Field(8, ge=1, le=100, description="starting points of the optimum search")
@@ -78,7 +79,7 @@ class MixingLawConfig(SingleFidelityConfig):
         "(off: the law's optimum on the whole bounded simplex, a vertex for one metric)"
     )
     trust_radius: float | None = Field(
-        None, gt=0, description="KL radius of the trust region; default: a multiple of the best runs' spread, "
+        None, gt=0, le=1000, description="KL radius of the trust region; default: a multiple of the best runs' spread, "
         "chosen by cross-validation"
     )
     trust_top: float = Field(0.05, gt=0, le=1, description="share of the runs (at least d + 1) whose mean is the "

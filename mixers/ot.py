@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 from pydantic import Field
 from scipy.stats import rankdata
 
-from mixers.base import MixerConfig, MixerError, OfflineMixer
+from mixers.base import MAX_PENALTY, MixerConfig, MixerError, OfflineMixer
 from mixers.ot_distance import OTDistance, OTResult
 from mixers.ot_model import Objective, ScalingModel, SizeFit, fit_size, projected_gradient
 from mixers.proposals import PROPOSAL_TOL, ProposalRecipe, collect_novel, diverse_top, eligible_pool, existing_mixtures
@@ -71,16 +71,16 @@ class OTConfig(MixerConfig):
     )
     reg: float = Field(0.05, gt=0, le=100, description="Sinkhorn regularization, relative to the median cost")
     auto_exact_max: int = Field(
-        800, ge=2, description="auto: exact OT up to this many points (sources + target)"
+        800, ge=2, le=100_000, description="auto: exact OT up to this many points (sources + target)"
     )
     precision: Literal["auto", "single", "double"] = Field(
         "auto", description="Sinkhorn kernel precision (auto: single from 1e6 kernel entries on)"
     )
     sinkhorn_tol: float = Field(1e-6, gt=0, lt=1, description="L1 error of the target marginal to stop at")
     sinkhorn_max_iter: int = Field(1000, ge=1, le=100_000)
-    max_points_per_domain: int | None = Field(None, ge=1, description="subsample each domain (seeded)")
-    max_target_points: int | None = Field(None, ge=1, description="subsample the target (seeded)")
-    kl_to_prior: float = Field(0.0, ge=0, description="lambda in objective + lambda * KL(p || prior)")
+    max_points_per_domain: int | None = Field(None, ge=1, le=1_000_000, description="subsample each domain (seeded)")
+    max_target_points: int | None = Field(None, ge=1, le=1_000_000, description="subsample the target (seeded)")
+    kl_to_prior: float = Field(0.0, ge=0, le=MAX_PENALTY, description="lambda in objective + lambda * KL(p || prior)")
     n_starts: int = Field(
         4,
         ge=1,
@@ -93,9 +93,10 @@ class OTConfig(MixerConfig):
         2, description="degree of the polynomials in p of the performance predictor"
     )
     ridge_alpha: float | None = Field(
-        None, ge=0, description="ridge penalty (default: least squares if runs > features + 1, else by LOO)"
+        None, ge=0, le=MAX_PENALTY,
+        description="ridge penalty (default: least squares if runs > features + 1, else by LOO)"
     )
-    min_runs_per_size: int = Field(3, ge=2, description="distinct mixtures a data size needs to be fitted")
+    min_runs_per_size: int = Field(3, ge=2, le=10_000, description="distinct mixtures a data size needs to be fitted")
     proposal_pool: int = Field(64, ge=8, le=4096, description="candidates scored per proposal batch")
 
 

@@ -26,7 +26,7 @@ from pydantic import Field
 from scipy.stats import rankdata
 from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 
-from mixers.base import FoldRunner, FoldSplits, MixerConfig, held_out_mixtures, run_in_order
+from mixers.base import MAX_PENALTY, FoldRunner, FoldSplits, MixerConfig, held_out_mixtures, run_in_order
 from mixers.blend import BlendWeights, choose_weights
 from mixers.mixing_law import ExpLaw, fit_exp_law
 from mixers.proposals import Scorer, candidate_density
@@ -60,15 +60,21 @@ class RegMixConfig(SingleFidelityConfig):
     learning_rate: float = Field(0.01, gt=0, le=1)
     num_leaves: int = Field(31, ge=2, le=4096)
     min_child_samples: int | None = Field(
-        None, ge=1, description="LightGBM min_data_in_leaf; default min(20, max(2, runs // 10))"
+        None, ge=1, le=100_000, description="LightGBM min_data_in_leaf; default min(20, max(2, runs // 10))"
     )
-    ridge_alpha: float | None = Field(None, gt=0, description="ridge penalty; default chosen by leave-one-out")
+    ridge_alpha: float | None = Field(
+        None, gt=0, le=MAX_PENALTY,
+        description="ridge penalty; default chosen by leave-one-out"
+    )
     n_candidates: int = Field(100_000, ge=1, le=2_000_000, description="Dirichlet(prior) candidates to score")
-    top_k: int = Field(128, ge=1, description="the recommendation averages the k best candidates")
-    cv_trees: int = Field(200, ge=1, description="trees per LightGBM model in the cross-validated diagnostics")
+    top_k: int = Field(128, ge=1, le=2_000_000, description="the recommendation averages the k best candidates")
+    cv_trees: int = Field(
+        200, ge=1, le=20_000,
+        description="trees per LightGBM model in the cross-validated diagnostics"
+    )
     active: bool = Field(False, description="propose where an ensemble of models disagrees most")
     ensemble_size: int = Field(8, ge=2, le=64, description="members of the active-learning ensemble")
-    ensemble_trees: int = Field(200, ge=1, description="trees per LightGBM member of the ensemble")
+    ensemble_trees: int = Field(200, ge=1, le=20_000, description="trees per LightGBM member of the ensemble")
     active_candidates: int = Field(2048, ge=16, le=200_000, description="recipe draws scored per active batch")
     active_diversity: float = Field(
         1.0, ge=0, le=100, description="batch spread: penalty length in median distances to the centroid (0: off)"

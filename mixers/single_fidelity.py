@@ -13,7 +13,16 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
-from mixers.base import FoldRunner, FoldSplits, MixerConfig, MixerError, OfflineMixer, held_out_mixtures, run_in_order
+from mixers.base import (
+    MAX_PENALTY,
+    FoldRunner,
+    FoldSplits,
+    MixerConfig,
+    MixerError,
+    OfflineMixer,
+    held_out_mixtures,
+    run_in_order,
+)
 from mixers.proposals import PositiveFloat, ProposalRecipe, Scorer, proposal_fidelity, propose_runs
 from mixers.scale_shift import ScaleShift, fit_scale_shift, log_compute_gap
 from mixers.training import (
@@ -46,11 +55,11 @@ class SingleFidelityConfig(MixerConfig):
     train_fidelity: dict[str, PositiveFloat] | None = Field(
         None, description="fit on the runs at this fidelity (default: the fidelity with the most completed runs)"
     )
-    kl_to_prior: float = Field(0.0, ge=0, description="lambda in predicted + lambda * KL(p || prior)")
+    kl_to_prior: float = Field(0.0, ge=0, le=MAX_PENALTY, description="lambda in predicted + lambda * KL(p || prior)")
     cv_folds: int = Field(5, ge=2, le=20, description="folds of the cross-validated Spearman in the diagnostics")
     proposal_temperature: float = Field(0.5, gt=0, le=1, description="prior tempering of the RegMix recipe")
-    proposal_strength_min: float = Field(0.1, gt=0)
-    proposal_strength_max: float = Field(5.0, gt=0)
+    proposal_strength_min: float = Field(0.1, gt=0, le=1000, description="Dirichlet strengths of the recipe, from")
+    proposal_strength_max: float = Field(5.0, gt=0, le=1000, description="to (log-spaced)")
     proposal_n_strengths: int = Field(15, ge=1, le=100)
     proposal_min_weight: float = Field(2e-4, ge=0, lt=0.5, description="weights under this are zeroed")
     scale_transfer: Literal["shift", "assume"] = Field(

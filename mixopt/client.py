@@ -410,6 +410,17 @@ class Client:
     def get_run(self, project: str, run_id: int) -> Run:
         return Run.from_json(self._json("GET", f"{self._project_path(project)}/runs/{int(run_id)}"))
 
+    def delete_run(self, project: str, run_id: int, missing_ok: bool = False) -> None:
+        """Remove one run for good (e.g. one stored with bad data). Needs an admin token.
+
+        ``missing_ok`` ignores a 404 (e.g. after a retried delete).
+        """
+        try:
+            self.request("DELETE", f"{self._project_path(project)}/runs/{int(run_id)}")
+        except NotFound:
+            if not missing_ok:
+                raise
+
     def heartbeat(self, project: str, run_id: int) -> Run:
         """Renew a pending run's lease (call it well within the server's lease time while training)."""
         path = f"{self._project_path(project)}/runs/{int(run_id)}/heartbeat"

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import Engine, String, Table, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -176,10 +177,14 @@ class Store:
             return ProjectRecord.from_row(row)
 
     def delete_project(self, name: str) -> None:
-        """Remove the project (live or archived) and everything in it, for good."""
+        """Remove the project (live or archived) and everything in it, for good (its arrays too)."""
         with self.tx() as s:
             row = self._project_row(s, name, lock=True, archived=None)
+            digests = set(
+                s.scalars(select(EmbeddingSetRow.sha256).where(EmbeddingSetRow.project_id == row.id)).all()
+            )
             s.delete(row)
+        self._collect_blobs(digests)
 
     def archive_project(self, name: str) -> ProjectRecord:
         """Hide a live project (its runs, sessions and tokens stay) until ``restore_project``."""
@@ -385,6 +390,12 @@ class Store:
         if row is None:
             raise NotFound(f"run {run_id} does not exist in this project", code="run_not_found")
         return row
+
+    def delete_run(self, project_id: int, run_id: int) -> None:
+        """Remove one run for good; the project's fits are invalidated."""
+        with self.tx() as s:
+            s.delete(self._run_row(s, project_id, run_id, lock=True))
+            self._bump(s, project_id)
 
     def get_run(self, project_id: int, run_id: int) -> RunRecord:
         with self.read() as s:
@@ -625,25 +636,72 @@ class Store:
 
     # -- embeddings -------------------------------------------------------------------------------
 
+    def _insert(self, table: Any) -> Any:
+        """``INSERT`` with ``ON CONFLICT`` support for this engine's dialect."""
+        return (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert(table)
+
     def put_embedding(self, project_id: int, name: str, array: np.ndarray) -> str:
-        """Store ``array`` once by content hash and point the project's set ``name`` at it."""
+        """Store ``array`` once by content hash and point the project's set ``name`` at it.
+
+        Upserts, so concurrent writes of the same set (or the same array) never collide; an array no set points
+        at any more is removed.
+        """
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
         data = buf.getvalue()
         digest = hashlib.sha256(data).hexdigest()
-        with self.tx() as s:
-            if s.get(BlobRow, digest) is None:
-                s.add(BlobRow(sha256=digest, dtype=str(array.dtype), shape=list(array.shape), data=data))
-                s.flush()
-            row = s.scalars(
-                select(EmbeddingSetRow).where(EmbeddingSetRow.project_id == project_id, EmbeddingSetRow.name == name)
-            ).one_or_none()
-            if row is None:
-                s.add(EmbeddingSetRow(project_id=project_id, name=name, sha256=digest))
-            else:
-                row.sha256 = digest
-            self._bump(s, project_id)
+        for attempt in range(3):
+            try:
+                old = self._put_embedding(project_id, name, array, data, digest)
+                break
+            except IntegrityError:
+                # Another writer removed the array between our upsert and our set (it had just stopped using it).
+                if attempt == 2:
+                    raise
+        if old is not None and old != digest:
+            self._collect_blobs({old})
         return digest
+
+    def _put_embedding(
+        self, project_id: int, name: str, array: np.ndarray, data: bytes, digest: str
+    ) -> str | None:
+        """One write of the set; returns the array it pointed at before (None for a new set)."""
+        with self.tx() as s:
+            self._bump(s, project_id)  # locks the project row first: one embedding write per project at a time
+            blob = self._insert(BlobRow).values(
+                sha256=digest, dtype=str(array.dtype), shape=list(array.shape), data=data
+            )
+            # DO UPDATE (not NOTHING) locks an existing array's row: a concurrent collection waits for this write.
+            s.execute(blob.on_conflict_do_update(index_elements=["sha256"], set_={"sha256": blob.excluded.sha256}))
+            old = s.scalars(
+                select(EmbeddingSetRow.sha256).where(
+                    EmbeddingSetRow.project_id == project_id, EmbeddingSetRow.name == name
+                )
+            ).one_or_none()
+            stmt = self._insert(EmbeddingSetRow).values(project_id=project_id, name=name, sha256=digest)
+            s.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["project_id", "name"], set_={"sha256": digest, "updated_at": utcnow()}
+                )
+            )
+            return old
+
+    def _collect_blobs(self, digests: set[str]) -> None:
+        """Delete the arrays among ``digests`` that no embedding set points at (shared arrays stay).
+
+        Its own transaction, holding no other lock, so it cannot deadlock with writers; a writer that has just
+        pointed a set at one of them wins (the delete fails on the foreign key and the array stays).
+        """
+        if not digests:
+            return
+        used = select(EmbeddingSetRow.id).where(EmbeddingSetRow.sha256 == BlobRow.sha256).exists()
+        with contextlib.suppress(IntegrityError), self.tx() as s:
+            s.execute(delete(BlobRow).where(BlobRow.sha256.in_(sorted(digests)), ~used))
+
+    def blob_digests(self) -> set[str]:
+        """Content hashes of every stored array (for checks and tests)."""
+        with self.read() as s:
+            return set(s.scalars(select(BlobRow.sha256)).all())
 
     def embedding_index(self, project_id: int) -> dict[str, tuple[str, list[int]]]:
         """Set name -> (content hash, shape)."""

@@ -7,12 +7,14 @@ with tens of thousands of runs: the objective (a weighted sum of metrics, differ
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Float, case, func, literal, select
+from sqlalchemy.exc import DataError
 from sqlalchemy.sql.elements import ColumnElement
 
 from store.models import RunRow
@@ -62,8 +64,14 @@ def project_summaries(store: Store, projects: Sequence[ProjectRecord]) -> dict[i
         .where(RunRow.project_id.in_([p.id for p in projects]))
         .group_by(RunRow.project_id)
     )
-    with store.read() as s:
-        rows = s.execute(stmt).all()
+    rows: Sequence[tuple[Any, ...]]
+    try:
+        with store.read() as s:
+            rows = [tuple(r) for r in s.execute(stmt).all()]
+    except DataError:
+        # PostgreSQL cannot extract from a JSON document holding a \u0000 escape (stored before such text was
+        # refused): summarize those projects in Python instead of failing the whole list.
+        rows = _summaries_in_python(store, projects)
     by_id = {p.id: p for p in projects}
     out: dict[int, ProjectSummary] = {}
     for pid, n, done, open_, lo, hi, last in rows:
@@ -79,3 +87,29 @@ def project_summaries(store: Store, projects: Sequence[ProjectRecord]) -> dict[i
     for p in projects:
         out.setdefault(p.id, ProjectSummary(0, 0, 0, None, None))
     return out
+
+
+def _summaries_in_python(store: Store, projects: Sequence[ProjectRecord]) -> list[tuple[Any, ...]]:
+    """The rows of the aggregate query, computed from the runs' metrics as Python reads them."""
+    by_id = {p.id: p for p in projects}
+    acc: dict[int, list[Any]] = {}
+    stmt = select(RunRow.project_id, RunRow.status, RunRow.metrics, RunRow.updated_at).where(
+        RunRow.project_id.in_(list(by_id))
+    )
+    with store.read() as s:
+        for pid, status, metrics, updated in s.execute(stmt):
+            row = acc.setdefault(pid, [pid, 0, 0, 0, None, None, None])
+            row[1] += 1
+            row[2] += status == "completed"
+            row[3] += status in ("pending", "running")
+            if updated is not None and (row[6] is None or updated > row[6]):
+                row[6] = updated
+            coefs = by_id[pid].objective.get("metrics") or {}
+            values = [metrics.get(name) if isinstance(metrics, dict) else None for name in coefs]
+            numbers = [float(v) for v in values if isinstance(v, int | float)]
+            if status != "completed" or not coefs or len(numbers) != len(coefs):
+                continue
+            value = math.fsum(float(c) * v for c, v in zip(coefs.values(), numbers, strict=True))
+            row[4] = value if row[4] is None else min(row[4], value)
+            row[5] = value if row[5] is None else max(row[5], value)
+    return [tuple(r) for r in acc.values()]

@@ -221,3 +221,40 @@ def test_reads_do_not_wait_for_an_open_write_transaction(store: Store) -> None:
         release.set()
         thread.join()
     assert [p.name for p in store.list_projects(10, None).items] == ["seen", "unseen"]
+
+
+def test_concurrent_embedding_writes_to_one_set_never_collide(store: Store) -> None:
+    """Issue 23 item 5: 2 of 160 concurrent PUTs were a unique violation (500) on PostgreSQL; now an upsert."""
+    pid = _project(store)
+    arrays = [np.full((3, 2), float(i % 4), dtype=np.float32) for i in range(160)]
+    barrier = threading.Barrier(8)
+
+    def put(i: int) -> str:
+        if i < 8:
+            barrier.wait()  # the first eight start together
+        return store.put_embedding(pid, "a" if i % 2 else "target", arrays[i])
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        digests = list(pool.map(put, range(160)))
+    assert len(set(digests)) == 4
+    index = store.embedding_index(pid)
+    assert set(index) == {"a", "target"}
+    # only the arrays the two sets point at are kept
+    assert store.blob_digests() == {h for h, _shape in index.values()}
+
+
+def test_purge_and_overwrite_collect_arrays_no_set_uses(store: Store) -> None:
+    """Issue 23 item 9: a purged project's arrays stayed; shared arrays stay while another project uses them."""
+    p1, p2 = _project(store, "p1"), _project(store, "p2")
+    shared = np.ones((2, 2), dtype=np.float32)
+    own = np.zeros((2, 2), dtype=np.float32)
+    h_shared = store.put_embedding(p1, "a", shared)
+    h_own = store.put_embedding(p1, "target", own)
+    store.put_embedding(p2, "a", shared)
+    h_old = store.put_embedding(p2, "target", 2 * shared)
+    h_new = store.put_embedding(p2, "target", 3 * shared)  # the replaced array is no longer kept
+    assert store.blob_digests() == {h_shared, h_own, h_new} and h_old not in store.blob_digests()
+    store.delete_project("p1")
+    assert store.blob_digests() == {h_shared, h_new}
+    store.delete_project("p2")
+    assert store.blob_digests() == set()

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from app.deps import ProjectName, StoreDep
+from app.jsonbody import JsonRoute
 from app.openapi import problem_responses
-from app.problems import format_loc
 from app.schemas import EmbeddingOut, EmbeddingsIn
 from app.services import embeddings as svc
-from store.errors import FieldError, InvalidInput
 
-router = APIRouter(
+router = APIRouter(route_class=JsonRoute,
     prefix="/api/v1/projects/{name}/embeddings",
     tags=["embeddings"],
     responses=problem_responses(401, 403, 404, 422, 503),
@@ -38,28 +36,9 @@ async def put_embedding(name: ProjectName, set_name: str, request: Request, stor
     """Store the set ``set_name`` (a domain name or ``target``) of the project."""
     body = await request.body()
     ctype = request.headers.get("content-type", "").split(";")[0].strip()
-    if ctype == "application/json":
-        try:
-            # pydantic's own JSON parser: bounded nesting depth (a 1,000-deep body is an error, not a RecursionError)
-            parsed = EmbeddingsIn.model_validate_json(body)
-        except ValidationError as exc:
-            raise InvalidInput(
-                'body must be {"vectors": [[...], ...]} of finite numbers',
-                code="invalid_embeddings",
-                errors=[FieldError(format_loc(e["loc"]) if e["loc"] else "body", e["msg"]) for e in exc.errors()[:20]],
-            ) from None
-        rows = {len(v) for v in parsed.vectors}
-        if len(rows) != 1:
-            raise InvalidInput(
-                "every vector must have the same length",
-                code="invalid_embeddings",
-                errors=[FieldError("vectors", "ragged rows")],
-            )
-        arr = np.asarray(parsed.vectors, dtype=np.float64)
-    else:
-        arr = svc.parse_npy(body)
-    from starlette.concurrency import run_in_threadpool
-
+    parse = svc.parse_json if ctype == "application/json" else svc.parse_npy
+    # Parsing a large body is CPU-bound: a worker thread keeps the event loop answering other requests.
+    arr = await run_in_threadpool(parse, body)
     return EmbeddingOut(**await run_in_threadpool(svc.put_embedding, store, name, set_name, arr))
 
 

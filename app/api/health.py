@@ -11,10 +11,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import metrics
 from app.deps import StoreDep
+from app.jsonbody import JsonRoute
 from app.openapi import problem_responses
 from app.services import schema
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=JsonRoute, tags=["health"])
 
 
 @router.get("/healthz")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 
 from app.api.convert import run_out
 from app.deps import ProjectName, SettingsDep, StoreDep, get_scope
+from app.jsonbody import JsonRoute
 from app.openapi import problem_responses
 from app.schemas import (
     EvaluationIn,
@@ -23,7 +24,12 @@ from app.schemas import (
 from app.services import evaluation, fitting
 from app.services import mixing as svc
 
-router = APIRouter(tags=["mixers"], dependencies=[Depends(get_scope)], responses=problem_responses(401, 403, 422, 503))
+router = APIRouter(
+    route_class=JsonRoute,
+    tags=["mixers"],
+    dependencies=[Depends(get_scope)],
+    responses=problem_responses(401, 403, 422, 503),
+)
 # a mixer that runs past MIXOPT_FIT_TIMEOUT_SECONDS answers 504
 FIT = problem_responses(400, 404, 413, 504)
 

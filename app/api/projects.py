@@ -8,11 +8,14 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.api.convert import project_out, summary_out
 from app.deps import ProjectName, ScopeDep, StoreDep, admin_only
+from app.jsonbody import JsonRoute
 from app.openapi import problem_responses
 from app.schemas import ProjectCreate, ProjectList, ProjectOut, ProjectPatch
 from app.services import projects as svc
 
-router = APIRouter(prefix="/api/v1/projects", tags=["projects"], responses=problem_responses(401, 403, 422, 503))
+router = APIRouter(
+    route_class=JsonRoute, prefix="/api/v1/projects", tags=["projects"], responses=problem_responses(401, 403, 422, 503)
+)
 BODY = problem_responses(400, 413)
 NAMED = problem_responses(404)
 

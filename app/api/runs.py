@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 
 from app.api.convert import run_out
-from app.deps import ProjectName, RunId, SettingsDep, StoreDep
+from app.deps import ProjectName, RunId, SettingsDep, StoreDep, admin_only
+from app.jsonbody import JsonRoute
 from app.openapi import problem_responses
 from app.schemas import ResultIn, RunList, RunOut, RunsIn, RunStatus
 from app.services import runs as svc
 from app.services import tabular
 
-router = APIRouter(
+router = APIRouter(route_class=JsonRoute,
     prefix="/api/v1/projects/{name}", tags=["runs"], responses=problem_responses(401, 403, 404, 422, 503)
 )
 BODY = problem_responses(400, 409, 413)
@@ -25,7 +26,11 @@ BODY = problem_responses(400, 409, 413)
 def ingest_runs(name: ProjectName, body: RunsIn, store: StoreDep, settings: SettingsDep) -> Response:
     """All or nothing; runs re-sent with the same ``external_id`` and content are returned as stored."""
     runs = svc.ingest_runs(
-        store, name, body.runs, lease_seconds=settings.lease_seconds, max_runs=settings.max_runs_per_request
+        store,
+        name,
+        body.runs,
+        lease_seconds=settings.lease_seconds,
+        max_runs=settings.max_runs_per_request,
     )
     # Serialized directly: up to 10,000 runs per answer, and the RunList model adds nothing but time here.
     payload = {"runs": [tabular.run_dict(r) for r in runs], "next_page_token": None}
@@ -67,6 +72,13 @@ def post_result(name: ProjectName, run_id: RunId, body: ResultIn, store: StoreDe
     """Completes the run once; re-posting the same result is a no-op, a different one is 409."""
     run, _created = svc.post_result(store, name, run_id, body)
     return run_out(run)
+
+
+@router.delete("/runs/{run_id}", status_code=204, dependencies=[Depends(admin_only)])
+def delete_run(name: ProjectName, run_id: RunId, store: StoreDep) -> Response:
+    """Remove one run for good (e.g. one stored with bad data). Admin tokens only."""
+    svc.delete_run(store, name, run_id)
+    return Response(status_code=204)
 
 
 @router.get(

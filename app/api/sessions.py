@@ -6,12 +6,13 @@ from fastapi import APIRouter
 
 from app.auth import Forbidden
 from app.deps import ProjectName, ScopeDep, SessionId, StoreDep
+from app.jsonbody import JsonRoute
 from app.openapi import problem_responses
 from app.schemas import ReportIn, ReportOut, SessionDetailOut, SessionIn, SessionList, SessionOut
 from app.services import access
 from app.services import sessions as svc
 
-router = APIRouter(tags=["sessions"], responses=problem_responses(401, 403, 404, 422, 503))
+router = APIRouter(route_class=JsonRoute, tags=["sessions"], responses=problem_responses(401, 403, 404, 422, 503))
 BODY = problem_responses(400, 409, 413)
 
 

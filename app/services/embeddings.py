@@ -6,16 +6,21 @@ import io
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
+from app.services.inputs import DuplicateKeys, EmbeddingsIn, loads
 from mixers.text_embedding import embed_texts
-from store.errors import FieldError, InvalidInput
+from store.errors import DomainError, FieldError, InvalidInput
 from store.repository import Store
 
 MAX_ROWS = 200_000
 MAX_ELEMENTS = 50_000_000
+# A JSON body costs about 30 bytes of Python objects per number while parsed; larger sets go as .npy.
+MAX_JSON_BYTES = 32 * 1024 * 1024
 
 
-__all__ = ["embed_texts", "parse_npy", "put_embedding", "validate"]  # embed_texts: the CLI's text -> vectors
+# embed_texts: the CLI's text -> vectors
+__all__ = ["embed_texts", "parse_json", "parse_npy", "put_embedding", "validate"]
 
 
 def _bad(msg: str, loc: str = "body") -> InvalidInput:
@@ -31,6 +36,37 @@ def parse_npy(data: bytes) -> np.ndarray:
     if not isinstance(arr, np.ndarray):
         raise _bad("expected a single .npy array, not an archive")
     return arr
+
+
+def _loc(parts: tuple[int | str, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else ("." if i else "") + str(p) for i, p in enumerate(parts))
+
+
+def parse_json(body: bytes) -> np.ndarray:
+    """``{"vectors": [[...], ...]}`` of finite numbers, rows of one length; CPU-bound: call it off the event loop."""
+    if len(body) > MAX_JSON_BYTES:
+        msg = f"a JSON embedding body is at most {MAX_JSON_BYTES} bytes; send larger sets as .npy bytes"
+        raise DomainError(msg, "body_too_large", [FieldError("body", msg)], 413)
+    shape = 'body must be {"vectors": [[...], ...]} of finite numbers'
+    try:
+        if b"\\" not in body and body.count(b'"vectors"') <= 1:
+            # No escapes and one "vectors": no key can repeat, so pydantic's own parser (3-4x faster, bounded
+            # nesting) reads it; otherwise ``loads`` finds repeated keys.
+            parsed = EmbeddingsIn.model_validate_json(body)
+        else:
+            parsed = EmbeddingsIn.model_validate(loads(body))
+    except DuplicateKeys as exc:
+        errors = [FieldError(_loc(loc), f"duplicate key {loc[-1]!r} in a JSON object") for loc in exc.locs[:20]]
+        raise InvalidInput(shape, code="invalid_embeddings", errors=errors) from None
+    except ValidationError as exc:
+        errors = [FieldError(_loc(tuple(e["loc"])) or "body", e["msg"]) for e in exc.errors()[:20]]
+        raise InvalidInput(shape, code="invalid_embeddings", errors=errors) from None
+    except (ValueError, RecursionError) as exc:  # malformed JSON, nesting too deep for the parser
+        raise InvalidInput(shape, code="invalid_embeddings", errors=[FieldError("body", str(exc)[:200])]) from None
+    if len({len(v) for v in parsed.vectors}) != 1:
+        ragged = [FieldError("vectors", "ragged rows")]
+        raise InvalidInput("every vector must have the same length", code="invalid_embeddings", errors=ragged)
+    return np.asarray(parsed.vectors, dtype=np.float64)
 
 
 def validate(arr: np.ndarray, loc: str = "body") -> np.ndarray:

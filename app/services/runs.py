@@ -128,7 +128,12 @@ def prepare_runs(project: ProjectRecord, runs: Sequence[RunIn], loc: str = "runs
 
 
 def ingest_runs(
-    store: Store, project_name: str, runs: Sequence[RunIn], *, lease_seconds: float, max_runs: int
+    store: Store,
+    project_name: str,
+    runs: Sequence[RunIn],
+    *,
+    lease_seconds: float,
+    max_runs: int,
 ) -> list[RunRecord]:
     if len(runs) > max_runs:
         raise InvalidInput(
@@ -184,6 +189,9 @@ def heartbeat(store: Store, project_name: str, run_id: int, lease_seconds: float
 
 def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) -> tuple[RunRecord, bool]:
     """Complete a run exactly once; returns ``(run, created)`` where ``created`` is False for a replay."""
+    if body.status == "completed" and not body.metrics:  # the same rule as ingest
+        msg = "a completed run needs at least one metric"
+        raise InvalidInput(f"metrics: {msg}", code="invalid_result", errors=[FieldError("metrics", msg)])
     project = store.get_project(project_name)
     trajectory = [p.model_dump() for p in body.trajectory] if body.trajectory is not None else None
     return store.complete_run(
@@ -195,6 +203,12 @@ def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) ->
         cost=body.cost,
         result_hash=result_hash(body.status, body.metrics, trajectory, body.cost),
     )
+
+
+def delete_run(store: Store, project_name: str, run_id: int) -> None:
+    """Remove one run for good (an admin's repair, e.g. of a run stored with bad data)."""
+    project = store.get_project(project_name)
+    store.delete_run(project.id, run_id)
 
 
 def parse_fidelity_query(raw: str | None) -> dict[str, float] | None:

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from app.services.inputs import RunIn
+from app.services.inputs import RunIn, loads
 from store.errors import FieldError, InvalidInput
 from store.records import ProjectRecord, RunRecord
 from store.repository import Store
@@ -235,10 +235,10 @@ def read_table_with_ids(
                 payload["cost"] = _num(rec.get("cost"))
             if tag_cols:
                 payload["tags"] = {
-                    t: json.loads(rec[c]) for t, c in tag_cols.items() if isinstance(rec.get(c), str) and rec[c]
+                    t: loads(rec[c]) for t, c in tag_cols.items() if isinstance(rec.get(c), str) and rec[c]
                 }
             if isinstance(rec.get("trajectory"), str) and rec["trajectory"]:
-                payload["trajectory"] = json.loads(rec["trajectory"])
+                payload["trajectory"] = loads(rec["trajectory"])
             runs.append(RunIn.model_validate(payload))
             source = rec.get("id") if exported else None
             source_ids.append(int(source) if isinstance(source, str) and source.isdigit() else None)
