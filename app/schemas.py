@@ -253,9 +253,18 @@ class EvaluationOut(BaseModel):
 # -- sessions -------------------------------------------------------------------------------------
 
 
+class FromRecommendationIn(RecommendationIn):
+    """An offline mixer's recommendation to start an online session from (the body of POST .../recommendations)."""
+
+
 class SessionIn(MixerChoice):
     total_steps: int | None = Field(None, ge=1, le=10**9)
     initial_weights: WeightsIn | None = None
+    from_recommendation: FromRecommendationIn | None = Field(
+        None,
+        description="start from this offline mixer's recommendation on the project (not with initial_weights): "
+        "static proportions learned on short runs, adjusted online over the full run",
+    )
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
 
 
@@ -264,6 +273,24 @@ class DirectiveOut(BaseModel):
     until_step: int
     done: bool = False
     phase: str | None = Field(None, description="the mixer's phase for this stretch, e.g. aioli's 'sweep' (probes)")
+
+
+class SessionStartRecommendation(BaseModel):
+    mixer: str
+    config: dict[str, Any]
+    fidelity: dict[str, float] | None = Field(None, description="the fidelity asked for (null: the target)")
+    seed: int | None = None
+    weights: dict[str, float] = Field(description="the recommended mixture, before the online mixer's bounds")
+    predicted: float
+    std: float | None = None
+    predicted_fidelity: dict[str, float]
+    transfer: Transfer
+
+
+class SessionStartOut(BaseModel):
+    source: Literal["uniform", "initial_weights", "recommendation"]
+    weights: dict[str, float] = Field(description="the mixture the session started from (its first directive)")
+    recommendation: SessionStartRecommendation | None = None
 
 
 class SessionOut(BaseModel):
@@ -279,6 +306,9 @@ class SessionOut(BaseModel):
     summary: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None
     updated_at: datetime | None
+    start: SessionStartOut | None = Field(
+        None, description="how the session started (null for sessions made before this was recorded)"
+    )
 
 
 class SessionEventOut(BaseModel):

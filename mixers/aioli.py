@@ -23,6 +23,17 @@ Decisions beyond the paper (documented here because clients see them):
   sum of domain losses only (metric names ``<domain>`` or ``val/<domain>``), ``c`` is its weights (unnamed
   domains 0), scaled to sum ``d`` so the step size means the same; any other objective (e.g. a target metric
   that reports do not carry) keeps ``c = 1``. See :func:`domain_importance`.
+- Target objective (the Aioli paper's "restricted" case of a held-out target that is not a training domain):
+  when the objective names a metric that is not a domain loss (e.g. ``val/kernel_docs``), a report may carry
+  the objective's metrics besides the domain losses (``Report.metrics``; over HTTP, extra keys of ``losses``).
+  If the step-0 report carries every metric of the objective (a domain-loss name such as ``val/python`` may
+  also be taken from the domain losses), the session learns A's rows for those metrics instead of the
+  domain rows: ``beta[m, j] = L_m_before - L_m_after`` over the sweep for domain ``j``, ``A = beta @ W^-T``
+  (shape ``(metrics, d)``), normalized as above, and the update uses ``c_m`` = the objective's weight of
+  metric ``m`` (negated for ``maximize``; scaled so the mean ``|c_m|`` is 1). The choice is made once, at the
+  step-0 report, and recorded in the state (``targets``); from then on every report must carry those metrics
+  (a report without them is rejected). A step-0 report without them keeps the domain rows for the whole
+  session (``c`` as above), and metrics sent later are then ignored. See :func:`target_metrics`.
 - Bounds (``Problem.bounds()``, including the epoch cap): the initial mixture, every smoothed one-hot and every
   updated mixture are projected into them with :func:`mixers.simplex.project_to_bounds`; the projected
   one-hots are the rows of ``W`` actually trained, so they are the ones used in the solve. If the bounds make
@@ -45,6 +56,7 @@ Decisions beyond the paper (documented here because clients see them):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -56,7 +68,7 @@ from mixers.registry import register
 from mixers.simplex import project_to_bounds
 from mixers.types import Directive, FloatArray, Problem, Report
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # 2 added ``targets``/``last_targets``; a version-1 state loads with both None
 _PHASES = ("init", "prior", "sweep", "exploit", "tail", "done")
 
 
@@ -156,14 +168,44 @@ def eg_update(base: FloatArray, a: FloatArray, eta: float, importance: FloatArra
     return np.asarray(p / p.sum(), dtype=np.float64)
 
 
-def domain_importance(problem: Problem) -> FloatArray:
-    """Weight ``(d,)`` of each domain's loss in the objective, summing to ``d`` (ones unless the objective is a
-    minimized non-negative weighted sum of domain losses named ``<domain>`` or ``val/<domain>``)."""
-    d = problem.d
+def _domain_index(problem: Problem) -> dict[str, int]:
     index = {}
     for j, dom in enumerate(problem.domains):
         index[dom.name] = j
         index[f"val/{dom.name}"] = j
+    return index
+
+
+def target_metrics(problem: Problem, reported: Iterable[str]) -> list[str] | None:
+    """The objective's metric names to learn A's rows for, or ``None`` for the domain rows.
+
+    Target rows are used when the objective names a metric that is not a domain loss (``<domain>`` or
+    ``val/<domain>``) and ``reported`` (the names a report carries besides the domain losses) covers every
+    objective metric that is not a domain loss.
+    """
+    index = _domain_index(problem)
+    names = list(problem.objective.metrics)
+    outside = [n for n in names if n not in index]
+    if not outside or not set(outside) <= set(reported):
+        return None
+    return names
+
+
+def target_importance(problem: Problem, targets: Sequence[str]) -> FloatArray:
+    """Weight ``(m,)`` of each target row in the update: the objective's coefficient, negated for ``maximize``,
+    scaled so the mean absolute weight is 1 (ones if the objective no longer weighs any of them)."""
+    c = np.array([problem.objective.metrics.get(n, 0.0) for n in targets], dtype=np.float64) * problem.objective.sign
+    total = np.abs(c).sum()
+    if total <= 0:
+        return np.ones(len(targets))
+    return np.asarray(c * len(targets) / total, dtype=np.float64)
+
+
+def domain_importance(problem: Problem) -> FloatArray:
+    """Weight ``(d,)`` of each domain's loss in the objective, summing to ``d`` (ones unless the objective is a
+    minimized non-negative weighted sum of domain losses named ``<domain>`` or ``val/<domain>``)."""
+    d = problem.d
+    index = _domain_index(problem)
     metrics = problem.objective.metrics
     c = np.zeros(d)
     for name, coef in metrics.items():
@@ -198,18 +240,22 @@ class _State:
     sweep: int
     pos: int
     perm: list[int]
-    beta: list[list[float]]  # running sum over sweeps, beta[i][j]
+    beta: list[list[float]]  # running sum over sweeps, beta[row][j]; rows are domains or ``targets``
     a: list[list[float]] | None  # last normalized A
     a_ema: list[list[float]] | None
     last_losses: list[float] | None
+    targets: list[str] | None = None  # objective metrics whose rows A learns (None: the domain rows)
+    last_targets: list[float] | None = None  # their values at the last report
 
     @classmethod
     def load(cls, raw: dict[str, Any]) -> _State:
+        added = ("targets", "last_targets")  # absent from version-1 states: None there
         try:
-            st = cls(**{k: raw[k] for k in cls.__dataclass_fields__})
+            fields: dict[str, Any] = {k: raw.get(k) if k in added else raw[k] for k in cls.__dataclass_fields__}
+            st = cls(**fields)
         except (KeyError, TypeError) as exc:
             raise MixerError(f"not an aioli session state: {exc}") from exc
-        if st.version != _STATE_VERSION or st.phase not in _PHASES:
+        if st.version not in (1, _STATE_VERSION) or st.phase not in _PHASES:
             raise MixerError(f"unsupported aioli state (version {st.version}, phase {st.phase!r})")
         return st
 
@@ -291,6 +337,8 @@ class AioliMixer(OnlineMixer):
             a=None,
             a_ema=None,
             last_losses=None,
+            targets=None,
+            last_targets=None,
         )
         return st.dump(), Directive(weights=p0.copy(), until_step=0)
 
@@ -316,7 +364,11 @@ class AioliMixer(OnlineMixer):
             raise MixerError(f"expected {st.d} losses (one per domain), got shape {losses.shape}")
         if not np.all(np.isfinite(losses)):
             raise MixerError("losses must be finite (no NaN or infinity)")
-        directive = self._advance(st, int(step), losses)
+        if st.phase == "init":
+            st.targets = target_metrics(self.problem, report.metrics)
+        targets = None if st.targets is None else self._target_values(st.targets, losses, report.metrics)
+        st.version = _STATE_VERSION
+        directive = self._advance(st, int(step), losses, targets)
         st.next_step = int(directive.until_step)
         st.weights = _floats(directive.weights)
         return st.dump(), directive
@@ -339,25 +391,38 @@ class AioliMixer(OnlineMixer):
             "last_losses": None if losses is None else dict(zip(names, losses, strict=True)),
             "mean_loss": None if losses is None else math.fsum(losses) / len(losses),
             "interactions": st.a,
+            "rows": "domains" if st.targets is None else "objective",
+            "targets": st.targets,
+            "last_targets": None
+            if st.targets is None or st.last_targets is None
+            else dict(zip(st.targets, st.last_targets, strict=True)),
         }
 
     # -- transitions ------------------------------------------------------------------------------
 
-    def _advance(self, st: _State, step: int, losses: FloatArray) -> Directive:
-        """Mutate ``st`` (a private copy) for the report at ``step``; return the next directive."""
+    def _advance(self, st: _State, step: int, losses: FloatArray, targets: FloatArray | None) -> Directive:
+        """Mutate ``st`` (a private copy) for the report at ``step``; return the next directive.
+
+        ``targets``: this report's values of the target rows (``st.targets``), ``None`` with domain rows.
+        """
         cfg = self.config
+        if st.phase == "sweep":
+            j = st.perm[st.pos]
+            beta = np.array(st.beta)
+            if targets is None:
+                beta[:, j] += np.array(st.last_losses) - losses
+            else:
+                beta[:, j] += np.array(st.last_targets) - targets
+            st.beta = _floats(beta)
+        st.last_losses = _floats(losses)
+        if targets is not None:
+            st.last_targets = _floats(targets)
         if st.phase == "init":
-            st.last_losses = _floats(losses)
             if cfg.prior_steps > 0:
                 st.phase = "prior"
                 return Directive(weights=np.array(st.p), until_step=min(cfg.prior_steps, st.total_steps))
             return self._begin_round(st, step)
         if st.phase == "sweep":
-            j = st.perm[st.pos]
-            beta = np.array(st.beta)
-            beta[:, j] += np.array(st.last_losses) - losses
-            st.beta = _floats(beta)
-            st.last_losses = _floats(losses)
             st.pos += 1
             if st.pos == st.d:
                 st.sweep += 1
@@ -366,7 +431,6 @@ class AioliMixer(OnlineMixer):
                     return self._finish_sweeps(st, step)
                 st.perm = self._permutation(st.seed, st.round, st.sweep, st.d)
             return Directive(weights=np.array(st.w[st.perm[st.pos]]), until_step=step + cfg.lp_steps)
-        st.last_losses = _floats(losses)
         # prior, exploit, tail: a stretch at the current mixture ended.
         if step >= st.total_steps:
             st.phase = "done"
@@ -387,7 +451,7 @@ class AioliMixer(OnlineMixer):
         st.sweep = 0
         st.pos = 0
         st.perm = self._permutation(st.seed, st.round, 0, st.d)
-        st.beta = _floats(np.zeros((st.d, st.d)))
+        st.beta = _floats(np.zeros((st.d if st.targets is None else len(st.targets), st.d)))
         return Directive(weights=np.array(st.w[st.perm[0]]), until_step=step + cfg.lp_steps)
 
     def _finish_sweeps(self, st: _State, step: int) -> Directive:
@@ -398,7 +462,10 @@ class AioliMixer(OnlineMixer):
             raise MixerError("the loss changes are too large to solve for the interaction matrix")
         a = normalize_interactions(a_raw)
         st.a = _floats(a)
-        importance = domain_importance(self.problem)
+        if st.targets is None:
+            importance = domain_importance(self.problem)
+        else:
+            importance = target_importance(self.problem, st.targets)
         if cfg.ema is None:
             p = eg_update(np.array(st.p), a, cfg.eta, importance)
         else:
@@ -412,6 +479,27 @@ class AioliMixer(OnlineMixer):
         return Directive(weights=p, until_step=min(st.round_start + cfg.round_steps, st.total_steps))
 
     # -- helpers ----------------------------------------------------------------------------------
+
+    def _target_values(self, targets: Sequence[str], losses: FloatArray, metrics: Mapping[str, float]) -> FloatArray:
+        """The report's value of each target row: its own metric, else the domain loss of that name."""
+        index = _domain_index(self.problem)
+        out = np.empty(len(targets))
+        for k, name in enumerate(targets):
+            if name in metrics:
+                try:
+                    out[k] = float(metrics[name])
+                except (TypeError, ValueError) as exc:
+                    raise MixerError(f"metric {name!r} must be a number: {exc}") from exc
+            elif name in index:
+                out[k] = losses[index[name]]
+            else:
+                raise MixerError(
+                    f"the report lacks the objective's metric {name!r}: this session learns the objective's rows "
+                    "since its step-0 report, so every report must carry it"
+                )
+        if not np.all(np.isfinite(out)):
+            raise MixerError("the objective's metrics must be finite (no NaN or infinity)")
+        return out
 
     def _bounds(self) -> tuple[FloatArray, FloatArray]:
         lo, hi = self.problem.bounds()

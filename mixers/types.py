@@ -191,10 +191,15 @@ class Directive:
 
 @dataclass(frozen=True)
 class Report:
-    """Per-domain validation losses ``(d,)`` measured at ``step``."""
+    """Per-domain validation losses ``(d,)`` measured at ``step``.
+
+    ``metrics``: further values measured at ``step`` under the objective's metric names (e.g. a held-out target
+    ``val/kernel_docs`` that is not a training domain); empty when the client reports only domain losses.
+    """
 
     step: int
     losses: FloatArray
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 def fidelity_key(fidelity: Mapping[str, float]) -> str:

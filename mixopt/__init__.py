@@ -28,6 +28,7 @@ from mixopt.client import (
     ServerError,
     Session,
     SessionEvent,
+    SessionStart,
     Unauthorized,
     ValidationFailed,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "ServerError",
     "Session",
     "SessionEvent",
+    "SessionStart",
     "Unauthorized",
     "ValidationFailed",
 ]

@@ -64,6 +64,7 @@ from mixopt.types import (
     RunPage,
     Session,
     SessionEvent,
+    SessionStart,
     Weights,
 )
 from mixopt.wire import (
@@ -101,6 +102,7 @@ __all__ = [
     "ServerError",
     "Session",
     "SessionEvent",
+    "SessionStart",
     "Unauthorized",
     "ValidationFailed",
 ]
@@ -553,13 +555,21 @@ class Client:
         total_steps: int | None = None,
         initial_weights: Weights | None = None,
         seed: int | None = None,
+        from_recommendation: Mapping[str, Any] | None = None,
     ) -> Session:
-        """Start an online-mixing session; its ``directive`` says what to train first."""
+        """Start an online-mixing session; its ``directive`` says what to train first.
+
+        It starts from uniform, from ``initial_weights``, or (not with them) from an offline mixer's
+        recommendation on the project: ``from_recommendation={"mixer": "regmix", "config": {...},
+        "fidelity": {...}}`` (the hand-off from static proportions learned on short runs). ``Session.start``
+        says which start was used.
+        """
         body = with_values(
             {"mixer": mixer},
             config=None if config is None else dict(config),
             total_steps=total_steps,
             initial_weights=None if initial_weights is None else dict(initial_weights),
+            from_recommendation=None if from_recommendation is None else dict(from_recommendation),
             seed=seed,
         )
         return Session.from_json(self._json("POST", f"{self._project_path(project)}/sessions", body=body))
@@ -585,6 +595,11 @@ class Client:
         total_steps: int | None = None,
         initial_weights: Weights | None = None,
         seed: int | None = None,
+        from_recommendation: Mapping[str, Any] | None = None,
     ) -> OnlineMixing:
-        """Start a session and wrap it in an :class:`~mixopt.online.OnlineMixing` helper for a training loop."""
-        return OnlineMixing.start(self, project, mixer, config, total_steps, initial_weights, seed)
+        """Start a session and wrap it in an :class:`~mixopt.online.OnlineMixing` helper for a training loop.
+
+        ``from_recommendation={"mixer": "regmix"}`` starts it from that offline mixer's recommendation
+        (see :meth:`start_session`); ``helper.start_source`` and ``helper.session_start`` say which start was used.
+        """
+        return OnlineMixing.start(self, project, mixer, config, total_steps, initial_weights, seed, from_recommendation)

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from mixopt.types import Directive, Session
+from mixopt.types import Directive, Session, SessionStart
 
 __all__ = ["OnlineMixing", "SessionClient"]
 
@@ -47,6 +47,7 @@ class SessionClient(Protocol):
         total_steps: int | None = ...,
         initial_weights: Mapping[str, float] | None = ...,
         seed: int | None = ...,
+        from_recommendation: Mapping[str, Any] | None = ...,
     ) -> Session: ...
 
     def report(self, session_id: int, step: int, losses: Mapping[str, float]) -> Directive: ...
@@ -57,10 +58,13 @@ class SessionClient(Protocol):
 class OnlineMixing:
     """Follows one session's directives from inside a training loop."""
 
-    def __init__(self, client: SessionClient, session_id: int, directive: Directive) -> None:
+    def __init__(
+        self, client: SessionClient, session_id: int, directive: Directive, start: SessionStart | None = None
+    ) -> None:
         self.client = client
         self.session_id = session_id
         self.directive = directive
+        self.session_start = start  # how the session started (None from a server that does not say)
         self.reports = 0  # reports sent by this helper
 
     @classmethod
@@ -73,15 +77,31 @@ class OnlineMixing:
         total_steps: int | None = None,
         initial_weights: Mapping[str, float] | None = None,
         seed: int | None = None,
+        from_recommendation: Mapping[str, Any] | None = None,
     ) -> OnlineMixing:
-        """Start a new session on the server and follow it."""
-        session = client.start_session(project, mixer, config, total_steps, initial_weights, seed)
-        return cls(client, session.id, session.directive)
+        """Start a new session on the server and follow it.
+
+        ``from_recommendation`` (``{"mixer": "regmix", "config": ...}``, not with ``initial_weights``) starts it
+        from that offline mixer's recommendation on the project.
+        """
+        if from_recommendation is None:  # a client without the argument still serves a plain start
+            session = client.start_session(project, mixer, config, total_steps, initial_weights, seed)
+        else:
+            session = client.start_session(
+                project, mixer, config, total_steps, initial_weights, seed, from_recommendation
+            )
+        return cls(client, session.id, session.directive, session.start)
 
     @classmethod
     def resume(cls, client: SessionClient, session_id: int) -> OnlineMixing:
         """Follow an existing session from its current directive (e.g. after restarting from a checkpoint)."""
-        return cls(client, session_id, client.get_session(session_id).directive)
+        session = client.get_session(session_id)
+        return cls(client, session_id, session.directive, session.start)
+
+    @property
+    def start_source(self) -> str | None:
+        """Which start the session used: ``uniform``, ``initial_weights`` or ``recommendation``."""
+        return None if self.session_start is None else self.session_start.source
 
     @property
     def weights(self) -> dict[str, float]:

@@ -288,6 +288,22 @@ class SessionEvent:
 
 
 @dataclass(frozen=True)
+class SessionStart:
+    """How a session started: ``source`` is ``uniform``, ``initial_weights`` or ``recommendation``; ``weights``
+    the mixture of its first directive; ``recommendation`` the offline answer it started from
+    (``{mixer, config, fidelity, seed, weights, predicted, std, predicted_fidelity, transfer}``) or ``None``."""
+
+    source: str
+    weights: dict[str, float]
+    recommendation: JSON | None = None
+
+    @classmethod
+    def from_json(cls, d: JSON) -> SessionStart:
+        rec = d.get("recommendation")
+        return cls(source=str(d["source"]), weights=_floats(d.get("weights")), recommendation=rec and dict(rec))
+
+
+@dataclass(frozen=True)
 class Session:
     """An online-mixing session; ``history`` is filled by :meth:`Client.get_session` only."""
 
@@ -305,6 +321,8 @@ class Session:
     updated_at: datetime | None = None
     history: tuple[SessionEvent, ...] = ()
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
+    start: SessionStart | None = None
+    """How the session started; ``None`` for sessions from before the server recorded it."""
 
     @property
     def done(self) -> bool:
@@ -327,6 +345,7 @@ class Session:
             updated_at=_dt(d.get("updated_at")),
             history=tuple(SessionEvent.from_json(e) for e in d.get("history") or []),
             raw=d,
+            start=None if d.get("start") is None else SessionStart.from_json(d["start"]),
         )
 
 

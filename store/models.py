@@ -114,6 +114,8 @@ class SessionRow(Timestamped, Base):
     total_steps: Mapped[int] = mapped_column(Integer)
     state: Mapped[JsonDict] = mapped_column(JSON)
     directive: Mapped[JsonDict] = mapped_column(JSON)
+    # How the session started: {source, weights, recommendation}; NULL for sessions made before revision 0004.
+    start: Mapped[JsonDict | None] = mapped_column(JSON, nullable=True)
     # Optimistic concurrency: a report updates the row only if the version it read is still current.
     version: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -129,6 +129,7 @@ class SessionRecord:
     version: int
     created_at: datetime | None
     updated_at: datetime | None
+    start: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: SessionRow) -> SessionRecord:
@@ -146,6 +147,7 @@ class SessionRecord:
             version=row.version,
             created_at=as_utc(row.created_at),
             updated_at=as_utc(row.updated_at),
+            start=None if row.start is None else dict(row.start),
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.test_api_runs import assert_problem
@@ -93,3 +95,117 @@ def test_session_start_errors(client: TestClient) -> None:
         422,
         loc="initial_weights",
     )
+
+
+# -- the hand-off: start from an offline recommendation; a held-out target objective -----------------
+
+TARGET_PROJECT = {
+    "name": "handoff",
+    "domains": [{"name": "a"}, {"name": "b"}, {"name": "c"}],
+    "objective": {"metric": "val/kernel_docs"},  # a held-out target, not a training domain
+}
+HANDOFF = "/api/v1/projects/handoff"
+REGMIX = {"mixer": "regmix", "config": {"model": "linear", "n_candidates": 2000, "top_k": 8}}
+
+
+def target_loss(w: list[float]) -> float:
+    """The target improves most with b."""
+    return 3.0 - 0.2 * w[0] - 1.5 * w[1] - 0.3 * w[2]
+
+
+def proxy_runs(n: int = 12) -> list[dict[str, object]]:
+    rng = np.random.default_rng(0)
+    runs: list[dict[str, object]] = []
+    for i in range(n):
+        w = rng.dirichlet(np.ones(3)).tolist()
+        runs.append(
+            {
+                "external_id": f"r{i}",
+                "weights": dict(zip("abc", w, strict=True)),
+                "metrics": {"val/kernel_docs": target_loss(w)},
+            }
+        )
+    return runs
+
+
+def test_session_starts_from_an_offline_recommendation(client: TestClient) -> None:
+    assert client.post("/api/v1/projects", json=TARGET_PROJECT).status_code == 201
+    base = {"mixer": "aioli", "config": CONFIG, "total_steps": 60}
+    # no runs yet: the recommendation fails, named under from_recommendation, and nothing is written
+    assert_problem(
+        client.post(f"{HANDOFF}/sessions", json={**base, "from_recommendation": REGMIX}),
+        422,
+        "mixer_cannot_answer",
+        "from_recommendation",
+    )
+    assert_problem(
+        client.post(f"{HANDOFF}/sessions", json={**base, "from_recommendation": {"mixer": "aioli"}}),
+        422,
+        "wrong_mixer_kind",
+        "from_recommendation.mixer",
+    )
+    assert_problem(
+        client.post(f"{HANDOFF}/sessions", json={**base, "from_recommendation": {"mixer": "nope"}}),
+        422,
+        "unknown_mixer",
+        "from_recommendation.mixer",
+    )
+    both = {**base, "initial_weights": {"a": 0.5, "b": 0.5, "c": 0.0}, "from_recommendation": REGMIX}
+    assert_problem(client.post(f"{HANDOFF}/sessions", json=both), 422, "conflicting_start", "from_recommendation")
+    assert client.get(f"{HANDOFF}/sessions").json()["sessions"] == []
+
+    assert client.post(f"{HANDOFF}/runs", json={"runs": proxy_runs()}).status_code == 201
+    rec = client.post(f"{HANDOFF}/recommendations", json=REGMIX).json()
+    assert max(rec["weights"], key=rec["weights"].get) == "b"
+    started = client.post(f"{HANDOFF}/sessions", json={**base, "from_recommendation": REGMIX})
+    assert started.status_code == 201, started.text
+    session = started.json()
+    start = session["start"]
+    assert start["source"] == "recommendation" and start["weights"] == session["directive"]["weights"]
+    for name in "abc":
+        assert start["weights"][name] == pytest.approx(rec["weights"][name])
+    assert start["recommendation"]["mixer"] == "regmix" and start["recommendation"]["config"] == rec["config"]
+    assert start["recommendation"]["predicted"] == pytest.approx(rec["predicted"])
+    assert start["recommendation"]["predicted_fidelity"] == rec["predicted_fidelity"]
+    assert client.get(f"/api/v1/sessions/{session['id']}").json()["start"] == start  # persisted
+
+    uniform = client.post(f"{HANDOFF}/sessions", json=base).json()["start"]
+    assert uniform["source"] == "uniform" and uniform["recommendation"] is None
+    assert uniform["weights"] == pytest.approx({n: 1 / 3 for n in "abc"})
+    given = client.post(f"{HANDOFF}/sessions", json={**base, "initial_weights": {"a": 0.2, "b": 0.3, "c": 0.5}})
+    assert given.json()["start"] == {
+        "source": "initial_weights",
+        "weights": pytest.approx({"a": 0.2, "b": 0.3, "c": 0.5}),
+        "recommendation": None,
+    }
+    listed = client.get(f"{HANDOFF}/sessions").json()["sessions"]
+    assert [s["start"]["source"] for s in listed] == ["recommendation", "uniform", "initial_weights"]
+
+
+def test_reports_carry_the_objectives_target_metric(client: TestClient) -> None:
+    """The target's loss falls most when b is trained; the domain losses favour c: Aioli follows the target."""
+    assert client.post("/api/v1/projects", json=TARGET_PROJECT).status_code == 201
+    sid = client.post(
+        f"{HANDOFF}/sessions", json={"mixer": "aioli", "config": CONFIG, "total_steps": 60, "seed": 0}
+    ).json()["id"]
+    exposure = np.zeros(3)
+    domain_gain = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 2.0], [0.0, 0.0, 3.0]])
+    target_gain = np.array([0.2, 1.5, 0.3])
+
+    def losses() -> dict[str, float]:
+        out = dict(zip("abc", (10.0 - 0.01 * domain_gain @ exposure).tolist(), strict=True))
+        return {**out, "val/kernel_docs": 10.0 - 0.01 * float(target_gain @ exposure)}
+
+    bad = {"step": 0, "losses": {**losses(), "val/other": 1.0}}
+    assert_problem(client.post(f"/api/v1/sessions/{sid}/reports", json=bad), 422, "invalid_report", "losses.val/other")
+    directive, step = client.get(f"/api/v1/sessions/{sid}").json()["directive"], 0
+    while not directive["done"]:
+        exposure += (directive["until_step"] - step) * np.array([directive["weights"][n] for n in "abc"])
+        step = directive["until_step"]
+        resp = client.post(f"/api/v1/sessions/{sid}/reports", json={"step": step, "losses": losses()})
+        assert resp.status_code == 200, resp.text
+        directive = resp.json()["directive"]
+    detail = client.get(f"/api/v1/sessions/{sid}").json()
+    assert detail["summary"]["rows"] == "objective" and detail["summary"]["targets"] == ["val/kernel_docs"]
+    assert max(directive["weights"], key=directive["weights"].get) == "b"
+    assert "val/kernel_docs" in detail["history"][1]["losses"]

@@ -587,6 +587,34 @@ def test_online_real_aioli_session(mx: Client, p1: str) -> None:
     assert exc.value.code == "unexpected_step" and [e.loc for e in exc.value.errors] == ["step"]
 
 
+def test_online_starts_from_an_offline_recommendation(mx: Client, p1: str) -> None:
+    config = {"lp_rounds": 1, "lp_steps": 2, "round_steps": 20}
+    with pytest.raises(ValidationFailed) as exc:  # no runs yet: regmix cannot recommend
+        mx.online(p1, "aioli", config=config, total_steps=60, from_recommendation={"mixer": "regmix"})
+    assert [e.loc for e in exc.value.errors] == ["from_recommendation"] and mx.list_sessions(p1) == []
+    rng = np.random.default_rng(1)
+    runs = []
+    for i, w in enumerate(rng.dirichlet(np.ones(3), size=12)):
+        runs.append(run(f"r{i}", w[0], w[1], w[2], loss=3.0 - w[0] + 0.5 * w[2]))
+    mx.add_runs(p1, runs)
+    regmix: dict[str, Any] = {"model": "linear", "n_candidates": 2000}
+    choice = {"mixer": "regmix", "config": regmix}
+    rec = mx.recommend(p1, "regmix", regmix)
+    helper = mx.online(p1, "aioli", config=config, total_steps=60, from_recommendation=choice)
+    assert helper.start_source == "recommendation" and helper.session_start is not None
+    assert helper.session_start.recommendation is not None
+    assert helper.session_start.recommendation["mixer"] == "regmix"
+    assert helper.weights == pytest.approx(rec.weights) and helper.session_start.weights == helper.weights
+    assert OnlineMixing.resume(mx, helper.session_id).start_source == "recommendation"
+    plain = mx.start_session(p1, "aioli", config=config, total_steps=60, initial_weights=rec.weights)
+    assert plain.start is not None and plain.start.source == "initial_weights"
+    with pytest.raises(ValidationFailed) as both:
+        mx.start_session(
+            p1, "aioli", config=config, total_steps=60, initial_weights=rec.weights, from_recommendation=choice
+        )
+    assert both.value.code == "conflicting_start"
+
+
 def test_client_context_manager_closes_owned_pool() -> None:
     script = Script(httpx.Response(200, json={"status": "ok"}))
     with Client("http://mixopt.test", transport=httpx.MockTransport(script)) as client:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.auth import Forbidden
-from app.deps import ProjectName, ScopeDep, SessionId, StoreDep
+from app.deps import ProjectName, ScopeDep, SessionId, SettingsDep, StoreDep
 from app.jsonbody import JsonRoute
 from app.openapi import problem_responses
 from app.schemas import ReportIn, ReportOut, SessionDetailOut, SessionIn, SessionList, SessionOut
@@ -14,6 +14,8 @@ from app.services import sessions as svc
 
 router = APIRouter(route_class=JsonRoute, tags=["sessions"], responses=problem_responses(401, 403, 404, 422, 503))
 BODY = problem_responses(400, 409, 413)
+# a from_recommendation whose offline mixer runs past MIXOPT_FIT_TIMEOUT_SECONDS answers 504
+START = problem_responses(400, 409, 413, 504)
 
 
 def _check_scope(store: StoreDep, scope: ScopeDep, session_id: SessionId) -> None:
@@ -21,10 +23,18 @@ def _check_scope(store: StoreDep, scope: ScopeDep, session_id: SessionId) -> Non
         raise Forbidden("this token is not valid for the session's project")
 
 
-@router.post("/api/v1/projects/{name}/sessions", status_code=201, response_model=SessionOut, responses=BODY)
-def start_session(name: ProjectName, body: SessionIn, store: StoreDep) -> SessionOut:
+@router.post("/api/v1/projects/{name}/sessions", status_code=201, response_model=SessionOut, responses=START)
+def start_session(name: ProjectName, body: SessionIn, store: StoreDep, settings: SettingsDep) -> SessionOut:
     record, project = svc.start_session(
-        store, name, body.mixer, body.config, body.total_steps, body.initial_weights, body.seed
+        store,
+        name,
+        body.mixer,
+        body.config,
+        body.total_steps,
+        body.initial_weights,
+        body.seed,
+        None if body.from_recommendation is None else body.from_recommendation.model_dump(),
+        settings.fit_timeout_seconds,
     )
     return SessionOut(**svc.session_view(store, record, project))
 

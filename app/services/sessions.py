@@ -7,16 +7,17 @@ returns the directive the winner stored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from app.services import telemetry
+from app.services import mixing, telemetry
 from app.services.fitting import make_problem, parse_mixer, weights_array
 from app.services.runs import normalize_weights
 from mixers import MixerError, OnlineMixer
 from mixers.types import Directive, Report
-from store.errors import Conflict, FieldError, InvalidInput
+from store.errors import Conflict, DomainError, FieldError, InvalidInput
 from store.records import ProjectRecord, SessionEventRecord, SessionRecord
 from store.repository import Store
 
@@ -51,6 +52,37 @@ def _invalid(exc: MixerError, loc: str) -> InvalidInput:
     )
 
 
+def _recommended_start(store: Store, project_name: str, choice: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+    """The offline mixer's recommendation (the recommendations use case: its fit cache, worker pool and time
+    limit); any failure becomes the same problem with every error located under ``from_recommendation``."""
+    fidelity = choice.get("fidelity")
+    seed = choice.get("seed")
+    try:
+        rec = mixing.recommend(store, project_name, str(choice["mixer"]), choice.get("config"), fidelity, seed, timeout)
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        loc = "from_recommendation"
+        errors = [FieldError(f"{loc}.{e.loc}", e.msg) for e in exc.errors] or [FieldError(loc, exc.detail)]
+        raise DomainError(
+            f"{loc}: mixer {choice['mixer']!r} gave no recommendation to start from: {exc.detail}",
+            exc.code,
+            errors,
+            exc.status,
+        ) from exc
+    return {
+        "mixer": rec["mixer"],
+        "config": rec["config"],
+        "fidelity": None if fidelity is None else dict(fidelity),
+        "seed": seed,
+        "weights": rec["weights"],
+        "predicted": rec["predicted"],
+        "std": rec["std"],
+        "predicted_fidelity": rec["predicted_fidelity"],
+        "transfer": rec["transfer"],
+    }
+
+
 def start_session(
     store: Store,
     project_name: str,
@@ -59,7 +91,14 @@ def start_session(
     total_steps: int | None,
     initial_weights: dict[str, float] | None,
     seed: int | None,
+    from_recommendation: Mapping[str, Any] | None = None,
+    timeout: float = 300.0,
 ) -> tuple[SessionRecord, ProjectRecord]:
+    """Start ``mixer`` on the project from uniform, ``initial_weights``, or ``from_recommendation``
+    (``{mixer, config?, fidelity?, seed?}``: an offline mixer's recommendation, fitted within ``timeout``)."""
+    if initial_weights is not None and from_recommendation is not None:
+        msg = "give initial_weights or from_recommendation, not both"
+        raise InvalidInput(msg, code="conflicting_start", errors=[FieldError("from_recommendation", msg)])
     project = store.get_project(project_name)
     online = _mixer(project, mixer, config, seed)
     steps = total_steps or getattr(online.config, "total_steps", None)
@@ -70,11 +109,18 @@ def start_session(
             errors=[FieldError("total_steps", "required")],
         )
     init = None
+    source = "uniform"
+    recommendation = None
     if initial_weights is not None:
         norm, _raw, errs = normalize_weights(project, initial_weights, "initial_weights")
         if errs or norm is None:
             raise InvalidInput(errs[0].msg, code="invalid_weights", errors=errs)
         init = weights_array(project, norm)
+        source = "initial_weights"
+    elif from_recommendation is not None:
+        recommendation = _recommended_start(store, project_name, from_recommendation, timeout)
+        init = weights_array(project, recommendation["weights"])
+        source = "recommendation"
     try:
         state, directive = online.start(int(steps), init)
     except MixerError as exc:
@@ -93,6 +139,7 @@ def start_session(
             "total_steps": int(steps),
             "state": state,
             "directive": d,
+            "start": {"source": source, "weights": d["weights"], "recommendation": recommendation},
         },
         d,
     )
@@ -120,14 +167,22 @@ def report(store: Store, session_id: int, step: int, losses: dict[str, float]) -
             errors=[FieldError("step", f"expected {expected}")],
         )
     names = project.domain_names
-    errors = [FieldError(f"losses.{k}", f"unknown domain {k!r}") for k in losses if k not in names]
+    # Besides every domain, a report may carry the objective's own metrics (e.g. a held-out target loss).
+    objective = project.objective.get("metrics") or {}
+    errors = [
+        FieldError(f"losses.{k}", f"unknown domain {k!r} (nor a metric of the project's objective)")
+        for k in losses
+        if k not in names and k not in objective
+    ]
     errors += [FieldError("losses", f"missing loss for domain {n!r}") for n in names if n not in losses]
     if errors:
         raise InvalidInput(f"{errors[0].loc}: {errors[0].msg}", code="invalid_report", errors=errors)
     online = _mixer(project, session.mixer, session.config, session.seed)
+    extra = {k: float(v) for k, v in losses.items() if k not in names}
     try:
         state, directive = online.observe(
-            session.state, Report(step=step, losses=np.array([losses[n] for n in names], dtype=np.float64))
+            session.state,
+            Report(step=step, losses=np.array([losses[n] for n in names], dtype=np.float64), metrics=extra),
         )
     except MixerError as exc:
         raise _invalid(exc, "losses") from exc
@@ -175,6 +230,7 @@ def session_view(
         "summary": summary,
         "created_at": session.created_at,
         "updated_at": session.updated_at,
+        "start": session.start,
     }
     if with_history:
         view["history"] = [_event(e) for e in store.session_events(session.id)]

@@ -457,3 +457,79 @@ def test_summary() -> None:
     last = mixer.summary(trace[-1][0])
     assert last["phase"] == "done" and last["mixture"]["c"] == max(last["mixture"].values())
     assert last["mean_loss"] == pytest.approx(np.mean(list(last["last_losses"].values())))
+
+
+# -- a target objective that is not a training domain -------------------------------------------------
+
+# The held-out target's loss falls most when domain b is trained (the domain rows, A_TRUE, favour c).
+TARGET_ROW = np.array([0.2, 1.5, 0.3])
+
+
+def drive_target(
+    mixer: AioliMixer, total: int, carry: Callable[[int], bool] = lambda step: True, rate: float = 0.01
+) -> list[tuple[dict[str, Any], Directive]]:
+    """Like :func:`drive`, with a ``val/target`` metric reported whenever ``carry(step)``."""
+    state, directive = mixer.start(total)
+    out = [(state, directive)]
+    losses, target, step = np.full(mixer.problem.d, 10.0), 10.0, 0
+    while not directive.done:
+        n = directive.until_step - step
+        losses = losses - n * rate * A_TRUE @ directive.weights
+        target -= n * rate * float(TARGET_ROW @ directive.weights)
+        step = directive.until_step
+        metrics = {"val/target": target} if carry(step) else {}
+        state, directive = mixer.observe(json.loads(json.dumps(state)), Report(step, losses, metrics))
+        out.append((state, directive))
+    return out
+
+
+def test_target_metric_rows_move_the_mixture_towards_the_domain_that_helps_the_target() -> None:
+    prob = problem(objective=Objective({"val/target": 1.0}))
+    states = exploit_states(drive_target(AioliMixer(prob, small(ema=None), seed=0), 300))
+    assert len(states) == 6 and states[0]["targets"] == ["val/target"]
+    row = normalize_interactions(TARGET_ROW[None, :])
+    for s in states:  # linear target loss: the solve recovers its row of A exactly
+        np.testing.assert_allclose(s["a"], row, atol=1e-9)
+    for r, s in enumerate(states, start=1):
+        expected = np.exp(r * 0.2 * row[0])
+        np.testing.assert_allclose(s["p"], expected / expected.sum(), rtol=1e-9)
+    pb = [s["p"][1] for s in states]
+    assert all(x < y for x, y in itertools.pairwise(pb)) and pb[-1] == max(states[-1]["p"])
+    # the same session without the target in its reports falls back to the domain losses, which favour c
+    fallback = exploit_states(drive_target(AioliMixer(prob, small(ema=None), seed=0), 300, carry=lambda s: False))
+    assert fallback[-1]["targets"] is None and int(np.argmax(fallback[-1]["p"])) == 2
+    summ = AioliMixer(prob, small(ema=None), seed=0).summary(states[-1])
+    assert summ["rows"] == "objective" and list(summ["last_targets"]) == ["val/target"]
+
+
+def test_target_rows_mix_objective_metrics_and_domain_losses_and_maximize_flips_the_sign() -> None:
+    # objective = target + a's loss: rows [target, a], both from the report (a from the domain losses)
+    prob = problem(objective=Objective({"val/target": 1.0, "val/a": 1.0}))
+    states = exploit_states(drive_target(AioliMixer(prob, small(ema=None), seed=0), 120))
+    rows = normalize_interactions(np.vstack([TARGET_ROW, A_TRUE[0]]))
+    np.testing.assert_allclose(states[0]["a"], rows, atol=1e-9)
+    expected = np.exp(0.2 * rows.sum(axis=0))
+    np.testing.assert_allclose(states[0]["p"], expected / expected.sum(), rtol=1e-9)
+    # maximizing the metric (say, an accuracy that falls as b is trained) moves away from b
+    maxi = problem(objective=Objective({"val/target": 1.0}, "maximize"))
+    p = exploit_states(drive_target(AioliMixer(maxi, small(ema=None), seed=0), 300))[-1]["p"]
+    assert int(np.argmin(p)) == 1
+
+
+def test_target_session_rejects_a_later_report_without_the_target() -> None:
+    prob = problem(objective=Objective({"val/target": 1.0}))
+    mixer = AioliMixer(prob, small(), seed=0)
+    with pytest.raises(MixerError, match="val/target"):
+        drive_target(mixer, 120, carry=lambda step: step < 9)
+    bad = drive_target(mixer, 120)[1][0]  # a state after the step-0 report
+    with pytest.raises(MixerError, match="finite"):
+        mixer.observe(bad, Report(3, np.full(3, 9.0), {"val/target": float("nan")}))
+
+
+def test_version_1_state_still_loads() -> None:
+    mixer = AioliMixer(problem(), small(), seed=0)
+    state = drive(mixer, 120)[2][0]
+    old = {k: v for k, v in state.items() if k not in ("targets", "last_targets")} | {"version": 1}
+    _, directive = mixer.observe(old, Report(state["next_step"], np.full(3, 9.0)))
+    _, expected = mixer.observe(state, Report(state["next_step"], np.full(3, 9.0)))
+    np.testing.assert_allclose(directive.weights, expected.weights)
