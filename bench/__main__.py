@@ -38,9 +38,11 @@ BENCHMARKS = {  # name: (module, the results file its run() writes, bench/result
     "lm_aioli": ("bench.bench_lm_aioli", "lm/aioli"),
     "lm_campaign": ("bench.bench_lm_campaign", "lm/campaign"),
     "lm_mfbo": ("bench.bench_lm_mfbo", "lm/mfbo"),
+    "lm_scale": ("bench.bench_lm_scale", "lm/scale"),
+    "lm_aioli_paper": ("bench.bench_lm_aioli_paper", "lm/aioli_paper"),
 }
 # Real LM training (torch, a GPU, the Debian shards): run only when named with --only; --reuse adds their rows.
-OPT_IN = {"lm_aioli", "lm_campaign", "lm_mfbo"}
+OPT_IN = {"lm_aioli", "lm_campaign", "lm_mfbo", "lm_scale", "lm_aioli_paper"}
 COLUMNS = ["benchmark", "value", "baseline", "ratio", "target", "ok"]
 
 

@@ -196,6 +196,8 @@ def run_phase(phase: str, quick: bool = False, procs: int | None = None) -> dict
             plan_path(quick).write_text(json.dumps(plan, indent=2) + "\n")
             first = next(iter(plan["sizes"]))
             result = _train_arms(pool, base, plan["sizes"][first], bar)
+    elif phase == "handoff":
+        result = _handoff(path, setup, tokens, procs, quick)
     elif phase == "large":
         plan = json.loads(plan_path(quick).read_text())
         last = list(plan["sizes"])[-1]
@@ -207,6 +209,54 @@ def run_phase(phase: str, quick: bool = False, procs: int | None = None) -> dict
                "arms": result}
     write_json(f"lm/scale_{phase}", payload)
     return payload
+
+
+#: The hand-off's Aioli: the paper's step size, smoothing, one-hot factor and sweep length (DESIGN 4.3), one sweep
+#: per round of 300 steps (four sweeps over five domains would spend 48% of the steps on one-hot probes).
+HANDOFF_AIOLI = {"lp_rounds": 1, "lp_steps": 6, "eta": 0.1, "ema": 0.5, "one_hot_factor": 0.5, "round_steps": 300}
+QUICK_AIOLI = {"lp_rounds": 1, "lp_steps": 1, "eta": 0.1, "ema": 0.5, "one_hot_factor": 0.5, "round_steps": 8}
+
+
+def _handoff(path: Path, setup: Setup, tokens: Mapping[str, int], procs: int, quick: bool) -> dict[str, Any]:
+    """Aioli started from the default recommendation (``from_recommendation``, the target's own rows) against
+    that recommendation trained alone, at the middle size, 3 seeds, on a server holding the plan's proxy runs."""
+    plan = json.loads(plan_path(quick).read_text())
+    size = plan["sizes"][next(iter(plan["sizes"]))]
+    scale, fid = Scale(**size["scale"]), size["fidelity"]
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_server(Path(tmp)) as url,
+        Client(url, timeout=600) as client,
+        Pool(procs) as pool,
+        progress() as bar,
+    ):
+        client.create_project(PROJECT, [{"name": d, "tokens": float(tokens[d])} for d in DOMAINS], OBJECTIVE,
+                              target_fidelity=fidelity(setup.sizes[-1]))
+        client.add_runs(PROJECT, [
+            {"external_id": f"proxy-{i}", "weights": r["weights"], "status": "completed",
+             "fidelity": {"params": r["params"], "tokens": r["tokens"]},
+             "cost": 6 * r["params"] * r["tokens"] / 1e15,
+             "metrics": {f"val/{k}": v for k, v in r["losses"].items()} | {"val/mean": r["mean"]}}
+            for i, r in enumerate(plan["proxy_runs"])])
+        start = {"mixer": "regmix", "fidelity": fid, "seed": 0}
+        rec = client.recommend(PROJECT, "regmix", fidelity=fid, seed=0)
+        base = _base(path, url, quick)
+        aioli = QUICK_AIOLI if quick else HANDOFF_AIOLI
+        jobs = [{**base, **scale.job(), "kind": "static", "arm": "recommendation", "seed": s, "weights": rec.weights}
+                for s in SEEDS]
+        jobs += [{**base, **scale.job(), "kind": "online", "arm": "aioli_handoff", "seed": s, "aioli": aioli,
+                  "from_recommendation": start, "report_targets": ["kernel_docs"]} for s in SEEDS]
+        task = bar.add_task("hand-off runs", total=len(jobs))
+        out: dict[str, Any] = {"recommended_weights": rec.weights, "aioli": aioli, "size": scale.job(),
+                               "plan_default": size["arms"]["default"]["weights"]}
+        for res in pool.map(jobs, lambda _: bar.advance(task)):
+            keep: dict[str, Any] = {k: res[k] for k in ("seed", "losses", "mean", "seconds") if k in res}
+            if "record" in res:
+                keep["record"] = {k: res["record"][k] for k in ("final_weights", "reports", "start", "trajectory")}
+            out.setdefault(res["arm"], []).append(keep)
+        for arm in ("recommendation", "aioli_handoff"):
+            out[arm].sort(key=lambda r: r["seed"])
+    return out
 
 
 # -- the report ---------------------------------------------------------------------------------------------
@@ -273,6 +323,19 @@ def report(quick: bool = False) -> dict[str, Any]:
         "goals": goals(sizes),
         "wall_seconds": {p: phases[p]["wall_seconds"] for p in phases},
     }
+    handoff_path = results_dir() / "lm" / "scale_handoff.json"
+    if handoff_path.exists():
+        h = json.loads(handoff_path.read_text())
+        arms_h = h["arms"]
+        payload["handoff"] = {
+            "stamp": h["stamp"], "aioli": arms_h["aioli"], "size": arms_h["size"],
+            "recommended_weights": arms_h["recommended_weights"],
+            "recommendation": summarize(arms_h["recommendation"], "target"),
+            "aioli_handoff": summarize(arms_h["aioli_handoff"], "target"),
+            "final_weights": [r["record"]["final_weights"] for r in arms_h["aioli_handoff"]],
+            "start": [r["record"]["start"] for r in arms_h["aioli_handoff"]],
+        }
+        _plot_handoff(arms_h)
     write_json("lm/scale", payload)
     _plot(payload)
     return payload
@@ -314,6 +377,32 @@ def _plot(payload: dict[str, Any]) -> None:
     plt.close(fig)
 
 
+def _plot_handoff(arms: dict[str, Any]) -> None:
+    """The hand-off sessions' mixture over steps, one panel per seed, with the target loss at each report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = arms["aioli_handoff"]
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.5 * len(runs), 3.6), squeeze=False)
+    for ax, run in zip(axes[0], runs, strict=True):
+        traj = run["record"]["trajectory"]
+        steps = [t["step"] for t in traj]
+        for j, dom in enumerate(DOMAINS):
+            ax.plot(steps, [t["weights"][dom] for t in traj], label=dom, color=plt.get_cmap("Set2")(j))
+        ax.set_title(f"seed {run['seed']}: Aioli from the recommendation", fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylabel("weight")
+        twin = ax.twinx()
+        twin.plot(steps, [t["losses"].get("val/kernel_docs", float("nan")) for t in traj], "k:", lw=1)
+        twin.set_ylabel("kernel_docs probe loss", fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, "lm/scale_handoff")
+    plt.close(fig)
+
+
 def table(payload: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for size, arms in payload["sizes"].items():
@@ -328,15 +417,23 @@ def table(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def run(quick: bool = False, procs: int | None = None) -> dict[str, Any]:
+    """Every phase in one process (a machine that holds them all), then the report."""
+    for phase in ("medium", "large", "handoff"):
+        run_phase(phase, quick=quick, procs=procs)
+    return report(quick=quick)
+
+
 if __name__ == "__main__":
     from rich import print as rprint
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--phase", choices=["medium", "large", "report", "all"], default="all")
+    parser.add_argument("--phase", choices=["medium", "large", "handoff", "report", "all"], default="all")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--procs", type=int)
     args = parser.parse_args()
-    for ph in (["medium", "large"] if args.phase == "all" else [] if args.phase == "report" else [args.phase]):
+    for ph in (["medium", "large", "handoff"] if args.phase == "all" else [] if args.phase == "report"
+               else [args.phase]):
         run_phase(ph, quick=args.quick, procs=args.procs)
     if args.phase in ("report", "all"):
         rprint(table(report(quick=args.quick)))

@@ -11,7 +11,7 @@ device and seed). The benchmark (:mod:`bench.bench_lm`) runs exactly these funct
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bench.lm.trainer import Trainer
@@ -46,20 +46,35 @@ def run_offline_batch(
 
 
 def train_online(
-    client: Client, project: str, trainer: Trainer, config: Mapping[str, Any] | None = None, seed: int | None = None
+    client: Client,
+    project: str,
+    trainer: Trainer,
+    config: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    from_recommendation: Mapping[str, Any] | None = None,
+    report_targets: Sequence[str] = (),
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """(b) Train ``total_steps`` under an Aioli session; returns the final losses and the session's record
-    (final weights, number of reports, seconds spent in the mixer's HTTP calls and in probe evaluations)."""
+    (final weights, number of reports, seconds spent in the mixer's HTTP calls and in probe evaluations, the
+    trajectory of the weights). ``from_recommendation`` (``{"mixer": ...}``) starts the session from that
+    offline mixer's recommendation (the hand-off); ``report_targets`` adds these held-out targets' losses to every
+    report as ``val/<target>``, so a project whose objective is a target learns A's rows for it."""
     steps = trainer.cfg.total_steps
-    helper = client.online(project, "aioli", config=config, total_steps=steps, seed=seed)
+    helper = client.online(
+        project, "aioli", config=config, total_steps=steps, seed=seed, from_recommendation=from_recommendation
+    )
     probe_seconds = 0.0
+    trajectory: list[dict[str, Any]] = []
 
     def probe() -> dict[str, float]:
         nonlocal probe_seconds
         t = time.perf_counter()
-        losses = trainer.probe()
+        losses = trainer.probe(targets=bool(report_targets))
         probe_seconds += time.perf_counter() - t
-        return losses
+        report = {k: v for k, v in losses.items() if k in trainer.data.train}
+        report |= {f"val/{k}": losses[k] for k in report_targets}
+        trajectory.append({"step": trainer.step, "weights": dict(helper.weights), "losses": report})
+        return report
 
     t_mixer = 0.0
     for step in range(steps):
@@ -77,6 +92,8 @@ def train_online(
         "mixer_seconds": t_mixer - probe_seconds,
         "probe_seconds": probe_seconds,
         "done": helper.done,
+        "start": helper.start_source,
+        "trajectory": trajectory,
     }
     return trainer.evaluate(), record
 

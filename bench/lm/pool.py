@@ -56,7 +56,8 @@ def run_job(job: Job) -> Job:
         with Client(job["url"], retries=5) as client:
             if kind == "online":
                 losses, out["record"] = drive.train_online(
-                    client, job["project"], trainer, job.get("aioli"), seed=int(job["seed"])
+                    client, job["project"], trainer, job.get("aioli"), seed=int(job["seed"]),
+                    from_recommendation=job.get("from_recommendation"), report_targets=job.get("report_targets", ()),
                 )
             elif kind == "proposed":
                 metrics = drive.train_proposed_run(client, job["project"], int(job["run_id"]), job["weights"], trainer)
