@@ -136,12 +136,14 @@ def _same(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
     return all(abs(a[k] - b[k]) < 1e-6 for k in a)
 
 
-def _train_arms(pool: Pool, base: Job, size_plan: dict[str, Any], bar: Any) -> dict[str, Any]:
+def _train_arms(
+    pool: Pool, base: Job, size_plan: dict[str, Any], bar: Any, arms: Sequence[str] = ARMS
+) -> dict[str, Any]:
     """Train each distinct mixture of ``size_plan`` at its scale for every seed; arms with the same mixture share."""
     scale = Scale(**size_plan["scale"])
     distinct: list[tuple[str, dict[str, float]]] = []
     alias: dict[str, str] = {}
-    for arm in ARMS:
+    for arm in arms:
         w = size_plan["arms"][arm]["weights"]
         twin = next((name for name, v in distinct if _same(v, w)), None)
         if twin is None:
@@ -154,12 +156,14 @@ def _train_arms(pool: Pool, base: Job, size_plan: dict[str, Any], bar: Any) -> d
     for res in pool.map(jobs, lambda _: bar.advance(task)):
         by_arm.setdefault(res["arm"], []).append(
             {k: res[k] for k in ("seed", "losses", "mean", "seconds", "train_seconds", "params", "tokens")})
-    out: dict[str, Any] = {arm: sorted(by_arm[alias[arm]], key=lambda r: r["seed"]) for arm in ARMS}
+    out: dict[str, Any] = {arm: sorted(by_arm[alias[arm]], key=lambda r: r["seed"]) for arm in arms}
     out["_aliases"] = {a: t for a, t in alias.items() if a != t}
     return out
 
 
-def run_phase(phase: str, quick: bool = False, procs: int | None = None) -> dict[str, Any]:
+def run_phase(
+    phase: str, quick: bool = False, procs: int | None = None, arms: Sequence[str] = ARMS
+) -> dict[str, Any]:
     if quick:
         use_quick_results()
     setup = QUICK if quick else FULL
@@ -202,7 +206,7 @@ def run_phase(phase: str, quick: bool = False, procs: int | None = None) -> dict
         plan = json.loads(plan_path(quick).read_text())
         last = list(plan["sizes"])[-1]
         with Pool(procs) as pool, progress() as bar:
-            result = _train_arms(pool, _base(path, None, quick), plan["sizes"][last], bar)
+            result = _train_arms(pool, _base(path, None, quick), plan["sizes"][last], bar, arms)
     else:
         raise ValueError(f"unknown phase {phase!r}")
     payload = {"phase": phase, "stamp": _stamp(), "procs": procs, "wall_seconds": time.perf_counter() - started,
@@ -307,7 +311,7 @@ def report(quick: bool = False) -> dict[str, Any]:
     for (size, _), phase in zip(plan["sizes"].items(), ("medium", "large"), strict=True):
         arms = phases[phase]["arms"]
         sizes[size] = {arm: {obj: summarize(arms[arm], obj) for obj in ("target", "weighted", "domains")}
-                       for arm in ARMS}
+                       for arm in ARMS if arm in arms}
         sizes[size]["_aliases"] = arms.get("_aliases", {})
     payload = {
         "stamps": {"plan": plan["stamp"], **{p: phases[p]["stamp"] for p in phases},
@@ -431,9 +435,10 @@ if __name__ == "__main__":
     parser.add_argument("--phase", choices=["medium", "large", "handoff", "report", "all"], default="all")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--procs", type=int)
+    parser.add_argument("--arms", nargs="*", choices=ARMS, default=list(ARMS), help="large phase: arms to train")
     args = parser.parse_args()
     for ph in (["medium", "large", "handoff"] if args.phase == "all" else [] if args.phase == "report"
                else [args.phase]):
-        run_phase(ph, quick=args.quick, procs=args.procs)
+        run_phase(ph, quick=args.quick, procs=args.procs, arms=args.arms)
     if args.phase in ("report", "all"):
         rprint(table(report(quick=args.quick)))
