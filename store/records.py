@@ -33,6 +33,7 @@ class ProjectRecord:
     updated_at: datetime | None
     archived_at: datetime | None = None
     fidelities: list[dict[str, float]] | None = None
+    uid: str = ""
 
     @property
     def domain_names(self) -> list[str]:
@@ -53,6 +54,7 @@ class ProjectRecord:
             updated_at=as_utc(row.updated_at),
             archived_at=as_utc(row.archived_at),
             fidelities=[dict(f) for f in row.fidelities] if row.fidelities else None,
+            uid=row.uid,
         )
 
 

@@ -1,7 +1,7 @@
 """How the offline use cases run a mixer: the project as the mixer sees it (problem, observations, pending
 runs), config parsing, the worker pool with its time limit, and the fit cache.
 
-Fitted mixers are cached by a hash of (project data version, mixer, config, seed): in this process (LRU)
+Fitted mixers are cached by a hash of (project uid, data version, mixer, config, seed): in this process (LRU)
 and in the database (pickled), so any API process reuses a fit. The data version is bumped by every write
 to the project's runs, constraints or embeddings, so a cached fit is never stale.
 """
@@ -233,7 +233,7 @@ def cached(store: Store, project_id: int, key: str, compute: Callable[[], T], mi
 def fitted(
     store: Store, ctx: Context, cls: type[Mixer], config: MixerConfig, seed: int | None, timeout: float
 ) -> OfflineMixer:
-    key = cache_key("fit", ctx.project.id, ctx.project.data_version, cls.name, config.model_dump(mode="json"), seed)
+    key = cache_key("fit", ctx.project.uid, ctx.project.data_version, cls.name, config.model_dump(mode="json"), seed)
 
     def compute() -> OfflineMixer:
         def fit() -> OfflineMixer:

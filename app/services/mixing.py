@@ -43,7 +43,7 @@ def recommend(
     ctx = load_context(store, project_name, cls)
     seed = 0 if seed is None else seed
     key = cache_key(
-        "rec", ctx.project.id, ctx.project.data_version, cls.name, cfg.model_dump(mode="json"), seed, fidelity
+        "rec", ctx.project.uid, ctx.project.data_version, cls.name, cfg.model_dump(mode="json"), seed, fidelity
     )
 
     def compute() -> dict[str, Any]:
