@@ -20,7 +20,12 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(3600.0, gt=0, description="lease of a pending run between heartbeats")
     max_body_bytes: int = Field(128 * 1024 * 1024, gt=0)
     max_runs_per_request: int = Field(10_000, gt=0)
-    fit_timeout_seconds: float = Field(300.0, gt=0)
+    fit_timeout_seconds: float = Field(
+        300.0, gt=0, description="limit of one request's mixer work (fit and answer), from when the request starts"
+    )
+    fits_per_project: int = Field(
+        2, ge=1, description="worker-pool jobs one project may run at once; a request past it is a 429"
+    )
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "info"
 

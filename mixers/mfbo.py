@@ -55,6 +55,7 @@ from mixers.acquisition import (
     knowledge_gradient,
 )
 from mixers.base import FoldRunner, FoldSplits, MixerConfig, MixerError, OfflineMixer, held_out_mixtures, run_in_order
+from mixers.cancel import checkpoint
 from mixers.gp import ExactGP, GPParams
 from mixers.proposals import POOL_TOL, PROPOSAL_TOL
 from mixers.registry import register
@@ -821,6 +822,7 @@ class MFBOMixer(OfflineMixer):
             paired_ref = self._existing(pending, [target])[fidelity_key(target)]
             need = self.config.calibration_runs - self._paired_count(low, pending)
             for _ in range(min(need, n)):
+                checkpoint()
                 free = usable & (novel_mask(lw, paired_ref, tol) if len(paired_ref) else True)
                 idx = np.flatnonzero(free)
                 if len(idx) == 0:
@@ -880,6 +882,7 @@ class MFBOMixer(OfflineMixer):
         climb_w, climb_y = self._screened(allowed, lows)
         chosen: list[tuple[FloatArray, dict[str, float]]] = []
         for _ in range(n):
+            checkpoint()
             if not ok.any():
                 break
             w_up = self._climb(climb_w, climb_y, ref[keys[ti]], tol)
@@ -945,6 +948,7 @@ class MFBOMixer(OfflineMixer):
         chosen: list[tuple[FloatArray, dict[str, float]]] = []
         left = pool
         for _ in range(n):
+            checkpoint()
             if left is not None:
                 left = left[novel_mask(left, ref, tol)]
                 if len(left) == 0:
@@ -995,6 +999,7 @@ class MFBOMixer(OfflineMixer):
         chosen: list[tuple[FloatArray, dict[str, float]]] = []
         everywhere = list(range(len(allowed)))
         for _ in range(n):
+            checkpoint()
             if not ok.any():
                 break
             acq = self._acquisition(model, allowed, costs, disc_w, own_level)

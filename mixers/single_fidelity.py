@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from mixers.base import FoldRunner, FoldSplits, MixerConfig, MixerError, OfflineMixer, held_out_mixtures, run_in_order
+from mixers.cancel import checkpoint
 from mixers.proposals import PositiveFloat, ProposalRecipe, Scorer, proposal_fidelity, propose_runs
 from mixers.training import (
     TAG_CV,
@@ -142,6 +143,7 @@ class SingleFidelityMixer(OfflineMixer):
         folds = self.config.cv_folds
         pred = np.empty(ts.n)
         for k in range(folds):
+            checkpoint()
             tr = fold != k
             pred[~tr] = self._cv_predict(subset(ts, tr), ts.x[~tr])
         self.cv_spearman = safe_spearman(pred, ts.y)

@@ -504,8 +504,15 @@ class Store:
                 update(RunRow).where(RunRow.proposal_id == prop.id).values(lease_expires_at=utcnow(lease_seconds))
             )
             self._bump(s, project_id)
-            for row in rows:
-                s.refresh(row)
+            # one query for every new run (with its lease), not one refresh each: n=1000 is 1000 round trips
+            rows = list(
+                s.scalars(
+                    select(RunRow)
+                    .where(RunRow.proposal_id == prop.id)
+                    .order_by(RunRow.id)
+                    .execution_options(populate_existing=True)
+                )
+            )
             return ProposalRecord.from_row(prop), [RunRecord.from_row(r) for r in rows]
 
     # -- fit cache --------------------------------------------------------------------------------
