@@ -477,22 +477,23 @@ class Store:
         seed: int | None,
         runs: Sequence[dict[str, Any]],
         lease_seconds: float,
-        dedupe: Callable[[list[RunRecord]], Sequence[dict[str, Any]]] | None = None,
+        dedupe: Callable[[list[tuple[dict[str, float], str]]], Sequence[dict[str, Any]]] | None = None,
     ) -> tuple[ProposalRecord, list[RunRecord]]:
         """Create a proposal and its pending runs.
 
-        ``dedupe`` sees the project's completed and open runs under the project's write lock and returns the
-        rows still worth creating, so concurrent proposals never create the same pending mixture twice.
+        ``dedupe`` sees the ``(weights, fidelity_key)`` of the project's completed and open runs under the project's
+        write lock and returns the rows still worth creating, so concurrent proposals never create the same pending
+        mixture twice. (Two columns, not whole runs: on thousands of runs the records cost more than the rest.)
         """
         with self.tx() as s:
             s.execute(select(ProjectRow.id).where(ProjectRow.id == project_id).with_for_update())
             if dedupe is not None:
-                known = s.scalars(
-                    select(RunRow).where(
+                known = s.execute(
+                    select(RunRow.weights, RunRow.fidelity_key).where(
                         RunRow.project_id == project_id, RunRow.status.in_(["completed", *OPEN_STATUSES])
                     )
-                )
-                runs = dedupe([RunRecord.from_row(r) for r in known])
+                ).all()
+                runs = dedupe([(weights, key) for weights, key in known])
             prop = ProposalRow(project_id=project_id, mixer=mixer, config=config, seed=seed)
             s.add(prop)
             s.flush()

@@ -232,16 +232,19 @@ def _proposal_diagnostics(project: ProjectRecord, proposed: Sequence[Any], runs:
     return jsonable(diag)
 
 
-def _drop_known(project: ProjectRecord, rows: list[dict[str, Any]], existing: list[RunRecord]) -> list[dict[str, Any]]:
-    """Rows whose (mixture, fidelity) no completed or open run of the project holds yet.
+def _drop_known(
+    project: ProjectRecord, rows: list[dict[str, Any]], existing: list[tuple[dict[str, float], str]]
+) -> list[dict[str, Any]]:
+    """Rows whose (mixture, fidelity) no completed or open run of the project holds yet; ``existing`` holds the
+    ``(weights, fidelity_key)`` of those runs.
 
     Runs under the project's write lock: one matrix per fidelity and one k-d tree query per fidelity, so the cost
     grows with (runs + rows), not with their product.
     """
     names = project.domain_names
     known: dict[str, list[list[float]]] = {}
-    for r in existing:
-        known.setdefault(fidelity_key(r.fidelity), []).append([r.weights.get(n, 0.0) for n in names])
+    for weights, key in existing:
+        known.setdefault(key, []).append([weights.get(n, 0.0) for n in names])
     keep = np.ones(len(rows), dtype=bool)
     by_fid: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
