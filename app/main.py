@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
     app.state.settings = settings
     app.state.store = store
     app.state.auth_enabled = bool(auth) if auth is not None else settings.auth == "on"
-    fitting.configure(settings.fits_per_project)
+    fitting.configure(settings.fits_per_project, settings.blas_threads)
     problems.install(app)
     openapi.install(app)
 
