@@ -498,23 +498,10 @@ class Store:
             s.add(prop)
             s.flush()
             s.refresh(prop)
-            rows = [RunRow(project_id=project_id, proposal_id=prop.id, **r) for r in runs]
-            s.add_all(rows)
-            s.flush()
-            s.execute(
-                update(RunRow).where(RunRow.proposal_id == prop.id).values(lease_expires_at=utcnow(lease_seconds))
-            )
+            # the bulk-ingest path: executemany, leases from the database clock, server columns in one query
+            created = self._insert_runs(s, project_id, list(runs), lease_seconds, prop.id)
             self._bump(s, project_id)
-            # one query for every new run (with its lease), not one refresh each: n=1000 is 1000 round trips
-            rows = list(
-                s.scalars(
-                    select(RunRow)
-                    .where(RunRow.proposal_id == prop.id)
-                    .order_by(RunRow.id)
-                    .execution_options(populate_existing=True)
-                )
-            )
-            return ProposalRecord.from_row(prop), [RunRecord.from_row(r) for r in rows]
+            return ProposalRecord.from_row(prop), created
 
     # -- fit cache --------------------------------------------------------------------------------
 
