@@ -33,7 +33,7 @@ RUNS = 2000
 QUICK_RUNS = 500
 N_SMALL, N_LARGE = 8, 1000
 FOLDS = 5
-REPEATS = 3  # proposal pairs (n=8, n=1000), each on its own copy of the project; medians reported
+REPEATS = 5  # proposal pairs (n=8, n=1000), each on its own copy of the project; medians reported
 PROBE_EVERY = 0.05
 GOAL_RATIO = 3.0  # proposal n=1000 over n=8
 HEALTHZ_GOAL_MS = 100.0  # p99 of /healthz during the heavy requests
