@@ -43,5 +43,5 @@ def resolve_scope(request: Request) -> Scope:
         raise Unauthorized("this server needs a bearer token: Authorization: Bearer <token>")
     found, project_id = access.token_scope(request.app.state.store, token)
     if not found:
-        raise Unauthorized("unknown or revoked token")
+        raise Unauthorized("unknown, revoked or expired token")
     return Scope(project_id, True)

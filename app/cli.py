@@ -25,7 +25,7 @@ from store.errors import DomainError
 
 app = typer.Typer(help="mixopt: data-mixture optimization for language-model training.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens: create (printed once), list, revoke.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 console = Console()
@@ -614,12 +614,56 @@ def embed(
 def token_create(
     project: Annotated[str | None, typer.Option(help="limit the token to one project")] = None,
     name: Annotated[str, typer.Option(help="a label for the token")] = "",
+    expires_in: Annotated[
+        str | None, typer.Option("--expires-in", help="lifetime such as 30d, 12h or 90m (default: until revoked)")
+    ] = None,
 ) -> None:
     """Create a bearer token; it is printed once and stored hashed."""
-    from app.services.access import create_token
+    from app.services.access import create_token, parse_duration
 
-    token = _call(create_token, _store(), name, project)
+    lifetime = _call(parse_duration, expires_in) if expires_in is not None else None
+    token = _call(create_token, _store(), name, project, lifetime)
     sys.stdout.write(token + "\n")
+
+
+TOKEN_COLUMNS = ["id", "name", "prefix", "project", "created_at", "expires_at", "revoked_at", "state"]
+
+
+def _token_row(t: Any) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    if t.revoked_at is not None:
+        state = "revoked"
+    elif t.expires_at is not None and t.expires_at <= datetime.now(UTC):
+        state = "expired"
+    else:
+        state = "active"
+    return {
+        "id": t.id,
+        "name": t.name,
+        "prefix": t.prefix,
+        "project": t.project or "(admin)",
+        "created_at": t.created_at,
+        "expires_at": t.expires_at,
+        "revoked_at": t.revoked_at,
+        "state": state,
+    }
+
+
+@token_app.command("list")
+def token_list(fmt: FormatOpt = Format.table) -> None:
+    """Every token: id, label, the secret's first characters, project, created, expires, revoked (never the secret)."""
+    from app.services.access import list_tokens
+
+    _emit([_token_row(t) for t in _call(list_tokens, _store())], fmt, TOKEN_COLUMNS, "tokens")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="the token's id, as `mixopt token list` shows")]) -> None:
+    """Revoke a token: from now on it answers 401."""
+    from app.services.access import revoke_token
+
+    _emit([_token_row(_call(revoke_token, _store(), token_id))], Format.table, TOKEN_COLUMNS, "revoked")
 
 
 def main() -> None:

@@ -31,9 +31,10 @@ def project_access(
     scope: Annotated[Scope, Depends(get_scope)],
     store: Annotated[Store, Depends(get_store)],
 ) -> str:
-    """The project name of the path, after checking the caller may use that project."""
-    if scope.project_id is not None and not scope.allows(access.project_id(store, name)):
-        raise Forbidden(f"this token is not valid for project {name!r}")
+    """The project name of the path, after checking the caller may use that project: another project answers the
+    same 404 as a missing one, so a project token cannot probe names."""
+    if not access.in_scope(store, scope.project_id, name):
+        raise access.project_not_found(name)
     return name
 
 

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics, openapi, problems
+from app.services import fitting
 from app.settings import Settings, get_settings
 from store import db
 from store.repository import Store
@@ -183,6 +184,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
     app.state.settings = settings
     app.state.store = store
     app.state.auth_enabled = bool(auth) if auth is not None else settings.auth == "on"
+    fitting.configure(settings.fits_per_project, settings.blas_threads)
     problems.install(app)
     openapi.install(app)
 

@@ -17,13 +17,14 @@ PROBLEM_REF = "#/components/schemas/Problem"
 _DESCRIPTIONS = {
     400: "Bad Request: the body is not parseable JSON, or the input breaks a rule of the service",
     401: "Unauthorized: a bearer token is needed (auth on)",
-    403: "Forbidden: the token is not valid for this project, or this needs an admin token",
-    404: "Not Found: the project, run or session does not exist",
+    403: "Forbidden: this needs an admin token",
+    404: "Not Found: the project, run or session does not exist (or is not the token's project)",
     409: "Conflict: the request contradicts stored state (same id with other content, a finished run...)",
     413: "Content Too Large: the body is over MIXOPT_MAX_BODY_BYTES",
     422: "Unprocessable Content: a field is invalid; `errors` names each one",
+    429: "Too Many Requests: the project has MIXOPT_FITS_PER_PROJECT computations running (retry after Retry-After)",
     503: "Service Unavailable: the database is unreachable (retry after Retry-After)",
-    504: "Gateway Timeout: the mixer did not finish within MIXOPT_FIT_TIMEOUT_SECONDS",
+    504: "Gateway Timeout: the mixer did not finish within MIXOPT_FIT_TIMEOUT_SECONDS of the request; it was cancelled",
 }
 
 

@@ -28,7 +28,18 @@ class Settings(BaseSettings):
         le=MAX_TRAJECTORY_POINTS_CEILING,
         description="points one run's trajectory may have (ingest and /result); more is a 422",
     )
-    fit_timeout_seconds: float = Field(300.0, gt=0)
+    fit_timeout_seconds: float = Field(
+        300.0, gt=0, description="limit of one request's mixer work (fit and answer), from when the request starts"
+    )
+    blas_threads: int = Field(
+        1,
+        ge=1,
+        description="BLAS threads of the server process: fits already run side by side in the worker pool, and BLAS "
+        "threads spinning on a busy machine starve the event loop (/healthz)",
+    )
+    fits_per_project: int = Field(
+        2, ge=1, description="worker-pool jobs one project may run at once; a request past it is a 429"
+    )
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "info"
 

@@ -27,6 +27,7 @@ BENCHMARKS = {  # name: (module, the results file its run() writes, bench/result
     "regmix": ("bench.bench_regmix", "regmix_speed"),
     "regmix_blend": ("bench.bench_regmix_blend", "regmix_blend"),
     "evaluate": ("bench.bench_evaluate", "evaluate_speed"),
+    "heavy": ("bench.bench_heavy", "heavy"),
     "regmix_pool": ("bench.pool_replay", "regmix_pool_replay"),
     "ot": ("bench.bench_ot", "ot"),
     "mfbo": ("bench.bench_mfbo", "mfbo"),

@@ -41,6 +41,7 @@ import numpy as np
 from scipy.special import ndtr
 from scipy.stats import norm
 
+from mixers.cancel import checkpoint
 from mixers.types import FloatArray
 
 # Rows per block of the exact O(L^2) expectation (memory ~ 6 * EXACT_BLOCK * L^2 floats).
@@ -120,6 +121,7 @@ def expected_min_of_lines(a: FloatArray, b: FloatArray, zmax: float = 6.0, grid:
     # Rows with similar numbers of surviving lines go together, so each block pads to a similar width.
     by_count = np.argsort(count, kind="stable")
     for lo in range(0, len(a), EXACT_BLOCK):
+        checkpoint()
         rows = by_count[lo : lo + EXACT_BLOCK]
         keep = int(count[rows].max())
         order = np.argsort(~maybe[rows], axis=1, kind="stable")[:, :keep]  # kept lines first, in original order
@@ -167,6 +169,7 @@ def kg_from_moments(
     c = len(mu_self)
     out = np.empty(c)
     for lo in range(0, c, chunk):
+        checkpoint()
         hi = min(c, lo + chunk)
         a = np.hstack([np.broadcast_to(mu_disc, (hi - lo, len(mu_disc))), mu_self[lo:hi, None]])
         b = np.hstack([s_disc[:, lo:hi].T, s_self[lo:hi, None]])

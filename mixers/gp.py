@@ -38,6 +38,7 @@ from scipy.optimize import minimize
 from scipy.spatial.distance import cdist
 from threadpoolctl import threadpool_limits
 
+from mixers.cancel import checkpoint
 from mixers.types import FloatArray
 
 KernelName = Literal["matern52", "rbf"]
@@ -329,6 +330,7 @@ class ExactGP:
         theta0 = np.clip(layout.pack(base), lo, hi)
         best_theta, best_val = theta0, math.inf
         for r in range(max(1, self.restarts)):
+            checkpoint()
             start = theta0 if r == 0 else np.clip(theta0 + rng.uniform(-1.5, 1.5, size=theta0.shape), lo, hi)
             res = minimize(
                 self._nll, start, args=(layout, base, xs, yfit), jac=True, method="L-BFGS-B", bounds=bounds,

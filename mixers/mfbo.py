@@ -64,6 +64,7 @@ from mixers.base import (
     held_out_mixtures,
     run_in_order,
 )
+from mixers.cancel import checkpoint
 from mixers.gp import ExactGP, GPParams
 from mixers.proposals import POOL_TOL, PROPOSAL_TOL
 from mixers.registry import register
@@ -833,6 +834,7 @@ class MFBOMixer(OfflineMixer):
             paired_ref = self._existing(pending, [target])[fidelity_key(target)]
             need = self.config.calibration_runs - self._paired_count(low, pending)
             for _ in range(min(need, n)):
+                checkpoint()
                 free = usable & (novel_mask(lw, paired_ref, tol) if len(paired_ref) else True)
                 idx = np.flatnonzero(free)
                 if len(idx) == 0:
@@ -892,6 +894,7 @@ class MFBOMixer(OfflineMixer):
         climb_w, climb_y = self._screened(allowed, lows)
         chosen: list[tuple[FloatArray, dict[str, float]]] = []
         for _ in range(n):
+            checkpoint()
             if not ok.any():
                 break
             w_up = self._climb(climb_w, climb_y, ref[keys[ti]], tol)
@@ -957,6 +960,7 @@ class MFBOMixer(OfflineMixer):
         chosen: list[tuple[FloatArray, dict[str, float]]] = []
         left = pool
         for _ in range(n):
+            checkpoint()
             if left is not None:
                 left = left[novel_mask(left, ref, tol)]
                 if len(left) == 0:
@@ -1007,6 +1011,7 @@ class MFBOMixer(OfflineMixer):
         chosen: list[tuple[FloatArray, dict[str, float]]] = []
         everywhere = list(range(len(allowed)))
         for _ in range(n):
+            checkpoint()
             if not ok.any():
                 break
             acq = self._acquisition(model, allowed, costs, disc_w, own_level)

@@ -44,6 +44,7 @@ from scipy.optimize import least_squares, minimize, nnls
 from threadpoolctl import threadpool_limits
 
 from mixers.base import MAX_PENALTY, MixerConfig
+from mixers.cancel import checkpoint
 from mixers.registry import register
 from mixers.search import dirichlet_candidates, regularized_score, top_k_indices
 from mixers.simplex import kl_to_prior, project_to_bounds
@@ -232,6 +233,7 @@ def _fit_exp_law(
     probes = [(s, *run(s, start(s, 0), f0, max(50, 5 * (d + 2)))) for s in (1.0, -1.0)]
     sign, theta, cost = min(probes, key=lambda p: p[2])
     for i in range(n_inits):
+        checkpoint()
         cand, c = run(sign, theta if i == 0 else start(sign, i), f0, budget)
         if i == 0 or c < cost - 1e-12:
             theta, cost = cand, c
@@ -337,6 +339,7 @@ class MixingLawMixer(SingleFidelityMixer):
         rng = call_rng(self.seed, TAG_CV, np.random.default_rng(0))
         via = np.empty(ts.n) if self.transfer is not None else None
         for k in range(folds):
+            checkpoint()
             tr = fold != k
             sub = subset(ts, tr)
             clone = type(self)(self.problem, self.config, self.seed)
@@ -350,6 +353,7 @@ class MixingLawMixer(SingleFidelityMixer):
             held_x, held_z = ts.x[~tr], z[~tr]
             n_near = min(NEAR_RUNS, len(held_z))
             for i, mult in enumerate(RADIUS_MULTIPLES):
+                checkpoint()
                 p, _, _ = clone._optimum(sub, TrustRegion(centre, spread, mult * spread), rng, CV_STARTS)
                 dist = np.linalg.norm(held_x - p, axis=1)
                 near[i] += float(held_z[np.argsort(dist, kind="stable")[:n_near]].mean())
@@ -442,6 +446,7 @@ class MixingLawMixer(SingleFidelityMixer):
         starts += [cands[i] for i in top_k_indices(score, n_more) if np.isfinite(score[i])]
         best_p, best_f = None, np.inf
         for start in starts[:n_starts]:
+            checkpoint()
             p0 = project_to_bounds(start, lo, hi)
             # Within a trust region the optimum sits on its KL boundary, which SLSQP approaches slowly: 100
             # iterations to 1e-9 reach it to well under a thousandth of the radius (300 to 1e-12 cost 30x more).

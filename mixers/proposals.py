@@ -15,6 +15,7 @@ from pydantic import Field
 from scipy.spatial.distance import cdist
 
 from mixers.base import MixerError
+from mixers.cancel import checkpoint
 from mixers.simplex import greedy_distinct, novel_mask, project_to_bounds, sample_dirichlet
 from mixers.types import (
     FloatArray,
@@ -165,6 +166,7 @@ def collect_novel(
     found = np.zeros((0, existing.shape[1]))
     found_tag = np.zeros(0)
     for rnd in range(max_rounds):
+        checkpoint()
         rows, tag = draw(rnd, want - len(found))
         if len(rows) == 0:
             continue
@@ -228,6 +230,7 @@ def diverse_top(
     chosen: list[int] = []
     taken = np.zeros(c, dtype=bool)
     for _ in range(min(n, c)):
+        checkpoint()
         eff = np.where(taken, -np.inf, s * penalty)
         i = int(np.argmax(eff))
         chosen.append(i)

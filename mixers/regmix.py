@@ -28,6 +28,7 @@ from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 
 from mixers.base import MAX_PENALTY, FoldRunner, FoldSplits, MixerConfig, held_out_mixtures, run_in_order
 from mixers.blend import BlendWeights, choose_weights
+from mixers.cancel import carry, checkpoint
 from mixers.mixing_law import ExpLaw, fit_exp_law
 from mixers.proposals import Scorer, candidate_density
 from mixers.registry import register
@@ -143,12 +144,17 @@ def lgb_params(cfg: RegMixConfig, n: int, seed: int, trees: int | None = None) -
     return params, rounds
 
 
+def _stop_if_cancelled(_env: Any) -> None:
+    """LightGBM callback after each boosting round: a cancelled fit stops here."""
+    checkpoint()
+
+
 def fit_booster(
     x: FloatArray, y: FloatArray, params: Mapping[str, Any], rounds: int, ranges: bool = True
 ) -> _Booster:
     """Train on ``x`` ``(n, d)``, ``y`` ``(n,)``; ``ranges=False`` skips the leaf ranges (no top-k search)."""
     ds = lgb.Dataset(x, label=y, params={"verbose": -1}, free_raw_data=True)
-    booster = lgb.train(dict(params), ds, num_boost_round=rounds)
+    booster = lgb.train(dict(params), ds, num_boost_round=rounds, callbacks=[_stop_if_cancelled])
     if not ranges:
         n_trees = booster.num_trees()
         return _Booster(booster, np.zeros(n_trees), np.zeros(n_trees))
@@ -189,6 +195,7 @@ def pruned_top_k(
             break
         rest_lo = np.zeros(1)
         rest_hi = np.zeros(1)
+        checkpoint()
         for j, (b, w) in enumerate(boosters):
             stop = math.ceil(frac * b.n_trees)
             partial[idx] += w * b.predict(x[idx], done[j], stop)
@@ -298,7 +305,7 @@ class RegMixMixer(SingleFidelityMixer):
             if self._trees:
                 params, rounds = lgb_params(cfg, ts.n, _seed(self.seed))
                 if self._pool is not None:  # runs while the cross-validation fits run in this thread
-                    self._futures.append(self._pool.submit(fit_booster, ts.x, ts.metrics[:, j], params, rounds))
+                    self._futures.append(self._pool.submit(carry(fit_booster), ts.x, ts.metrics[:, j], params, rounds))
                 else:
                     self.boosters.append(fit_booster(ts.x, ts.metrics[:, j], params, rounds))
             else:
@@ -392,6 +399,7 @@ class RegMixMixer(SingleFidelityMixer):
             return
         oof = np.empty((ts.n, 2))
         for k in range(self.config.cv_folds):
+            checkpoint()
             tr = fold != k
             sub = subset(ts, tr)
             oof[~tr, 0] = self._cv_predict(sub, ts.x[~tr])
@@ -470,6 +478,7 @@ class RegMixMixer(SingleFidelityMixer):
         base_rng = call_rng(self.seed, TAG_FIT, np.random.default_rng(0))
         members: list[Any] = []
         for i in range(cfg.ensemble_size):
+            checkpoint()
             if self._trees:
                 params, rounds = lgb_params(cfg, ts.n, _seed(self.seed) + 1 + i, trees=cfg.ensemble_trees)
                 params.update({"bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8})

@@ -68,12 +68,32 @@ def kl_to_prior(p: FloatArray, prior: FloatArray) -> NDArray[np.float64]:
 def novel_mask(candidates: FloatArray, existing: FloatArray, tol: float = 1e-3) -> NDArray[np.bool_]:
     """Rows of ``candidates`` ``(c, d)`` farther than ``tol`` (max-abs) from every row of ``existing`` ``(e, d)``.
 
-    A k-d tree (Chebyshev metric), so thousands of candidates against thousands of runs stay fast.
+    A k-d tree (Chebyshev metric), so thousands of candidates against thousands of runs stay fast. Past
+    ``_TREE_DIMS`` domains a tree over every coordinate is little better than brute force (39 domains: 0.15 s for
+    2,000 x 3,000); rows within ``tol`` are within ``tol`` in each coordinate, so a tree over the most spread-out
+    ``_TREE_DIMS`` finds every possible match (10x faster there), and each is then checked on all coordinates.
     """
     if len(existing) == 0 or len(candidates) == 0:
         return np.ones(len(candidates), dtype=bool)
-    dist, _ = cKDTree(existing).query(candidates, k=1, p=np.inf)
-    return np.asarray(dist > tol)
+    existing = np.asarray(existing, dtype=np.float64)
+    candidates = np.asarray(candidates, dtype=np.float64)
+    if existing.shape[1] <= _TREE_DIMS:
+        dist, _ = cKDTree(existing).query(candidates, k=1, p=np.inf)
+        return np.asarray(dist > tol)
+    dims = np.argsort(existing.std(axis=0), kind="stable")[-_TREE_DIMS:]
+    near = cKDTree(existing[:, dims]).query_ball_point(candidates[:, dims], tol, p=np.inf)
+    counts = np.fromiter((len(idx) for idx in near), dtype=np.intp, count=len(near))
+    out = np.ones(len(candidates), dtype=bool)
+    if counts.sum() == 0:
+        return out
+    rows = np.repeat(np.arange(len(candidates)), counts)
+    cols = np.fromiter((j for idx in near for j in idx), dtype=np.intp, count=int(counts.sum()))
+    hit = np.max(np.abs(existing[cols] - candidates[rows]), axis=1) <= tol
+    out[rows[hit]] = False
+    return out
+
+
+_TREE_DIMS = 10
 
 
 def greedy_distinct(order: NDArray[np.intp], candidates: FloatArray, n: int, tol: float = 1e-3) -> list[int]:

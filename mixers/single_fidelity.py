@@ -23,6 +23,7 @@ from mixers.base import (
     held_out_mixtures,
     run_in_order,
 )
+from mixers.cancel import checkpoint
 from mixers.proposals import PositiveFloat, ProposalRecipe, Scorer, proposal_fidelity, propose_runs
 from mixers.scale_shift import ScaleShift, fit_scale_shift, log_compute_gap
 from mixers.training import (
@@ -209,6 +210,7 @@ class SingleFidelityMixer(OfflineMixer):
         folds = self.config.cv_folds
         pred = np.empty(ts.n)
         for k in range(folds):
+            checkpoint()
             tr = fold != k
             pred[~tr] = self._cv_predict(subset(ts, tr), ts.x[~tr])
         self.cv_spearman = safe_spearman(pred, ts.y)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +51,12 @@ class ProjectRow(Timestamped, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Never reused (unlike ``id`` on SQLite after a purge): the fit cache is keyed by it. Always set (at creation,
+    # or by migration 0004); NULL-able only so that SQLite adds it without rebuilding the table (a rebuild of
+    # ``projects`` would cascade-delete every run).
+    uid: Mapped[str] = mapped_column(
+        String(32), nullable=True, unique=True, index=True, default=lambda: uuid.uuid4().hex
+    )
     description: Mapped[str] = mapped_column(Text, default="")
     domains: Mapped[list[JsonDict]] = mapped_column(JSON)
     objective: Mapped[JsonDict] = mapped_column(JSON)
@@ -174,4 +181,8 @@ class TokenRow(Base):
     name: Mapped[str] = mapped_column(String(100), default="")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=True)
+    # The secret's first characters, to tell tokens apart in ``mixopt token list`` (not enough to use one).
+    prefix: Mapped[str] = mapped_column(String(16), server_default="")
     created_at: Mapped[datetime] = mapped_column(server_default=utcnow())
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)

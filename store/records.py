@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from store.models import ProjectRow, ProposalRow, RunRow, SessionEventRow, SessionRow
+from store.models import ProjectRow, ProposalRow, RunRow, SessionEventRow, SessionRow, TokenRow
 
 RUN_STATUSES = ("pending", "running", "completed", "failed", "abandoned")
 OPEN_STATUSES = ("pending", "running")
@@ -33,6 +33,7 @@ class ProjectRecord:
     updated_at: datetime | None
     archived_at: datetime | None = None
     fidelities: list[dict[str, float]] | None = None
+    uid: str = ""
 
     @property
     def domain_names(self) -> list[str]:
@@ -53,6 +54,7 @@ class ProjectRecord:
             updated_at=as_utc(row.updated_at),
             archived_at=as_utc(row.archived_at),
             fidelities=[dict(f) for f in row.fidelities] if row.fidelities else None,
+            uid=row.uid,
         )
 
 
@@ -167,3 +169,28 @@ class SessionEventRecord:
 class Page:
     items: list[Any]
     next_page_token: str | None
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """An API token as ``mixopt token list`` shows it: never the secret (only its first characters)."""
+
+    id: int
+    name: str
+    prefix: str
+    project: str | None
+    created_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: TokenRow, project_names: dict[int, str]) -> TokenRecord:
+        return cls(
+            id=row.id,
+            name=row.name,
+            prefix=row.prefix or "",
+            project=None if row.project_id is None else project_names.get(row.project_id),
+            created_at=as_utc(row.created_at),
+            expires_at=as_utc(row.expires_at),
+            revoked_at=as_utc(row.revoked_at),
+        )

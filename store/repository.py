@@ -45,6 +45,7 @@ from store.records import (
     RunRecord,
     SessionEventRecord,
     SessionRecord,
+    TokenRecord,
     as_utc,
 )
 
@@ -487,36 +488,31 @@ class Store:
         seed: int | None,
         runs: Sequence[dict[str, Any]],
         lease_seconds: float,
-        dedupe: Callable[[list[RunRecord]], Sequence[dict[str, Any]]] | None = None,
+        dedupe: Callable[[list[tuple[dict[str, float], str]]], Sequence[dict[str, Any]]] | None = None,
     ) -> tuple[ProposalRecord, list[RunRecord]]:
         """Create a proposal and its pending runs.
 
-        ``dedupe`` sees the project's completed and open runs under the project's write lock and returns the
-        rows still worth creating, so concurrent proposals never create the same pending mixture twice.
+        ``dedupe`` sees the ``(weights, fidelity_key)`` of the project's completed and open runs under the project's
+        write lock and returns the rows still worth creating, so concurrent proposals never create the same pending
+        mixture twice. (Two columns, not whole runs: on thousands of runs the records cost more than the rest.)
         """
         with self.tx() as s:
             s.execute(select(ProjectRow.id).where(ProjectRow.id == project_id).with_for_update())
             if dedupe is not None:
-                known = s.scalars(
-                    select(RunRow).where(
+                known = s.execute(
+                    select(RunRow.weights, RunRow.fidelity_key).where(
                         RunRow.project_id == project_id, RunRow.status.in_(["completed", *OPEN_STATUSES])
                     )
-                )
-                runs = dedupe([RunRecord.from_row(r) for r in known])
+                ).all()
+                runs = dedupe([(weights, key) for weights, key in known])
             prop = ProposalRow(project_id=project_id, mixer=mixer, config=config, seed=seed)
             s.add(prop)
             s.flush()
             s.refresh(prop)
-            rows = [RunRow(project_id=project_id, proposal_id=prop.id, **r) for r in runs]
-            s.add_all(rows)
-            s.flush()
-            s.execute(
-                update(RunRow).where(RunRow.proposal_id == prop.id).values(lease_expires_at=utcnow(lease_seconds))
-            )
+            # the bulk-ingest path: executemany, leases from the database clock, server columns in one query
+            created = self._insert_runs(s, project_id, list(runs), lease_seconds, prop.id)
             self._bump(s, project_id)
-            for row in rows:
-                s.refresh(row)
-            return ProposalRecord.from_row(prop), [RunRecord.from_row(r) for r in rows]
+            return ProposalRecord.from_row(prop), created
 
     # -- fit cache --------------------------------------------------------------------------------
 
@@ -724,18 +720,60 @@ class Store:
 
     # -- tokens -----------------------------------------------------------------------------------
 
-    def create_token(self, token_hash: str, name: str, project_id: int | None) -> int:
+    def create_token(
+        self, token_hash: str, name: str, project_id: int | None, prefix: str = "", expires_in: float | None = None
+    ) -> TokenRecord:
+        """Store a token's hash; it expires ``expires_in`` seconds from now on the database clock (None: never)."""
         with self.tx() as s:
-            row = TokenRow(token_hash=token_hash, name=name, project_id=project_id)
+            row = TokenRow(
+                token_hash=token_hash,
+                name=name,
+                project_id=project_id,
+                prefix=prefix,
+                expires_at=None if expires_in is None else utcnow(expires_in),
+            )
             s.add(row)
             s.flush()
-            return row.id
+            s.refresh(row)
+            return TokenRecord.from_row(row, self._project_names(s, [row.project_id]))
 
     def token_scope(self, token_hash: str) -> tuple[bool, int | None]:
-        """``(found, project_id)``: ``project_id`` is ``None`` for an admin token."""
+        """``(found, project_id)`` of a live token (not revoked, not expired); ``project_id`` None is admin."""
         with self.read() as s:
-            row = s.execute(select(TokenRow.project_id).where(TokenRow.token_hash == token_hash)).one_or_none()
+            row = s.execute(
+                select(TokenRow.project_id).where(
+                    TokenRow.token_hash == token_hash,
+                    TokenRow.revoked_at.is_(None),
+                    (TokenRow.expires_at.is_(None)) | (TokenRow.expires_at > utcnow()),
+                )
+            ).one_or_none()
             return (False, None) if row is None else (True, row[0])
+
+    def list_tokens(self) -> list[TokenRecord]:
+        with self.read() as s:
+            rows = s.scalars(select(TokenRow).order_by(TokenRow.id)).all()
+            names = self._project_names(s, [r.project_id for r in rows])
+            return [TokenRecord.from_row(r, names) for r in rows]
+
+    def revoke_token(self, token_id: int) -> TokenRecord:
+        """Mark the token revoked (idempotent: a revoked token keeps its first revocation time)."""
+        with self.tx() as s:
+            row = s.get(TokenRow, token_id)
+            if row is None:
+                raise NotFound(f"token {token_id} does not exist", code="token_not_found")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+                s.flush()
+                s.refresh(row)
+            return TokenRecord.from_row(row, self._project_names(s, [row.project_id]))
+
+    @staticmethod
+    def _project_names(s: Session, ids: Sequence[int | None]) -> dict[int, str]:
+        wanted = {i for i in ids if i is not None}
+        if not wanted:
+            return {}
+        rows = s.execute(select(ProjectRow.id, ProjectRow.name).where(ProjectRow.id.in_(wanted))).all()
+        return {pid: name for pid, name in rows}
 
     def ping(self) -> None:
         with self.read() as s:

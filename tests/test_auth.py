@@ -48,10 +48,10 @@ def test_admin_and_project_tokens(sqlite_store: Store, tmp_path: Path) -> None:
         h_p1 = {"Authorization": f"Bearer {scoped}"}
         assert client.get("/api/v1/projects/p1", headers=h_p1).status_code == 200
         assert [p["name"] for p in client.get("/api/v1/projects", headers=h_p1).json()["projects"]] == ["p1"]
-        assert client.get("/api/v1/projects/p2", headers=h_p1).status_code == 403
-        assert client.get("/api/v1/projects/p2/runs", headers=h_p1).status_code == 403
+        assert client.get("/api/v1/projects/p2", headers=h_p1).status_code == 404  # as if p2 did not exist
+        assert client.get("/api/v1/projects/p2/runs", headers=h_p1).status_code == 404
         run = {"weights": {"web": 1.0, "code": 0.0, "books": 0.0}, "metrics": {"loss": 1.0}}
-        assert client.post("/api/v1/projects/p2/runs", json={"runs": [run]}, headers=h_p1).status_code == 403
+        assert client.post("/api/v1/projects/p2/runs", json={"runs": [run]}, headers=h_p1).status_code == 404
         assert client.post("/api/v1/projects/p1/runs", json={"runs": [run]}, headers=h_p1).status_code == 201
         assert client.delete("/api/v1/projects/p1", headers=h_p1).status_code == 403  # admin only
         assert client.post("/api/v1/projects", json={**PROJECT, "name": "p3"}, headers=h_p1).status_code == 403

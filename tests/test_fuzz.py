@@ -2,11 +2,13 @@
 content types and response schemas, negative data rejected, 405 with ``Allow``...), and every 4xx is problem JSON.
 
 Bounded for CI: a few examples per operation, on a SQLite store with one project and some runs, so that paths
-with ``{name}`` reach real code.
+with ``{name}`` reach real code. ``MIXOPT_FUZZ_EXAMPLES=500`` (opt-in, e.g. before a release) runs that many
+examples per operation instead.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -22,6 +24,11 @@ from store import db
 from store.repository import Store
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+CI_EXAMPLES = 6
+EXAMPLES = int(os.environ.get("MIXOPT_FUZZ_EXAMPLES") or CI_EXAMPLES)
+if EXAMPLES < 1:
+    raise ValueError(f"MIXOPT_FUZZ_EXAMPLES must be a positive number of examples per operation, not {EXAMPLES}")
 
 _tmp = Path(tempfile.mkdtemp(prefix="mixopt-fuzz-"))
 _url = f"sqlite:///{_tmp / 'mixopt.db'}"
@@ -63,7 +70,7 @@ def problem_json_for_4xx(ctx: object, response: schemathesis.Response, case: sch
 
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_never_fails_on_generated_input(case: schemathesis.Case) -> None:
     # checks=None: schemathesis's whole default set, plus ours
     case.call_and_validate(additional_checks=[problem_json_for_4xx])

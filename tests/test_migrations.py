@@ -36,6 +36,7 @@ def test_frozen_databases_upgrade_and_keep_their_data(tmp_path: Path) -> None:
         assert db.current_revision(engine) == db.head_revision()
         store = Store(engine)
         project = store.get_project("frozen")
+        assert len(project.uid) == 32  # 0004 gives every existing project a uid (the fit cache's key)
         runs = store.all_runs(project.id)
         assert [r.external_id for r in runs] == [f"r{i}" for i in range(5)]
         assert [r.metrics["loss"] for r in runs] == [3 - i / 10 for i in range(5)]

@@ -19,8 +19,9 @@ router = APIRouter(route_class=JsonRoute, tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """The process is up (no dependency checked)."""
+async def healthz() -> dict[str, str]:
+    """The process is up (no dependency checked). Answered on the event loop itself, never queued behind the
+    worker threads that heavy requests occupy."""
     return {"status": "ok"}
 
 

@@ -31,7 +31,7 @@ router = APIRouter(
     responses=problem_responses(401, 403, 422, 503),
 )
 # a mixer that runs past MIXOPT_FIT_TIMEOUT_SECONDS answers 504
-FIT = problem_responses(400, 404, 413, 504)
+FIT = problem_responses(400, 404, 413, 429, 504)
 
 
 @router.get("/api/v1/mixers", response_model=list[MixerInfo])

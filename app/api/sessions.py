@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.auth import Forbidden
 from app.deps import ProjectName, ScopeDep, SessionId, SettingsDep, StoreDep
 from app.jsonbody import JsonRoute
 from app.openapi import problem_responses
@@ -19,8 +18,9 @@ START = problem_responses(400, 409, 413, 504)
 
 
 def _check_scope(store: StoreDep, scope: ScopeDep, session_id: SessionId) -> None:
+    """Another project's session answers the same 404 as a missing one."""
     if scope.project_id is not None and not scope.allows(access.session_project_id(store, session_id)):
-        raise Forbidden("this token is not valid for the session's project")
+        raise access.session_not_found(session_id)
 
 
 @router.post("/api/v1/projects/{name}/sessions", status_code=201, response_model=SessionOut, responses=START)

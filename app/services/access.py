@@ -6,8 +6,14 @@ The HTTP face (``app.auth``, ``app.deps``) and the CLI call these; neither queri
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from datetime import timedelta
 
+from pydantic import TypeAdapter, ValidationError
+
+from store.errors import FieldError, InvalidInput, NotFound
+from store.records import TokenRecord
 from store.repository import Store
 
 TOKEN_PREFIX = "mxo_"
@@ -21,12 +27,68 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_token(store: Store, name: str = "", project: str | None = None) -> str:
-    """Create a token (admin when ``project`` is None); returns the secret, which is not stored."""
+PREFIX_CHARS = len(TOKEN_PREFIX) + 6  # shown by ``mixopt token list``; 36 bits of 256 do not help a guesser
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([wdhms])", re.IGNORECASE)
+_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``1d12h``, ``2w`` (or ISO 8601 such as ``P30D``) as a positive timedelta."""
+    compact = text.replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if parts and "".join(n + u for n, u in parts).lower() == compact.lower():
+        delta = timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts))
+    else:
+        try:
+            delta = TypeAdapter(timedelta).validate_python(text)
+        except ValidationError:
+            delta = timedelta(0)
+    if delta <= timedelta(0):
+        raise InvalidInput(
+            f"{text!r} is not a duration such as 30d, 12h or 90m",
+            code="invalid_duration",
+            errors=[FieldError("expires_in", "a positive duration such as 30d, 12h or 90m")],
+        )
+    return delta
+
+
+def create_token(
+    store: Store, name: str = "", project: str | None = None, expires_in: timedelta | None = None
+) -> str:
+    """Create a token (admin when ``project`` is None), valid for ``expires_in`` (None: until revoked).
+
+    Returns the secret, which is not stored (only its hash and its first characters).
+    """
     project_id = store.get_project(project).id if project else None
     token = new_token()
-    store.create_token(hash_token(token), name, project_id)
+    seconds = None if expires_in is None else expires_in.total_seconds()
+    store.create_token(hash_token(token), name, project_id, token[:PREFIX_CHARS], seconds)
     return token
+
+
+def list_tokens(store: Store) -> list[TokenRecord]:
+    return store.list_tokens()
+
+
+def revoke_token(store: Store, token_id: int) -> TokenRecord:
+    """Revoke token ``token_id`` (by the id ``mixopt token list`` shows); it answers 401 from now on."""
+    return store.revoke_token(token_id)
+
+
+def project_not_found(name: str) -> NotFound:
+    """What a missing project answers; a project token asking about another project gets exactly this."""
+    return NotFound(f"project {name!r} does not exist", code="project_not_found")
+
+
+def in_scope(store: Store, scope_project_id: int | None, name: str) -> bool:
+    """Whether a token scoped to ``scope_project_id`` (None: admin) may use project ``name``, looked up from the
+    token's side so that the answer says nothing about whether ``name`` exists."""
+    if scope_project_id is None:
+        return True
+    try:
+        return store.get_project_by_id(scope_project_id).name == name
+    except NotFound:
+        return False
 
 
 def token_scope(store: Store, token: str) -> tuple[bool, int | None]:
@@ -42,3 +104,8 @@ def project_id(store: Store, name: str) -> int:
 def session_project_id(store: Store, session_id: int) -> int:
     """The id of the project that online session ``session_id`` belongs to (``NotFound`` if none)."""
     return store.get_session(session_id).project_id
+
+
+def session_not_found(session_id: int) -> NotFound:
+    """What a missing session answers; a session of another project's token gets exactly this."""
+    return NotFound(f"session {session_id} does not exist", code="session_not_found")

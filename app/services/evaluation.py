@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from app.services.fitting import FitTimeout, finite_or_none, make_problem, observations, parse_mixer, worker_pool
+from app.services.fitting import (
+    Deadline,
+    FitTimeout,
+    finite_or_none,
+    make_problem,
+    observations,
+    parse_mixer,
+    slots,
+    submit,
+    wait,
+)
 from mixers import MixerError, OfflineMixer
 from mixers.base import FoldJob, FoldRunner, Mixer, MixerConfig
 from mixers.evaluation import Scores, cross_validate, make_folds
@@ -23,24 +32,30 @@ Progress = Callable[[int, int], None]
 """``progress(done, total)``: called after each finished fold of an evaluation (``total`` = mixers x folds)."""
 
 
-def _fold_runner(timeout: float, tick: Callable[[], None]) -> FoldRunner:
-    """A :data:`mixers.base.FoldRunner` on the worker pool: the jobs run concurrently, each within ``timeout``
-    seconds of the previous result, and ``tick`` is called as each finishes."""
+def _fold_runner(project: str, evaluation: Deadline, tick: Callable[[], None]) -> FoldRunner:
+    """A :data:`mixers.base.FoldRunner` on the worker pool: the jobs run concurrently within the project's slots
+    (a job waits here, not in a worker, for a slot), all by the ``evaluation``'s deadline; ``tick`` is called as
+    each finishes. On a timeout or an error the jobs not yet finished are cancelled."""
 
     def run(jobs: list[FoldJob]) -> list[FloatArray]:
-        futures = [worker_pool.submit(job) for job in jobs]
-        out = []
+        deadline = evaluation.child()
+        futures: list[Future[FloatArray]] = []
         try:
+            for job in jobs:
+                if not slots.acquire(project, deadline):
+                    raise deadline.timeout()
+                futures.append(submit(project, job, deadline))
+            out = []
             for future in futures:
-                try:
-                    out.append(future.result(timeout=timeout))
-                except FutureTimeout as exc:
-                    raise FitTimeout(timeout) from exc
+                out.append(wait(future, deadline))
                 tick()
+            return out
+        except BaseException:
+            deadline.cancel()
+            raise
         finally:
             for future in futures:
                 future.cancel()
-        return out
 
     return run
 
@@ -64,6 +79,7 @@ def evaluate(
     one's folds as jobs of the worker pool (:meth:`mixers.base.OfflineMixer.cross_val_predict`, where mixers
     share work between folds); ``progress`` hears of every finished fold.
     """
+    deadline = Deadline(timeout)
     parsed = [parse_mixer(name, cfg) for name, cfg in choices]
     project = store.get_project(project_name)
     problem = make_problem(project)
@@ -92,7 +108,7 @@ def evaluate(
         try:
             model = cls(make_problem(project, emb if cls.needs_embeddings else None), cfg, seed)
             assert isinstance(model, OfflineMixer)
-            return cross_validate(model, folds_of, _fold_runner(timeout, tick))
+            return cross_validate(model, folds_of, _fold_runner(project.uid, deadline, tick))
         except MixerError as exc:
             return {"code": "mixer_cannot_answer", "detail": str(exc)}
         except FitTimeout as exc:

@@ -9,6 +9,7 @@ import numpy as np
 
 from app.services import telemetry
 from app.services.fitting import (
+    Deadline,
     cache_key,
     cached,
     finite_or_none,
@@ -39,16 +40,17 @@ def recommend(
     seed: int | None,
     timeout: float,
 ) -> dict[str, Any]:
+    deadline = Deadline(timeout)
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project_name, cls)
     seed = 0 if seed is None else seed
     key = cache_key(
-        "rec", ctx.project.id, ctx.project.data_version, cls.name, cfg.model_dump(mode="json"), seed, fidelity
+        "rec", ctx.project.uid, ctx.project.data_version, cls.name, cfg.model_dump(mode="json"), seed, fidelity
     )
 
     def compute() -> dict[str, Any]:
-        model = fitted(store, ctx, cls, cfg, seed, timeout)
-        rec = mixer_call(lambda: run_limited(lambda: model.recommend(fidelity), timeout))
+        model = fitted(store, ctx, cls, cfg, seed, deadline)
+        rec = mixer_call(lambda: run_limited(lambda: model.recommend(fidelity), deadline, ctx.project.uid))
         predicted = finite_or_none(rec.predicted)
         if predicted is None:
             raise InvalidInput("the mixer produced no finite prediction", code="mixer_cannot_answer")
@@ -81,11 +83,12 @@ def predict(
     timeout: float,
 ) -> dict[str, Any]:
     """``{predictions: [{mean, std}], predicted_fidelity, transfer, diagnostics}`` for ``mixtures``."""
+    deadline = Deadline(timeout)
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project_name, cls)
     x = mixture_matrix(ctx.project, mixtures, "mixtures")
-    model = fitted(store, ctx, cls, cfg, 0 if seed is None else seed, timeout)
-    pred = mixer_call(lambda: run_limited(lambda: model.predict(x, fidelity), timeout))
+    model = fitted(store, ctx, cls, cfg, 0 if seed is None else seed, deadline)
+    pred = mixer_call(lambda: run_limited(lambda: model.predict(x, fidelity), deadline, ctx.project.uid))
     answer = mixer_call(lambda: model.fidelity_answer(fidelity))
     std = pred.std if pred.std is not None else [None] * len(pred.mean)
     return {
@@ -162,17 +165,18 @@ def propose(
     fidelities offered to the mixer came from (:func:`default_fidelities`) and the mixer's diagnostics of how the
     batch was chosen (``runs`` entries aligned with the created runs).
     """
+    deadline = Deadline(timeout)
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project_name, cls)
     pool = mixture_matrix(ctx.project, candidates, "candidates") if candidates else None
     if seed is None:
         seed = int(np.random.default_rng().integers(0, 2**31 - 1))
-    model = fitted(store, ctx, cls, cfg, seed, timeout)
+    model = fitted(store, ctx, cls, cfg, seed, deadline)
     offered, source = default_fidelities(ctx.project, ctx.runs, fidelity, fidelities)
     if source in ("project_ladder", "runs") and not model.takes_default_fidelities():
         offered, source = None, "target"
     proposed = mixer_call(
-        lambda: run_limited(lambda: model.propose(n, fidelity, ctx.pending, pool, offered), timeout)
+        lambda: run_limited(lambda: model.propose(n, fidelity, ctx.pending, pool, offered), deadline, ctx.project.uid)
     )
     rows = []
     for p in proposed:
@@ -228,12 +232,25 @@ def _proposal_diagnostics(project: ProjectRecord, proposed: Sequence[Any], runs:
     return jsonable(diag)
 
 
-def _drop_known(project: ProjectRecord, rows: list[dict[str, Any]], existing: list[RunRecord]) -> list[dict[str, Any]]:
-    """Rows whose (mixture, fidelity) no completed or open run of the project holds yet."""
-    keep = []
-    for row in rows:
-        same_fid = [r for r in existing if fidelity_key(r.fidelity) == row["fidelity_key"]]
-        known = np.array([weights_array(project, r.weights) for r in same_fid]).reshape(-1, len(project.domains))
-        if novel_mask(weights_array(project, row["weights"])[None, :], known, tol=1e-9)[0]:
-            keep.append(row)
-    return keep
+def _drop_known(
+    project: ProjectRecord, rows: list[dict[str, Any]], existing: list[tuple[dict[str, float], str]]
+) -> list[dict[str, Any]]:
+    """Rows whose (mixture, fidelity) no completed or open run of the project holds yet; ``existing`` holds the
+    ``(weights, fidelity_key)`` of those runs.
+
+    Runs under the project's write lock: one matrix per fidelity and one k-d tree query per fidelity, so the cost
+    grows with (runs + rows), not with their product.
+    """
+    names = project.domain_names
+    known: dict[str, list[list[float]]] = {}
+    for weights, key in existing:
+        known.setdefault(key, []).append([weights.get(n, 0.0) for n in names])
+    keep = np.ones(len(rows), dtype=bool)
+    by_fid: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_fid.setdefault(row["fidelity_key"], []).append(i)
+    for key, idx in by_fid.items():
+        if key in known:
+            new = np.array([[rows[i]["weights"].get(n, 0.0) for n in names] for i in idx], dtype=np.float64)
+            keep[idx] = novel_mask(new, np.array(known[key], dtype=np.float64), tol=1e-9)
+    return [row for row, ok in zip(rows, keep, strict=True) if ok]

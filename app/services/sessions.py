@@ -17,7 +17,7 @@ from app.services.fitting import make_problem, parse_mixer, weights_array
 from app.services.runs import normalize_weights
 from mixers import MixerError, OnlineMixer
 from mixers.types import Directive, Report
-from store.errors import Conflict, DomainError, FieldError, InvalidInput
+from store.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from store.records import ProjectRecord, SessionEventRecord, SessionRecord
 from store.repository import Store
 
@@ -242,7 +242,12 @@ def _event(e: SessionEventRecord) -> dict[str, Any]:
 
 
 def get_session(store: Store, session_id: int) -> dict[str, Any]:
-    return session_view(store, store.get_session(session_id), with_history=True)
+    """The session with its history; a session of an archived project is 404 until the project is restored."""
+    session = store.get_session(session_id)
+    project = store.get_project_by_id(session.project_id)
+    if project.archived_at is not None:
+        raise NotFound(f"the session's project {project.name!r} is archived", code="project_not_found")
+    return session_view(store, session, project, with_history=True)
 
 
 def list_sessions(store: Store, project_name: str) -> list[dict[str, Any]]:
