@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from mixers.base import Mixer, MixerConfig
 
 #: Modules of the built-in backends, imported (and so registered) the first time the registry is read.
-BUILTIN = ("mixers.aioli", "mixers.mfbo", "mixers.mixing_law", "mixers.ot", "mixers.regmix")
+BUILTIN = ("mixers.aioli", "mixers.mfbo", "mixers.mixing_law", "mixers.ot", "mixers.regmix", "mixers.auto")
 
 _REGISTRY: dict[str, type[Mixer]] = {}
 _loaded = False

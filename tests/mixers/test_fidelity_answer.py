@@ -12,8 +12,9 @@ from tests.mixers.conftest import HIGH, LOW
 
 OFFLINE = sorted(n for n in mixers.available() if mixers.get_mixer_class(n).kind == "offline")
 # mfbo: the runs all have params=1e6 and the target asks params=1e8, a shift the runs cannot show: assumed.
-# regmix, mixing_law: the runs at HIGH fit the scale shift (log-compute: params and tokens alike): extrapolated.
-EXPECTED_AT_TARGET = {"regmix": "extrapolated", "mixing_law": "extrapolated", "ot": "extrapolated", "mfbo": "assumed"}
+# auto: the runs span LOW and HIGH, so it answers as mfbo does.
+EXPECTED_AT_TARGET = {"regmix": "assumed", "mixing_law": "assumed", "ot": "extrapolated", "mfbo": "assumed",
+                      "auto": "assumed"}
 
 
 @pytest.mark.parametrize("name", OFFLINE)
@@ -24,14 +25,16 @@ def test_fidelity_answer_of_every_offline_mixer(name: str, problem: Problem, obs
     assert at_target.transfer == EXPECTED_AT_TARGET.get(name, at_target.transfer)
     assert at_target.transfer != "observed"  # no run is at the target
     assert fidelity_key(at_target.fidelity) == fidelity_key(dict(problem.target_fidelity or {}))
-    if name == "mfbo":
+    if name in ("mfbo", "auto"):
         assert "params" in at_target.note
         assert m.fidelity_answer({"params": 1e6, "tokens": 1e10}).transfer == "extrapolated"  # tokens: learned
     if name in ("regmix", "mixing_law"):
         assert m.fidelity_answer(LOW).transfer == "observed"  # the fidelity with the most runs: the fit's
-        assert m.fidelity_answer(HIGH).transfer == "extrapolated"  # the fit plus the scale shift
-        carried = cls(problem, cls.Config(scale_transfer="assume"), 0).fit(observations)
-        assert carried.fidelity_answer().transfer == "assumed" and carried.fidelity_answer(HIGH).transfer == "assumed"
+        assert m.fidelity_answer(HIGH).transfer == "assumed"
+        # with the scale shift, the runs at HIGH carry the fit to the target (log-compute: params and tokens alike)
+        shifted = cls(problem, cls.Config(scale_transfer="shift"), 0).fit(observations)
+        assert shifted.fidelity_answer().transfer == "extrapolated"
+        assert shifted.fidelity_answer(HIGH).transfer == "extrapolated"
     else:
         assert m.fidelity_answer(HIGH).transfer == "observed" and m.fidelity_answer(LOW).transfer == "observed"
 

@@ -65,15 +65,30 @@ def test_fit_recovers_the_shift_of_a_known_world() -> None:
     assert shift.grad(p, far) @ e == pytest.approx(numeric, rel=1e-3)
 
 
+def test_the_default_carries_the_fit_over_unchanged() -> None:
+    mixer = RegMixMixer(problem(), RegMixConfig(model="ridge"), seed=0).fit(observations(60, 12))
+    assert mixer.fidelity_answer().transfer == "assumed" and mixer.shift is None
+    assert "assume" in mixer.recommend().diagnostics["scale_shift"]["note"]
+
+
+def test_mixture_terms_the_runs_do_not_support_are_dropped() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.dirichlet(np.ones(D), size=12)
+    gaps = np.full(12, math.log(8))
+    shift = fit_scale_shift(x, gaps, -0.1 * gaps + rng.normal(0, 0.01, size=12))  # a common slope and noise
+    assert shift is not None and not shift.supported and not shift.moves_optimum
+    assert shift.slope == pytest.approx(-0.1, abs=0.01)
+
+
 def test_too_few_runs_at_other_fidelities_fit_nothing() -> None:
     x = np.random.default_rng(2).dirichlet(np.ones(D), size=D + 1)
     assert fit_scale_shift(x, np.ones(D + 1), np.zeros(D + 1)) is None
 
 
 @pytest.mark.parametrize("mixer_cls, config", [
-    (RegMixMixer, RegMixConfig(model="ridge")),
-    (RegMixMixer, RegMixConfig()),
-    (MixingLawMixer, MixingLawConfig(trust_region=False)),
+    (RegMixMixer, RegMixConfig(model="ridge", scale_transfer="shift")),
+    (RegMixMixer, RegMixConfig(scale_transfer="shift")),
+    (MixingLawMixer, MixingLawConfig(trust_region=False, scale_transfer="shift")),
 ])
 def test_the_answer_at_the_target_moves_with_scale(mixer_cls: type, config: object) -> None:
     obs = observations(60, 12)
@@ -97,7 +112,8 @@ def test_the_answer_at_the_target_moves_with_scale(mixer_cls: type, config: obje
 
 
 def test_without_runs_at_a_second_fidelity_the_answer_is_assumed() -> None:
-    mixer = RegMixMixer(problem(), RegMixConfig(model="ridge"), seed=0).fit(observations(40, D + 1))
+    mixer = RegMixMixer(problem(), RegMixConfig(model="ridge", scale_transfer="shift"), seed=0).fit(
+        observations(40, D + 1))
     assert mixer.fidelity_answer().transfer == "assumed"
     diag = mixer.recommend().diagnostics["scale_shift"]
     assert not diag["used"] and f"needs {D + 2}" in diag["note"]
