@@ -394,14 +394,14 @@ def _plot(payload: dict[str, Any]) -> None:
 
     sizes = list(payload["sizes"])
     fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(5 * len(sizes) + 5, 4))
-    colors = ["tab:green", "tab:olive", "tab:purple", "tab:cyan", "tab:brown", "tab:gray", "tab:blue"]
+    palette = {"auto": "tab:green", "regmix_shift": "tab:olive", "regmix": "tab:purple", "mixing_law_shift": "tab:cyan",
+               "mfbo": "tab:green", "best_proxy": "tab:brown", "uniform": "tab:gray", "natural": "tab:blue"}
     for ax, size in zip(axes, sizes, strict=False):
         arms = payload["sizes"][size]
         names = list(arms)
         means = [arms[a]["target"]["mean"] for a in names]
         stds = [arms[a]["target"]["std"] for a in names]
-        ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=[colors[i % len(colors)] for i in
-                                                                       range(len(names))])
+        ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=[palette.get(a, "tab:pink") for a in names])
         for i, a in enumerate(names):
             ax.scatter([i] * len(arms[a]["target"]["per_seed"]), arms[a]["target"]["per_seed"], s=8, c="k")
         ax.axhline(arms["uniform"]["target"]["mean"], color="tab:gray", lw=0.8, ls=":")

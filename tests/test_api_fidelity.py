@@ -183,3 +183,20 @@ def test_cli_shows_where_the_recommendation_lives(tmp_path: Path) -> None:
                  "--fidelity", "tokens=2e10", "--format", "json")
     rec = json.loads(raw.stdout)[0]
     assert rec["predicted_fidelity"] == {"params": 1e9, "tokens": 2e10} and rec["transfer"] == "assumed"
+
+
+def test_auto_answers_across_fidelities_and_says_how_far_it_extrapolates(tour: TestClient) -> None:
+    """Runs at two fidelities: the default mixer answers as mfbo; every recommendation carries ``extrapolation``."""
+    target = {"tokens": 4e10}
+    auto = tour.post(f"{BASE}/recommendations", json={"mixer": "auto", "fidelity": target})
+    assert auto.status_code == 200, auto.text
+    body = auto.json()
+    assert body["diagnostics"]["auto"]["mixer"] == "mfbo"
+    mfbo = tour.post(f"{BASE}/recommendations", json={"mixer": "mfbo", "fidelity": target}).json()
+    assert body["weights"] == mfbo["weights"] and body["transfer"] == mfbo["transfer"]
+    far = body["diagnostics"]["extrapolation"]
+    assert far["beyond_runs"] and far["compute_ratio_to_largest_run"] == pytest.approx(10.0)
+    near = tour.post(f"{BASE}/recommendations", json={"mixer": "regmix", "config": FAST_REGMIX,
+                                                    "fidelity": SMALL}).json()["diagnostics"]["extrapolation"]
+    assert near["runs"] == 16 and near["log_compute_beyond_largest_run"] == pytest.approx(-np.log(4.0))
+    assert not near["beyond_runs"] and near["nearest_run_distance"] < 0.25

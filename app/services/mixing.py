@@ -24,6 +24,7 @@ from app.services.fitting import (
     weights_dict,
 )
 from app.services.runs import content_hash
+from mixers.extrapolation import extrapolation
 from mixers.simplex import novel_mask
 from mixers.types import fidelity_key
 from store.errors import InvalidInput
@@ -58,6 +59,7 @@ def recommend(
         diagnostics = dict(rec.diagnostics)
         if answer.note:
             diagnostics["transfer_note"] = answer.note
+        diagnostics["extrapolation"] = extrapolation(rec.weights, answer.fidelity, ctx.observations)
         return {
             "weights": weights_dict(ctx.project, rec.weights),
             "predicted": predicted,
