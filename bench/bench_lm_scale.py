@@ -10,9 +10,9 @@ smaller ones (``regmix`` proposals: 40 small runs of 500 steps, 14 medium runs o
 their cost to a real ``mixopt serve``; each arm's mixture for each answer size is then asked of the server and
 trained at the middle and the largest size, 3 seeds, same token budget per arm:
 
-- ``default``: ``regmix`` with its default config (the cross-validated blend, with the scale shift),
-- ``regmix_assume``: ``regmix`` carrying the proxy-scale fit over unchanged (``scale_transfer: assume``),
-- ``mixing_law``: its default config (domain laws, with the scale shift),
+- ``auto``: mixopt's default answer (``mfbo`` here: the runs span two fidelities),
+- ``regmix`` and ``mixing_law`` with their default configs (the proxy-scale fit carried over unchanged), and each
+  with the scale shift (``scale_transfer: shift``),
 - ``mfbo``: the multi-fidelity GP across the two proxy sizes,
 - ``best_proxy``: the mixture of the best small proxy run,
 - ``uniform`` (the Aioli paper's "stratified") and ``natural`` (token-proportional).
@@ -71,11 +71,14 @@ QUICK = Setup(
     sizes=(Scale("small", 20, 8), Scale("small", 30, 8)),
 )
 
-#: Arms asked of the server: name -> (mixer, config).
+#: Arms asked of the server: name -> (mixer, config). Arms whose mixtures coincide are trained once (``auto`` and
+#: the mixer it chooses always do).
 MIXER_ARMS: dict[str, tuple[str, dict[str, Any]]] = {
-    "default": ("regmix", {}),
-    "regmix_assume": ("regmix", {"scale_transfer": "assume"}),
+    "auto": ("auto", {}),
+    "regmix": ("regmix", {}),
+    "regmix_shift": ("regmix", {"scale_transfer": "shift"}),
     "mixing_law": ("mixing_law", {}),
+    "mixing_law_shift": ("mixing_law", {"scale_transfer": "shift"}),
     "mfbo": ("mfbo", {}),
 }
 ARMS = (*MIXER_ARMS, "best_proxy", "uniform", "natural")
@@ -127,7 +130,8 @@ def _plan(client: Client, setup: Setup, proxy_runs: list[Job], tokens: Mapping[s
         arms: dict[str, Any] = {}
         for arm, (mixer, config) in MIXER_ARMS.items():
             rec = client.recommend(PROJECT, mixer, config=config, fidelity=fid, seed=0)
-            arms[arm] = {"weights": rec.weights, "predicted": rec.predicted, "std": rec.std,
+            arms[arm] = {"mixer": mixer, "config": config, "weights": rec.weights, "predicted": rec.predicted,
+                         "std": rec.std,
                          "transfer": getattr(rec, "transfer", None), "diagnostics": rec.diagnostics}
         arms["best_proxy"] = {"weights": best["weights"], "observed_small": best["losses"]["kernel_docs"]}
         arms["uniform"] = {"weights": uniform(DOMAINS)}
@@ -147,7 +151,7 @@ def _train_arms(
     scale = Scale(**size_plan["scale"])
     distinct: list[tuple[str, dict[str, float]]] = []
     alias: dict[str, str] = {}
-    for arm in arms:
+    for arm in [a for a in arms if a in size_plan["arms"]]:
         w = size_plan["arms"][arm]["weights"]
         twin = next((name for name, v in distinct if _same(v, w)), None)
         if twin is None:
@@ -160,7 +164,7 @@ def _train_arms(
     for res in pool.map(jobs, lambda _: bar.advance(task)):
         by_arm.setdefault(res["arm"], []).append(
             {k: res[k] for k in ("seed", "losses", "mean", "seconds", "train_seconds", "params", "tokens")})
-    out: dict[str, Any] = {arm: sorted(by_arm[alias[arm]], key=lambda r: r["seed"]) for arm in arms}
+    out: dict[str, Any] = {arm: sorted(by_arm[alias[arm]], key=lambda r: r["seed"]) for arm in alias}
     out["_aliases"] = {a: t for a, t in alias.items() if a != t}
     return out
 
@@ -226,8 +230,8 @@ QUICK_AIOLI = {"lp_rounds": 1, "lp_steps": 1, "eta": 0.1, "ema": 0.5, "one_hot_f
 
 
 def _handoff(path: Path, setup: Setup, tokens: Mapping[str, int], procs: int, quick: bool) -> dict[str, Any]:
-    """Aioli started from the default recommendation (``from_recommendation``, the target's own rows) against
-    that recommendation trained alone, at the middle size, 3 seeds, on a server holding the plan's proxy runs."""
+    """Aioli started from the default recommendation (``from_recommendation: {mixer: auto}``, learning the target's
+    own rows) against that recommendation trained alone, at the middle size, 3 seeds, on a server holding the plan's proxy runs."""
     plan = json.loads(plan_path(quick).read_text())
     size = plan["sizes"][next(iter(plan["sizes"]))]
     scale, fid = Scale(**size["scale"]), size["fidelity"]
@@ -246,8 +250,8 @@ def _handoff(path: Path, setup: Setup, tokens: Mapping[str, int], procs: int, qu
              "cost": 6 * r["params"] * r["tokens"] / 1e15,
              "metrics": {f"val/{k}": v for k, v in r["losses"].items()} | {"val/mean": r["mean"]}}
             for i, r in enumerate(plan["proxy_runs"])])
-        start = {"mixer": "regmix", "fidelity": fid, "seed": 0}
-        rec = client.recommend(PROJECT, "regmix", fidelity=fid, seed=0)
+        start = {"mixer": "auto", "fidelity": fid, "seed": 0}
+        rec = client.recommend(PROJECT, "auto", fidelity=fid, seed=0)
         base = _base(path, url, quick)
         aioli = QUICK_AIOLI if quick else HANDOFF_AIOLI
         jobs = [{**base, **scale.job(), "kind": "static", "arm": "recommendation", "seed": s, "weights": rec.weights}
@@ -256,7 +260,7 @@ def _handoff(path: Path, setup: Setup, tokens: Mapping[str, int], procs: int, qu
                   "from_recommendation": start, "report_targets": ["kernel_docs"]} for s in SEEDS]
         task = bar.add_task("hand-off runs", total=len(jobs))
         out: dict[str, Any] = {"recommended_weights": rec.weights, "aioli": aioli, "size": scale.job(),
-                               "plan_default": size["arms"]["default"]["weights"]}
+                               "mixer": "auto"}
         for res in pool.map(jobs, lambda _: bar.advance(task)):
             keep: dict[str, Any] = {k: res[k] for k in ("seed", "losses", "mean", "seconds") if k in res}
             if "record" in res:
@@ -306,11 +310,6 @@ def goals(sizes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-#: Names in the report for the arms as the GPU calls trained them (the defaults changed after these results:
-#: ``regmix`` and ``mixing_law`` then carried the scale shift by default, which lost; see bench/results/lm/README).
-REPORT_NAMES = {"default": "regmix_shift", "regmix_assume": "regmix", "mixing_law": "mixing_law_shift"}
-
-
 def report(quick: bool = False) -> dict[str, Any]:
     if quick:
         use_quick_results()
@@ -320,12 +319,12 @@ def report(quick: bool = False) -> dict[str, Any]:
     sizes: dict[str, dict[str, Any]] = {}
     for (size, _), phase in zip(plan["sizes"].items(), ("medium", "large"), strict=True):
         arms = phases[phase]["arms"]
-        sizes[size] = {REPORT_NAMES.get(arm, arm): {obj: summarize(arms[arm], obj)
-                                                    for obj in ("target", "weighted", "domains")}
+        sizes[size] = {arm: {obj: summarize(arms[arm], obj) for obj in ("target", "weighted", "domains")}
                        for arm in ARMS if arm in arms}
-        # auto answers exactly the arm of the mixer it chose (checked by the replay): that arm's runs are its runs
-        chosen = REPORT_NAMES.get(replay[size]["arm"], replay[size]["arm"])
-        if replay[size]["max_abs_difference_to_arm"] < 1e-9 and chosen in sizes[size]:
+        # Results trained before ``auto`` existed: auto answers exactly the arm of the mixer it chooses (the replay
+        # checks it to the last digit), so that arm's runs are its runs.
+        chosen = replay[size]["arm"]
+        if "auto" not in sizes[size] and replay[size]["max_abs_difference_to_arm"] < 1e-9 and chosen in sizes[size]:
             sizes[size] = {"auto": sizes[size][chosen], **sizes[size]}
     payload = {
         "stamps": {"plan": plan["stamp"], **{p: phases[p]["stamp"] for p in phases},
@@ -334,11 +333,10 @@ def report(quick: bool = False) -> dict[str, Any]:
         "objective": plan["objective"],
         "proxies": plan["proxies"],
         "proxy_cost_pflop": plan["proxy_cost_pflop"],
-        "mixtures": {size: {REPORT_NAMES.get(arm, arm): s["arms"][arm]["weights"] for arm in ARMS}
+        "mixtures": {size: {arm: s["arms"][arm]["weights"] for arm in ARMS if arm in s["arms"]}
                      for size, s in plan["sizes"].items()},
-        "recommendations": {size: {REPORT_NAMES.get(arm, arm): {k: v for k, v in s["arms"][arm].items()
-                                                                if k != "weights"}
-                                   for arm in MIXER_ARMS} for size, s in plan["sizes"].items()},
+        "recommendations": {size: {arm: {k: v for k, v in s["arms"][arm].items() if k != "weights"}
+                                   for arm in MIXER_ARMS if arm in s["arms"]} for size, s in plan["sizes"].items()},
         "auto_replay": replay,
         "sizes": sizes,
         "goals": goals(sizes),
@@ -379,7 +377,7 @@ def replay_auto(plan: dict[str, Any]) -> dict[str, Any]:
         for size, s in plan["sizes"].items():
             rec = client.recommend(PROJECT, "auto", fidelity=s["fidelity"], seed=0)
             chosen = rec.diagnostics["auto"]["mixer"]
-            arm = {"mfbo": "mfbo", "regmix": "regmix_assume"}[chosen]
+            arm = chosen  # the arm of the mixer auto delegates to (its default config)
             gap = max(abs(rec.weights[d] - s["arms"][arm]["weights"][d]) for d in DOMAINS)
             out[size] = {"chose": chosen, "reason": rec.diagnostics["auto"]["reason"], "arm": arm,
                          "weights": rec.weights, "max_abs_difference_to_arm": gap}
@@ -394,8 +392,9 @@ def _plot(payload: dict[str, Any]) -> None:
 
     sizes = list(payload["sizes"])
     fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(5 * len(sizes) + 5, 4))
-    palette = {"auto": "tab:green", "regmix_shift": "tab:olive", "regmix": "tab:purple", "mixing_law_shift": "tab:cyan",
-               "mfbo": "tab:green", "best_proxy": "tab:brown", "uniform": "tab:gray", "natural": "tab:blue"}
+    palette = {"auto": "tab:green", "regmix_shift": "tab:olive", "regmix": "tab:purple", "mixing_law": "tab:pink",
+               "mixing_law_shift": "tab:cyan", "mfbo": "tab:green", "best_proxy": "tab:brown", "uniform": "tab:gray",
+               "natural": "tab:blue"}
     for ax, size in zip(axes, sizes, strict=False):
         arms = payload["sizes"][size]
         names = list(arms)
