@@ -231,7 +231,8 @@ QUICK_AIOLI = {"lp_rounds": 1, "lp_steps": 1, "eta": 0.1, "ema": 0.5, "one_hot_f
 
 def _handoff(path: Path, setup: Setup, tokens: Mapping[str, int], procs: int, quick: bool) -> dict[str, Any]:
     """Aioli started from the default recommendation (``from_recommendation: {mixer: auto}``, learning the target's
-    own rows) against that recommendation trained alone, at the middle size, 3 seeds, on a server holding the plan's proxy runs."""
+    own rows) against that recommendation trained alone, at the middle size, 3 seeds, on a server holding the
+    plan's proxy runs."""
     plan = json.loads(plan_path(quick).read_text())
     size = plan["sizes"][next(iter(plan["sizes"]))]
     scale, fid = Scale(**size["scale"]), size["fidelity"]
