@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
-
-from bench import bench_lm_scale as scale  # noqa: E402
-from bench import common  # noqa: E402
-from bench.lm.corpus import write_shards  # noqa: E402
-from bench.lm.experiment import Scale  # noqa: E402
+from bench import bench_lm_scale as scale
+from bench import common
+from bench.lm.corpus import write_shards
+from bench.lm.experiment import Scale
 
 
 def _documents(alphabet: str, n: int, seed: int) -> list[bytes]:
