@@ -10,8 +10,8 @@ from tests.mixers.conftest import REPO
 PROBE = """
 import sys
 import mixers
-before = sorted(m for m in ("mixers.aioli", "mixers.mfbo", "mixers.mixing_law", "mixers.ot", "mixers.regmix")
-                if m in sys.modules)
+before = sorted(m for m in ("mixers.aioli", "mixers.auto", "mixers.mfbo", "mixers.mixing_law", "mixers.ot",
+                            "mixers.regmix") if m in sys.modules)
 names = sorted(mixers.available())
 print(before, names)
 """
@@ -19,4 +19,4 @@ print(before, names)
 
 def test_backends_load_through_the_registry() -> None:
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[] ['aioli', 'mfbo', 'mixing_law', 'ot', 'regmix']"
+    assert out.strip() == "[] ['aioli', 'auto', 'mfbo', 'mixing_law', 'ot', 'regmix']"
