@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from bench.bench_lm_aioli import SUBSETS, _manifest_tokens
-from bench.bench_lm_scale import _stamp
-from bench.common import progress, results_dir, save_figure, use_quick_results, write_json
+from bench.bench_lm_scale import _stamp, lm_server
+from bench.common import results_dir, save_figure, use_quick_results, write_json
 from bench.lm.experiment import SEEDS, Arm, Scale, create_project, data_dir, uniform
-from bench.lm.pool import Job, Pool
-from bench.server import running_server
-from mixopt import Client
+from bench.lm.pool import Job
 
 PAPER = {"lp_rounds": 4, "lp_steps": 6, "eta": 0.1, "ema": 0.5, "one_hot_factor": 0.5, "round_steps": 250}
 QUICK_CFG = {"lp_rounds": 1, "lp_steps": 2, "eta": 0.1, "ema": 0.5, "one_hot_factor": 0.5, "round_steps": 10}
@@ -40,13 +36,8 @@ def run(quick: bool = False, procs: int | None = None) -> dict[str, Any]:
     procs = procs or int(os.environ.get("MIXOPT_LM_PROCS", "2" if quick else "16"))
     arms: dict[str, dict[str, Arm]] = {s: {} for s in chosen}
     started = time.perf_counter()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        running_server(Path(tmp)) as url,
-        Client(url) as client,
-        Pool(procs) as pool,
-        progress() as bar,
-    ):
+    with lm_server(procs) as (url, client, pool, bar):
+        assert pool is not None
         base = {"data_dir": str(path), "url": url, **scale.job()}
         if quick:
             base["train"] = {"eval_seqs": 16}

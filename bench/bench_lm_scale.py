@@ -36,7 +36,8 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +95,38 @@ def _stamp() -> dict[str, str]:
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     return {"commit": commit.strip(), "date": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+@contextmanager
+def lm_server(procs: int | None) -> Iterator[tuple[str, Client, Pool | None, Any]]:
+    """A fresh ``mixopt serve`` on a scratch SQLite file, a client, a worker pool (None: no training) and a
+    progress display."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_server(Path(tmp)) as url,
+        Client(url, timeout=600) as client,
+        progress() as bar,
+    ):
+        if procs is None:
+            yield url, client, None, bar
+        else:
+            with Pool(procs) as pool:
+                yield url, client, pool, bar
+
+
+def create_scale_project(client: Client, tokens: Mapping[str, float], target: Mapping[str, float]) -> None:
+    """The benchmark's project: the five training domains with their token counts, the held-out target."""
+    client.create_project(PROJECT, [{"name": d, "tokens": float(tokens[d])} for d in DOMAINS], OBJECTIVE,
+                          target_fidelity=dict(target))
+
+
+def import_proxies(client: Client, plan: Mapping[str, Any]) -> None:
+    """The plan's proxy runs as completed runs (every loss, fidelity, cost in PFLOP), in the order of their ids."""
+    client.add_runs(PROJECT, [
+        {"external_id": f"proxy-{i}", "weights": r["weights"], "status": "completed",
+         "fidelity": {"params": r["params"], "tokens": r["tokens"]}, "cost": 6 * r["params"] * r["tokens"] / 1e15,
+         "metrics": {f"val/{k}": v for k, v in r["losses"].items()} | {"val/mean": r["mean"]}}
+        for i, r in enumerate(plan["proxy_runs"])])
 
 
 def plan_path(quick: bool) -> Path:
@@ -182,17 +215,9 @@ def run_phase(
     (results_dir() / "lm").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if phase == "medium":
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            running_server(Path(tmp)) as url,
-            Client(url, timeout=600) as client,
-            Pool(procs) as pool,
-            progress() as bar,
-        ):
-            client.create_project(
-                PROJECT, [{"name": d, "tokens": float(tokens[d])} for d in DOMAINS], OBJECTIVE,
-                target_fidelity=fidelity(setup.sizes[-1]),
-            )
+        with lm_server(procs) as (url, client, pool, bar):
+            assert pool is not None
+            create_scale_project(client, tokens, fidelity(setup.sizes[-1]))
             base = _base(path, url, quick)
             proxy_runs = _train_proxies(client, pool, base, setup, bar)
             plan = _plan(client, setup, proxy_runs, tokens)
@@ -236,21 +261,10 @@ def _handoff(path: Path, setup: Setup, tokens: Mapping[str, int], procs: int, qu
     plan = json.loads(plan_path(quick).read_text())
     size = plan["sizes"][next(iter(plan["sizes"]))]
     scale, fid = Scale(**size["scale"]), size["fidelity"]
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        running_server(Path(tmp)) as url,
-        Client(url, timeout=600) as client,
-        Pool(procs) as pool,
-        progress() as bar,
-    ):
-        client.create_project(PROJECT, [{"name": d, "tokens": float(tokens[d])} for d in DOMAINS], OBJECTIVE,
-                              target_fidelity=fidelity(setup.sizes[-1]))
-        client.add_runs(PROJECT, [
-            {"external_id": f"proxy-{i}", "weights": r["weights"], "status": "completed",
-             "fidelity": {"params": r["params"], "tokens": r["tokens"]},
-             "cost": 6 * r["params"] * r["tokens"] / 1e15,
-             "metrics": {f"val/{k}": v for k, v in r["losses"].items()} | {"val/mean": r["mean"]}}
-            for i, r in enumerate(plan["proxy_runs"])])
+    with lm_server(procs) as (url, client, pool, bar):
+        assert pool is not None
+        create_scale_project(client, tokens, fidelity(setup.sizes[-1]))
+        import_proxies(client, plan)
         start = {"mixer": "auto", "fidelity": fid, "seed": 0}
         rec = client.recommend(PROJECT, "auto", fidelity=fid, seed=0)
         base = _base(path, url, quick)
@@ -365,16 +379,11 @@ def replay_auto(plan: dict[str, Any]) -> dict[str, Any]:
     """Ask ``auto`` (mixopt's default since these runs) for each size's answer from the plan's proxy runs, on a
     fresh local server, and compare it with the arm the GPU calls trained for the mixer ``auto`` chose."""
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp, running_server(Path(tmp)) as url, Client(url, timeout=600) as client:
-        manifest = json.loads((data_dir() / "manifest.json").read_text())["domains"]
-        tokens = {d: float(manifest[d]["source_bytes"]) for d in DOMAINS}
-        client.create_project(PROJECT, [{"name": d, "tokens": tokens[d]} for d in DOMAINS], plan["objective"],
-                              target_fidelity=list(plan["sizes"].values())[-1]["fidelity"])
-        client.add_runs(PROJECT, [
-            {"external_id": f"proxy-{i}", "weights": r["weights"], "status": "completed",
-             "fidelity": {"params": r["params"], "tokens": r["tokens"]}, "cost": 6 * r["params"] * r["tokens"] / 1e15,
-             "metrics": {f"val/{k}": v for k, v in r["losses"].items()} | {"val/mean": r["mean"]}}
-            for i, r in enumerate(plan["proxy_runs"])])
+    manifest = json.loads((data_dir() / "manifest.json").read_text())["domains"]
+    with lm_server(None) as (_url, client, _pool, _bar):
+        create_scale_project(client, {d: manifest[d]["source_bytes"] for d in DOMAINS},
+                             list(plan["sizes"].values())[-1]["fidelity"])
+        import_proxies(client, plan)
         for size, s in plan["sizes"].items():
             rec = client.recommend(PROJECT, "auto", fidelity=s["fidelity"], seed=0)
             chosen = rec.diagnostics["auto"]["mixer"]  # its arm: that mixer with its default config

@@ -67,3 +67,21 @@ def test_every_phase_end_to_end_on_the_cpu(tiny_corpus: Path) -> None:
     assert "seed_size_pairs_won" in report["goals"]
     assert (common.results_dir() / "lm" / "scale.png").exists()
     assert scale.table(report)[0]["value"]
+
+
+@pytest.mark.slow
+def test_aioli_at_the_paper_protocol_on_the_cpu(tiny_corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import bench_lm_aioli_paper as paper
+
+    monkeypatch.setattr(paper, "SEEDS", (0, 1))
+    payload = paper.run(quick=True, procs=2)
+    res = payload["settings"]["code_prose"]
+    assert set(res["arms"]) == {"aioli", "uniform"} and len(res["arms"]["aioli"]["per_seed"]) == 2
+    # every report's mixture is kept: sweeps (a smoothed one-hot: 0.5 on one domain) and the rounds' mixtures
+    steps = [t["step"] for t in res["trajectories"][0]]
+    assert steps == sorted(steps) and steps[-1] == payload["scale"]["steps"]
+    assert any(max(t["weights"].values()) >= 0.5 for t in res["trajectories"][0])
+    row = paper.table(payload)[0]
+    assert row["value"] == f"{res['arms']['aioli']['mean']:.4f}"
+    assert row["ok"] == (payload["below_uniform_settings"] >= 2)
+    assert (common.results_dir() / "lm" / "aioli_paper.png").exists()
