@@ -94,14 +94,17 @@ def _plot(payload: dict[str, Any]) -> None:
         ax.set_title(f"{name}: " + ", ".join(res["domains"]), fontsize=8)
         ax.set_ylabel("mean val loss (nats/byte)")
         ax = axes[1][col]
+        sweep = float(payload["aioli_config"]["one_hot_factor"]) - 1e-6
         for seed, traj in enumerate(res["trajectories"]):
-            steps = [t["step"] for t in traj]
+            # the mixture trained between sweeps (a sweep's smoothed one-hot puts one_hot_factor on one domain)
+            between = [t for t in traj if max(t["weights"].values()) < sweep]
+            steps = [t["step"] for t in between]
             for j, dom in enumerate(res["domains"]):
-                ax.plot(steps, [t["weights"][dom] for t in traj], color=plt.get_cmap("Set1")(j), lw=0.8,
-                        alpha=0.8, label=dom if seed == 0 else None)
+                ax.plot(steps, [t["weights"][dom] for t in between], color=plt.get_cmap("Set1")(j), lw=0.8,
+                        marker=".", ms=3, alpha=0.8, label=dom if seed == 0 else None)
         ax.axhline(1 / len(res["domains"]), color="k", lw=0.5, ls=":")
         ax.set_xlabel("step")
-        ax.set_ylabel("weight (every report; sweeps show as spikes)")
+        ax.set_ylabel("weight between sweeps (3 seeds)")
         ax.legend(fontsize=7)
     fig.suptitle(f"Aioli at the paper's settings vs uniform, {payload['scale']['size']} GPT, "
                  f"{payload['scale']['steps']} steps, 3 seeds", fontsize=10)
