@@ -36,6 +36,7 @@ BENCHMARKS = {  # name: (module, the results file its run() writes, bench/result
     "aioli": ("bench.bench_aioli", "aioli"),
     "law_trust": ("bench.bench_law_trust", "law_trust"),
     "campaigns": ("bench.bench_campaigns", "campaigns"),
+    "scale_sim": ("bench.bench_scale_sim", "scale_sim"),
     "lm_aioli": ("bench.bench_lm_aioli", "lm/aioli"),
     "lm_campaign": ("bench.bench_lm_campaign", "lm/campaign"),
     "lm_mfbo": ("bench.bench_lm_mfbo", "lm/mfbo"),

@@ -33,18 +33,16 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.bench_lm_campaign import fidelity
-from bench.common import progress, results_dir, save_figure, use_quick_results, write_json
+from bench.common import progress, results_dir, save_figure, stamp, use_quick_results, write_json
 from bench.lm.experiment import SEEDS, Scale, data_dir, natural, uniform
 from bench.lm.pool import Job, Pool
 from bench.server import running_server
@@ -86,15 +84,7 @@ ARMS = (*MIXER_ARMS, "best_proxy", "uniform", "natural")
 
 
 def _stamp() -> dict[str, str]:
-    """Commit and date of a result: ``$MIXOPT_BENCH_COMMIT`` when set (a machine whose copy of the tree has no
-    history of it, like the lent GPU machine), else ``git rev-parse HEAD``."""
-    if os.environ.get("MIXOPT_BENCH_COMMIT"):
-        return {"commit": os.environ["MIXOPT_BENCH_COMMIT"], "date": datetime.now(UTC).isoformat(timespec="seconds")}
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {"commit": commit.strip(), "date": datetime.now(UTC).isoformat(timespec="seconds")}
+    return stamp()
 
 
 @contextmanager
@@ -307,9 +297,13 @@ def summarize(runs: Sequence[Mapping[str, Any]], objective: str) -> dict[str, An
 def goals(sizes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The issue's goals for the default (``auto``) on the target objective, over the answer sizes."""
     wins_all = []
-    mean_wins = {}
-    never_far_worse = {}
+    mean_wins: dict[str, bool | None] = {}
+    never_far_worse: dict[str, bool | None] = {}
+    untrained = [size for size, arms in sizes.items() if "auto" not in arms]
     for size, arms in sizes.items():
+        if size in untrained:  # auto's answer was not trained at this size
+            mean_wins[size] = never_far_worse[size] = None
+            continue
         d = arms["auto"]["target"]
         rivals = ("uniform", "natural", "best_proxy")
         mean_wins[size] = all(d["mean"] < arms[r]["target"]["mean"] for r in rivals)
@@ -321,7 +315,9 @@ def goals(sizes: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "default_below_uniform_natural_best_proxy_on_mean": mean_wins,
         "seed_size_pairs_won": f"{sum(wins_all)}/{len(wins_all)}",
         "never_worse_than_uniform_by_more_than_spread": never_far_worse,
-        "met": all(mean_wins.values()) and sum(wins_all) >= len(wins_all) - 1 and all(never_far_worse.values()),
+        "sizes_not_trained": untrained,
+        "met": not untrained and all(mean_wins.values()) and sum(wins_all) >= len(wins_all) - 1
+        and all(never_far_worse.values()),
     }
 
 
@@ -469,6 +465,12 @@ def _plot_handoff(arms: dict[str, Any]) -> None:
 def table(payload: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for size, arms in payload["sizes"].items():
+        if "auto" not in arms:
+            rows.append({"benchmark": f"LM scale: default (auto) recommendation at {size}, held-out target",
+                         "value": "not trained", "baseline": ", ".join(f"{a} {arms[a]['target']['mean']:.4f}"
+                                                                       for a in arms),
+                         "ratio": "", "target": "below uniform, natural and the best proxy run", "ok": False})
+            continue
         rows.append({
             "benchmark": f"LM scale: default (auto) recommendation at {size}, held-out target (kernel_docs)",
             "value": f"{arms['auto']['target']['mean']:.4f}",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,20 @@ def scratch_postgres() -> Iterator[str | None]:
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def stamp() -> dict[str, str]:
+    """Commit and date of a result: ``$MIXOPT_BENCH_COMMIT`` when set (a machine whose copy of the tree has no
+    history of it, like the lent GPU machine), else ``git rev-parse HEAD`` of this checkout."""
+    date = datetime.now(UTC).isoformat(timespec="seconds")
+    if os.environ.get("MIXOPT_BENCH_COMMIT"):
+        return {"commit": os.environ["MIXOPT_BENCH_COMMIT"], "date": date}
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).resolve().parent).stdout
+    except (OSError, subprocess.CalledProcessError):
+        out = "unknown"
+    return {"commit": out.strip(), "date": date}
 
 
 def percentile(values: list[float], q: float) -> float:

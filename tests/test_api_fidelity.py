@@ -186,14 +186,18 @@ def test_cli_shows_where_the_recommendation_lives(tmp_path: Path) -> None:
 
 
 def test_auto_answers_across_fidelities_and_says_how_far_it_extrapolates(tour: TestClient) -> None:
-    """Runs at two fidelities: the default mixer answers as mfbo; every recommendation carries ``extrapolation``."""
+    """Runs at two fidelities: the default mixer answers exactly as the candidate it chose by ranking the larger
+    fidelity's held-out runs; every recommendation carries ``extrapolation``."""
     target = {"tokens": 4e10}
     auto = tour.post(f"{BASE}/recommendations", json={"mixer": "auto", "fidelity": target})
     assert auto.status_code == 200, auto.text
     body = auto.json()
-    assert body["diagnostics"]["auto"]["mixer"] == "mfbo"
-    mfbo = tour.post(f"{BASE}/recommendations", json={"mixer": "mfbo", "fidelity": target}).json()
-    assert body["weights"] == mfbo["weights"] and body["transfer"] == mfbo["transfer"]
+    chosen = body["diagnostics"]["auto"]["mixer"]
+    scores = body["diagnostics"]["auto"]["spearman_one_rung_up"]
+    assert set(scores) == {"regmix", "mixing_law", "mfbo"}
+    assert chosen == max((v, k) for k, v in scores.items() if v is not None)[1]
+    same = tour.post(f"{BASE}/recommendations", json={"mixer": chosen, "fidelity": target}).json()
+    assert body["weights"] == same["weights"] and body["transfer"] == same["transfer"]
     far = body["diagnostics"]["extrapolation"]
     assert far["beyond_runs"] and far["compute_ratio_to_largest_run"] == pytest.approx(10.0)
     near = tour.post(f"{BASE}/recommendations", json={"mixer": "regmix", "config": FAST_REGMIX,
