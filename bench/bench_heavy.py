@@ -14,18 +14,16 @@ reachable; ``--quick``: SQLite only, 500 runs.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
-from bench.common import percentile, progress, save_figure, scratch_postgres, write_json
+from bench.common import percentile, progress, save_figure, scratch_postgres, stamp, write_json
 from bench.server import running_server
 
 DOMAINS = 39
@@ -39,19 +37,6 @@ GOAL_RATIO = 3.0  # proposal n=1000 over n=8
 HEALTHZ_GOAL_MS = 100.0  # p99 of /healthz during the heavy requests
 REGMIX = {"mixer": "regmix", "config": {"model": "linear"}}
 PHASES = ("cold recommendation", f"proposal n={N_SMALL}", f"proposal n={N_LARGE}", "evaluation")
-
-
-def stamp() -> dict[str, str]:
-    """The commit (``+dirty`` with uncommitted changes) and the UTC date that produced a result."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit, dirty = "unknown", ""
-    return {"commit": commit + ("+dirty" if dirty else ""), "date": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def _runs(n: int, seed: int = 0) -> tuple[list[str], list[dict[str, Any]]]:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import progress, save_figure, use_quick_results, write_json
-from bench.sim import Job, fidelity, preset_world, run_many
+from bench.sim import Job, fidelity, preset_world, run_many, target_gaps
 from mixers.base import MixerConfig
 from mixers.mixing_law import MixingLawConfig, MixingLawMixer
 from mixers.proposals import ProposalRecipe
@@ -64,27 +64,18 @@ def run(quick: bool = False, domains: int = 6, processes: int = 2) -> dict[str, 
             for label, (cls, cfg) in ARMS.items():
                 answers[label].append(cls(problem, cfg, seed=seed).fit(obs).recommend().weights)
                 bar.advance(task)
-        flat = [(label, i, w) for label, ws in answers.items() for i, w in enumerate(ws)]
-        task2 = bar.add_task("target runs", total=len(flat) + 1)
-        evals = run_many(
-            [Job(world, world.weights_dict(w), target, 0) for _, _, w in flat]
-            + [Job(world, world.weights_dict("relevance"), target, 0)],
-            processes=processes, on_done=lambda: bar.advance(task2),
-        )
-    losses = [float(r.metrics["target"]) for r in evals]
-    best = min(losses)
+        task2 = bar.add_task("target runs", total=sum(len(ws) for ws in answers.values()) + 1)
+        gaps, best, own = target_gaps(world, answers, target, processes, lambda: bar.advance(task2))
     summary: dict[str, Any] = {}
     for label in ARMS:
-        mine = [(losses[k], w) for k, (lab, _, w) in enumerate(flat) if lab == label]
-        gaps = [v / best - 1 for v, _ in mine]
         summary[label] = {
-            "gap_mean": statistics.mean(gaps),
-            "gaps": gaps,
-            "max_weight_mean": statistics.mean(float(w.max()) for _, w in mine),
-            "weights": [w.tolist() for _, w in mine],
+            "gap_mean": statistics.mean(gaps[label]),
+            "gaps": gaps[label],
+            "max_weight_mean": statistics.mean(float(w.max()) for w in answers[label]),
+            "weights": [w.tolist() for w in answers[label]],
         }
     payload = {"world": list(world.names), "seeds": seeds, "runs_per_seed": n_runs, "best": best,
-               "best_known_target_mixture": losses[-1], "goal_gap": GOAL_GAP, "summary": summary}
+               "best_known_target_mixture": own, "goal_gap": GOAL_GAP, "summary": summary}
     name = "law_trust" if domains == 6 else f"law_trust_{domains}d"
     if domains == 6:  # the file `python -m bench` reads back
         write_json("law_trust", payload)

@@ -16,8 +16,8 @@ import time
 from typing import Any
 
 from bench.bench_lm_aioli import SUBSETS, _manifest_tokens
-from bench.bench_lm_scale import _stamp, lm_server
-from bench.common import results_dir, save_figure, use_quick_results, write_json
+from bench.bench_lm_scale import lm_server
+from bench.common import results_dir, save_figure, stamp, use_quick_results, write_json
 from bench.lm.experiment import SEEDS, Arm, Scale, create_project, data_dir, uniform
 from bench.lm.pool import Job
 
@@ -64,7 +64,7 @@ def run(quick: bool = False, procs: int | None = None) -> dict[str, Any]:
                              for r in runs],
         }
     payload = {
-        "stamp": _stamp(), "quick": quick, "scale": scale.job(), "aioli_config": cfg, "seeds": list(SEEDS),
+        "stamp": stamp(), "quick": quick, "scale": scale.job(), "aioli_config": cfg, "seeds": list(SEEDS),
         "procs": procs, "wall_seconds": time.perf_counter() - started, "settings": settings,
         "below_uniform_settings": sum(s["aioli_below_uniform"] for s in settings.values()),
     }

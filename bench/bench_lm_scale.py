@@ -83,10 +83,6 @@ MIXER_ARMS: dict[str, tuple[str, dict[str, Any]]] = {
 ARMS = (*MIXER_ARMS, "best_proxy", "uniform", "natural")
 
 
-def _stamp() -> dict[str, str]:
-    return stamp()
-
-
 @contextmanager
 def lm_server(procs: int | None) -> Iterator[tuple[str, Client, Pool | None, Any]]:
     """A fresh ``mixopt serve`` on a scratch SQLite file, a client, a worker pool (None: no training) and a
@@ -212,7 +208,7 @@ def run_phase(
             proxy_runs = _train_proxies(client, pool, base, setup, bar)
             plan = _plan(client, setup, proxy_runs, tokens)
             plan.update({
-                "stamp": _stamp(), "quick": quick, "procs": procs, "domains": list(DOMAINS),
+                "stamp": stamp(), "quick": quick, "procs": procs, "domains": list(DOMAINS),
                 "targets": list(TARGETS), "objective": OBJECTIVE,
                 "proxies": [{"scale": s.job(), "runs": n, "fidelity": fidelity(s)} for s, n in setup.proxies],
                 "proxy_runs": [{k: r[k] for k in ("run_id", "rung", "weights", "losses", "mean", "params", "tokens")}
@@ -232,7 +228,7 @@ def run_phase(
             result = _train_arms(pool, _base(path, None, quick), plan["sizes"][last], bar, arms)
     else:
         raise ValueError(f"unknown phase {phase!r}")
-    payload = {"phase": phase, "stamp": _stamp(), "procs": procs, "wall_seconds": time.perf_counter() - started,
+    payload = {"phase": phase, "stamp": stamp(), "procs": procs, "wall_seconds": time.perf_counter() - started,
                "arms": result}
     write_json(f"lm/scale_{phase}", payload)
     return payload
@@ -339,7 +335,7 @@ def report(quick: bool = False) -> dict[str, Any]:
             sizes[size] = {"auto": sizes[size][chosen], **sizes[size]}
     payload = {
         "stamps": {"plan": plan["stamp"], **{p: phases[p]["stamp"] for p in phases},
-                   "report": _stamp()},
+                   "report": stamp()},
         "quick": quick,
         "objective": plan["objective"],
         "proxies": plan["proxies"],

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import progress, save_figure, stamp, use_quick_results, write_json
-from bench.sim import Job, fidelity, preset_world, run_many
+from bench.sim import Job, fidelity, preset_world, run_many, target_gaps
 from mixers.auto import AutoMixer
 from mixers.base import MixerConfig, OfflineMixer
 from mixers.mixing_law import MixingLawMixer
@@ -75,25 +75,14 @@ def run(quick: bool = False, seeds: int = 5, processes: int = 2) -> dict[str, An
             answers["best_small"].append(np.asarray(min(small, key=lambda o: o.metrics["target"]).weights))
             answers["uniform"].append(np.full(world.n, 1.0 / world.n))
             answers["natural"].append(np.asarray(world.prior()))
-        flat = [(arm, i, w) for arm, ws in answers.items() for i, w in enumerate(ws)]
-        task2 = bar.add_task("target runs", total=len(flat) + 1)
-        evals = run_many(
-            [Job(world, world.weights_dict(w), target, 0) for _, _, w in flat]
-            + [Job(world, world.weights_dict("relevance"), target, 0)],
-            processes=processes, on_done=lambda: bar.advance(task2),
-        )
-    losses = [float(r.metrics["target"]) for r in evals]
-    best = min(losses)
-    summary: dict[str, Any] = {}
-    for arm in ARMS:
-        gaps = [losses[k] / best - 1 for k, (a, _, _) in enumerate(flat) if a == arm]
-        summary[arm] = {"gap_mean": statistics.mean(gaps), "gaps": gaps}
-    auto_gaps = summary["auto"]["gaps"]
+        task2 = bar.add_task("target runs", total=sum(len(ws) for ws in answers.values()) + 1)
+        gaps, best, own = target_gaps(world, answers, target, processes, lambda: bar.advance(task2))
+    summary = {arm: {"gap_mean": statistics.mean(gaps[arm]), "gaps": gaps[arm]} for arm in ARMS}
     payload = {
         "stamp": stamp(),
         "world": list(world.names), "seeds": seed_list, "small_runs": SMALL_RUNS, "medium_runs": MEDIUM_RUNS,
-        "best": best, "world_target_mixture": losses[-1], "auto_chose": chosen, "summary": summary,
-        "auto_beats": {arm: sum(a < b for a, b in zip(auto_gaps, summary[arm]["gaps"], strict=True))
+        "best": best, "world_target_mixture": own, "auto_chose": chosen, "summary": summary,
+        "auto_beats": {arm: sum(a < b for a, b in zip(gaps["auto"], gaps[arm], strict=True))
                        for arm in ARMS if arm != "auto"},
     }
     write_json("scale_sim", payload)

@@ -76,17 +76,21 @@ def scratch_postgres() -> Iterator[str | None]:
 
 
 def stamp() -> dict[str, str]:
-    """Commit and date of a result: ``$MIXOPT_BENCH_COMMIT`` when set (a machine whose copy of the tree has no
-    history of it, like the lent GPU machine), else ``git rev-parse HEAD`` of this checkout."""
+    """Commit (``+dirty`` with uncommitted changes to tracked files) and UTC date of a result.
+    ``$MIXOPT_BENCH_COMMIT`` overrides the commit on a machine whose copy of the tree has no history of it (the
+    lent GPU machine)."""
     date = datetime.now(UTC).isoformat(timespec="seconds")
     if os.environ.get("MIXOPT_BENCH_COMMIT"):
         return {"commit": os.environ["MIXOPT_BENCH_COMMIT"], "date": date}
+    root = Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parent).stdout
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        out = "unknown"
-    return {"commit": out.strip(), "date": date}
+        commit, dirty = "unknown", ""
+    return {"commit": commit + ("+dirty" if dirty else ""), "date": date}
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -21,7 +21,6 @@ mixer's; the diagnostics say which was chosen, why, and the candidates' scores (
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -33,7 +32,7 @@ from mixers.mixing_law import MixingLawMixer
 from mixers.registry import register
 from mixers.regmix import RegMixMixer
 from mixers.single_fidelity import SingleFidelityMixer
-from mixers.training import kfold_indices, safe_spearman, usable_observations
+from mixers.training import fidelity_size, kfold_indices, safe_spearman, usable_observations
 from mixers.types import (
     FidelityAnswer,
     FloatArray,
@@ -57,11 +56,6 @@ MIN_TOP_RUNS = 5  # runs at the top rung needed to score the candidates on them
 FOLDS = 5
 
 
-def _compute(fid: Mapping[str, float]) -> float:
-    """Log of the product of a fidelity's values: its position on the ladder (log N D for {params, tokens})."""
-    return float(sum(math.log(v) for v in fid.values() if v > 0))
-
-
 def score_across_scale(
     problem: Problem, observations: Sequence[Observation], seed: int | None
 ) -> tuple[dict[str, float | None], int] | None:
@@ -73,7 +67,7 @@ def score_across_scale(
     keys = {fidelity_key(o.fidelity): o.fidelity for o in usable}
     if len(keys) < 2:
         return None
-    top_key = max(keys, key=lambda k: _compute(keys[k]))
+    top_key = max(keys, key=lambda k: fidelity_size(keys[k]))
     top = [o for o in usable if fidelity_key(o.fidelity) == top_key]
     rest = [o for o in usable if fidelity_key(o.fidelity) != top_key]
     if len(top) < MIN_TOP_RUNS:
@@ -119,7 +113,7 @@ def choose(
 
 @register
 class AutoMixer(OfflineMixer):
-    """Delegates to ``mfbo`` (runs at several fidelities) or ``regmix`` (one fidelity); see the module docstring."""
+    """Delegates to the mixer :func:`choose` picks for the runs it is fitted on; see the module docstring."""
 
     name = "auto"
     description = (

@@ -42,8 +42,8 @@ def usable_observations(observations: Sequence[Observation], objective: Objectiv
     return [o for o in observations if o.status == "completed" and objective.value(o.metrics) is not None]
 
 
-def _fidelity_size(fidelity: Mapping[str, float]) -> float:
-    """Sum of log values: a scale to break ties between fidelities (bigger runs first)."""
+def fidelity_size(fidelity: Mapping[str, float]) -> float:
+    """Sum of log values: a fidelity's position on the ladder (``log N D`` for ``{params, tokens}``)."""
     return float(sum(math.log(v) for v in fidelity.values() if v > 0))
 
 
@@ -65,7 +65,7 @@ def choose_train_fidelity(
         key = fidelity_key(o.fidelity)
         groups.setdefault(key, o.fidelity)
         counts[key] = counts.get(key, 0) + 1
-    best = max(counts, key=lambda k: (counts[k], _fidelity_size(groups[k]), k))
+    best = max(counts, key=lambda k: (counts[k], fidelity_size(groups[k]), k))
     return dict(groups[best]), f"the fidelity with the most completed runs ({counts[best]} of {len(observations)})"
 
 

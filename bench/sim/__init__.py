@@ -8,7 +8,17 @@ fidelity, seed)`` trains one proxy run; ``Trainer`` is the step-by-step run for 
 
 from bench.sim.domains import NOISE, PRESETS, World, WorldSpec, build_world, make_world, preset_world
 from bench.sim.model import LowRankBigram, n_params, rank_for_params
-from bench.sim.runner import FIDELITY_PRESETS, Job, RunResult, Trainer, fidelity, resolve_fidelity, run, run_many
+from bench.sim.runner import (
+    FIDELITY_PRESETS,
+    Job,
+    RunResult,
+    Trainer,
+    fidelity,
+    resolve_fidelity,
+    run,
+    run_many,
+    target_gaps,
+)
 
 __all__ = [
     "FIDELITY_PRESETS",
@@ -29,4 +39,5 @@ __all__ = [
     "resolve_fidelity",
     "run",
     "run_many",
+    "target_gaps",
 ]

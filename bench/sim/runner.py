@@ -257,3 +257,27 @@ def run_many(
             out.append(res)
             done()
     return out
+
+
+def target_gaps(
+    world: World,
+    answers: Mapping[str, Sequence[FloatArray]],
+    fid: FidelityLike = "target",
+    processes: int = 2,
+    on_done: Callable[[], object] | None = None,
+) -> tuple[dict[str, list[float]], float, float]:
+    """Train every mixture of ``answers`` (label -> mixtures ``(d,)``) and the world's own target mixture at
+    ``fid`` (seed 0); returns each label's gaps ``loss / best - 1`` in input order, the best loss (over all of
+    them) and the world's own mixture's loss."""
+    flat = [(label, w) for label, ws in answers.items() for w in ws]
+    evals = run_many(
+        [Job(world, world.weights_dict(w), fid, 0) for _, w in flat]
+        + [Job(world, world.weights_dict("relevance"), fid, 0)],
+        processes=processes, on_done=on_done,
+    )
+    losses = [float(r.metrics["target"]) for r in evals]
+    best = min(losses)
+    gaps: dict[str, list[float]] = {label: [] for label in answers}
+    for (label, _), loss in zip(flat, losses, strict=False):
+        gaps[label].append(loss / best - 1)
+    return gaps, best, losses[-1]
