@@ -44,11 +44,11 @@ def measure_transfer(model: MFBOModel) -> Transfer:
     """Per lower fidelity ``s`` of the runs: how much its runs tell about the target, as a correlation.
 
     The Pearson correlation (floored at 0) of the losses at the mixtures run both at ``s`` and at the target,
-    corrected for their range (:func:`range_corrected_correlation`). Only observed pairs count. Two estimates
-    were dropped after bench.pool_replay_mf: filling unpaired target mixtures with a GP's prediction at ``s``
-    collapsed the correlation of a fidelity that ranks with Spearman 0.93 to 0.0 to 0.3 once target runs left
-    the pairs (the GP on a few runs at ``s`` predicts poorly there), and so did the share of the target runs'
-    leave-one-out error that the runs at ``s`` remove.
+    corrected for their range (:func:`range_corrected_correlation`). Only observed pairs count: on
+    bench.pool_replay_mf, filling unpaired target mixtures with a GP's prediction at ``s`` collapsed the
+    correlation of a fidelity that ranks with Spearman 0.93 to 0.0 to 0.3 once target runs left the pairs (the GP
+    on a few runs at ``s`` predicts poorly there), and so did the share of the target runs' leave-one-out error
+    that the runs at ``s`` remove.
 
     This is the correlation the proposals are gated on. The joint kernel's own fidelity factor
     (:func:`kernel_correlation`) is reported too, but it multiplies the whole signal, level offsets included,
