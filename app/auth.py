@@ -14,13 +14,13 @@ from store.errors import DomainError
 
 
 class Unauthorized(DomainError):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, "unauthorized", [], 401)
+    kind = "unauthenticated"
+    default_code = "unauthorized"
 
 
 class Forbidden(DomainError):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, "forbidden", [], 403)
+    kind = "forbidden"
+    default_code = "forbidden"
 
 
 @dataclass(frozen=True)

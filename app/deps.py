@@ -8,6 +8,7 @@ from fastapi import Depends, Path, Request
 
 from app.auth import Forbidden, Scope, resolve_scope
 from app.services import access
+from app.services.inputs import MAX_ID
 from app.settings import Settings
 from store.repository import Store
 
@@ -48,7 +49,6 @@ StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ScopeDep = Annotated[Scope, Depends(get_scope)]
 ProjectName = Annotated[str, Depends(project_access)]
-# Ids are 32-bit integer columns on PostgreSQL (SQLAlchemy's Integer): a larger number is a 422, not a driver overflow.
-MAX_ID = 2**31 - 1
+# A larger id than the columns hold is a 422, not a driver overflow.
 RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="run id")]
 SessionId = Annotated[int, Path(ge=1, le=MAX_ID, description="session id")]

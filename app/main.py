@@ -16,33 +16,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics, openapi, problems
-from app.services import fitting
+from app.services import fitting, schema
+from app.services.schema import SchemaBehindError
 from app.settings import Settings, get_settings
-from store import db
+from app.version import VERSION
 from store.repository import Store
 
-VERSION = "0.1.0"
-
-
-class SchemaBehindError(RuntimeError):
-    """The database schema is older than this code: ``mixopt db upgrade`` fixes it."""
+__all__ = ["VERSION", "SchemaBehindError", "create_app", "open_store"]
 
 
 def open_store(settings: Settings, *, create_if_fresh: bool = True) -> Store:
-    """Connect and check the schema: a fresh database is created at head; one behind head is refused."""
-    url = settings.resolved_database_url
-    engine = db.make_engine(url)
-    head = db.head_revision()
-    if create_if_fresh and db.is_fresh(engine):
-        db.upgrade(url)
-    current = db.current_revision(engine)
-    if current != head:
-        engine.dispose()
-        raise SchemaBehindError(
-            f"the database schema is at revision {current or 'none'} but this mixopt needs {head}; "
-            f"run `mixopt db upgrade` (with the same MIXOPT_DATABASE_URL / MIXOPT_DATA_DIR) and start again"
-        )
-    return Store(engine)
+    """The store on the configured database (created at head when fresh; refused when behind head)."""
+    return schema.open_store(settings.resolved_database_url, create_if_fresh=create_if_fresh)
 
 
 class BodySizeLimit:
@@ -109,7 +94,7 @@ def _content_length(scope: Scope) -> int:
 
 def release_memory() -> None:
     """Give the heap a large body's objects used back to the OS: glibc keeps freed memory, so without this the
-    RSS of a process that once parsed a 60 MB body stays hundreds of MB higher (issue 23; bench/rss_large_bodies.py).
+    RSS of a process that once parsed a 60 MB body stays hundreds of MB higher (bench/rss_large_bodies.py).
     """
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim

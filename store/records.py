@@ -1,15 +1,25 @@
-"""Frozen records: what the repository returns. Rows become records here and nowhere else."""
+"""Frozen records: what the store returns. Plain dataclasses, free of the ORM (``store.mapping`` turns rows into
+records), so every layer above the store may hold them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, get_args
 
-from store.models import ProjectRow, ProposalRow, RunRow, SessionEventRow, SessionRow, TokenRow
+RunStatus = Literal["pending", "running", "completed", "failed", "abandoned"]
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+OPEN_STATUSES: tuple[RunStatus, ...] = ("pending", "running")
+"""A run that still holds a lease: it counts as pending for proposals until it finishes or its lease runs out."""
+FINISHED_STATUSES: tuple[RunStatus, ...] = ("completed", "failed")
+"""A run with a result: its result is final (the same result again is a no-op, another is a conflict)."""
 
-RUN_STATUSES = ("pending", "running", "completed", "failed", "abandoned")
-OPEN_STATUSES = ("pending", "running")
+MAX_ID = 2**31 - 1
+"""The largest id (and session step) the integer columns hold: 32-bit ``integer`` on PostgreSQL."""
+MAX_SEED = 2**32 - 1
+"""The largest seed a proposal or session keeps (``bigint`` columns)."""
+
+T = TypeVar("T")
 
 
 def as_utc(ts: datetime | None) -> datetime | None:
@@ -39,23 +49,16 @@ class ProjectRecord:
     def domain_names(self) -> list[str]:
         return [d["name"] for d in self.domains]
 
-    @classmethod
-    def from_row(cls, row: ProjectRow) -> ProjectRecord:
-        return cls(
-            id=row.id,
-            name=row.name,
-            description=row.description or "",
-            domains=list(row.domains),
-            objective=dict(row.objective),
-            target_fidelity=dict(row.target_fidelity) if row.target_fidelity else None,
-            allow_missing_domains=bool(row.allow_missing_domains),
-            data_version=row.data_version or 0,
-            created_at=as_utc(row.created_at),
-            updated_at=as_utc(row.updated_at),
-            archived_at=as_utc(row.archived_at),
-            fidelities=[dict(f) for f in row.fidelities] if row.fidelities else None,
-            uid=row.uid,
-        )
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    """What the project list shows of a project's runs."""
+
+    runs: int
+    completed: int
+    open: int
+    best_value: float | None
+    last_activity: datetime | None
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class RunRecord:
     weights_sum: float
     fidelity: dict[str, float]
     cost: float | None
-    status: str
+    status: RunStatus
     metrics: dict[str, float]
     trajectory: list[dict[str, Any]] | None
     tags: dict[str, Any]
@@ -76,29 +79,8 @@ class RunRecord:
     created_at: datetime | None
     updated_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: RunRow) -> RunRecord:
-        return cls(
-            id=row.id,
-            project_id=row.project_id,
-            external_id=row.external_id,
-            weights=dict(row.weights),
-            weights_sum=row.weights_sum,
-            fidelity=dict(row.fidelity or {}),
-            cost=row.cost,
-            status=row.status,
-            metrics=dict(row.metrics or {}),
-            trajectory=list(row.trajectory) if row.trajectory is not None else None,
-            tags=dict(row.tags or {}),
-            proposal_id=row.proposal_id,
-            lease_expires_at=as_utc(row.lease_expires_at),
-            created_at=as_utc(row.created_at),
-            updated_at=as_utc(row.updated_at),
-        )
-
     def public(self) -> dict[str, Any]:
-        """The run as clients see it (every field but ``project_id``): the one definition behind the API's run
-        object, the JSON Lines export and the CLI's JSON output."""
+        """The run as clients see it (every field but ``project_id``)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "project_id"}
 
 
@@ -110,10 +92,6 @@ class ProposalRecord:
     config: dict[str, Any]
     seed: int | None
     created_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: ProposalRow) -> ProposalRecord:
-        return cls(row.id, row.project_id, row.mixer, dict(row.config), row.seed, as_utc(row.created_at))
 
 
 @dataclass(frozen=True)
@@ -133,25 +111,6 @@ class SessionRecord:
     updated_at: datetime | None
     start: dict[str, Any] | None = None
 
-    @classmethod
-    def from_row(cls, row: SessionRow) -> SessionRecord:
-        return cls(
-            id=row.id,
-            project_id=row.project_id,
-            mixer=row.mixer,
-            config=dict(row.config),
-            seed=row.seed,
-            status=row.status,
-            step=row.step,
-            total_steps=row.total_steps,
-            state=dict(row.state),
-            directive=dict(row.directive),
-            version=row.version,
-            created_at=as_utc(row.created_at),
-            updated_at=as_utc(row.updated_at),
-            start=None if row.start is None else dict(row.start),
-        )
-
 
 @dataclass(frozen=True)
 class SessionEventRecord:
@@ -160,14 +119,10 @@ class SessionEventRecord:
     directive: dict[str, Any]
     created_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: SessionEventRow) -> SessionEventRecord:
-        return cls(row.step, dict(row.losses) if row.losses else None, dict(row.directive), as_utc(row.created_at))
-
 
 @dataclass(frozen=True)
-class Page:
-    items: list[Any]
+class Page(Generic[T]):
+    items: list[T]
     next_page_token: str | None
 
 
@@ -182,15 +137,3 @@ class TokenRecord:
     created_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: TokenRow, project_names: dict[int, str]) -> TokenRecord:
-        return cls(
-            id=row.id,
-            name=row.name,
-            prefix=row.prefix or "",
-            project=None if row.project_id is None else project_names.get(row.project_id),
-            created_at=as_utc(row.created_at),
-            expires_at=as_utc(row.expires_at),
-            revoked_at=as_utc(row.revoked_at),
-        )

@@ -26,6 +26,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from store.clock import utcnow
 from store.db import READ_ONLY
 from store.errors import Conflict, FieldError, NotFound
+from store.mapping import (
+    project_record,
+    proposal_record,
+    run_record,
+    session_event_record,
+    session_record,
+    token_record,
+)
 from store.models import (
     BlobRow,
     EmbeddingSetRow,
@@ -38,6 +46,8 @@ from store.models import (
     TokenRow,
 )
 from store.records import (
+    FINISHED_STATUSES,
+    MAX_ID,
     OPEN_STATUSES,
     Page,
     ProjectRecord,
@@ -49,7 +59,6 @@ from store.records import (
     as_utc,
 )
 
-MAX_ID = 2**31 - 1  # ids are SQLAlchemy Integer columns: 32-bit on PostgreSQL
 _CHUNK = 500  # rows per IN (...) lookup; well under SQLite's and PostgreSQL's parameter limits
 
 
@@ -114,7 +123,7 @@ class Store:
                 s.add(row)
                 s.flush()
                 s.refresh(row)
-                return ProjectRecord.from_row(row)
+                return project_record(row)
         except IntegrityError as exc:
             detail = f"project {values['name']!r} already exists"
             with contextlib.suppress(NotFound):
@@ -129,7 +138,7 @@ class Store:
             if not include_archived:
                 stmt = stmt.where(ProjectRow.archived_at.is_(None))
             rows = s.scalars(stmt.order_by(ProjectRow.id).limit(max_results + 1)).all()
-            items = [ProjectRecord.from_row(r) for r in rows[:max_results]]
+            items = [project_record(r) for r in rows[:max_results]]
         nxt = encode_page_token(items[-1].id) if len(rows) > max_results else None
         return Page(items, nxt)
 
@@ -153,18 +162,18 @@ class Store:
 
     def _archived(self, name: str) -> ProjectRecord:
         with self.read() as s:
-            return ProjectRecord.from_row(self._project_row(s, name, archived=True))
+            return project_record(self._project_row(s, name, archived=True))
 
     def get_project(self, name: str) -> ProjectRecord:
         with self.read() as s:
-            return ProjectRecord.from_row(self._project_row(s, name))
+            return project_record(self._project_row(s, name))
 
     def get_project_by_id(self, project_id: int) -> ProjectRecord:
         with self.read() as s:
             row = s.get(ProjectRow, project_id)
             if row is None:
                 raise NotFound(f"project {project_id} does not exist", code="project_not_found")
-            return ProjectRecord.from_row(row)
+            return project_record(row)
 
     def update_project(self, name: str, changes: dict[str, Any]) -> ProjectRecord:
         with self.tx() as s:
@@ -175,7 +184,7 @@ class Store:
             row.data_version = (row.data_version or 0) + 1
             s.flush()
             s.refresh(row)
-            return ProjectRecord.from_row(row)
+            return project_record(row)
 
     def delete_project(self, name: str) -> None:
         """Remove the project (live or archived) and everything in it, for good (its arrays too)."""
@@ -194,7 +203,7 @@ class Store:
             row.archived_at = utcnow()
             s.flush()
             s.refresh(row)
-            return ProjectRecord.from_row(row)
+            return project_record(row)
 
     def restore_project(self, name: str) -> ProjectRecord:
         with self.tx() as s:
@@ -202,7 +211,7 @@ class Store:
             row.archived_at = None
             s.flush()
             s.refresh(row)
-            return ProjectRecord.from_row(row)
+            return project_record(row)
 
     def _bump(self, s: Session, project_id: int) -> None:
         s.execute(
@@ -243,7 +252,7 @@ class Store:
             it = iter(inserted)
             for r in runs:
                 ext = r.get("external_id")
-                out.append(RunRecord.from_row(existing[ext]) if ext in existing else next(it))
+                out.append(run_record(existing[ext]) if ext in existing else next(it))
             return out
 
     def _insert_runs(
@@ -344,7 +353,7 @@ class Store:
             if fidelity_key is not None:
                 stmt = stmt.where(RunRow.fidelity_key == fidelity_key)
             rows = s.scalars(stmt.order_by(RunRow.id).limit(max_results + 1)).all()
-            items = [RunRecord.from_row(r) for r in rows[:max_results]]
+            items = [run_record(r) for r in rows[:max_results]]
         nxt = encode_page_token(items[-1].id) if len(rows) > max_results else None
         return Page(items, nxt)
 
@@ -353,7 +362,7 @@ class Store:
             stmt = select(RunRow).where(RunRow.project_id == project_id)
             if statuses:
                 stmt = stmt.where(RunRow.status.in_(list(statuses)))
-            return [RunRecord.from_row(r) for r in s.scalars(stmt.order_by(RunRow.id))]
+            return [run_record(r) for r in s.scalars(stmt.order_by(RunRow.id))]
 
     def run_ids_in(self, project_id: int, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` are runs of the project."""
@@ -400,7 +409,7 @@ class Store:
 
     def get_run(self, project_id: int, run_id: int) -> RunRecord:
         with self.read() as s:
-            return RunRecord.from_row(self._run_row(s, project_id, run_id))
+            return run_record(self._run_row(s, project_id, run_id))
 
     def heartbeat(self, project_id: int, run_id: int, lease_seconds: float) -> RunRecord:
         """Renew the lease of an open run; 409 once the run is finished or abandoned."""
@@ -415,7 +424,7 @@ class Store:
             )
             s.flush()
             s.refresh(row)
-            return RunRecord.from_row(row)
+            return run_record(row)
 
     def complete_run(
         self,
@@ -435,15 +444,15 @@ class Store:
         """
         with self.tx() as s:
             row = self._run_row(s, project_id, run_id)
-            if row.result_hash is not None or row.status in ("completed", "failed"):
+            if row.result_hash is not None or row.status in FINISHED_STATUSES:
                 if row.result_hash == result_hash:
-                    return RunRecord.from_row(row), False
+                    return run_record(row), False
                 raise Conflict(f"run {run_id} already has a different result", code="result_conflict")
             changed = _rowcount(
                 s.execute(
                     update(RunRow)
                     .where(
-                        RunRow.id == run_id, RunRow.result_hash.is_(None), RunRow.status.not_in(["completed", "failed"])
+                        RunRow.id == run_id, RunRow.result_hash.is_(None), RunRow.status.not_in(FINISHED_STATUSES)
                     )
                     .values(
                         status=status,
@@ -460,7 +469,7 @@ class Store:
                 raise Conflict(f"run {run_id} already has a different result", code="result_conflict")
             self._bump(s, project_id)
             s.expire(row)
-            return RunRecord.from_row(self._run_row(s, project_id, run_id)), True
+            return run_record(self._run_row(s, project_id, run_id)), True
 
     def expire_leases(self, project_id: int | None = None) -> int:
         """Turn open runs whose lease ran out (database clock) into ``abandoned``; returns how many."""
@@ -512,7 +521,7 @@ class Store:
             # the bulk-ingest path: executemany, leases from the database clock, server columns in one query
             created = self._insert_runs(s, project_id, list(runs), lease_seconds, prop.id)
             self._bump(s, project_id)
-            return ProposalRecord.from_row(prop), created
+            return proposal_record(prop), created
 
     # -- fit cache --------------------------------------------------------------------------------
 
@@ -547,14 +556,14 @@ class Store:
             s.add(SessionEventRow(session_id=row.id, step=-1, losses=None, directive=first_directive))
             s.flush()
             s.refresh(row)
-            return SessionRecord.from_row(row)
+            return session_record(row)
 
     def get_session(self, session_id: int) -> SessionRecord:
         with self.read() as s:
             row = s.get(SessionRow, session_id)
             if row is None:
                 raise NotFound(f"session {session_id} does not exist", code="session_not_found")
-            return SessionRecord.from_row(row)
+            return session_record(row)
 
     def session_for_report(
         self, session_id: int, step: int
@@ -572,9 +581,9 @@ class Store:
                 select(SessionEventRow).where(SessionEventRow.session_id == session_id, SessionEventRow.step == step)
             ).one_or_none()
             return (
-                SessionRecord.from_row(row),
-                ProjectRecord.from_row(project),
-                SessionEventRecord.from_row(event) if event else None,
+                session_record(row),
+                project_record(project),
+                session_event_record(event) if event else None,
             )
 
     def session_event(self, session_id: int, step: int) -> SessionEventRecord | None:
@@ -582,14 +591,14 @@ class Store:
             row = s.scalars(
                 select(SessionEventRow).where(SessionEventRow.session_id == session_id, SessionEventRow.step == step)
             ).one_or_none()
-            return SessionEventRecord.from_row(row) if row else None
+            return session_event_record(row) if row else None
 
     def session_events(self, session_id: int) -> list[SessionEventRecord]:
         with self.read() as s:
             rows = s.scalars(
                 select(SessionEventRow).where(SessionEventRow.session_id == session_id).order_by(SessionEventRow.step)
             )
-            return [SessionEventRecord.from_row(r) for r in rows]
+            return [session_event_record(r) for r in rows]
 
     def advance_session(
         self,
@@ -628,7 +637,7 @@ class Store:
     def list_sessions(self, project_id: int) -> list[SessionRecord]:
         with self.read() as s:
             rows = s.scalars(select(SessionRow).where(SessionRow.project_id == project_id).order_by(SessionRow.id))
-            return [SessionRecord.from_row(r) for r in rows]
+            return [session_record(r) for r in rows]
 
     # -- embeddings -------------------------------------------------------------------------------
 
@@ -735,7 +744,7 @@ class Store:
             s.add(row)
             s.flush()
             s.refresh(row)
-            return TokenRecord.from_row(row, self._project_names(s, [row.project_id]))
+            return token_record(row, self._project_names(s, [row.project_id]))
 
     def token_scope(self, token_hash: str) -> tuple[bool, int | None]:
         """``(found, project_id)`` of a live token (not revoked, not expired); ``project_id`` None is admin."""
@@ -753,7 +762,7 @@ class Store:
         with self.read() as s:
             rows = s.scalars(select(TokenRow).order_by(TokenRow.id)).all()
             names = self._project_names(s, [r.project_id for r in rows])
-            return [TokenRecord.from_row(r, names) for r in rows]
+            return [token_record(r, names) for r in rows]
 
     def revoke_token(self, token_id: int) -> TokenRecord:
         """Mark the token revoked (idempotent: a revoked token keeps its first revocation time)."""
@@ -765,7 +774,7 @@ class Store:
                 row.revoked_at = utcnow()
                 s.flush()
                 s.refresh(row)
-            return TokenRecord.from_row(row, self._project_names(s, [row.project_id]))
+            return token_record(row, self._project_names(s, [row.project_id]))
 
     @staticmethod
     def _project_names(s: Session, ids: Sequence[int | None]) -> dict[int, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,17 +17,8 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.sql.elements import ColumnElement
 
 from store.models import RunRow
-from store.records import ProjectRecord, as_utc
+from store.records import OPEN_STATUSES, ProjectRecord, ProjectSummary, as_utc
 from store.repository import Store
-
-
-@dataclass(frozen=True)
-class ProjectSummary:
-    runs: int
-    completed: int
-    open: int
-    best_value: float | None
-    last_activity: datetime | None
 
 
 def _objective_expr(project: ProjectRecord) -> ColumnElement[Any]:
@@ -56,7 +46,7 @@ def project_summaries(store: Store, projects: Sequence[ProjectRecord]) -> dict[i
             RunRow.project_id,
             func.count(),
             func.sum(case((RunRow.status == "completed", 1), else_=0)),
-            func.sum(case((RunRow.status.in_(("pending", "running")), 1), else_=0)),
+            func.sum(case((RunRow.status.in_(OPEN_STATUSES), 1), else_=0)),
             func.min(completed_value),
             func.max(completed_value),
             func.max(RunRow.updated_at, type_=RunRow.updated_at.type),
@@ -101,7 +91,7 @@ def _summaries_in_python(store: Store, projects: Sequence[ProjectRecord]) -> lis
             row = acc.setdefault(pid, [pid, 0, 0, 0, None, None, None])
             row[1] += 1
             row[2] += status == "completed"
-            row[3] += status in ("pending", "running")
+            row[3] += status in OPEN_STATUSES
             if updated is not None and (row[6] is None or updated > row[6]):
                 row[6] = updated
             coefs = by_id[pid].objective.get("metrics") or {}

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from app.schemas import DomainOut, ProjectOut, ProjectSummaryOut, RunOut
-from store.records import ProjectRecord, RunRecord
-from store.summary import ProjectSummary
+from store.records import ProjectRecord, ProjectSummary, RunRecord
 
 
 def project_out(p: ProjectRecord) -> ProjectOut:

@@ -21,7 +21,7 @@ from app.schemas import (
     RecommendationIn,
     RecommendationOut,
 )
-from app.services import evaluation, fitting
+from app.services import catalog, evaluation
 from app.services import mixing as svc
 
 router = APIRouter(
@@ -36,7 +36,7 @@ FIT = problem_responses(400, 404, 413, 429, 504)
 
 @router.get("/api/v1/mixers", response_model=list[MixerInfo])
 def list_mixers() -> list[MixerInfo]:
-    return [MixerInfo(**m) for m in fitting.mixer_catalog()]
+    return [MixerInfo.model_validate(m, from_attributes=True) for m in catalog.mixer_catalog()]
 
 
 @router.post(

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import mixers
-from mixers.ot import TARGET
 from store.repository import Store
 from store.summary import project_summaries
 
@@ -24,11 +23,10 @@ def mixer_availability(store: Store, project_name: str) -> list[dict[str, Any]]:
         reason: str | None = None
         if cls.kind != "offline":
             reason = "an online mixer: it steers one training run through a session, not fitted to past runs"
-        elif getattr(cls, "needs_embeddings", False):
-            missing = [n for n in [*project.domain_names, TARGET] if n not in embedded]
-            if missing:
-                shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-                reason = f"needs an embedding set for every domain and the target; missing: {shown}"
+        elif missing := [n for n in cls.required_embedding_sets(project.domain_names) if n not in embedded]:
+            sets = "every domain" + "".join(f" and the {n}" for n in cls.extra_embedding_sets)
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            reason = f"needs an embedding set for {sets}; missing: {shown}"
         if reason is None and summary.completed == 0:
             reason = "no completed run yet: nothing to fit or cross-validate"
         out.append({"name": name, "kind": cls.kind, "available": reason is None, "reason": reason})

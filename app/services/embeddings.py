@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from app.services.inputs import DuplicateKeys, EmbeddingsIn, loads
 from mixers.text_embedding import embed_texts
-from store.errors import DomainError, FieldError, InvalidInput
+from store.errors import FieldError, InvalidInput, TooLarge
 from store.repository import Store
 
 MAX_ROWS = 200_000
@@ -46,7 +46,7 @@ def parse_json(body: bytes) -> np.ndarray:
     """``{"vectors": [[...], ...]}`` of finite numbers, rows of one length; CPU-bound: call it off the event loop."""
     if len(body) > MAX_JSON_BYTES:
         msg = f"a JSON embedding body is at most {MAX_JSON_BYTES} bytes; send larger sets as .npy bytes"
-        raise DomainError(msg, "body_too_large", [FieldError("body", msg)], 413)
+        raise TooLarge(msg, "body_too_large", [FieldError("body", msg)])
     shape = 'body must be {"vectors": [[...], ...]} of finite numbers'
     try:
         if b"\\" not in body and body.count(b'"vectors"') <= 1:

@@ -31,7 +31,7 @@ from mixers import MixerError, OfflineMixer, get_mixer_class
 from mixers.base import Mixer, MixerConfig
 from mixers.cancel import Cancelled, cancel_when, checkpoint
 from mixers.types import DomainSpec, Objective, Observation, PendingRun, Problem
-from store.errors import DomainError, FieldError, InvalidInput
+from store.errors import Busy, FieldError, InvalidInput, TimedOut
 from store.records import OPEN_STATUSES, ProjectRecord, RunRecord
 from store.repository import Store
 
@@ -42,22 +42,27 @@ _lru_lock = threading.Lock()
 worker_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mixopt-fit")
 
 
-class FitTimeout(DomainError):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"the mixer did not finish within {seconds:g} s", "fit_timeout", [], 504)
+class FitTimeout(TimedOut):
+    """The mixer's work ran past the request's time limit."""
+
+    default_code = "fit_timeout"
 
 
-class TooManyFits(DomainError):
-    """429: the project already has its share of the worker pool busy; ``retry_after`` seconds is a hint."""
+def fit_timeout(seconds: float) -> FitTimeout:
+    return FitTimeout(f"the mixer did not finish within {seconds:g} s")
 
-    def __init__(self, limit: int, retry_after: int) -> None:
-        super().__init__(
-            f"this project already has {limit} computation(s) running; retry after {retry_after} s",
-            "too_many_fits",
-            [],
-            429,
-        )
-        self.retry_after = retry_after
+
+class TooManyFits(Busy):
+    """The project already has its share of the worker pool busy; ``retry_after`` seconds is a hint."""
+
+    default_code = "too_many_fits"
+
+
+def too_many_fits(limit: int, retry_after: int) -> TooManyFits:
+    return TooManyFits(
+        f"this project already has {limit} computation(s) running; retry after {retry_after} s",
+        retry_after=retry_after,
+    )
 
 
 class Deadline:
@@ -80,7 +85,7 @@ class Deadline:
         self._cancelled.set()
 
     def timeout(self) -> FitTimeout:
-        return FitTimeout(self.seconds)
+        return fit_timeout(self.seconds)
 
     def child(self) -> Deadline:
         """The same end, with its own cancellation (one mixer of an evaluation gives up, not the others)."""
@@ -186,7 +191,7 @@ def run_limited(fn: Callable[[], T], limit: float | Deadline, project: str = "")
     """
     deadline = as_deadline(limit)
     if not slots.try_acquire(project):
-        raise TooManyFits(slots.per_project, RETRY_AFTER_SECONDS)
+        raise too_many_fits(slots.per_project, RETRY_AFTER_SECONDS)
     return wait(submit(project, fn, deadline), deadline)
 
 
@@ -408,18 +413,3 @@ def jsonable(value: Any) -> Any:
 
 def finite_or_none(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
-
-
-# -- use cases --------------------------------------------------------------------------------------
-
-
-def mixer_catalog() -> list[dict[str, Any]]:
-    return [
-        {
-            "name": name,
-            "kind": cls.kind,
-            "description": cls.description,
-            "config_schema": cls.Config.model_json_schema(),
-        }
-        for name, cls in sorted(mixers.available().items())
-    ]

@@ -28,7 +28,7 @@ from mixers.extrapolation import extrapolation
 from mixers.simplex import novel_mask
 from mixers.types import fidelity_key
 from store.errors import InvalidInput
-from store.records import OPEN_STATUSES, ProjectRecord, RunRecord
+from store.records import MAX_ID, OPEN_STATUSES, ProjectRecord, RunRecord
 from store.repository import Store
 
 
@@ -172,7 +172,7 @@ def propose(
     ctx = load_context(store, project_name, cls)
     pool = mixture_matrix(ctx.project, candidates, "candidates") if candidates else None
     if seed is None:
-        seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+        seed = int(np.random.default_rng().integers(0, MAX_ID))
     model = fitted(store, ctx, cls, cfg, seed, deadline)
     offered, source = default_fidelities(ctx.project, ctx.runs, fidelity, fidelities)
     if source in ("project_ladder", "runs") and not model.takes_default_fidelities():

@@ -6,9 +6,9 @@ from typing import Any
 
 from app.services.inputs import DomainIn, ObjectiveIn, ProjectCreate, ProjectPatch
 from store.errors import FieldError, InvalidInput
-from store.records import Page, ProjectRecord
+from store.records import Page, ProjectRecord, ProjectSummary
 from store.repository import Store
-from store.summary import ProjectSummary, project_summaries
+from store.summary import project_summaries
 
 
 def objective_dict(obj: ObjectiveIn) -> dict[str, Any]:

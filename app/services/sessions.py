@@ -17,7 +17,7 @@ from app.services.fitting import make_problem, parse_mixer, weights_array
 from app.services.runs import normalize_weights
 from mixers import MixerError, OnlineMixer
 from mixers.types import Directive, Report
-from store.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
+from store.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, relocated
 from store.records import ProjectRecord, SessionEventRecord, SessionRecord
 from store.repository import Store
 
@@ -59,17 +59,13 @@ def _recommended_start(store: Store, project_name: str, choice: Mapping[str, Any
     seed = choice.get("seed")
     try:
         rec = mixing.recommend(store, project_name, str(choice["mixer"]), choice.get("config"), fidelity, seed, timeout)
+    except NotFound:
+        raise
     except DomainError as exc:
-        if exc.status == 404:
-            raise
         loc = "from_recommendation"
         errors = [FieldError(f"{loc}.{e.loc}", e.msg) for e in exc.errors] or [FieldError(loc, exc.detail)]
-        raise DomainError(
-            f"{loc}: mixer {choice['mixer']!r} gave no recommendation to start from: {exc.detail}",
-            exc.code,
-            errors,
-            exc.status,
-        ) from exc
+        detail = f"{loc}: mixer {choice['mixer']!r} gave no recommendation to start from: {exc.detail}"
+        raise relocated(exc, detail, errors) from exc
     return {
         "mixer": rec["mixer"],
         "config": rec["config"],
