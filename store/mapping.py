@@ -1,6 +1,6 @@
 """Rows to records: the one place where an ORM row (``store.models``) becomes a frozen record (``store.records``).
 
-Runs map field by field on the record's field names, so a new run column needs no change here.
+Records and write models map field by field on their field names, so a new run column needs no change here.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from typing import Any, TypeVar
 
 from store.models import ProjectRow, ProposalRow, RunRow, SessionEventRow, SessionRow, TokenRow
 from store.records import (
+    UNCHANGED,
+    NewRun,
+    ProjectChanges,
     ProjectRecord,
     ProposalRecord,
     RunRecord,
@@ -78,3 +81,18 @@ def token_record(row: TokenRow, project_names: dict[int, str]) -> TokenRecord:
         prefix=row.prefix or "",
         project=None if row.project_id is None else project_names.get(row.project_id),
     )
+
+
+def row_values(new: Any) -> dict[str, Any]:
+    """The column values of a write model (``NewRun``, ``NewProject``, ...): its fields by name."""
+    return {f.name: getattr(new, f.name) for f in fields(new)}
+
+
+def change_values(changes: ProjectChanges) -> dict[str, Any]:
+    """The columns an update sets: the fields not left ``UNCHANGED``."""
+    return {name: value for name, value in row_values(changes).items() if value is not UNCHANGED}
+
+
+def inserted_run_record(new: NewRun, **server_set: Any) -> RunRecord:
+    """The record of a run just inserted from ``new``: its fields as sent, the rest as the database set them."""
+    return record_of(RunRecord, new, **{k: as_utc(v) if isinstance(v, datetime) else v for k, v in server_set.items()})

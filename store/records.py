@@ -1,10 +1,11 @@
-"""Frozen records: what the store returns. Plain dataclasses, free of the ORM (``store.mapping`` turns rows into
-records), so every layer above the store may hold them."""
+"""Frozen records: what the store takes (``New*``: what a write adds) and returns (``*Record``). Plain dataclasses,
+free of the ORM (``store.mapping`` turns them into rows and back), so every layer above the store may hold them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, Generic, Literal, TypeVar, get_args
 
 RunStatus = Literal["pending", "running", "completed", "failed", "abandoned"]
@@ -27,6 +28,40 @@ def as_utc(ts: datetime | None) -> datetime | None:
     if ts is None:
         return None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+class Unchanged(Enum):
+    """Marks a field an update leaves as it is (``None`` is a value some fields may be set to)."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+
+
+@dataclass(frozen=True)
+class NewProject:
+    """A project to create; ``domains`` and ``objective`` in their normal form (the services check them)."""
+
+    name: str
+    domains: list[dict[str, Any]]
+    objective: dict[str, Any]
+    description: str = ""
+    target_fidelity: dict[str, float] | None = None
+    fidelities: list[dict[str, float]] | None = None
+    allow_missing_domains: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectChanges:
+    """What an update of a project changes; fields left ``UNCHANGED`` keep their value."""
+
+    description: str | Unchanged = UNCHANGED
+    domains: list[dict[str, Any]] | Unchanged = UNCHANGED
+    objective: dict[str, Any] | Unchanged = UNCHANGED
+    target_fidelity: dict[str, float] | Unchanged | None = UNCHANGED
+    fidelities: list[dict[str, float]] | Unchanged | None = UNCHANGED
+    allow_missing_domains: bool | Unchanged = UNCHANGED
 
 
 @dataclass(frozen=True)
@@ -62,6 +97,37 @@ class ProjectSummary:
 
 
 @dataclass(frozen=True)
+class NewRun:
+    """A run to add: validated, ``weights`` renormalized in the project's domain order (``weights_sum`` the raw
+    sum sent). ``content_hash`` is the run's identity for replays by ``external_id``; ``result_hash`` the identity
+    of its result (finished runs). The fields it shares by name with ``RunRecord`` are read back as stored."""
+
+    external_id: str | None
+    weights: dict[str, float]
+    weights_sum: float
+    fidelity: dict[str, float]
+    fidelity_key: str
+    cost: float | None
+    status: RunStatus
+    metrics: dict[str, float]
+    trajectory: list[dict[str, Any]] | None
+    tags: dict[str, Any]
+    content_hash: str
+    result_hash: str | None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The result attached to an open run, exactly once (``cost`` replaces the run's when given)."""
+
+    status: RunStatus
+    metrics: dict[str, float]
+    trajectory: list[dict[str, Any]] | None
+    cost: float | None
+    result_hash: str
+
+
+@dataclass(frozen=True)
 class RunRecord:
     id: int
     project_id: int
@@ -79,9 +145,11 @@ class RunRecord:
     created_at: datetime | None
     updated_at: datetime | None
 
-    def public(self) -> dict[str, Any]:
-        """The run as clients see it (every field but ``project_id``)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "project_id"}
+@dataclass(frozen=True)
+class NewProposal:
+    mixer: str
+    config: dict[str, Any]
+    seed: int | None
 
 
 @dataclass(frozen=True)
@@ -92,6 +160,21 @@ class ProposalRecord:
     config: dict[str, Any]
     seed: int | None
     created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """An online session to start, with its first directive."""
+
+    project_id: int
+    mixer: str
+    config: dict[str, Any]
+    seed: int | None
+    status: str
+    total_steps: int
+    state: dict[str, Any]
+    directive: dict[str, Any]
+    start: dict[str, Any] | None
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from sqlalchemy import Float, case, func, literal, select
 from sqlalchemy.exc import DataError
 from sqlalchemy.sql.elements import ColumnElement
 
+from store.base import StoreBase
 from store.models import RunRow
 from store.records import OPEN_STATUSES, ProjectRecord, ProjectSummary, as_utc
-from store.repository import Store
 
 
 def _objective_expr(project: ProjectRecord) -> ColumnElement[Any]:
@@ -35,8 +35,13 @@ def _objective_expr(project: ProjectRecord) -> ColumnElement[Any]:
     return total
 
 
-def project_summaries(store: Store, projects: Sequence[ProjectRecord]) -> dict[int, ProjectSummary]:
-    """``{project id: summary}`` for ``projects``, from one aggregate query."""
+class SummaryStore(StoreBase):
+    def project_summaries(self, projects: Sequence[ProjectRecord]) -> dict[int, ProjectSummary]:
+        """``{project id: summary}`` for ``projects``, from one aggregate query."""
+        return _project_summaries(self, projects)
+
+
+def _project_summaries(store: StoreBase, projects: Sequence[ProjectRecord]) -> dict[int, ProjectSummary]:
     if not projects:
         return {}
     value = case(*[(RunRow.project_id == p.id, _objective_expr(p)) for p in projects], else_=None)
@@ -79,7 +84,7 @@ def project_summaries(store: Store, projects: Sequence[ProjectRecord]) -> dict[i
     return out
 
 
-def _summaries_in_python(store: Store, projects: Sequence[ProjectRecord]) -> list[tuple[Any, ...]]:
+def _summaries_in_python(store: StoreBase, projects: Sequence[ProjectRecord]) -> list[tuple[Any, ...]]:
     """The rows of the aggregate query, computed from the runs' metrics as Python reads them."""
     by_id = {p.id: p for p in projects}
     acc: dict[int, list[Any]] = {}

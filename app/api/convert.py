@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.schemas import DomainOut, ProjectOut, ProjectSummaryOut, RunOut
+from app.services.wire import run_wire
 from store.records import ProjectRecord, ProjectSummary, RunRecord
 
 
@@ -29,4 +30,4 @@ def summary_out(s: ProjectSummary) -> ProjectSummaryOut:
 
 
 def run_out(r: RunRecord) -> RunOut:
-    return RunOut(**r.public())
+    return RunOut.model_validate(run_wire(r))

@@ -6,17 +6,27 @@ would spend its time and then fail), and shows the reason next to the others.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal
 
 import mixers
 from store.repository import Store
-from store.summary import project_summaries
 
 
-def mixer_availability(store: Store, project_name: str) -> list[dict[str, Any]]:
-    """``[{name, kind, available, reason}]`` for every registered mixer, in the catalog's (name) order."""
+@dataclass(frozen=True)
+class Availability:
+    """Whether a mixer can answer offline requests on a project, and if not, why."""
+
+    name: str
+    kind: Literal["offline", "online"]
+    available: bool
+    reason: str | None
+
+
+def mixer_availability(store: Store, project_name: str) -> list[Availability]:
+    """Every registered mixer, in the catalog's (name) order."""
     project = store.get_project(project_name)
-    summary = project_summaries(store, [project])[project.id]
+    summary = store.project_summaries([project])[project.id]
     embedded = set(store.embedding_index(project.id))
     out = []
     for name, cls in sorted(mixers.available().items()):
@@ -29,5 +39,5 @@ def mixer_availability(store: Store, project_name: str) -> list[dict[str, Any]]:
             reason = f"needs an embedding set for {sets}; missing: {shown}"
         if reason is None and summary.completed == 0:
             reason = "no completed run yet: nothing to fit or cross-validate"
-        out.append({"name": name, "kind": cls.kind, "available": reason is None, "reason": reason})
+        out.append(Availability(name, cls.kind, reason is None, reason))
     return out
