@@ -30,11 +30,10 @@ def get_scope(request: Request) -> Scope:
 def project_access(
     name: Annotated[str, Path(description="project name")],
     scope: Annotated[Scope, Depends(get_scope)],
-    store: Annotated[Store, Depends(get_store)],
 ) -> str:
     """The project name of the path, after checking the caller may use that project: another project answers the
     same 404 as a missing one, so a project token cannot probe names."""
-    if not access.in_scope(store, scope.project_id, name):
+    if not scope.allows_name(name):
         raise access.project_not_found(name)
     return name
 

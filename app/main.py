@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import gc
+import logging
 import time
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics, openapi, problems
 from app.services import fitting, schema
+from app.services.runs import sweep_leases
 from app.services.schema import SchemaBehindError
 from app.settings import Settings, get_settings
 from app.version import VERSION
@@ -24,10 +27,24 @@ from store.repository import Store
 
 __all__ = ["VERSION", "SchemaBehindError", "create_app", "open_store"]
 
+log = logging.getLogger("mixopt")
+
 
 def open_store(settings: Settings, *, create_if_fresh: bool = True) -> Store:
     """The store on the configured database (created at head when fresh; refused when behind head)."""
     return schema.open_store(settings.resolved_database_url, create_if_fresh=create_if_fresh)
+
+
+async def sweep_leases_every(store: Store, seconds: float) -> None:
+    """Write ``abandoned`` into lapsed runs every ``seconds``, off the event loop. Reads never need it (they compute
+    a lapsed lease's status); it keeps the stored status, and the abandoned-runs counter, current. A failed sweep
+    (the database away) is logged and tried again at the next tick."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await run_in_threadpool(sweep_leases, store)
+        except Exception:
+            log.exception("sweeping lapsed leases failed; retrying in %g s", seconds)
 
 
 class BodySizeLimit:
@@ -156,7 +173,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
     async def lifespan(app: FastAPI) -> Any:
         if getattr(app.state, "store", None) is None:
             app.state.store = open_store(settings)
+        sweeper = None
+        if settings.lease_sweep_seconds > 0:
+            sweeper = asyncio.create_task(sweep_leases_every(app.state.store, settings.lease_sweep_seconds))
         yield
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
         app.state.store.engine.dispose()
 
     # fastapi-offline serves Swagger UI and ReDoc from the package's own files: /docs works without a network.

@@ -59,7 +59,7 @@ def project_record(row: ProjectRow) -> ProjectRecord:
 
 def run_record(row: RunRow, **given: Any) -> RunRecord:
     """The run of ``row``; ``given`` overrides columns computed at read (the status of a lapsed lease)."""
-    return record_of(RunRecord, row, **given)
+    return record_of(RunRecord, row, **{name: _plain(value) for name, value in given.items()})
 
 
 def proposal_record(row: ProposalRow) -> ProposalRecord:

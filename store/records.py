@@ -210,6 +210,14 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True)
+class TokenGrant:
+    """What a live token may use: one project (its id and name), or every project (both None: an admin token)."""
+
+    project_id: int | None
+    project_name: str | None
+
+
+@dataclass(frozen=True)
 class TokenRecord:
     """An API token as ``mixopt token list`` shows it: never the secret (only its first characters)."""
 

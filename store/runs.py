@@ -1,17 +1,22 @@
-"""Runs and proposals: bulk ingest, reads, leases, results, and proposals with their pending runs."""
+"""Runs and proposals: bulk ingest, reads, leases, results, and proposals with their pending runs.
+
+Reads take no write lock and write nothing: a lapsed lease is computed at read (``store.leases``). The data
+version moves only with what a fit reads: completed runs (their arrival, their removal).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import String, Table, any_, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, Select, String, Table, any_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from store.base import CHUNK, StoreBase, decode_page_token, encode_page_token, rowcount
 from store.clock import utcnow
 from store.errors import Conflict, FieldError, NotFound
+from store.leases import status_at_read, status_in, stored_status_holds, sweep, updated_at_read
 from store.mapping import inserted_run_record, proposal_record, row_values, run_record
 from store.models import ProjectRow, ProposalRow, RunRow
 from store.records import (
@@ -24,11 +29,23 @@ from store.records import (
     ProposalRecord,
     RunRecord,
     RunResult,
+    RunStatus,
 )
 
 Dedupe = Callable[[list[tuple[dict[str, float], str]]], Sequence[NewRun]]
 """Sees the ``(weights, fidelity_key)`` of a project's completed and open runs; returns the new runs still worth
 creating."""
+
+
+def _read(*where: ColumnElement[bool]) -> Select[Any]:
+    """Runs with their status and last change at read (a lapsed lease reads as abandoned)."""
+    return select(RunRow, status_at_read(), updated_at_read()).where(*where)
+
+
+def _record(found: Row[Any] | tuple[Any, ...]) -> RunRecord:
+    """The record of a row of :func:`_read`: ``(run row, status at read, last change at read)``."""
+    row, status, updated_at = tuple(found)
+    return run_record(row, status=status, updated_at=updated_at)
 
 
 class RunStore(StoreBase):
@@ -58,7 +75,7 @@ class RunStore(StoreBase):
                 )
             fresh = [r for r in runs if r.external_id not in existing]
             inserted = self._insert_runs(s, project_id, fresh, lease_seconds, proposal_id)
-            if fresh:
+            if any(r.status == "completed" for r in fresh):
                 self._bump(s, project_id)
             out: list[RunRecord] = []
             it = iter(inserted)
@@ -150,22 +167,22 @@ class RunStore(StoreBase):
     ) -> Page[RunRecord]:
         after = decode_page_token(page_token)
         with self.read() as s:
-            stmt = select(RunRow).where(RunRow.project_id == project_id, RunRow.id > after)
+            stmt = _read(RunRow.project_id == project_id, RunRow.id > after)
             if status:
-                stmt = stmt.where(RunRow.status == status)
+                stmt = stmt.where(status_in([status]))
             if fidelity_key is not None:
                 stmt = stmt.where(RunRow.fidelity_key == fidelity_key)
-            rows = s.scalars(stmt.order_by(RunRow.id).limit(max_results + 1)).all()
-            items = [run_record(r) for r in rows[:max_results]]
+            rows = s.execute(stmt.order_by(RunRow.id).limit(max_results + 1)).all()
+            items = [_record(r) for r in rows[:max_results]]
         nxt = encode_page_token(items[-1].id) if len(rows) > max_results else None
         return Page(items, nxt)
 
-    def all_runs(self, project_id: int, statuses: Sequence[str] | None = None) -> list[RunRecord]:
+    def all_runs(self, project_id: int, statuses: Sequence[RunStatus] | None = None) -> list[RunRecord]:
         with self.read() as s:
-            stmt = select(RunRow).where(RunRow.project_id == project_id)
+            stmt = _read(RunRow.project_id == project_id)
             if statuses:
-                stmt = stmt.where(RunRow.status.in_(list(statuses)))
-            return [run_record(r) for r in s.scalars(stmt.order_by(RunRow.id))]
+                stmt = stmt.where(status_in(statuses))
+            return [_record(r) for r in s.execute(stmt.order_by(RunRow.id))]
 
     def run_ids_in(self, project_id: int, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` are runs of the project."""
@@ -205,29 +222,41 @@ class RunStore(StoreBase):
         return row
 
     def delete_run(self, project_id: int, run_id: int) -> None:
-        """Remove one run for good; the project's fits are invalidated."""
+        """Remove one run for good; the project's fits are invalidated when it was one they read."""
         with self.tx() as s:
-            s.delete(self._run_row(s, project_id, run_id, lock=True))
-            self._bump(s, project_id)
+            row = self._run_row(s, project_id, run_id, lock=True)
+            completed = row.status == "completed"
+            s.delete(row)
+            if completed:
+                self._bump(s, project_id)
 
     def get_run(self, project_id: int, run_id: int) -> RunRecord:
         with self.read() as s:
-            return run_record(self._run_row(s, project_id, run_id))
+            found = s.execute(_read(RunRow.project_id == project_id, RunRow.id == run_id)).one_or_none()
+            if found is None:
+                raise NotFound(f"run {run_id} does not exist in this project", code="run_not_found")
+            return _record(found)
 
     def heartbeat(self, project_id: int, run_id: int, lease_seconds: float) -> RunRecord:
-        """Renew the lease of an open run; 409 once the run is finished or abandoned."""
+        """Renew the lease of an open run; 409 once the run is finished or abandoned (a run whose lease ran out is
+        swept here, as it answers)."""
         with self.tx() as s:
             row = self._run_row(s, project_id, run_id, lock=True)
-            if row.status not in OPEN_STATUSES:
-                raise Conflict(f"run {run_id} is {row.status}; only open runs take heartbeats", code="run_not_open")
-            s.execute(
-                update(RunRow)
-                .where(RunRow.id == run_id, RunRow.status.in_(OPEN_STATUSES))
-                .values(lease_expires_at=utcnow(lease_seconds), status="running")
+            renewed = rowcount(
+                s.execute(
+                    update(RunRow)
+                    .where(RunRow.id == run_id, RunRow.status.in_(OPEN_STATUSES), stored_status_holds())
+                    .values(lease_expires_at=utcnow(lease_seconds), status="running")
+                    .execution_options(synchronize_session=False)
+                )
             )
-            s.flush()
+            if not renewed:
+                s.execute(sweep().where(RunRow.id == run_id))
             s.refresh(row)
-            return run_record(row)
+            record = run_record(row)
+        if not renewed:
+            raise Conflict(f"run {run_id} is {record.status}; only open runs take heartbeats", code="run_not_open")
+        return record
 
     def complete_run(self, project_id: int, run_id: int, result: RunResult) -> tuple[RunRecord, bool]:
         """Attach ``result`` to an open (or abandoned) run exactly once.
@@ -258,24 +287,20 @@ class RunStore(StoreBase):
             )
             if changed != 1:
                 raise Conflict(f"run {run_id} already has a different result", code="result_conflict")
-            self._bump(s, project_id)
+            if result.status == "completed":
+                self._bump(s, project_id)
             s.expire(row)
             return run_record(self._run_row(s, project_id, run_id)), True
 
     def expire_leases(self, project_id: int | None = None) -> int:
-        """Turn open runs whose lease ran out (database clock) into ``abandoned``; returns how many."""
+        """Write ``abandoned`` into the open runs whose lease ran out (of one project, or all); returns how many.
+
+        Reads already see these runs as abandoned, and fits never read open runs: no data version moves."""
         with self.tx() as s:
-            stmt = update(RunRow).where(
-                RunRow.status.in_(OPEN_STATUSES),
-                RunRow.lease_expires_at.is_not(None),
-                RunRow.lease_expires_at < utcnow(),
-            )
+            stmt = sweep()
             if project_id is not None:
                 stmt = stmt.where(RunRow.project_id == project_id)
-            n = rowcount(s.execute(stmt.values(status="abandoned", updated_at=utcnow())))
-            if n and project_id is not None:
-                self._bump(s, project_id)
-            return int(n or 0)
+            return rowcount(s.execute(stmt))
 
     def create_proposal(
         self,
@@ -296,7 +321,7 @@ class RunStore(StoreBase):
             if dedupe is not None:
                 known = s.execute(
                     select(RunRow.weights, RunRow.fidelity_key).where(
-                        RunRow.project_id == project_id, RunRow.status.in_(["completed", *OPEN_STATUSES])
+                        RunRow.project_id == project_id, status_in(["completed", *OPEN_STATUSES])
                     )
                 ).all()
                 runs = dedupe([(weights, key) for weights, key in known])
@@ -304,7 +329,7 @@ class RunStore(StoreBase):
             s.add(row)
             s.flush()
             s.refresh(row)
-            # the bulk-ingest path: executemany, leases from the database clock, server columns in one query
+            # the bulk-ingest path: executemany, leases from the database clock, server columns in one query.
+            # Pending runs are no fit's data: the data version stays.
             created = self._insert_runs(s, project_id, list(runs), lease_seconds, row.id)
-            self._bump(s, project_id)
             return proposal_record(row), created

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, case, func, literal, select
+from sqlalchemy import Float, case, func, literal, select, type_coerce
 from sqlalchemy.exc import DataError
 from sqlalchemy.sql.elements import ColumnElement
 
 from store.base import StoreBase
+from store.leases import status_at_read, status_in, updated_at_read
 from store.models import RunRow
 from store.records import OPEN_STATUSES, ProjectRecord, ProjectSummary, as_utc
 
@@ -51,10 +52,10 @@ def _project_summaries(store: StoreBase, projects: Sequence[ProjectRecord]) -> d
             RunRow.project_id,
             func.count(),
             func.sum(case((RunRow.status == "completed", 1), else_=0)),
-            func.sum(case((RunRow.status.in_(OPEN_STATUSES), 1), else_=0)),
+            func.sum(case((status_in(OPEN_STATUSES), 1), else_=0)),
             func.min(completed_value),
             func.max(completed_value),
-            func.max(RunRow.updated_at, type_=RunRow.updated_at.type),
+            func.max(updated_at_read(), type_=RunRow.updated_at.type),
         )
         .where(RunRow.project_id.in_([p.id for p in projects]))
         .group_by(RunRow.project_id)
@@ -88,9 +89,10 @@ def _summaries_in_python(store: StoreBase, projects: Sequence[ProjectRecord]) ->
     """The rows of the aggregate query, computed from the runs' metrics as Python reads them."""
     by_id = {p.id: p for p in projects}
     acc: dict[int, list[Any]] = {}
-    stmt = select(RunRow.project_id, RunRow.status, RunRow.metrics, RunRow.updated_at).where(
-        RunRow.project_id.in_(list(by_id))
-    )
+    updated_at = updated_at_read()
+    stmt = select(
+        RunRow.project_id, status_at_read(), RunRow.metrics, type_coerce(updated_at, RunRow.updated_at.type)
+    ).where(RunRow.project_id.in_(list(by_id)))
     with store.read() as s:
         for pid, status, metrics, updated in s.execute(stmt):
             row = acc.setdefault(pid, [pid, 0, 0, 0, None, None, None])

@@ -12,7 +12,7 @@ from store.clock import utcnow
 from store.errors import NotFound
 from store.mapping import token_record
 from store.models import ProjectRow, TokenRow
-from store.records import TokenRecord
+from store.records import TokenGrant, TokenRecord
 
 
 class TokenStore(StoreBase):
@@ -33,17 +33,19 @@ class TokenStore(StoreBase):
             s.refresh(row)
             return token_record(row, self._project_names(s, [row.project_id]))
 
-    def token_scope(self, token_hash: str) -> tuple[bool, int | None]:
-        """``(found, project_id)`` of a live token (not revoked, not expired); ``project_id`` None is admin."""
+    def token_scope(self, token_hash: str) -> TokenGrant | None:
+        """What a live token (not revoked, not expired) may use, with its project's name; None for no such token."""
         with self.read() as s:
             row = s.execute(
-                select(TokenRow.project_id).where(
+                select(TokenRow.project_id, ProjectRow.name)
+                .outerjoin(ProjectRow, ProjectRow.id == TokenRow.project_id)
+                .where(
                     TokenRow.token_hash == token_hash,
                     TokenRow.revoked_at.is_(None),
                     (TokenRow.expires_at.is_(None)) | (TokenRow.expires_at > utcnow()),
                 )
             ).one_or_none()
-            return (False, None) if row is None else (True, row[0])
+            return None if row is None else TokenGrant(row[0], row[1])
 
     def list_tokens(self) -> list[TokenRecord]:
         with self.read() as s:

@@ -113,7 +113,7 @@ def evaluate(
     # the runs that give an observation, so that positions in one are positions in the other
     runs = [r for r in store.all_runs(project.id, ["completed"]) if problem.objective.value(r.metrics) is not None]
     try:
-        folds_of = make_folds(observations(project, runs), problem.objective, folds, seed, fidelity)
+        folds_of = make_folds(observations(project, runs, problem.objective), problem.objective, folds, seed, fidelity)
     except MixerError as exc:
         bad = FieldError("folds", "more folds than runs")
         raise InvalidInput(str(exc), code="not_enough_runs", errors=[bad]) from exc
@@ -129,11 +129,13 @@ def evaluate(
         if progress is not None:
             progress(count, total)
 
+    # one Problem for the mixers that read embeddings and one for the others, each built once
     emb = store.load_embeddings(project.id) if any(cls.needs_embeddings for cls, _ in parsed) else None
+    embedded = make_problem(project, emb) if emb is not None else problem
 
     def one_mixer(cls: type[Mixer], cfg: MixerConfig) -> Scores | EvaluationError:
         try:
-            model = cls(make_problem(project, emb if cls.needs_embeddings else None), cfg, seed)
+            model = cls(embedded if cls.needs_embeddings else problem, cfg, seed)
             assert isinstance(model, OfflineMixer)
             return cross_validate(model, folds_of, _fold_runner(project.uid, deadline, tick))
         except MixerError as exc:

@@ -24,7 +24,7 @@ from app.services.fitting import (
     weights_array,
     weights_dict,
 )
-from app.services.runs import content_hash
+from app.services.runs import content_hash, sweep_leases
 from mixers.extrapolation import extrapolation
 from mixers.simplex import novel_mask
 from mixers.types import fidelity_key
@@ -66,16 +66,17 @@ class PredictionsAnswer:
 
 def recommend(
     store: Store,
-    project_name: str,
+    project: str | ProjectRecord,
     mixer: str,
     config: dict[str, Any] | None,
     fidelity: dict[str, float] | None,
     seed: int | None,
     timeout: float,
 ) -> RecommendationAnswer:
+    """The mixer's recommendation on ``project`` (its name, or the record a caller already read)."""
     deadline = Deadline(timeout)
     cls, cfg = parse_mixer(mixer, config)
-    ctx = load_context(store, project_name, cls)
+    ctx = load_context(store, project, cls)
     seed = 0 if seed is None else seed
     key = cache_key(
         "recommendation", ctx.project.uid, ctx.project.data_version, cls.name, cfg.model_dump(mode="json"), seed,
@@ -203,6 +204,7 @@ def propose(
     deadline = Deadline(timeout)
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project_name, cls)
+    sweep_leases(store, ctx.project.id)  # a write path: the stored statuses catch up with what reads see
     pool = mixture_matrix(ctx.project, candidates, "candidates") if candidates else None
     if seed is None:
         seed = int(np.random.default_rng().integers(0, MAX_ID))

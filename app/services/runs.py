@@ -142,13 +142,17 @@ def ingest_runs(
             errors=[FieldError("runs", f"at most {max_runs} runs per request")],
         )
     project = store.get_project(project_name)
-    stored = store.ingest_runs(project.id, prepare_runs(project, runs), lease_seconds)
+    new = prepare_runs(project, runs)
+    sweep_leases(store, project.id)
+    stored = store.ingest_runs(project.id, new, lease_seconds)
     telemetry.RUNS_INGESTED.inc(len(stored))
     return stored
 
 
-def sweep_leases(store: Store, project_id: int) -> int:
-    """Abandon the project's open runs whose lease has run out; returns how many."""
+def sweep_leases(store: Store, project_id: int | None = None) -> int:
+    """Write ``abandoned`` into the open runs (of the project, or of every project) whose lease has run out;
+    returns how many. Reads already show them abandoned: writers and the app's background task call this so
+    that the stored status catches up."""
     n = store.expire_leases(project_id)
     if n:
         telemetry.ABANDONED.inc(n)
@@ -165,7 +169,6 @@ def list_runs(
     page_token: str | None,
 ) -> Page[RunRecord]:
     project = store.get_project(project_name)
-    sweep_leases(store, project.id)
     return store.list_runs(
         project.id,
         status=status,
@@ -177,13 +180,12 @@ def list_runs(
 
 def get_run(store: Store, project_name: str, run_id: int) -> RunRecord:
     project = store.get_project(project_name)
-    sweep_leases(store, project.id)
     return store.get_run(project.id, run_id)
 
 
 def heartbeat(store: Store, project_name: str, run_id: int, lease_seconds: float) -> RunRecord:
+    """Renew the run's lease (the store sweeps this run, and only this one, if its lease already ran out)."""
     project = store.get_project(project_name)
-    sweep_leases(store, project.id)
     return store.heartbeat(project.id, run_id, lease_seconds)
 
 
@@ -193,6 +195,7 @@ def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) ->
         msg = "a completed run needs at least one metric"
         raise InvalidInput(f"metrics: {msg}", code="invalid_result", errors=[FieldError("metrics", msg)])
     project = store.get_project(project_name)
+    sweep_leases(store, project.id)
     trajectory = [p.model_dump() for p in body.trajectory] if body.trajectory is not None else None
     result = RunResult(
         status=body.status,

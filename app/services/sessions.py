@@ -54,13 +54,15 @@ def _invalid(exc: MixerError, loc: str) -> InvalidInput:
     )
 
 
-def _recommended_start(store: Store, project_name: str, choice: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+def _recommended_start(
+    store: Store, project: ProjectRecord, choice: Mapping[str, Any], timeout: float
+) -> dict[str, Any]:
     """The offline mixer's recommendation (the recommendations use case: its fit cache, worker pool and time
     limit); any failure becomes the same problem with every error located under ``from_recommendation``."""
     fidelity = choice.get("fidelity")
     seed = choice.get("seed")
     try:
-        rec = mixing.recommend(store, project_name, str(choice["mixer"]), choice.get("config"), fidelity, seed, timeout)
+        rec = mixing.recommend(store, project, str(choice["mixer"]), choice.get("config"), fidelity, seed, timeout)
     except NotFound:
         raise
     except DomainError as exc:
@@ -116,7 +118,7 @@ def start_session(
         init = weights_array(project, norm)
         source = "initial_weights"
     elif from_recommendation is not None:
-        recommendation = _recommended_start(store, project_name, from_recommendation, timeout)
+        recommendation = _recommended_start(store, project, from_recommendation, timeout)
         init = weights_array(project, recommendation["weights"])
         source = "recommendation"
     try:
