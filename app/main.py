@@ -21,8 +21,8 @@ from app import metrics, openapi, problems
 from app.services import fitting, schema
 from app.services.runs import sweep_leases
 from app.services.schema import SchemaBehindError
+from app.services.version import VERSION
 from app.settings import Settings, get_settings
-from app.version import VERSION
 from store.repository import Store
 
 __all__ = ["VERSION", "SchemaBehindError", "create_app", "open_store"]

@@ -15,7 +15,7 @@ from app.deps import StoreDep
 from app.jsonbody import JsonRoute
 from app.openapi import problem_responses
 from app.services import schema
-from app.version import VERSION
+from app.services.version import VERSION
 
 router = APIRouter(route_class=JsonRoute, tags=["health"])
 
