@@ -266,7 +266,7 @@ def list_runs(
 ) -> None:
     """List a project's runs (``--format json``: every field, full precision)."""
     from app.services import runs as svc
-    from app.services import tabular
+    from app.services.wire import run_wire
 
     if url:
         page = _remote(_client(url, token).runs_page, project, status=status, max_results=limit)
@@ -279,7 +279,7 @@ def list_runs(
             svc.list_runs, _store(), project, status=status, fidelity=None, max_results=limit, page_token=None
         )
         if fmt is Format.json:  # the data as the API returns it, lossless
-            _emit([tabular.run_dict(r) for r in found.items], fmt)
+            _emit([run_wire(r) for r in found.items], fmt)
             return
         items = found.items
     rows = [
@@ -444,6 +444,8 @@ def recommend(
     token: TokenOpt = None,
 ) -> None:
     """The mixer's recommended mixture, with its predicted objective."""
+    from dataclasses import asdict
+
     from app.services import mixing
 
     if url:
@@ -451,7 +453,7 @@ def recommend(
             _client(url, token).recommend, project, mixer, _config(config), _parse_kv(fidelity, "--fidelity")
         ).raw
     else:
-        rec = _call(
+        rec = asdict(_call(
             mixing.recommend,
             _store(),
             project,
@@ -460,7 +462,7 @@ def recommend(
             _parse_kv(fidelity, "--fidelity"),
             None,
             get_settings().fit_timeout_seconds,
-        )
+        ))
     if fmt is Format.json:
         _emit([rec], fmt)
         return
@@ -491,7 +493,8 @@ def propose(
     token: TokenOpt = None,
 ) -> None:
     """Create a batch of pending runs chosen by the mixer."""
-    from app.services import mixing, tabular
+    from app.services import mixing
+    from app.services.wire import run_wire
 
     if url:
         made = _remote(
@@ -524,7 +527,7 @@ def propose(
             settings.fit_timeout_seconds,
         )
         if fmt is Format.json:
-            _emit([tabular.run_dict(r) for r in stored], fmt)
+            _emit([run_wire(r) for r in stored], fmt)
             return
         proposal_id, runs = proposal.id, stored
     rows = [
@@ -548,6 +551,8 @@ def evaluate(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Compare mixers by k-fold cross-validation: Spearman, MAE and regret of the top pick."""
+    from dataclasses import asdict
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from app.services import evaluation
@@ -557,10 +562,10 @@ def evaluate(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True) as bar:
         task = bar.add_task(f"{folds}-fold cross-validation of {', '.join(names)}", total=len(names) * folds)
-        results = _call(
+        results = [asdict(r) for r in _call(
             evaluation.evaluate, _store(), project, [(m, None) for m in names], folds, None, 0,
             settings.fit_timeout_seconds, progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+        )]
     rows = [
         {**{k: r[k] for k in ("mixer", "spearman", "mae", "regret", "n_runs")},
          "error": _short_error(r["error"]) if r.get("error") else None}

@@ -2,8 +2,9 @@
 runs), config parsing, the worker pool with its time limit, and the fit cache.
 
 Fitted mixers are cached by a hash of (project uid, data version, mixer, config, seed): in this process (LRU)
-and in the database (pickled), so any API process reuses a fit. The data version is bumped by every write
-to the project's runs, constraints or embeddings, so a cached fit is never stale.
+and in the database (pickled), so any API process reuses a fit. The data version moves with every change of
+what a fit reads (completed runs, the project's domains and objective, its embeddings), so a cached fit is never
+stale; nothing else moves it (pending runs, leases, reads), so a cached fit stays usable.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from threadpoolctl import threadpool_limits
 
 import mixers
 from app.services import telemetry
-from app.services.runs import normalize_weights, sweep_leases
+from app.services.runs import normalize_weights
 from mixers import MixerError, OfflineMixer, get_mixer_class
 from mixers.base import Mixer, MixerConfig
 from mixers.cancel import Cancelled, cancel_when, checkpoint
 from mixers.types import DomainSpec, Objective, Observation, PendingRun, Problem
-from store.errors import DomainError, FieldError, InvalidInput
+from store.errors import Busy, FieldError, InvalidInput, TimedOut
 from store.records import OPEN_STATUSES, ProjectRecord, RunRecord
 from store.repository import Store
 
@@ -42,22 +43,27 @@ _lru_lock = threading.Lock()
 worker_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mixopt-fit")
 
 
-class FitTimeout(DomainError):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"the mixer did not finish within {seconds:g} s", "fit_timeout", [], 504)
+class FitTimeout(TimedOut):
+    """The mixer's work ran past the request's time limit."""
+
+    default_code = "fit_timeout"
 
 
-class TooManyFits(DomainError):
-    """429: the project already has its share of the worker pool busy; ``retry_after`` seconds is a hint."""
+def fit_timeout(seconds: float) -> FitTimeout:
+    return FitTimeout(f"the mixer did not finish within {seconds:g} s")
 
-    def __init__(self, limit: int, retry_after: int) -> None:
-        super().__init__(
-            f"this project already has {limit} computation(s) running; retry after {retry_after} s",
-            "too_many_fits",
-            [],
-            429,
-        )
-        self.retry_after = retry_after
+
+class TooManyFits(Busy):
+    """The project already has its share of the worker pool busy; ``retry_after`` seconds is a hint."""
+
+    default_code = "too_many_fits"
+
+
+def too_many_fits(limit: int, retry_after: int) -> TooManyFits:
+    return TooManyFits(
+        f"this project already has {limit} computation(s) running; retry after {retry_after} s",
+        retry_after=retry_after,
+    )
 
 
 class Deadline:
@@ -80,7 +86,7 @@ class Deadline:
         self._cancelled.set()
 
     def timeout(self) -> FitTimeout:
-        return FitTimeout(self.seconds)
+        return fit_timeout(self.seconds)
 
     def child(self) -> Deadline:
         """The same end, with its own cancellation (one mixer of an evaluation gives up, not the others)."""
@@ -186,15 +192,19 @@ def run_limited(fn: Callable[[], T], limit: float | Deadline, project: str = "")
     """
     deadline = as_deadline(limit)
     if not slots.try_acquire(project):
-        raise TooManyFits(slots.per_project, RETRY_AFTER_SECONDS)
+        raise too_many_fits(slots.per_project, RETRY_AFTER_SECONDS)
     return wait(submit(project, fn, deadline), deadline)
 
 
 # -- building the mixer's view of a project ---------------------------------------------------------
 
 
-def make_problem(project: ProjectRecord, embeddings: Mapping[str, np.ndarray] | None = None) -> Problem:
+def objective_of(project: ProjectRecord) -> Objective:
     obj = project.objective
+    return Objective(metrics=dict(obj["metrics"]), direction=obj.get("direction", "minimize"))
+
+
+def make_problem(project: ProjectRecord, embeddings: Mapping[str, np.ndarray] | None = None) -> Problem:
     return Problem(
         domains=tuple(
             DomainSpec(
@@ -206,7 +216,7 @@ def make_problem(project: ProjectRecord, embeddings: Mapping[str, np.ndarray] | 
             )
             for d in project.domains
         ),
-        objective=Objective(metrics=dict(obj["metrics"]), direction=obj.get("direction", "minimize")),
+        objective=objective_of(project),
         target_fidelity=project.target_fidelity,
         embeddings=dict(embeddings or {}),
     )
@@ -217,9 +227,11 @@ def weights_array(project: ProjectRecord, weights: Mapping[str, float]) -> np.nd
     return np.array([weights.get(n, 0.0) for n in project.domain_names], dtype=np.float64)
 
 
-def observations(project: ProjectRecord, runs: Sequence[RunRecord]) -> list[Observation]:
-    """Completed runs that carry every metric of the objective."""
-    obj = make_problem(project).objective
+def observations(
+    project: ProjectRecord, runs: Sequence[RunRecord], objective: Objective | None = None
+) -> list[Observation]:
+    """Completed runs that carry every metric of the objective (the project's, unless given)."""
+    obj = objective or objective_of(project)
     return [
         Observation(
             weights=weights_array(project, r.weights),
@@ -291,8 +303,8 @@ def mixture_matrix(project: ProjectRecord, mixtures: Sequence[Mapping[str, float
 
 
 class Context:
-    """One offline request's view of a project. Runs and embeddings are read on first use, so a cache hit
-    costs only the project lookup."""
+    """One offline request's view of a project, loaded once. Runs and embeddings are read on first use, so a cache
+    hit costs only the project lookup; the mixer's ``Problem`` is built once, for the fit."""
 
     def __init__(self, store: Store, project: ProjectRecord, cls: type[Mixer]) -> None:
         self.store = store
@@ -309,19 +321,23 @@ class Context:
         return make_problem(self.project, emb)
 
     @cached_property
+    def objective(self) -> Objective:
+        return objective_of(self.project)
+
+    @cached_property
     def observations(self) -> list[Observation]:
-        return observations(self.project, self.runs)
+        return observations(self.project, self.runs, self.objective)
 
     @cached_property
     def pending(self) -> list[PendingRun]:
         return pending(self.project, self.runs)
 
 
-def load_context(store: Store, project_name: str, cls: type[Mixer]) -> Context:
-    project = store.get_project(project_name)
-    if sweep_leases(store, project.id):
-        project = store.get_project(project_name)
-    return Context(store, project, cls)
+def load_context(store: Store, project: str | ProjectRecord, cls: type[Mixer]) -> Context:
+    """The request's view of ``project`` (by name, or the record the request already read): at most one read of
+    the project, and no write (a lapsed lease already reads as abandoned, so no sweep is needed to see the
+    project's pending runs right)."""
+    return Context(store, store.get_project(project) if isinstance(project, str) else project, cls)
 
 
 def cache_key(*parts: Any) -> str:
@@ -408,18 +424,3 @@ def jsonable(value: Any) -> Any:
 
 def finite_or_none(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
-
-
-# -- use cases --------------------------------------------------------------------------------------
-
-
-def mixer_catalog() -> list[dict[str, Any]]:
-    return [
-        {
-            "name": name,
-            "kind": cls.kind,
-            "description": cls.description,
-            "config_schema": cls.Config.model_json_schema(),
-        }
-        for name, cls in sorted(mixers.available().items())
-    ]

@@ -1,7 +1,8 @@
 """Runs to and from files: wide CSV (RegMix layout or mixopt's export) and JSON lines.
 
 Export columns: ``id, external_id, status, cost, proposal_id, created_at, fidelity.<k>, weight.<domain>,
-metric.<name>, tag.<k>, trajectory`` (JSON). Import reads that layout back, and the RegMix layout: a mixture
+metric.<name>, tag.<k>, weights_sum, trajectory`` (JSON), the cells taken from the run's wire form
+(``app.services.wire``). Import reads that layout back, and the RegMix layout: a mixture
 file whose columns are domains (optionally behind a prefix) joined with a metrics file on a key column.
 """
 
@@ -12,7 +13,6 @@ import io
 import json
 import math
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from app.services.inputs import RunIn, loads
+from app.services.wire import run_wire
 from store.errors import FieldError, InvalidInput
 from store.records import ProjectRecord, RunRecord
 from store.repository import Store
@@ -51,56 +52,54 @@ def export_runs(store: Store, project_name: str, fmt: str) -> Iterator[str]:
     return _export(store, project, fmt)
 
 
+CSV_LEADING = ("id", "external_id", "status", "cost", "proposal_id", "created_at")
+CSV_TRAILING = ("weights_sum", "trajectory")
+
+
+def _csv_cell(value: Any) -> str | int:
+    """A scalar of the run's wire form as a CSV cell: empty for none, floats with every digit."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return value if isinstance(value, int | str) else str(value)
+
+
 def _export(store: Store, project: ProjectRecord, fmt: str) -> Iterator[str]:
     if fmt == "jsonl":
         for r in _iter_runs(store, project.id):
-            yield json.dumps(run_dict(r)) + "\n"
+            yield json.dumps(run_wire(r)) + "\n"
         return
-    runs = list(_iter_runs(store, project.id))
-    metric_names = sorted({m for r in runs for m in r.metrics})
-    fid_names = sorted({k for r in runs for k in r.fidelity})
-    tag_names = sorted({k for r in runs for k in r.tags})
+    runs = [run_wire(record) for record in _iter_runs(store, project.id)]
+    metric_names = sorted({m for r in runs for m in r["metrics"]})
+    fid_names = sorted({k for r in runs for k in r["fidelity"]})
+    tag_names = sorted({k for r in runs for k in r["tags"]})
     header = (
-        ["id", "external_id", "status", "cost", "proposal_id", "created_at"]
+        list(CSV_LEADING)
         + [f"fidelity.{k}" for k in fid_names]
         + [f"weight.{d}" for d in project.domain_names]
         + [f"metric.{m}" for m in metric_names]
         + [f"tag.{t}" for t in tag_names]
-        + ["weights_sum", "trajectory"]
+        + list(CSV_TRAILING)
     )
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)
     for start in range(0, max(len(runs), 1), EXPORT_PAGE):
-        for r in runs[start : start + EXPORT_PAGE]:
+        for w in runs[start : start + EXPORT_PAGE]:
             writer.writerow(
-                [
-                    r.id,
-                    r.external_id or "",
-                    r.status,
-                    _fmt(r.cost),
-                    r.proposal_id or "",
-                    r.created_at.isoformat() if r.created_at else "",
-                ]
-                + [_fmt(r.fidelity.get(k)) for k in fid_names]
-                + [_fmt(r.weights.get(d, 0.0)) for d in project.domain_names]
-                + [_fmt(r.metrics.get(m)) for m in metric_names]
-                + [json.dumps(r.tags[t]) if t in r.tags else "" for t in tag_names]
-                + [_fmt(r.weights_sum), json.dumps(r.trajectory) if r.trajectory is not None else ""]
+                [_csv_cell(w[c]) for c in CSV_LEADING]
+                + [_fmt(w["fidelity"].get(k)) for k in fid_names]
+                + [_fmt(w["weights"].get(d, 0.0)) for d in project.domain_names]
+                + [_fmt(w["metrics"].get(m)) for m in metric_names]
+                + [json.dumps(w["tags"][t]) if t in w["tags"] else "" for t in tag_names]
+                + [_csv_cell(w[c]) for c in CSV_TRAILING]
             )
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
-
-
-def _iso(ts: Any) -> str | None:
-    """ISO 8601 in UTC with a ``Z``, as the pydantic responses write it."""
-    return None if ts is None else ts.isoformat().replace("+00:00", "Z")
-
-
-def run_dict(r: RunRecord) -> dict[str, Any]:
-    """The API's run shape as plain JSON types (timestamps as ISO strings), for responses serialized directly."""
-    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in r.public().items()}
 
 
 def _num(value: Any) -> float | None:
@@ -273,7 +272,7 @@ def new_runs_only(store: Store, project: ProjectRecord, runs: list[RunIn], sourc
     from app.services.runs import prepare_runs
 
     stored = Counter(store.anonymous_content_hashes(project.id))
-    hashes = iter(row["content_hash"] for row in prepare_runs(project, anonymous))
+    hashes = iter(row.content_hash for row in prepare_runs(project, anonymous))
     out: list[RunIn] = []
     for run, _ in rows:
         if run.external_id is None:
