@@ -1,7 +1,7 @@
 """How the offline use cases run a mixer: the project as the mixer sees it (problem, observations, pending
 runs), config parsing, the worker pool with its time limit, and the fit cache.
 
-Fitted mixers are cached by a hash of (project uid, data version, mixer, config, seed): in this process (LRU)
+Fitted mixers are cached by a hash of (the numerics' source digest, project uid, data version, mixer, config, seed): in this process (LRU)
 and in the database (pickled), so any API process reuses a fit. The data version moves with every change of
 what a fit reads (completed runs, the project's domains and objective, its embeddings), so a cached fit is never
 stale; nothing else moves it (pending runs, leases, reads), so a cached fit stays usable.
@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import cached_property
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -340,8 +341,23 @@ def load_context(store: Store, project: str | ProjectRecord, cls: type[Mixer]) -
     return Context(store, store.get_project(project) if isinstance(project, str) else project, cls)
 
 
+def _numerics_digest() -> str:
+    """A digest of the ``mixers`` package's source: pickled fits and answers are only valid for the code that made
+    them, so a deploy that changes a mixer misses the old cache entries instead of unpickling foreign objects."""
+    root = Path(mixers.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+NUMERICS_DIGEST = _numerics_digest()
+
+
 def cache_key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    """The cache key of ``parts`` under this version of the numerics."""
+    return hashlib.sha256(json.dumps([NUMERICS_DIGEST, *parts], sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _lru_get(key: str) -> Any:
@@ -368,11 +384,16 @@ def cached(store: Store, project_id: int, key: str, compute: Callable[[], T], mi
         return hit
     blob = store.cache_get(key)
     if blob is not None:
-        # Only this service writes the cache table, so unpickling it is loading our own data.
-        value = pickle.loads(blob)
-        _lru_put(key, value)
-        telemetry.FIT_CACHE_HITS.labels(mixer).inc()
-        return value
+        # Only this service writes the cache table, so unpickling it is loading our own data. An entry the
+        # running code cannot load (a class that moved) is a miss, recomputed and overwritten below.
+        try:
+            value = pickle.loads(blob)
+        except (AttributeError, ImportError, pickle.UnpicklingError, EOFError, TypeError):
+            value = None
+        if value is not None:
+            _lru_put(key, value)
+            telemetry.FIT_CACHE_HITS.labels(mixer).inc()
+            return value
     value = compute()
     store.cache_put(project_id, key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
     _lru_put(key, value)
