@@ -31,6 +31,8 @@ RULES: list[tuple[str, tuple[str, ...], frozenset[str]]] = [
         frozenset({"app/main.py", "app/deps.py"}),  # the app factory and the dependencies build the Store
     ),
     ("app/api/**/*.py", ("store.repository", "store.db", "store.models", "mixers"), frozenset()),
+    # the CLI package reaches the database only through the API (in process: app.local) and app.local's admin calls
+    ("app/cli/**/*.py", ("store", "mixers"), frozenset()),
     ("mixopt/**/*.py", ("app", "store", "mixers", "sqlalchemy", *WEB), frozenset()),
 ]
 
