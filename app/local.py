@@ -19,7 +19,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from starlette.testclient import TestClient
+import httpx
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from starlette.types import ASGIApp
 
 from app.main import SchemaBehindError, create_app, open_store
 from app.services import access, schema
@@ -48,15 +50,37 @@ def _told() -> Iterator[None]:
         raise LocalError("\n".join([exc.detail] + [f"  {e.loc}: {e.msg}" for e in exc.errors[:10]])) from exc
 
 
+class _InProcess(httpx.BaseTransport):
+    """httpx's ASGI transport (an async one) driven from synchronous code: each request runs on the event loop
+    of an anyio portal, where the app runs as under a server. App errors propagate as they are."""
+
+    def __init__(self, app: ASGIApp, portal: BlockingPortal) -> None:
+        self._asgi = httpx.ASGITransport(app=app)
+        self._portal = portal
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._portal.call(self._send, request)
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        response = await self._asgi.handle_async_request(request)
+        content = await response.aread()
+        return httpx.Response(response.status_code, headers=response.headers, content=content, request=request)
+
+
 @contextmanager
-def api(settings: Settings) -> Iterator[TestClient]:
+def api(settings: Settings) -> Iterator[httpx.Client]:
     """An ``httpx.Client`` onto the API served in this process from the configured database (created at the
-    schema's head when fresh), without auth (see the module). Server errors are raised here as they are."""
+    schema's head when fresh), without auth (see the module)."""
     with _told():
         store = open_store(settings)
-    app = create_app(settings, store=store, auth=False)
-    with TestClient(app, base_url=LOCAL_URL) as http:  # its lifespan disposes of the engine at the end
-        yield http
+    try:
+        app = create_app(settings, store=store, auth=False)
+        with start_blocking_portal() as portal, httpx.Client(
+            transport=_InProcess(app, portal), base_url=LOCAL_URL
+        ) as http:
+            yield http
+    finally:
+        store.engine.dispose()
 
 
 def prepare_to_serve(settings: Settings, demo: bool) -> str | None:
