@@ -284,3 +284,22 @@ def _post(
         data=form,
         headers=headers,
     )
+
+
+def test_hostile_files_are_problems_not_crashes(client: TestClient, project: dict[str, Any]) -> None:
+    own = b"\x00line,weight.web,weight.code,weight.books,metric.loss\n1,0.5,0.3,0.2,1\n"  # the reader's own column
+    taken = client.post("/api/v1/projects/p1/runs:import", files={"file": ("a.csv", own)})
+    assert taken.status_code == 200 and taken.json()["ignored"] == ["\x00line"]
+    cases = {
+        "b.jsonl": b"[" * 10_000 + b"]" * 10_000,  # nested past the parser's recursion limit
+        "c.csv": b"\xe9t\xe9,web\n",  # not UTF-8
+        "d.csv": b"",
+        "e.csv": b"web,code,books\n0.9,0.9,0.9\n",  # no external_id: checked while recognizing runs already here
+    }
+    for name, data in cases.items():
+        r = client.post("/api/v1/projects/p1/runs:import", files={"file": (name, data)})
+        assert r.status_code == 422, (name, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"][0] == {
+        "loc": "runs[0].weights", "line": 2, "msg": "weights sum to 2.7; they must sum to 1 (+-0.01)"
+    }

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from app.services import projects as project_svc
 from app.services import runs as run_svc
-from app.services.inputs import DomainIn, ObjectiveIn, ProjectCreate, RunIn
+from app.services.inputs import DomainIn, ObjectiveIn, ProjectCreate
 from app.services.table_import import (
     ParsedRuns,
     csv_columns,
@@ -132,7 +132,7 @@ def import_runs(
     )
     if options.preview:
         return summary
-    keep = new_rows(store, project, parsed.runs, parsed.source_ids)
+    keep = new_rows(store, project, parsed)
     runs = [parsed.runs[i] for i in keep]
     try:
         # one transaction for the whole file: its size is bounded by the body limit, not by max_runs_per_request
@@ -201,7 +201,7 @@ def _project(
     return project_svc.create_project(store, body), True
 
 
-def new_rows(store: Store, project: ProjectRecord, runs: list[RunIn], source_ids: list[int | None]) -> list[int]:
+def new_rows(store: Store, project: ProjectRecord, parsed: ParsedRuns) -> list[int]:
     """The positions of the rows that are not yet runs of ``project``, so that importing a file twice is a no-op.
 
     A row with an ``external_id`` is left to the ingest, which returns a replay as stored. A row without one
@@ -210,13 +210,18 @@ def new_rows(store: Store, project: ProjectRecord, runs: list[RunIn], source_ids
     a run without ``external_id`` already here (an export imported into another project, again), counted
     with multiplicity so that deliberate duplicates in the file stay.
     """
+    runs, source_ids = parsed.runs, parsed.source_ids
     here = store.run_ids_in(project.id, [i for i in source_ids if i is not None])
     rows = [i for i, source in enumerate(source_ids) if source is None or source not in here]
     anonymous = [i for i in rows if runs[i].external_id is None]
     if not anonymous:
         return rows
     stored = Counter(store.anonymous_content_hashes(project.id))
-    prepared = run_svc.prepare_runs(project, [runs[i] for i in anonymous])
+    try:  # the content hash of a run is taken from its checked form, so a bad run is refused here already
+        prepared = run_svc.prepare_runs(project, [runs[i] for i in anonymous])
+    except DomainError as exc:
+        _in_file_terms(exc, anonymous, parsed)
+        raise
     hashes = {i: row["content_hash"] for i, row in zip(anonymous, prepared, strict=True)}
     out: list[int] = []
     for i in rows:

@@ -32,7 +32,7 @@ ID_COLUMNS = ("id", "external_id", "proposal_id")
 SERVER_FIELDS = ("id", "weights_sum", "proposal_id", "lease_expires_at", "created_at", "updated_at")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 MAX_ERRORS = 100
-_LINE = "\0line"  # a column no CSV header can name: each row's line in the file, carried through the join
+_LINE = "\0line"  # the column that carries each row's line in the file through the join (renamed if taken)
 
 
 @dataclass(frozen=True)
@@ -201,16 +201,19 @@ def read_csv_runs(
     text_columns = set(ID_COLUMNS) | ({key} if key else set())
     text = _text(path)
     df = _read_csv(io.StringIO(text), text_columns)
+    right = None if metrics_path is None else _read_csv(metrics_path, text_columns)
+    line_col = _LINE
+    while line_col in df.columns or (right is not None and line_col in right.columns):
+        line_col += "'"
     starts = record_lines(text)
     # the lines of the data rows, when the csv module and pandas agree on how many there are
-    df.insert(0, _LINE, starts[1:] if len(starts) == len(df) + 1 else [None] * len(df))
-    if metrics_path is not None:
+    df.insert(0, line_col, starts[1:] if len(starts) == len(df) + 1 else [None] * len(df))
+    if right is not None:
         if not key:
             raise InvalidInput(
                 "joining a metrics file needs a key column", code="import_key_missing",
                 errors=[FieldError("key", "name the column that both files share")],
             )
-        right = _read_csv(metrics_path, text_columns)
         for name, frame in (("mixture file", df), ("metrics file", right)):
             if key not in frame.columns:
                 raise InvalidInput(
@@ -224,7 +227,7 @@ def read_csv_runs(
                 f"the key column {key!r} repeats a value: {exc}", code="import_key_repeats",
                 errors=[FieldError("key", "every value of the key column must be unique in each file")],
             ) from exc
-    lines: list[int | None] = [None if pd.isna(v) else int(v) for v in df.pop(_LINE)]
+    lines: list[int | None] = [None if pd.isna(v) else int(v) for v in df.pop(line_col)]
     exported = any(c.startswith("weight.") for c in df.columns)
     weight_cols = {d: (f"weight.{d}" if exported else f"{domain_prefix}{d}") for d in project.domain_names}
     missing = [c for c in weight_cols.values() if c not in df.columns]
@@ -295,7 +298,7 @@ def read_csv_runs(
             source_ids.append(int(source) if isinstance(source, str) and source.isdigit() else None)
         except ValidationError as exc:
             errors += _validation_errors(i, lines[i], exc)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: JSON nested too deep
             errors.append(FieldError(f"runs[{i}]", str(exc), lines[i]))
     _raise_if(errors)
     return ParsedRuns(runs, source_ids, lines, ignored)
@@ -325,7 +328,7 @@ def read_jsonl_runs(text: str, fidelity: dict[str, float] | None = None) -> Pars
         except DuplicateKeys as exc:
             errors.append(FieldError(f"runs[{i}]", str(exc), n))
             continue
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             errors.append(FieldError(f"runs[{i}]", f"not valid JSON ({exc})", n))
             continue
         if not isinstance(obj, dict):
