@@ -3,9 +3,9 @@
 Two doors, neither needing a server process:
 
 - :func:`api`: the HTTP API in this process (the app behind an httpx transport), so that a use case runs
-  exactly as it runs on a server, through :class:`mixopt.Client`. Auth is off there, as the CLI's database
-  commands have always worked without a token: whoever runs them holds the database itself (its file, or its
-  URL and password), which is more than any token grants, and nothing listens on a network.
+  exactly as it runs on a server, through :class:`mixopt.Client`. Auth is off there, so the CLI needs no token
+  on its own database: whoever runs it holds the database itself (its file, or its URL and password), which is
+  more than any token grants, and nothing listens on a network (a server keeps its own auth setting).
 - the administration of the server itself (:func:`prepare_to_serve`, the schema, the tokens): what the HTTP API
   deliberately does not offer, done here through the services on the store.
 
