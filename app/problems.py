@@ -57,7 +57,9 @@ def problem(
         "code": code,
     }
     if errors:
-        body["errors"] = [{"loc": e.loc, "msg": e.msg} for e in errors]
+        body["errors"] = [
+            {"loc": e.loc, "msg": e.msg} | ({} if e.line is None else {"line": e.line}) for e in errors
+        ]
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 

@@ -10,10 +10,12 @@ from typing import ClassVar
 
 @dataclass
 class FieldError:
-    """One offending input item: ``loc`` such as ``runs[17].weights.x`` and a human message."""
+    """One offending input item: ``loc`` such as ``runs[17].weights.x``, a human message, and for an item read
+    from a file, its ``line`` there."""
 
     loc: str
     msg: str
+    line: int | None = None
 
 
 class DomainError(Exception):

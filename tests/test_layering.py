@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "layers.toml"
 
 # Composition roots: they wire the parts together, so they are the only app modules outside every face rule.
-COMPOSITION_ROOTS = {"app", "app.main", "app.deps", "app.settings"}
+COMPOSITION_ROOTS = {"app", "app.main", "app.deps", "app.local", "app.settings"}
 
 
 def contracts() -> list[dict[str, object]]:

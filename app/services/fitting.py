@@ -1,10 +1,11 @@
 """How the offline use cases run a mixer: the project as the mixer sees it (problem, observations, pending
 runs), config parsing, the worker pool with its time limit, and the fit cache.
 
-Fitted mixers are cached by a hash of (the numerics' source digest, project uid, data version, mixer, config, seed): in this process (LRU)
-and in the database (pickled), so any API process reuses a fit. The data version moves with every change of
-what a fit reads (completed runs, the project's domains and objective, its embeddings), so a cached fit is never
-stale; nothing else moves it (pending runs, leases, reads), so a cached fit stays usable.
+Fitted mixers are cached by a hash of (the numerics' source digest, project uid, data version, mixer, config,
+seed): in this process (LRU) and in the database (pickled), so any API process reuses a fit. The data version
+moves with every change of what a fit reads (completed runs, the project's domains and objective, its
+embeddings), so a cached fit is never stale; nothing else moves it (pending runs, leases, reads), so a cached
+fit stays usable.
 """
 
 from __future__ import annotations
