@@ -6,6 +6,7 @@
 - The faces (routes, dashboard, CLI, auth) reach data and numerics through services: the repository, the engine,
   the ORM models and the mixers are off limits; only the app factory and the dependencies build the ``Store``.
 - The client (``mixopt``) imports none of the server.
+- ``bench`` talks to the service over HTTP or through the client: ``mixers`` and ``mixopt``, never ``app`` or ``store``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ RULES: list[tuple[str, tuple[str, ...], frozenset[str]]] = [
     ),
     ("app/api/**/*.py", ("store.repository", "store.db", "store.models", "mixers"), frozenset()),
     ("mixopt/**/*.py", ("app", "store", "mixers", "sqlalchemy", *WEB), frozenset()),
+    ("bench/**/*.py", ("app", "store", "sqlalchemy", "alembic", *WEB), frozenset()),
 ]
 
 
