@@ -1,6 +1,7 @@
 """Run the benchmarks, or report on their saved results.
 
     python -m bench [--only NAME ...] [--quick] [--reuse]   run (every CPU benchmark, or the ones named)
+    python -m bench --only --reuse                          the summary table of the saved results, running none
     python -m bench --stale                                 which saved results no longer match the code
     python -m bench --index                                 rewrite the index in bench/README.md
 
@@ -45,7 +46,7 @@ def check(root: Path = REPO, results: Path = RESULTS) -> list[freshness.Freshnes
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="*", choices=sorted(BY_NAME), help="run only these")
+    parser.add_argument("--only", nargs="*", choices=sorted(BY_NAME), help="run only these (none: run nothing)")
     parser.add_argument(
         "--quick", action="store_true", help="smaller campaigns (where supported); results go to bench/results/quick/"
     )
@@ -68,7 +69,7 @@ def _run(only: list[str] | None, quick: bool, reuse: bool) -> int:
     console = Console()
     rows: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
-    chosen = only or [b.name for b in BENCHMARKS if not b.gpu]
+    chosen = only if only is not None else [b.name for b in BENCHMARKS if not b.gpu]
     saved: list[str] = []
     for bench in BENCHMARKS:
         module = importlib.import_module(bench.module)
