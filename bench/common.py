@@ -83,20 +83,23 @@ def scratch_postgres() -> Iterator[str | None]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def stamp() -> dict[str, str]:
-    """Commit and UTC date of a result. The commit gets ``+dirty`` when tracked files outside ``bench/results``
-    have uncommitted changes (results written earlier in the same session do not count: they are outputs, not
-    the code measured). ``$MIXOPT_BENCH_COMMIT`` overrides the commit on a machine whose copy of the tree has no
-    history of it (the lent GPU machine)."""
+def stamp() -> dict[str, Any]:
+    """Commit and UTC date of a result. With uncommitted changes to tracked files outside ``bench/results``
+    (results written earlier in the same session are outputs, not the code measured), the commit gets ``+dirty``
+    and ``dirty`` lists those files, so the freshness check can tell whether any of them is measured.
+    ``$MIXOPT_BENCH_COMMIT`` overrides the commit on a machine whose copy of the tree has no history of it (the
+    lent GPU machine)."""
     date = datetime.now(UTC).isoformat(timespec="seconds")
     if os.environ.get("MIXOPT_BENCH_COMMIT"):
         return {"commit": os.environ["MIXOPT_BENCH_COMMIT"], "date": date}
     try:
         commit = _git("rev-parse", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results")
+        dirty = _git("diff", "HEAD", "--name-only", "--", ".", ":(exclude)bench/results").splitlines()
     except (OSError, subprocess.CalledProcessError):
-        commit, dirty = "unknown", ""
-    return {"commit": commit + ("+dirty" if dirty else ""), "date": date}
+        return {"commit": "unknown", "date": date}
+    if not dirty:
+        return {"commit": commit, "date": date}
+    return {"commit": commit + "+dirty", "date": date, "dirty": dirty}
 
 
 def _git(*args: str) -> str:

@@ -9,6 +9,7 @@ for a JSON file no benchmark claims, *unregistered*.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import json
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -142,9 +143,27 @@ def _file_state(root: Path, name: str, results: Path, file: str, specs: Sequence
         if changed:
             return Freshness(name, file, STALE, f"changed since {sha[:7]}: {_listed(changed)}", changed)
         if commit.endswith("+dirty"):
-            return Freshness(name, file, STALE, f"measured on uncommitted changes to {sha[:7]}")
+            dirty = mark.get("dirty")
+            touched = [f for f in dirty if _matches(f, specs)] if isinstance(dirty, list) else ["unknown files"]
+            if touched:
+                reason = f"measured with uncommitted changes to {_listed(touched)} on {sha[:7]}"
+                return Freshness(name, file, STALE, reason, tuple(touched))
     latest = max(stamps, key=lambda s: str(s.get("date", "")))
     return Freshness(name, file, CURRENT, f"{str(latest['commit'])[:7]}, {str(latest.get('date', ''))[:10]}")
+
+
+def _matches(path: str, specs: Sequence[str]) -> bool:
+    """Whether a file path falls under one of the pathspecs (a folder ``x/``, a glob, or a file)."""
+    for spec in specs:
+        if spec.endswith("/"):
+            hit = path.startswith(spec)
+        elif any(c in spec for c in "*?["):
+            hit = fnmatch.fnmatchcase(path, spec)  # like git's pathspec glob, ``*`` crosses folders
+        else:
+            hit = path == spec or path.startswith(spec + "/")
+        if hit:
+            return True
+    return False
 
 
 def _listed(paths: Sequence[str], most: int = 3) -> str:

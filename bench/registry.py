@@ -202,7 +202,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "Aioli at its paper's settings for 4000 steps against uniform, 3 settings x 3 seeds (goal: below uniform "
         "in 2 of 3)",
         ("lm/aioli_paper.json",), ("lm/aioli_paper.png",), (*SERVICES, "mixers/aioli.py"), gpu=True,
-        command="python -m bench.lm.aioli_paper --procs 16",
+        command="python -m bench.lm.aioli_paper --procs 18",
     ),
 )
 

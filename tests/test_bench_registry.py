@@ -70,6 +70,7 @@ def test_the_check_runs_on_this_repository() -> None:
                                          freshness.MISSING, freshness.UNREGISTERED}
     assert not [s.file for s in states if s.state == freshness.UNREGISTERED], "register it or list it in NOT_RESULTS"
     assert all((RESULTS / f).exists() for f in NOT_RESULTS)
+    assert [f for b in BENCHMARKS for f in b.figures if not (RESULTS / f).exists()] == []
     cells = index.status_cells(states)
     assert set(cells) == set(BY_NAME) and all(cells.values())
 
@@ -151,8 +152,14 @@ def test_the_check_finds_missing_stamps_and_changed_code(tmp_path: Path) -> None
     (root / "data" / "d.csv").write_text("2\n")  # a measured data file, changed and not committed
     assert states()["x.json"].changed == ("data/d.csv",)
     _git(root, "checkout", "--", "data")
-    save("x.json", {"stamp": {"commit": second + "+dirty", "date": "2026-12-02T00:00:00+00:00"}})
-    assert "uncommitted" in states()["x.json"].reason
+    # measured on a tree with uncommitted changes: stale when a changed file is measured (or unknown)
+    dirty = {"commit": second + "+dirty", "date": "2026-12-02T00:00:00+00:00"}
+    save("x.json", {"stamp": {**dirty, "dirty": ["pkg/other.py", "README.md"]}})
+    assert states()["x.json"].current
+    save("x.json", {"stamp": {**dirty, "dirty": ["pkg/other.py", "data/d.csv"]}})
+    assert states()["x.json"].changed == ("data/d.csv",) and "uncommitted" in states()["x.json"].reason
+    save("x.json", {"stamp": dirty})
+    assert states()["x.json"].state == "stale"
 
     # several phases, each with its own stamp: stale when any phase is
     save("x.json", {"stamps": {"a": {"commit": second, "date": "d"}, "b": {"commit": first, "date": "d"}}})

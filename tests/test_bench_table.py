@@ -42,7 +42,8 @@ def test_every_results_file_is_stamped_with_commit_and_date(monkeypatch: pytest.
     monkeypatch.setattr(common, "RESULTS", tmp_path)
     monkeypatch.setattr(common, "_quick", False)
     saved = json.loads(common.write_json("x", {"a": 1}).read_text())
-    assert set(saved["stamp"]) == {"commit", "date"} and saved["a"] == 1
+    assert {"commit", "date"} <= set(saved["stamp"]) and saved["a"] == 1
     assert len(saved["stamp"]["commit"].removesuffix("+dirty")) == 40
+    assert saved["stamp"]["commit"].endswith("+dirty") == bool(saved["stamp"].get("dirty"))
     own = {"commit": "abc", "date": "2026-01-01T00:00:00+00:00"}
     assert json.loads(common.write_json("y", {"stamp": own}).read_text())["stamp"] == own  # a phase's own stamp
