@@ -40,6 +40,11 @@ class Benchmark:
     measures: tuple[str, ...] = ()
     gpu: bool = False
     command: str = ""  # when ``python -m <module>`` alone is not how the saved results were made
+    minutes: float = 1.0  # wall time of one full run: on 2 shared CPU cores, or on one H200 for the GPU ones
+
+    @property
+    def needs(self) -> str:
+        return f"{'GPU' if self.gpu else 'CPU'}, ~{self.minutes:g} min"
 
     @property
     def group(self) -> str:
@@ -70,24 +75,28 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "bulk ingest of runs (17 weights, 13 metrics) over HTTP on SQLite and PostgreSQL, against the bare driver "
         "inserting the same rows; target over 5,000 / 3,000 runs/s",
         ("ingest.json",), ("ingest.png",), SERVER,
+        minutes=1,
     ),
     Benchmark(
         "latency", "bench.service.latency",
         "a cached `regmix` recommendation (p50 < 20 ms, p99 < 100 ms) and a session report round trip (p50 < 10 ms) "
         "over HTTP, against `GET /healthz` on the same server",
         ("latency.json",), (), (*SERVER, DEMO, "mixers/regmix.py", "mixers/aioli.py"),
+        minutes=1,
     ),
     Benchmark(
         "regmix", "bench.micro.regmix",
         "`regmix` fit on 512 x 17 RegMix runs + 100,000 candidates + top-128 (target under 2 s), against a plain "
         "pandas + LightGBM script",
         ("regmix_speed.json",), (), (DEMO,),
+        minutes=3,
     ),
     Benchmark(
         "regmix_blend", "bench.replay.regmix_blend",
         "test Spearman of `regmix`'s blend against LightGBM and the mixing law alone, by training-set size on the "
         "RegMix runs and across fidelity on a simulator world",
         ("regmix_blend.json",), ("regmix_blend.png",), (DEMO,),
+        minutes=4,
     ),
     Benchmark(
         "evaluate", "bench.service.evaluate",
@@ -95,41 +104,48 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "cold `regmix` recommendation (goal at most 3x); refits per fold in-process beside it",
         ("evaluate_speed.json",), (),
         (*SERVER, DEMO, "mixers/regmix.py", "mixers/mixing_law.py", "mixers/mfbo*", "mixers/evaluation.py"),
+        minutes=4,
     ),
     Benchmark(
         "heavy", "bench.service.heavy",
         "`regmix` proposals of n=1000 against n=8 (within 3x) and a 5-fold evaluation on 39 domains x 2,000 runs, "
         "`/healthz` p99 meanwhile (under 100 ms), SQLite and PostgreSQL",
         ("heavy.json",), ("heavy.png",), (*SERVER, "mixers/regmix.py", "mixers/evaluation.py"),
+        minutes=2,
     ),
     Benchmark(
         "large_bodies", "bench.service.large_bodies",
         "server RSS before and after 6-70 MB trajectory and embedding bodies, and the worst `/healthz` latency "
         "meanwhile (no target: a record)",
         ("large_bodies.json",), (), SERVER,
+        minutes=1,
     ),
     Benchmark(
         "regmix_pool", "bench.replay.regmix_pool",
         "active against random `regmix` proposals from the 512 RegMix train runs as a pool: test Spearman after "
         "64 / 128 / 256 revealed (goal: active at 128 matches random at 256)",
         ("regmix_pool_replay.json",), (), (DEMO,), command="python -m bench.replay.regmix_pool --seeds 5",
+        minutes=2,
     ),
     Benchmark(
         "ot", "bench.micro.ot",
         "one `ot` distance, 17 x 1000 x 384 vs 1000 vectors (target under 1 s), cached, 64 batched, and a "
         "recommendation, against POT's `emd2` and `sinkhorn2`",
         ("ot.json",),
+        minutes=1,
     ),
     Benchmark(
         "mfbo", "bench.micro.mfbo",
         "`mfbo` fit + batch of 8 over 300 observations at two fidelities (target under 5 s), against scikit-learn's "
         "GP + top 8; the GP's Spearman on the RegMix runs",
         ("mfbo.json",), (), (DEMO,),
+        minutes=1,
     ),
     Benchmark(
         "mfbo_pool", "bench.replay.mfbo_pool",
         "runs revealed until `mfbo` finds a top-1% run among the 512 RegMix train runs, against random order",
         ("mfbo_pool_replay.json",), (), (DEMO,),
+        minutes=1,
     ),
     Benchmark(
         "mfbo_mf_pool", "bench.replay.mfbo_mf_pool",
@@ -137,12 +153,14 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "strong worlds), against single-fidelity `mfbo` and random order",
         ("mfbo_mf_pool_replay.json",), ("mfbo_mf_pool_replay.png",), ("bench/data/mf_pool.json",),
         command="python -m bench.replay.mfbo_mf_pool --seeds 40",
+        minutes=16,
     ),
     Benchmark(
         "aioli", "bench.sim.aioli",
         "final mean validation loss of Aioli's schedule against uniform, natural and a static grid on simulator "
         "worlds of 2 to 7 domains, 3 seeds",
         ("aioli.json",), ("aioli.png",),
+        minutes=4,
     ),
     Benchmark(
         "law_trust", "bench.sim.law_trust",
@@ -150,19 +168,22 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "256 small simulator runs (goal under 2%); `--domains 5` and `7` for the other worlds",
         ("law_trust.json", "law_trust_5d.json", "law_trust_7d.json"),
         ("law_trust.png", "law_trust_5d.png", "law_trust_7d.png"),
+        minutes=3,
     ),
     Benchmark(
         "campaigns", "bench.sim.campaigns",
         "target-fidelity cost until within 1% of the best loss: `mfbo`, `regmix`, `mixing_law`, BO and random "
-        "campaigns through a real server on the simulator (goal under 1/5 of random); about 50 minutes",
+        "campaigns through a real server on the simulator (goal under 1/5 of random)",
         ("campaigns.json",), ("campaigns.png",),
         (*SERVICES, "mixers/mfbo*", "mixers/regmix.py", "mixers/mixing_law.py"),
+        minutes=50,
     ),
     Benchmark(
         "scale_sim", "bench.sim.scale",
         "gap at the target fidelity of `auto`'s answer and each arm's from small + medium simulator proxies, 5 "
         "draws (goal: below uniform, natural and the best small run)",
         ("scale_sim.json",), ("scale_sim.png",),
+        minutes=2,
     ),
     Benchmark(
         "lm_aioli", "bench.lm.aioli",
@@ -170,6 +191,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "the best of a coarse grid",
         ("lm/aioli.json",), ("lm/aioli.png",), (*SERVICES, "mixers/aioli.py"), gpu=True,
         command="python -m bench.lm.aioli --procs 12 --steps 1000",
+        minutes=5,
     ),
     Benchmark(
         "lm_campaign", "bench.lm.campaign",
@@ -177,6 +199,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "the best proxy run and Aioli, 3 seeds",
         ("lm/campaign.json",), ("lm/campaign.png",), (*SERVICES, "mixers/regmix.py", "mixers/aioli.py"), gpu=True,
         command="python -m bench.lm.campaign --procs 12",
+        minutes=5,
     ),
     Benchmark(
         "lm_mfbo", "bench.lm.mfbo",
@@ -184,6 +207,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "against uniform and natural, 3 seeds",
         ("lm/mfbo.json",), ("lm/mfbo.png",), (*SERVICES, "mixers/mfbo*"), gpu=True,
         command="python -m bench.lm.mfbo --procs 14",
+        minutes=3,
     ),
     Benchmark(
         "lm_scale", "bench.lm.scale",
@@ -196,6 +220,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
          "mixers/aioli.py"),
         gpu=True,
         command="python -m bench.lm.scale --phase {medium,large,handoff,report}",
+        minutes=20,
     ),
     Benchmark(
         "lm_aioli_paper", "bench.lm.aioli_paper",
@@ -203,6 +228,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "in 2 of 3)",
         ("lm/aioli_paper.json",), ("lm/aioli_paper.png",), (*SERVICES, "mixers/aioli.py"), gpu=True,
         command="python -m bench.lm.aioli_paper --procs 18",
+        minutes=5,
     ),
 )
 
