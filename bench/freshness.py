@@ -2,8 +2,9 @@
 
 A result is *current* when its stamp names a commit of this repository and nothing the benchmark measures (its
 module's first-party import closure and the paths the registry names, see :mod:`bench.registry`) differs between
-that commit and the working tree. Otherwise it is *stale* (with the changed paths), *unstamped*, *missing*, or,
-for a JSON file no benchmark claims, *unregistered*.
+that commit and the working tree, nor was among the uncommitted files the stamp lists (``dirty``). Otherwise it is
+*stale* (with the changed paths), *unstamped*, *missing*, or, for a JSON file no benchmark claims,
+*unregistered*.
 """
 
 from __future__ import annotations
