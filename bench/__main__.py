@@ -100,7 +100,8 @@ def _run(only: list[str] | None, quick: bool, reuse: bool) -> int:
         "|" + "---|" * len(COLUMNS),
     ]
     lines += ["| " + " | ".join(_fmt(row[c]) for c in COLUMNS) + " |" for row in rows]
-    lines += ["", "Wall time per benchmark: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())]
+    if timings:
+        lines += ["", "Wall time per benchmark: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())]
     if saved:
         lines += ["", "From saved results of an earlier `python -m bench` run: " + ", ".join(saved)]
     (results_dir() / "README.md").write_text("\n".join(lines) + "\n")
