@@ -14,24 +14,30 @@ from store.errors import DomainError
 
 
 class Unauthorized(DomainError):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, "unauthorized", [], 401)
+    kind = "unauthenticated"
+    default_code = "unauthorized"
 
 
 class Forbidden(DomainError):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, "forbidden", [], 403)
+    kind = "forbidden"
+    default_code = "forbidden"
 
 
 @dataclass(frozen=True)
 class Scope:
-    """Who is calling: ``project_id`` None means every project (admin or auth off)."""
+    """Who is calling: ``project_id`` (and ``project_name``) None means every project (admin or auth off)."""
 
     project_id: int | None
     authenticated: bool
+    project_name: str | None = None
 
     def allows(self, project_id: int) -> bool:
         return self.project_id is None or self.project_id == project_id
+
+    def allows_name(self, name: str) -> bool:
+        """Whether the caller may use project ``name``, known from the token's side (no lookup of ``name``, so the
+        answer says nothing about whether it exists)."""
+        return self.project_id is None or self.project_name == name
 
 
 def resolve_scope(request: Request) -> Scope:
@@ -41,7 +47,7 @@ def resolve_scope(request: Request) -> Scope:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("this server needs a bearer token: Authorization: Bearer <token>")
-    found, project_id = access.token_scope(request.app.state.store, token)
-    if not found:
+    grant = access.token_scope(request.app.state.store, token)
+    if grant is None:
         raise Unauthorized("unknown, revoked or expired token")
-    return Scope(project_id, True)
+    return Scope(grant.project_id, True, grant.project_name)

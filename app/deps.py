@@ -8,6 +8,7 @@ from fastapi import Depends, Path, Request
 
 from app.auth import Forbidden, Scope, resolve_scope
 from app.services import access
+from app.services.inputs import MAX_ID
 from app.settings import Settings
 from store.repository import Store
 
@@ -29,11 +30,10 @@ def get_scope(request: Request) -> Scope:
 def project_access(
     name: Annotated[str, Path(description="project name")],
     scope: Annotated[Scope, Depends(get_scope)],
-    store: Annotated[Store, Depends(get_store)],
 ) -> str:
     """The project name of the path, after checking the caller may use that project: another project answers the
     same 404 as a missing one, so a project token cannot probe names."""
-    if not access.in_scope(store, scope.project_id, name):
+    if not scope.allows_name(name):
         raise access.project_not_found(name)
     return name
 
@@ -48,7 +48,6 @@ StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ScopeDep = Annotated[Scope, Depends(get_scope)]
 ProjectName = Annotated[str, Depends(project_access)]
-# Ids are 32-bit integer columns on PostgreSQL (SQLAlchemy's Integer): a larger number is a 422, not a driver overflow.
-MAX_ID = 2**31 - 1
+# A larger id than the columns hold is a 422, not a driver overflow.
 RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="run id")]
 SessionId = Annotated[int, Path(ge=1, le=MAX_ID, description="session id")]

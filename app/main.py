@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import gc
+import logging
 import time
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,33 +18,33 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics, openapi, problems
-from app.services import fitting
+from app.services import fitting, schema
+from app.services.runs import sweep_leases
+from app.services.schema import SchemaBehindError
+from app.services.version import VERSION
 from app.settings import Settings, get_settings
-from store import db
 from store.repository import Store
 
-VERSION = "0.1.0"
+__all__ = ["VERSION", "SchemaBehindError", "create_app", "open_store"]
 
-
-class SchemaBehindError(RuntimeError):
-    """The database schema is older than this code: ``mixopt db upgrade`` fixes it."""
+log = logging.getLogger("mixopt")
 
 
 def open_store(settings: Settings, *, create_if_fresh: bool = True) -> Store:
-    """Connect and check the schema: a fresh database is created at head; one behind head is refused."""
-    url = settings.resolved_database_url
-    engine = db.make_engine(url)
-    head = db.head_revision()
-    if create_if_fresh and db.is_fresh(engine):
-        db.upgrade(url)
-    current = db.current_revision(engine)
-    if current != head:
-        engine.dispose()
-        raise SchemaBehindError(
-            f"the database schema is at revision {current or 'none'} but this mixopt needs {head}; "
-            f"run `mixopt db upgrade` (with the same MIXOPT_DATABASE_URL / MIXOPT_DATA_DIR) and start again"
-        )
-    return Store(engine)
+    """The store on the configured database (created at head when fresh; refused when behind head)."""
+    return schema.open_store(settings.resolved_database_url, create_if_fresh=create_if_fresh)
+
+
+async def sweep_leases_every(store: Store, seconds: float) -> None:
+    """Write ``abandoned`` into lapsed runs every ``seconds``, off the event loop. Reads never need it (they compute
+    a lapsed lease's status); it keeps the stored status, and the abandoned-runs counter, current. A failed sweep
+    (the database away) is logged and tried again at the next tick."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await run_in_threadpool(sweep_leases, store)
+        except Exception:
+            log.exception("sweeping lapsed leases failed; retrying in %g s", seconds)
 
 
 class BodySizeLimit:
@@ -109,7 +111,7 @@ def _content_length(scope: Scope) -> int:
 
 def release_memory() -> None:
     """Give the heap a large body's objects used back to the OS: glibc keeps freed memory, so without this the
-    RSS of a process that once parsed a 60 MB body stays hundreds of MB higher (issue 23; bench/rss_large_bodies.py).
+    RSS of a process that once parsed a 60 MB body stays hundreds of MB higher (bench/rss_large_bodies.py).
     """
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
@@ -171,7 +173,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
     async def lifespan(app: FastAPI) -> Any:
         if getattr(app.state, "store", None) is None:
             app.state.store = open_store(settings)
+        sweeper = None
+        if settings.lease_sweep_seconds > 0:
+            sweeper = asyncio.create_task(sweep_leases_every(app.state.store, settings.lease_sweep_seconds))
         yield
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
         app.state.store.engine.dispose()
 
     # fastapi-offline serves Swagger UI and ReDoc from the package's own files: /docs works without a network.
@@ -189,9 +198,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
     openapi.install(app)
 
     from app import dashboard
-    from app.api import embeddings, health, mixers, project_mixers, projects, runs, sessions
+    from app.api import embeddings, health, imports, mixers, project_mixers, projects, runs, sessions
 
-    for module in (health, projects, runs, mixers, project_mixers, sessions, embeddings, dashboard):
+    for module in (health, projects, runs, imports, mixers, project_mixers, sessions, embeddings, dashboard):
         app.include_router(module.router)
 
     if settings.cors_origins:

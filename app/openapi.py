@@ -31,6 +31,7 @@ _DESCRIPTIONS = {
 class ProblemFieldError(BaseModel):
     loc: str = Field(description="the offending input, e.g. runs[17].weights.web")
     msg: str
+    line: int | None = Field(None, description="for an item read from an imported file: its line there")
 
 
 class Problem(BaseModel):

@@ -31,6 +31,20 @@ _TITLES = {
     504: "Gateway Timeout",
 }
 
+STATUS = {
+    "bad_request": 400,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "too_large": 413,
+    "invalid": 422,
+    "busy": 429,
+    "unavailable": 503,
+    "timeout": 504,
+}
+"""The HTTP status of each kind of domain error (``store.errors.DomainError.kind``)."""
+
 
 def problem(
     status: int, code: str, detail: str, errors: Sequence[FieldError] = (), headers: dict[str, str] | None = None
@@ -43,7 +57,9 @@ def problem(
         "code": code,
     }
     if errors:
-        body["errors"] = [{"loc": e.loc, "msg": e.msg} for e in errors]
+        body["errors"] = [
+            {"loc": e.loc, "msg": e.msg} | ({} if e.line is None else {"line": e.line}) for e in errors
+        ]
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
@@ -73,9 +89,8 @@ def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        retry_after = getattr(exc, "retry_after", None)
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        return problem(exc.status, exc.code, exc.detail, exc.errors, headers=headers)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return problem(STATUS.get(exc.kind, 400), exc.code, exc.detail, exc.errors, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

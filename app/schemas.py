@@ -7,10 +7,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, FiniteFloat
 
+from app.services.catalog import mixer_names
 from app.services.inputs import (
-    INT32_MAX,
     MAX_CONFIG_KEYS,
     MAX_DOMAINS,
+    MAX_ID,
+    MAX_SEED,
     FidelityIn,
     Strict,
     WeightsIn,
@@ -137,9 +139,7 @@ class MixerAvailability(BaseModel):
 
 def _registered_mixers(schema: dict[str, Any]) -> None:
     """OpenAPI names the registered mixers (computed when the schema is built, so every backend is listed)."""
-    from mixers import available
-
-    names = list(available())
+    names = mixer_names()
     schema["examples"] = names
     schema["description"] = "a registered mixer: " + ", ".join(names) + " (GET /api/v1/mixers describes each)"
 
@@ -156,7 +156,7 @@ class ProposalIn(MixerChoice):
     fidelity: FidelityIn | None = None
     fidelities: list[FidelityIn] | None = Field(None, min_length=1, max_length=32)
     candidates: list[WeightsIn] | None = Field(None, min_length=1, max_length=100_000)
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
 
 
 class ProposalOut(BaseModel):
@@ -180,7 +180,7 @@ class ProposalOut(BaseModel):
 
 class RecommendationIn(MixerChoice):
     fidelity: FidelityIn | None = None
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
 
 
 Transfer = Literal["observed", "assumed", "extrapolated"]
@@ -204,7 +204,7 @@ class RecommendationOut(BaseModel):
 class PredictionIn(MixerChoice):
     fidelity: FidelityIn | None = None
     mixtures: list[WeightsIn] = Field(min_length=1, max_length=100_000)
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
 
 
 class PredictionOut(BaseModel):
@@ -223,7 +223,7 @@ class EvaluationIn(Strict):
     mixers: list[MixerChoice] = Field(min_length=1, max_length=16)
     folds: int = Field(5, ge=2, le=20)
     fidelity: FidelityIn | None = None
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
 class EvaluationError(BaseModel):
@@ -265,7 +265,7 @@ class SessionIn(MixerChoice):
         description="start from this offline mixer's recommendation on the project (not with initial_weights): "
         "static proportions learned on short runs, adjusted online over the full run",
     )
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
 
 
 class DirectiveOut(BaseModel):
@@ -323,7 +323,7 @@ class SessionDetailOut(SessionOut):
 
 
 class ReportIn(Strict):
-    step: int = Field(ge=0, le=INT32_MAX)
+    step: int = Field(ge=0, le=MAX_ID)
     losses: dict[Annotated[str, Field(max_length=100)], FiniteFloat] = Field(min_length=1, max_length=MAX_DOMAINS)
 
 

@@ -20,6 +20,12 @@ class Settings(BaseSettings):
     database_url: str | None = None
     auth: Literal["on", "off", "auto"] = "auto"
     lease_seconds: float = Field(3600.0, gt=0, description="lease of a pending run between heartbeats")
+    lease_sweep_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="how often the server writes 'abandoned' into runs whose lease ran out (reads already show "
+        "them abandoned); 0 turns the background sweep off",
+    )
     max_body_bytes: int = Field(128 * 1024 * 1024, gt=0)
     max_runs_per_request: int = Field(10_000, gt=0)
     max_trajectory_points: int = Field(

@@ -74,12 +74,19 @@ class Mixer(ABC):
     Config: ClassVar[type[MixerConfig]]
     #: The mixer reads the project's embedding sets (the service loads them and passes them in).
     needs_embeddings: ClassVar[bool] = False
+    #: With ``needs_embeddings``: the named sets it needs besides one per domain (e.g. a target set).
+    extra_embedding_sets: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, problem: Problem, config: MixerConfig | None = None, seed: int | None = None) -> None:
         self.problem = problem
         self.config = config if config is not None else self.Config()
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def required_embedding_sets(cls, domains: Sequence[str]) -> list[str]:
+        """The embedding sets the mixer needs on a project with ``domains`` (none when it reads no embeddings)."""
+        return [*domains, *cls.extra_embedding_sets] if cls.needs_embeddings else []
 
 
 class OfflineMixer(Mixer):

@@ -154,6 +154,7 @@ class OTMixer(OfflineMixer):
     )
     Config: ClassVar[type[MixerConfig]] = OTConfig
     needs_embeddings: ClassVar[bool] = True
+    extra_embedding_sets: ClassVar[tuple[str, ...]] = (TARGET,)
     answers_without_runs: ClassVar[bool] = True
     config: OTConfig
 

@@ -2,7 +2,8 @@
 
 Only ``httpx`` is needed to use it (``numpy`` for embeddings); the server lives in the ``app`` package.
 Modules: ``client`` (the :class:`Client` and its transport), ``types`` (response models), ``errors`` (problem
-answers as exceptions), ``wire`` (request encoding), ``online`` (the training-loop helper).
+answers as exceptions), ``wire`` (request encoding), ``uploads`` (run files cut into parts for the import
+endpoint), ``online`` (the training-loop helper).
 """
 
 from mixopt.client import (
@@ -15,6 +16,7 @@ from mixopt.client import (
     EvaluationResult,
     FieldError,
     Forbidden,
+    ImportResult,
     MixerInfo,
     MixoptError,
     NotFound,
@@ -44,6 +46,7 @@ __all__ = [
     "EvaluationResult",
     "FieldError",
     "Forbidden",
+    "ImportResult",
     "MixerInfo",
     "MixoptError",
     "NotFound",

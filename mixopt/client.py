@@ -28,6 +28,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
@@ -55,6 +56,7 @@ from mixopt.types import (
     EmbeddingSet,
     EvaluationResult,
     Fidelity,
+    ImportResult,
     MixerInfo,
     Prediction,
     Project,
@@ -67,6 +69,7 @@ from mixopt.types import (
     SessionStart,
     Weights,
 )
+from mixopt.uploads import Part, file_format, send, split
 from mixopt.wire import (
     domain_body,
     encode,
@@ -80,31 +83,10 @@ from mixopt.wire import (
 )
 
 __all__ = [
-    "Client",
-    "Conflict",
-    "ConnectionFailed",
-    "Directive",
-    "Domain",
-    "EmbeddingSet",
-    "EvaluationResult",
-    "FieldError",
-    "Forbidden",
-    "MixerInfo",
-    "MixoptError",
-    "NotFound",
-    "Prediction",
-    "Project",
-    "Proposal",
-    "RateLimited",
-    "Recommendation",
-    "Run",
-    "RunPage",
-    "ServerError",
-    "Session",
-    "SessionEvent",
-    "SessionStart",
-    "Unauthorized",
-    "ValidationFailed",
+    "Client", "Conflict", "ConnectionFailed", "Directive", "Domain", "EmbeddingSet", "EvaluationResult",
+    "FieldError", "Forbidden", "ImportResult", "MixerInfo", "MixoptError", "NotFound", "Prediction", "Project",
+    "Proposal", "RateLimited", "Recommendation", "Run", "RunPage", "ServerError", "Session", "SessionEvent",
+    "SessionStart", "Unauthorized", "ValidationFailed",
 ]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -114,7 +96,6 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 NEVER_RETRY_CODES = frozenset({"fit_timeout"})  # a deterministic server-side limit: the retry would time out too
 MAX_RETRY_AFTER = 300.0  # seconds; a longer Retry-After is cut to this
 USER_AGENT = "mixopt-client/0.1"
-
 
 
 # -- the client -----------------------------------------------------------------------------------
@@ -200,11 +181,14 @@ class Client:
         content_type: str | None = None,
         params: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
+        files: Mapping[str, tuple[str, bytes]] | None = None,
+        form: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request (with retries) and return the successful response; raise :class:`MixoptError`.
 
-        ``body`` is sent as JSON; ``content`` as raw bytes with ``content_type``. ``idempotent`` (default: the
-        method is not ``POST``) allows retrying after an answer or a failure mid-request.
+        ``body`` is sent as JSON; ``content`` as raw bytes with ``content_type``; ``files`` (``{field: (file name,
+        bytes)}``) with ``form`` fields as ``multipart/form-data``. ``idempotent`` (default: the method is not
+        ``POST``) allows retrying after an answer or a failure mid-request.
         """
         if idempotent is None:
             idempotent = method.upper() != "POST"
@@ -218,7 +202,9 @@ class Client:
         attempt = 0
         while True:
             try:
-                resp = self._http.request(method, path, content=content, params=query, headers=headers)
+                resp = self._http.request(
+                    method, path, content=content, params=query, headers=headers, files=files, data=form
+                )
             except httpx.TransportError as exc:
                 # A failed connect never sent the request, so even a POST may go again.
                 unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
@@ -447,6 +433,53 @@ class Client:
         )
         path = f"{self._project_path(project)}/runs/{int(run_id)}/result"
         return Run.from_json(self._json("POST", path, body=body, idempotent=True))
+
+    def import_file(
+        self,
+        project: str,
+        path: str | os.PathLike[str],
+        *,
+        metrics: str | os.PathLike[str] | None = None,
+        key: str | None = None,
+        domain_prefix: str = "",
+        metric_prefix: str | None = None,
+        fidelity: Fidelity | None = None,
+        format: Literal["csv", "jsonl"] | None = None,
+        create: bool = False,
+        objective: str | None = None,
+        token_shares: str | os.PathLike[str] | None = None,
+        preview: bool = False,
+        part_rows: int = MAX_RUNS_PER_REQUEST,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportResult:
+        """Import runs from a CSV or JSON-lines file (``POST .../runs:import``): the server reads it.
+
+        The options are the CLI's ``import`` flags (see :class:`~mixopt.types.ImportResult` for the answer).
+        Rows already stored are skipped, so importing again is a no-op. Each request is one transaction; a file of
+        more than ``part_rows`` rows goes in parts of that many (each skips what is stored when it arrives, and
+        when one fails the parts before it stay written); ``progress(rows done, rows)`` hears of each part.
+        """
+        source = Path(path)
+        fmt = format or file_format(source.name)
+        form = with_values(
+            {"domain_prefix": domain_prefix, "format": fmt},
+            key=key,
+            metric_prefix=metric_prefix,
+            fidelity=fidelity_query(fidelity) if fidelity else None,
+            create="true" if create else None,
+            objective=objective,
+            preview="true" if preview else None,
+        )
+        extra = {name: (Path(p).name, Path(p).read_bytes()) for name, p in
+                 (("metrics", metrics), ("token_shares", token_shares)) if p is not None}
+        url = f"{self._project_path(project)}/runs:import"
+
+        def post(part: Part) -> JSON:
+            files = {"file": (source.name, part.data), **extra}
+            # Rows already stored are skipped, so a part sent again changes nothing: safe to retry.
+            return dict(self._json("POST", url, files=files, form=form, idempotent=True))
+
+        return send(split(source.read_bytes(), fmt, part_rows), post, progress)
 
     def export(self, project: str, format: Literal["csv", "jsonl"] = "csv") -> str:
         """All runs of the project as CSV or JSON lines."""

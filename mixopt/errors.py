@@ -12,10 +12,12 @@ from mixopt.types import JSON
 
 @dataclass(frozen=True)
 class FieldError:
-    """One offending input item of a problem answer: ``loc`` such as ``runs[17].weights.x``."""
+    """One offending input item of a problem answer: ``loc`` such as ``runs[17].weights.x``; ``line``: its line in
+    an imported file."""
 
     loc: str
     msg: str
+    line: int | None = None
 
 
 class MixoptError(Exception):
@@ -109,7 +111,9 @@ def error_from_response(resp: httpx.Response) -> MixoptError:
         detail = str(body.get("detail") or body.get("title") or resp.reason_phrase)
         for e in body.get("errors") or []:
             if isinstance(e, dict):
-                errors.append(FieldError(str(e.get("loc", "")), str(e.get("msg", ""))))
+                line = e.get("line")
+                errors.append(FieldError(str(e.get("loc", "")), str(e.get("msg", "")),
+                                         line if isinstance(line, int) else None))
     else:
         code = "http_error"
         detail = resp.text.strip()[:500] or resp.reason_phrase

@@ -252,6 +252,30 @@ class EvaluationResult:
 
 
 @dataclass(frozen=True)
+class ImportResult:
+    """What an import did: ``rows`` runs read from the file, ``already_there`` of them skipped as stored before,
+    ``stored`` sent to the store, ``new`` of which the project did not hold (the rest: replays by ``external_id``).
+
+    ``created``: the project was made from the file's columns; ``preview``: nothing was written. ``metrics``,
+    ``fidelities`` and ``ignored`` (columns no run field takes) describe the file; ``raw`` holds the answer to
+    each part the file was sent in.
+    """
+
+    project: str
+    rows: int
+    already_there: int
+    stored: int
+    new: int
+    total_runs: int
+    created: bool = False
+    preview: bool = False
+    metrics: list[str] = field(default_factory=list)
+    fidelities: list[dict[str, float]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    raw: list[JSON] = field(default_factory=list, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
 class Directive:
     """What the training loop does next: train at ``weights`` until ``until_step``, then report losses there.
 

@@ -1,49 +1,102 @@
-"""Errors the store and services raise; the HTTP layer maps each to a problem response."""
+"""Errors the store and the services raise. They say what went wrong, never how a protocol answers it: the HTTP
+layer maps each error's ``kind`` to a status (``app.problems.STATUS``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass
 class FieldError:
-    """One offending input item: ``loc`` such as ``runs[17].weights.x`` and a human message."""
+    """One offending input item: ``loc`` such as ``runs[17].weights.x``, a human message, and for an item read
+    from a file, its ``line`` there."""
 
     loc: str
     msg: str
+    line: int | None = None
 
 
-@dataclass
 class DomainError(Exception):
-    """Base: ``code`` is stable and machine-readable; ``detail`` is for people."""
+    """Base of every expected failure.
 
-    detail: str
-    code: str = "error"
-    errors: list[FieldError] = field(default_factory=list)
-    status: int = 400
+    ``kind`` is the stable class of failure (``invalid``, ``not_found``, ``conflict``, ...), set by each subclass;
+    ``code`` is the stable machine-readable reason within it (``project_not_found``, ``external_id_conflict``);
+    ``detail`` is for people; ``errors`` name the offending input items; ``retry_after`` (seconds) hints when a
+    retry may succeed.
+    """
+
+    kind: ClassVar[str] = "bad_request"
+    default_code: ClassVar[str] = "error"
+
+    def __init__(
+        self,
+        detail: str,
+        code: str | None = None,
+        errors: list[FieldError] | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code or self.default_code
+        self.errors = list(errors or [])
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return self.detail
 
 
 class NotFound(DomainError):
-    def __init__(self, detail: str, code: str = "not_found") -> None:
-        super().__init__(detail, code, [], 404)
+    kind = "not_found"
+    default_code = "not_found"
 
 
 class Conflict(DomainError):
-    def __init__(self, detail: str, code: str = "conflict", errors: list[FieldError] | None = None) -> None:
-        super().__init__(detail, code, errors or [], 409)
+    kind = "conflict"
+    default_code = "conflict"
 
 
 class InvalidInput(DomainError):
-    def __init__(self, detail: str, code: str = "invalid", errors: list[FieldError] | None = None) -> None:
-        super().__init__(detail, code, errors or [], 422)
+    kind = "invalid"
+    default_code = "invalid"
+
+
+class TooLarge(DomainError):
+    """An input over a size limit."""
+
+    kind = "too_large"
+    default_code = "too_large"
+
+
+class Busy(DomainError):
+    """The work cannot start now (its share of the workers is taken); ``retry_after`` says when to retry."""
+
+    kind = "busy"
+    default_code = "busy"
+
+
+class TimedOut(DomainError):
+    """The work did not finish within its time limit (and was cancelled)."""
+
+    kind = "timeout"
+    default_code = "timeout"
 
 
 class Unavailable(DomainError):
-    def __init__(self, detail: str, code: str = "unavailable") -> None:
-        super().__init__(detail, code, [], 503)
+    kind = "unavailable"
+    default_code = "unavailable"
+
+
+def relocated(exc: DomainError, detail: str, errors: list[FieldError]) -> DomainError:
+    """A copy of ``exc`` (same class, kind and code) with another ``detail`` and ``errors``: a failure of a nested
+    request, reported at the outer request's field."""
+    out = copy.copy(exc)
+    out.args = (detail,)
+    out.detail = detail
+    out.errors = list(errors)
+    return out
 
 
 class MissingDriverError(RuntimeError):

@@ -1,15 +1,26 @@
-"""Frozen records: what the repository returns. Rows become records here and nowhere else."""
+"""Frozen records: what the store takes (``New*``: what a write adds) and returns (``*Record``). Plain dataclasses,
+free of the ORM (``store.mapping`` turns them into rows and back), so every layer above the store may hold them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Generic, Literal, TypeVar, get_args
 
-from store.models import ProjectRow, ProposalRow, RunRow, SessionEventRow, SessionRow, TokenRow
+RunStatus = Literal["pending", "running", "completed", "failed", "abandoned"]
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+OPEN_STATUSES: tuple[RunStatus, ...] = ("pending", "running")
+"""A run that still holds a lease: it counts as pending for proposals until it finishes or its lease runs out."""
+FINISHED_STATUSES: tuple[RunStatus, ...] = ("completed", "failed")
+"""A run with a result: its result is final (the same result again is a no-op, another is a conflict)."""
 
-RUN_STATUSES = ("pending", "running", "completed", "failed", "abandoned")
-OPEN_STATUSES = ("pending", "running")
+MAX_ID = 2**31 - 1
+"""The largest id (and session step) the integer columns hold: 32-bit ``integer`` on PostgreSQL."""
+MAX_SEED = 2**32 - 1
+"""The largest seed a proposal or session keeps (``bigint`` columns)."""
+
+T = TypeVar("T")
 
 
 def as_utc(ts: datetime | None) -> datetime | None:
@@ -17,6 +28,40 @@ def as_utc(ts: datetime | None) -> datetime | None:
     if ts is None:
         return None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+class Unchanged(Enum):
+    """Marks a field an update leaves as it is (``None`` is a value some fields may be set to)."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+
+
+@dataclass(frozen=True)
+class NewProject:
+    """A project to create; ``domains`` and ``objective`` in their normal form (the services check them)."""
+
+    name: str
+    domains: list[dict[str, Any]]
+    objective: dict[str, Any]
+    description: str = ""
+    target_fidelity: dict[str, float] | None = None
+    fidelities: list[dict[str, float]] | None = None
+    allow_missing_domains: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectChanges:
+    """What an update of a project changes; fields left ``UNCHANGED`` keep their value."""
+
+    description: str | Unchanged = UNCHANGED
+    domains: list[dict[str, Any]] | Unchanged = UNCHANGED
+    objective: dict[str, Any] | Unchanged = UNCHANGED
+    target_fidelity: dict[str, float] | Unchanged | None = UNCHANGED
+    fidelities: list[dict[str, float]] | Unchanged | None = UNCHANGED
+    allow_missing_domains: bool | Unchanged = UNCHANGED
 
 
 @dataclass(frozen=True)
@@ -39,23 +84,47 @@ class ProjectRecord:
     def domain_names(self) -> list[str]:
         return [d["name"] for d in self.domains]
 
-    @classmethod
-    def from_row(cls, row: ProjectRow) -> ProjectRecord:
-        return cls(
-            id=row.id,
-            name=row.name,
-            description=row.description or "",
-            domains=list(row.domains),
-            objective=dict(row.objective),
-            target_fidelity=dict(row.target_fidelity) if row.target_fidelity else None,
-            allow_missing_domains=bool(row.allow_missing_domains),
-            data_version=row.data_version or 0,
-            created_at=as_utc(row.created_at),
-            updated_at=as_utc(row.updated_at),
-            archived_at=as_utc(row.archived_at),
-            fidelities=[dict(f) for f in row.fidelities] if row.fidelities else None,
-            uid=row.uid,
-        )
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    """What the project list shows of a project's runs."""
+
+    runs: int
+    completed: int
+    open: int
+    best_value: float | None
+    last_activity: datetime | None
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run to add: validated, ``weights`` renormalized in the project's domain order (``weights_sum`` the raw
+    sum sent). ``content_hash`` is the run's identity for replays by ``external_id``; ``result_hash`` the identity
+    of its result (finished runs). The fields it shares by name with ``RunRecord`` are read back as stored."""
+
+    external_id: str | None
+    weights: dict[str, float]
+    weights_sum: float
+    fidelity: dict[str, float]
+    fidelity_key: str
+    cost: float | None
+    status: RunStatus
+    metrics: dict[str, float]
+    trajectory: list[dict[str, Any]] | None
+    tags: dict[str, Any]
+    content_hash: str
+    result_hash: str | None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The result attached to an open run, exactly once (``cost`` replaces the run's when given)."""
+
+    status: RunStatus
+    metrics: dict[str, float]
+    trajectory: list[dict[str, Any]] | None
+    cost: float | None
+    result_hash: str
 
 
 @dataclass(frozen=True)
@@ -67,7 +136,7 @@ class RunRecord:
     weights_sum: float
     fidelity: dict[str, float]
     cost: float | None
-    status: str
+    status: RunStatus
     metrics: dict[str, float]
     trajectory: list[dict[str, Any]] | None
     tags: dict[str, Any]
@@ -76,30 +145,11 @@ class RunRecord:
     created_at: datetime | None
     updated_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: RunRow) -> RunRecord:
-        return cls(
-            id=row.id,
-            project_id=row.project_id,
-            external_id=row.external_id,
-            weights=dict(row.weights),
-            weights_sum=row.weights_sum,
-            fidelity=dict(row.fidelity or {}),
-            cost=row.cost,
-            status=row.status,
-            metrics=dict(row.metrics or {}),
-            trajectory=list(row.trajectory) if row.trajectory is not None else None,
-            tags=dict(row.tags or {}),
-            proposal_id=row.proposal_id,
-            lease_expires_at=as_utc(row.lease_expires_at),
-            created_at=as_utc(row.created_at),
-            updated_at=as_utc(row.updated_at),
-        )
-
-    def public(self) -> dict[str, Any]:
-        """The run as clients see it (every field but ``project_id``): the one definition behind the API's run
-        object, the JSON Lines export and the CLI's JSON output."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "project_id"}
+@dataclass(frozen=True)
+class NewProposal:
+    mixer: str
+    config: dict[str, Any]
+    seed: int | None
 
 
 @dataclass(frozen=True)
@@ -111,9 +161,20 @@ class ProposalRecord:
     seed: int | None
     created_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: ProposalRow) -> ProposalRecord:
-        return cls(row.id, row.project_id, row.mixer, dict(row.config), row.seed, as_utc(row.created_at))
+
+@dataclass(frozen=True)
+class NewSession:
+    """An online session to start, with its first directive."""
+
+    project_id: int
+    mixer: str
+    config: dict[str, Any]
+    seed: int | None
+    status: str
+    total_steps: int
+    state: dict[str, Any]
+    directive: dict[str, Any]
+    start: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -133,25 +194,6 @@ class SessionRecord:
     updated_at: datetime | None
     start: dict[str, Any] | None = None
 
-    @classmethod
-    def from_row(cls, row: SessionRow) -> SessionRecord:
-        return cls(
-            id=row.id,
-            project_id=row.project_id,
-            mixer=row.mixer,
-            config=dict(row.config),
-            seed=row.seed,
-            status=row.status,
-            step=row.step,
-            total_steps=row.total_steps,
-            state=dict(row.state),
-            directive=dict(row.directive),
-            version=row.version,
-            created_at=as_utc(row.created_at),
-            updated_at=as_utc(row.updated_at),
-            start=None if row.start is None else dict(row.start),
-        )
-
 
 @dataclass(frozen=True)
 class SessionEventRecord:
@@ -160,15 +202,19 @@ class SessionEventRecord:
     directive: dict[str, Any]
     created_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: SessionEventRow) -> SessionEventRecord:
-        return cls(row.step, dict(row.losses) if row.losses else None, dict(row.directive), as_utc(row.created_at))
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_page_token: str | None
 
 
 @dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    next_page_token: str | None
+class TokenGrant:
+    """What a live token may use: one project (its id and name), or every project (both None: an admin token)."""
+
+    project_id: int | None
+    project_name: str | None
 
 
 @dataclass(frozen=True)
@@ -182,15 +228,3 @@ class TokenRecord:
     created_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: TokenRow, project_names: dict[int, str]) -> TokenRecord:
-        return cls(
-            id=row.id,
-            name=row.name,
-            prefix=row.prefix or "",
-            project=None if row.project_id is None else project_names.get(row.project_id),
-            created_at=as_utc(row.created_at),
-            expires_at=as_utc(row.expires_at),
-            revoked_at=as_utc(row.revoked_at),
-        )

@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, case, func, literal, select
+from sqlalchemy import Float, case, func, literal, select, type_coerce
 from sqlalchemy.exc import DataError
 from sqlalchemy.sql.elements import ColumnElement
 
+from store.base import StoreBase
+from store.leases import status_at_read, status_in, updated_at_read
 from store.models import RunRow
-from store.records import ProjectRecord, as_utc
-from store.repository import Store
-
-
-@dataclass(frozen=True)
-class ProjectSummary:
-    runs: int
-    completed: int
-    open: int
-    best_value: float | None
-    last_activity: datetime | None
+from store.records import OPEN_STATUSES, ProjectRecord, ProjectSummary, as_utc
 
 
 def _objective_expr(project: ProjectRecord) -> ColumnElement[Any]:
@@ -45,8 +36,13 @@ def _objective_expr(project: ProjectRecord) -> ColumnElement[Any]:
     return total
 
 
-def project_summaries(store: Store, projects: Sequence[ProjectRecord]) -> dict[int, ProjectSummary]:
-    """``{project id: summary}`` for ``projects``, from one aggregate query."""
+class SummaryStore(StoreBase):
+    def project_summaries(self, projects: Sequence[ProjectRecord]) -> dict[int, ProjectSummary]:
+        """``{project id: summary}`` for ``projects``, from one aggregate query."""
+        return _project_summaries(self, projects)
+
+
+def _project_summaries(store: StoreBase, projects: Sequence[ProjectRecord]) -> dict[int, ProjectSummary]:
     if not projects:
         return {}
     value = case(*[(RunRow.project_id == p.id, _objective_expr(p)) for p in projects], else_=None)
@@ -56,10 +52,10 @@ def project_summaries(store: Store, projects: Sequence[ProjectRecord]) -> dict[i
             RunRow.project_id,
             func.count(),
             func.sum(case((RunRow.status == "completed", 1), else_=0)),
-            func.sum(case((RunRow.status.in_(("pending", "running")), 1), else_=0)),
+            func.sum(case((status_in(OPEN_STATUSES), 1), else_=0)),
             func.min(completed_value),
             func.max(completed_value),
-            func.max(RunRow.updated_at, type_=RunRow.updated_at.type),
+            func.max(updated_at_read(), type_=RunRow.updated_at.type),
         )
         .where(RunRow.project_id.in_([p.id for p in projects]))
         .group_by(RunRow.project_id)
@@ -89,19 +85,20 @@ def project_summaries(store: Store, projects: Sequence[ProjectRecord]) -> dict[i
     return out
 
 
-def _summaries_in_python(store: Store, projects: Sequence[ProjectRecord]) -> list[tuple[Any, ...]]:
+def _summaries_in_python(store: StoreBase, projects: Sequence[ProjectRecord]) -> list[tuple[Any, ...]]:
     """The rows of the aggregate query, computed from the runs' metrics as Python reads them."""
     by_id = {p.id: p for p in projects}
     acc: dict[int, list[Any]] = {}
-    stmt = select(RunRow.project_id, RunRow.status, RunRow.metrics, RunRow.updated_at).where(
-        RunRow.project_id.in_(list(by_id))
-    )
+    updated_at = updated_at_read()
+    stmt = select(
+        RunRow.project_id, status_at_read(), RunRow.metrics, type_coerce(updated_at, RunRow.updated_at.type)
+    ).where(RunRow.project_id.in_(list(by_id)))
     with store.read() as s:
         for pid, status, metrics, updated in s.execute(stmt):
             row = acc.setdefault(pid, [pid, 0, 0, 0, None, None, None])
             row[1] += 1
             row[2] += status == "completed"
-            row[3] += status in ("pending", "running")
+            row[3] += status in OPEN_STATUSES
             if updated is not None and (row[6] is None or updated > row[6]):
                 row[6] = updated
             coefs = by_id[pid].objective.get("metrics") or {}

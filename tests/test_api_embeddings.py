@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from store.records import NewProject
 from store.repository import Store
 from tests.test_api_runs import assert_problem
 
@@ -119,14 +120,11 @@ def test_cli_embed_writes_and_stores_sets(tmp_path: Path) -> None:
     db.upgrade(f"sqlite:///{tmp_path / 'mixopt.db'}")
     store = Store(db.make_engine(f"sqlite:///{tmp_path / 'mixopt.db'}"))
     store.create_project(
-        {
-            "name": "txt",
-            "description": "",
-            "domains": [{"name": "a"}, {"name": "b"}],
-            "objective": {"metrics": {"loss": 1.0}, "direction": "minimize"},
-            "target_fidelity": None,
-            "allow_missing_domains": False,
-        }
+        NewProject(
+            name="txt",
+            domains=[{"name": "a"}, {"name": "b"}],
+            objective={"metrics": {"loss": 1.0}, "direction": "minimize"},
+        )
     )
     proc = subprocess.run(
         [

@@ -187,7 +187,7 @@ def test_evaluation_reports_progress_per_fold(demo_client: TestClient) -> None:
     seen: list[tuple[int, int]] = []
     results = evaluation.evaluate(store, "regmix-demo", [("regmix", {"model": "ridge"}), ("mixing_law", None)], 4,
                               None, 0, 600, progress=lambda done, total: seen.append((done, total)))
-    assert [r["error"] for r in results] == [None, None]
+    assert [r.error for r in results] == [None, None]
     assert sorted(seen) == [(i, 8) for i in range(1, 9)]
 
 
@@ -202,7 +202,7 @@ def test_evaluation_auto_matches_a_plain_refit_per_fold(demo_client: TestClient)
     cfg = {"n_estimators": 200, "cv_trees": 50}
     [fast] = evaluation.evaluate(store, "regmix-demo", [("regmix", cfg)], 4, None, 0, 600)
     project = store.get_project("regmix-demo")
-    runs = [r for r in store.all_runs(project.id, ["completed"]) if r.id in set(fast["run_ids"])]
+    runs = [r for r in store.all_runs(project.id, ["completed"]) if r.id in set(fast.run_ids)]
     obs = fitting.observations(project, runs)
     order = np.random.default_rng(0).permutation(len(obs))
     fold_of = np.empty(len(obs), dtype=int)
@@ -214,5 +214,5 @@ def test_evaluation_auto_matches_a_plain_refit_per_fold(demo_client: TestClient)
     pred = np.empty(len(obs))
     for k, part in enumerate(plain):
         pred[fold_of == k] = part
-    y = np.array(fast["actual"])
-    assert abs(spearmanr(pred, y).statistic - fast["spearman"]) < 0.01
+    y = np.array(fast.actual)
+    assert abs(spearmanr(pred, y).statistic - fast.spearman) < 0.01

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.services.access import create_token, hash_token
 from app.settings import Settings
+from store.records import TokenGrant
 from store.repository import Store
 from tests.conftest import PROJECT, make_client
 
@@ -39,7 +40,7 @@ def test_every_api_route_needs_a_token(sqlite_store: Store, tmp_path: Path) -> N
 
 def test_admin_and_project_tokens(sqlite_store: Store, tmp_path: Path) -> None:
     admin = create_token(sqlite_store, "admin")
-    assert sqlite_store.token_scope(hash_token(admin)) == (True, None)
+    assert sqlite_store.token_scope(hash_token(admin)) == TokenGrant(None, None)
     with make_client(sqlite_store, tmp_path, auth=True) as client:
         h_admin = {"Authorization": f"Bearer {admin}"}
         assert client.post("/api/v1/projects", json=PROJECT, headers=h_admin).status_code == 201

@@ -9,6 +9,7 @@ import pytest
 
 from store import db
 from store.errors import Conflict
+from store.records import NewProject, NewRun, RunResult, RunStatus
 from store.repository import Store
 
 pytestmark = pytest.mark.postgres
@@ -17,21 +18,21 @@ PROCS = 8
 DOMAINS = [{"name": "a"}, {"name": "b"}]
 
 
-def _run(ext: str, w: float, status: str = "completed") -> dict[str, Any]:
-    return {
-        "external_id": ext,
-        "weights": {"a": w, "b": 1 - w},
-        "weights_sum": 1.0,
-        "fidelity": {},
-        "fidelity_key": "",
-        "cost": None,
-        "status": status,
-        "metrics": {"loss": w} if status == "completed" else {},
-        "trajectory": None,
-        "tags": {},
-        "content_hash": f"{ext}-{w}-{status}",
-        "result_hash": "r" if status == "completed" else None,
-    }
+def _run(ext: str, w: float, status: RunStatus = "completed") -> NewRun:
+    return NewRun(
+        external_id=ext,
+        weights={"a": w, "b": 1 - w},
+        weights_sum=1.0,
+        fidelity={},
+        fidelity_key="",
+        cost=None,
+        status=status,
+        metrics={"loss": w} if status == "completed" else {},
+        trajectory=None,
+        tags={},
+        content_hash=f"{ext}-{w}-{status}",
+        result_hash="r" if status == "completed" else None,
+    )
 
 
 def _ingest_worker(url: str, project_id: int, worker: int, out: Any) -> None:
@@ -48,9 +49,8 @@ def _ingest_worker(url: str, project_id: int, worker: int, out: Any) -> None:
 def _result_worker(url: str, project_id: int, run_id: int, value: float, out: Any) -> None:
     store = Store(db.make_engine(url))
     try:
-        store.complete_run(
-            project_id, run_id, status="completed", metrics={"loss": value}, trajectory=None, result_hash=f"h{value}"
-        )
+        result = RunResult("completed", {"loss": value}, trajectory=None, cost=None, result_hash=f"h{value}")
+        store.complete_run(project_id, run_id, result)
         out.put("won")
     except Conflict:
         out.put("409")
@@ -72,14 +72,7 @@ def _spawn(target: Any, args_list: list[tuple[Any, ...]]) -> list[Any]:
 def _project(url: str, name: str) -> tuple[Store, int]:
     store = Store(db.make_engine(url))
     rec = store.create_project(
-        {
-            "name": name,
-            "description": "",
-            "domains": DOMAINS,
-            "objective": {"metrics": {"loss": 1.0}, "direction": "minimize"},
-            "target_fidelity": None,
-            "allow_missing_domains": False,
-        }
+        NewProject(name=name, domains=DOMAINS, objective={"metrics": {"loss": 1.0}, "direction": "minimize"})
     )
     return store, rec.id
 

@@ -532,17 +532,11 @@ def test_token_is_asked_once_when_auth_is_on(browser: Browser, tmp_path: Path) -
 
 @in_browser
 def test_client_side_helpers(demo_url: str, watched: Watched) -> None:
-    """The CSV parser, the simplex sliders' arithmetic and the schema form, run in the page itself."""
+    """The simplex sliders' arithmetic and the schema form, run in the page itself (files are read by the server:
+    tests/test_import.py)."""
     page = watched.page
     page.goto(demo_url + "/")
     expect(page.locator("#projects-table")).to_be_visible()
-    text = 'a,b\r\n"x, ""y""",2\n"multi\nline",3\n\nlast,4'
-    csv = page.evaluate(
-        "async (text) => (await import('/static/js/fileimport.js')).parseCsv(text)",
-        text,
-    )
-    assert csv["rows"] == [["a", "b"], ['x, "y"', "2"], ["multi\nline", "3"], ["last", "4"]]
-    assert csv["lines"] == [1, 2, 3, 6]
     simplex = page.evaluate(
         """async () => {
         const s = await import('/static/js/simplex.js');

@@ -21,6 +21,7 @@ from schemathesis.config import SchemathesisConfig
 from app.main import create_app
 from app.settings import Settings
 from store import db
+from store.records import NewProject
 from store.repository import Store
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -35,14 +36,11 @@ _url = f"sqlite:///{_tmp / 'mixopt.db'}"
 db.upgrade(_url)
 _store = Store(db.make_engine(_url))
 _store.create_project(
-    {
-        "name": "p1",
-        "description": "",
-        "domains": [{"name": "a"}, {"name": "b"}],
-        "objective": {"metrics": {"loss": 1.0}, "direction": "minimize"},
-        "target_fidelity": None,
-        "allow_missing_domains": False,
-    }
+    NewProject(
+        name="p1",
+        domains=[{"name": "a"}, {"name": "b"}],
+        objective={"metrics": {"loss": 1.0}, "direction": "minimize"},
+    )
 )
 app = create_app(Settings(data_dir=_tmp, fit_timeout_seconds=20), store=_store, auth=False)
 # Every built-in check runs. positive_data_acceptance also accepts 409 and 422 for schema-valid input: rules that

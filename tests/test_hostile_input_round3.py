@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from app.services.access import create_token
 from mixopt import Client, Forbidden, NotFound
+from store.records import NewRun
 from store.repository import Store
 from tests.conftest import PROJECT, make_client
 
@@ -103,20 +104,20 @@ def test_a_stored_nul_breaks_no_listing_and_an_admin_deletes_the_run(
     poisoned = store.ingest_runs(
         project["id"],
         [
-            {
-                "external_id": None,
-                "weights": {"web": 0.5, "code": 0.3, "books": 0.2},
-                "weights_sum": 1.0,
-                "fidelity": {},
-                "fidelity_key": "",
-                "status": "completed",
-                "metrics": {"loss": 1.0, NUL: 5.0},
-                "tags": {},
-                "cost": None,
-                "trajectory": None,
-                "content_hash": "0" * 64,
-                "result_hash": None,
-            }
+            NewRun(
+                external_id=None,
+                weights={"web": 0.5, "code": 0.3, "books": 0.2},
+                weights_sum=1.0,
+                fidelity={},
+                fidelity_key="",
+                status="completed",
+                metrics={"loss": 1.0, NUL: 5.0},
+                tags={},
+                cost=None,
+                trajectory=None,
+                content_hash="0" * 64,
+                result_hash=None,
+            )
         ],
         3600.0,
     )[0]

@@ -1,76 +1,102 @@
-"""The import rules of DESIGN.md section 3, checked on the source (every import, also inside functions).
+"""The layer rules of ``layers.toml`` (DESIGN.md section 3) hold on every module, function-level imports included.
 
-- ``mixers`` is pure numerics: no ``app``, ``store``, client, web framework or ORM.
-- ``store`` is persistence only: no ``app``, ``mixers`` or client.
-- ``app/services`` (the use cases) never reach up into the HTTP face or the CLI.
-- The faces (routes, dashboard, CLI, auth) reach data and numerics through services: the repository, the engine,
-  the ORM models and the mixers are off limits; only the app factory and the dependencies build the ``Store``.
-- The client (``mixopt``) imports none of the server.
-- ``bench`` talks to the service over HTTP or through the client: ``mixers`` and ``mixopt``, never ``app`` or ``store``.
+The rules themselves live in ``layers.toml`` as import-linter contracts; this file runs them, checks that every
+module of ``app`` is placed in a part (so a new file cannot slip past the rules), and checks that the checker sees
+the imports we rely on it to see.
 """
 
 from __future__ import annotations
 
-import ast
+import sys
+import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
+from importlinter import cli
 
 REPO = Path(__file__).resolve().parents[1]
+RULES = REPO / "layers.toml"
 
-FACE = ("app.api", "app.main", "app.deps", "app.auth", "app.metrics", "app.dashboard", "app.cli", "app.schemas")
-WEB = ("fastapi", "starlette", "uvicorn")
-
-# (files, forbidden module prefixes, files of that group allowed to break the rule)
-RULES: list[tuple[str, tuple[str, ...], frozenset[str]]] = [
-    ("mixers/**/*.py", ("app", "store", "mixopt", "sqlalchemy", "alembic", *WEB), frozenset()),
-    ("store/**/*.py", ("app", "mixers", "mixopt", *WEB), frozenset()),
-    ("app/services/**/*.py", (*FACE, *WEB), frozenset()),
-    (
-        "app/[!s]*.py",  # the faces at the top of app/: auth, cli, dashboard, deps, main, metrics, problems, ...
-        ("store.repository", "store.db", "store.models", "mixers"),
-        frozenset({"app/main.py", "app/deps.py"}),  # the app factory and the dependencies build the Store
-    ),
-    ("app/api/**/*.py", ("store.repository", "store.db", "store.models", "mixers"), frozenset()),
-    ("mixopt/**/*.py", ("app", "store", "mixers", "sqlalchemy", *WEB), frozenset()),
-    ("bench/**/*.py", ("app", "store", "sqlalchemy", "alembic", *WEB), frozenset()),
-]
+# Composition roots: they wire the parts together, so they are the only app modules outside every face rule.
+COMPOSITION_ROOTS = {"app", "app.main", "app.deps", "app.local", "app.settings"}
 
 
-def imported_modules(path: Path) -> list[tuple[int, str]]:
-    """``(line, module)`` of every absolute import in a file, including ``from x import y`` as ``x.y``."""
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
-    return found
+def contracts() -> list[dict[str, object]]:
+    return list(tomllib.loads(RULES.read_text())["tool"]["importlinter"]["contracts"])
 
 
-def breaks(module: str, prefixes: tuple[str, ...]) -> bool:
+def lint(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = cli.lint_imports(config_filename=str(config), no_cache=True, no_logo=True)
+    return code, capsys.readouterr().out
+
+
+def test_every_layer_rule_holds(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = lint(RULES, capsys)
+    assert code == 0, out
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def covered(module: str, prefixes: list[str]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
-def violations(pattern: str, forbidden: tuple[str, ...], allowed: frozenset[str]) -> list[str]:
-    out = []
-    for path in sorted(REPO.glob(pattern)):
-        rel = path.relative_to(REPO).as_posix()
-        if rel in allowed:
-            continue
-        out += [f"{rel}:{line} imports {mod}" for line, mod in imported_modules(path) if breaks(mod, forbidden)]
-    return out
+def test_every_app_module_belongs_to_a_part() -> None:
+    sources = [str(m) for c in contracts() for m in c.get("source_modules", [])]  # type: ignore[attr-defined]
+    loose = [
+        name
+        for path in sorted((REPO / "app").rglob("*.py"))
+        if (name := module_name(path)) not in COMPOSITION_ROOTS and not covered(name, sources)
+    ]
+    assert loose == [], f"place these modules in a contract of layers.toml: {loose}"
 
 
-@pytest.mark.parametrize(("pattern", "forbidden", "allowed"), RULES, ids=[r[0] for r in RULES])
-def test_import_rules(pattern: str, forbidden: tuple[str, ...], allowed: frozenset[str]) -> None:
-    assert list(REPO.glob(pattern)), f"no files match {pattern}: the rule checks nothing"
-    assert violations(pattern, forbidden, allowed) == []
+def test_the_rules_name_real_modules() -> None:
+    for contract in contracts():
+        for field in ("source_modules", "ancestors"):
+            for module in contract.get(field, []):  # type: ignore[attr-defined]
+                path = REPO / Path(*str(module).split("."))
+                assert path.is_dir() or path.with_suffix(".py").is_file(), f"{contract['name']}: no module {module}"
 
 
-def test_the_checker_sees_function_level_and_from_imports(tmp_path: Path) -> None:
-    src = tmp_path / "m.py"
-    src.write_text("import numpy\n\ndef f():\n    from store.repository import Store\n    import app.main\n")
-    mods = [m for _, m in imported_modules(src)]
-    assert mods == ["numpy", "store.repository.Store", "app.main"]
-    assert breaks("store.repository.Store", ("store.repository",)) and not breaks("storefront", ("store",))
+def test_the_checker_sees_function_level_imports_and_circles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pkg = tmp_path / "toy"
+    for sub in ("numerics", "web", "other"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "numerics" / "solver.py").write_text("def solve():\n    from toy.web import routes\n    return routes\n")
+    (pkg / "web" / "routes.py").write_text("import toy.other.x\n")
+    (pkg / "other" / "x.py").write_text("import toy.web.routes\n")
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            [tool.importlinter]
+            root_packages = ["toy"]
+
+            [[tool.importlinter.contracts]]
+            name = "numerics stay pure"
+            type = "forbidden"
+            source_modules = ["toy.numerics"]
+            forbidden_modules = ["toy.web"]
+
+            [[tool.importlinter.contracts]]
+            name = "no circles"
+            type = "acyclic_siblings"
+            ancestors = ["toy"]
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out = lint(config, capsys)
+    assert code != 0
+    assert "numerics stay pure BROKEN" in out and "toy.numerics.solver -> toy.web.routes" in out
+    assert "no circles BROKEN" in out
+    sys.modules.pop("toy", None)

@@ -46,6 +46,17 @@ def test_conflicts_are_documented_where_they_happen(spec: dict[str, Any]) -> Non
     assert "409" in paths["/api/v1/projects/{name}/runs"]["post"]["responses"]
     assert "409" in paths["/api/v1/projects/{name}/runs/{run_id}/result"]["post"]["responses"]
     assert "409" in paths["/api/v1/sessions/{session_id}/reports"]["post"]["responses"]
+    assert "409" in paths["/api/v1/projects/{name}/runs:import"]["post"]["responses"]
+
+
+def test_the_file_import_takes_a_multipart_upload(spec: dict[str, Any]) -> None:
+    op = spec["paths"]["/api/v1/projects/{name}/runs:import"]["post"]
+    [(media, body)] = op["requestBody"]["content"].items()
+    assert media == "multipart/form-data"
+    fields = spec["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]["properties"]
+    assert {"file", "metrics", "token_shares", "key", "domain_prefix", "metric_prefix", "fidelity", "format",
+            "create", "objective", "preview"} <= set(fields)
+    assert "line" in spec["components"]["schemas"]["ProblemFieldError"]["properties"]
 
 
 def test_mixer_is_documented_with_the_registered_names(spec: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app as cli
-from app.services import tabular
+from app.services import table_import
 from app.settings import get_settings
 
 PROJECT = {
@@ -104,7 +104,7 @@ def test_read_table_reads_every_id_column_as_text(tmp_path: Path) -> None:
     project = ProjectRecord(1, "t", "", PROJECT["domains"], {"metrics": {"loss": 1.0}}, None, False, 0, None, None)
     csv = tmp_path / "m.csv"
     csv.write_text("key,web,code,books,loss\n1,0.2,0.3,0.5,3.0\n,0.2,0.3,0.5,3.1\n03,0.2,0.3,0.5,3.2\n")
-    runs = tabular.read_table(csv, project, key="key")
+    runs = table_import.read_table(csv, project, key="key")
     assert [r.external_id for r in runs] == ["1", None, "03"]
 
 

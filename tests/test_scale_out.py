@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from store import db
+from store.records import NewProject, NewRun
 from store.repository import Store
 from tests.server import running_server
 
@@ -69,30 +70,27 @@ def test_two_servers_share_sessions_and_fits(pg_url: str, tmp_path: Path) -> Non
 def test_racing_sweepers_abandon_each_run_once(pg_url: str) -> None:
     store = Store(db.make_engine(pg_url))
     pid = store.create_project(
-        {
-            "name": "sweep",
-            "description": "",
-            "domains": [{"name": "x"}, {"name": "y"}],
-            "objective": {"metrics": {"loss": 1.0}, "direction": "minimize"},
-            "target_fidelity": None,
-            "allow_missing_domains": False,
-        }
+        NewProject(
+            name="sweep",
+            domains=[{"name": "x"}, {"name": "y"}],
+            objective={"metrics": {"loss": 1.0}, "direction": "minimize"},
+        )
     ).id
     rows = [
-        {
-            "external_id": f"p{i}",
-            "weights": {"x": i / 50, "y": 1 - i / 50},
-            "weights_sum": 1.0,
-            "fidelity": {},
-            "fidelity_key": "",
-            "cost": None,
-            "status": "pending",
-            "metrics": {},
-            "trajectory": None,
-            "tags": {},
-            "content_hash": f"h{i}",
-            "result_hash": None,
-        }
+        NewRun(
+            external_id=f"p{i}",
+            weights={"x": i / 50, "y": 1 - i / 50},
+            weights_sum=1.0,
+            fidelity={},
+            fidelity_key="",
+            cost=None,
+            status="pending",
+            metrics={},
+            trajectory=None,
+            tags={},
+            content_hash=f"h{i}",
+            result_hash=None,
+        )
         for i in range(50)
     ]
     store.ingest_runs(pid, rows, lease_seconds=0.2)

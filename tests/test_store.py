@@ -11,6 +11,7 @@ import pytest
 
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import ProjectRow
+from store.records import NewProject, NewRun, NewSession, ProjectChanges, RunResult, RunStatus
 from store.repository import Store
 
 DOMAINS = [{"name": "a", "tokens": 1.0}, {"name": "b", "tokens": 3.0}]
@@ -18,36 +19,37 @@ DOMAINS = [{"name": "a", "tokens": 1.0}, {"name": "b", "tokens": 3.0}]
 
 def _project(store: Store, name: str = "p") -> int:
     rec = store.create_project(
-        {
-            "name": name,
-            "description": "",
-            "domains": DOMAINS,
-            "objective": {"metrics": {"loss": 1.0}, "direction": "minimize"},
-            "target_fidelity": None,
-            "allow_missing_domains": False,
-        }
+        NewProject(name=name, domains=DOMAINS, objective={"metrics": {"loss": 1.0}, "direction": "minimize"})
     )
     return rec.id
 
 
 def _run(
-    ext: str | None, w: float = 0.5, status: str = "completed", loss: float | None = 1.0, content: str | None = None
-) -> dict[str, object]:
+    ext: str | None,
+    w: float = 0.5,
+    status: RunStatus = "completed",
+    loss: float | None = 1.0,
+    content: str | None = None,
+) -> NewRun:
     metrics = {"loss": loss} if loss is not None else {}
-    return {
-        "external_id": ext,
-        "weights": {"a": w, "b": 1 - w},
-        "weights_sum": 1.0,
-        "fidelity": {"tokens": 1e9},
-        "fidelity_key": "tokens=1e+09",
-        "cost": None,
-        "status": status,
-        "metrics": metrics,
-        "trajectory": None,
-        "tags": {},
-        "content_hash": content or f"h-{ext}-{w}-{status}-{loss}",
-        "result_hash": "r" if status == "completed" else None,
-    }
+    return NewRun(
+        external_id=ext,
+        weights={"a": w, "b": 1 - w},
+        weights_sum=1.0,
+        fidelity={"tokens": 1e9},
+        fidelity_key="tokens=1e+09",
+        cost=None,
+        status=status,
+        metrics=metrics,
+        trajectory=None,
+        tags={},
+        content_hash=content or f"h-{ext}-{w}-{status}-{loss}",
+        result_hash="r" if status == "completed" else None,
+    )
+
+
+def _result(loss: float, digest: str) -> RunResult:
+    return RunResult(status="completed", metrics={"loss": loss}, trajectory=None, cost=None, result_hash=digest)
 
 
 def test_project_crud_and_unique_name(store: Store) -> None:
@@ -55,7 +57,7 @@ def test_project_crud_and_unique_name(store: Store) -> None:
     assert store.get_project("p").id == pid
     with pytest.raises(Conflict):
         _project(store)
-    updated = store.update_project("p", {"description": "new"})
+    updated = store.update_project("p", ProjectChanges(description="new"))
     assert updated.description == "new"
     assert updated.data_version == 1
     store.delete_project("p")
@@ -113,17 +115,13 @@ def test_expired_lease_abandons_exactly_once(store: Store) -> None:
 def test_result_completes_exactly_once(store: Store) -> None:
     pid = _project(store)
     [run] = store.ingest_runs(pid, [_run("p", status="pending", loss=None)], lease_seconds=60)
-    done, changed = store.complete_run(
-        pid, run.id, status="completed", metrics={"loss": 2.0}, trajectory=None, result_hash="one"
-    )
+    done, changed = store.complete_run(pid, run.id, _result(2.0, "one"))
     assert changed and done.status == "completed" and done.metrics == {"loss": 2.0}
     assert done.lease_expires_at is None
-    same, changed = store.complete_run(
-        pid, run.id, status="completed", metrics={"loss": 2.0}, trajectory=None, result_hash="one"
-    )
+    same, changed = store.complete_run(pid, run.id, _result(2.0, "one"))
     assert not changed and same.metrics == {"loss": 2.0}
     with pytest.raises(Conflict):
-        store.complete_run(pid, run.id, status="completed", metrics={"loss": 3.0}, trajectory=None, result_hash="two")
+        store.complete_run(pid, run.id, _result(3.0, "two"))
     assert store.get_run(pid, run.id).metrics == {"loss": 2.0}
 
 
@@ -172,18 +170,17 @@ def test_fit_cache_round_trip_and_eviction(store: Store) -> None:
 def test_session_versioning(store: Store) -> None:
     pid = _project(store)
     sess = store.create_session(
-        {
-            "project_id": pid,
-            "mixer": "m",
-            "config": {},
-            "seed": 1,
-            "status": "active",
-            "step": 0,
-            "total_steps": 10,
-            "state": {"x": 1},
-            "directive": {"until_step": 0},
-        },
-        {"until_step": 0},
+        NewSession(
+            project_id=pid,
+            mixer="m",
+            config={},
+            seed=1,
+            status="active",
+            total_steps=10,
+            state={"x": 1},
+            directive={"until_step": 0},
+            start=None,
+        )
     )
     assert store.advance_session(
         sess, step=0, losses={"a": 1.0}, state={"x": 2}, directive={"until_step": 5}, status="active"
@@ -199,7 +196,7 @@ def test_session_versioning(store: Store) -> None:
 def test_reads_do_not_wait_for_an_open_write_transaction(store: Store) -> None:
     """A reader sees the last committed state while a writer holds its transaction open (SQLite: WAL snapshot,
     deferred BEGIN; PostgreSQL: MVCC); with a locking BEGIN the read would wait for the writer's commit."""
-    store.create_project({"name": "seen", "domains": [{"name": "a"}], "objective": {"metric": "loss"}})
+    store.create_project(NewProject(name="seen", domains=[{"name": "a"}], objective={"metric": "loss"}))
     writing, release = threading.Event(), threading.Event()
 
     def writer() -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from app.schemas import DomainOut, ProjectOut, ProjectSummaryOut, RunOut
-from store.records import ProjectRecord, RunRecord
-from store.summary import ProjectSummary
+from app.services.wire import run_wire
+from store.records import ProjectRecord, ProjectSummary, RunRecord
 
 
 def project_out(p: ProjectRecord) -> ProjectOut:
@@ -30,4 +30,4 @@ def summary_out(s: ProjectSummary) -> ProjectSummaryOut:
 
 
 def run_out(r: RunRecord) -> RunOut:
-    return RunOut(**r.public())
+    return RunOut.model_validate(run_wire(r))

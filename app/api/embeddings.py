@@ -39,9 +39,10 @@ async def put_embedding(name: ProjectName, set_name: str, request: Request, stor
     parse = svc.parse_json if ctype == "application/json" else svc.parse_npy
     # Parsing a large body is CPU-bound: a worker thread keeps the event loop answering other requests.
     arr = await run_in_threadpool(parse, body)
-    return EmbeddingOut(**await run_in_threadpool(svc.put_embedding, store, name, set_name, arr))
+    stored = await run_in_threadpool(svc.put_embedding, store, name, set_name, arr)
+    return EmbeddingOut.model_validate(stored, from_attributes=True)
 
 
 @router.get("", response_model=list[EmbeddingOut])
 def list_embeddings(name: ProjectName, store: StoreDep) -> list[EmbeddingOut]:
-    return [EmbeddingOut(**e) for e in svc.list_embeddings(store, name)]
+    return [EmbeddingOut.model_validate(e, from_attributes=True) for e in svc.list_embeddings(store, name)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -14,6 +15,7 @@ from app.deps import StoreDep
 from app.jsonbody import JsonRoute
 from app.openapi import problem_responses
 from app.services import schema
+from app.services.version import VERSION
 
 router = APIRouter(route_class=JsonRoute, tags=["health"])
 
@@ -28,7 +30,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", responses=problem_responses(503))
 def readyz(store: StoreDep) -> dict[str, Any]:
     """The database answers and its schema is at head; 503 problem otherwise."""
-    return schema.readiness(store)
+    return asdict(schema.readiness(store))
 
 
 @router.get("/version")
@@ -37,8 +39,6 @@ def version() -> dict[str, str]:
     import lightgbm
     import numpy
     import sqlalchemy
-
-    from app.main import VERSION
 
     return {
         "mixopt": VERSION,

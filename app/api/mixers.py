@@ -14,14 +14,13 @@ from app.schemas import (
     EvaluationResult,
     MixerInfo,
     PredictionIn,
-    PredictionOut,
     PredictionsOut,
     ProposalIn,
     ProposalOut,
     RecommendationIn,
     RecommendationOut,
 )
-from app.services import evaluation, fitting
+from app.services import catalog, evaluation
 from app.services import mixing as svc
 
 router = APIRouter(
@@ -36,7 +35,7 @@ FIT = problem_responses(400, 404, 413, 429, 504)
 
 @router.get("/api/v1/mixers", response_model=list[MixerInfo])
 def list_mixers() -> list[MixerInfo]:
-    return [MixerInfo(**m) for m in fitting.mixer_catalog()]
+    return [MixerInfo.model_validate(m, from_attributes=True) for m in catalog.mixer_catalog()]
 
 
 @router.post(
@@ -73,7 +72,7 @@ def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settin
 @router.post("/api/v1/projects/{name}/recommendations", response_model=RecommendationOut, responses=FIT)
 def recommend(name: ProjectName, body: RecommendationIn, store: StoreDep, settings: SettingsDep) -> RecommendationOut:
     rec = svc.recommend(store, name, body.mixer, body.config, body.fidelity, body.seed, settings.fit_timeout_seconds)
-    return RecommendationOut(**rec)
+    return RecommendationOut.model_validate(rec, from_attributes=True)
 
 
 @router.post("/api/v1/projects/{name}/predictions", response_model=PredictionsOut, responses=FIT)
@@ -81,12 +80,7 @@ def predict(name: ProjectName, body: PredictionIn, store: StoreDep, settings: Se
     out = svc.predict(
         store, name, body.mixer, body.config, body.fidelity, body.mixtures, body.seed, settings.fit_timeout_seconds
     )
-    return PredictionsOut(
-        predictions=[PredictionOut(**p) for p in out["predictions"]],
-        predicted_fidelity=out["predicted_fidelity"],
-        transfer=out["transfer"],
-        diagnostics=out["diagnostics"],
-    )
+    return PredictionsOut.model_validate(out, from_attributes=True)
 
 
 @router.post("/api/v1/projects/{name}/evaluations", response_model=EvaluationOut, responses=FIT)
@@ -100,4 +94,4 @@ def evaluate(name: ProjectName, body: EvaluationIn, store: StoreDep, settings: S
         body.seed,
         settings.fit_timeout_seconds,
     )
-    return EvaluationOut(results=[EvaluationResult(**r) for r in results])
+    return EvaluationOut(results=[EvaluationResult.model_validate(r, from_attributes=True) for r in results])

@@ -15,4 +15,4 @@ router = APIRouter(route_class=JsonRoute, tags=["mixers"], responses=problem_res
 
 @router.get("/api/v1/projects/{name}/mixers", response_model=list[MixerAvailability])
 def project_mixers(name: ProjectName, store: StoreDep) -> list[MixerAvailability]:
-    return [MixerAvailability(**m) for m in mixer_availability(store, name)]
+    return [MixerAvailability.model_validate(m, from_attributes=True) for m in mixer_availability(store, name)]

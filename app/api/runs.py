@@ -15,6 +15,7 @@ from app.openapi import problem_responses
 from app.schemas import ResultIn, RunList, RunOut, RunsIn, RunStatus
 from app.services import runs as svc
 from app.services import tabular
+from app.services.wire import run_wire
 
 router = APIRouter(route_class=JsonRoute,
     prefix="/api/v1/projects/{name}", tags=["runs"], responses=problem_responses(401, 403, 404, 422, 503)
@@ -33,7 +34,7 @@ def ingest_runs(name: ProjectName, body: RunsIn, store: StoreDep, settings: Sett
         max_runs=settings.max_runs_per_request,
     )
     # Serialized directly: up to 10,000 runs per answer, and the RunList model adds nothing but time here.
-    payload = {"runs": [tabular.run_dict(r) for r in runs], "next_page_token": None}
+    payload = {"runs": [run_wire(r) for r in runs], "next_page_token": None}
     return Response(orjson.dumps(payload), status_code=201, media_type="application/json")
 
 

@@ -25,7 +25,7 @@ def _check_scope(store: StoreDep, scope: ScopeDep, session_id: SessionId) -> Non
 
 @router.post("/api/v1/projects/{name}/sessions", status_code=201, response_model=SessionOut, responses=START)
 def start_session(name: ProjectName, body: SessionIn, store: StoreDep, settings: SettingsDep) -> SessionOut:
-    record, project = svc.start_session(
+    view = svc.start_session(
         store,
         name,
         body.mixer,
@@ -36,12 +36,13 @@ def start_session(name: ProjectName, body: SessionIn, store: StoreDep, settings:
         None if body.from_recommendation is None else body.from_recommendation.model_dump(),
         settings.fit_timeout_seconds,
     )
-    return SessionOut(**svc.session_view(store, record, project))
+    return SessionOut.model_validate(view, from_attributes=True)
 
 
 @router.get("/api/v1/projects/{name}/sessions", response_model=SessionList)
 def list_sessions(name: ProjectName, store: StoreDep) -> SessionList:
-    return SessionList(sessions=[SessionOut(**s) for s in svc.list_sessions(store, name)])
+    views = svc.list_sessions(store, name)
+    return SessionList(sessions=[SessionOut.model_validate(v, from_attributes=True) for v in views])
 
 
 @router.post("/api/v1/sessions/{session_id}/reports", response_model=ReportOut, responses=BODY)
@@ -53,4 +54,4 @@ def post_report(session_id: SessionId, body: ReportIn, store: StoreDep, scope: S
 @router.get("/api/v1/sessions/{session_id}", response_model=SessionDetailOut)
 def get_session(session_id: SessionId, store: StoreDep, scope: ScopeDep) -> SessionDetailOut:
     _check_scope(store, scope, session_id)
-    return SessionDetailOut(**svc.get_session(store, session_id))
+    return SessionDetailOut.model_validate(svc.get_session(store, session_id), from_attributes=True)

@@ -12,9 +12,13 @@ from datetime import timedelta
 
 from pydantic import TypeAdapter, ValidationError
 
-from store.errors import FieldError, InvalidInput, NotFound
-from store.records import TokenRecord
+from store.errors import FieldError, InvalidInput
+
+# What a missing project or session answers: a project token asking about another project's gets exactly this.
+from store.projects import project_not_found as project_not_found
+from store.records import TokenGrant, TokenRecord
 from store.repository import Store
+from store.sessions import session_not_found as session_not_found
 
 TOKEN_PREFIX = "mxo_"
 
@@ -75,24 +79,9 @@ def revoke_token(store: Store, token_id: int) -> TokenRecord:
     return store.revoke_token(token_id)
 
 
-def project_not_found(name: str) -> NotFound:
-    """What a missing project answers; a project token asking about another project gets exactly this."""
-    return NotFound(f"project {name!r} does not exist", code="project_not_found")
-
-
-def in_scope(store: Store, scope_project_id: int | None, name: str) -> bool:
-    """Whether a token scoped to ``scope_project_id`` (None: admin) may use project ``name``, looked up from the
-    token's side so that the answer says nothing about whether ``name`` exists."""
-    if scope_project_id is None:
-        return True
-    try:
-        return store.get_project_by_id(scope_project_id).name == name
-    except NotFound:
-        return False
-
-
-def token_scope(store: Store, token: str) -> tuple[bool, int | None]:
-    """``(known, project_id)`` of a presented token; ``project_id`` None is an admin token."""
+def token_scope(store: Store, token: str) -> TokenGrant | None:
+    """What a presented token may use (its project, or every project for an admin token); None when unknown,
+    revoked or expired."""
     return store.token_scope(hash_token(token.strip()))
 
 
@@ -104,8 +93,3 @@ def project_id(store: Store, name: str) -> int:
 def session_project_id(store: Store, session_id: int) -> int:
     """The id of the project that online session ``session_id`` belongs to (``NotFound`` if none)."""
     return store.get_session(session_id).project_id
-
-
-def session_not_found(session_id: int) -> NotFound:
-    """What a missing session answers; a session of another project's token gets exactly this."""
-    return NotFound(f"session {session_id} does not exist", code="session_not_found")

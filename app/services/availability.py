@@ -6,30 +6,38 @@ would spend its time and then fail), and shows the reason next to the others.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal
 
 import mixers
-from mixers.ot import TARGET
 from store.repository import Store
-from store.summary import project_summaries
 
 
-def mixer_availability(store: Store, project_name: str) -> list[dict[str, Any]]:
-    """``[{name, kind, available, reason}]`` for every registered mixer, in the catalog's (name) order."""
+@dataclass(frozen=True)
+class Availability:
+    """Whether a mixer can answer offline requests on a project, and if not, why."""
+
+    name: str
+    kind: Literal["offline", "online"]
+    available: bool
+    reason: str | None
+
+
+def mixer_availability(store: Store, project_name: str) -> list[Availability]:
+    """Every registered mixer, in the catalog's (name) order."""
     project = store.get_project(project_name)
-    summary = project_summaries(store, [project])[project.id]
+    summary = store.project_summaries([project])[project.id]
     embedded = set(store.embedding_index(project.id))
     out = []
     for name, cls in sorted(mixers.available().items()):
         reason: str | None = None
         if cls.kind != "offline":
             reason = "an online mixer: it steers one training run through a session, not fitted to past runs"
-        elif getattr(cls, "needs_embeddings", False):
-            missing = [n for n in [*project.domain_names, TARGET] if n not in embedded]
-            if missing:
-                shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-                reason = f"needs an embedding set for every domain and the target; missing: {shown}"
+        elif missing := [n for n in cls.required_embedding_sets(project.domain_names) if n not in embedded]:
+            sets = "every domain" + "".join(f" and the {n}" for n in cls.extra_embedding_sets)
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            reason = f"needs an embedding set for {sets}; missing: {shown}"
         if reason is None and summary.completed == 0:
             reason = "no completed run yet: nothing to fit or cross-validate"
-        out.append({"name": name, "kind": cls.kind, "available": reason is None, "reason": reason})
+        out.append(Availability(name, cls.kind, reason is None, reason))
     return out

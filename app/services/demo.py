@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from app.services import projects, runs, tabular
+from app.services import projects, runs, table_import
 from app.services.inputs import DomainIn, ObjectiveIn, ProjectCreate, RunIn
 from store.errors import NotFound
 from store.records import ProjectRecord
@@ -30,7 +30,7 @@ def regmix_domains() -> list[DomainIn]:
 
 def regmix_runs(project: ProjectRecord, split: str = "train") -> list[RunIn]:
     """RegMix runs of ``split`` (train: 512, test: 256), external ids ``<split>-<index>``."""
-    loaded = tabular.read_table(
+    loaded = table_import.read_table(
         DEMO_DIR / f"{split}_mixture_1m.csv",
         project,
         metrics_path=DEMO_DIR / f"{split}_pile_loss_1m.csv",

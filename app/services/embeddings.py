@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import ValidationError
 
 from app.services.inputs import DuplicateKeys, EmbeddingsIn, loads
 from mixers.text_embedding import embed_texts
-from store.errors import DomainError, FieldError, InvalidInput
+from store.errors import FieldError, InvalidInput, TooLarge
 from store.repository import Store
 
 MAX_ROWS = 200_000
@@ -46,7 +46,7 @@ def parse_json(body: bytes) -> np.ndarray:
     """``{"vectors": [[...], ...]}`` of finite numbers, rows of one length; CPU-bound: call it off the event loop."""
     if len(body) > MAX_JSON_BYTES:
         msg = f"a JSON embedding body is at most {MAX_JSON_BYTES} bytes; send larger sets as .npy bytes"
-        raise DomainError(msg, "body_too_large", [FieldError("body", msg)], 413)
+        raise TooLarge(msg, "body_too_large", [FieldError("body", msg)])
     shape = 'body must be {"vectors": [[...], ...]} of finite numbers'
     try:
         if b"\\" not in body and body.count(b'"vectors"') <= 1:
@@ -85,7 +85,16 @@ def validate(arr: np.ndarray, loc: str = "body") -> np.ndarray:
     return out
 
 
-def put_embedding(store: Store, project_name: str, set_name: str, arr: np.ndarray) -> dict[str, Any]:
+@dataclass(frozen=True)
+class EmbeddingSet:
+    """A stored embedding set: its name, the content hash of its array and the array's shape ``(n, dim)``."""
+
+    name: str
+    sha256: str
+    shape: list[int]
+
+
+def put_embedding(store: Store, project_name: str, set_name: str, arr: np.ndarray) -> EmbeddingSet:
     project = store.get_project(project_name)
     if set_name != "target" and set_name not in project.domain_names:
         raise InvalidInput(
@@ -99,9 +108,9 @@ def put_embedding(store: Store, project_name: str, set_name: str, arr: np.ndarra
     if dims and arr.shape[1] not in dims:
         raise _bad(f"dimension {arr.shape[1]} differs from the project's other sets ({sorted(dims)[0]})")
     digest = store.put_embedding(project.id, set_name, arr)
-    return {"name": set_name, "sha256": digest, "shape": list(arr.shape)}
+    return EmbeddingSet(set_name, digest, list(arr.shape))
 
 
-def list_embeddings(store: Store, project_name: str) -> list[dict[str, Any]]:
+def list_embeddings(store: Store, project_name: str) -> list[EmbeddingSet]:
     project = store.get_project(project_name)
-    return [{"name": n, "sha256": h, "shape": s} for n, (h, s) in sorted(store.embedding_index(project.id).items())]
+    return [EmbeddingSet(n, h, s) for n, (h, s) in sorted(store.embedding_index(project.id).items())]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,32 @@ from mixers.evaluation import Scores, cross_validate, make_folds
 from mixers.types import FloatArray
 from store.errors import FieldError, InvalidInput
 from store.repository import Store
+
+
+@dataclass(frozen=True)
+class EvaluationError:
+    """Why a mixer could not be scored: a stable code (``mixer_cannot_answer``, ``fit_timeout``) and a detail."""
+
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class EvaluationScore:
+    """One mixer's cross-validated accuracy: Spearman and MAE of its out-of-fold predictions (``predicted``,
+    aligned with ``run_ids`` and ``actual``) and the regret of its top pick; or the ``error`` that stopped it."""
+
+    mixer: str
+    config: dict[str, Any]
+    spearman: float | None
+    mae: float | None
+    regret: float | None
+    n_runs: int
+    predicted: list[float | None]
+    actual: list[float]
+    run_ids: list[int]
+    error: EvaluationError | None
+
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: called after each finished fold of an evaluation (``total`` = mixers x folds)."""
@@ -69,7 +96,7 @@ def evaluate(
     seed: int,
     timeout: float,
     progress: Progress | None = None,
-) -> list[dict[str, Any]]:
+) -> list[EvaluationScore]:
     """k-fold cross-validation of each mixer on the project's completed runs at one fidelity.
 
     Reports Spearman and MAE of out-of-fold predictions, and the regret of the top pick: the true objective
@@ -86,7 +113,7 @@ def evaluate(
     # the runs that give an observation, so that positions in one are positions in the other
     runs = [r for r in store.all_runs(project.id, ["completed"]) if problem.objective.value(r.metrics) is not None]
     try:
-        folds_of = make_folds(observations(project, runs), problem.objective, folds, seed, fidelity)
+        folds_of = make_folds(observations(project, runs, problem.objective), problem.objective, folds, seed, fidelity)
     except MixerError as exc:
         bad = FieldError("folds", "more folds than runs")
         raise InvalidInput(str(exc), code="not_enough_runs", errors=[bad]) from exc
@@ -102,36 +129,38 @@ def evaluate(
         if progress is not None:
             progress(count, total)
 
+    # one Problem for the mixers that read embeddings and one for the others, each built once
     emb = store.load_embeddings(project.id) if any(cls.needs_embeddings for cls, _ in parsed) else None
+    embedded = make_problem(project, emb) if emb is not None else problem
 
-    def one_mixer(cls: type[Mixer], cfg: MixerConfig) -> Scores | dict[str, str]:
+    def one_mixer(cls: type[Mixer], cfg: MixerConfig) -> Scores | EvaluationError:
         try:
-            model = cls(make_problem(project, emb if cls.needs_embeddings else None), cfg, seed)
+            model = cls(embedded if cls.needs_embeddings else problem, cfg, seed)
             assert isinstance(model, OfflineMixer)
             return cross_validate(model, folds_of, _fold_runner(project.uid, deadline, tick))
         except MixerError as exc:
-            return {"code": "mixer_cannot_answer", "detail": str(exc)}
+            return EvaluationError("mixer_cannot_answer", str(exc))
         except FitTimeout as exc:
-            return {"code": exc.code, "detail": str(exc)}
+            return EvaluationError(exc.code, str(exc))
 
     # One thread per mixer drives its folds; the folds themselves run in the shared worker pool.
     with ThreadPoolExecutor(max_workers=len(parsed), thread_name_prefix="mixopt-eval") as drivers:
         outcomes = list(drivers.map(lambda pc: one_mixer(*pc), parsed))
     results = []
     for (cls, cfg), outcome in zip(parsed, outcomes, strict=True):
-        base = {"mixer": cls.name, "config": cfg.model_dump(mode="json"), "n_runs": len(used),
-                "actual": folds_of.actual.tolist(), "run_ids": [r.id for r in used]}
-        if not isinstance(outcome, Scores):
-            results.append({**base, "spearman": None, "mae": None, "regret": None, "predicted": [], "error": outcome})
-            continue
+        scored = outcome if isinstance(outcome, Scores) else None
         results.append(
-            {
-                **base,
-                "spearman": outcome.spearman,
-                "mae": outcome.mae,
-                "regret": finite_or_none(outcome.regret),
-                "predicted": [float(v) if np.isfinite(v) else None for v in outcome.predicted],
-                "error": None,
-            }
+            EvaluationScore(
+                mixer=cls.name,
+                config=cfg.model_dump(mode="json"),
+                spearman=None if scored is None else scored.spearman,
+                mae=None if scored is None else scored.mae,
+                regret=None if scored is None else finite_or_none(scored.regret),
+                n_runs=len(used),
+                predicted=[] if scored is None else [float(v) if np.isfinite(v) else None for v in scored.predicted],
+                actual=folds_of.actual.tolist(),
+                run_ids=[r.id for r in used],
+                error=outcome if isinstance(outcome, EvaluationError) else None,
+            )
         )
     return results

@@ -1,9 +1,11 @@
 """How the offline use cases run a mixer: the project as the mixer sees it (problem, observations, pending
 runs), config parsing, the worker pool with its time limit, and the fit cache.
 
-Fitted mixers are cached by a hash of (project uid, data version, mixer, config, seed): in this process (LRU)
-and in the database (pickled), so any API process reuses a fit. The data version is bumped by every write
-to the project's runs, constraints or embeddings, so a cached fit is never stale.
+Fitted mixers are cached by a hash of (the numerics' source digest, project uid, data version, mixer, config,
+seed): in this process (LRU) and in the database (pickled), so any API process reuses a fit. The data version
+moves with every change of what a fit reads (completed runs, the project's domains and objective, its
+embeddings), so a cached fit is never stale; nothing else moves it (pending runs, leases, reads), so a cached
+fit stays usable.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import cached_property
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -26,12 +29,12 @@ from threadpoolctl import threadpool_limits
 
 import mixers
 from app.services import telemetry
-from app.services.runs import normalize_weights, sweep_leases
+from app.services.runs import normalize_weights
 from mixers import MixerError, OfflineMixer, get_mixer_class
 from mixers.base import Mixer, MixerConfig
 from mixers.cancel import Cancelled, cancel_when, checkpoint
 from mixers.types import DomainSpec, Objective, Observation, PendingRun, Problem
-from store.errors import DomainError, FieldError, InvalidInput
+from store.errors import Busy, FieldError, InvalidInput, TimedOut
 from store.records import OPEN_STATUSES, ProjectRecord, RunRecord
 from store.repository import Store
 
@@ -42,22 +45,27 @@ _lru_lock = threading.Lock()
 worker_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mixopt-fit")
 
 
-class FitTimeout(DomainError):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"the mixer did not finish within {seconds:g} s", "fit_timeout", [], 504)
+class FitTimeout(TimedOut):
+    """The mixer's work ran past the request's time limit."""
+
+    default_code = "fit_timeout"
 
 
-class TooManyFits(DomainError):
-    """429: the project already has its share of the worker pool busy; ``retry_after`` seconds is a hint."""
+def fit_timeout(seconds: float) -> FitTimeout:
+    return FitTimeout(f"the mixer did not finish within {seconds:g} s")
 
-    def __init__(self, limit: int, retry_after: int) -> None:
-        super().__init__(
-            f"this project already has {limit} computation(s) running; retry after {retry_after} s",
-            "too_many_fits",
-            [],
-            429,
-        )
-        self.retry_after = retry_after
+
+class TooManyFits(Busy):
+    """The project already has its share of the worker pool busy; ``retry_after`` seconds is a hint."""
+
+    default_code = "too_many_fits"
+
+
+def too_many_fits(limit: int, retry_after: int) -> TooManyFits:
+    return TooManyFits(
+        f"this project already has {limit} computation(s) running; retry after {retry_after} s",
+        retry_after=retry_after,
+    )
 
 
 class Deadline:
@@ -80,7 +88,7 @@ class Deadline:
         self._cancelled.set()
 
     def timeout(self) -> FitTimeout:
-        return FitTimeout(self.seconds)
+        return fit_timeout(self.seconds)
 
     def child(self) -> Deadline:
         """The same end, with its own cancellation (one mixer of an evaluation gives up, not the others)."""
@@ -186,15 +194,19 @@ def run_limited(fn: Callable[[], T], limit: float | Deadline, project: str = "")
     """
     deadline = as_deadline(limit)
     if not slots.try_acquire(project):
-        raise TooManyFits(slots.per_project, RETRY_AFTER_SECONDS)
+        raise too_many_fits(slots.per_project, RETRY_AFTER_SECONDS)
     return wait(submit(project, fn, deadline), deadline)
 
 
 # -- building the mixer's view of a project ---------------------------------------------------------
 
 
-def make_problem(project: ProjectRecord, embeddings: Mapping[str, np.ndarray] | None = None) -> Problem:
+def objective_of(project: ProjectRecord) -> Objective:
     obj = project.objective
+    return Objective(metrics=dict(obj["metrics"]), direction=obj.get("direction", "minimize"))
+
+
+def make_problem(project: ProjectRecord, embeddings: Mapping[str, np.ndarray] | None = None) -> Problem:
     return Problem(
         domains=tuple(
             DomainSpec(
@@ -206,7 +218,7 @@ def make_problem(project: ProjectRecord, embeddings: Mapping[str, np.ndarray] | 
             )
             for d in project.domains
         ),
-        objective=Objective(metrics=dict(obj["metrics"]), direction=obj.get("direction", "minimize")),
+        objective=objective_of(project),
         target_fidelity=project.target_fidelity,
         embeddings=dict(embeddings or {}),
     )
@@ -217,9 +229,11 @@ def weights_array(project: ProjectRecord, weights: Mapping[str, float]) -> np.nd
     return np.array([weights.get(n, 0.0) for n in project.domain_names], dtype=np.float64)
 
 
-def observations(project: ProjectRecord, runs: Sequence[RunRecord]) -> list[Observation]:
-    """Completed runs that carry every metric of the objective."""
-    obj = make_problem(project).objective
+def observations(
+    project: ProjectRecord, runs: Sequence[RunRecord], objective: Objective | None = None
+) -> list[Observation]:
+    """Completed runs that carry every metric of the objective (the project's, unless given)."""
+    obj = objective or objective_of(project)
     return [
         Observation(
             weights=weights_array(project, r.weights),
@@ -291,8 +305,8 @@ def mixture_matrix(project: ProjectRecord, mixtures: Sequence[Mapping[str, float
 
 
 class Context:
-    """One offline request's view of a project. Runs and embeddings are read on first use, so a cache hit
-    costs only the project lookup."""
+    """One offline request's view of a project, loaded once. Runs and embeddings are read on first use, so a cache
+    hit costs only the project lookup; the mixer's ``Problem`` is built once, for the fit."""
 
     def __init__(self, store: Store, project: ProjectRecord, cls: type[Mixer]) -> None:
         self.store = store
@@ -309,23 +323,42 @@ class Context:
         return make_problem(self.project, emb)
 
     @cached_property
+    def objective(self) -> Objective:
+        return objective_of(self.project)
+
+    @cached_property
     def observations(self) -> list[Observation]:
-        return observations(self.project, self.runs)
+        return observations(self.project, self.runs, self.objective)
 
     @cached_property
     def pending(self) -> list[PendingRun]:
         return pending(self.project, self.runs)
 
 
-def load_context(store: Store, project_name: str, cls: type[Mixer]) -> Context:
-    project = store.get_project(project_name)
-    if sweep_leases(store, project.id):
-        project = store.get_project(project_name)
-    return Context(store, project, cls)
+def load_context(store: Store, project: str | ProjectRecord, cls: type[Mixer]) -> Context:
+    """The request's view of ``project`` (by name, or the record the request already read): at most one read of
+    the project, and no write (a lapsed lease already reads as abandoned, so no sweep is needed to see the
+    project's pending runs right)."""
+    return Context(store, store.get_project(project) if isinstance(project, str) else project, cls)
+
+
+def _numerics_digest() -> str:
+    """A digest of the ``mixers`` package's source: pickled fits and answers are only valid for the code that made
+    them, so a deploy that changes a mixer misses the old cache entries instead of unpickling foreign objects."""
+    root = Path(mixers.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+NUMERICS_DIGEST = _numerics_digest()
 
 
 def cache_key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    """The cache key of ``parts`` under this version of the numerics."""
+    return hashlib.sha256(json.dumps([NUMERICS_DIGEST, *parts], sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _lru_get(key: str) -> Any:
@@ -352,11 +385,16 @@ def cached(store: Store, project_id: int, key: str, compute: Callable[[], T], mi
         return hit
     blob = store.cache_get(key)
     if blob is not None:
-        # Only this service writes the cache table, so unpickling it is loading our own data.
-        value = pickle.loads(blob)
-        _lru_put(key, value)
-        telemetry.FIT_CACHE_HITS.labels(mixer).inc()
-        return value
+        # Only this service writes the cache table, so unpickling it is loading our own data. An entry the
+        # running code cannot load (a class that moved) is a miss, recomputed and overwritten below.
+        try:
+            value = pickle.loads(blob)
+        except (AttributeError, ImportError, pickle.UnpicklingError, EOFError, TypeError):
+            value = None
+        if value is not None:
+            _lru_put(key, value)
+            telemetry.FIT_CACHE_HITS.labels(mixer).inc()
+            return value
     value = compute()
     store.cache_put(project_id, key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
     _lru_put(key, value)
@@ -408,18 +446,3 @@ def jsonable(value: Any) -> Any:
 
 def finite_or_none(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
-
-
-# -- use cases --------------------------------------------------------------------------------------
-
-
-def mixer_catalog() -> list[dict[str, Any]]:
-    return [
-        {
-            "name": name,
-            "kind": cls.kind,
-            "description": cls.description,
-            "config_schema": cls.Config.model_json_schema(),
-        }
-        for name, cls in sorted(mixers.available().items())
-    ]

@@ -26,9 +26,13 @@ from pydantic import (
     model_validator,
 )
 
+# the stores' bounds and the run statuses, re-exported for the request bodies
+from store.records import MAX_ID as MAX_ID
+from store.records import MAX_SEED as MAX_SEED
+from store.records import RunStatus as RunStatus
+
 # Size caps of the contract (documented in OpenAPI through these constraints). Integers are bounded so that
 # they fit the database columns and orjson (int64); strings and maps so one field cannot bloat every read.
-INT32_MAX = 2**31 - 1  # ids and sessions' steps are 32-bit integer columns (PostgreSQL ``integer``)
 # Integers inside JSON documents (trajectory steps, tags) are exact in every JSON reader, JavaScript's included.
 SAFE_INT_MAX = 2**53 - 1
 MAX_DOMAINS = 1000
@@ -173,7 +177,6 @@ WeightsIn = Annotated[
 MetricsIn = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=MAX_KEY)], FiniteFloat], Field(max_length=1000)
 ]
-RunStatus = Literal["pending", "running", "completed", "failed", "abandoned"]
 SafeInt = Annotated[int, Field(ge=-SAFE_INT_MAX, le=SAFE_INT_MAX)]
 TagValue = Annotated[
     Annotated[str, Field(max_length=MAX_TAG_VALUE)] | bool | SafeInt | FiniteFloat, BeforeValidator(_no_unsafe_int)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -23,33 +24,66 @@ from app.services.fitting import (
     weights_array,
     weights_dict,
 )
-from app.services.runs import content_hash
+from app.services.runs import content_hash, sweep_leases
 from mixers.extrapolation import extrapolation
 from mixers.simplex import novel_mask
 from mixers.types import fidelity_key
 from store.errors import InvalidInput
-from store.records import OPEN_STATUSES, ProjectRecord, RunRecord
+from store.records import MAX_ID, OPEN_STATUSES, NewProposal, NewRun, ProjectRecord, ProposalRecord, RunRecord
 from store.repository import Store
+
+
+@dataclass(frozen=True)
+class RecommendationAnswer:
+    """A mixer's best mixture for a fidelity: the predicted objective there (``predicted_fidelity``), its std where
+    the mixer has one, and how the numbers transfer to that fidelity (``observed``, ``assumed``, ``extrapolated``)."""
+
+    weights: dict[str, float]
+    predicted: float
+    std: float | None
+    mixer: str
+    config: dict[str, Any]
+    diagnostics: dict[str, Any]
+    predicted_fidelity: dict[str, float]
+    transfer: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    mean: float | None
+    std: float | None
+
+
+@dataclass(frozen=True)
+class PredictionsAnswer:
+    """Predictions of the objective for the asked mixtures, in their order."""
+
+    predictions: list[Prediction]
+    predicted_fidelity: dict[str, float]
+    transfer: str
+    diagnostics: dict[str, Any]
 
 
 def recommend(
     store: Store,
-    project_name: str,
+    project: str | ProjectRecord,
     mixer: str,
     config: dict[str, Any] | None,
     fidelity: dict[str, float] | None,
     seed: int | None,
     timeout: float,
-) -> dict[str, Any]:
+) -> RecommendationAnswer:
+    """The mixer's recommendation on ``project`` (its name, or the record a caller already read)."""
     deadline = Deadline(timeout)
     cls, cfg = parse_mixer(mixer, config)
-    ctx = load_context(store, project_name, cls)
+    ctx = load_context(store, project, cls)
     seed = 0 if seed is None else seed
     key = cache_key(
-        "rec", ctx.project.uid, ctx.project.data_version, cls.name, cfg.model_dump(mode="json"), seed, fidelity
+        "recommendation", ctx.project.uid, ctx.project.data_version, cls.name, cfg.model_dump(mode="json"), seed,
+        fidelity,
     )
 
-    def compute() -> dict[str, Any]:
+    def compute() -> RecommendationAnswer:
         model = fitted(store, ctx, cls, cfg, seed, deadline)
         rec = mixer_call(lambda: run_limited(lambda: model.recommend(fidelity), deadline, ctx.project.uid))
         predicted = finite_or_none(rec.predicted)
@@ -60,16 +94,16 @@ def recommend(
         if answer.note:
             diagnostics["transfer_note"] = answer.note
         diagnostics["extrapolation"] = extrapolation(rec.weights, answer.fidelity, ctx.observations)
-        return {
-            "weights": weights_dict(ctx.project, rec.weights),
-            "predicted": predicted,
-            "std": finite_or_none(rec.std),
-            "mixer": cls.name,
-            "config": cfg.model_dump(mode="json"),
-            "diagnostics": jsonable(diagnostics),
-            "predicted_fidelity": dict(answer.fidelity),
-            "transfer": answer.transfer,
-        }
+        return RecommendationAnswer(
+            weights=weights_dict(ctx.project, rec.weights),
+            predicted=predicted,
+            std=finite_or_none(rec.std),
+            mixer=cls.name,
+            config=cfg.model_dump(mode="json"),
+            diagnostics=jsonable(diagnostics),
+            predicted_fidelity=dict(answer.fidelity),
+            transfer=answer.transfer,
+        )
 
     return cached(store, ctx.project.id, key, compute, cls.name)
 
@@ -83,8 +117,8 @@ def predict(
     mixtures: Sequence[Mapping[str, float]],
     seed: int | None,
     timeout: float,
-) -> dict[str, Any]:
-    """``{predictions: [{mean, std}], predicted_fidelity, transfer, diagnostics}`` for ``mixtures``."""
+) -> PredictionsAnswer:
+    """The objective predicted for each of ``mixtures`` at ``fidelity``."""
     deadline = Deadline(timeout)
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project_name, cls)
@@ -93,14 +127,14 @@ def predict(
     pred = mixer_call(lambda: run_limited(lambda: model.predict(x, fidelity), deadline, ctx.project.uid))
     answer = mixer_call(lambda: model.fidelity_answer(fidelity))
     std = pred.std if pred.std is not None else [None] * len(pred.mean)
-    return {
-        "predictions": [
-            {"mean": finite_or_none(float(m)), "std": finite_or_none(s)} for m, s in zip(pred.mean, std, strict=True)
+    return PredictionsAnswer(
+        predictions=[
+            Prediction(finite_or_none(float(m)), finite_or_none(s)) for m, s in zip(pred.mean, std, strict=True)
         ],
-        "predicted_fidelity": dict(answer.fidelity),
-        "transfer": answer.transfer,
-        "diagnostics": {"transfer_note": answer.note} if answer.note else {},
-    }
+        predicted_fidelity=dict(answer.fidelity),
+        transfer=answer.transfer,
+        diagnostics={"transfer_note": answer.note} if answer.note else {},
+    )
 
 
 def default_fidelities(
@@ -141,7 +175,7 @@ class ProposalMade(NamedTuple):
     """What :func:`propose` created: the proposal row, its pending runs, where the fidelities offered to the mixer
     came from (:func:`default_fidelities`) and the mixer's diagnostics of how it chose the batch."""
 
-    proposal: Any
+    proposal: ProposalRecord
     runs: list[RunRecord]
     fidelity_source: str
     diagnostics: dict[str, Any]
@@ -170,9 +204,10 @@ def propose(
     deadline = Deadline(timeout)
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project_name, cls)
+    sweep_leases(store, ctx.project.id)  # a write path: the stored statuses catch up with what reads see
     pool = mixture_matrix(ctx.project, candidates, "candidates") if candidates else None
     if seed is None:
-        seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+        seed = int(np.random.default_rng().integers(0, MAX_ID))
     model = fitted(store, ctx, cls, cfg, seed, deadline)
     offered, source = default_fidelities(ctx.project, ctx.runs, fidelity, fidelities)
     if source in ("project_ladder", "runs") and not model.takes_default_fidelities():
@@ -192,28 +227,26 @@ def propose(
             "seed": seed,
         }
         rows.append(
-            {
-                "external_id": None,
-                "weights": w,
-                "weights_sum": 1.0,
-                "fidelity": fid,
-                "fidelity_key": fidelity_key(fid),
-                "cost": None,
-                "status": "pending",
-                "metrics": {},
-                "trajectory": None,
-                "tags": {"mixer": cls.name},
-                "content_hash": content_hash(content),
-                "result_hash": None,
-            }
+            NewRun(
+                external_id=None,
+                weights=w,
+                weights_sum=1.0,
+                fidelity=fid,
+                fidelity_key=fidelity_key(fid),
+                cost=None,
+                status="pending",
+                metrics={},
+                trajectory=None,
+                tags={"mixer": cls.name},
+                content_hash=content_hash(content),
+                result_hash=None,
+            )
         )
     proposal, runs = store.create_proposal(
         ctx.project.id,
-        mixer=cls.name,
-        config=cfg.model_dump(mode="json"),
-        seed=seed,
-        runs=rows,
-        lease_seconds=lease_seconds,
+        NewProposal(mixer=cls.name, config=cfg.model_dump(mode="json"), seed=seed),
+        rows,
+        lease_seconds,
         dedupe=lambda existing: _drop_known(ctx.project, rows, existing),
     )
     telemetry.PROPOSALS.labels(cls.name).inc()
@@ -235,8 +268,8 @@ def _proposal_diagnostics(project: ProjectRecord, proposed: Sequence[Any], runs:
 
 
 def _drop_known(
-    project: ProjectRecord, rows: list[dict[str, Any]], existing: list[tuple[dict[str, float], str]]
-) -> list[dict[str, Any]]:
+    project: ProjectRecord, rows: list[NewRun], existing: list[tuple[dict[str, float], str]]
+) -> list[NewRun]:
     """Rows whose (mixture, fidelity) no completed or open run of the project holds yet; ``existing`` holds the
     ``(weights, fidelity_key)`` of those runs.
 
@@ -250,9 +283,9 @@ def _drop_known(
     keep = np.ones(len(rows), dtype=bool)
     by_fid: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
-        by_fid.setdefault(row["fidelity_key"], []).append(i)
+        by_fid.setdefault(row.fidelity_key, []).append(i)
     for key, idx in by_fid.items():
         if key in known:
-            new = np.array([[rows[i]["weights"].get(n, 0.0) for n in names] for i in idx], dtype=np.float64)
+            new = np.array([[rows[i].weights.get(n, 0.0) for n in names] for i in idx], dtype=np.float64)
             keep[idx] = novel_mask(new, np.array(known[key], dtype=np.float64), tol=1e-9)
     return [row for row, ok in zip(rows, keep, strict=True) if ok]

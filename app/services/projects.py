@@ -6,9 +6,8 @@ from typing import Any
 
 from app.services.inputs import DomainIn, ObjectiveIn, ProjectCreate, ProjectPatch
 from store.errors import FieldError, InvalidInput
-from store.records import Page, ProjectRecord
+from store.records import UNCHANGED, NewProject, Page, ProjectChanges, ProjectRecord, ProjectSummary
 from store.repository import Store
-from store.summary import ProjectSummary, project_summaries
 
 
 def objective_dict(obj: ObjectiveIn) -> dict[str, Any]:
@@ -64,25 +63,27 @@ def check_ladder(ladder: list[dict[str, float]] | None, loc: str = "fidelities")
 
 def create_project(store: Store, body: ProjectCreate) -> ProjectRecord:
     return store.create_project(
-        {
-            "name": body.name,
-            "description": body.description,
-            "domains": _check_domains(body.domains),
-            "objective": objective_dict(body.objective),
-            "target_fidelity": body.target_fidelity,
-            "fidelities": check_ladder(body.fidelities),
-            "allow_missing_domains": body.allow_missing_domains,
-        }
+        NewProject(
+            name=body.name,
+            description=body.description,
+            domains=_check_domains(body.domains),
+            objective=objective_dict(body.objective),
+            target_fidelity=body.target_fidelity,
+            fidelities=check_ladder(body.fidelities),
+            allow_missing_domains=body.allow_missing_domains,
+        )
     )
 
 
-def list_projects(store: Store, max_results: int, page_token: str | None, include_archived: bool = False) -> Page:
+def list_projects(
+    store: Store, max_results: int, page_token: str | None, include_archived: bool = False
+) -> Page[ProjectRecord]:
     return store.list_projects(max_results, page_token, include_archived)
 
 
 def summaries(store: Store, projects: list[ProjectRecord]) -> dict[int, ProjectSummary]:
     """Run counts, best objective and last activity of each project, from one aggregate query."""
-    return project_summaries(store, projects)
+    return store.project_summaries(projects)
 
 
 def get_project(store: Store, name: str) -> ProjectRecord:
@@ -91,9 +92,6 @@ def get_project(store: Store, name: str) -> ProjectRecord:
 
 def update_project(store: Store, name: str, body: ProjectPatch) -> ProjectRecord:
     current = store.get_project(name)
-    changes: dict[str, Any] = {}
-    if body.description is not None:
-        changes["description"] = body.description
     if body.domains is not None:
         names = [d.name for d in body.domains]
         if names != current.domain_names:
@@ -102,16 +100,16 @@ def update_project(store: Store, name: str, body: ProjectPatch) -> ProjectRecord
                 code="domains_changed",
                 errors=[FieldError("domains", f"expected names {current.domain_names}")],
             )
-        changes["domains"] = _check_domains(body.domains)
-    if body.objective is not None:
-        changes["objective"] = objective_dict(body.objective)
-    if "target_fidelity" in body.model_fields_set:
-        changes["target_fidelity"] = body.target_fidelity
-    if "fidelities" in body.model_fields_set:
-        changes["fidelities"] = check_ladder(body.fidelities)
-    if body.allow_missing_domains is not None:
-        changes["allow_missing_domains"] = body.allow_missing_domains
-    if not changes:
+    given = body.model_fields_set
+    changes = ProjectChanges(
+        description=UNCHANGED if body.description is None else body.description,
+        domains=UNCHANGED if body.domains is None else _check_domains(body.domains),
+        objective=UNCHANGED if body.objective is None else objective_dict(body.objective),
+        target_fidelity=body.target_fidelity if "target_fidelity" in given else UNCHANGED,
+        fidelities=check_ladder(body.fidelities) if "fidelities" in given else UNCHANGED,
+        allow_missing_domains=UNCHANGED if body.allow_missing_domains is None else body.allow_missing_domains,
+    )
+    if changes == ProjectChanges():
         return current
     return store.update_project(name, changes)
 

@@ -13,7 +13,7 @@ from app.services import telemetry
 from app.services.inputs import ResultIn, RunIn
 from mixers.types import fidelity_key
 from store.errors import FieldError, InvalidInput
-from store.records import Page, ProjectRecord, RunRecord
+from store.records import FINISHED_STATUSES, NewRun, Page, ProjectRecord, RunRecord, RunResult, RunStatus
 from store.repository import Store
 
 SUM_TOLERANCE = 0.01
@@ -67,11 +67,11 @@ def normalize_weights(
     return {n: weights.get(n, 0.0) / raw for n in names}, raw, []
 
 
-def prepare_runs(project: ProjectRecord, runs: Sequence[RunIn], loc: str = "runs") -> list[dict[str, Any]]:
-    """Validate a batch against the project and build the column values; all errors at once."""
+def prepare_runs(project: ProjectRecord, runs: Sequence[RunIn], loc: str = "runs") -> list[NewRun]:
+    """Validate a batch against the project and build the runs to store; all errors at once."""
     errors: list[FieldError] = []
     seen: dict[str, int] = {}
-    out: list[dict[str, Any]] = []
+    out: list[NewRun] = []
     for i, run in enumerate(runs):
         here = f"{loc}[{i}]"
         weights, raw, errs = normalize_weights(project, run.weights, f"{here}.weights")
@@ -85,7 +85,7 @@ def prepare_runs(project: ProjectRecord, runs: Sequence[RunIn], loc: str = "runs
                     )
                 )
             seen.setdefault(run.external_id, i)
-        status = run.status or ("completed" if run.metrics else "pending")
+        status: RunStatus = run.status or ("completed" if run.metrics else "pending")
         if status == "completed" and not run.metrics:
             errors.append(FieldError(f"{here}.metrics", "a completed run needs at least one metric"))
         if errors or weights is None:
@@ -101,22 +101,22 @@ def prepare_runs(project: ProjectRecord, runs: Sequence[RunIn], loc: str = "runs
             "tags": run.tags,
         }
         out.append(
-            {
-                "external_id": run.external_id,
-                "weights": weights,
-                "weights_sum": raw,
-                "fidelity": dict(run.fidelity),
-                "fidelity_key": fidelity_key(run.fidelity),
-                "cost": run.cost,
-                "status": status,
-                "metrics": dict(run.metrics),
-                "trajectory": trajectory,
-                "tags": dict(run.tags),
-                "content_hash": content_hash(content),
-                "result_hash": result_hash(status, run.metrics, trajectory, run.cost)
-                if status in ("completed", "failed")
+            NewRun(
+                external_id=run.external_id,
+                weights=weights,
+                weights_sum=raw,
+                fidelity=dict(run.fidelity),
+                fidelity_key=fidelity_key(run.fidelity),
+                cost=run.cost,
+                status=status,
+                metrics=dict(run.metrics),
+                trajectory=trajectory,
+                tags=dict(run.tags),
+                content_hash=content_hash(content),
+                result_hash=result_hash(status, run.metrics, trajectory, run.cost)
+                if status in FINISHED_STATUSES
                 else None,
-            }
+            )
         )
     if errors:
         raise InvalidInput(
@@ -142,13 +142,17 @@ def ingest_runs(
             errors=[FieldError("runs", f"at most {max_runs} runs per request")],
         )
     project = store.get_project(project_name)
-    stored = store.ingest_runs(project.id, prepare_runs(project, runs), lease_seconds)
+    new = prepare_runs(project, runs)
+    sweep_leases(store, project.id)
+    stored = store.ingest_runs(project.id, new, lease_seconds)
     telemetry.RUNS_INGESTED.inc(len(stored))
     return stored
 
 
-def sweep_leases(store: Store, project_id: int) -> int:
-    """Abandon the project's open runs whose lease has run out; returns how many."""
+def sweep_leases(store: Store, project_id: int | None = None) -> int:
+    """Write ``abandoned`` into the open runs (of the project, or of every project) whose lease has run out;
+    returns how many. Reads already show them abandoned: writers and the app's background task call this so
+    that the stored status catches up."""
     n = store.expire_leases(project_id)
     if n:
         telemetry.ABANDONED.inc(n)
@@ -163,9 +167,8 @@ def list_runs(
     fidelity: dict[str, float] | None,
     max_results: int,
     page_token: str | None,
-) -> Page:
+) -> Page[RunRecord]:
     project = store.get_project(project_name)
-    sweep_leases(store, project.id)
     return store.list_runs(
         project.id,
         status=status,
@@ -177,13 +180,12 @@ def list_runs(
 
 def get_run(store: Store, project_name: str, run_id: int) -> RunRecord:
     project = store.get_project(project_name)
-    sweep_leases(store, project.id)
     return store.get_run(project.id, run_id)
 
 
 def heartbeat(store: Store, project_name: str, run_id: int, lease_seconds: float) -> RunRecord:
+    """Renew the run's lease (the store sweeps this run, and only this one, if its lease already ran out)."""
     project = store.get_project(project_name)
-    sweep_leases(store, project.id)
     return store.heartbeat(project.id, run_id, lease_seconds)
 
 
@@ -193,16 +195,16 @@ def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) ->
         msg = "a completed run needs at least one metric"
         raise InvalidInput(f"metrics: {msg}", code="invalid_result", errors=[FieldError("metrics", msg)])
     project = store.get_project(project_name)
+    sweep_leases(store, project.id)
     trajectory = [p.model_dump() for p in body.trajectory] if body.trajectory is not None else None
-    return store.complete_run(
-        project.id,
-        run_id,
+    result = RunResult(
         status=body.status,
         metrics=dict(body.metrics),
         trajectory=trajectory,
         cost=body.cost,
         result_hash=result_hash(body.status, body.metrics, trajectory, body.cost),
     )
+    return store.complete_run(project.id, run_id, result)
 
 
 def delete_run(store: Store, project_name: str, run_id: int) -> None:

@@ -8,6 +8,8 @@ returns the directive the winner stored.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -17,8 +19,8 @@ from app.services.fitting import make_problem, parse_mixer, weights_array
 from app.services.runs import normalize_weights
 from mixers import MixerError, OnlineMixer
 from mixers.types import Directive, Report
-from store.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
-from store.records import ProjectRecord, SessionEventRecord, SessionRecord
+from store.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, relocated
+from store.records import NewSession, ProjectRecord, SessionRecord
 from store.repository import Store
 
 
@@ -52,34 +54,32 @@ def _invalid(exc: MixerError, loc: str) -> InvalidInput:
     )
 
 
-def _recommended_start(store: Store, project_name: str, choice: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+def _recommended_start(
+    store: Store, project: ProjectRecord, choice: Mapping[str, Any], timeout: float
+) -> dict[str, Any]:
     """The offline mixer's recommendation (the recommendations use case: its fit cache, worker pool and time
     limit); any failure becomes the same problem with every error located under ``from_recommendation``."""
     fidelity = choice.get("fidelity")
     seed = choice.get("seed")
     try:
-        rec = mixing.recommend(store, project_name, str(choice["mixer"]), choice.get("config"), fidelity, seed, timeout)
+        rec = mixing.recommend(store, project, str(choice["mixer"]), choice.get("config"), fidelity, seed, timeout)
+    except NotFound:
+        raise
     except DomainError as exc:
-        if exc.status == 404:
-            raise
         loc = "from_recommendation"
         errors = [FieldError(f"{loc}.{e.loc}", e.msg) for e in exc.errors] or [FieldError(loc, exc.detail)]
-        raise DomainError(
-            f"{loc}: mixer {choice['mixer']!r} gave no recommendation to start from: {exc.detail}",
-            exc.code,
-            errors,
-            exc.status,
-        ) from exc
+        detail = f"{loc}: mixer {choice['mixer']!r} gave no recommendation to start from: {exc.detail}"
+        raise relocated(exc, detail, errors) from exc
     return {
-        "mixer": rec["mixer"],
-        "config": rec["config"],
+        "mixer": rec.mixer,
+        "config": rec.config,
         "fidelity": None if fidelity is None else dict(fidelity),
         "seed": seed,
-        "weights": rec["weights"],
-        "predicted": rec["predicted"],
-        "std": rec["std"],
-        "predicted_fidelity": rec["predicted_fidelity"],
-        "transfer": rec["transfer"],
+        "weights": rec.weights,
+        "predicted": rec.predicted,
+        "std": rec.std,
+        "predicted_fidelity": rec.predicted_fidelity,
+        "transfer": rec.transfer,
     }
 
 
@@ -93,7 +93,7 @@ def start_session(
     seed: int | None,
     from_recommendation: Mapping[str, Any] | None = None,
     timeout: float = 300.0,
-) -> tuple[SessionRecord, ProjectRecord]:
+) -> SessionView:
     """Start ``mixer`` on the project from uniform, ``initial_weights``, or ``from_recommendation``
     (``{mixer, config?, fidelity?, seed?}``: an offline mixer's recommendation, fitted within ``timeout``)."""
     if initial_weights is not None and from_recommendation is not None:
@@ -118,7 +118,7 @@ def start_session(
         init = weights_array(project, norm)
         source = "initial_weights"
     elif from_recommendation is not None:
-        recommendation = _recommended_start(store, project_name, from_recommendation, timeout)
+        recommendation = _recommended_start(store, project, from_recommendation, timeout)
         init = weights_array(project, recommendation["weights"])
         source = "recommendation"
     try:
@@ -129,21 +129,19 @@ def start_session(
     if (phase := _phase(online, state)) is not None:
         d["phase"] = phase  # lets a viewer tell probe stretches (Aioli's sweeps) from training at the mixture
     record = store.create_session(
-        {
-            "project_id": project.id,
-            "mixer": mixer,
-            "config": online.config.model_dump(mode="json"),
-            "seed": seed,
-            "status": "done" if directive.done else "active",
-            "step": 0,
-            "total_steps": int(steps),
-            "state": state,
-            "directive": d,
-            "start": {"source": source, "weights": d["weights"], "recommendation": recommendation},
-        },
-        d,
+        NewSession(
+            project_id=project.id,
+            mixer=mixer,
+            config=online.config.model_dump(mode="json"),
+            seed=seed,
+            status="done" if directive.done else "active",
+            total_steps=int(steps),
+            state=state,
+            directive=d,
+            start={"source": source, "weights": d["weights"], "recommendation": recommendation},
+        )
     )
-    return record, project
+    return session_view(store, record, project)
 
 
 def report(store: Store, session_id: int, step: int, losses: dict[str, float]) -> dict[str, Any]:
@@ -207,49 +205,74 @@ def report(store: Store, session_id: int, step: int, losses: dict[str, float]) -
     return d
 
 
+@dataclass(frozen=True)
+class SessionEventView:
+    """One report (``losses``; None for the first directive, at step -1) and the directive it produced."""
+
+    step: int
+    losses: dict[str, float] | None
+    directive: dict[str, Any]
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """An online session as clients see it: where it stands, the mixer's summary of its state, how it started and
+    (when asked for) the history of its reports and directives."""
+
+    id: int
+    project: str
+    mixer: str
+    config: dict[str, Any]
+    status: str
+    step: int
+    total_steps: int
+    weights: dict[str, float]
+    directive: dict[str, Any]
+    summary: dict[str, Any]
+    created_at: datetime | None
+    updated_at: datetime | None
+    start: dict[str, Any] | None
+    history: list[SessionEventView] | None = None
+
+
 def session_view(
-    store: Store, session: SessionRecord, project: ProjectRecord | None = None, with_history: bool = False
-) -> dict[str, Any]:
-    project = project or store.get_project_by_id(session.project_id)
+    store: Store, session: SessionRecord, project: ProjectRecord, with_history: bool = False
+) -> SessionView:
     summary: dict[str, Any] = {}
     try:
         online = _mixer(project, session.mixer, session.config, session.seed)
         summary = dict(online.summary(session.state))
     except InvalidInput:
         summary = {}
-    view: dict[str, Any] = {
-        "id": session.id,
-        "project": project.name,
-        "mixer": session.mixer,
-        "config": session.config,
-        "status": session.status,
-        "step": session.step,
-        "total_steps": session.total_steps,
-        "weights": session.directive["weights"],
-        "directive": session.directive,
-        "summary": summary,
-        "created_at": session.created_at,
-        "updated_at": session.updated_at,
-        "start": session.start,
-    }
+    history = None
     if with_history:
-        view["history"] = [_event(e) for e in store.session_events(session.id)]
-    return view
+        events = store.session_events(session.id)
+        history = [SessionEventView(e.step, e.losses, e.directive, e.created_at) for e in events]
+    return SessionView(
+        id=session.id,
+        project=project.name,
+        mixer=session.mixer,
+        config=session.config,
+        status=session.status,
+        step=session.step,
+        total_steps=session.total_steps,
+        weights=session.directive["weights"],
+        directive=session.directive,
+        summary=summary,
+        created_at=session.created_at,
+        updated_at=session.updated_at,
+        start=session.start,
+        history=history,
+    )
 
 
-def _event(e: SessionEventRecord) -> dict[str, Any]:
-    return {"step": e.step, "losses": e.losses, "directive": e.directive, "created_at": e.created_at}
-
-
-def get_session(store: Store, session_id: int) -> dict[str, Any]:
+def get_session(store: Store, session_id: int) -> SessionView:
     """The session with its history; a session of an archived project is 404 until the project is restored."""
-    session = store.get_session(session_id)
-    project = store.get_project_by_id(session.project_id)
-    if project.archived_at is not None:
-        raise NotFound(f"the session's project {project.name!r} is archived", code="project_not_found")
+    session, project = store.session_with_project(session_id)
     return session_view(store, session, project, with_history=True)
 
 
-def list_sessions(store: Store, project_name: str) -> list[dict[str, Any]]:
+def list_sessions(store: Store, project_name: str) -> list[SessionView]:
     project = store.get_project(project_name)
     return [session_view(store, s, project) for s in store.list_sessions(project.id)]

@@ -44,14 +44,15 @@ async function obtainToken(problem) {
   return pendingPrompt;
 }
 
-export async function request(method, path, { body, params, signal, raw = false } = {}) {
+/** `body` is sent as JSON, `form` (a FormData) as multipart/form-data. */
+export async function request(method, path, { body, form, params, signal, raw = false } = {}) {
   const url = (path.startsWith('/') && !path.startsWith(BASE) ? BASE + path : path) + query(params);
   for (;;) {
     const sentToken = token();
     const resp = await fetch(url, {
       method,
       headers: headers(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-      body: body !== undefined ? JSON.stringify(body) : undefined,
+      body: body !== undefined ? JSON.stringify(body) : form,
       signal,
     });
     const date = resp.headers.get('Date');
@@ -83,6 +84,7 @@ export const api = {
   runs: (name, params, signal) => request('GET', `/projects/${enc(name)}/runs`, { params, signal }),
   run: (name, id) => request('GET', `/projects/${enc(name)}/runs/${id}`),
   ingest: (name, runs) => request('POST', `/projects/${enc(name)}/runs`, { body: { runs } }),
+  importRuns: (name, form) => request('POST', `/projects/${enc(name)}/runs:import`, { form }),
   mixers: () => request('GET', '/mixers'),
   projectMixers: (name) => request('GET', `/projects/${enc(name)}/mixers`),
   recommend: (name, body) => request('POST', `/projects/${enc(name)}/recommendations`, { body }),

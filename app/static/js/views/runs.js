@@ -1,7 +1,7 @@
 // Runs: summary tiles, open runs with their leases, the sortable / filterable runs table, import.
 import { api } from '../api.js';
 import { busy, card, clear, dateTime, fidelityKey, fidelityLabel, fill, h, num, problemBox, statusPill, toast } from '../dom.js';
-import { lineOf, parseRunsFile } from '../fileimport.js';
+import { fileSummary, importFile, lineLabel } from '../fileimport.js';
 import { bestRun, domainNames, OPEN, objectiveLabel, objectiveValue, sign } from '../model.js';
 import { domainColor, domainLabel } from '../palette.js';
 import { mixtureBars, seriesColor, trajectories } from '../plots.js';
@@ -9,7 +9,6 @@ import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases } fr
 
 const STATUSES = ['pending', 'running', 'completed', 'failed', 'abandoned'];
 const PAGE_SIZES = [25, 50, 100, 250];
-const MAX_PER_REQUEST = 10000;
 
 export function mount(root, ctx) {
   const { project, store } = ctx;
@@ -351,58 +350,45 @@ function saveColumns(key, set) {
   }
 }
 
-/** Import runs from a CSV or JSON-lines file, parsed here and posted in one request per 10,000 runs. */
+/** Import runs from a CSV or JSON-lines file: the server reads it once to preview it, then imports it whole. */
 function importCard(ctx, onDone) {
-  const { project, store } = ctx;
-  const domains = domainNames(project);
+  const { project } = ctx;
   const out = h('div', { class: 'import-out', id: 'import-out' });
-  let parsed = null;
+  let chosen = null;
   const fileInput = h('input', { type: 'file', id: 'import-file', accept: '.csv,.jsonl,.ndjson,.json,text/csv' });
   const go = h('button', { class: 'primary', id: 'import-go', disabled: true }, 'Import');
   fileInput.addEventListener('change', async () => {
     const file = fileInput.files[0];
-    parsed = null;
+    chosen = null;
     go.disabled = true;
     clear(out);
     if (!file) return;
     try {
-      const result = parseRunsFile(file.name, await file.text(), domains);
-      parsed = result.runs;
-      const metrics = new Set(parsed.flatMap((p) => Object.keys(p.run.metrics || {})));
-      const fids = new Set(parsed.map((p) => fidelityKey(p.run.fidelity)));
-      fill(out, h('p', { class: 'ok-text' }, `${file.name}: ${parsed.length} runs, ${metrics.size} metrics, ${fids.size} fidelit${fids.size === 1 ? 'y' : 'ies'}. Ready to import.`),
-        result.ignored.length ? h('p', { class: 'muted' }, `ignored columns: ${result.ignored.join(', ')}`) : null);
+      const seen = await importFile(project.name, file, { preview: true });
+      chosen = file;
+      fill(out, h('p', { class: 'ok-text' }, `${file.name}: ${fileSummary(seen)}. Ready to import.`),
+        seen.ignored.length ? h('p', { class: 'muted' }, `ignored columns: ${seen.ignored.join(', ')}`) : null);
       go.disabled = false;
     } catch (err) {
-      out.append(h('div', { class: 'problem', role: 'alert' }, h('div', { class: 'problem-title' }, `Could not read ${file.name}`),
-        h('div', { class: 'problem-detail' }, err.message)));
+      fill(out, h('p', {}, `Could not read ${file.name}.`), problemBox(err, lineLabel(err)));
     }
   });
   go.addEventListener('click', () => busy(go, async () => {
-    const before = new Set(store.runs.keys());
-    let stored = 0;
-    let fresh = 0;
-    for (let start = 0; start < parsed.length; start += MAX_PER_REQUEST) {
-      const chunk = parsed.slice(start, start + MAX_PER_REQUEST);
-      try {
-        const resp = await api.ingest(project.name, chunk.map((p) => p.run));
-        stored += resp.runs.length;
-        fresh += resp.runs.filter((r) => !before.has(r.id)).length;
-      } catch (err) {
-        fill(out,
-          start ? h('p', {}, `${stored} runs were stored before this batch failed.`) : h('p', {}, 'Nothing was imported (all or nothing).'),
-          problemBox(err, (loc) => lineOf(chunk, loc)));
-        return;
-      }
+    let done;
+    try {
+      done = await importFile(project.name, chosen);
+    } catch (err) {
+      fill(out, h('p', {}, 'Nothing was imported (all or nothing).'), problemBox(err, lineLabel(err)));
+      return;
     }
-    fill(out, h('p', { class: 'ok-text' }, `Imported ${stored} runs: ${fresh} new, ${stored - fresh} already stored.`));
-    toast(`Imported ${stored} runs (${fresh} new)`, 'ok');
+    fill(out, h('p', { class: 'ok-text' }, `Imported ${done.rows} runs: ${done.new} new, ${done.rows - done.new} already stored.`));
+    toast(`Imported ${done.rows} runs (${done.new} new)`, 'ok');
     fileInput.value = '';
     go.disabled = true;
     await onDone();
   }, 'Importing…'));
   return card('Import runs', h('div', {},
     h('p', { class: 'muted' }, 'A CSV in mixopt’s export layout (', h('code', {}, 'weight.<domain>'), ', ', h('code', {}, 'metric.<name>'), ', ',
-      h('code', {}, 'fidelity.<key>'), ', external_id, status, cost) or JSON lines of run objects. The file is checked by the server as a whole: one bad run and nothing is written.'),
+      h('code', {}, 'fidelity.<key>'), ', external_id, status, cost), columns named after the domains, or JSON lines of run objects. The server checks the file as a whole: one bad run and nothing is written; runs already stored are skipped.'),
     h('div', { class: 'row' }, fileInput, go), out), null, { id: 'import-card' });
 }
