@@ -111,7 +111,7 @@ def _content_length(scope: Scope) -> int:
 
 def release_memory() -> None:
     """Give the heap a large body's objects used back to the OS: glibc keeps freed memory, so without this the
-    RSS of a process that once parsed a 60 MB body stays hundreds of MB higher (bench/rss_large_bodies.py).
+    RSS of a process that once parsed a 60 MB body stays hundreds of MB higher (bench/service/large_bodies.py).
     """
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim

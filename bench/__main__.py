@@ -1,10 +1,16 @@
-"""Run every benchmark: ``python -m bench [--only NAME ...] [--quick] [--reuse]``.
+"""Run the benchmarks, or report on their saved results.
 
-Each benchmark module has ``run()`` (measures against a baseline taken in the same run, writes
-``bench/results/<name>.json`` and plots) and ``table(payload)`` (rows for the summary). The summary goes to the
-terminal and to ``bench/results/README.md``. With ``--reuse``, benchmarks not run now contribute the rows of
-their last saved results file (listed under the table), so a long benchmark run on its own still lands in the
-one table. With ``--quick``, everything this process writes goes to ``bench/results/quick/``.
+    python -m bench [--only NAME ...] [--quick] [--reuse]   run (every CPU benchmark, or the ones named)
+    python -m bench --only --reuse                          the summary table of the saved results, running none
+    python -m bench --stale                                 which saved results no longer match the code
+    python -m bench --index                                 rewrite the index in bench/README.md
+
+The benchmarks are listed in :mod:`bench.registry`. Each module has ``run()`` (measures against a baseline taken in
+the same run, writes its stamped ``bench/results/<file>.json`` and plots) and ``table(payload)`` (rows for the
+summary). The summary goes to the terminal and to ``bench/results/README.md``. With ``--reuse``, benchmarks not run
+now contribute the rows of their last saved results file (listed under the table), so a long benchmark run on its
+own still lands in the one table. With ``--quick``, everything this process writes goes to
+``bench/results/quick/``. GPU benchmarks run only when named with ``--only``.
 """
 
 from __future__ import annotations
@@ -14,38 +20,18 @@ import importlib
 import inspect
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import RESULTS, results_dir, use_quick_results, write_json
+from bench import freshness, index
+from bench.common import REPO, RESULTS, results_dir, use_quick_results, write_json
+from bench.registry import BENCHMARKS, BY_NAME, NOT_RESULTS
 
-BENCHMARKS = {  # name: (module, the results file its run() writes, bench/results/<file>.json)
-    "ingest": ("bench.bench_ingest", "ingest"),
-    "latency": ("bench.bench_latency", "latency"),
-    "regmix": ("bench.bench_regmix", "regmix_speed"),
-    "regmix_blend": ("bench.bench_regmix_blend", "regmix_blend"),
-    "evaluate": ("bench.bench_evaluate", "evaluate_speed"),
-    "heavy": ("bench.bench_heavy", "heavy"),
-    "regmix_pool": ("bench.pool_replay", "regmix_pool_replay"),
-    "ot": ("bench.bench_ot", "ot"),
-    "mfbo": ("bench.bench_mfbo", "mfbo"),
-    "mfbo_pool": ("bench.pool_replay_mfbo", "mfbo_pool_replay"),
-    "mfbo_mf_pool": ("bench.pool_replay_mf", "mfbo_mf_pool_replay"),
-    "aioli": ("bench.bench_aioli", "aioli"),
-    "law_trust": ("bench.bench_law_trust", "law_trust"),
-    "campaigns": ("bench.bench_campaigns", "campaigns"),
-    "scale_sim": ("bench.bench_scale_sim", "scale_sim"),
-    "lm_aioli": ("bench.bench_lm_aioli", "lm/aioli"),
-    "lm_campaign": ("bench.bench_lm_campaign", "lm/campaign"),
-    "lm_mfbo": ("bench.bench_lm_mfbo", "lm/mfbo"),
-    "lm_scale": ("bench.bench_lm_scale", "lm/scale"),
-    "lm_aioli_paper": ("bench.bench_lm_aioli_paper", "lm/aioli_paper"),
-}
-# Real LM training (torch, a GPU, the Debian shards): run only when named with --only; --reuse adds their rows.
-OPT_IN = {"lm_aioli", "lm_campaign", "lm_mfbo", "lm_scale", "lm_aioli_paper"}
 COLUMNS = ["benchmark", "value", "baseline", "ratio", "target", "ok"]
+README = REPO / "bench" / "README.md"
 
 
 def _call_run(module: Any, quick: bool) -> dict[str, Any]:
@@ -53,31 +39,49 @@ def _call_run(module: Any, quick: bool) -> dict[str, Any]:
     return dict(module.run(quick=quick) if "quick" in params else module.run())
 
 
+def check(root: Path = REPO, results: Path = RESULTS) -> list[freshness.Freshness]:
+    """The freshness of every saved result of the registry (what ``--stale`` prints)."""
+    return freshness.check(root, BENCHMARKS, results, NOT_RESULTS)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", choices=sorted(BY_NAME), help="run only these (none: run nothing)")
     parser.add_argument(
         "--quick", action="store_true", help="smaller campaigns (where supported); results go to bench/results/quick/"
     )
     parser.add_argument("--reuse", action="store_true", help="add saved results of the benchmarks not run now")
+    parser.add_argument("--stale", action="store_true", help="list saved results that are not current; run nothing")
+    parser.add_argument("--index", action="store_true", help="rewrite the index in bench/README.md; run nothing")
     args = parser.parse_args(argv)
-    if args.quick:
+    if args.stale:
+        return _print_stale(check())
+    if args.index:
+        changed = index.rewrite(README, index.render(index.status_cells(check())))
+        print(f"{'rewrote' if changed else 'unchanged:'} the index of {README.relative_to(REPO)}")
+        return 0
+    return _run(args.only, args.quick, args.reuse)
+
+
+def _run(only: list[str] | None, quick: bool, reuse: bool) -> int:
+    if quick:
         use_quick_results()
     console = Console()
     rows: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
-    chosen = args.only or [name for name in BENCHMARKS if name not in OPT_IN]
+    chosen = only if only is not None else [b.name for b in BENCHMARKS if not b.gpu]
     saved: list[str] = []
-    for name, (module_name, result_file) in BENCHMARKS.items():
-        module = importlib.import_module(module_name)
-        if name in chosen:
-            console.rule(f"[bold]{name}")
+    for bench in BENCHMARKS:
+        module = importlib.import_module(bench.module)
+        main_file = RESULTS / bench.results[0]
+        if bench.name in chosen:
+            console.rule(f"[bold]{bench.name}")
             start = time.perf_counter()
-            payload = _call_run(module, args.quick)
-            timings[name] = time.perf_counter() - start
-        elif args.reuse and (RESULTS / f"{result_file}.json").exists():
-            payload = json.loads((RESULTS / f"{result_file}.json").read_text())
-            saved.append(name)
+            payload = _call_run(module, quick)
+            timings[bench.name] = time.perf_counter() - start
+        elif reuse and main_file.exists():
+            payload = json.loads(main_file.read_text())
+            saved.append(bench.name)
         else:
             continue
         rows += [{k: row.get(k, "") for k in COLUMNS} for row in module.table(payload)]
@@ -96,12 +100,23 @@ def main(argv: list[str] | None = None) -> int:
         "|" + "---|" * len(COLUMNS),
     ]
     lines += ["| " + " | ".join(_fmt(row[c]) for c in COLUMNS) + " |" for row in rows]
-    lines += ["", "Wall time per benchmark: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())]
+    if timings:
+        lines += ["", "Wall time per benchmark: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())]
     if saved:
         lines += ["", "From saved results of an earlier `python -m bench` run: " + ", ".join(saved)]
     (results_dir() / "README.md").write_text("\n".join(lines) + "\n")
     write_json("summary", {"rows": rows, "seconds": timings})
     return 0
+
+
+def _print_stale(states: list[freshness.Freshness]) -> int:
+    """One line per results file that is not current; exit status 1 when there is any."""
+    for s in states:
+        if not s.current:
+            print(f"{s.state:<12} {s.file:<28} {s.benchmark:<15} {s.reason}")
+    current = sum(s.current for s in states)
+    print(f"{current} of {len(states)} results files current")
+    return 0 if current == len(states) else 1
 
 
 def _fmt(value: Any) -> str:

@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: result files, a scratch PostgreSQL database, progress bars."""
+"""Helpers shared by the benchmarks: where things are, stamped result files and figures, a scratch PostgreSQL
+database, progress bars."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+DATA = REPO / "bench" / "data"  # inputs the benchmarks build once and commit (the simulator pool)
+DEMO_DATA = REPO / "app" / "demo" / "regmix"  # the RegMix 1M runs: CSV files, read by path
 PG_ADMIN = os.environ.get("MIXOPT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 _quick = False
 
@@ -33,15 +37,19 @@ def results_dir() -> Path:
 
 
 def save_figure(fig: Any, name: str) -> Path:
-    """Save a matplotlib figure as ``<results>/<name>.png``."""
+    """Save a matplotlib figure as ``<results>/<name>.png``, its stamp in the PNG's text fields."""
     path = results_dir() / f"{name}.png"
-    fig.savefig(path, dpi=120)
+    mark = stamp()
+    fig.savefig(path, dpi=120, metadata={"Source": f"mixopt commit {mark['commit']}", "Creation Time": mark["date"]})
     return path
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:
+    """Write ``<results>/<name>.json`` with a ``stamp`` (see :func:`stamp`) unless the payload carries its own."""
     path = results_dir() / f"{name}.json"
-    path.write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamped = payload if "stamp" in payload or "stamps" in payload else {"stamp": stamp(), **payload}
+    path.write_text(json.dumps(stamped, indent=2, default=float) + "\n")
     return path
 
 
@@ -75,22 +83,27 @@ def scratch_postgres() -> Iterator[str | None]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def stamp() -> dict[str, str]:
-    """Commit (``+dirty`` with uncommitted changes to tracked files) and UTC date of a result.
+def stamp() -> dict[str, Any]:
+    """Commit and UTC date of a result. With uncommitted changes to tracked files outside ``bench/results``
+    (results written earlier in the same session are outputs, not the code measured), the commit gets ``+dirty``
+    and ``dirty`` lists those files, so the freshness check can tell whether any of them is measured.
     ``$MIXOPT_BENCH_COMMIT`` overrides the commit on a machine whose copy of the tree has no history of it (the
     lent GPU machine)."""
     date = datetime.now(UTC).isoformat(timespec="seconds")
     if os.environ.get("MIXOPT_BENCH_COMMIT"):
         return {"commit": os.environ["MIXOPT_BENCH_COMMIT"], "date": date}
-    root = Path(__file__).resolve().parents[1]
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = _git("rev-parse", "HEAD")
+        dirty = _git("diff", "HEAD", "--name-only", "--", ".", ":(exclude)bench/results").splitlines()
     except (OSError, subprocess.CalledProcessError):
-        commit, dirty = "unknown", ""
-    return {"commit": commit + ("+dirty" if dirty else ""), "date": date}
+        return {"commit": "unknown", "date": date}
+    if not dirty:
+        return {"commit": commit, "date": date}
+    return {"commit": commit + "+dirty", "date": date, "dirty": dirty}
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def percentile(values: list[float], q: float) -> float:

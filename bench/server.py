@@ -25,6 +25,15 @@ def running_server(
     data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
 ) -> Iterator[str]:
     """Yield the base URL of a ``mixopt serve`` subprocess; stops it afterwards."""
+    with server_process(data_dir, *args, env=env, timeout=timeout) as (url, _):
+        yield url
+
+
+@contextmanager
+def server_process(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Yield the base URL and the process of a ready ``mixopt serve`` (for benchmarks that read its memory)."""
     port = free_port()
     full_env = {**os.environ, "MIXOPT_DATA_DIR": str(data_dir), **(env or {})}
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -53,7 +62,7 @@ def running_server(
             if time.monotonic() > deadline:
                 raise TimeoutError("mixopt serve did not become ready")
             time.sleep(0.2)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:

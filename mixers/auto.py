@@ -7,7 +7,7 @@
 - Otherwise ``regmix`` with its default config, which carries the proxy-scale ranking to the target (RegMix's
   assumption, stated in the answer's ``transfer``).
 
-Evidence. On the simulator (``bench/bench_scale_sim.py``: 40 small + 14 medium proxy runs, answers trained at a
+Evidence. On the simulator (``bench/sim/scale.py``: 40 small + 14 medium proxy runs, answers trained at a
 target 7x the parameters and 16x the tokens, 5 draws) ``auto``'s answer is 4.42% from the best known against
 6.94% for uniform, 15.9% for natural and 8.12% for the best small run; always taking ``mfbo`` across fidelities
 would give 16.98% (its GP extrapolates to a corner), always ``regmix`` 4.33%, ``mixing_law`` 2.46%. On real

@@ -17,7 +17,7 @@ optimum within the region of each multiple, and the held-out runs nearest that o
 mean standardized objective; the multiple with the best mean over folds wins (ties: the smaller). Far from the
 data the nearest held-out runs are poor ones, so the law is followed only as far as held-out runs confirm.
 (On the 6-domain simulator world, 256 small runs: a fixed multiple of 0.25 gave a 3.2% gap at the target
-fidelity, 2 gave 19%, the law's vertex 37%; ``bench/bench_law_trust.py``.)
+fidelity, 2 gave 19%, the law's vertex 37%; ``bench/sim/law_trust.py``.)
 
 Domain laws (default, when the data allow): when every run also reports a loss per domain (``val/<domain>`` or
 ``<domain>``, Aioli's names) and the objective is one other metric, each domain loss gets its own law and the

@@ -212,7 +212,7 @@ def diverse_top(
     Greedy local penalization: after each pick, every score is multiplied by ``1 - exp(-dist^2 / length^2)``
     (dist: Euclidean distance to the pick), so near-duplicates of a pick lose their appeal. ``avoid`` rows
     (e.g. pending runs) penalize from the start. ``length`` is ``diversity`` times the median distance from the
-    candidates to their centroid (1.0 did best among 0.5-3 in the RegMix pool replay, ``bench/pool_replay.py``).
+    candidates to their centroid (1.0 did best among 0.5-3 in the RegMix pool replay, ``bench/replay/regmix_pool.py``).
     Scores are shifted to be positive first. Hand-written: greedy batch
     selection with a distance penalty is a few lines, and no library provides it for a plain candidate set.
     """

@@ -221,7 +221,7 @@ class _ActiveScorer:
 
     Why the plausibility: disagreement alone is largest at the recipe's rare near-vertex draws (all 8 runs of a
     batch had one domain >= 0.94), which teach the model little about the mixtures it is asked to rank, and
-    active lost to random order on the pool replay (``bench/pool_replay.py``). Committees of the default model
+    active lost to random order on the pool replay (``bench/replay/regmix_pool.py``). Committees of the default model
     (LightGBM + law members), integrated variance reduction, ranking disagreement, exploit mixes, k-center and
     kernel herding did no better there (bench/README.md lists the figures).
     """
@@ -382,7 +382,7 @@ class RegMixMixer(SingleFidelityMixer):
     def _cross_validate_blend(self, ts: TrainingSet) -> None:
         """Out-of-fold predictions of both members on the same folds, then the blend weights (``auto``).
 
-        Evidence for the defaults (``bench/bench_regmix_blend.py``): on the RegMix 1M test runs the blend beats
+        Evidence for the defaults (``bench/replay/regmix_blend.py``): on the RegMix 1M test runs the blend beats
         both members at every training-set size from 32 to 512 (0.933 vs 0.890 / 0.907 at 32, 0.9918 vs 0.9904 /
         0.964 at 512), most at small sizes where the two err differently. Cross-validation at the training
         fidelity favours the trees (they are best at that scale: stacking gives them 0.84 on the 512 runs), while

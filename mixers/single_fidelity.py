@@ -68,7 +68,7 @@ class SingleFidelityConfig(MixerConfig):
         description="how answers reach a fidelity other than the train fidelity: assume (default): the "
         "train-fidelity fit is carried over unchanged (RegMix's rank-invariance assumption); shift: when at least "
         "d + 2 runs sit at other fidelities, a model of how the objective's mixture dependence moves with "
-        "log-compute (mixers/scale_shift.py) is fitted on them and applied. On real training (bench_lm_scale) "
+        "log-compute (mixers/scale_shift.py) is fitted on them and applied. On real training (bench.lm.scale) "
         "the shift did not beat assume; for runs at several fidelities use mfbo or auto",
     )
 

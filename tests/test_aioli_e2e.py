@@ -8,10 +8,10 @@ import itertools
 import numpy as np
 import pytest
 
-from bench.bench_aioli import problem_of
-from bench.campaign import create_project
 from bench.server import running_server
 from bench.sim import Trainer, preset_world
+from bench.sim.aioli import problem_of
+from bench.sim.campaign import create_project
 from mixers.aioli import AioliConfig, AioliMixer
 from mixers.types import Report
 from mixopt.client import Client

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.bench_campaigns import FAST_REGMIX
-from bench.campaign import Oracle, run_campaign
 from bench.server import running_server
 from bench.sim import Job, fidelity, preset_world, run_many
+from bench.sim.campaign import Oracle, run_campaign
+from bench.sim.campaigns import FAST_REGMIX
 from mixopt.client import Client
 
 

@@ -1,4 +1,4 @@
-"""The CPU smoke path of ``bench_lm_scale`` (issue 28): every phase with tiny GPTs on tiny shards, through a real
+"""The CPU smoke path of ``bench.lm.scale`` (issue 28): every phase with tiny GPTs on tiny shards, through a real
 ``mixopt serve``: proxy runs at two sizes posting every loss (targets included), each arm's answer for two larger
 sizes, the hand-off session from ``auto``'s recommendation reporting the target, and the report's replay of
 ``auto``."""
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import bench_lm_scale as scale
 from bench import common
+from bench.lm import scale
 from bench.lm.corpus import write_shards
 from bench.lm.experiment import Scale
 
@@ -73,7 +73,7 @@ def test_every_phase_end_to_end_on_the_cpu(tiny_corpus: Path) -> None:
 
 @pytest.mark.slow
 def test_aioli_at_the_paper_protocol_on_the_cpu(tiny_corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench import bench_lm_aioli_paper as paper
+    from bench.lm import aioli_paper as paper
 
     monkeypatch.setattr(paper, "SEEDS", (0, 1))
     payload = paper.run(quick=True, procs=2)

@@ -99,7 +99,7 @@ SOURCES: tuple[DomainSource, ...] = (
     DomainSource("perl_pod", ("perl-doc",), "Artistic-1.0 or GPL-1+ (Perl 5 documentation)", _perl_pod),
 )
 
-#: Text sets the target benchmark scores but never trains on (``bench.bench_lm_scale``): kernel documentation
+#: Text sets the target benchmark scores but never trains on (``bench.lm.scale``): kernel documentation
 #: (reStructuredText prose about C code) and Perl's POD manuals (prose about a programming language).
 TARGETS = ("kernel_docs", "perl_pod")
 

@@ -5,7 +5,7 @@
 (c) static: train at a recommended mixture.
 
 ``make_trainer(weights_or_none) -> Trainer`` builds a fresh model for one run (the caller chooses size, steps,
-device and seed). The benchmark (:mod:`bench.bench_lm`) runs exactly these functions in its worker processes.
+device and seed). The benchmarks in :mod:`bench.lm` run exactly these functions in their worker processes.
 """
 
 from __future__ import annotations

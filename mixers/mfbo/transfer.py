@@ -45,7 +45,7 @@ def measure_transfer(model: MFBOModel) -> Transfer:
 
     The Pearson correlation (floored at 0) of the losses at the mixtures run both at ``s`` and at the target,
     corrected for their range (:func:`range_corrected_correlation`). Only observed pairs count: on
-    bench.pool_replay_mf, filling unpaired target mixtures with a GP's prediction at ``s`` collapsed the
+    bench.replay.mfbo_mf_pool, filling unpaired target mixtures with a GP's prediction at ``s`` collapsed the
     correlation of a fidelity that ranks with Spearman 0.93 to 0.0 to 0.3 once target runs left the pairs (the GP
     on a few runs at ``s`` predicts poorly there), and so did the share of the target runs' leave-one-out error
     that the runs at ``s`` remove.

@@ -24,7 +24,7 @@ def screen_runs(model: MFBOModel, low: Mapping[str, float], target: Mapping[str,
     """Runs at ``low`` before calibration pairs: ``screen_runs``, or by default a BO initial design
     (``max(5, 2 d)``) and at least one target run's worth of cost (``cost(target) / cost(low)``, at most
     ``SCREEN_RUNS_PER_DOMAIN * d``). Where a cheap run costs 1/115 of a target run (the simulator campaigns
-    of bench.bench_campaigns), 12 screens before the 3 calibration pairs left the recommendation 1.7% off
+    of bench.sim.campaigns), 12 screens before the 3 calibration pairs left the recommendation 1.7% off
     the best mixture after 8 target runs' cost; 116 screens brought it within 1% at 0.35."""
     if model.config.screen_runs is not None:
         return model.config.screen_runs

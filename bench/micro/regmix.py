@@ -8,7 +8,7 @@ cross-validated blend weights) and with ``model: lightgbm`` (the target was set 
 ``lightgbm.LGBMRegressor`` (same hyperparameters, ``n_jobs=2``): fit, predict every candidate, average the best
 128 (no cross-validation). Each is the median of 3 repeats; the ratio is (a) / (b).
 
-    python -m bench.bench_regmix
+    python -m bench.micro.regmix
 """
 
 from __future__ import annotations
@@ -16,19 +16,17 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from bench.common import DEMO_DATA, write_json
 from bench.common import progress as make_progress
-from bench.common import write_json
 from mixers.regmix import RegMixConfig, RegMixMixer
 from mixers.types import DomainSpec, Objective, Observation, Problem
 
-DEMO = Path(__file__).resolve().parents[1] / "app" / "demo" / "regmix"
 TARGET = "metric/the_pile_pile_cc_val_loss"
 REPEATS = 3
 TARGET_SECONDS = 2.0
@@ -36,11 +34,11 @@ TARGET_SECONDS = 2.0
 
 def load() -> tuple[pd.DataFrame, pd.Series, np.ndarray]:
     """The 512 train mixtures (DataFrame), their Pile-CC loss, and the prior ``(17,)``."""
-    mix = pd.read_csv(DEMO / "train_mixture_1m.csv")
-    loss = pd.read_csv(DEMO / "train_pile_loss_1m.csv")
+    mix = pd.read_csv(DEMO_DATA / "train_mixture_1m.csv")
+    loss = pd.read_csv(DEMO_DATA / "train_pile_loss_1m.csv")
     df = mix.merge(loss, on="index")
     x = df[[c for c in mix.columns if c != "index"]]
-    shares = pd.read_csv(DEMO / "domains.csv")["token_share"].to_numpy(dtype=np.float64)
+    shares = pd.read_csv(DEMO_DATA / "domains.csv")["token_share"].to_numpy(dtype=np.float64)
     return x, df[TARGET], shares / shares.sum()
 
 

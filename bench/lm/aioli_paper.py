@@ -1,11 +1,11 @@
 """Aioli at its paper's protocol on real LM training: the paper's settings (``lp_rounds`` 4, ``lp_steps`` 6,
 ``eta`` 0.1, ``ema`` 0.5, ``one_hot_factor`` 0.5, 250-step rounds), runs of 4000 steps, against ``uniform`` (the
-paper's "stratified": equal weight per group) on the three 3-domain settings of ``bench_lm_aioli``, 3 seeds,
+paper's "stratified": equal weight per group) on the three 3-domain settings of ``bench.lm.aioli``, 3 seeds,
 same token budget (Aioli's sweeps count against it). The score is the paper's: the mean over the domains of the
 per-domain validation loss. Every report's mixture is kept, so the plot shows what Aioli did with the mixture.
 
-    python -m bench.bench_lm_aioli_paper --procs 16     # on a GPU machine: the committed results
-    python -m bench.bench_lm_aioli_paper --quick        # a CPU-sized check
+    python -m bench.lm.aioli_paper --procs 16     # on a GPU machine: the committed results
+    python -m bench.lm.aioli_paper --quick        # a CPU-sized check
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import os
 import time
 from typing import Any
 
-from bench.bench_lm_aioli import SUBSETS, _manifest_tokens
-from bench.bench_lm_scale import lm_server
 from bench.common import results_dir, save_figure, stamp, use_quick_results, write_json
+from bench.lm.aioli import SUBSETS, _manifest_tokens
 from bench.lm.experiment import SEEDS, Arm, Scale, create_project, data_dir, uniform
 from bench.lm.pool import Job
+from bench.lm.scale import lm_server
 
 PAPER = {"lp_rounds": 4, "lp_steps": 6, "eta": 0.1, "ema": 0.5, "one_hot_factor": 0.5, "round_steps": 250}
 QUICK_CFG = {"lp_rounds": 1, "lp_steps": 2, "eta": 0.1, "ema": 0.5, "one_hot_factor": 0.5, "round_steps": 10}

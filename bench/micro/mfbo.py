@@ -16,7 +16,7 @@ Quality: Spearman of each model's target-fidelity predictions on 500 held-out mi
 and the true target loss of ``mfbo``'s recommendation against the best of the 60 target runs. Also the GP on
 the real RegMix data (fit on the 512 train runs, Spearman on the 256 test runs, Pile-CC loss).
 
-Run: ``python -m bench.bench_mfbo`` (prints a table, writes ``bench/results/mfbo.json``).
+Run: ``python -m bench.micro.mfbo`` (prints a table, writes ``bench/results/mfbo.json``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,8 +35,8 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from threadpoolctl import threadpool_limits
 
+from bench.common import DEMO_DATA, write_json
 from bench.common import progress as make_progress
-from bench.common import write_json
 from mixers.mfbo import MFBOConfig, MFBOMixer
 from mixers.types import DomainSpec, Objective, Observation, Problem
 
@@ -45,7 +44,6 @@ D = 17
 LOW = {"params": 1e6, "tokens": 1e9}
 TARGET = {"params": 1e8, "tokens": 1e10}
 N_LOW, N_TARGET, BATCH, REPEATS = 240, 60, 8, 3
-REGMIX = Path(__file__).resolve().parents[1] / "app" / "demo" / "regmix"
 REGMIX_METRIC = "metric/the_pile_pile_cc_val_loss"
 
 
@@ -99,8 +97,8 @@ def _baseline(obs: list[Observation], seed: int) -> tuple[float, GaussianProcess
 
 def _regmix() -> dict[str, Any]:
     def load(split: str) -> pd.DataFrame:
-        mix = pd.read_csv(REGMIX / f"{split}_mixture_1m.csv")
-        return mix.merge(pd.read_csv(REGMIX / f"{split}_pile_loss_1m.csv"), on="index")
+        mix = pd.read_csv(DEMO_DATA / f"{split}_mixture_1m.csv")
+        return mix.merge(pd.read_csv(DEMO_DATA / f"{split}_pile_loss_1m.csv"), on="index")
 
     train, test = load("train"), load("test")
     doms = [c for c in train.columns if c.startswith("train_")]

@@ -1,6 +1,6 @@
 """Multi-fidelity pool replay: does ``mfbo`` stop paying for fidelities that do not inform the target?
 
-Two worlds on the simulator pool of ``bench.mf_pool`` (the same mixtures and target losses; different lower
+Two worlds on the simulator pool of ``bench.replay.mf_pool`` (the same mixtures and target losses; different lower
 fidelities): in the *weak* world the smallest fidelity ranks the mixtures with Spearman about 0.5 against the
 target, in the *strong* world about 0.9. Each world is a ladder of three fidelities posted with the costs of the
 issue's real-world example (0.177, 0.482, 1). A campaign proposes batches of 2 (``candidates`` = the pool, the
@@ -15,7 +15,7 @@ mixtures has been run at the target; its score is the cost spent until then. Arm
 - ``mfbo`` with ``multi_fidelity: false`` (target only; identical in both worlds, so run once);
 - random order at the target (one run of cost 1 at a time; same seeds).
 
-    python -m bench.pool_replay_mf [--seeds 10] [--quick]
+    python -m bench.replay.mfbo_mf_pool [--seeds 10] [--quick]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import progress, save_figure, use_quick_results, write_json
-from bench.mf_pool import load
+from bench.replay.mf_pool import load
 from mixers.mfbo import MFBOConfig, MFBOMixer
 from mixers.types import DomainSpec, Objective, Observation, Problem
 

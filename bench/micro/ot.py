@@ -10,7 +10,7 @@ precision, eps = 0.05 x median cost):
 - baselines in the same run: ``ot.dist`` + ``ot.emd2`` (exact) and ``ot.dist`` + ``ot.sinkhorn2`` (POT's
   Sinkhorn at the same eps) on the full cost matrix.
 
-Targets (DESIGN 8): one distance under 1 s; a recommendation under 10 s. Run: ``python -m bench.bench_ot``.
+Targets (DESIGN 8): one distance under 1 s; a recommendation under 10 s. Run: ``python -m bench.micro.ot``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Build the multi-fidelity pool that ``bench.pool_replay_mf`` replays: simulator losses of one set of mixtures at
+"""Build the multi-fidelity pool that ``bench.replay.mfbo_mf_pool`` replays: simulator losses of one set of mixtures at
 several fidelities, cached in ``bench/data/mf_pool.json`` (committed; rebuild with this module).
 
 The world is the simulator's 5-domain preset (four Markov-chain domains and a noise domain; metric ``target``).
@@ -7,24 +7,23 @@ Each of ``--n`` mixtures (Dirichlet draws at three concentrations, seeded) is tr
 tokens set how well a small run's ranking of mixtures agrees with the target's: rank 1 on 2^15 tokens agrees
 weakly, rank 4 on 2^18 strongly (the Spearman of each fidelity against the target is stored with the pool).
 
-    python -m bench.mf_pool [--n 160]
+    python -m bench.replay.mf_pool [--n 160]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.stats import spearmanr
 
-from bench.common import progress
+from bench.common import DATA, progress
 from bench.sim import Job, preset_world, run_many
 from bench.sim.model import n_params
 
-POOL_PATH = Path(__file__).resolve().parent / "data" / "mf_pool.json"
+POOL_PATH = DATA / "mf_pool.json"
 N_DOMAINS = 5
 # name: (rank, tokens); "target" is the fidelity whose best mixtures the campaigns look for.
 FIDELITIES: dict[str, tuple[int, int]] = {

@@ -7,20 +7,19 @@ trained at the small fidelity, Spearman on ``SIM_TEST`` other mixtures trained a
 small fidelity, for the same-fidelity figure). Members: ``regmix`` with ``model: lightgbm`` and ``mixing_law``,
 each as its own mixer with default settings; the baseline of the ratios is the worse member in the same run.
 
-    python -m bench.bench_regmix_blend [--quick]
+    python -m bench.replay.regmix_blend [--quick]
 """
 
 from __future__ import annotations
 
 import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bench.common import progress, save_figure, use_quick_results, write_json
+from bench.common import DEMO_DATA, progress, save_figure, use_quick_results, write_json
 from mixers.base import OfflineMixer
 from mixers.mixing_law import MixingLawMixer
 from mixers.proposals import ProposalRecipe
@@ -28,7 +27,6 @@ from mixers.regmix import RegMixConfig, RegMixMixer
 from mixers.training import safe_spearman
 from mixers.types import DomainSpec, FloatArray, Objective, Observation, Problem
 
-DEMO = Path(__file__).resolve().parents[1] / "app" / "demo" / "regmix"
 TARGET = "metric/the_pile_pile_cc_val_loss"
 FID = {"params": 1e6, "tokens": 1e9}
 SIZES = (32, 64, 128, 256, 512)
@@ -45,8 +43,8 @@ def _make(model: str, problem: Problem, seed: int) -> OfflineMixer:
 
 
 def _load(split: str) -> tuple[FloatArray, FloatArray, list[str]]:
-    mix = pd.read_csv(DEMO / f"{split}_mixture_1m.csv")
-    df = mix.merge(pd.read_csv(DEMO / f"{split}_pile_loss_1m.csv"), on="index")
+    mix = pd.read_csv(DEMO_DATA / f"{split}_mixture_1m.csv")
+    df = mix.merge(pd.read_csv(DEMO_DATA / f"{split}_pile_loss_1m.csv"), on="index")
     cols = [c for c in mix.columns if c != "index"]
     return df[cols].to_numpy(np.float64), df[TARGET].to_numpy(np.float64), cols
 
@@ -91,7 +89,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         use_quick_results()
     x_tr, y_tr, names = _load("train")
     x_te, y_te, _ = _load("test")
-    shares = pd.read_csv(DEMO / "domains.csv")["token_share"].to_numpy(np.float64)
+    shares = pd.read_csv(DEMO_DATA / "domains.csv")["token_share"].to_numpy(np.float64)
     problem = _problem(names, shares, TARGET)
     sizes = (64, 512) if quick else SIZES
     seeds = 1 if quick else SEEDS

@@ -9,7 +9,7 @@ baseline, chosen on the very validation loss it is scored on. The score is the f
 per-domain validation loss (nats per byte, 512 windows of 256 bytes per domain).
 
     python -m bench --only lm_aioli              # on a GPU machine: the committed results
-    python -m bench.bench_lm_aioli --quick       # a CPU-sized check (tiny model, few steps)
+    python -m bench.lm.aioli --quick       # a CPU-sized check (tiny model, few steps)
 """
 
 from __future__ import annotations

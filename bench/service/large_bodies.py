@@ -3,17 +3,15 @@
 Issue 23 item 6: one run could carry a 73 MB trajectory (the server kept 1.5-1.9 GB of RSS) and an 89 MB JSON
 embedding upload was parsed on the event loop (a 3.6 s stall). This starts a server on a fresh SQLite data
 directory, sends each body, and prints the server's RSS (``/proc/<pid>/status``) before and after, and the
-longest ``/healthz`` latency seen while the body was being handled. Linux only; not a timed test.
+longest ``/healthz`` latency seen while the body was being handled. Linux only; not a timed test: its rows carry
+no target.
 
-    python -m bench.rss_large_bodies
+    python -m bench.service.large_bodies
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from bench.server import free_port
+from bench.common import write_json
+from bench.server import server_process
 
 PROJECT = {"name": "p", "domains": [{"name": "a"}, {"name": "b"}], "objective": {"metric": "loss"}}
 
@@ -77,37 +76,41 @@ def measure(url: str, pid: int, method: str, path: str, body: bytes) -> dict[str
     }
 
 
-def main() -> None:
-    data = Path(tempfile.mkdtemp(prefix="mixopt-rss-"))
-    port = free_port()
-    env = {**os.environ, "MIXOPT_DATA_DIR": str(data)}
-    log = (data / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+CASES = [  # (label, method, path, body size)
+    ("trajectory 100,000 points x 30 metrics", "POST", "/api/v1/projects/p/runs", ("trajectory", 100_000, 30)),
+    ("trajectory 10,000 points x 30 metrics", "POST", "/api/v1/projects/p/runs", ("trajectory", 10_000, 30)),
+    ("JSON embedding 5,000 x 1,000", "PUT", "/api/v1/projects/p/embeddings/a", ("embedding", 5_000, 1_000)),
+    ("JSON embedding 1,500 x 1,000", "PUT", "/api/v1/projects/p/embeddings/b", ("embedding", 1_500, 1_000)),
+]
+
+
+def run() -> dict[str, Any]:
+    cases = []
+    with tempfile.TemporaryDirectory(prefix="mixopt-rss-") as tmp, server_process(Path(tmp)) as (url, proc):
         httpx.post(f"{url}/api/v1/projects", json=PROJECT).raise_for_status()
-        cases = [
-            ("trajectory 100,000 points x 30 metrics", "POST", "/api/v1/projects/p/runs", trajectory_body(100_000, 30)),
-            ("trajectory 10,000 points x 30 metrics", "POST", "/api/v1/projects/p/runs", trajectory_body(10_000, 30)),
-            ("JSON embedding 5,000 x 1,000", "PUT", "/api/v1/projects/p/embeddings/a", embedding_body(5_000, 1_000)),
-            ("JSON embedding 1,500 x 1,000", "PUT", "/api/v1/projects/p/embeddings/b", embedding_body(1_500, 1_000)),
-        ]
-        print(f"server pid {proc.pid}, idle RSS {rss_mb(proc.pid):.0f} MB")
-        for label, method, path, body in cases:
-            print(label, measure(url, proc.pid, method, path, body), flush=True)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        idle = rss_mb(proc.pid)
+        print(f"server pid {proc.pid}, idle RSS {idle:.0f} MB")
+        for label, method, path, (kind, rows, cols) in CASES:
+            body = trajectory_body(rows, cols) if kind == "trajectory" else embedding_body(rows, cols)
+            cases.append({"body": label, **measure(url, proc.pid, method, path, body)})
+            print(cases[-1], flush=True)
+    payload = {"idle_rss_mb": round(idle, 0), "cases": cases}
+    write_json("large_bodies", payload)
+    return payload
+
+
+def table(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{
+        "benchmark": f"large body: {c['body']} ({c['body_mb']} MB)",
+        "value": f"{c['status']}, RSS {c['rss_before_mb']:.0f} -> {c['rss_after_mb']:.0f} MB, "
+                 f"worst /healthz {c['worst_healthz_s']:.2f} s",
+        "baseline": f"idle RSS {payload['idle_rss_mb']:.0f} MB",
+        "ratio": "",
+        "target": "",
+        "ok": None,
+    } for c in payload["cases"]]
 
 
 if __name__ == "__main__":
-    main()
+    run()
+    print("wrote bench/results/large_bodies.json")

@@ -6,7 +6,7 @@ mixture of the best proxy run, and Aioli, 3 seeds each, same token budget.
 The score is the final mean over domains of the per-domain validation loss (nats per byte).
 
     python -m bench --only lm_campaign           # on a GPU machine: the committed results
-    python -m bench.bench_lm_campaign --quick    # a CPU-sized check
+    python -m bench.lm.campaign --quick    # a CPU-sized check
 """
 
 from __future__ import annotations

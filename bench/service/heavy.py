@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.common import percentile, progress, save_figure, scratch_postgres, stamp, write_json
+from bench.common import percentile, progress, save_figure, scratch_postgres, write_json
 from bench.server import running_server
 
 DOMAINS = 39
@@ -135,7 +135,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                     env = {"MIXOPT_DATABASE_URL": pg.replace("postgresql://", "postgresql+psycopg://", 1)}
                     with running_server(Path(tmp) / "pg", env=env) as url:
                         results.append(_backend(url, n_runs, "postgresql", bar, task))
-    payload = {"benchmark": "heavy", **stamp(), "mixer": REGMIX, "goal_ratio": GOAL_RATIO,
+    payload = {"benchmark": "heavy", "mixer": REGMIX, "goal_ratio": GOAL_RATIO,
                "healthz_goal_ms": HEALTHZ_GOAL_MS, "results": results}
     write_json("heavy", payload)
     _plot(results)

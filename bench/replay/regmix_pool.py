@@ -5,7 +5,7 @@ The 512 train mixtures are the candidate pool; a run's result is revealed only o
 default ``regmix`` model is fitted on what was revealed and scored by Spearman on the 256 test runs.
 Goal: active at 128 revealed matches random at 256.
 
-    python -m bench.pool_replay [--seeds 5] [--exploit 0.0]
+    python -m bench.replay.regmix_pool [--seeds 5] [--exploit 0.0]
 """
 
 from __future__ import annotations
@@ -13,18 +13,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from bench.common import progress, results_dir, write_json
+from bench.common import DEMO_DATA, progress, results_dir, write_json
 from mixers.regmix import RegMixConfig, RegMixMixer
 from mixers.types import DomainSpec, Objective, Observation, Problem
 
-DEMO = Path(__file__).resolve().parents[1] / "app" / "demo" / "regmix"
 TARGET = "metric/the_pile_pile_cc_val_loss"
 FIDELITY = {"params": 1e6, "tokens": 1e9}
 BATCH = 16
@@ -33,15 +31,15 @@ CHECKPOINTS = (64, 128, 256)
 
 def load(split: str) -> tuple[np.ndarray, np.ndarray]:
     """Mixtures ``(n, 17)`` (renormalized) and the Pile-CC loss ``(n,)`` of ``split``."""
-    mix = pd.read_csv(DEMO / f"{split}_mixture_1m.csv")
-    loss = pd.read_csv(DEMO / f"{split}_pile_loss_1m.csv")
+    mix = pd.read_csv(DEMO_DATA / f"{split}_mixture_1m.csv")
+    loss = pd.read_csv(DEMO_DATA / f"{split}_pile_loss_1m.csv")
     df = mix.merge(loss, on="index")
     w = df[[c for c in mix.columns if c != "index"]].to_numpy(dtype=np.float64)
     return w / w.sum(axis=1, keepdims=True), df[TARGET].to_numpy(dtype=np.float64)
 
 
 def problem() -> Problem:
-    shares = pd.read_csv(DEMO / "domains.csv")
+    shares = pd.read_csv(DEMO_DATA / "domains.csv")
     return Problem(
         domains=tuple(
             DomainSpec(str(name), tokens=float(share))

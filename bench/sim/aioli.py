@@ -6,7 +6,7 @@ machine, the same code the server runs for a session), the uniform mixture, the 
 mixture, and for 2 and 3 domains every static mixture of a 0.1 grid. The score is the final mean validation
 loss over the domains (the objective Aioli optimizes, DESIGN 4.3); the target loss is reported too.
 
-    python -m bench.bench_aioli [--quick]
+    python -m bench.sim.aioli [--quick]
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ world's own target mixture (``World.relevance``), everything any campaign found,
 Dirichlet(prior) mixtures trained at the target fidelity; that sample also gives random search's expected cost
 (see :func:`random_cost_bound`), the baseline of the ratios.
 
-    python -m bench.bench_campaigns [--quick] [--arms LABEL ...]
+    python -m bench.sim.campaigns [--quick] [--arms LABEL ...]
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 from rich.progress import Progress
 
-from bench.campaign import OBJECTIVE, Oracle, Trace, run_campaign
 from bench.common import progress, results_dir, save_figure, use_quick_results, write_json
 from bench.server import running_server
 from bench.sim import Job, World, fidelity, preset_world, run_many
+from bench.sim.campaign import OBJECTIVE, Oracle, Trace, run_campaign
 from mixopt.client import Client
 
 FAST_REGMIX = {"n_estimators": 300, "n_candidates": 20_000, "top_k": 32, "cv_trees": 50}
@@ -96,7 +96,7 @@ def run(quick: bool = False, only: Sequence[str] | None = None) -> dict[str, Any
         best, rnd = float(saved["best"]), dict(saved["random_sample"])
         if min(t.points[-1]["best"] for t in traces) < best:
             raise RuntimeError("a rerun arm beat the saved best: the random sample's hits must be recounted; "
-                               "run every arm (python -m bench.bench_campaigns)")
+                               "run every arm (python -m bench.sim.campaigns)")
         threshold = float(saved["threshold"])
     else:
         best = min([known, *sample] + [t.points[-1]["best"] for t in traces])

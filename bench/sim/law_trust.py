@@ -1,6 +1,6 @@
 """``mixing_law``'s trust region: the gap of its recommendation at the target fidelity, before and after.
 
-A reduced form of the ``mixing_law-small`` campaign arm (``bench/bench_campaigns.py``): on the 6-domain simulator
+A reduced form of the ``mixing_law-small`` campaign arm (``bench/sim/campaigns.py``): on the 6-domain simulator
 world, ``RUNS`` RegMix-recipe mixtures are trained at the small fidelity (the arm's proposals are the same recipe
 draws), the law is fitted in-process, and its recommendation is trained at the target fidelity. The runs carry every
 metric the simulator reports (the target and a validation loss per domain), as the campaign posts them. Arms, on the
@@ -10,7 +10,7 @@ non-negative combination of them), and ``regmix`` (``model: auto``) for referenc
 recommendation / best known - 1, the best known being the minimum over the world's own target mixture and every
 mixture evaluated here.
 
-    python -m bench.bench_law_trust [--quick] [--domains 6] [--processes 2]
+    python -m bench.sim.law_trust [--quick] [--domains 6] [--processes 2]
 """
 
 from __future__ import annotations

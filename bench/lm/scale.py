@@ -21,10 +21,10 @@ Arms with the same mixture are trained once. Two phases so that each fits in one
 trains the proxies and the medium arms and saves the plan (every arm's mixture for both sizes); ``--phase large``
 trains the large arms from the saved plan; ``--phase report`` merges both into ``lm/scale.json`` and its plot.
 
-    python -m bench.bench_lm_scale --phase medium --procs 14     # GPU call 1
-    python -m bench.bench_lm_scale --phase large --procs 14      # GPU call 2
-    python -m bench.bench_lm_scale --phase report                # here: JSON, PNG, table
-    python -m bench.bench_lm_scale --quick                       # every phase on the CPU with tiny models
+    python -m bench.lm.scale --phase medium --procs 14     # GPU call 1
+    python -m bench.lm.scale --phase large --procs 14      # GPU call 2
+    python -m bench.lm.scale --phase report                # here: JSON, PNG, table
+    python -m bench.lm.scale --quick                       # every phase on the CPU with tiny models
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.bench_lm_campaign import fidelity
 from bench.common import progress, results_dir, save_figure, stamp, use_quick_results, write_json
+from bench.lm.campaign import fidelity
 from bench.lm.experiment import SEEDS, Scale, data_dir, natural, uniform
 from bench.lm.pool import Job, Pool
 from bench.server import running_server

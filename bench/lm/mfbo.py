@@ -2,10 +2,10 @@
 (the small GPT or the medium one, both for the proxy's short step count), batch after batch, learning the cost of
 each from the posted results; its recommendation at the target (medium size, full step count) is then trained
 against uniform and natural, 3 seeds each, in the same call. Same objective and domains as
-``bench_lm_campaign`` (the mean per-domain validation loss over the six corpus domains).
+``bench.lm.campaign`` (the mean per-domain validation loss over the six corpus domains).
 
     python -m bench --only lm_mfbo               # on a GPU machine: the committed results
-    python -m bench.bench_lm_mfbo --quick        # a quick check of the code path
+    python -m bench.lm.mfbo --quick        # a quick check of the code path
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from bench.bench_lm_campaign import fidelity
 from bench.common import progress, results_dir, save_figure, use_quick_results, write_json
+from bench.lm.campaign import fidelity
 from bench.lm.experiment import SEEDS, Arm, Scale, create_project, data_dir, natural, uniform
 from bench.lm.pool import Job, Pool
 from bench.server import running_server

@@ -6,9 +6,9 @@ arm's recommendation for the ``target`` fidelity (32x the parameters' rank and 1
 trained there. Arms: ``auto`` (mfbo on these runs), ``regmix`` (default: the small-scale fit carried over),
 ``regmix`` with the scale shift, ``mixing_law``, the best small run, uniform and natural (token shares). Gap = target
 loss / best known - 1 (the best known: the minimum over the world's own target mixture and every answer here).
-Mixers are fitted in-process, as in ``bench_law_trust``.
+Mixers are fitted in-process, as in ``bench.sim.law_trust``.
 
-    python -m bench.bench_scale_sim [--quick] [--seeds 5] [--processes 2]
+    python -m bench.sim.scale [--quick] [--seeds 5] [--processes 2]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ The pool is the 512 train mixtures; a run's loss is revealed only when the mixer
 cost equals runs; both ``mfbo``'s default config and ``multi_fidelity: false`` are replayed (with one fidelity
 offered they should propose alike).
 
-    python -m bench.pool_replay_mfbo [--seeds 5] [--budget 160]
+    python -m bench.replay.mfbo_pool [--seeds 5] [--budget 160]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import progress, write_json
-from bench.pool_replay import FIDELITY, TARGET, load, problem
+from bench.replay.regmix_pool import FIDELITY, TARGET, load, problem
 from mixers.mfbo import MFBOConfig, MFBOMixer
 from mixers.types import Observation
 
