@@ -1,4 +1,4 @@
-"""``auto``: mixopt's default answer, a choice of mixer by evidence from the project's own runs (issue 28).
+"""``auto``: mixopt's default answer, a choice of mixer by evidence from the project's own runs.
 
 - Runs at two or more fidelities (at least ``MIN_TOP_RUNS`` at the largest): each candidate (``regmix``,
   ``mixing_law``, ``mfbo``, default configs) is scored on the question the answer at the target asks, one rung

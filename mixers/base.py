@@ -54,7 +54,7 @@ def held_out_mixtures(runs: Sequence[Observation], d: int) -> FloatArray:
     return np.vstack([np.asarray(o.weights, dtype=np.float64) for o in runs])
 
 
-# Bounds shared by the mixers' configs (every numeric field is bounded and finite: issue 23).
+# Bounds shared by the mixers' configs: every numeric field is bounded and finite, so no config asks for unbounded work.
 MAX_STEPS = 10**9  # training steps (a session's steps are 32-bit columns)
 MAX_PENALTY = 1e6  # regularization weights (kl_to_prior, ridge penalties, Huber scales)
 

@@ -1,5 +1,5 @@
 """How far an answer lies from the runs behind it: in the mixture (the nearest run) and in scale (log-compute
-beyond the largest run), for the diagnostics of every recommendation (issue 28)."""
+beyond the largest run), for the diagnostics of every recommendation."""
 
 from __future__ import annotations
 

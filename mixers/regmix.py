@@ -386,7 +386,7 @@ class RegMixMixer(SingleFidelityMixer):
         both members at every training-set size from 32 to 512 (0.933 vs 0.890 / 0.907 at 32, 0.9918 vs 0.9904 /
         0.964 at 512), most at small sizes where the two err differently. Cross-validation at the training
         fidelity favours the trees (they are best at that scale: stacking gives them 0.84 on the 512 runs), while
-        on the larger real runs the law ranks better (Spearman 0.986 vs 0.962 at 1B, reported in issue 15) and an
+        on the larger real runs the law ranks better (Spearman 0.986 vs 0.962 on 1B runs) and an
         equal blend beat both on a 39-domain swarm; so the stacking weights are shrunk half-way to equal weights
         (``blend_shrink``). The cost shows in the simulator, where the law does not transfer better: fitted on
         small runs of a 24-domain world, the blend ranks target-fidelity runs at 0.903 against LightGBM's 0.938

@@ -1,4 +1,4 @@
-"""Honest fidelity over HTTP (issue 14): ``predicted_fidelity`` and ``transfer`` on every answer, the project's
+"""Honest fidelity over HTTP: ``predicted_fidelity`` and ``transfer`` on every answer, the project's
 fidelity ladder, default proposal fidelities, and a target that names keys the runs do not."""
 
 from __future__ import annotations

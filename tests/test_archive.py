@@ -1,4 +1,4 @@
-"""Deleting a project is recoverable (issue 16, item 6): DELETE archives, restore brings it back, a purge needs
+"""Deleting a project is recoverable: DELETE archives, restore brings it back, a purge needs
 an admin token and the project's name as confirmation; a project token can never delete or purge."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A purged project's cached fits never answer for a new project (issue 23, item 2).
+"""A purged project's cached fits never answer for a new project.
 
 SQLite reuses the id of a purged project's row; the fit cache is keyed by the project's ``uid`` (a UUID made at
 creation), so a project created after a purge fits its own data.

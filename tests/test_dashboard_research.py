@@ -1,4 +1,4 @@
-"""The dashboard's second pass for researchers (issue 18), in Chromium against a real ``mixopt serve --demo``.
+"""The dashboard's second pass for researchers, in Chromium against a real ``mixopt serve --demo``.
 
 One test per item: mixer comparison that only pre-checks mixers that can answer, with progress and per-mixer
 errors; fidelity defaults and transfer labels; readable session plots (probe steps, smoothing, one colour and
@@ -132,7 +132,7 @@ def test_compare_prechecks_mixers_that_can_answer(
     assert page.evaluate(f"localStorage.getItem('mixopt.bestMixer.{DEMO}')") == "regmix"
     shot(page, "18-compare-errors", tmp_path)
     doc_shot(page, "compare-mixers")
-    # Before issue 15 a mixer that cannot answer is a 422; after it, a 200 carrying `error`.
+    # A mixer that cannot answer is a 200 carrying `error` (a 422 would fail the whole comparison).
     watched.assert_clean(allowed_status=(422,))
 
 

@@ -1,4 +1,4 @@
-"""The Docker image (issue 16, item 8).
+"""The Docker image.
 
 Static checks always run: the Dockerfile installs what the package declares and starts the ``mixopt`` script.
 

@@ -1,4 +1,4 @@
-"""PostgreSQL works out of the box (issue 16, item 5): psycopg is a default dependency, and a missing driver is a
+"""PostgreSQL works out of the box: psycopg is a default dependency, and a missing driver is a
 one-line error naming the package, not a traceback."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A fit that times out is cancelled and frees its worker; one project cannot take every worker; the configured
-timeout is the whole request's (issue 23, item 3). Test-only mixers, registered here and removed afterwards."""
+timeout is the whole request's. Test-only mixers, registered here and removed afterwards."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hostile input gets a 4xx problem naming the field and writes nothing (issue 16, item 1), on SQLite and PostgreSQL.
+"""Hostile input gets a 4xx problem naming the field and writes nothing, on SQLite and PostgreSQL.
 
 Each case here was a 500 (RecursionError, OverflowError, orjson's int64 limit, a 32-bit column) or was accepted
 without bound (a 50 MB tag value) before.

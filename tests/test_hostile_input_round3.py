@@ -1,4 +1,4 @@
-"""Issue 23 (reliability and security, round 3), on SQLite and PostgreSQL: text a database cannot store, duplicate
+"""Reliability and security, on SQLite and PostgreSQL: text a database cannot store, duplicate
 JSON keys, coerced trajectory steps, unsafe integers, -0.0 weights, oversized trajectories and deleting one run.
 
 Before the fixes: a NUL was stored on SQLite and a 500 on PostgreSQL (and one stored NUL metric name made
@@ -247,7 +247,7 @@ def test_purging_a_project_removes_its_embedding_arrays(
 def test_concurrent_embedding_puts_over_http_all_succeed(
     store: Store, client: TestClient, project: dict[str, Any]
 ) -> None:
-    """Issue 23 item 5 as reported: 160 concurrent PUTs to one set (2 were 500s on PostgreSQL)."""
+    """160 concurrent PUTs to one set all succeed on PostgreSQL."""
     import concurrent.futures
 
     bodies = [{"vectors": [[float(i % 4), 1.0], [2.0, 3.0]]} for i in range(160)]

@@ -1,4 +1,4 @@
-"""The CPU smoke path of ``bench.lm.scale`` (issue 28): every phase with tiny GPTs on tiny shards, through a real
+"""The CPU smoke path of ``bench.lm.scale``: every phase with tiny GPTs on tiny shards, through a real
 ``mixopt serve``: proxy runs at two sizes posting every loss (targets included), each arm's answer for two larger
 sizes, the hand-off session from ``auto``'s recommendation reporting the target, and the report's replay of
 ``auto``."""

@@ -1,4 +1,4 @@
-"""Issue 23 item 4: every numeric field of every registered mixer's config is bounded and finite.
+"""Every numeric field of every registered mixer's config is bounded and finite.
 
 Before: ``ridge_alpha: Infinity``, ``top_k: 2**64``, ``proposal_strength_max: Infinity`` and aioli's
 ``round_steps``/``prior_steps``/``total_steps: 2**64`` were 500s, and ``kl_to_prior: Infinity`` was accepted and

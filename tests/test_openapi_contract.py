@@ -1,4 +1,4 @@
-"""OpenAPI tells the truth (issue 16, items 2 and 3): problem+json error answers per operation, the registered
+"""OpenAPI tells the truth: problem+json error answers per operation, the registered
 mixers named, full ``Allow`` lists on 405, and /docs and /redoc served without any network."""
 
 from __future__ import annotations

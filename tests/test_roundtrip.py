@@ -1,4 +1,4 @@
-"""Export then import is lossless and idempotent (issue 16, item 4); ``mixopt runs --format json`` is the data."""
+"""Export then import is lossless and idempotent; ``mixopt runs --format json`` is the data."""
 
 from __future__ import annotations
 

@@ -221,7 +221,7 @@ def test_reads_do_not_wait_for_an_open_write_transaction(store: Store) -> None:
 
 
 def test_concurrent_embedding_writes_to_one_set_never_collide(store: Store) -> None:
-    """Issue 23 item 5: 2 of 160 concurrent PUTs were a unique violation (500) on PostgreSQL; now an upsert."""
+    """160 concurrent PUTs of one set all succeed on PostgreSQL: the write is an upsert, never a unique violation."""
     pid = _project(store)
     arrays = [np.full((3, 2), float(i % 4), dtype=np.float32) for i in range(160)]
     barrier = threading.Barrier(8)
@@ -241,7 +241,7 @@ def test_concurrent_embedding_writes_to_one_set_never_collide(store: Store) -> N
 
 
 def test_purge_and_overwrite_collect_arrays_no_set_uses(store: Store) -> None:
-    """Issue 23 item 9: a purged project's arrays stayed; shared arrays stay while another project uses them."""
+    """A purge removes the project's arrays; arrays shared with another project stay while it uses them."""
     p1, p2 = _project(store, "p1"), _project(store, "p2")
     shared = np.ones((2, 2), dtype=np.float32)
     own = np.zeros((2, 2), dtype=np.float32)

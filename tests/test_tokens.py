@@ -1,4 +1,4 @@
-"""Token lifecycle (issue 23, item 8): expiry and revocation are 401; ``mixopt token list | revoke``; a project
+"""Token lifecycle: expiry and revocation are 401; ``mixopt token list | revoke``; a project
 token gets the same 404 for another project (or its sessions) as for a missing one; an archived project's
 sessions are 404 until it is restored. On SQLite and PostgreSQL."""
 

@@ -1,4 +1,4 @@
-"""Answers that hold at the target scale, on real LM training (issue 28).
+"""Answers that hold at the target scale, on real LM training.
 
 Five training domains of Debian text (python, c_headers, man, dictionary, fortunes); the objective is a held-out
 *target* no run trains on: the validation loss on the Linux kernel documentation (``val/kernel_docs``). A second

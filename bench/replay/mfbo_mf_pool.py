@@ -10,8 +10,8 @@ mixtures has been run at the target; its score is the cost spent until then. Arm
 - ``mfbo`` (default config, offered the whole ladder: screening at the cheapest rung, pairs of its best mixtures
   at the target, the range-corrected transfer gate, then screen-and-climb or single-fidelity proposals);
 - ``mfbo`` with the knowledge gradient per unit cost behind the same gate (``acquisition: "kg"``);
-- ``mfbo`` with no gate and no calibration (``min_correlation=0, calibration_runs=0, acquisition="kg"``, the
-  model before issue 14, for reference);
+- ``mfbo`` with no gate and no calibration (``min_correlation=0, calibration_runs=0, acquisition="kg"``, an
+  ungated multi-fidelity model, for reference);
 - ``mfbo`` with ``multi_fidelity: false`` (target only; identical in both worlds, so run once);
 - random order at the target (one run of cost 1 at a time; same seeds).
 

@@ -1,5 +1,5 @@
 """``POST .../evaluations`` speed: a 5-fold comparison of ``regmix``, ``mixing_law`` and ``mfbo`` on the 512 demo runs,
-as a multiple of one cold ``regmix`` recommendation (DESIGN 5; issue 15's goal: at most 3x, stretch 1.5x).
+as a multiple of one cold ``regmix`` recommendation (DESIGN 5; the goal: at most 3x, stretch 1.5x).
 
 Against a ``mixopt serve --demo`` subprocess, through the Python client, in one run: (a) one cold ``regmix``
 recommendation (fresh server: the fit included), the baseline; (b) the evaluation (fresh server again, so no fit is

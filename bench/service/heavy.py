@@ -1,4 +1,4 @@
-"""Heavy requests (issue 23, item 10): ``regmix`` proposals of n=8 and n=1000, a 5-fold ``regmix`` evaluation, and
+"""Heavy requests: ``regmix`` proposals of n=8 and n=1000, a 5-fold ``regmix`` evaluation, and
 ``GET /healthz`` latency meanwhile, on 39 domains x 2,000 completed runs, against a ``mixopt serve`` subprocess.
 
 Baseline in the same run: one cold ``regmix`` recommendation on the same data and config (the fit included). Every

@@ -1,7 +1,7 @@
 """Memory and event-loop stall of a ``mixopt serve`` process around large accepted (or refused) bodies.
 
-Issue 23 item 6: one run could carry a 73 MB trajectory (the server kept 1.5-1.9 GB of RSS) and an 89 MB JSON
-embedding upload was parsed on the event loop (a 3.6 s stall). This starts a server on a fresh SQLite data
+What it guards: a run with a 73 MB trajectory once left the server at 1.5-1.9 GB of RSS, and an 89 MB JSON
+embedding upload parsed on the event loop stalled it 3.6 s. This starts a server on a fresh SQLite data
 directory, sends each body, and prints the server's RSS (``/proc/<pid>/status``) before and after, and the
 longest ``/healthz`` latency seen while the body was being handled. Linux only; not a timed test: its rows carry
 no target.

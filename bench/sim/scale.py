@@ -1,4 +1,4 @@
-"""The default answer across scale on the simulator (issue 28): proxies at two fidelities, answers at the target.
+"""The default answer across scale on the simulator: proxies at two fidelities, answers at the target.
 
 The out-of-sample check of ``auto`` that real training could not afford: on the simulator's 6-domain world,
 40 RegMix-recipe mixtures are trained at the ``small`` fidelity and 14 at ``medium`` (a new draw per seed); each

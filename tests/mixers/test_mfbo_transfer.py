@@ -1,5 +1,5 @@
 """``mfbo`` learns how much a lower fidelity tells about the target, and stops proposing runs there when it
-tells little (issue 14); it answers with the fidelity its numbers are for."""
+tells little; it answers with the fidelity its numbers are for."""
 
 from __future__ import annotations
 
