@@ -32,6 +32,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests.browser import wait_until
 from tests.conftest import REPO
 from tests.server import running_server
 
@@ -293,9 +294,9 @@ def test_analysis_plots(demo_url: str, http: httpx.Client, watched: Watched, tmp
     assert points == sum(objective(r) is not None for r in all_runs(http, DEMO) if r["status"] == "completed")
     expect(page.locator("#best-cost-card")).to_contain_text("No run has a cost yet")
     page.locator("#weights-card input[type=checkbox]").check()
-    page.wait_for_function("document.querySelector('#plot-weights').layout.xaxis.type === 'log'")
+    wait_until(page, "document.querySelector('#plot-weights').layout.xaxis.type === 'log'")
     page.locator("#weights-card input[type=checkbox]").uncheck()
-    page.wait_for_function("document.querySelector('#plot-weights').layout.xaxis.type === 'linear'")
+    wait_until(page, "document.querySelector('#plot-weights').layout.xaxis.type === 'linear'")
     shot(page, "04-analysis", tmp_path)
     watched.assert_clean()
 
@@ -489,7 +490,7 @@ def test_online_session_view(
     traces = page.evaluate("document.querySelector('#plot-session-losses').data.map(t => t.name)")
     assert traces == ["web", "code", "books"]
     page.locator("#session-hide-probes").uncheck()  # probe steps are hidden by default
-    page.wait_for_function(f"document.querySelector('#plot-session-losses').data[0].x.length === {reports}")
+    wait_until(page, f"document.querySelector('#plot-session-losses').data[0].x.length === {reports}")
     shot(page, "10-online-session", tmp_path)
     watched.assert_clean()
 

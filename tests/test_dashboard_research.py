@@ -24,6 +24,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests import test_dashboard as base
+from tests.browser import wait_until
 from tests.conftest import REPO
 from tests.test_dashboard import DEMO, Watched, all_runs, in_browser, objective, shot, small_project
 
@@ -365,11 +366,11 @@ def test_session_plots_hide_probes_smooth_and_share_colours(
     shot(page, "18-session-probes-hidden", tmp_path)
 
     page.locator("#session-hide-probes").uncheck()
-    page.wait_for_function(f"document.querySelector('#plot-session-losses').data[0].x.length > {len(losses[0]['x'])}")
+    wait_until(page, f"document.querySelector('#plot-session-losses').data[0].x.length > {len(losses[0]['x'])}")
     assert plot_data(page, "#plot-session-losses")[0]["x"] == [e["step"] for e in reports]
     page.locator("#session-hide-probes").check()
     page.locator("#session-smooth").fill("0.8")
-    page.wait_for_function("document.querySelector('#plot-session-losses').data.length === 34")
+    wait_until(page, "document.querySelector('#plot-session-losses').data.length === 34")
     smoothed = [t for t in plot_data(page, "#plot-session-losses") if t.get("meta", {}).get("smoothed")]
     raw = [t for t in plot_data(page, "#plot-session-losses") if t["name"].endswith("(raw)")]
     assert len(smoothed) == len(raw) == 17
@@ -414,7 +415,7 @@ def test_log_weight_keeps_zero_weight_runs_in_a_zero_bucket(
     page.goto(demo_url + f"/#/p/{DEMO}/analysis")
     page.wait_for_selector("#plot-weights svg.main-svg")
     page.locator("#analysis-logx").check()
-    page.wait_for_function("document.querySelector('#plot-weights').layout.xaxis.type === 'log'")
+    wait_until(page, "document.querySelector('#plot-weights').layout.xaxis.type === 'log'")
     data = plot_data(page, "#plot-weights")
     layout = plot_layout(page, "#plot-weights")
     panels = [t for t in data if t["name"] == "runs"]
@@ -529,7 +530,7 @@ def test_ten_thousand_runs_projects_list_columns_and_comparison(
     expect(page.locator("#compare-metrics thead th")).to_have_count(4)
     expect(page.locator("#compare-metrics td.winner")).to_have_count(1)
     page.select_option("#compare-trajectory-metric", "acc")
-    page.wait_for_function("document.querySelector('#plot-compare-trajectories').layout.yaxis.title.text === 'acc'")
+    wait_until(page, "document.querySelector('#plot-compare-trajectories').layout.yaxis.title.text === 'acc'")
     shot(page, "18-run-comparison", tmp_path)
     doc_shot(page, "runs-compare", "#run-compare")
     watched.assert_clean()
@@ -596,8 +597,9 @@ def test_mixture_map_marks_runs_proposals_and_recommendation(
     with page.expect_response(lambda r: "/recommendations" in r.url, timeout=120_000) as got:
         page.click("#map-recommend")
     assert got.value.ok and got.value.request.post_data_json["mixer"] == "regmix"
-    page.wait_for_function(
-        "document.querySelector('#plot-map').data.some(t => t.name.startsWith('recommendation') && t.x.length === 1)"
+    wait_until(
+        page,
+        "document.querySelector('#plot-map').data.some(t => t.name.startsWith('recommendation') && t.x.length === 1)",
     )
     names = [t["name"] for t in plot_data(page, "#plot-map")]
     assert "best run" in names and any(n.startswith("recommendation (regmix)") for n in names)
