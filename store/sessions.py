@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from store.base import StoreBase, rowcount
 from store.clock import utcnow
@@ -47,13 +48,7 @@ class SessionStore(StoreBase):
     def session_with_project(self, session_id: int) -> tuple[SessionRecord, ProjectRecord]:
         """The session and its live project, in one transaction (a session of an archived project is 404)."""
         with self.read() as s:
-            row = s.get(SessionRow, session_id)
-            if row is None:
-                raise session_not_found(session_id)
-            project = s.get(ProjectRow, row.project_id)
-            assert project is not None  # the foreign key cascades deletes
-            if project.archived_at is not None:
-                raise archived_session_project(project.name)
+            row, project = _live_session(s, session_id)
             return session_record(row), project_record(project)
 
     def session_for_report(
@@ -61,13 +56,7 @@ class SessionStore(StoreBase):
     ) -> tuple[SessionRecord, ProjectRecord, SessionEventRecord | None]:
         """The session, its project and the event already stored at ``step`` (if any), in one transaction."""
         with self.read() as s:
-            row = s.get(SessionRow, session_id)
-            if row is None:
-                raise session_not_found(session_id)
-            project = s.get(ProjectRow, row.project_id)
-            assert project is not None  # the foreign key cascades deletes
-            if project.archived_at is not None:
-                raise archived_session_project(project.name)
+            row, project = _live_session(s, session_id)
             event = s.scalars(
                 select(SessionEventRow).where(SessionEventRow.session_id == session_id, SessionEventRow.step == step)
             ).one_or_none()
@@ -129,3 +118,15 @@ class SessionStore(StoreBase):
         with self.read() as s:
             rows = s.scalars(select(SessionRow).where(SessionRow.project_id == project_id).order_by(SessionRow.id))
             return [session_record(r) for r in rows]
+
+
+def _live_session(s: Session, session_id: int) -> tuple[SessionRow, ProjectRow]:
+    """The session's row and its project's, or the 404 a missing session or an archived project's session gets."""
+    row = s.get(SessionRow, session_id)
+    if row is None:
+        raise session_not_found(session_id)
+    project = s.get(ProjectRow, row.project_id)
+    assert project is not None  # the foreign key cascades deletes
+    if project.archived_at is not None:
+        raise archived_session_project(project.name)
+    return row, project
