@@ -140,7 +140,8 @@ def _file_state(root: Path, name: str, results: Path, file: str, specs: Sequence
         sha = commit.removesuffix("+dirty")
         if not _is_commit(root, sha):
             return Freshness(name, file, STALE, f"stamped with {commit[:12]}, not a commit of this repository")
-        changed = tuple(_git(root, "diff", "--no-renames", "--name-only", sha, "--", *specs).splitlines())
+        listed = _git(root, "diff", "--no-renames", "--name-only", sha, "--", *specs).splitlines()
+        changed = tuple(f for f in listed if _code_changed(root, sha, f))
         if changed:
             return Freshness(name, file, STALE, f"changed since {sha[:7]}: {_listed(changed)}", changed)
         if commit.endswith("+dirty"):
@@ -151,6 +152,38 @@ def _file_state(root: Path, name: str, results: Path, file: str, specs: Sequence
                 return Freshness(name, file, STALE, reason, tuple(touched))
     latest = max(stamps, key=lambda s: str(s.get("date", "")))
     return Freshness(name, file, CURRENT, f"{str(latest['commit'])[:7]}, {str(latest.get('date', ''))[:10]}")
+
+
+def _code_of(text: str) -> str | None:
+    """A Python source's syntax tree without docstrings (comments are not in it); None when it does not parse."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def _code_changed(root: Path, sha: str, path: str) -> bool:
+    """Whether ``path`` changed between ``sha`` and the work tree in more than comments and docstrings."""
+    if not path.endswith(".py"):
+        return True
+    now = root / path
+    before = subprocess.run(["git", "show", f"{sha}:{path}"], cwd=root, capture_output=True, text=True)
+    if before.returncode != 0 or not now.exists():
+        return True  # added or removed
+    old, new = _code_of(before.stdout), _code_of(now.read_text())
+    return old is None or new is None or old != new
 
 
 def _matches(path: str, specs: Sequence[str]) -> bool:

@@ -149,6 +149,12 @@ def test_the_check_finds_missing_stamps_and_changed_code(tmp_path: Path) -> None
 
     save("x.json", {"stamp": {"commit": second, "date": "2026-12-02T00:00:00+00:00"}})
     assert states()["x.json"].current
+    # comments and docstrings are not code: the result stays current
+    (root / "pkg" / "lib.py").write_text('"""Helpers."""\nfrom pkg import util  # the utilities\n\ndef f():\n    """Nothing."""\n')
+    assert states()["x.json"].current
+    (root / "pkg" / "lib.py").write_text('"""Helpers."""\nfrom pkg import util\n\ndef f():\n    return 1\n')
+    assert states()["x.json"].changed == ("pkg/lib.py",)
+    _git(root, "checkout", "--", "pkg")
     (root / "data" / "d.csv").write_text("2\n")  # a measured data file, changed and not committed
     assert states()["x.json"].changed == ("data/d.csv",)
     _git(root, "checkout", "--", "data")
