@@ -150,7 +150,8 @@ def test_the_check_finds_missing_stamps_and_changed_code(tmp_path: Path) -> None
     save("x.json", {"stamp": {"commit": second, "date": "2026-12-02T00:00:00+00:00"}})
     assert states()["x.json"].current
     # comments and docstrings are not code: the result stays current
-    (root / "pkg" / "lib.py").write_text('"""Helpers."""\nfrom pkg import util  # the utilities\n\ndef f():\n    """Nothing."""\n')
+    documented = '"""Helpers."""\nfrom pkg import util  # the utilities\n\ndef f():\n    """Nothing."""\n'
+    (root / "pkg" / "lib.py").write_text(documented)
     assert states()["x.json"].current
     (root / "pkg" / "lib.py").write_text('"""Helpers."""\nfrom pkg import util\n\ndef f():\n    return 1\n')
     assert states()["x.json"].changed == ("pkg/lib.py",)
