@@ -5,6 +5,7 @@ import { card, clear, duration, fidelityLabel, fill, h, problemBox, toast } from
 import { objectiveLabel } from './model.js';
 import { purge } from './plots.js';
 import { RunStore } from './runstore.js';
+import { routePath } from './urlstate.js';
 import * as analysis from './views/analysis.js';
 import * as compare from './views/compare.js';
 import * as optimize from './views/optimize.js';
@@ -53,7 +54,7 @@ function closeProject() {
 }
 
 async function route() {
-  const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  const parts = routePath().replace(/^\//, '').split('/').filter(Boolean).map(decodeURIComponent);
   try {
     if (parts[0] === 'p' && parts[1]) await showProject(parts[1], parts[2] || 'runs', parts[3]);
     else await showProjects();
@@ -132,7 +133,7 @@ async function showProject(name, tabId, arg) {
       fill(el, card('Could not load the runs', problemBox(err)));
       return;
     }
-    if (current.ctx !== ctx || current.tabEl !== el || el.dataset.view !== tab.id || location.hash !== hashNow) return;
+    if (current.ctx !== ctx || current.tabEl !== el || el.dataset.view !== tab.id || routePath() !== routePath(hashNow)) return;
     clear(el);
   }
   current.cleanup = (await tab.view.mount(el, ctx, arg)) || null;
