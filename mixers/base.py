@@ -161,6 +161,40 @@ class OfflineMixer(Mixer):
 
         return run([partial(job, train, test) for train, test in folds])
 
+    def cross_val_predictions(
+        self,
+        folds: FoldSplits,
+        fidelity: Mapping[str, float] | None = None,
+        run: FoldRunner = run_in_order,
+    ) -> list[Predictions]:
+        """As :meth:`cross_val_predict`, with the predictive ``std`` ``(m,)`` of every held-out run (None for a fold
+        where the mixer gives none). The default refits a fresh mixer per fold; mixers override it as they do
+        :meth:`cross_val_predict`."""
+        d = self.problem.d
+
+        def job(train: Sequence[Observation], test: Sequence[Observation]) -> FloatArray:
+            mixer = type(self)(self.problem, self.config, self.seed)
+            return stack_predictions(mixer.fit(train).predict(held_out_mixtures(test, d), fidelity))
+
+        return [unstack_predictions(part) for part in run([partial(job, train, test) for train, test in folds])]
+
+    def std_meaning(self) -> str:
+        """What the ``std`` of this mixer's answers is, or why it gives none (a sentence for people; after ``fit``)."""
+        return f"{self.name} gives no standard deviation"
+
+
+def stack_predictions(pred: Predictions) -> FloatArray:
+    """``(m, 2)``: mean and std (NaN without one), the form a :data:`FoldJob` returns."""
+    std = pred.std if pred.std is not None else np.full(len(pred.mean), np.nan)
+    return np.column_stack([np.asarray(pred.mean, dtype=np.float64), np.asarray(std, dtype=np.float64)])
+
+
+def unstack_predictions(part: FloatArray) -> Predictions:
+    """The inverse of :func:`stack_predictions` (std None when every entry is NaN)."""
+    arr = np.asarray(part, dtype=np.float64).reshape(-1, 2)
+    std = arr[:, 1] if np.isfinite(arr[:, 1]).any() else None
+    return Predictions(mean=arr[:, 0].copy(), std=None if std is None else std.copy())
+
 
 class OnlineMixer(Mixer):
     """Steers one training run through directives; all state is a JSON-serializable dict."""

@@ -5,7 +5,8 @@ Per objective metric ``L(p) = c + s * exp(b + t . p)`` with ``s = +1`` (losses: 
 of ``t`` are the same parameter, so the fit uses ``u = b + t`` (``d`` numbers) and reports
 ``b = mean(u)``, ``t = u - b``. Fitted with ``scipy.optimize.least_squares(loss="huber")`` on standardized
 values from several seeded starts, best by cost. The optimum minimizes ``sign * L + kl_to_prior * KL(p || prior)``
-over the bounded simplex with SLSQP from several starts. Predictions carry no std.
+over the bounded simplex with SLSQP from several starts. Predictions carry a std from the cross-validated residuals
+(:mod:`mixers.uncertainty`).
 
 Trust region (default): with one metric the law is monotone along every direction of the simplex, so its
 unconstrained optimum is a vertex, far from every run it was fitted on (in the simulator campaigns that answer was
@@ -359,12 +360,14 @@ class MixingLawMixer(SingleFidelityMixer):
                 near[i] += float(held_z[np.argsort(dist, kind="stable")[:n_near]].mean())
         self.cv_spearman = safe_spearman(pred, ts.y)
         self.cv_note = f"{folds}-fold, on {ts.n} distinct mixtures"
+        self._fit_residual(ts, fold, pred)
         if via is not None:
             rmse_own, rmse_via = (float(np.sqrt(np.mean((p - ts.y) ** 2))) for p in (pred, via))
             self.transfer_cv = {"rmse_own_law": rmse_own, "rmse_domain_laws": rmse_via}
             self._use_transfer(rmse_via < rmse_own)
             if self.uses_transfer:
                 self.cv_spearman = safe_spearman(via, ts.y)
+                self._fit_residual(ts, fold, via)
                 self.cv_note += " (the objective through the per-domain laws)"
         if self.config.trust_region and self.config.trust_radius is None:
             mean_near = near / folds
@@ -469,7 +472,8 @@ class MixingLawMixer(SingleFidelityMixer):
         rng = call_rng(self.seed, TAG_RECOMMEND, self.rng)
         region = self.trust_region()
         best_p, best_f, used_starts = self._optimum(ts, region, rng, cfg.n_starts, self.scale_gap(fidelity))
-        predicted = float(self.predict(best_p[None, :], fidelity).mean[0])
+        at_best = self.predict(best_p[None, :], fidelity)
+        predicted = float(at_best.mean[0])
         diag = self.base_diagnostics(fidelity)
         diag.update({
             "laws": {name: law.summary() for name, law in zip(ts.metric_names, self.laws, strict=True)},
@@ -502,7 +506,8 @@ class MixingLawMixer(SingleFidelityMixer):
                 "vertex of the feasible region (a single domain when unbounded); for an interior mixture use an "
                 "objective over several per-domain metrics, bounds, or kl_to_prior"
             )
-        return Recommendation(weights=best_p, predicted=predicted, std=None, diagnostics=diag)
+        std = None if at_best.std is None else float(at_best.std[0])
+        return Recommendation(weights=best_p, predicted=predicted, std=std, diagnostics=diag)
 
 
 def _kl(p: FloatArray, centre: FloatArray) -> float:

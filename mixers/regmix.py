@@ -409,6 +409,7 @@ class RegMixMixer(SingleFidelityMixer):
             else:
                 oof[~tr, 1] = oof[~tr, 0]
         self.blend = choose_weights(names, oof, ts.y, self.config.blend_shrink)
+        self._fit_residual(ts, fold, oof @ self.blend.weights)
         self.cv_spearman = self.blend.blend_cv_spearman
         self.cv_note = f"{self.config.cv_folds}-fold, on {ts.n} distinct mixtures (the blend's out-of-fold ranking)"
 
@@ -436,7 +437,8 @@ class RegMixMixer(SingleFidelityMixer):
             top = top_k_indices(base + sign * (self._predict_metrics(x) @ ts.coefs), cfg.top_k)
         lo, hi = self.problem.bounds()
         weights = project_to_bounds(x[top].mean(axis=0), lo, hi)
-        predicted = float(self.predict(weights[None, :], fidelity).mean[0])
+        at_weights = self.predict(weights[None, :], fidelity)
+        predicted = float(at_weights.mean[0])
         best_pred = self.predict(x[top[:1]], fidelity).mean[0]
         diag = self.base_diagnostics(fidelity)
         diag.update({
@@ -453,7 +455,8 @@ class RegMixMixer(SingleFidelityMixer):
                              {"weights": {"lightgbm": 1.0, "mixing_law": 0.0},
                               "method": f"LightGBM alone: the mixing law needs {self.problem.d + 2} distinct "
                                         f"mixtures, there are {ts.n}"})
-        return Recommendation(weights=weights, predicted=predicted, std=None, diagnostics=diag)
+        std = None if at_weights.std is None else float(at_weights.std[0])
+        return Recommendation(weights=weights, predicted=predicted, std=std, diagnostics=diag)
 
     # -- active proposals ------------------------------------------------------------------------------
 

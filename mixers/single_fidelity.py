@@ -48,6 +48,7 @@ from mixers.types import (
     ProposedBatch,
     fidelity_key,
 )
+from mixers.uncertainty import ResidualModel, fold_distances, nearest_distance
 
 
 class SingleFidelityConfig(MixerConfig):
@@ -97,6 +98,7 @@ class SingleFidelityMixer(OfflineMixer):
         self.shift: ScaleShift | None = None
         self.shift_note = ""
         self.diagnose = True  # False: fit skips the cross-validated diagnostics (evaluation folds)
+        self.residual: ResidualModel | None = None  # the predictive sd, from the out-of-fold residuals
 
     # subclass hooks --------------------------------------------------------------------------------
 
@@ -147,6 +149,7 @@ class SingleFidelityMixer(OfflineMixer):
         self.observations = list(observations)
         self.ts = build_training_set(self.problem, observations, self.config.train_fidelity)
         self.cv_spearman = None
+        self.residual = None
         if self.ts.n >= self.min_runs:
             self._fit_model(self.ts)
             if self.diagnose:
@@ -216,6 +219,21 @@ class SingleFidelityMixer(OfflineMixer):
             pred[~tr] = self._cv_predict(subset(ts, tr), ts.x[~tr])
         self.cv_spearman = safe_spearman(pred, ts.y)
         self.cv_note = f"{folds}-fold, on {ts.n} distinct mixtures"
+        self._fit_residual(ts, fold, pred)
+
+    def _fit_residual(self, ts: TrainingSet, fold: NDArray[np.intp], pred: FloatArray) -> None:
+        """The residual model of the predictive sd (:mod:`mixers.uncertainty`) from the out-of-fold predictions
+        ``pred`` ``(n,)`` of the cross-validated diagnostics, ``fold`` ``(n,)`` the fold of each row."""
+        self.residual = ResidualModel.fit(ts.y - pred, fold_distances(ts.x, fold))
+
+    def std_meaning(self) -> str:
+        if self.residual is None:
+            why = self.cv_note or "no cross-validation"
+            return f"no std: it comes from the cross-validated residuals, and there are none ({why})"
+        return (f"1 sd of the predictive distribution of a new run's objective at the train fidelity: a residual "
+                f"model fitted on {self.residual.n} out-of-fold residuals ({self.config.cv_folds}-fold), growing with "
+                "the distance to the nearest training mixture, its scale calibrated so that the out-of-fold 68% and "
+                "95% intervals cover 68% and 95%; at another fidelity it does not include the change of scale")
 
     def fold_mixer(self) -> SingleFidelityMixer:
         """A fresh mixer of this class, config and seed that skips the diagnostics (an evaluation fold)."""
@@ -236,6 +254,30 @@ class SingleFidelityMixer(OfflineMixer):
             return self.fold_mixer().fit(train).predict(held_out_mixtures(test, self.problem.d), fidelity).mean
 
         return run([partial(job, train, test) for train, test in folds])
+
+    def cross_val_predictions(
+        self,
+        folds: FoldSplits,
+        fidelity: Mapping[str, float] | None = None,
+        run: FoldRunner = run_in_order,
+    ) -> list[Predictions]:
+        """:meth:`cross_val_predict`'s means; the sd of fold k's runs from the residual model a fit builds
+        (:meth:`_fit_residual`), fitted here on the other folds' out-of-fold residuals (fold k's own outcomes are
+        never used for its sd; the other folds' models saw fold k's runs, as the auto blend's weights do)."""
+        means = self.cross_val_predict(folds, fidelity, run)
+        d = self.problem.d
+        objective = self.problem.objective
+        xs = [held_out_mixtures(test, d) for _, test in folds]
+        dist = [nearest_distance(x, held_out_mixtures(train, d)) for x, (train, _) in zip(xs, folds, strict=True)]
+        resid = [np.array([_value(objective.value(o.metrics)) for o in test]) - m
+                 for (_, test), m in zip(folds, means, strict=True)]
+        out = []
+        for k, mean in enumerate(means):
+            others = [j for j in range(len(folds)) if j != k]
+            model = ResidualModel.fit(np.concatenate([resid[j] for j in others] or [np.zeros(0)]),
+                                      np.concatenate([dist[j] for j in others] or [np.zeros(0)]))
+            out.append(Predictions(mean=mean, std=None if model is None else model.std(dist[k])))
+        return out
 
     def _require_fit(self) -> TrainingSet:
         ts = self.ts
@@ -258,7 +300,8 @@ class SingleFidelityMixer(OfflineMixer):
         gap = self.scale_gap(fidelity)
         if gap != 0.0 and self.shift is not None:
             mean = mean + self.shift(x, gap)
-        return Predictions(mean=mean, std=None)
+        std = None if self.residual is None else self.residual.std(nearest_distance(x, ts.x))
+        return Predictions(mean=mean, std=std)
 
     def base_diagnostics(self, fidelity: Mapping[str, float] | None) -> dict[str, Any]:
         ts = self._require_fit()
@@ -273,6 +316,7 @@ class SingleFidelityMixer(OfflineMixer):
             "cv_spearman": self.cv_spearman,
             "cv_note": self.cv_note,
             "replicate_noise_std": ts.noise_std,
+            "residual_model": None if self.residual is None else self.residual.describe(),
             "kl_to_prior": self.config.kl_to_prior,
             "scale_shift": {
                 "used": self.scale_gap(fidelity) != 0.0,
@@ -316,3 +360,7 @@ class SingleFidelityMixer(OfflineMixer):
         scorer = self._scorer(rng) if fitted else None
         return propose_runs(self.problem, rng, n, fid, self.observations, pending, candidates,
                             self.config.recipe(), scorer, self._n_scored(), self._diversity())
+
+
+def _value(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
