@@ -190,15 +190,32 @@ TRANSFER_DOC = (
 )
 
 
+STD_DOC = "1 standard deviation of the predictive distribution of the objective at predicted_fidelity (std_meaning)"
+STD_MEANING_DOC = "what std is for this mixer (how it was obtained and calibrated), or why there is none"
+OBSERVED_RANGE_DOC = (
+    "min and max objective of the completed runs at predicted_fidelity (null when none is there)"
+)
+BEYOND_DOC = "the predicted mean lies outside observed_range: better than the best or worse than the worst run there"
+
+
+class ObservedRange(BaseModel):
+    min: float
+    max: float
+    fidelity: dict[str, float]
+
+
 class RecommendationOut(BaseModel):
     weights: dict[str, float]
     predicted: float
-    std: float | None
+    std: float | None = Field(description=STD_DOC)
     mixer: str
     config: dict[str, Any]
     diagnostics: dict[str, Any]
     predicted_fidelity: dict[str, float] = Field(description="the fidelity the predicted numbers are for")
     transfer: Transfer = Field(description=TRANSFER_DOC)
+    std_meaning: str | None = Field(None, description=STD_MEANING_DOC)
+    observed_range: ObservedRange | None = Field(None, description=OBSERVED_RANGE_DOC)
+    beyond_observed: bool = Field(False, description=BEYOND_DOC)
 
 
 class PredictionIn(MixerChoice):
@@ -209,7 +226,8 @@ class PredictionIn(MixerChoice):
 
 class PredictionOut(BaseModel):
     mean: float
-    std: float | None
+    std: float | None = Field(description=STD_DOC)
+    beyond_observed: bool = Field(False, description=BEYOND_DOC)
 
 
 class PredictionsOut(BaseModel):
@@ -217,18 +235,44 @@ class PredictionsOut(BaseModel):
     predicted_fidelity: dict[str, float] = Field(description="the fidelity the predicted numbers are for")
     transfer: Transfer = Field(description=TRANSFER_DOC)
     diagnostics: dict[str, Any] = Field(default_factory=dict, description="how the fidelity was answered")
+    std_meaning: str | None = Field(None, description=STD_MEANING_DOC)
+    observed_range: ObservedRange | None = Field(None, description=OBSERVED_RANGE_DOC)
+
+
+MixerName = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra=_registered_mixers)]
 
 
 class EvaluationIn(Strict):
-    mixers: list[MixerChoice] = Field(min_length=1, max_length=16)
+    mixers: list[MixerName | MixerChoice] = Field(
+        min_length=1, max_length=16, description='mixer names or {mixer, config}: ["regmix", {"mixer": "mfbo"}]'
+    )
     folds: int = Field(5, ge=2, le=20)
-    fidelity: FidelityIn | None = None
+    fidelity: FidelityIn | None = Field(
+        None, description="evaluate on the completed runs at this fidelity (default: the fidelity with the most)"
+    )
     seed: int = Field(0, ge=0, le=MAX_SEED)
+    default_mixer: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="the mixer a tie keeps (one of mixers; default: the project's default_mixer setting if it is "
+        "evaluated, else the first listed)",
+    )
+
+    def choices(self) -> list[tuple[str, dict[str, Any] | None]]:
+        """``(mixer, config)`` of each entry of ``mixers``."""
+        return [(m, None) if isinstance(m, str) else (m.mixer, m.config) for m in self.mixers]
 
 
 class EvaluationError(BaseModel):
     code: str = Field(description="machine-readable, e.g. mixer_cannot_answer, fit_timeout")
     detail: str
+
+
+class FoldScoreOut(BaseModel):
+    fold: int
+    n: int = Field(description="held-out runs in this fold")
+    spearman: float | None
+    mae: float | None
+    regret: float | None
 
 
 class EvaluationResult(BaseModel):
@@ -244,10 +288,37 @@ class EvaluationResult(BaseModel):
     actual: list[float]
     run_ids: list[int]
     error: EvaluationError | None = Field(None, description="why this mixer could not be scored (others still are)")
+    std: list[float | None] = Field(
+        default_factory=list,
+        description="held-out predictive sd of every run, aligned with run_ids (null where the mixer gives none)",
+    )
+    coverage: dict[str, float | None] = Field(
+        default_factory=lambda: {"68": None, "95": None},
+        description='"68" and "95": share (0..1) of the held-out runs inside predicted +- 0.994 std and +- 1.96 std '
+        "(null when the mixer gives no std)",
+    )
+    folds: list[FoldScoreOut] = Field(default_factory=list, description="each fold's held-out runs scored alone")
+    spearman_se: float | None = Field(None, description="standard error of the mean Spearman over folds")
+    mae_se: float | None = Field(None, description="standard error of the mean MAE over folds")
+
+
+class WinnerOut(BaseModel):
+    mixer: str | None = Field(description="the winning mixer (null when none was scored)")
+    index: int | None = Field(None, description="its position in results")
+    metric: Literal["spearman"] = "spearman"
+    rule: str = Field(description="the rule, in words, and how it decided here")
+    default_mixer: str = Field(description="the mixer a tie keeps")
 
 
 class EvaluationOut(BaseModel):
     results: list[EvaluationResult]
+    fidelity: dict[str, float] | None = Field(None, description="the fidelity evaluated: only runs there were scored")
+    fidelities: list[dict[str, float]] = Field(
+        default_factory=list,
+        description="the fidelities that could be chosen (with at least folds completed runs), most runs first",
+    )
+    fidelity_runs: list[int] = Field(default_factory=list, description="completed runs at each of fidelities")
+    winner: WinnerOut | None = None
 
 
 # -- sessions -------------------------------------------------------------------------------------

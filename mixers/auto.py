@@ -172,3 +172,14 @@ class AutoMixer(OfflineMixer):
         train = [o for tr, _ in folds[:1] for o in tr]
         cls, _, _ = choose(self.problem, train, self.seed)
         return cls(self.problem, None, self.seed).cross_val_predict(folds, fidelity, run)
+
+    def cross_val_predictions(
+        self, folds: FoldSplits, fidelity: Mapping[str, float] | None = None, run: FoldRunner = run_in_order
+    ) -> list[Predictions]:
+        """As :meth:`cross_val_predict`, with the chosen mixer's held-out sd."""
+        train = [o for tr, _ in folds[:1] for o in tr]
+        cls, _, _ = choose(self.problem, train, self.seed)
+        return cls(self.problem, None, self.seed).cross_val_predictions(folds, fidelity, run)
+
+    def std_meaning(self) -> str:
+        return f"from {self.inner.name}, the mixer auto chose: {self.inner.std_meaning()}"

@@ -8,7 +8,7 @@ makes for fitting), splits them into seeded folds, asks the mixer for out-of-fol
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,6 +17,7 @@ from scipy.stats import spearmanr
 from mixers.base import FoldRunner, MixerError, OfflineMixer, run_in_order
 from mixers.training import choose_train_fidelity, usable_observations
 from mixers.types import FloatArray, Objective, Observation, fidelity_key
+from mixers.uncertainty import coverage
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,33 @@ class Folds:
 
 
 @dataclass(frozen=True)
+class FoldScore:
+    """One fold's held-out runs (``n``) scored as :func:`score` scores them all."""
+
+    fold: int
+    n: int
+    spearman: float | None
+    mae: float | None
+    regret: float | None
+
+
+@dataclass(frozen=True)
 class Scores:
-    """Out-of-fold predictions ``(n,)`` (NaN where a fold gave none) and their accuracy against the truth."""
+    """Out-of-fold predictions ``(n,)`` (NaN where a fold gave none) and their accuracy against the truth.
+
+    Set by :func:`cross_validate` only: ``std`` ``(n,)`` the held-out predictive sd (None when the mixer gives
+    none), ``coverage`` of its 68% and 95% intervals, ``folds`` scored one by one, and the standard errors of the
+    mean per-fold Spearman and MAE (sd over folds / sqrt(folds))."""
 
     predicted: FloatArray
     spearman: float | None
     mae: float | None
     regret: float | None
+    std: FloatArray | None = None
+    coverage: dict[str, float | None] = field(default_factory=lambda: {"68": None, "95": None})
+    folds: list[FoldScore] = field(default_factory=list)
+    spearman_se: float | None = None
+    mae_se: float | None = None
 
 
 def make_folds(
@@ -92,12 +113,45 @@ def score(predicted: FloatArray, actual: FloatArray, sign: float) -> Scores:
 
 
 def cross_validate(mixer: OfflineMixer, folds: Folds, run: FoldRunner = run_in_order) -> Scores:
-    """Out-of-fold predictions of ``mixer``'s class, config and seed over ``folds``, scored."""
-    parts = mixer.cross_val_predict(folds.splits(), folds.fidelity, run)
-    predicted = np.full(len(folds.runs), np.nan)
+    """Out-of-fold predictions of ``mixer``'s class, config and seed over ``folds`` with their sd, scored: over all
+    runs, fold by fold (with the standard errors of the fold means), and the coverage of the sd's intervals."""
+    parts = mixer.cross_val_predictions(folds.splits(), folds.fidelity, run)
+    n = len(folds.runs)
+    predicted = np.full(n, np.nan)
+    std = np.full(n, np.nan)
     for k, part in enumerate(parts):
-        predicted[folds.fold_of == k] = part
-    return score(predicted, folds.actual, mixer.problem.objective.sign)
+        predicted[folds.fold_of == k] = part.mean
+        if part.std is not None:
+            std[folds.fold_of == k] = part.std
+    sign = mixer.problem.objective.sign
+    per_fold = []
+    for k in range(len(parts)):
+        held = folds.fold_of == k
+        s = score(predicted[held], folds.actual[held], sign)
+        per_fold.append(FoldScore(k, int(held.sum()), s.spearman, s.mae, s.regret))
+    has_std = bool(np.isfinite(std).any())
+    return replace(
+        score(predicted, folds.actual, sign),
+        std=std if has_std else None,
+        coverage=coverage(folds.actual, predicted, std if has_std else None),
+        folds=per_fold,
+        spearman_se=standard_error([f.spearman for f in per_fold]),
+        mae_se=standard_error([f.mae for f in per_fold]),
+    )
+
+
+def standard_error(values: Sequence[float | None]) -> float | None:
+    """Standard error of the mean of the finite ``values`` (sample sd / sqrt(count)); None with fewer than 2."""
+    v = np.array([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
+    if len(v) < 2:
+        return None
+    return float(v.std(ddof=1) / np.sqrt(len(v)))
+
+
+def fold_mean(values: Sequence[float | None]) -> float | None:
+    """Mean of the finite ``values``; None without one."""
+    v = [x for x in values if x is not None and np.isfinite(x)]
+    return float(np.mean(v)) if v else None
 
 
 def _finite(x: float) -> float | None:

@@ -471,6 +471,10 @@ class OTMixer(OfflineMixer):
 
         return collect_novel(draw, existing.reshape(-1, self.problem.d), size, n)[0]
 
+    def std_meaning(self) -> str:
+        return ("no std: ot's answer is a distance between the mixture's data and the target's (or a regression on "
+                "those distances), with no predictive distribution of the objective")
+
     def diagnostics_summary(self) -> dict[str, Any]:
         """Fitted sizes and notes (for logs and tests)."""
         return {

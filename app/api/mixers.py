@@ -11,7 +11,6 @@ from app.openapi import problem_responses
 from app.schemas import (
     EvaluationIn,
     EvaluationOut,
-    EvaluationResult,
     MixerInfo,
     PredictionIn,
     PredictionsOut,
@@ -85,13 +84,6 @@ def predict(name: ProjectName, body: PredictionIn, store: StoreDep, settings: Se
 
 @router.post("/api/v1/projects/{name}/evaluations", response_model=EvaluationOut, responses=FIT)
 def evaluate(name: ProjectName, body: EvaluationIn, store: StoreDep, settings: SettingsDep) -> EvaluationOut:
-    results = evaluation.evaluate(
-        store,
-        name,
-        [(m.mixer, m.config) for m in body.mixers],
-        body.folds,
-        body.fidelity,
-        body.seed,
-        settings.fit_timeout_seconds,
-    )
-    return EvaluationOut(results=[EvaluationResult.model_validate(r, from_attributes=True) for r in results])
+    request = evaluation.EvaluationRequest(body.choices(), body.folds, body.fidelity, body.seed, body.default_mixer)
+    answer = evaluation.compare(store, name, request, settings.fit_timeout_seconds)
+    return EvaluationOut.model_validate(answer, from_attributes=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,9 +24,11 @@ from app.services.fitting import (
 )
 from mixers import MixerError, OfflineMixer
 from mixers.base import FoldJob, FoldRunner, Mixer, MixerConfig
-from mixers.evaluation import Scores, cross_validate, make_folds
-from mixers.types import FloatArray
+from mixers.evaluation import FoldScore, Scores, cross_validate, fold_mean, make_folds
+from mixers.training import fidelity_size
+from mixers.types import FloatArray, fidelity_key
 from store.errors import FieldError, InvalidInput
+from store.records import ProjectRecord
 from store.repository import Store
 
 
@@ -53,6 +55,47 @@ class EvaluationScore:
     actual: list[float]
     run_ids: list[int]
     error: EvaluationError | None
+    std: list[float | None] = field(default_factory=list)
+    coverage: dict[str, float | None] = field(default_factory=lambda: {"68": None, "95": None})
+    folds: list[dict[str, Any]] = field(default_factory=list)
+    spearman_se: float | None = None
+    mae_se: float | None = None
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    """What to evaluate: ``choices`` ``(mixer, config)``, in order; ``default_mixer`` the mixer a tie keeps (None:
+    the project's ``default_mixer`` setting where it has one, else the first listed, see
+    :func:`resolve_default_mixer`)."""
+
+    choices: Sequence[tuple[str, dict[str, Any] | None]]
+    folds: int = 5
+    fidelity: dict[str, float] | None = None
+    seed: int = 0
+    default_mixer: str | None = None
+
+
+@dataclass(frozen=True)
+class Winner:
+    """The mixer the comparison picks (``index`` into the results; None when none was scored) and the rule."""
+
+    mixer: str | None
+    index: int | None
+    metric: str
+    rule: str
+    default_mixer: str
+
+
+@dataclass(frozen=True)
+class EvaluationAnswer:
+    """The scores side by side, the fidelity they were evaluated at, the fidelities that could have been chosen
+    (``fidelity_runs``: completed runs at each) and the winner."""
+
+    results: list[EvaluationScore]
+    fidelity: dict[str, float] | None
+    fidelities: list[dict[str, float]]
+    fidelity_runs: list[int]
+    winner: Winner
 
 
 Progress = Callable[[int, int], None]
@@ -97,6 +140,76 @@ def evaluate(
     timeout: float,
     progress: Progress | None = None,
 ) -> list[EvaluationScore]:
+    """The scores of :func:`compare` alone."""
+    request = EvaluationRequest(choices, folds, fidelity, seed)
+    return compare(store, project_name, request, timeout, progress).results
+
+
+def resolve_default_mixer(project: ProjectRecord, request: EvaluationRequest) -> str:
+    """The mixer a tie keeps: the request's ``default_mixer``, else the project's ``default_mixer`` setting when the
+    project has one and it is among the mixers evaluated, else the first mixer listed. A request's
+    ``default_mixer`` that is not evaluated is a 422 naming the field."""
+    names = [name for name, _ in request.choices]
+    if request.default_mixer is not None:
+        if request.default_mixer not in names:
+            raise InvalidInput(
+                f"default_mixer {request.default_mixer!r} is not among the mixers evaluated ({', '.join(names)})",
+                code="invalid_default_mixer",
+                errors=[FieldError("default_mixer", "must name one of the mixers evaluated")],
+            )
+        return request.default_mixer
+    setting = getattr(project, "default_mixer", None)
+    if isinstance(setting, str) and setting in names:
+        return setting
+    return names[0]
+
+
+WINNER_RULE = (
+    "the best mean Spearman over the {k} folds wins, unless the default mixer ({default}) is within one standard "
+    "error (of the best's fold mean) of it: then the default keeps it"
+)
+
+
+def choose_winner(results: Sequence[EvaluationScore], default: str, folds: int) -> Winner:
+    """The one-standard-error rule (Hastie, Tibshirani & Friedman 7.10) on the mean per-fold Spearman: the best
+    mixer wins unless the default's mean is within the best's standard error of it. Mixers that could not be
+    scored take no part; when the default is listed more than once, its best entry counts."""
+    rule = WINNER_RULE.format(k=folds, default=default)
+    means = [fold_mean([f["spearman"] for f in r.folds]) if r.error is None else None for r in results]
+    scored = [i for i, m in enumerate(means) if m is not None]
+    if not scored:
+        return Winner(None, None, "spearman", rule + "; no mixer was scored", default)
+    best = max(scored, key=lambda i: (means[i], -i))
+    best_mean = means[best]
+    assert best_mean is not None
+    defaults = [i for i in scored if results[i].mixer == default]
+    if defaults and results[best].mixer != default:
+        keep = max(defaults, key=lambda i: (means[i], -i))
+        keep_mean = means[keep]
+        se = results[best].spearman_se or 0.0
+        if keep_mean is not None and keep_mean >= best_mean - se:
+            detail = (f"; {results[best].mixer} {best_mean:.4f} +- {se:.4f} against {default} {keep_mean:.4f}: "
+                      "a tie, the default keeps it")
+            return Winner(default, keep, "spearman", rule + detail, default)
+    elif not defaults:
+        rule += f"; the default ({default}) was not scored"
+    return Winner(results[best].mixer, best, "spearman", rule, default)
+
+
+def _fidelities(counts: dict[str, tuple[dict[str, float], int]], need: int) -> tuple[list[dict[str, float]], list[int]]:
+    """The fidelities with at least ``need`` completed runs, most runs first (ties: the larger), and their counts."""
+    keys = sorted((k for k, (_, n) in counts.items() if n >= need),
+                  key=lambda k: (-counts[k][1], -fidelity_size(counts[k][0]), k))
+    return [counts[k][0] for k in keys], [counts[k][1] for k in keys]
+
+
+def compare(
+    store: Store,
+    project_name: str,
+    request: EvaluationRequest,
+    timeout: float,
+    progress: Progress | None = None,
+) -> EvaluationAnswer:
     """k-fold cross-validation of each mixer on the project's completed runs at one fidelity.
 
     Reports Spearman and MAE of out-of-fold predictions, and the regret of the top pick: the true objective
@@ -107,15 +220,23 @@ def evaluate(
     share work between folds); ``progress`` hears of every finished fold.
     """
     deadline = Deadline(timeout)
-    parsed = [parse_mixer(name, cfg) for name, cfg in choices]
+    folds, fidelity, seed = request.folds, request.fidelity, request.seed
+    parsed = [parse_mixer(name, cfg) for name, cfg in request.choices]
     project = store.get_project(project_name)
+    default = resolve_default_mixer(project, request)
     problem = make_problem(project)
     # the runs that give an observation, so that positions in one are positions in the other
     runs = [r for r in store.all_runs(project.id, ["completed"]) if problem.objective.value(r.metrics) is not None]
+    counts: dict[str, tuple[dict[str, float], int]] = {}
+    for r in runs:
+        fid, n = counts.get(r.fidelity_key, (dict(r.fidelity), 0))
+        counts[r.fidelity_key] = (fid, n + 1)
     try:
         folds_of = make_folds(observations(project, runs, problem.objective), problem.objective, folds, seed, fidelity)
     except MixerError as exc:
-        bad = FieldError("folds", "more folds than runs")
+        at_fidelity = fidelity is not None and counts.get(fidelity_key(fidelity), ({}, 0))[1] < folds
+        bad = (FieldError("fidelity", f"fewer than {folds} completed runs at this fidelity") if at_fidelity
+               else FieldError("folds", "more folds than runs"))
         raise InvalidInput(str(exc), code="not_enough_runs", errors=[bad]) from exc
     used = [runs[i] for i in folds_of.index]
     total = len(parsed) * folds
@@ -149,6 +270,7 @@ def evaluate(
     results = []
     for (cls, cfg), outcome in zip(parsed, outcomes, strict=True):
         scored = outcome if isinstance(outcome, Scores) else None
+        std = None if scored is None else scored.std
         results.append(
             EvaluationScore(
                 mixer=cls.name,
@@ -161,6 +283,18 @@ def evaluate(
                 actual=folds_of.actual.tolist(),
                 run_ids=[r.id for r in used],
                 error=outcome if isinstance(outcome, EvaluationError) else None,
+                std=[] if scored is None else [finite_or_none(v) for v in (std if std is not None else
+                                                                         [None] * len(used))],
+                coverage={"68": None, "95": None} if scored is None else dict(scored.coverage),
+                folds=[] if scored is None else [_fold_dict(f) for f in scored.folds],
+                spearman_se=None if scored is None else scored.spearman_se,
+                mae_se=None if scored is None else scored.mae_se,
             )
         )
-    return results
+    choosable, choosable_runs = _fidelities(counts, folds)
+    return EvaluationAnswer(results, dict(folds_of.fidelity) or None, choosable, choosable_runs,
+                            choose_winner(results, default, folds))
+
+
+def _fold_dict(f: FoldScore) -> dict[str, Any]:
+    return {"fold": f.fold, "n": f.n, "spearman": f.spearman, "mae": f.mae, "regret": finite_or_none(f.regret)}

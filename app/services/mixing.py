@@ -11,6 +11,7 @@ import numpy as np
 from app.services import telemetry
 from app.services.fitting import (
     Deadline,
+    FitTimeout,
     cache_key,
     cached,
     finite_or_none,
@@ -27,7 +28,7 @@ from app.services.fitting import (
 from app.services.runs import content_hash, sweep_leases
 from mixers.extrapolation import extrapolation
 from mixers.simplex import novel_mask
-from mixers.types import fidelity_key
+from mixers.types import Objective, Observation, fidelity_key
 from store.errors import InvalidInput
 from store.records import MAX_ID, OPEN_STATUSES, NewProposal, NewRun, ProjectRecord, ProposalRecord, RunRecord
 from store.repository import Store
@@ -46,12 +47,16 @@ class RecommendationAnswer:
     diagnostics: dict[str, Any]
     predicted_fidelity: dict[str, float]
     transfer: str
+    std_meaning: str | None = None
+    observed_range: dict[str, Any] | None = None
+    beyond_observed: bool = False
 
 
 @dataclass(frozen=True)
 class Prediction:
     mean: float | None
     std: float | None
+    beyond_observed: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,27 @@ class PredictionsAnswer:
     predicted_fidelity: dict[str, float]
     transfer: str
     diagnostics: dict[str, Any]
+    std_meaning: str | None = None
+    observed_range: dict[str, Any] | None = None
+
+
+def observed_range(
+    observations: Sequence[Observation], objective: Objective, fidelity: Mapping[str, float]
+) -> dict[str, Any] | None:
+    """``{min, max, fidelity}`` of the objective over the completed runs at ``fidelity``; None without one."""
+    key = fidelity_key(fidelity)
+    values = [objective.value(o.metrics) for o in observations if fidelity_key(o.fidelity) == key]
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    if not finite:
+        return None
+    return {"min": float(min(finite)), "max": float(max(finite)), "fidelity": dict(fidelity)}
+
+
+def beyond_observed(mean: float | None, span: Mapping[str, Any] | None) -> bool:
+    """Whether ``mean`` lies outside the observed range ``span`` (False without a range or a mean)."""
+    if mean is None or span is None:
+        return False
+    return bool(mean < span["min"] or mean > span["max"])
 
 
 def recommend(
@@ -90,6 +116,7 @@ def recommend(
         if predicted is None:
             raise InvalidInput("the mixer produced no finite prediction", code="mixer_cannot_answer")
         answer = mixer_call(lambda: model.fidelity_answer(fidelity))
+        span = observed_range(ctx.observations, ctx.objective, answer.fidelity)
         diagnostics = dict(rec.diagnostics)
         if answer.note:
             diagnostics["transfer_note"] = answer.note
@@ -103,6 +130,9 @@ def recommend(
             diagnostics=jsonable(diagnostics),
             predicted_fidelity=dict(answer.fidelity),
             transfer=answer.transfer,
+            std_meaning=model.std_meaning(),
+            observed_range=span,
+            beyond_observed=beyond_observed(predicted, span),
         )
 
     return cached(store, ctx.project.id, key, compute, cls.name)
@@ -127,13 +157,17 @@ def predict(
     pred = mixer_call(lambda: run_limited(lambda: model.predict(x, fidelity), deadline, ctx.project.uid))
     answer = mixer_call(lambda: model.fidelity_answer(fidelity))
     std = pred.std if pred.std is not None else [None] * len(pred.mean)
+    span = observed_range(ctx.observations, ctx.objective, answer.fidelity)
+    means = [finite_or_none(float(m)) for m in pred.mean]
     return PredictionsAnswer(
         predictions=[
-            Prediction(finite_or_none(float(m)), finite_or_none(s)) for m, s in zip(pred.mean, std, strict=True)
+            Prediction(m, finite_or_none(s), beyond_observed(m, span)) for m, s in zip(means, std, strict=True)
         ],
         predicted_fidelity=dict(answer.fidelity),
         transfer=answer.transfer,
         diagnostics={"transfer_note": answer.note} if answer.note else {},
+        std_meaning=model.std_meaning(),
+        observed_range=span,
     )
 
 
@@ -251,19 +285,67 @@ def propose(
     )
     telemetry.PROPOSALS.labels(cls.name).inc()
     telemetry.PROPOSED_RUNS.labels(cls.name).inc(len(runs))
-    return ProposalMade(proposal, runs, source, _proposal_diagnostics(ctx.project, proposed, runs))
+    predictions = _predict_proposed(model, proposed, deadline, ctx.project.uid)
+    return ProposalMade(proposal, runs, source, _proposal_diagnostics(ctx.project, proposed, runs, predictions))
 
 
-def _proposal_diagnostics(project: ProjectRecord, proposed: Sequence[Any], runs: Sequence[RunRecord]) -> dict[str, Any]:
-    """The mixer's batch diagnostics (empty when it gives none), per-run entries matched to the created runs (a
-    concurrent proposal may have taken some mixtures) and labelled with their ids."""
+# The role of every run of a batch chosen by one method, for mixers that give no role per run.
+ROLE_BY_METHOD = {
+    "recipe": "recipe",  # drawn from the RegMix recipe (random Dirichlet draws around the prior)
+    "pool": "random",  # a random eligible row of the caller's candidates
+    "active": "explore",  # where an ensemble of models disagrees most
+    "pool_active": "explore",
+    "diverse_top": "exploit",  # the best predicted, spread out
+    "pool_diverse_top": "exploit",
+}
+
+
+def _predict_proposed(
+    model: Any, proposed: Sequence[Any], deadline: Deadline, project_uid: str
+) -> list[tuple[float | None, float | None]]:
+    """The fitted mixer's predicted objective and sd for each proposed run at its own fidelity (None where the mixer
+    cannot predict)."""
+    out: list[tuple[float | None, float | None]] = [(None, None)] * len(proposed)
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(proposed):
+        groups.setdefault(fidelity_key(p.fidelity), []).append(i)
+    for idx in groups.values():
+        x = np.vstack([np.asarray(proposed[i].weights, dtype=np.float64) for i in idx])
+        fid = dict(proposed[idx[0]].fidelity) or None
+        try:
+            pred = mixer_call(lambda x=x, fid=fid: run_limited(lambda: model.predict(x, fid), deadline, project_uid))
+        except (InvalidInput, FitTimeout):
+            continue  # the mixer cannot predict here (e.g. no run to fit yet) or ran out of time: predicted is null
+        std = pred.std if pred.std is not None else [None] * len(idx)
+        for i, m, sd in zip(idx, pred.mean, std, strict=True):
+            out[i] = (finite_or_none(float(m)), finite_or_none(sd))
+    return out
+
+
+def _proposal_diagnostics(
+    project: ProjectRecord,
+    proposed: Sequence[Any],
+    runs: Sequence[RunRecord],
+    predictions: Sequence[tuple[float | None, float | None]],
+) -> dict[str, Any]:
+    """The mixer's batch diagnostics (empty when it gives none), with one entry per created run (a concurrent
+    proposal may have taken some mixtures), labelled with its id: the mixer's own per-run entries, its ``role``
+    (the mixer's, else :data:`ROLE_BY_METHOD` of the batch's method) and the ``predicted`` objective and ``std``
+    at the run's fidelity."""
     diag = dict(getattr(proposed, "diagnostics", None) or {})
     per_run = diag.pop("runs", None)
-    if per_run is not None and len(per_run) == len(proposed):
-        by_key = {tuple(np.round(p.weights, 9)): entry for p, entry in zip(proposed, per_run, strict=True)}
-        diag["runs"] = [
-            {"run_id": r.id, **by_key.get(tuple(np.round(weights_array(project, r.weights), 9)), {})} for r in runs
-        ]
+    if per_run is None or len(per_run) != len(proposed):
+        per_run = [{} for _ in proposed]
+    default_role = ROLE_BY_METHOD.get(str(diag.get("method", "")), "random" if not diag else "proposed")
+    by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for p, entry, (mean, sd) in zip(proposed, per_run, predictions, strict=True):
+        key = (*np.round(p.weights, 9), fidelity_key(p.fidelity))
+        by_key[key] = {**entry, "role": entry.get("role", default_role), "predicted": mean, "std": sd}
+    diag["runs"] = [
+        {"run_id": r.id, **by_key.get((*np.round(weights_array(project, r.weights), 9), r.fidelity_key),
+                                      {"role": default_role, "predicted": None, "std": None})}
+        for r in runs
+    ]
     return jsonable(diag)
 
 

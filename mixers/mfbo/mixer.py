@@ -9,9 +9,20 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+from scipy.linalg import cho_solve
 from threadpoolctl import threadpool_limits
 
-from mixers.base import FoldRunner, FoldSplits, MixerConfig, MixerError, OfflineMixer, held_out_mixtures, run_in_order
+from mixers.base import (
+    FoldRunner,
+    FoldSplits,
+    MixerConfig,
+    MixerError,
+    OfflineMixer,
+    held_out_mixtures,
+    run_in_order,
+    stack_predictions,
+    unstack_predictions,
+)
 from mixers.gp import ExactGP, GPParams
 from mixers.mfbo.batches import (
     Pick,
@@ -43,6 +54,7 @@ from mixers.types import (
     Recommendation,
     fidelity_key,
 )
+from mixers.uncertainty import MIN_RESIDUALS, calibrate_scale
 
 # mfbo's own random streams for call_rng (other values than mixers.training's tags, so that seeded answers
 # stay as published).
@@ -50,6 +62,30 @@ MFBO_TAG_RECOMMEND = 51
 MFBO_TAG_PROPOSE = 52
 # Best observed mixtures (by the recommendation's score) that a quarter of its candidates are drawn around.
 RECOMMEND_CENTERS = 8
+# Runs whose leave-one-out z-scores calibrate the predictive sd (a seeded subset beyond this many).
+LOO_RUNS = 400
+
+
+def loo_calibration(gp: ExactGP, seed: int | None) -> float:
+    """The multiplier of the GP's predictive sd that makes its leave-one-out 68% and 95% intervals cover 68% and
+    95% of the runs (:func:`mixers.uncertainty.calibrate_scale`); 1 with too few runs.
+
+    Exact GP leave-one-out (Rasmussen & Williams 5.12): with ``K`` the training covariance including the noise,
+    the held-out run's residual over its predictive sd is ``[K^-1 y]_i / sqrt([K^-1]_ii)``."""
+    n = gp.n_train
+    if n < MIN_RESIDUALS:
+        return 1.0
+    rows = np.arange(n)
+    if n > LOO_RUNS:
+        rows = np.sort(np.random.default_rng([0 if seed is None else int(seed) % (2**32), 61]).choice(
+            n, LOO_RUNS, replace=False))
+    eye = np.zeros((n, len(rows)))
+    eye[rows, np.arange(len(rows))] = 1.0
+    with threadpool_limits(1, user_api="blas"):
+        kinv = cho_solve((gp.chol, True), eye, check_finite=False)
+    diag = kinv[rows, np.arange(len(rows))]
+    z = gp.alpha[rows] / np.sqrt(np.maximum(diag, 1e-300))
+    return calibrate_scale(z)
 
 
 @register
@@ -74,6 +110,7 @@ class MFBOMixer(OfflineMixer):
         # The transfer gate's last decision (see mixers.mfbo.transfer.gate), reported with the proposals.
         self.gate_note = ""
         self.calibrating = False
+        self.sd_calibration = 1.0  # multiplier of the GP's predictive sd, from leave-one-out z-scores
 
     @property
     def gp(self) -> ExactGP | None:
@@ -85,6 +122,8 @@ class MFBOMixer(OfflineMixer):
 
     def fit(self, observations: Sequence[Observation]) -> MFBOMixer:
         self.model = fit_model(self.problem, self.config, self.seed, observations, self.gp_params)
+        gp = self.model.gp
+        self.sd_calibration = 1.0 if gp is None else loo_calibration(gp, self.seed)
         self.transfer = measure_transfer(self.model) if self.config.multi_fidelity else Transfer()
         return self
 
@@ -119,7 +158,20 @@ class MFBOMixer(OfflineMixer):
         with threadpool_limits(1, user_api="blas"):
             post = gp.posterior(x)
         sign = self.problem.objective.sign
-        return Predictions(mean=sign * post.mean, std=np.sqrt(post.var))
+        return Predictions(mean=sign * post.mean, std=self._sd(post.var))
+
+    def _sd(self, var: FloatArray) -> FloatArray:
+        """Predictive sd of a new run's objective ``(m,)`` from the latent posterior variance ``(m,)``."""
+        gp = self.model.require_gp()
+        return np.asarray(self.sd_calibration * np.sqrt(var + gp.noise_var), dtype=np.float64)
+
+    def std_meaning(self) -> str:
+        if self.model.gp is None:
+            return "no std: mfbo has no completed runs to model yet"
+        return (f"1 sd of the predictive distribution of a new run's objective at predicted_fidelity: the GP's "
+                f"sqrt(posterior variance + noise variance), times {self.sd_calibration:.3g}, the factor that makes "
+                "its leave-one-out 68% and 95% intervals cover 68% and 95% of the runs; a recommendation predicted "
+                "better than every run observed at its fidelity reports at least its distance to the best of them")
 
     def recommend(self, fidelity: Mapping[str, float] | None = None) -> Recommendation:
         """The minimizer of the posterior mean (plus ``kl_to_prior`` x KL to the prior) at ``fidelity``: the
@@ -146,8 +198,20 @@ class MFBOMixer(OfflineMixer):
             w, _ = maximize(rng, score, cands, max(1, self.config.refine_top), lo, hi, steps)
             post = gp.posterior(model.x(w[None, :], fid))
         sign = self.problem.objective.sign
-        return Recommendation(weights=w, predicted=float(sign * post.mean[0]), std=float(np.sqrt(post.var[0])),
-                              diagnostics=self._diagnostics(fid, fidelity))
+        diag = self._diagnostics(fid, fidelity)
+        std = float(self._sd(post.var)[0])
+        _, seen = model.level_runs(fidelity_key(fid))
+        if len(seen) and post.mean[0] < seen.min():
+            # The posterior mean's minimizer is chosen for being low (the optimizer's curse), and the GP's sd near
+            # the runs does not cover that bias: the part of the answer beyond the best run observed at this
+            # fidelity is counted as uncertainty.
+            beyond = float(seen.min() - post.mean[0])
+            diag["std_floor"] = {"gp_std": std, "beyond_best_observed": beyond,
+                                 "note": "the prediction is better than every run observed at this fidelity; the std "
+                                         "is at least the distance to the best of them"}
+            std = max(std, beyond)
+        diag["sd_calibration"] = self.sd_calibration
+        return Recommendation(weights=w, predicted=float(sign * post.mean[0]), std=std, diagnostics=diag)
 
     def _diagnostics(self, fid: Mapping[str, float], requested: Mapping[str, float] | None = None
                      ) -> dict[str, Any]:
@@ -203,6 +267,29 @@ class MFBOMixer(OfflineMixer):
 
         rest = run([partial(job, train, test) for train, test in folds[1:]])
         return [first.predict(held_out_mixtures(folds[0][1], d), fidelity).mean, *rest]
+
+    def cross_val_predictions(
+        self,
+        folds: FoldSplits,
+        fidelity: Mapping[str, float] | None = None,
+        run: FoldRunner = run_in_order,
+    ) -> list[Predictions]:
+        """As :meth:`cross_val_predict` (hyperparameters searched on the first fold, reused), with each fold's
+        predictive sd."""
+        if not folds:
+            return []
+        d = self.problem.d
+        first = type(self)(self.problem, self.config, self.seed).fit(folds[0][0])
+        params = first.gp.params if first.gp is not None else None
+
+        def job(train: Sequence[Observation], test: Sequence[Observation]) -> FloatArray:
+            mixer = type(self)(self.problem, self.config, self.seed)
+            mixer.gp_params = params
+            return stack_predictions(mixer.fit(train).predict(held_out_mixtures(test, d), fidelity))
+
+        rest = run([partial(job, train, test) for train, test in folds[1:]])
+        head = first.predict(held_out_mixtures(folds[0][1], d), fidelity)
+        return [head, *(unstack_predictions(part) for part in rest)]
 
     # -- proposals -----------------------------------------------------------------------------------------
 
