@@ -229,8 +229,9 @@ def compare(
     runs = [r for r in store.all_runs(project.id, ["completed"]) if problem.objective.value(r.metrics) is not None]
     counts: dict[str, tuple[dict[str, float], int]] = {}
     for r in runs:
-        fid, n = counts.get(r.fidelity_key, (dict(r.fidelity), 0))
-        counts[r.fidelity_key] = (fid, n + 1)
+        key = fidelity_key(r.fidelity)
+        fid, n = counts.get(key, (dict(r.fidelity), 0))
+        counts[key] = (fid, n + 1)
     try:
         folds_of = make_folds(observations(project, runs, problem.objective), problem.objective, folds, seed, fidelity)
     except MixerError as exc:

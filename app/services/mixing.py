@@ -342,7 +342,7 @@ def _proposal_diagnostics(
         key = (*np.round(p.weights, 9), fidelity_key(p.fidelity))
         by_key[key] = {**entry, "role": entry.get("role", default_role), "predicted": mean, "std": sd}
     diag["runs"] = [
-        {"run_id": r.id, **by_key.get((*np.round(weights_array(project, r.weights), 9), r.fidelity_key),
+        {"run_id": r.id, **by_key.get((*np.round(weights_array(project, r.weights), 9), fidelity_key(r.fidelity)),
                                       {"role": default_role, "predicted": None, "std": None})}
         for r in runs
     ]
