@@ -102,7 +102,8 @@ def score(predicted: FloatArray, actual: FloatArray, sign: float) -> Scores:
     """Spearman and MAE of ``predicted`` against ``actual`` ``(n,)``, and the regret of the top pick: the true
     objective of the run ranked best, minus the best true objective (in the objective's direction, >= 0)."""
     ok = np.isfinite(predicted)
-    rho = float(spearmanr(predicted[ok], actual[ok]).statistic) if ok.sum() > 2 else float("nan")
+    varied = ok.sum() > 2 and np.ptp(predicted[ok]) > 0 and np.ptp(actual[ok]) > 0
+    rho = float(spearmanr(predicted[ok], actual[ok]).statistic) if varied else float("nan")
     best_true = float((actual * sign).min() * sign)
     regret = None
     if ok.any():

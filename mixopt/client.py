@@ -54,6 +54,7 @@ from mixopt.types import (
     Directive,
     Domain,
     EmbeddingSet,
+    Evaluation,
     EvaluationResult,
     Fidelity,
     ImportResult,
@@ -562,6 +563,27 @@ class Client:
         )
         page = self._json("POST", f"{self._project_path(project)}/evaluations", body=body, idempotent=True)
         return [EvaluationResult.from_json(r) for r in page["results"]]
+
+    def compare(
+        self,
+        project: str,
+        mixers: Sequence[str | Mapping[str, Any]],
+        folds: int = 5,
+        fidelity: Fidelity | None = None,
+        seed: int | None = None,
+        default_mixer: str | None = None,
+    ) -> Evaluation:
+        """:meth:`evaluate` with the whole answer: the fidelity evaluated, the fidelities that could be chosen and the
+        winner (best mean Spearman over folds unless ``default_mixer`` is within one standard error of it)."""
+        body = with_values(
+            {"mixers": [mixer_choice(m) for m in mixers], "folds": folds},
+            fidelity=None if fidelity is None else dict(fidelity),
+            seed=seed,
+            default_mixer=default_mixer,
+        )
+        return Evaluation.from_json(
+            self._json("POST", f"{self._project_path(project)}/evaluations", body=body, idempotent=True)
+        )
 
     # -- embeddings -------------------------------------------------------------------------------
 

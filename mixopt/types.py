@@ -185,6 +185,12 @@ class Recommendation:
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
     predicted_fidelity: dict[str, float] = field(default_factory=dict)
     transfer: str | None = None
+    std_meaning: str | None = None
+    """What ``std`` is for this mixer, or why there is none."""
+    observed_range: JSON | None = None
+    """``{min, max, fidelity}`` of the completed runs' objective at ``predicted_fidelity`` (None: no run there)."""
+    beyond_observed: bool = False
+    """``predicted`` lies outside ``observed_range``."""
 
     @classmethod
     def from_json(cls, d: JSON) -> Recommendation:
@@ -198,23 +204,33 @@ class Recommendation:
             raw=d,
             predicted_fidelity=_floats(d.get("predicted_fidelity")),
             transfer=d.get("transfer"),
+            std_meaning=d.get("std_meaning"),
+            observed_range=None if d.get("observed_range") is None else dict(d["observed_range"]),
+            beyond_observed=bool(d.get("beyond_observed", False)),
         )
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """One predicted objective value; ``predicted_fidelity`` and ``transfer`` as in :class:`Recommendation`."""
+    """One predicted objective value; ``predicted_fidelity``, ``transfer``, ``std_meaning``, ``observed_range`` and
+    ``beyond_observed`` as in :class:`Recommendation`."""
 
     mean: float
     std: float | None = None
     predicted_fidelity: dict[str, float] = field(default_factory=dict)
     transfer: str | None = None
+    beyond_observed: bool = False
+    std_meaning: str | None = None
+    observed_range: JSON | None = None
 
     @classmethod
     def from_json(cls, d: JSON, page: JSON | None = None) -> Prediction:
         page = page or {}
+        span = page.get("observed_range")
         return cls(mean=float(d["mean"]), std=_opt_float(d.get("std")),
-                   predicted_fidelity=_floats(page.get("predicted_fidelity")), transfer=page.get("transfer"))
+                   predicted_fidelity=_floats(page.get("predicted_fidelity")), transfer=page.get("transfer"),
+                   beyond_observed=bool(d.get("beyond_observed", False)), std_meaning=page.get("std_meaning"),
+                   observed_range=None if span is None else dict(span))
 
 
 @dataclass(frozen=True)
@@ -233,6 +249,14 @@ class EvaluationResult:
     error: JSON | None = None
     """``{code, detail}`` when this mixer could not be scored (the others still were)."""
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
+    std: list[float | None] = field(default_factory=list)
+    """Held-out predictive sd of every run, aligned with ``run_ids`` (None where the mixer gives none)."""
+    coverage: dict[str, float | None] = field(default_factory=dict)
+    """``{"68": x, "95": y}``: share of held-out runs inside predicted +- 0.994 / 1.96 std (None without std)."""
+    folds: list[JSON] = field(default_factory=list)
+    """Per fold: ``{fold, n, spearman, mae, regret}``."""
+    spearman_se: float | None = None
+    mae_se: float | None = None
 
     @classmethod
     def from_json(cls, d: JSON) -> EvaluationResult:
@@ -247,6 +271,37 @@ class EvaluationResult:
             actual=[float(x) for x in d.get("actual") or []],
             run_ids=[int(x) for x in d.get("run_ids") or []],
             error=None if d.get("error") is None else dict(d["error"]),
+            raw=d,
+            std=[_opt_float(x) for x in d.get("std") or []],
+            coverage={str(k): _opt_float(v) for k, v in (d.get("coverage") or {}).items()},
+            folds=[dict(f) for f in d.get("folds") or []],
+            spearman_se=_opt_float(d.get("spearman_se")),
+            mae_se=_opt_float(d.get("mae_se")),
+        )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A comparison of mixers: each one's :class:`EvaluationResult`, the ``fidelity`` evaluated, the ``fidelities``
+    that could be chosen (``fidelity_runs``: completed runs at each) and the ``winner``
+    (``{mixer, index, metric, rule, default_mixer}``)."""
+
+    results: list[EvaluationResult]
+    fidelity: dict[str, float] | None = None
+    fidelities: list[dict[str, float]] = field(default_factory=list)
+    fidelity_runs: list[int] = field(default_factory=list)
+    winner: JSON | None = None
+    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Evaluation:
+        fid = d.get("fidelity")
+        return cls(
+            results=[EvaluationResult.from_json(r) for r in d.get("results") or []],
+            fidelity=None if fid is None else _floats(fid),
+            fidelities=[_floats(f) for f in d.get("fidelities") or []],
+            fidelity_runs=[int(n) for n in d.get("fidelity_runs") or []],
+            winner=None if d.get("winner") is None else dict(d["winner"]),
             raw=d,
         )
 
