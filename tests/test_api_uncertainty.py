@@ -4,12 +4,14 @@ coverage, folds, standard errors, the fidelity evaluated and the winner; ``diagn
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.services.evaluation import EvaluationRequest, EvaluationScore, choose_winner, resolve_default_mixer
 from tests.test_api_embeddings import clusters, put
 
 NAME = "ot"  # the embeddings helpers address the project of this name
@@ -175,3 +177,32 @@ def test_proposal_runs_carry_role_predicted_and_std(client: TestClient, mixer: s
         "mixer": mixer, "mixtures": mixtures, "fidelity": out["runs"][0]["fidelity"], "seed": 3,
         **({"config": config} if config else {})}).json()["predictions"]
     assert [p["mean"] for p in pred] == pytest.approx([e["predicted"] for e in entries], rel=1e-6)
+
+
+def score(mixer: str, folds: list[float]) -> EvaluationScore:
+    return EvaluationScore(mixer, {}, None, None, None, 0, [], [], [], None,
+                           folds=[{"fold": i, "n": 10, "spearman": s, "mae": None, "regret": None}
+                                  for i, s in enumerate(folds)],
+                           spearman_se=float(np.std(folds, ddof=1) / np.sqrt(len(folds))))
+
+
+def test_winner_rule_one_standard_error() -> None:
+    default, better = score("regmix", [0.80, 0.82, 0.78, 0.80]), score("mfbo", [0.86, 0.76, 0.88, 0.78])
+    tie = choose_winner([default, better], "regmix", 4)
+    assert tie.mixer == "regmix" and tie.index == 0 and "default keeps it" in tie.rule
+    clear = choose_winner([default, score("mfbo", [0.95, 0.96, 0.94, 0.95])], "regmix", 4)
+    assert clear.mixer == "mfbo" and clear.index == 1
+    failed = EvaluationScore("ot", {}, None, None, None, 0, [], [], [], None)
+    assert choose_winner([failed], "ot", 4).mixer is None
+
+
+def test_default_mixer_resolution() -> None:
+    request = EvaluationRequest([("regmix", None), ("mfbo", None)])
+    plain = SimpleNamespace()
+    assert resolve_default_mixer(plain, request) == "regmix"  # type: ignore[arg-type]
+    with_setting = SimpleNamespace(default_mixer="mfbo")
+    assert resolve_default_mixer(with_setting, request) == "mfbo"  # type: ignore[arg-type]
+    unlisted = SimpleNamespace(default_mixer="ot")
+    assert resolve_default_mixer(unlisted, request) == "regmix"  # type: ignore[arg-type]
+    asked = EvaluationRequest([("regmix", None), ("mfbo", None)], default_mixer="mfbo")
+    assert resolve_default_mixer(plain, asked) == "mfbo"  # type: ignore[arg-type]
