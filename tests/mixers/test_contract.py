@@ -209,6 +209,24 @@ def test_recommend_and_predict_in_bounds(name: str, problem: Problem, observatio
 
 
 @pytest.mark.parametrize("name", OFFLINE)
+def test_std_has_a_stated_meaning_and_held_out_std_aligns(
+    name: str, problem: Problem, observations: list[Observation]
+) -> None:
+    """Every offline mixer says what its std is (or why it has none), and its cross-validated predictions carry a
+    std aligned with the held-out runs whenever its own predictions do."""
+    mixer = make(name, problem).fit(observations)
+    meaning = mixer.std_meaning()
+    assert isinstance(meaning, str) and meaning
+    has_std = mixer.predict(probe_mixtures(problem), LOW).std is not None
+    assert ("no std" in meaning) != has_std
+    usable = [o for o in observations if o.fidelity == observations[0].fidelity]
+    folds = [(usable[0::2], usable[1::2]), (usable[1::2], usable[0::2])]
+    for (_, test), part in zip(folds, make(name, problem).cross_val_predictions(folds), strict=True):
+        assert part.mean.shape == (len(test),)
+        assert part.std is None or (part.std.shape == (len(test),) and np.all(part.std > 0))
+
+
+@pytest.mark.parametrize("name", OFFLINE)
 def test_propose_in_bounds_distinct_and_new(
     name: str, problem: Problem, observations: list[Observation], pending: list[PendingRun]
 ) -> None:
