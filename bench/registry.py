@@ -99,6 +99,14 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         minutes=4,
     ),
     Benchmark(
+        "coverage", "bench.replay.coverage",
+        "held-out coverage of the 68% and 95% intervals of each offline mixer's sd (goal: within 10 points of "
+        "nominal): fitted on the 512 RegMix train runs against the 256 test runs, the 5-fold evaluation on the 512, "
+        "and a simulator world with runs at two fidelities",
+        ("coverage.json",), ("coverage.png",), (DEMO, "bench/sim/"),
+        minutes=6,
+    ),
+    Benchmark(
         "evaluate", "bench.service.evaluate",
         "a 5-fold evaluation of `regmix`, `mixing_law`, `mfbo` on the 512 demo runs over HTTP, as a multiple of one "
         "cold `regmix` recommendation (goal at most 3x); refits per fold in-process beside it",
