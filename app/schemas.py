@@ -267,6 +267,10 @@ class EvaluationError(BaseModel):
     detail: str
 
 
+def no_coverage() -> dict[str, float | None]:
+    return {"68": None, "95": None}
+
+
 class FoldScoreOut(BaseModel):
     fold: int
     n: int = Field(description="held-out runs in this fold")
@@ -293,7 +297,7 @@ class EvaluationResult(BaseModel):
         description="held-out predictive sd of every run, aligned with run_ids (null where the mixer gives none)",
     )
     coverage: dict[str, float | None] = Field(
-        default_factory=lambda: {"68": None, "95": None},
+        default_factory=no_coverage,
         description='"68" and "95": share (0..1) of the held-out runs inside predicted +- 0.994 std and +- 1.96 std '
         "(null when the mixer gives no std)",
     )

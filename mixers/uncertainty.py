@@ -17,8 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.optimize import minimize
 from scipy.spatial import cKDTree
 
@@ -117,7 +119,7 @@ class ResidualModel:
                 "calibration": self.calibration, "residuals": self.n}
 
 
-def fold_distances(x: FloatArray, fold_of: Sequence[int] | FloatArray) -> FloatArray:
+def fold_distances(x: FloatArray, fold_of: Sequence[int] | NDArray[np.integer[Any]]) -> FloatArray:
     """Distance ``(n,)`` from each row of ``x`` ``(n, d)`` to the nearest row of the other folds (the training runs
     of the fold that held it out)."""
     fold = np.asarray(fold_of)

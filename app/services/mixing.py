@@ -312,8 +312,11 @@ def _predict_proposed(
     for idx in groups.values():
         x = np.vstack([np.asarray(proposed[i].weights, dtype=np.float64) for i in idx])
         fid = dict(proposed[idx[0]].fidelity) or None
+        def call(x: Any = x, fid: dict[str, float] | None = fid) -> Any:
+            return run_limited(lambda: model.predict(x, fid), deadline, project_uid)
+
         try:
-            pred = mixer_call(lambda x=x, fid=fid: run_limited(lambda: model.predict(x, fid), deadline, project_uid))
+            pred = mixer_call(call)
         except (InvalidInput, FitTimeout):
             continue  # the mixer cannot predict here (e.g. no run to fit yet) or ran out of time: predicted is null
         std = pred.std if pred.std is not None else [None] * len(idx)
