@@ -99,6 +99,8 @@ class SingleFidelityMixer(OfflineMixer):
         self.shift_note = ""
         self.diagnose = True  # False: fit skips the cross-validated diagnostics (evaluation folds)
         self.residual: ResidualModel | None = None  # the predictive sd, from the out-of-fold residuals
+        # per fidelity key other than the train fidelity: the sd of the fit carried there, from the runs there
+        self.transfer_sd: dict[str, ResidualModel] = {}
 
     # subclass hooks --------------------------------------------------------------------------------
 
@@ -142,7 +144,40 @@ class SingleFidelityMixer(OfflineMixer):
     def fit(self, observations: Sequence[Observation]) -> SingleFidelityMixer:
         self._fit_train_fidelity(observations)
         self.shift, self.shift_note = self._fit_shift(observations)
+        self.transfer_sd = self._fit_transfer_sd(observations)
         return self
+
+    def _fit_transfer_sd(self, observations: Sequence[Observation]) -> dict[str, ResidualModel]:
+        """Per other fidelity with enough completed runs: a residual model of this fit's answers there (the train
+        fit, carried over or shifted), fitted on those runs' residuals. The train fit never saw them, so they are
+        held out for it (the scale shift, when used, was fitted on them)."""
+        ts = self.ts
+        if ts is None or ts.n < self.min_runs or ts.fidelity is None:
+            return {}
+        objective = self.problem.objective
+        train_key = fidelity_key(ts.fidelity)
+        groups: dict[str, list[Observation]] = {}
+        for o in usable_observations(observations, objective):
+            key = fidelity_key(o.fidelity)
+            if key != train_key:
+                groups.setdefault(key, []).append(o)
+        out: dict[str, ResidualModel] = {}
+        for key, runs in groups.items():
+            x = held_out_mixtures(runs, self.problem.d)
+            y = np.array([_value(objective.value(o.metrics)) for o in runs])
+            mean = self._mean(x, runs[0].fidelity)
+            model = ResidualModel.fit(y - mean, nearest_distance(x, ts.x))
+            if model is not None:
+                out[key] = model
+        return out
+
+    def _mean(self, x: FloatArray, fidelity: Mapping[str, float] | None) -> FloatArray:
+        """The predicted objective ``(m,)`` at ``fidelity`` for mixtures ``(m, d)`` (the fit, shifted if it applies)."""
+        mean = self._objective_at_train(x)
+        gap = self.scale_gap(fidelity)
+        if gap != 0.0 and self.shift is not None:
+            mean = mean + self.shift(x, gap)
+        return mean
 
     def _fit_train_fidelity(self, observations: Sequence[Observation]) -> None:
         """Fit the model on the runs of the train fidelity (and its cross-validated diagnostics)."""
@@ -230,10 +265,12 @@ class SingleFidelityMixer(OfflineMixer):
         if self.residual is None:
             why = self.cv_note or "no cross-validation"
             return f"no std: it comes from the cross-validated residuals, and there are none ({why})"
-        return (f"1 sd of the predictive distribution of a new run's objective at the train fidelity: a residual "
+        return (f"1 sd of the predictive distribution of a new run's objective: at the train fidelity a residual "
                 f"model fitted on {self.residual.n} out-of-fold residuals ({self.config.cv_folds}-fold), growing with "
                 "the distance to the nearest training mixture, its scale calibrated so that the out-of-fold 68% and "
-                "95% intervals cover 68% and 95%; at another fidelity it does not include the change of scale")
+                "95% intervals cover 68% and 95%; at another fidelity with completed runs, the same model fitted on "
+                "the residuals of the answers carried there (those runs were not fitted on); at a fidelity without "
+                "runs it does not include the change of scale")
 
     def fold_mixer(self) -> SingleFidelityMixer:
         """A fresh mixer of this class, config and seed that skips the diagnostics (an evaluation fold)."""
@@ -296,11 +333,12 @@ class SingleFidelityMixer(OfflineMixer):
         x = np.atleast_2d(np.asarray(mixtures, dtype=np.float64))
         if x.shape[1] != self.problem.d:
             raise MixerError(f"mixtures must have {self.problem.d} columns, got {x.shape[1]}")
-        mean = np.asarray(self._predict_metrics(x) @ ts.coefs, dtype=np.float64)
-        gap = self.scale_gap(fidelity)
-        if gap != 0.0 and self.shift is not None:
-            mean = mean + self.shift(x, gap)
-        std = None if self.residual is None else self.residual.std(nearest_distance(x, ts.x))
+        mean = self._mean(x, fidelity)
+        requested = fidelity if fidelity is not None else self.problem.target_fidelity
+        sd_model = self.residual
+        if requested is not None and ts.fidelity is not None and fidelity_key(requested) != fidelity_key(ts.fidelity):
+            sd_model = self.transfer_sd.get(fidelity_key(requested), sd_model)
+        std = None if sd_model is None else sd_model.std(nearest_distance(x, ts.x))
         return Predictions(mean=mean, std=std)
 
     def base_diagnostics(self, fidelity: Mapping[str, float] | None) -> dict[str, Any]:
@@ -317,6 +355,7 @@ class SingleFidelityMixer(OfflineMixer):
             "cv_note": self.cv_note,
             "replicate_noise_std": ts.noise_std,
             "residual_model": None if self.residual is None else self.residual.describe(),
+            "transfer_residual_models": {k: m.describe() for k, m in self.transfer_sd.items()},
             "kl_to_prior": self.config.kl_to_prior,
             "scale_shift": {
                 "used": self.scale_gap(fidelity) != 0.0,

@@ -62,30 +62,34 @@ MFBO_TAG_RECOMMEND = 51
 MFBO_TAG_PROPOSE = 52
 # Best observed mixtures (by the recommendation's score) that a quarter of its candidates are drawn around.
 RECOMMEND_CENTERS = 8
-# Runs whose leave-one-out z-scores calibrate the predictive sd (a seeded subset beyond this many).
-LOO_RUNS = 400
+# Runs per fidelity whose leave-one-out z-scores calibrate the predictive sd (a seeded subset beyond this many).
+LOO_RUNS = 300
 
 
-def loo_calibration(gp: ExactGP, seed: int | None) -> float:
-    """The multiplier of the GP's predictive sd that makes its leave-one-out 68% and 95% intervals cover 68% and
-    95% of the runs (:func:`mixers.uncertainty.calibrate_scale`); 1 with too few runs.
+def loo_calibration(gp: ExactGP, keys: Sequence[str], seed: int | None) -> tuple[float, dict[str, float]]:
+    """Multipliers of the GP's predictive sd that make its leave-one-out 68% and 95% intervals cover 68% and 95%
+    of the runs (:func:`mixers.uncertainty.calibrate_scale`): over all runs, and per fidelity (``keys`` ``(n,)``:
+    the fidelity key of each training row) where one has at least :data:`MIN_RESIDUALS` runs; 1 with too few.
 
     Exact GP leave-one-out (Rasmussen & Williams 5.12): with ``K`` the training covariance including the noise,
     the held-out run's residual over its predictive sd is ``[K^-1 y]_i / sqrt([K^-1]_ii)``."""
     n = gp.n_train
     if n < MIN_RESIDUALS:
-        return 1.0
-    rows = np.arange(n)
-    if n > LOO_RUNS:
-        rows = np.sort(np.random.default_rng([0 if seed is None else int(seed) % (2**32), 61]).choice(
-            n, LOO_RUNS, replace=False))
+        return 1.0, {}
+    rng = np.random.default_rng([0 if seed is None else int(seed) % (2**32), 61])
+    key_arr = np.asarray(keys)
+    groups = {k: np.flatnonzero(key_arr == k) for k in dict.fromkeys(keys)}
+    rows = np.sort(np.concatenate([
+        idx if len(idx) <= LOO_RUNS else rng.choice(idx, LOO_RUNS, replace=False) for idx in groups.values()]))
     eye = np.zeros((n, len(rows)))
     eye[rows, np.arange(len(rows))] = 1.0
     with threadpool_limits(1, user_api="blas"):
         kinv = cho_solve((gp.chol, True), eye, check_finite=False)
     diag = kinv[rows, np.arange(len(rows))]
     z = gp.alpha[rows] / np.sqrt(np.maximum(diag, 1e-300))
-    return calibrate_scale(z)
+    per_key = {k: calibrate_scale(z[key_arr[rows] == k]) for k in groups
+               if int(np.sum(key_arr[rows] == k)) >= MIN_RESIDUALS}
+    return calibrate_scale(z), per_key
 
 
 @register
@@ -111,6 +115,7 @@ class MFBOMixer(OfflineMixer):
         self.gate_note = ""
         self.calibrating = False
         self.sd_calibration = 1.0  # multiplier of the GP's predictive sd, from leave-one-out z-scores
+        self.sd_calibration_by_fidelity: dict[str, float] = {}  # the same, from the runs of one fidelity
 
     @property
     def gp(self) -> ExactGP | None:
@@ -123,7 +128,9 @@ class MFBOMixer(OfflineMixer):
     def fit(self, observations: Sequence[Observation]) -> MFBOMixer:
         self.model = fit_model(self.problem, self.config, self.seed, observations, self.gp_params)
         gp = self.model.gp
-        self.sd_calibration = 1.0 if gp is None else loo_calibration(gp, self.seed)
+        self.sd_calibration, self.sd_calibration_by_fidelity = (
+            (1.0, {}) if gp is None
+            else loo_calibration(gp, [fidelity_key(o.fidelity) for o in self.model.used], self.seed))
         self.transfer = measure_transfer(self.model) if self.config.multi_fidelity else Transfer()
         return self
 
@@ -158,19 +165,22 @@ class MFBOMixer(OfflineMixer):
         with threadpool_limits(1, user_api="blas"):
             post = gp.posterior(x)
         sign = self.problem.objective.sign
-        return Predictions(mean=sign * post.mean, std=self._sd(post.var))
+        return Predictions(mean=sign * post.mean, std=self._sd(post.var, model.answer_fidelity(fidelity)))
 
-    def _sd(self, var: FloatArray) -> FloatArray:
-        """Predictive sd of a new run's objective ``(m,)`` from the latent posterior variance ``(m,)``."""
+    def _sd(self, var: FloatArray, fidelity: Mapping[str, float]) -> FloatArray:
+        """Predictive sd of a new run's objective ``(m,)`` at ``fidelity`` from the latent posterior variance
+        ``(m,)``: calibrated on the leave-one-out z-scores of the runs at that fidelity, else of all runs."""
         gp = self.model.require_gp()
-        return np.asarray(self.sd_calibration * np.sqrt(var + gp.noise_var), dtype=np.float64)
+        c = self.sd_calibration_by_fidelity.get(fidelity_key(fidelity), self.sd_calibration)
+        return np.asarray(c * np.sqrt(var + gp.noise_var), dtype=np.float64)
 
     def std_meaning(self) -> str:
         if self.model.gp is None:
             return "no std: mfbo has no completed runs to model yet"
         return (f"1 sd of the predictive distribution of a new run's objective at predicted_fidelity: the GP's "
-                f"sqrt(posterior variance + noise variance), times {self.sd_calibration:.3g}, the factor that makes "
-                "its leave-one-out 68% and 95% intervals cover 68% and 95% of the runs; a recommendation predicted "
+                "sqrt(posterior variance + noise variance), times the factor that makes its leave-one-out 68% and 95% "
+                "intervals cover 68% and 95% of the runs at that fidelity (of all runs where it has too few; "
+                f"{self.sd_calibration:.3g} over all runs); a recommendation predicted "
                 "better than every run observed at its fidelity reports at least its distance to the best of them")
 
     def recommend(self, fidelity: Mapping[str, float] | None = None) -> Recommendation:
@@ -199,7 +209,7 @@ class MFBOMixer(OfflineMixer):
             post = gp.posterior(model.x(w[None, :], fid))
         sign = self.problem.objective.sign
         diag = self._diagnostics(fid, fidelity)
-        std = float(self._sd(post.var)[0])
+        std = float(self._sd(post.var, fid)[0])
         _, seen = model.level_runs(fidelity_key(fid))
         if len(seen) and post.mean[0] < seen.min():
             # The posterior mean's minimizer is chosen for being low (the optimizer's curse), and the GP's sd near
@@ -210,7 +220,7 @@ class MFBOMixer(OfflineMixer):
                                  "note": "the prediction is better than every run observed at this fidelity; the std "
                                          "is at least the distance to the best of them"}
             std = max(std, beyond)
-        diag["sd_calibration"] = self.sd_calibration
+        diag["sd_calibration"] = {"all_runs": self.sd_calibration, "by_fidelity": self.sd_calibration_by_fidelity}
         return Recommendation(weights=w, predicted=float(sign * post.mean[0]), std=std, diagnostics=diag)
 
     def _diagnostics(self, fid: Mapping[str, float], requested: Mapping[str, float] | None = None
