@@ -111,3 +111,29 @@ def test_mfbo_recommendation_beyond_every_run_reports_at_least_the_gap() -> None
         assert rec.diagnostics["std_floor"]["beyond_best_observed"] == pytest.approx(best - rec.predicted)
     else:
         assert "std_floor" not in rec.diagnostics
+
+
+@pytest.mark.parametrize("cls", [RegMixMixer, MixingLawMixer])
+def test_sd_at_another_fidelity_comes_from_the_runs_there(cls) -> None:  # type: ignore[no-untyped-def]
+    """Fitted on small runs, answers at the target are carried over unchanged; with runs at the target the sd
+    covers the change of scale, without them it cannot (and says so)."""
+    p = problem()
+    small = {"params": 1e5, "tokens": 1e8}
+
+    def shifted(w: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.asarray(y - 0.4 + 0.3 * w[:, 0])
+
+    ws, ys = draw(200, 5)
+    wm, ym = draw(40, 6)
+    at_small = [Observation(weights=x, fidelity=small, metrics={"loss": float(v)}) for x, v in zip(ws, ys, strict=True)]
+    both = cls(p, seed=0).fit(at_small + observations(wm, shifted(wm, ym)))
+    assert both.ts.fidelity == small and both.fidelity_answer(FID).transfer == "assumed"
+    wt, yt = draw(400, 7)
+    yt = shifted(wt, yt)
+    pred = both.predict(wt, FID)
+    cov = coverage(yt, pred.mean, pred.std)
+    assert cov["95"] is not None and cov["95"] >= 0.85, cov
+    assert "at another fidelity with completed runs" in both.std_meaning()
+    alone = cls(p, seed=0).fit(at_small).predict(wt, FID)
+    blind = coverage(yt, alone.mean, alone.std)
+    assert blind["95"] is not None and blind["95"] < 0.5, blind
