@@ -216,8 +216,11 @@ def compare(
     of the run each mixer ranks best, minus the best true objective (in the objective's direction, >= 0).
     A mixer that cannot answer (a MixerError, e.g. ``ot`` without embeddings, or its time limit) gets
     ``error: {code, detail}`` in its own result; the others are scored. The mixers run side by side, each
-    one's folds as jobs of the worker pool (:meth:`mixers.base.OfflineMixer.cross_val_predict`, where mixers
-    share work between folds); ``progress`` hears of every finished fold.
+    one's folds as jobs of the worker pool (:meth:`mixers.base.OfflineMixer.cross_val_predictions`, where mixers
+    share work between folds); ``progress`` hears of every finished fold. Each result also carries the held-out
+    predictive sd of every run, the coverage of its 68% and 95% intervals, the scores fold by fold and their
+    standard errors; the answer names the fidelity evaluated, the fidelities that could be, and the winner
+    (:func:`choose_winner`, the tie going to :func:`resolve_default_mixer`).
     """
     deadline = Deadline(timeout)
     folds, fidelity, seed = request.folds, request.fidelity, request.seed
