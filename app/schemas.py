@@ -173,8 +173,10 @@ class ProposalOut(BaseModel):
     diagnostics: dict[str, Any] = Field(
         default_factory=dict,
         description="how the batch was chosen: method (recipe, active, pool, pool_active), the recipe and each "
-        "run's Dirichlet strength, the ensemble's disagreement and the plausibility of each run (active); "
-        "empty for mixers that give none",
+        "run's Dirichlet strength, the ensemble's disagreement and the plausibility of each run (active); and "
+        "runs, aligned with runs: {run_id, role (recipe, random, explore, exploit, screen, pair, target), "
+        "predicted, std} with the mixer's predicted objective and sd at the run's fidelity (null where it "
+        "cannot predict)",
     )
 
 
