@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from app.api.convert import run_out
+from app.api.history import answer_evaluation, answer_recommendation
 from app.deps import ProjectName, SettingsDep, StoreDep, get_scope
 from app.jsonbody import JsonRoute
 from app.openapi import problem_responses
@@ -72,7 +73,8 @@ def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settin
 @router.post("/api/v1/projects/{name}/recommendations", response_model=RecommendationOut, responses=FIT)
 def recommend(name: ProjectName, body: RecommendationIn, store: StoreDep, settings: SettingsDep) -> RecommendationOut:
     rec = svc.recommend(store, name, body.mixer, body.config, body.fidelity, body.seed, settings.fit_timeout_seconds)
-    return RecommendationOut.model_validate(rec, from_attributes=True)
+    out = RecommendationOut.model_validate(rec, from_attributes=True)
+    return answer_recommendation(store, name, body, out, settings.fit_timeout_seconds)
 
 
 @router.post("/api/v1/projects/{name}/predictions", response_model=PredictionsOut, responses=FIT)
@@ -94,4 +96,5 @@ def evaluate(name: ProjectName, body: EvaluationIn, store: StoreDep, settings: S
         body.seed,
         settings.fit_timeout_seconds,
     )
-    return EvaluationOut(results=[EvaluationResult.model_validate(r, from_attributes=True) for r in results])
+    out = EvaluationOut(results=[EvaluationResult.model_validate(r, from_attributes=True) for r in results])
+    return answer_evaluation(store, name, body, out)
