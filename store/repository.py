@@ -1,7 +1,8 @@
 """The store: every query of mixopt, one transaction per method, behind one ``Store``.
 
 Each aggregate keeps its queries in its own module (projects, runs and proposals, sessions, embeddings, tokens,
-the fit cache, the project summaries, the answers' history); ``Store`` joins them. Same SQLAlchemy code for SQLite and PostgreSQL.
+the fit cache, the project summaries, the answers' history); ``Store`` joins them. Same SQLAlchemy code for SQLite
+and PostgreSQL.
 Methods take and return plain values and frozen records (``store.records``); callers never see a session or a row.
 """
 

@@ -22,10 +22,19 @@ def two_fidelities(client: TestClient, project: dict[str, Any]) -> dict[str, lis
     """10 completed runs at SMALL and 6 at MID, plus a failed and a pending run that must never count as best."""
     runs = {"small": _runs(10, SMALL, 1, 0.2), "mid": _runs(6, MID, 2, 0.1)}
     extra = [
-        {"external_id": "failed", "weights": {"web": 0.5, "code": 0.3, "books": 0.2}, "fidelity": SMALL,
-         "status": "failed", "metrics": {"loss": 0.1}},
-        {"external_id": "open", "weights": {"web": 0.4, "code": 0.3, "books": 0.3}, "fidelity": MID,
-         "status": "pending"},
+        {
+            "external_id": "failed",
+            "weights": {"web": 0.5, "code": 0.3, "books": 0.2},
+            "fidelity": SMALL,
+            "status": "failed",
+            "metrics": {"loss": 0.1},
+        },
+        {
+            "external_id": "open",
+            "weights": {"web": 0.4, "code": 0.3, "books": 0.3},
+            "fidelity": MID,
+            "status": "pending",
+        },
     ]
     resp = client.post(f"{BASE}/runs", json={"runs": runs["small"] + runs["mid"] + extra})
     assert resp.status_code == 201, resp.text
@@ -135,17 +144,31 @@ def test_summary_has_the_best_run_at_each_fidelity(client: TestClient, two_fidel
 def test_summary_best_follows_a_maximized_objective(client: TestClient) -> None:
     body = {**PROJECT, "name": "up", "objective": {"metric": "acc", "direction": "maximize"}}
     assert client.post("/api/v1/projects", json=body).status_code == 201
-    runs = [{"external_id": f"a{i}", "weights": {"web": 0.5, "code": 0.1 * i, "books": 0.5 - 0.1 * i},
-             "fidelity": SMALL,
-             "metrics": {"acc": 0.1 * i}} for i in range(4)]
-    runs.append({"external_id": "big", "weights": {"web": 0.5, "code": 0.25, "books": 0.25}, "fidelity": MID,
-                 "metrics": {"acc": 0.05}})
+    runs = [
+        {
+            "external_id": f"a{i}",
+            "weights": {"web": 0.5, "code": 0.1 * i, "books": 0.5 - 0.1 * i},
+            "fidelity": SMALL,
+            "metrics": {"acc": 0.1 * i},
+        }
+        for i in range(4)
+    ]
+    runs.append(
+        {
+            "external_id": "big",
+            "weights": {"web": 0.5, "code": 0.25, "books": 0.25},
+            "fidelity": MID,
+            "metrics": {"acc": 0.05},
+        }
+    )
     resp = client.post("/api/v1/projects/up/runs", json={"runs": runs})
     assert resp.status_code == 201, resp.text
     ids = {r["external_id"]: r["id"] for r in resp.json()["runs"]}
     [listed] = client.get("/api/v1/projects").json()["projects"]
-    got = {tuple(b["fidelity"].items()): (b["run_id"], b["value"], b["n_completed"])
-           for b in listed["summary"]["best_by_fidelity"]}
+    got = {
+        tuple(b["fidelity"].items()): (b["run_id"], b["value"], b["n_completed"])
+        for b in listed["summary"]["best_by_fidelity"]
+    }
     assert got == {(("tokens", 1e9),): (ids["a3"], pytest.approx(0.3), 4), (("tokens", 4e9),): (ids["big"], 0.05, 1)}
 
 
@@ -182,4 +205,3 @@ def test_recommendation_without_runs_at_its_fidelity_is_compared_with_a_predicti
     assert cmp["delta"] == pytest.approx(out["predicted"] - cmp["value"])
     assert cmp["value"] != pytest.approx(mid["metrics"]["loss"], abs=1e-9)  # a prediction, not the observed loss
     assert "no completed run at" in cmp["detail"]
-

@@ -88,21 +88,22 @@ def compare(
             delta=predicted - value,
             detail=f"the best of {n} completed runs at {at} (run #{run.id}, observed {value:.5g})",
         )
-    run, observed, _ = max(bests.values(), key=lambda b: (fidelity_size(b[0].fidelity), -objective_of(project).sign
-                                                           * b[1]))
+    run, observed, _ = max(
+        bests.values(), key=lambda b: (fidelity_size(b[0].fidelity), -objective_of(project).sign * b[1])
+    )
     try:
         answer = predict(store, project.name, mixer, config, predicted_fidelity, [run.weights], seed, timeout)
     except (MixerError, DomainError):
         return None
-    value = answer.predictions[0].mean
-    if value is None:
+    mean = answer.predictions[0].mean
+    if mean is None:
         return None
     return Comparison(
         kind="predicted",
         fidelity=dict(predicted_fidelity),
-        value=value,
+        value=mean,
         run_id=run.id,
-        delta=predicted - value,
+        delta=predicted - mean,
         detail=f"no completed run at {at}: the model's prediction there for run #{run.id}, the best at "
         f"{fidelity_text(run.fidelity)} (observed {observed:.5g} at that fidelity)",
     )

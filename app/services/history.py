@@ -29,9 +29,7 @@ def store_recommendation(
     return store.add_recommendation(record.id, new)
 
 
-def store_evaluation(
-    store: Store, project: str, request: dict[str, Any], response: dict[str, Any]
-) -> EvaluationRecord:
+def store_evaluation(store: Store, project: str, request: dict[str, Any], response: dict[str, Any]) -> EvaluationRecord:
     """Keep an evaluation answered on ``project``: its mixers and their configs, in the order of the results."""
     record = store.get_project(project)
     results = list(response.get("results") or [])
