@@ -63,6 +63,8 @@ class Project:
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
     archived_at: datetime | None = None  # set while archived (deleted, restorable)
     fidelities: list[dict[str, float]] | None = None
+    default_mixer: str | None = None
+    """The project's default offline mixer (``None``: none chosen)."""
 
     @property
     def domain_names(self) -> list[str]:
@@ -84,6 +86,7 @@ class Project:
             raw=d,
             archived_at=_dt(d.get("archived_at")),
             fidelities=None if d.get("fidelities") is None else [_floats(f) for f in d["fidelities"]],
+            default_mixer=d.get("default_mixer"),
         )
 
 
@@ -185,6 +188,13 @@ class Recommendation:
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
     predicted_fidelity: dict[str, float] = field(default_factory=dict)
     transfer: str | None = None
+    comparison: JSON | None = None
+    """``{kind, fidelity, value, run_id, delta, detail}``: the prediction against the best completed run at
+    ``predicted_fidelity`` (kind ``observed``) or, with none there, against the model's prediction there for the
+    best run of another fidelity (kind ``predicted``); ``None`` when nothing could be compared."""
+    id: int | None = None
+    """The stored answer's id (``Client.recommendations`` lists them)."""
+    created_at: datetime | None = None
 
     @classmethod
     def from_json(cls, d: JSON) -> Recommendation:
@@ -198,6 +208,9 @@ class Recommendation:
             raw=d,
             predicted_fidelity=_floats(d.get("predicted_fidelity")),
             transfer=d.get("transfer"),
+            comparison=None if d.get("comparison") is None else dict(d["comparison"]),
+            id=None if d.get("id") is None else int(d["id"]),
+            created_at=_dt(d.get("created_at")),
         )
 
 
@@ -247,6 +260,25 @@ class EvaluationResult:
             actual=[float(x) for x in d.get("actual") or []],
             run_ids=[int(x) for x in d.get("run_ids") or []],
             error=None if d.get("error") is None else dict(d["error"]),
+            raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A stored evaluation: its id, when it was answered, and each mixer's result."""
+
+    id: int
+    created_at: datetime | None
+    results: list[EvaluationResult]
+    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Evaluation:
+        return cls(
+            id=int(d["id"]),
+            created_at=_dt(d.get("created_at")),
+            results=[EvaluationResult.from_json(r) for r in d.get("results") or []],
             raw=d,
         )
 

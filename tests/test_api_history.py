@@ -205,3 +205,25 @@ def test_recommendation_without_runs_at_its_fidelity_is_compared_with_a_predicti
     assert cmp["delta"] == pytest.approx(out["predicted"] - cmp["value"])
     assert cmp["value"] != pytest.approx(mid["metrics"]["loss"], abs=1e-9)  # a prediction, not the observed loss
     assert "no completed run at" in cmp["detail"]
+
+
+def test_the_client_reads_the_history_and_sets_the_default_mixer(
+    sqlite_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mixopt import Client
+
+    monkeypatch.delenv("MIXOPT_TOKEN", raising=False)
+    mx = Client(http=sqlite_client)
+    mx.create_project("p1", PROJECT["domains"], PROJECT["objective"], target_fidelity=PROJECT["target_fidelity"])
+    mx.add_runs("p1", _runs(10, SMALL, 1))
+    assert mx.update_project("p1", default_mixer="regmix").default_mixer == "regmix"
+    assert mx.get_project("p1").default_mixer == "regmix"
+    assert mx.update_project("p1", clear_default_mixer=True).default_mixer is None
+    rec = mx.recommend("p1", "regmix", FAST_REGMIX, fidelity=SMALL)
+    assert rec.id is not None and rec.comparison is not None and rec.comparison["kind"] == "observed"
+    later = mx.recommend("p1", "regmix", FAST_REGMIX, fidelity=SMALL, seed=4)
+    assert [r.id for r in mx.recommendations("p1")] == [later.id, rec.id]
+    assert [r.id for r in mx.recommendations("p1", max_results=1)] == [later.id]
+    mx.evaluate("p1", [{"mixer": "regmix", "config": FAST_REGMIX}], folds=2)
+    [stored] = mx.evaluations("p1")
+    assert stored.results[0].mixer == "regmix" and stored.created_at is not None
