@@ -53,7 +53,7 @@ def test_a_stored_recommendation_is_shown_after_reload(demo_url: str, http: http
     page = watched.page
     runs = two_fidelity_project(http, "hist")
     page.goto(demo_url + "/#/p/hist/optimize")
-    expect(page.locator("#opt-fidelity")).to_have_value('{"tokens":1000000000}')  # the most runs: the default
+    expect(page.locator("#opt-fidelity")).to_have_value('{"tokens":1000000000}', timeout=30_000)  # most runs
     page.click("#btn-recommend")
     expect(page.locator("#rec-predicted")).to_be_visible(timeout=60_000)
     [stored] = http.get("/api/v1/projects/hist/recommendations").json()["recommendations"]
@@ -102,7 +102,7 @@ def test_best_so_far_draws_one_line_per_fidelity(demo_url: str, http: httpx.Clie
         # each line only ever improves, at its own fidelity
         for t in lines.values():
             assert all(b <= a for a, b in zip(t["y"], t["y"][1:], strict=False))
-    legend = page.locator("#plot-best-runs .legend").inner_text()
+    legend = page.locator("#plot-best-runs .legend").text_content() or ""
     assert "tokens=1.0e9" in legend and "tokens=4.0e9" in legend
     doc_shot(page, "best-so-far-per-fidelity", "#best-runs-card")
     watched.assert_clean()

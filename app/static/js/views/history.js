@@ -78,16 +78,16 @@ export async function mount(root, ctx) {
     }
     const selected = getState('item');
     fill(listBox, h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'history-table' },
-      h('thead', {}, h('tr', {}, ['When', 'Kind', 'Mixer', 'Answer'].map((c) => h('th', {}, c)))),
+      h('thead', {}, h('tr', {}, ['When', 'Answer'].map((c) => h('th', {}, c)))),
       h('tbody', {}, items.map((it) => h('tr', {
         class: `clickable ${itemId(it) === selected ? 'selected' : ''}`,
         dataset: { item: itemId(it), kind: it.kind },
         onclick: () => open(it),
       },
-      h('td', { class: 'nowrap' }, dateTime(it.answer.created_at)),
-      h('td', {}, it.kind === 'recommendation' ? `recommendation #${it.answer.id}` : `evaluation #${it.answer.id}`),
-      h('td', {}, it.kind === 'recommendation' ? it.answer.mixer : it.answer.results.map((r) => r.mixer).join(', ')),
-      h('td', {}, headline(it))))))));
+      h('td', { class: 'nowrap muted' }, dateTime(it.answer.created_at)),
+      h('td', {}, h('div', {}, h('b', {}, `${it.kind} #${it.answer.id}`), ' · ',
+        it.kind === 'recommendation' ? it.answer.mixer : it.answer.results.map((r) => r.mixer).join(', ')),
+      h('div', { class: 'small' }, headline(it)))))))));
   }
 
   function open(it) {
