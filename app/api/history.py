@@ -21,7 +21,7 @@ from app.schemas import (
 )
 from app.services import comparison, history
 from app.services.inputs import MAX_ID
-from store.records import EvaluationRecord, RecommendationRecord
+from store.records import EvaluationRecord, ProjectRecord, RecommendationRecord
 
 router = APIRouter(
     route_class=JsonRoute,
@@ -40,17 +40,18 @@ def _request_json(body: BaseModel) -> dict[str, Any]:
 
 
 def answer_recommendation(
-    store: StoreDep, name: str, body: RecommendationIn, out: RecommendationOut, timeout: float
+    store: StoreDep, project: ProjectRecord, body: RecommendationIn, out: RecommendationOut, timeout: float
 ) -> RecommendationOut:
-    """The answer with its comparison at ``predicted_fidelity``, stored (its id and created_at set)."""
+    """The answer with its comparison at ``predicted_fidelity``, stored (its id and created_at set); ``project``
+    as the recommendation read it (read once per request)."""
     found = comparison.compare(
-        store, name, out.mixer, out.config, body.seed, out.predicted, out.predicted_fidelity, timeout
+        store, project, out.mixer, out.config, body.seed, out.predicted, out.predicted_fidelity, timeout
     )
     out = out.model_copy(
         update={"comparison": None if found is None else ComparisonOut.model_validate(found, from_attributes=True)}
     )
     kept = history.store_recommendation(
-        store, name, _request_json(body), out.model_dump(mode="json", exclude={"id", "created_at"})
+        store, project, _request_json(body), out.model_dump(mode="json", exclude={"id", "created_at"})
     )
     return out.model_copy(update={"id": kept.id, "created_at": kept.created_at})
 

@@ -21,7 +21,7 @@ from app.schemas import (
     RecommendationIn,
     RecommendationOut,
 )
-from app.services import catalog, evaluation
+from app.services import catalog, evaluation, projects
 from app.services import mixing as svc
 
 router = APIRouter(
@@ -72,9 +72,10 @@ def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settin
 
 @router.post("/api/v1/projects/{name}/recommendations", response_model=RecommendationOut, responses=FIT)
 def recommend(name: ProjectName, body: RecommendationIn, store: StoreDep, settings: SettingsDep) -> RecommendationOut:
-    rec = svc.recommend(store, name, body.mixer, body.config, body.fidelity, body.seed, settings.fit_timeout_seconds)
+    project = projects.get_project(store, name)
+    rec = svc.recommend(store, project, body.mixer, body.config, body.fidelity, body.seed, settings.fit_timeout_seconds)
     out = RecommendationOut.model_validate(rec, from_attributes=True)
-    return answer_recommendation(store, name, body, out, settings.fit_timeout_seconds)
+    return answer_recommendation(store, project, body, out, settings.fit_timeout_seconds)
 
 
 @router.post("/api/v1/projects/{name}/predictions", response_model=PredictionsOut, responses=FIT)

@@ -62,7 +62,7 @@ def best_runs(project: ProjectRecord, runs: Sequence[RunRecord]) -> dict[str, tu
 
 def compare(
     store: Store,
-    project_name: str,
+    project: ProjectRecord,
     mixer: str,
     config: dict[str, Any] | None,
     seed: int | None,
@@ -72,7 +72,6 @@ def compare(
 ) -> Comparison | None:
     """The comparison of a recommendation of ``mixer`` predicting ``predicted`` at ``predicted_fidelity``; None when
     no run completed anywhere, or the model cannot predict the run compared with."""
-    project = store.get_project(project_name)
     bests = best_runs(project, store.all_runs(project.id, ["completed"]))
     if not bests:
         return None

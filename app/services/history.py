@@ -10,23 +10,23 @@ from store.records import (
     NewEvaluation,
     NewRecommendation,
     Page,
+    ProjectRecord,
     RecommendationRecord,
 )
 from store.repository import Store
 
 
 def store_recommendation(
-    store: Store, project: str, request: dict[str, Any], response: dict[str, Any]
+    store: Store, project: ProjectRecord, request: dict[str, Any], response: dict[str, Any]
 ) -> RecommendationRecord:
     """Keep a recommendation answered on ``project`` (``response``: the JSON body, without id and created_at)."""
-    record = store.get_project(project)
     new = NewRecommendation(
         mixer=str(response.get("mixer") or request.get("mixer") or ""),
         config=dict(response.get("config") or {}),
         request=request,
         response=response,
     )
-    return store.add_recommendation(record.id, new)
+    return store.add_recommendation(project.id, new)
 
 
 def store_evaluation(store: Store, project: str, request: dict[str, Any], response: dict[str, Any]) -> EvaluationRecord:
