@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from store.repository import Store
 from tests.conftest import PROJECT
 from tests.test_api_fidelity import FAST_REGMIX, MID, SMALL, _runs
 from tests.test_api_runs import assert_problem
@@ -108,11 +109,13 @@ def test_archive_hides_and_purge_deletes_the_history(client: TestClient, two_fid
     assert_problem(client.get(f"{BASE}/recommendations/{rec.json()['id']}"), 404, "recommendation_not_found")
 
 
-def test_default_mixer_is_a_project_setting(client: TestClient, project: dict[str, Any]) -> None:
+def test_default_mixer_is_a_project_setting(client: TestClient, project: dict[str, Any], store: Store) -> None:
     assert project["default_mixer"] is None
+    version = store.get_project("p1").data_version
     patched = client.patch(BASE, json={"default_mixer": "mfbo"})
     assert patched.status_code == 200, patched.text
     assert patched.json()["default_mixer"] == "mfbo"
+    assert store.get_project("p1").data_version == version  # no fit reads it: cached fits stay
     assert client.get(BASE).json()["default_mixer"] == "mfbo"
     assert client.patch(BASE, json={"description": "x"}).json()["default_mixer"] == "mfbo"  # untouched
     assert_problem(client.patch(BASE, json={"default_mixer": "nope"}), 422, "unknown_mixer", "default_mixer")
