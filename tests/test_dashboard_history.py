@@ -85,6 +85,20 @@ def test_a_stored_recommendation_is_shown_after_reload(demo_url: str, http: http
     page.select_option("#history-kind", "evaluations")
     expect(page.locator("#history-list")).to_contain_text("Nothing stored yet")
     assert "kind=evaluations" in page.url
+
+    # an evaluation stored by another client: Compare shows it on opening, History lists it
+    body = {"mixers": [{"mixer": "regmix", "config": {"n_estimators": 50}}], "folds": 3}
+    evaluation = http.post("/api/v1/projects/hist/evaluations", json=body)
+    assert evaluation.status_code == 200, evaluation.text
+    page.goto(demo_url + "/#/p/hist/compare")
+    expect(page.locator("#cmp-stored")).to_be_visible(timeout=30_000)
+    spearman = evaluation.json()["results"][0]["spearman"]
+    expect(page.locator('#cmp-table tr[data-mixer="regmix"] td').nth(1)).to_have_text(f"{spearman:.4g}")
+    page.goto(demo_url + "/#/p/hist/history?kind=evaluations")
+    row = page.locator(f'#history-table tr[data-item="e{evaluation.json()["id"]}"]')
+    row.click()
+    expect(page.locator('#history-scores tr[data-mixer="regmix"] td').nth(1)).to_have_text(f"{spearman:.4g}")
+    expect(page.locator("#history-table tbody tr")).to_have_count(1)  # the recommendation is filtered out
     watched.assert_clean()
 
 

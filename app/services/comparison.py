@@ -34,7 +34,14 @@ class Comparison:
 
 
 def fidelity_text(fidelity: Mapping[str, float]) -> str:
-    return ", ".join(f"{k}={float(v):.3g}" for k, v in sorted(fidelity.items())) or "no fidelity"
+    """``params=1e8, tokens=2e10``: short numbers, no ``e+09``."""
+
+    def short(v: float) -> str:
+        text = f"{float(v):.3g}"
+        mantissa, _, exp = text.partition("e")
+        return f"{mantissa}e{int(exp)}" if exp else text
+
+    return ", ".join(f"{k}={short(v)}" for k, v in sorted(fidelity.items())) or "no fidelity"
 
 
 def fidelity_size(fidelity: Mapping[str, float]) -> float:
