@@ -188,7 +188,7 @@ def test_recommendation_is_compared_with_the_best_run_at_its_fidelity(
     assert cmp["fidelity"] == SMALL and cmp["run_id"] == small["id"]
     assert cmp["value"] == pytest.approx(small["metrics"]["loss"])
     assert cmp["delta"] == pytest.approx(out["predicted"] - small["metrics"]["loss"])
-    assert "10 completed runs" in cmp["detail"]
+    assert "10 completed runs at tokens=1e9" in cmp["detail"]
 
 
 def test_recommendation_without_runs_at_its_fidelity_is_compared_with_a_prediction(
