@@ -59,6 +59,15 @@ class DomainOut(BaseModel):
     max_epochs: float | None = None
 
 
+class FidelityBestOut(BaseModel):
+    """The best completed run at one fidelity."""
+
+    fidelity: dict[str, float]
+    value: float = Field(description="its objective value")
+    run_id: int
+    n_completed: int = Field(description="completed runs at this fidelity that report the objective")
+
+
 class ProjectSummaryOut(BaseModel):
     """What the project list shows of a project's runs (``GET /projects`` only)."""
 
@@ -67,6 +76,11 @@ class ProjectSummaryOut(BaseModel):
     open: int = Field(description="pending or running")
     best_value: float | None = Field(description="best objective over completed runs, in the objective's direction")
     last_activity: datetime | None = Field(description="when a run of the project last changed")
+    best_by_fidelity: list[FidelityBestOut] = Field(
+        default_factory=list,
+        description="the best completed run at each fidelity, the fidelity with the most completed runs first "
+        "(best_value ignores fidelity: compare values at one fidelity)",
+    )
 
 
 class ProjectOut(BaseModel):
@@ -82,6 +96,7 @@ class ProjectOut(BaseModel):
     updated_at: datetime | None
     summary: ProjectSummaryOut | None = None
     archived_at: datetime | None = Field(None, description="set while the project is archived (deleted, restorable)")
+    default_mixer: str | None = Field(None, description="the project's default offline mixer (null: none chosen)")
 
 
 class ProjectList(BaseModel):
@@ -206,6 +221,23 @@ class ObservedRange(BaseModel):
     fidelity: dict[str, float]
 
 
+class ComparisonOut(BaseModel):
+    """What a recommendation's prediction is compared with, at its own fidelity."""
+
+    kind: Literal["observed", "predicted"] = Field(
+        description="observed: the best completed run at predicted_fidelity; predicted: none exists there, so the "
+        "model's prediction at predicted_fidelity for the best run observed at another fidelity"
+    )
+    fidelity: dict[str, float] = Field(description="the fidelity of value (always predicted_fidelity)")
+    value: float = Field(description="the observed objective (observed) or the model's prediction (predicted)")
+    run_id: int | None = Field(description="the run compared with")
+    delta: float = Field(description="predicted - value (negative: lower than the run)")
+    detail: str = Field(description="one sentence saying what was compared")
+
+
+STORED_DOC = "set when the answer was stored (GET .../{id} reads it back)"
+
+
 class RecommendationOut(BaseModel):
     weights: dict[str, float]
     predicted: float
@@ -218,6 +250,16 @@ class RecommendationOut(BaseModel):
     std_meaning: str | None = Field(None, description=STD_MEANING_DOC)
     observed_range: ObservedRange | None = Field(None, description=OBSERVED_RANGE_DOC)
     beyond_observed: bool = Field(False, description=BEYOND_DOC)
+    comparison: ComparisonOut | None = Field(
+        None, description="the prediction against a run at predicted_fidelity (null: no completed run anywhere)"
+    )
+    id: int | None = Field(None, description=STORED_DOC)
+    created_at: datetime | None = Field(None, description=STORED_DOC)
+
+
+class RecommendationList(BaseModel):
+    recommendations: list[RecommendationOut] = Field(description="newest first")
+    next_page_token: str | None
 
 
 class PredictionIn(MixerChoice):
@@ -325,6 +367,13 @@ class EvaluationOut(BaseModel):
     )
     fidelity_runs: list[int] = Field(default_factory=list, description="completed runs at each of fidelities")
     winner: WinnerOut | None = None
+    id: int | None = Field(None, description=STORED_DOC)
+    created_at: datetime | None = Field(None, description=STORED_DOC)
+
+
+class EvaluationList(BaseModel):
+    evaluations: list[EvaluationOut] = Field(description="newest first")
+    next_page_token: str | None
 
 
 # -- sessions -------------------------------------------------------------------------------------

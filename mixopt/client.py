@@ -301,9 +301,12 @@ class Client:
         target_fidelity: Fidelity | None = None,
         allow_missing_domains: bool | None = None,
         fidelities: Sequence[Fidelity] | None = None,
+        default_mixer: str | None = None,
+        clear_default_mixer: bool = False,
     ) -> Project:
         """Change the given fields (``None``: keep). ``domains`` must keep the names and order; ``fidelities``
-        replaces the project's fidelity ladder."""
+        replaces the project's fidelity ladder; ``default_mixer`` sets the project's default offline mixer
+        (``clear_default_mixer`` removes it)."""
         body = with_values(
             {},
             description=description,
@@ -312,7 +315,10 @@ class Client:
             target_fidelity=None if target_fidelity is None else dict(target_fidelity),
             allow_missing_domains=allow_missing_domains,
             fidelities=None if fidelities is None else [dict(f) for f in fidelities],
+            default_mixer=default_mixer,
         )
+        if clear_default_mixer:
+            body["default_mixer"] = None
         return Project.from_json(self._json("PATCH", self._project_path(name), body=body))
 
     def delete_project(self, name: str, missing_ok: bool = False, purge: bool = False) -> None:
@@ -584,6 +590,29 @@ class Client:
         return Evaluation.from_json(
             self._json("POST", f"{self._project_path(project)}/evaluations", body=body, idempotent=True)
         )
+
+    def recommendations(self, project: str, max_results: int | None = None) -> list[Recommendation]:
+        """The stored recommendations of ``project``, newest first (all of them, or the newest ``max_results``)."""
+        items = self._history(project, "recommendations", max_results)
+        return [Recommendation.from_json(r) for r in items]
+
+    def evaluations(self, project: str, max_results: int | None = None) -> list[Evaluation]:
+        """The stored evaluations of ``project``, newest first (all of them, or the newest ``max_results``)."""
+        return [Evaluation.from_json(e) for e in self._history(project, "evaluations", max_results)]
+
+    def _history(self, project: str, kind: str, max_results: int | None) -> list[JSON]:
+        out: list[JSON] = []
+        token: str | None = None
+        while True:
+            want = 1000 if max_results is None else min(1000, max_results - len(out))
+            params: dict[str, Any] = {"max_results": want}
+            if token:
+                params["page_token"] = token
+            page = self._json("GET", f"{self._project_path(project)}/{kind}", params=params)
+            out.extend(page[kind])
+            token = page.get("next_page_token")
+            if not token or (max_results is not None and len(out) >= max_results):
+                return out
 
     # -- embeddings -------------------------------------------------------------------------------
 

@@ -63,6 +63,8 @@ class Project:
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
     archived_at: datetime | None = None  # set while archived (deleted, restorable)
     fidelities: list[dict[str, float]] | None = None
+    default_mixer: str | None = None
+    """The project's default offline mixer (``None``: none chosen)."""
 
     @property
     def domain_names(self) -> list[str]:
@@ -84,6 +86,7 @@ class Project:
             raw=d,
             archived_at=_dt(d.get("archived_at")),
             fidelities=None if d.get("fidelities") is None else [_floats(f) for f in d["fidelities"]],
+            default_mixer=d.get("default_mixer"),
         )
 
 
@@ -191,6 +194,13 @@ class Recommendation:
     """``{min, max, fidelity}`` of the completed runs' objective at ``predicted_fidelity`` (None: no run there)."""
     beyond_observed: bool = False
     """``predicted`` lies outside ``observed_range``."""
+    comparison: JSON | None = None
+    """``{kind, fidelity, value, run_id, delta, detail}``: the prediction against the best completed run at
+    ``predicted_fidelity`` (kind ``observed``) or, with none there, against the model's prediction there for the
+    best run of another fidelity (kind ``predicted``); ``None`` when nothing could be compared."""
+    id: int | None = None
+    """The stored answer's id (``Client.recommendations`` lists them)."""
+    created_at: datetime | None = None
 
     @classmethod
     def from_json(cls, d: JSON) -> Recommendation:
@@ -207,6 +217,9 @@ class Recommendation:
             std_meaning=d.get("std_meaning"),
             observed_range=None if d.get("observed_range") is None else dict(d["observed_range"]),
             beyond_observed=bool(d.get("beyond_observed", False)),
+            comparison=None if d.get("comparison") is None else dict(d["comparison"]),
+            id=None if d.get("id") is None else int(d["id"]),
+            created_at=_dt(d.get("created_at")),
         )
 
 
@@ -284,13 +297,16 @@ class EvaluationResult:
 class Evaluation:
     """A comparison of mixers: each one's :class:`EvaluationResult`, the ``fidelity`` evaluated, the ``fidelities``
     that could be chosen (``fidelity_runs``: completed runs at each) and the ``winner``
-    (``{mixer, index, metric, rule, default_mixer}``)."""
+    (``{mixer, index, metric, rule, default_mixer}``); ``id`` and ``created_at`` once stored
+    (``Client.evaluations`` lists them)."""
 
     results: list[EvaluationResult]
     fidelity: dict[str, float] | None = None
     fidelities: list[dict[str, float]] = field(default_factory=list)
     fidelity_runs: list[int] = field(default_factory=list)
     winner: JSON | None = None
+    id: int | None = None
+    created_at: datetime | None = None
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -302,6 +318,8 @@ class Evaluation:
             fidelities=[_floats(f) for f in d.get("fidelities") or []],
             fidelity_runs=[int(n) for n in d.get("fidelity_runs") or []],
             winner=None if d.get("winner") is None else dict(d["winner"]),
+            id=None if d.get("id") is None else int(d["id"]),
+            created_at=_dt(d.get("created_at")),
             raw=d,
         )
 

@@ -68,6 +68,8 @@ class ProjectRow(Timestamped, Base):
     data_version: Mapped[int] = mapped_column(Integer, default=0)
     # Set by DELETE: an archived project is hidden (404) until restored, and removed only by a purge.
     archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The offline mixer the dashboard and evaluations default to (a registered mixer's name), or NULL.
+    default_mixer: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ProposalRow(Base):
@@ -138,6 +140,35 @@ class SessionEventRow(Base):
     step: Mapped[int] = mapped_column(Integer)
     losses: Mapped[JsonDict | None] = mapped_column(JSON, nullable=True)
     directive: Mapped[JsonDict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(server_default=utcnow())
+
+
+class RecommendationRow(Base):
+    """A recommendation the API answered: the request and the response as sent (newest first by ``id``)."""
+
+    __tablename__ = "recommendations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    mixer: Mapped[str] = mapped_column(String(64))
+    config: Mapped[JsonDict] = mapped_column(JSON)
+    request: Mapped[JsonDict] = mapped_column(JSON)
+    response: Mapped[JsonDict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(server_default=utcnow())
+
+
+class EvaluationRow(Base):
+    """An evaluation the API answered: the mixers compared, the request and the response as sent."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    mixers: Mapped[list[str]] = mapped_column(JSON)
+    # The mixers' configs, in the order of ``mixers``.
+    config: Mapped[list[JsonDict]] = mapped_column(JSON)
+    request: Mapped[JsonDict] = mapped_column(JSON)
+    response: Mapped[JsonDict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(server_default=utcnow())
 
 

@@ -15,6 +15,9 @@ from store.mapping import change_values, project_record, row_values
 from store.models import EmbeddingSetRow, ProjectRow
 from store.records import NewProject, Page, ProjectChanges, ProjectRecord
 
+NO_FIT_FIELDS = frozenset({"default_mixer"})
+"""Project settings no fit reads: changing only these keeps the cached fits."""
+
 
 def project_not_found(name: str) -> NotFound:
     """What a project that is not there to use answers (the same for one a caller may not see)."""
@@ -86,10 +89,12 @@ class ProjectStore(StoreBase):
     def update_project(self, name: str, changes: ProjectChanges) -> ProjectRecord:
         with self.tx() as s:
             row = self._project_row(s, name, lock=True)
-            for key, value in change_values(changes).items():
+            values = change_values(changes)
+            for key, value in values.items():
                 setattr(row, key, value)
-            # Constraints and objective feed every fit: invalidate cached fits.
-            row.data_version = (row.data_version or 0) + 1
+            # Constraints and objective feed every fit: invalidate cached fits (the default mixer feeds none).
+            if set(values) - NO_FIT_FIELDS:
+                row.data_version = (row.data_version or 0) + 1
             s.flush()
             s.refresh(row)
             return project_record(row)

@@ -50,6 +50,7 @@ class NewProject:
     target_fidelity: dict[str, float] | None = None
     fidelities: list[dict[str, float]] | None = None
     allow_missing_domains: bool = False
+    default_mixer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class ProjectChanges:
     target_fidelity: dict[str, float] | Unchanged | None = UNCHANGED
     fidelities: list[dict[str, float]] | Unchanged | None = UNCHANGED
     allow_missing_domains: bool | Unchanged = UNCHANGED
+    default_mixer: str | Unchanged | None = UNCHANGED
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class ProjectRecord:
     archived_at: datetime | None = None
     fidelities: list[dict[str, float]] | None = None
     uid: str = ""
+    default_mixer: str | None = None
 
     @property
     def domain_names(self) -> list[str]:
@@ -86,14 +89,27 @@ class ProjectRecord:
 
 
 @dataclass(frozen=True)
+class FidelityBest:
+    """The best completed run at one fidelity: its objective ``value``, its id, and how many completed runs
+    there report the objective (``n_completed``)."""
+
+    fidelity: dict[str, float]
+    value: float
+    run_id: int
+    n_completed: int
+
+
+@dataclass(frozen=True)
 class ProjectSummary:
-    """What the project list shows of a project's runs."""
+    """What the project list shows of a project's runs; ``best_value`` is over every fidelity,
+    ``best_by_fidelity`` one entry per fidelity with completed runs (the most runs first)."""
 
     runs: int
     completed: int
     open: int
     best_value: float | None
     last_activity: datetime | None
+    best_by_fidelity: tuple[FidelityBest, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +160,48 @@ class RunRecord:
     lease_expires_at: datetime | None
     created_at: datetime | None
     updated_at: datetime | None
+
+@dataclass(frozen=True)
+class NewRecommendation:
+    """A recommendation answered: the mixer and its config, the request and the response as sent (JSON)."""
+
+    mixer: str
+    config: dict[str, Any]
+    request: dict[str, Any]
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RecommendationRecord:
+    id: int
+    project_id: int
+    mixer: str
+    config: dict[str, Any]
+    request: dict[str, Any]
+    response: dict[str, Any]
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewEvaluation:
+    """An evaluation answered: the mixers compared and their configs (aligned), the request and the response."""
+
+    mixers: list[str]
+    config: list[dict[str, Any]]
+    request: dict[str, Any]
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    id: int
+    project_id: int
+    mixers: list[str]
+    config: list[dict[str, Any]]
+    request: dict[str, Any]
+    response: dict[str, Any]
+    created_at: datetime | None
+
 
 @dataclass(frozen=True)
 class NewProposal:

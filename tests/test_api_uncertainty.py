@@ -127,6 +127,11 @@ def test_evaluation_tie_keeps_the_default_and_a_clear_winner_wins(client: TestCl
     # without default_mixer the first listed is the default
     first = client.post(f"{BASE}/evaluations", json={"mixers": ["regmix", "auto"], "folds": 4}).json()["winner"]
     assert first["mixer"] == "regmix" and first["default_mixer"] == "regmix"
+    # the project's default_mixer setting is the default when the request names none
+    assert client.patch(BASE, json={"default_mixer": "auto"}).status_code == 200
+    setting = client.post(f"{BASE}/evaluations", json={"mixers": ["regmix", "auto"], "folds": 4}).json()["winner"]
+    assert setting["mixer"] == "auto" and setting["default_mixer"] == "auto"
+    assert client.patch(BASE, json={"default_mixer": None}).status_code == 200
     # a two-stump regressor against the law the data come from: the law wins although regmix is the default
     weak = {"model": "lightgbm", "n_estimators": 5, "num_leaves": 2, "min_child_samples": 2, "cv_trees": 5}
     clear = client.post(f"{BASE}/evaluations", json={
@@ -198,7 +203,7 @@ def test_winner_rule_one_standard_error() -> None:
 
 def test_default_mixer_resolution() -> None:
     request = EvaluationRequest([("regmix", None), ("mfbo", None)])
-    plain = SimpleNamespace()
+    plain = SimpleNamespace(default_mixer=None)
     assert resolve_default_mixer(plain, request) == "regmix"  # type: ignore[arg-type]
     with_setting = SimpleNamespace(default_mixer="mfbo")
     assert resolve_default_mixer(with_setting, request) == "mfbo"  # type: ignore[arg-type]

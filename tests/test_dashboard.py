@@ -346,7 +346,7 @@ def test_recommend_and_propose(
     page.wait_for_selector("#plot-recommendation svg.main-svg")
     names = page.evaluate("document.querySelector('#plot-recommendation').data.map(t => t.name)")
     assert (
-        names[0].startswith("recommended") and names[1] == "token-share prior" and names[2].startswith("best observed")
+        names[0].startswith("recommended") and names[1] == "token-share prior" and names[2].startswith("compared run")
     )
 
     page.fill("#opt-n", "2")

@@ -52,6 +52,15 @@ def doc_shot(page: Page, name: str, selector: str | None = None) -> None:
     img.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(DOC_SHOTS / f"{name}.png", optimize=True)
 
 
+def default_mixer_becomes(page: Page, url: str, expected: str, timeout_ms: int = 15_000) -> bool:
+    """Whether the demo project's ``default_mixer`` setting becomes ``expected`` within the timeout."""
+    for _ in range(timeout_ms // 100):
+        if httpx.get(f"{url}/api/v1/projects/{DEMO}").json()["default_mixer"] == expected:
+            return True
+        page.wait_for_timeout(100)
+    return False
+
+
 def plot_data(page: Page, selector: str) -> list[dict[str, Any]]:
     return list(page.evaluate(f"document.querySelector('{selector}').data"))
 
@@ -130,7 +139,8 @@ def test_compare_prechecks_mixers_that_can_answer(
         expect(bad).to_have_class(re.compile("errored"))
         expect(bad.locator(".cmp-error")).not_to_be_empty()
         expect(page.locator(f'#cmp-progress .chip-failed[data-mixer="{unavailable[0]}"]')).to_be_visible()
-    assert page.evaluate(f"localStorage.getItem('mixopt.bestMixer.{DEMO}')") == "regmix"
+    # the winner is the project's default mixer, a setting on the server (saved once every mixer answered)
+    assert default_mixer_becomes(page, demo_url, "regmix")
     shot(page, "18-compare-errors", tmp_path)
     doc_shot(page, "compare-mixers")
     # A mixer that cannot answer is a 200 carrying `error` (a 422 would fail the whole comparison).
@@ -172,27 +182,36 @@ def test_compare_shows_an_error_carried_in_a_200(
     expect(page.locator(f'#cmp-progress .chip-failed[data-mixer="{bad}"]')).to_be_visible()
     page.wait_for_selector("#plot-pva svg.main-svg")
     assert [t["name"] for t in plot_data(page, "#plot-pva")][:1] == [good]  # only mixers with scores are drawn
-    assert page.evaluate(f"localStorage.getItem('mixopt.bestMixer.{DEMO}')") == good
+    assert default_mixer_becomes(page, demo_url, good)
+    patches = watched.api_calls(f"/projects/{DEMO}", "PATCH")
+    assert [r.post_data_json for r in patches] == [{"default_mixer": good}]
+    http.patch(f"/api/v1/projects/{DEMO}", json={"default_mixer": None})
     watched.assert_clean()
 
 
 @in_browser
-def test_default_mixer_is_last_winner_or_regmix(demo_url: str, catalog: list[dict[str, Any]], watched: Watched) -> None:
+def test_default_mixer_is_the_project_setting_or_regmix(
+    demo_url: str, catalog: list[dict[str, Any]], watched: Watched
+) -> None:
     page = watched.page
     offline = sorted(m["name"] for m in catalog if m["kind"] == "offline")
     if "regmix" not in offline or len(offline) < 2:
         pytest.skip("needs regmix and another offline mixer")
+    setting = f"{demo_url}/api/v1/projects/{DEMO}"
+    assert httpx.patch(setting, json={"default_mixer": None}).status_code == 200
     page.goto(demo_url + f"/#/p/{DEMO}/optimize")
     expect(page.locator("#opt-mixer")).to_have_value("regmix")  # not offline[0], the alphabetical first
     other = next(n for n in offline if n not in ("regmix", "ot"))
-    page.evaluate(f"localStorage.setItem('mixopt.bestMixer.{DEMO}', '{other}')")
+    assert httpx.patch(setting, json={"default_mixer": other}).status_code == 200  # the project's setting
     page.reload()
     expect(page.locator("#opt-mixer")).to_have_value(other)
-    expect(page.locator("#opt-mixer-note")).to_contain_text("last comparison")
-    page.evaluate(f"localStorage.setItem('mixopt.bestMixer.{DEMO}', 'ot')")  # a winner that cannot answer here
-    page.reload()
-    expect(page.locator("#opt-mixer")).to_have_value("regmix")
-    page.evaluate("localStorage.clear()")
+    expect(page.locator("#opt-mixer-note")).to_contain_text("default mixer")
+    expect(page.locator("#opt-mixer-note")).to_contain_text("project")
+    if "ot" in offline:
+        assert httpx.patch(setting, json={"default_mixer": "ot"}).status_code == 200  # cannot answer here
+        page.reload()
+        expect(page.locator("#opt-mixer")).to_have_value("regmix")
+    assert httpx.patch(setting, json={"default_mixer": None}).status_code == 200
     watched.assert_clean()
 
 
@@ -483,7 +502,7 @@ def test_ten_thousand_runs_projects_list_columns_and_comparison(
     page.goto(demo_url + "/")
     row = page.locator('#projects-table tr[data-project="big"]')
     expect(row.locator('[data-col="runs"]')).to_have_text("10,000")
-    assert float(row.locator('[data-col="best"]').inner_text()) == pytest.approx(best, abs=1e-4)
+    assert float(row.locator('[data-col="best"] .best-value').inner_text()) == pytest.approx(best, abs=1e-4)
     expect(row.locator('[data-col="activity"]')).to_contain_text("ago")
     demo_row = page.locator(f'#projects-table tr[data-project="{DEMO}"]')
     expect(demo_row.locator('[data-col="runs"]')).not_to_have_text("—")

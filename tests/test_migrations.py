@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 
 from store import db
 from store.models import Base
+from store.records import NewEvaluation, NewRecommendation
 from store.repository import Store
 
 FROZEN = Path(__file__).parent / "data"
@@ -40,4 +41,12 @@ def test_frozen_databases_upgrade_and_keep_their_data(tmp_path: Path) -> None:
         runs = store.all_runs(project.id)
         assert [r.external_id for r in runs] == [f"r{i}" for i in range(5)]
         assert [r.metrics["loss"] for r in runs] == [3 - i / 10 for i in range(5)]
+        # 0006: no default mixer yet, an empty history that takes answers
+        assert project.default_mixer is None
+        assert store.list_recommendations(project.id, 10, None).items == []
+        assert store.list_evaluations(project.id, 10, None).items == []
+        kept = store.add_recommendation(project.id, NewRecommendation("regmix", {}, {"mixer": "regmix"}, {"x": 1}))
+        store.add_evaluation(project.id, NewEvaluation(["regmix"], [{}], {"mixers": []}, {"results": []}))
+        assert [r.id for r in store.list_recommendations(project.id, 10, None).items] == [kept.id]
+        assert store.get_evaluation(project.id, 1).mixers == ["regmix"]
         engine.dispose()

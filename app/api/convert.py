@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.schemas import DomainOut, ProjectOut, ProjectSummaryOut, RunOut
+from app.schemas import DomainOut, FidelityBestOut, ProjectOut, ProjectSummaryOut, RunOut
 from app.services.wire import run_wire
 from store.records import ProjectRecord, ProjectSummary, RunRecord
 
@@ -20,12 +20,21 @@ def project_out(p: ProjectRecord) -> ProjectOut:
         created_at=p.created_at,
         updated_at=p.updated_at,
         archived_at=p.archived_at,
+        default_mixer=p.default_mixer,
     )
 
 
 def summary_out(s: ProjectSummary) -> ProjectSummaryOut:
     return ProjectSummaryOut(
-        runs=s.runs, completed=s.completed, open=s.open, best_value=s.best_value, last_activity=s.last_activity
+        runs=s.runs,
+        completed=s.completed,
+        open=s.open,
+        best_value=s.best_value,
+        last_activity=s.last_activity,
+        best_by_fidelity=[
+            FidelityBestOut(fidelity=b.fidelity, value=b.value, run_id=b.run_id, n_completed=b.n_completed)
+            for b in s.best_by_fidelity
+        ],
     )
 
 

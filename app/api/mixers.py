@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from app.api.convert import run_out
+from app.api.history import answer_evaluation, answer_recommendation
 from app.deps import ProjectName, SettingsDep, StoreDep, get_scope
 from app.jsonbody import JsonRoute
 from app.openapi import problem_responses
@@ -19,7 +20,7 @@ from app.schemas import (
     RecommendationIn,
     RecommendationOut,
 )
-from app.services import catalog, evaluation
+from app.services import catalog, evaluation, projects
 from app.services import mixing as svc
 
 router = APIRouter(
@@ -70,8 +71,10 @@ def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settin
 
 @router.post("/api/v1/projects/{name}/recommendations", response_model=RecommendationOut, responses=FIT)
 def recommend(name: ProjectName, body: RecommendationIn, store: StoreDep, settings: SettingsDep) -> RecommendationOut:
-    rec = svc.recommend(store, name, body.mixer, body.config, body.fidelity, body.seed, settings.fit_timeout_seconds)
-    return RecommendationOut.model_validate(rec, from_attributes=True)
+    project = projects.get_project(store, name)
+    rec = svc.recommend(store, project, body.mixer, body.config, body.fidelity, body.seed, settings.fit_timeout_seconds)
+    out = RecommendationOut.model_validate(rec, from_attributes=True)
+    return answer_recommendation(store, project, body, out, settings.fit_timeout_seconds)
 
 
 @router.post("/api/v1/projects/{name}/predictions", response_model=PredictionsOut, responses=FIT)
@@ -86,4 +89,4 @@ def predict(name: ProjectName, body: PredictionIn, store: StoreDep, settings: Se
 def evaluate(name: ProjectName, body: EvaluationIn, store: StoreDep, settings: SettingsDep) -> EvaluationOut:
     request = evaluation.EvaluationRequest(body.choices(), body.folds, body.fidelity, body.seed, body.default_mixer)
     answer = evaluation.compare(store, name, request, settings.fit_timeout_seconds)
-    return EvaluationOut.model_validate(answer, from_attributes=True)
+    return answer_evaluation(store, name, body, EvaluationOut.model_validate(answer, from_attributes=True))

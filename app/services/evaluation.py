@@ -158,9 +158,8 @@ def resolve_default_mixer(project: ProjectRecord, request: EvaluationRequest) ->
                 errors=[FieldError("default_mixer", "must name one of the mixers evaluated")],
             )
         return request.default_mixer
-    setting = getattr(project, "default_mixer", None)
-    if isinstance(setting, str) and setting in names:
-        return setting
+    if project.default_mixer is not None and project.default_mixer in names:
+        return project.default_mixer
     return names[0]
 
 

@@ -242,6 +242,9 @@ class ProjectCreate(Strict):
         description="the fidelity ladder that proposals use when a request names no fidelity (cheapest first)",
     )
     allow_missing_domains: bool = False
+    default_mixer: str | None = Field(
+        None, min_length=1, max_length=64, description="the project's default offline mixer (a registered name)"
+    )
 
 
 class ProjectPatch(Strict):
@@ -258,6 +261,10 @@ class ProjectPatch(Strict):
         None, min_length=1, max_length=32, description="the fidelity ladder (null removes it)"
     )
     allow_missing_domains: bool | None = None
+    default_mixer: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="the project's default offline mixer (a registered name; null removes it)",
+    )
 
 
 # -- runs -----------------------------------------------------------------------------------------

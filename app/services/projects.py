@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import mixers
 from app.services.inputs import DomainIn, ObjectiveIn, ProjectCreate, ProjectPatch
 from store.errors import FieldError, InvalidInput
 from store.records import UNCHANGED, NewProject, Page, ProjectChanges, ProjectRecord, ProjectSummary
@@ -61,6 +62,22 @@ def check_ladder(ladder: list[dict[str, float]] | None, loc: str = "fidelities")
     return [{str(k): float(v) for k, v in f.items()} for f in ladder]
 
 
+def check_default_mixer(name: str | None, loc: str = "default_mixer") -> str | None:
+    """``name`` if it is a registered offline mixer (or None); else a 422 naming ``loc``."""
+    if name is None:
+        return None
+    registered = mixers.available()
+    offline = sorted(n for n, cls in registered.items() if cls.kind == "offline")
+    if name not in offline:
+        why = "is an online mixer" if name in registered else "is not a registered mixer"
+        raise InvalidInput(
+            f"{loc}: {name!r} {why}; the default must be one of {', '.join(offline)}",
+            code="unknown_mixer",
+            errors=[FieldError(loc, f"{name!r} {why}")],
+        )
+    return name
+
+
 def create_project(store: Store, body: ProjectCreate) -> ProjectRecord:
     return store.create_project(
         NewProject(
@@ -71,6 +88,7 @@ def create_project(store: Store, body: ProjectCreate) -> ProjectRecord:
             target_fidelity=body.target_fidelity,
             fidelities=check_ladder(body.fidelities),
             allow_missing_domains=body.allow_missing_domains,
+            default_mixer=check_default_mixer(body.default_mixer),
         )
     )
 
@@ -108,6 +126,7 @@ def update_project(store: Store, name: str, body: ProjectPatch) -> ProjectRecord
         target_fidelity=body.target_fidelity if "target_fidelity" in given else UNCHANGED,
         fidelities=check_ladder(body.fidelities) if "fidelities" in given else UNCHANGED,
         allow_missing_domains=UNCHANGED if body.allow_missing_domains is None else body.allow_missing_domains,
+        default_mixer=check_default_mixer(body.default_mixer) if "default_mixer" in given else UNCHANGED,
     )
     if changes == ProjectChanges():
         return current

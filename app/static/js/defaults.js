@@ -1,9 +1,16 @@
-// Defaults a researcher expects: the mixer that did best in the project's last comparison (else regmix),
-// and the fidelity the runs were trained at (the one with the most completed runs), never the target by
-// accident.
+// Defaults a researcher expects: the project's default mixer (a project setting on the server, set by the
+// winner of a comparison; else regmix), and the fidelity the runs were trained at (the one with the most
+// completed runs), never the target by accident.
+import { api } from './api.js';
 import { fidelityKey } from './dom.js';
 
-const BEST_KEY = (project) => `mixopt.bestMixer.${project}`;
+/** project name -> its default_mixer as last read from or written to the server (null: none chosen). */
+const chosen = new Map();
+
+/** Note a project as read from the server (its `default_mixer` setting). */
+export function rememberProject(project) {
+  if (project?.name) chosen.set(project.name, project.default_mixer ?? null);
+}
 
 /** The mixer that won `evaluation` (highest Spearman, then lowest regret), or null. */
 export function winner(evaluation) {
@@ -12,34 +19,35 @@ export function winner(evaluation) {
   return ok[0]?.mixer ?? null;
 }
 
-/** Remember the winner of the project's last comparison (in this browser). */
-export function rememberComparison(project, evaluation) {
+/**
+ * Make the winner of the project's last comparison its default mixer (PATCH /projects/{name}); resolves with
+ * the project as saved, or null when there is no winner. Until it is saved the default is already the winner.
+ */
+export async function rememberComparison(project, evaluation) {
   const best = winner(evaluation);
-  try {
-    if (best) localStorage.setItem(BEST_KEY(project), best);
-  } catch {
-    // storage disabled: the default stays regmix
-  }
-  return best;
+  if (!best) return null;
+  chosen.set(project, best);
+  const saved = await api.patchProject(project, { default_mixer: best });
+  rememberProject(saved);
+  return saved;
 }
 
+/** The project's default mixer setting (`project`: a name or a project object), or null. */
 export function lastWinner(project) {
-  try {
-    return localStorage.getItem(BEST_KEY(project));
-  } catch {
-    return null;
-  }
+  const name = typeof project === 'string' ? project : project?.name;
+  if (chosen.has(name)) return chosen.get(name);
+  return typeof project === 'object' ? project?.default_mixer ?? null : null;
 }
 
 /**
- * The default among `offline` mixers ([{name}]): the last comparison's winner, else regmix, else the first
+ * The default among `offline` mixers ([{name}]): the project's default mixer, else regmix, else the first
  * that can answer (`available`: a Set of names, or null when unknown), else the first.
  */
 export function defaultMixer(project, offline, available = null) {
   const names = offline.map((m) => m.name);
   const usable = (n) => names.includes(n) && (!available || available.has(n));
   const last = lastWinner(project);
-  if (last && usable(last)) return { name: last, why: 'best in this project’s last comparison' };
+  if (last && usable(last)) return { name: last, why: 'the project’s default mixer' };
   if (usable('regmix')) return { name: 'regmix', why: 'the default' };
   const first = names.find(usable) ?? names[0];
   return { name: first, why: available && !available.has(first) ? 'no mixer can answer here' : 'the first that can answer' };

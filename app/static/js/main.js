@@ -1,6 +1,7 @@
 // The dashboard shell: a hash router (#/ and #/p/<project>/<tab>[/<arg>]), the project header and tabs,
 // and one RunStore per open project that keeps polling for new runs.
 import { api, download, token } from './api.js';
+import { rememberProject } from './defaults.js';
 import { card, clear, duration, fidelityLabel, fill, h, problemBox, toast } from './dom.js';
 import { objectiveLabel } from './model.js';
 import { purge } from './plots.js';
@@ -8,6 +9,7 @@ import { RunStore } from './runstore.js';
 import { routePath } from './urlstate.js';
 import * as analysis from './views/analysis.js';
 import * as compare from './views/compare.js';
+import * as history from './views/history.js';
 import * as optimize from './views/optimize.js';
 import * as projects from './views/projects.js';
 import * as runs from './views/runs.js';
@@ -21,6 +23,7 @@ const TABS = [
   { id: 'optimize', label: 'Recommend & propose', view: optimize },
   { id: 'whatif', label: 'What-if', view: whatif },
   { id: 'sessions', label: 'Online sessions', view: sessions },
+  { id: 'history', label: 'History', view: history },
 ];
 
 const root = document.getElementById('app');
@@ -78,6 +81,7 @@ async function showProject(name, tabId, arg) {
     closeProject();
     fill(root, h('p', { class: 'muted pad' }, `Loading ${name}…`));
     const project = await api.project(name);
+    rememberProject(project);
     const store = new RunStore(project);
     current.name = name;
     let availabilityPromise = null;

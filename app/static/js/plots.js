@@ -179,8 +179,12 @@ export function objectiveVsWeights(el, domains, points, best, yTitle, { columns 
   return draw(el, data, layout);
 }
 
-/** Best objective so far against run count (`x = 'runs'`) or cumulative cost (`x = 'cost'`). */
-export function bestSoFar(el, points, sgn, mode, yTitle) {
+/**
+ * Best objective so far against run count (`mode = 'runs'`) or cumulative cost (`mode = 'cost'`), one line per
+ * fidelity (a value at one scale is never the best of another): `points` [{run, value}] in completion order,
+ * `label(fidelity)` names a line. Every run is a dot in its fidelity's colour; the x axis counts all runs.
+ */
+export function bestSoFar(el, points, sgn, mode, yTitle, { label = (fid) => JSON.stringify(fid), key = (fid) => JSON.stringify(fid) } = {}) {
   let xs;
   let pts = points;
   if (mode === 'cost') {
@@ -190,24 +194,40 @@ export function bestSoFar(el, points, sgn, mode, yTitle) {
   } else {
     xs = pts.map((_, i) => i + 1);
   }
-  let best = Infinity;
-  const bestY = pts.map((p) => (best = Math.min(best, sgn * p.value)) * sgn);
-  const text = pts.map((p) => p.run.external_id || `#${p.run.id}`);
-  const data = [
-    {
-      type: 'scatter', mode: 'markers', x: xs, y: pts.map((p) => p.value), name: 'each run', text,
-      marker: { size: 4, color: MUTED, opacity: 0.6 },
-      hovertemplate: '%{text}<br>%{y:.4f}<extra></extra>',
-    },
-    {
-      type: 'scatter', mode: 'lines', x: xs, y: bestY, name: 'best so far', line: { color: ACCENT, width: 2.5, shape: 'hv' },
-      hovertemplate: 'best so far: %{y:.4f}<extra></extra>',
-    },
-  ];
+  const groups = new Map();
+  pts.forEach((p, i) => {
+    const k = key(p.run.fidelity);
+    if (!groups.has(k)) groups.set(k, { fidelity: p.run.fidelity, idx: [] });
+    groups.get(k).idx.push(i);
+  });
+  const data = [];
+  [...groups.values()].forEach((g, n) => {
+    const color = seriesColor(n);
+    const name = label(g.fidelity);
+    let best = Infinity;
+    const gx = g.idx.map((i) => xs[i]);
+    const bestY = g.idx.map((i) => (best = Math.min(best, sgn * pts[i].value)) * sgn);
+    data.push({
+      type: 'scatter', mode: 'markers', x: gx, y: g.idx.map((i) => pts[i].value), name: `runs at ${name}`,
+      text: g.idx.map((i) => pts[i].run.external_id || `#${pts[i].run.id}`), legendgroup: name, showlegend: false,
+      marker: { size: 4, color, opacity: 0.35 },
+      hovertemplate: `%{text} at ${name}<br>%{y:.4f}<extra></extra>`,
+    });
+    // The line runs on to the last x so that a fidelity whose runs stopped still shows its best.
+    const last = xs.length ? xs[xs.length - 1] : null;
+    data.push({
+      type: 'scatter', mode: 'lines', x: last !== null && gx[gx.length - 1] !== last ? [...gx, last] : gx,
+      y: last !== null && gx[gx.length - 1] !== last ? [...bestY, bestY[bestY.length - 1]] : bestY,
+      name: `best at ${name}`, legendgroup: name, line: { color, width: 2.5, shape: 'hv' },
+      meta: { fidelity: g.fidelity },
+      hovertemplate: `best at ${name}: %{y:.4f}<extra></extra>`,
+    });
+  });
   const layout = baseLayout({
     height: 320,
-    xaxis: axis(mode === 'cost' ? 'cumulative cost' : 'runs completed'),
+    xaxis: axis(mode === 'cost' ? 'cumulative cost (all fidelities)' : 'runs completed (all fidelities)'),
     yaxis: axis(yTitle),
+    showlegend: true,
   });
   return draw(el, data, layout);
 }

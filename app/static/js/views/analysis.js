@@ -1,4 +1,5 @@
-// Analysis: objective against each domain's weight; the mixture map; best objective so far against runs and cost.
+// Analysis: objective against each domain's weight; the mixture map; best objective so far against runs and cost,
+// one line per fidelity.
 import { api } from '../api.js';
 import { defaultFidelity, defaultMixer } from '../defaults.js';
 import { busy, card, debounce, fidelityKey, fidelityLabel, fill, h, num, problemBox } from '../dom.js';
@@ -29,8 +30,8 @@ export function mount(root, ctx) {
       [h('label', {}, 'Fidelity ', fidSel), h('label', {}, logBox, ' log weight')], { id: 'weights-card' }),
     card('Mixture map', [mapNote, mapError, mapEl], recBtn, { id: 'map-card' }),
     h('div', { class: 'two' },
-      card('Best objective so far, by runs', runsEl, null, { id: 'best-runs-card' }),
-      card('Best objective so far, by cost spent', costEl, null, { id: 'best-cost-card' })),
+      card('Best objective so far, by runs (one line per fidelity)', runsEl, null, { id: 'best-runs-card' }),
+      card('Best objective so far, by cost spent (one line per fidelity)', costEl, null, { id: 'best-cost-card' })),
   );
 
   recBtn.addEventListener('click', () => busy(recBtn, async () => {
@@ -89,8 +90,9 @@ export function mount(root, ctx) {
     const narrow = gridEl.clientWidth < 560;
     objectiveVsWeights(gridEl, domains, atFid, best, yTitle, { logx: state.logx, columns: columnsFor(gridEl.clientWidth || 1200), rowHeight: narrow ? 170 : 200 });
     renderMap();
-    bestSoFar(runsEl, points, s, 'runs', yTitle);
-    if (points.some((p) => typeof p.run.cost === 'number')) bestSoFar(costEl, points, s, 'cost', yTitle);
+    const perFidelity = { label: fidelityLabel, key: fidelityKey };
+    bestSoFar(runsEl, points, s, 'runs', yTitle, perFidelity);
+    if (points.some((p) => typeof p.run.cost === 'number')) bestSoFar(costEl, points, s, 'cost', yTitle, perFidelity);
     else {
       fill(costEl, h('p', { class: 'empty' }, 'No run has a cost yet. Send ', h('code', {}, 'cost'),
         ' with each run (e.g. GPU hours or FLOPs) to see the best objective against what was spent.'));

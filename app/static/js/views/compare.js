@@ -6,7 +6,7 @@
 // carries `error`, or a 4xx) shows its reason next to the others' scores.
 import { api } from '../api.js';
 import { rememberComparison, winner } from '../defaults.js';
-import { card, clear, duration, fill, h, num } from '../dom.js';
+import { card, clear, dateTime, duration, fill, h, num, toast } from '../dom.js';
 import { offlineOrNote } from '../mixerpicker.js';
 import { mixerScores, predictedVsActual, seriesColor } from '../plots.js';
 import { runLabel } from '../widgets.js';
@@ -44,7 +44,7 @@ export async function mount(root, ctx) {
     card('Compare mixers by cross-validation', h('div', { class: 'stack' },
       h('p', { class: 'muted' }, 'Each mixer is fitted on k−1 folds of the completed runs (at the fidelity with the most runs) and predicts the held-out fold. ',
         'Spearman ρ: how well it ranks mixtures. Regret: how much worse the run it ranks first is than the best run. ',
-        'The winner becomes the default mixer of Recommend and What-if in this browser.'),
+        'The winner becomes the project’s default mixer (saved on the server) for Recommend and What-if.'),
       h('div', { class: 'mixer-checks' }, boxes.map((b) => b.el)),
       h('div', { class: 'row' }, h('span', { class: 'label' }, 'Folds'), folds, go),
       progress, errorBox,
@@ -100,8 +100,10 @@ export async function mount(root, ctx) {
     };
     try {
       await Promise.all(chosen.map(one));
-      const best = rememberComparison(project.name, ctx.shared.evaluation);
+      const best = winner(ctx.shared.evaluation);
       if (best && !ctx.shared.choiceTouched) ctx.shared.choice = best;
+      rememberComparison(project.name, ctx.shared.evaluation)
+        .catch((err) => toast(`The default mixer was not saved: ${err.message}`, 'error'));
     } finally {
       clearInterval(ticker);
       paint();
@@ -144,5 +146,16 @@ export async function mount(root, ctx) {
   }
 
   if (ctx.shared.evaluation) render(ctx.shared.evaluation);
+  else {
+    // After a reload: the newest stored result of each mixer (each mixer is evaluated in its own request).
+    api.evaluations(project.name, { max_results: 20 }).then((page) => {
+      if (ctx.shared.evaluation || !page.evaluations.length || !root.isConnected) return;
+      const newest = new Map();
+      for (const e of page.evaluations) for (const r of e.results) if (!newest.has(r.mixer)) newest.set(r.mixer, r);
+      ctx.shared.evaluation = { results: [...newest.values()], stored: page.evaluations[0].created_at };
+      render(ctx.shared.evaluation);
+      results.prepend(h('p', { class: 'muted small', id: 'cmp-stored' }, `Stored results, newest ${dateTime(ctx.shared.evaluation.stored)} (see History).`));
+    }).catch(() => {});
+  }
   return null;
 }

@@ -1,7 +1,7 @@
 // Recommend & propose: pick an offline mixer, fill its config, ask for the best mixture or a batch of runs.
 import { api } from '../api.js';
 import { busy, card, clear, fidelityLabel, fill, h, num, problemBox, toast } from '../dom.js';
-import { bestRun, domainNames, objectiveLabel, objectiveValue, prior } from '../model.js';
+import { bestRun, domainNames, objectiveLabel, prior } from '../model.js';
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
 import { ACCENT, BEST, mixtureBars, seriesColor } from '../plots.js';
 import { transferOf } from '../defaults.js';
@@ -84,26 +84,28 @@ export async function mount(root, ctx) {
 
   function renderRecommendation(rec) {
     const runs = store.list();
-    const best = bestRun(project, runs);
-    const bestValue = best ? objectiveValue(project, best.metrics) : null;
+    // The run the prediction is compared with, at the prediction's own fidelity (the server's `comparison`).
+    const cmp = rec.comparison ?? null;
+    const best = (cmp && cmp.run_id !== null && store.runs.get(cmp.run_id)) || bestRun(project, runs);
     const domains = domainNames(project);
     const series = [
       { name: `recommended (${rec.mixer})`, weights: rec.weights, color: ACCENT },
       { name: 'token-share prior', weights: prior(project), color: '#a3aab8' },
     ];
-    if (best) series.push({ name: `best observed (${runLabel(best)})`, weights: best.weights, color: BEST });
+    if (best) series.push({ name: `${cmp ? 'compared run' : 'best observed'} (${runLabel(best)} at ${fidelityLabel(best.fidelity)})`, weights: best.weights, color: BEST });
     const plotEl = h('div', { class: 'plot', id: 'plot-recommendation' });
     const logBox = h('input', { type: 'checkbox', onchange: () => mixtureBars(plotEl, domains, series, { log: logBox.checked }) });
-    const diff = bestValue !== null ? rec.predicted - bestValue : null;
     fill(recBox, card('Recommended mixture', [
       h('div', { class: 'headline' },
         h('div', {}, h('div', { class: 'tile-label' }, `predicted ${objectiveLabel(project)}`),
           h('div', { class: 'big', id: 'rec-predicted' }, num(rec.predicted, 5), rec.std !== null ? h('small', {}, ` ± ${num(rec.std, 3)}`) : null),
           transferBadge(transferOf(rec, rec.requested_fidelity, runs), runs, 'rec-transfer')),
-        best ? h('div', {}, h('div', { class: 'tile-label' }, 'best observed run'),
-          h('div', { class: 'big muted-big' }, num(bestValue, 5)),
-          h('div', { class: 'tile-sub' }, `${runLabel(best)} at ${fidelityLabel(best.fidelity)}`)) : null,
-        diff !== null ? h('div', {}, h('div', { class: 'tile-label' }, 'predicted − best observed'), h('div', { class: 'big muted-big' }, (diff > 0 ? '+' : '') + num(diff, 3))) : null),
+        cmp ? h('div', { id: 'rec-compared', dataset: { kind: cmp.kind } },
+          h('div', { class: 'tile-label' }, cmp.kind === 'observed' ? `best run at ${fidelityLabel(cmp.fidelity)}` : `predicted for ${best ? runLabel(best) : `run #${cmp.run_id}`} at ${fidelityLabel(cmp.fidelity)}`),
+          h('div', { class: 'big muted-big' }, num(cmp.value, 5)),
+          h('div', { class: 'tile-sub' }, cmp.detail)) : null,
+        cmp ? h('div', {}, h('div', { class: 'tile-label' }, cmp.kind === 'observed' ? 'predicted − best run, same fidelity' : 'predicted − predicted for that run'),
+          h('div', { class: 'big muted-big', id: 'rec-delta' }, (cmp.delta > 0 ? '+' : '') + num(cmp.delta, 3))) : null),
       plotEl,
       h('details', {}, h('summary', {}, 'Diagnostics and config'), kvTable(rec.diagnostics), kvTable(rec.config)),
       h('div', { class: 'row' },
@@ -135,6 +137,14 @@ export async function mount(root, ctx) {
 
   if (ctx.shared.recommendation) renderRecommendation(ctx.shared.recommendation);
   else {
+    // After a reload: the newest stored recommendation (GET …/recommendations), until a new one is asked for.
+    api.recommendations(project.name, { max_results: 1 }).then((page) => {
+      const [stored] = page.recommendations;
+      if (!stored || ctx.shared.recommendation || !recBox.isConnected) return;
+      ctx.shared.recommendation = stored;
+      root.querySelector('#results-placeholder')?.remove();
+      renderRecommendation(stored);
+    }).catch(() => {});
     recBox.append(card('Results', h('div', { class: 'empty' },
       h('p', {}, h('b', {}, 'Recommend a mixture'), ': the mixer’s best mixture for the chosen fidelity, shown next to the token-share prior and the best observed run.'),
       h('p', {}, h('b', {}, 'Propose runs'), ': a batch of mixtures worth training next, created as pending runs.')), null, { id: 'results-placeholder' }));

@@ -1,0 +1,115 @@
+"""What a recommendation's predicted objective is compared with, at the fidelity the prediction is for.
+
+A prediction at one scale says nothing against a run at another: the comparison is with the best completed run at
+``predicted_fidelity`` (kind ``observed``); when no run completed there, with the model's own prediction, at
+``predicted_fidelity``, for the best run of the largest fidelity that has completed runs (kind ``predicted``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from app.services.fitting import objective_of
+from app.services.mixing import predict
+from mixers import MixerError
+from mixers.types import fidelity_key
+from store.errors import DomainError
+from store.records import ProjectRecord, RunRecord
+from store.repository import Store
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``delta`` = predicted - ``value`` (negative: the recommendation is predicted lower than the run)."""
+
+    kind: Literal["observed", "predicted"]
+    fidelity: dict[str, float]
+    value: float
+    run_id: int | None
+    delta: float
+    detail: str
+
+
+def fidelity_text(fidelity: Mapping[str, float]) -> str:
+    """``params=1e8, tokens=2e10``: short numbers, no ``e+09``."""
+
+    def short(v: float) -> str:
+        text = f"{float(v):.3g}"
+        mantissa, _, exp = text.partition("e")
+        return f"{mantissa}e{int(exp)}" if exp else text
+
+    return ", ".join(f"{k}={short(v)}" for k, v in sorted(fidelity.items())) or "no fidelity"
+
+
+def fidelity_size(fidelity: Mapping[str, float]) -> float:
+    """Sum of the log values: orders fidelities from small to large (more tokens, more parameters)."""
+    return math.fsum(math.log(v) for v in fidelity.values() if v > 0)
+
+
+def best_runs(project: ProjectRecord, runs: Sequence[RunRecord]) -> dict[str, tuple[RunRecord, float, int]]:
+    """``{fidelity key: (best run, its objective value, completed runs there)}`` over the completed runs."""
+    objective = objective_of(project)
+    out: dict[str, tuple[RunRecord, float, int]] = {}
+    for r in runs:
+        value = objective.value(r.metrics) if r.status == "completed" else None
+        if value is None:
+            continue
+        key = fidelity_key(r.fidelity)
+        best = out.get(key)
+        n = 1 if best is None else best[2] + 1
+        if best is None or objective.sign * value < objective.sign * best[1]:
+            out[key] = (r, value, n)
+        else:
+            out[key] = (best[0], best[1], n)
+    return out
+
+
+def compare(
+    store: Store,
+    project: ProjectRecord,
+    mixer: str,
+    config: dict[str, Any] | None,
+    seed: int | None,
+    predicted: float,
+    predicted_fidelity: dict[str, float],
+    timeout: float,
+) -> Comparison | None:
+    """The comparison of a recommendation of ``mixer`` predicting ``predicted`` at ``predicted_fidelity``; None when
+    no run completed anywhere, or the model cannot predict the run compared with."""
+    bests = best_runs(project, store.all_runs(project.id, ["completed"]))
+    if not bests:
+        return None
+    at = fidelity_text(predicted_fidelity)
+    here = bests.get(fidelity_key(predicted_fidelity))
+    if here is not None:
+        run, value, n = here
+        return Comparison(
+            kind="observed",
+            fidelity=dict(predicted_fidelity),
+            value=value,
+            run_id=run.id,
+            delta=predicted - value,
+            detail=f"the best of {n} completed runs at {at} (run #{run.id}, observed {value:.5g})",
+        )
+    run, observed, _ = max(
+        bests.values(), key=lambda b: (fidelity_size(b[0].fidelity), -objective_of(project).sign * b[1])
+    )
+    try:
+        answer = predict(store, project.name, mixer, config, predicted_fidelity, [run.weights], seed, timeout)
+    except (MixerError, DomainError):
+        return None
+    mean = answer.predictions[0].mean
+    if mean is None:
+        return None
+    return Comparison(
+        kind="predicted",
+        fidelity=dict(predicted_fidelity),
+        value=mean,
+        run_id=run.id,
+        delta=predicted - mean,
+        detail=f"no completed run at {at}: the model's prediction there for run #{run.id}, the best at "
+        f"{fidelity_text(run.fidelity)} (observed {observed:.5g} at that fidelity)",
+    )
