@@ -125,6 +125,8 @@ def test_a_stored_nul_breaks_no_listing_and_an_admin_deletes_the_run(
     assert listed.status_code == 200, listed.text
     summary = listed.json()["projects"][0]["summary"]
     assert summary["runs"] == 2 and summary["best_value"] == 1.0
+    # the best per fidelity too (on PostgreSQL: computed in Python, like the rest of this summary)
+    assert summary["best_by_fidelity"] == [{"fidelity": {}, "value": 1.0, "run_id": poisoned.id, "n_completed": 2}]
     assert client.get("/api/v1/projects/p1/mixers").status_code == 200
     assert client.get("/api/v1/projects/p1/runs").status_code == 200
 
