@@ -207,7 +207,9 @@ def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) ->
         cost=body.cost,
         result_hash=result_hash(body.status, body.metrics, trajectory, body.cost),
     )
-    return store.complete_run(project.id, run_id, result)
+    run, created = store.complete_run(project.id, run_id, result)
+    telemetry.RESULTS.labels(body.status, "stored" if created else "replay").inc()
+    return run, created
 
 
 def delete_run(store: Store, project_name: str, run_id: int) -> None:
