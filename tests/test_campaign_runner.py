@@ -206,3 +206,72 @@ def test_two_runners_never_train_the_same_run(server: str, tmp_path: Path) -> No
     assert not (tmp_path / "intruder").exists()
     a_runs = campaign_runs(mx, "two", "a")
     assert len(a_runs) == 8 and {r.status for r in a_runs} == {"completed"}
+
+
+# -- a real local Ray ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[None]:
+    ray = pytest.importorskip("ray") if os.environ.get("CI") != "true" else __import__("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+    yield
+    ray.shutdown()
+
+
+def _kill_first_try(folder: Path, run_id: int, stop: threading.Event) -> None:
+    """SIGKILL the Ray worker of run ``run_id``'s first try once it is training."""
+    while not stop.is_set():
+        pids = sorted(folder.glob(f"run-{run_id}/attempt-1/try-*/worker.pid"))
+        if pids and (pids[0].parent / "stdout.log").exists():
+            os.kill(int(pids[0].read_text()), signal.SIGKILL)
+            return
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("retries", [1, 0])
+def test_ray_worker_killed_mid_run(server: str, tmp_path: Path, ray_cluster: None, retries: int) -> None:
+    from mixopt.campaign.ray_executor import RayExecutor
+
+    mx = Client(server)
+    project = f"ray{retries}"
+    make_project(mx, project)
+    before = results_on_server(server)
+    # The campaign's first run (known once the first proposal is made) has its worker killed while it trains.
+    stop = threading.Event()
+    killer: threading.Thread | None = None
+
+    def on_progress(state: object) -> None:
+        nonlocal killer
+        if killer is None:
+            runs = campaign_runs(mx, project)
+            if runs:
+                killer = threading.Thread(target=_kill_first_try, args=(tmp_path / "c", runs[0].id, stop))
+                killer.start()
+
+    executor = RayExecutor(num_cpus=1, retries=retries)
+    try:
+        result = CampaignRunner(
+            mx, project, train("--sleep 1"), campaign="c", mixer="regmix", config=FAST, rounds=2, batch=2,
+            executor=executor, parallel=2, workdir=tmp_path, heartbeat_every=0.3, on_progress=on_progress,
+        ).run()
+    finally:
+        stop.set()
+        executor.close()
+    assert killer is not None
+    killer.join()
+    runs = campaign_runs(mx, project, "c")
+    first = runs[0]
+    assert len(runs) == 4 and all(r.tags["executor"] == "ray" for r in runs)
+    tries = list((tmp_path / "c" / f"run-{first.id}" / "attempt-1").glob("try-*"))
+    if retries:  # Ray ran the task again: the run completed, from the second try
+        assert len(tries) == 2 and {r.status for r in runs} == {"completed"}
+        assert (tmp_path / "c" / f"run-{first.id}" / "attempt-1") == Path(first.tags["log"])
+    else:  # no retry left: the run is failed with Ray's reason, the campaign went on
+        assert len(tries) == 1 and first.status == "failed" and "ray" in first.tags["error"].lower()
+        assert {r.status for r in runs[1:]} == {"completed"}
+    assert all(r.tags["node"] for r in runs if r.status == "completed")
+    after = results_on_server(server) - before  # one result per run, none posted twice
+    assert sum(after.values()) == 4 and not any(outcome == "replay" for _, outcome in after)
+    assert result.posted == 4 and result.already_posted == 0
