@@ -286,13 +286,14 @@ class CampaignRunner:
             result.already_posted += 1
             self._tell(f"run {run_id} already has a result ({current.status}); not posting")
             return
-        tags: dict[str, Any] = {"holder": self.holder}
+        tags: dict[str, Any] = {}
         if outcome.node:
             tags["node"] = outcome.node
         if outcome.status == "failed":
             tags["error"] = (outcome.reason or "failed")[-1000:]
-        with contextlib.suppress(Conflict):  # abandoned: the result is still taken, the tags are not
-            self.client.heartbeat(self.project, run_id, tags)
+        if tags:
+            with contextlib.suppress(Conflict):  # abandoned: the result is still taken, the tags are not
+                self.client.heartbeat(self.project, run_id, tags)
         try:
             posted = self.client.post_result(self.project, run_id, outcome.metrics, status=outcome.status,
                                              cost=outcome.cost)
