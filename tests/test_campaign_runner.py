@@ -275,3 +275,33 @@ def test_ray_worker_killed_mid_run(server: str, tmp_path: Path, ray_cluster: Non
     after = results_on_server(server) - before  # one result per run, none posted twice
     assert sum(after.values()) == 4 and not any(outcome == "replay" for _, outcome in after)
     assert result.posted == 4 and result.already_posted == 0
+
+
+# -- the dashboard ---------------------------------------------------------------------------------
+
+from tests.test_dashboard import Watched, browser, in_browser, watched  # noqa: E402, F401 (fixtures)
+
+
+@in_browser
+def test_the_runs_view_filters_a_campaign(server: str, watched: Watched) -> None:
+    from playwright.sync_api import expect
+
+    mx = Client(server)
+    make_project(mx, "dash")
+    made = mx.propose("dash", "regmix", n=2, config=FAST, tags={"campaign": "c1", "round": 1})
+    mx.heartbeat("dash", made.runs[0].id, {"attempt": 2, "log": "/tmp/c1/run/attempt-2"})
+    mx.add_runs("dash", [{"external_id": "old", "weights": {"web": 0.5, "code": 0.3, "books": 0.2},
+                          "fidelity": {"tokens": 1e6}, "metrics": {"loss": 3.0}}])
+    page = watched.page
+    page.goto(server + "/#/p/dash/runs?campaign=c1")
+    expect(page.locator("#filter-campaign")).to_have_value("c1")
+    expect(page.locator("#filter-campaign option[value=c1]")).to_have_text("c1 (2 open, 0 done, 0 failed)")
+    expect(page.locator("#runs-range")).to_have_text("1–2 of 2")
+    expect(page.locator("#open-table")).to_contain_text("c1 (attempt 2)")
+    page.select_option("#filter-campaign", "")
+    expect(page.locator("#runs-range")).to_have_text("1–3 of 3")
+    assert "campaign=" not in page.url
+    page.select_option("#filter-campaign", "c1")
+    expect(page.locator("#runs-range")).to_have_text("1–2 of 2")
+    assert page.url.endswith("?campaign=c1")
+    watched.assert_clean()
