@@ -124,6 +124,7 @@ def run(
     finally:
         runner_executor.close()
     state = runner.state
+    err_console.print()  # the live display's last frame ends without a newline off a terminal
     err_console.print(
         f"campaign {state.campaign}: {result.rounds} round(s), {state.done} completed, {state.failed} failed; "
         f"{result.posted} result(s) posted by this runner"
