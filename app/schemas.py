@@ -43,13 +43,13 @@ from app.services.inputs import (
     ResultIn as ResultIn,
 )
 from app.services.inputs import (
-    TagsIn as TagsIn,
-)
-from app.services.inputs import (
     RunIn as RunIn,
 )
 from app.services.inputs import (
     RunStatus as RunStatus,
+)
+from app.services.inputs import (
+    TagsIn as TagsIn,
 )
 from app.services.inputs import (
     TrajectoryPoint as TrajectoryPoint,
