@@ -13,8 +13,10 @@ from app.services.inputs import (
     MAX_DOMAINS,
     MAX_ID,
     MAX_SEED,
+    MAX_TAGS,
     FidelityIn,
     Strict,
+    TagValue,
     WeightsIn,
 )
 from app.services.inputs import (
@@ -45,6 +47,9 @@ from app.services.inputs import (
 )
 from app.services.inputs import (
     RunStatus as RunStatus,
+)
+from app.services.inputs import (
+    TagsIn as TagsIn,
 )
 from app.services.inputs import (
     TrajectoryPoint as TrajectoryPoint,
@@ -172,6 +177,12 @@ class ProposalIn(MixerChoice):
     fidelities: list[FidelityIn] | None = Field(None, min_length=1, max_length=32)
     candidates: list[WeightsIn] | None = Field(None, min_length=1, max_length=100_000)
     seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    tags: dict[Annotated[str, Field(max_length=100)], TagValue] | None = Field(
+        None,
+        max_length=MAX_TAGS,
+        description="tags given to every proposed run (e.g. a campaign's name); the run's `mixer` tag stays the "
+        "mixer's name",
+    )
 
 
 class ProposalOut(BaseModel):

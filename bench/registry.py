@@ -187,6 +187,14 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         minutes=50,
     ),
     Benchmark(
+        "campaign_runner", "bench.sim.campaign_runner",
+        "overhead per run of `mixopt campaign run`'s runner (local executor) against launching the same command by "
+        "hand (goal under 1 s), and a 3-round simulator campaign driven by the runner against the campaign loop "
+        "with the same seed (same proposals, same recommendation)",
+        ("campaign_runner.json",), ("campaign_runner.png",), (*SERVICES, "mixers/regmix.py"),
+        minutes=2,
+    ),
+    Benchmark(
         "scale_sim", "bench.sim.scale",
         "gap at the target fidelity of `auto`'s answer and each arm's from small + medium simulator proxies, 5 "
         "draws (goal: below uniform, natural and the best small run)",

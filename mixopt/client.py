@@ -416,10 +416,13 @@ class Client:
             if not missing_ok:
                 raise
 
-    def heartbeat(self, project: str, run_id: int) -> Run:
-        """Renew a pending run's lease (call it well within the server's lease time while training)."""
+    def heartbeat(self, project: str, run_id: int, tags: Mapping[str, Any] | None = None) -> Run:
+        """Renew a pending run's lease (call it well within the server's lease time while training); ``tags``
+        are merged into the run's tags (e.g. ``{"log": path}``). 409 :class:`Conflict` once the run is finished
+        or abandoned."""
         path = f"{self._project_path(project)}/runs/{int(run_id)}/heartbeat"
-        return Run.from_json(self._json("POST", path, idempotent=True))
+        body = {"tags": dict(tags)} if tags else None
+        return Run.from_json(self._json("POST", path, body=body, idempotent=True))
 
     def post_result(
         self,
@@ -504,8 +507,10 @@ class Client:
         fidelities: Sequence[Fidelity] | None = None,
         candidates: Sequence[Weights] | None = None,
         seed: int | None = None,
+        tags: Mapping[str, Any] | None = None,
     ) -> Proposal:
-        """Ask ``mixer`` for ``n`` runs to train next; they are created ``pending`` (not retried: not idempotent)."""
+        """Ask ``mixer`` for ``n`` runs to train next; they are created ``pending`` (not retried: not idempotent),
+        each with ``tags`` (their ``mixer`` tag stays the mixer's name)."""
         body = with_values(
             {"mixer": mixer, "n": n},
             config=None if config is None else dict(config),
@@ -513,6 +518,7 @@ class Client:
             fidelities=None if fidelities is None else [dict(f) for f in fidelities],
             candidates=None if candidates is None else [dict(c) for c in candidates],
             seed=seed,
+            tags=None if tags is None else dict(tags),
         )
         return Proposal.from_json(self._json("POST", f"{self._project_path(project)}/proposals", body=body))
 

@@ -237,16 +237,19 @@ class RunStore(StoreBase):
                 raise NotFound(f"run {run_id} does not exist in this project", code="run_not_found")
             return _record(found)
 
-    def heartbeat(self, project_id: int, run_id: int, lease_seconds: float) -> RunRecord:
-        """Renew the lease of an open run; 409 once the run is finished or abandoned (a run whose lease ran out is
-        swept here, as it answers)."""
+    def heartbeat(
+        self, project_id: int, run_id: int, lease_seconds: float, tags: dict[str, Any] | None = None
+    ) -> RunRecord:
+        """Renew the lease of an open run, merging ``tags`` into its tags; 409 once the run is finished or
+        abandoned (a run whose lease ran out is swept here, as it answers)."""
         with self.tx() as s:
             row = self._run_row(s, project_id, run_id, lock=True)
+            extra: dict[str, Any] = {"tags": {**(row.tags or {}), **tags}} if tags else {}
             renewed = rowcount(
                 s.execute(
                     update(RunRow)
                     .where(RunRow.id == run_id, RunRow.status.in_(OPEN_STATUSES), stored_status_holds())
-                    .values(lease_expires_at=utcnow(lease_seconds), status="running")
+                    .values(lease_expires_at=utcnow(lease_seconds), status="running", **extra)
                     .execution_options(synchronize_session=False)
                 )
             )

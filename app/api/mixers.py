@@ -57,6 +57,7 @@ def create_proposal(name: ProjectName, body: ProposalIn, store: StoreDep, settin
         body.seed,
         settings.lease_seconds,
         settings.fit_timeout_seconds,
+        body.tags,
     )
     return ProposalOut(
         id=proposal.id,

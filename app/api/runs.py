@@ -12,7 +12,7 @@ from app.api.convert import run_out
 from app.deps import ProjectName, RunId, SettingsDep, StoreDep, admin_only
 from app.jsonbody import JsonRoute
 from app.openapi import problem_responses
-from app.schemas import ResultIn, RunList, RunOut, RunsIn, RunStatus
+from app.schemas import ResultIn, RunList, RunOut, RunsIn, RunStatus, TagsIn
 from app.services import runs as svc
 from app.services import tabular
 from app.services.wire import run_wire
@@ -63,9 +63,12 @@ def get_run(name: ProjectName, run_id: RunId, store: StoreDep) -> RunOut:
     return run_out(svc.get_run(store, name, run_id))
 
 
-@router.post("/runs/{run_id}/heartbeat", response_model=RunOut, responses=problem_responses(409))
-def heartbeat(name: ProjectName, run_id: RunId, store: StoreDep, settings: SettingsDep) -> RunOut:
-    return run_out(svc.heartbeat(store, name, run_id, settings.lease_seconds))
+@router.post("/runs/{run_id}/heartbeat", response_model=RunOut, responses=BODY)
+def heartbeat(
+    name: ProjectName, run_id: RunId, store: StoreDep, settings: SettingsDep, body: TagsIn | None = None
+) -> RunOut:
+    """Renews the lease (the run turns running); an optional body's ``tags`` are merged into the run's tags."""
+    return run_out(svc.heartbeat(store, name, run_id, settings.lease_seconds, body.tags if body else None))
 
 
 @router.post("/runs/{run_id}/result", response_model=RunOut, responses=BODY)

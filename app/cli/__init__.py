@@ -1,7 +1,7 @@
 """The ``mixopt`` command line (typer).
 
 Every command that is a use case of the service (``projects``, ``project``, ``runs``, ``import``, ``export``,
-``recommend``, ``propose``, ``evaluate``, ``embed --project``) goes through the Python client
+``recommend``, ``propose``, ``evaluate``, ``embed --project``, ``campaign run``) goes through the Python client
 (:class:`mixopt.Client`): with ``--url`` (and ``--token`` / ``MIXOPT_TOKEN``) to that running server, and
 without it to the API served in this process on the configured database (``MIXOPT_DATABASE_URL`` or the SQLite
 file under ``MIXOPT_DATA_DIR``; see :mod:`app.local`), like Optuna's ``--storage``. Either way the server's code
@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import admin, data, mixing
+from app.cli import admin, campaign, data, mixing
 
 app = typer.Typer(help="mixopt: data-mixture optimization for language-model training.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens: create (printed once), list, revoke.", no_args_is_help=True)
 project_app = typer.Typer(help="One project: archive (delete), restore, purge.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Campaigns: propose, train, post, recommend, in rounds.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 
@@ -39,6 +40,8 @@ app.command("recommend")(mixing.recommend)
 app.command("propose")(mixing.propose)
 app.command("evaluate")(mixing.evaluate)
 app.command("embed")(mixing.embed)
+campaign_app.command("run")(campaign.run)
+app.add_typer(campaign_app, name="campaign")
 token_app.command("create")(admin.token_create)
 token_app.command("list")(admin.token_list)
 token_app.command("revoke")(admin.token_revoke)

@@ -315,6 +315,16 @@ class RunIn(Strict):
     )
 
 
+class TagsIn(Strict):
+    """Tags to merge into a run's tags (a key given again takes the new value)."""
+
+    tags: dict[Annotated[str, Field(max_length=100)], TagValue] = Field(
+        default_factory=dict,
+        max_length=MAX_TAGS,
+        description=f"at most {MAX_TAGS} tags; string values at most {MAX_TAG_VALUE} characters",
+    )
+
+
 class ResultIn(Strict):
     metrics: MetricsIn
     trajectory: Annotated[list[TrajectoryPoint] | None, BeforeValidator(_points_capped)] = Field(

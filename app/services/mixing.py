@@ -227,8 +227,10 @@ def propose(
     seed: int | None,
     lease_seconds: float,
     timeout: float,
+    tags: Mapping[str, Any] | None = None,
 ) -> ProposalMade:
-    """Ask the mixer for ``n`` runs and create them ``pending`` in one transaction.
+    """Ask the mixer for ``n`` runs and create them ``pending`` in one transaction, each tagged with ``tags``
+    (the ``mixer`` tag stays the mixer's name).
 
     Dedup is checked again inside the write transaction (which holds the project's write lock), so two
     concurrent proposals cannot create the same pending mixture twice. Returns the proposal, its runs, where the
@@ -271,7 +273,7 @@ def propose(
                 status="pending",
                 metrics={},
                 trajectory=None,
-                tags={"mixer": cls.name},
+                tags={**(tags or {}), "mixer": cls.name},
                 content_hash=content_hash(content),
                 result_hash=None,
             )

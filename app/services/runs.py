@@ -183,10 +183,13 @@ def get_run(store: Store, project_name: str, run_id: int) -> RunRecord:
     return store.get_run(project.id, run_id)
 
 
-def heartbeat(store: Store, project_name: str, run_id: int, lease_seconds: float) -> RunRecord:
-    """Renew the run's lease (the store sweeps this run, and only this one, if its lease already ran out)."""
+def heartbeat(
+    store: Store, project_name: str, run_id: int, lease_seconds: float, tags: dict[str, Any] | None = None
+) -> RunRecord:
+    """Renew the run's lease and merge ``tags`` into its tags (e.g. where its log is); the store sweeps this run,
+    and only this one, if its lease already ran out."""
     project = store.get_project(project_name)
-    return store.heartbeat(project.id, run_id, lease_seconds)
+    return store.heartbeat(project.id, run_id, lease_seconds, tags or None)
 
 
 def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) -> tuple[RunRecord, bool]:
@@ -204,7 +207,9 @@ def post_result(store: Store, project_name: str, run_id: int, body: ResultIn) ->
         cost=body.cost,
         result_hash=result_hash(body.status, body.metrics, trajectory, body.cost),
     )
-    return store.complete_run(project.id, run_id, result)
+    run, created = store.complete_run(project.id, run_id, result)
+    telemetry.RESULTS.labels(body.status, "stored" if created else "replay").inc()
+    return run, created
 
 
 def delete_run(store: Store, project_name: str, run_id: int) -> None:

@@ -15,4 +15,10 @@ FIT_CACHE_HITS = Counter("mixopt_fit_cache_hits", "fitted mixers served from the
 PROPOSALS = Counter("mixopt_proposals", "proposal batches created", ["mixer"], registry=REGISTRY)
 PROPOSED_RUNS = Counter("mixopt_proposed_runs", "pending runs created by proposals", ["mixer"], registry=REGISTRY)
 ABANDONED = Counter("mixopt_abandoned_runs", "runs whose lease expired", registry=REGISTRY)
+RESULTS = Counter(
+    "mixopt_run_results",
+    "results posted to runs: stored (the run's one result) or replay (the same result again, a no-op)",
+    ["status", "outcome"],
+    registry=REGISTRY,
+)
 SESSION_REPORTS = Counter("mixopt_session_reports", "online-session reports applied", ["mixer"], registry=REGISTRY)

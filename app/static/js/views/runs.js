@@ -5,6 +5,7 @@ import { fileSummary, importFile, lineLabel } from '../fileimport.js';
 import { bestRun, domainNames, OPEN, objectiveLabel, objectiveValue, sign } from '../model.js';
 import { domainColor, domainLabel } from '../palette.js';
 import { mixtureBars, seriesColor, trajectories } from '../plots.js';
+import { getState, setState } from '../urlstate.js';
 import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases } from '../widgets.js';
 
 const STATUSES = ['pending', 'running', 'completed', 'failed', 'abandoned'];
@@ -53,6 +54,31 @@ export function mount(root, ctx) {
     const keep = fidSel.value;
     fill(fidSel, h('option', { value: '' }, 'all fidelities'),
       [...seen].sort().map(([k, f]) => h('option', { value: k, selected: k === keep }, fidelityLabel(f))));
+    refreshCampaigns();
+  }
+
+  // Campaigns (`mixopt campaign run`) tag their runs `campaign`; the filter lives in the URL (?campaign=NAME).
+  state.campaign = getState('campaign', '');
+  const campaignSel = h('select', { id: 'filter-campaign', onchange: () => {
+    state.campaign = campaignSel.value; state.page = 0; setState({ campaign: state.campaign }); renderTable();
+  } });
+  const campaignLabel = h('label', { id: 'campaign-filter', hidden: true }, 'Campaign ', campaignSel);
+  filters.insertBefore(campaignLabel, search);
+  function refreshCampaigns() {
+    const counts = new Map();
+    for (const r of store.runs.values()) {
+      const name = r.tags?.campaign;
+      if (typeof name !== 'string' || !name) continue;
+      const c = counts.get(name) || { open: 0, completed: 0, failed: 0 };
+      if (OPEN.has(r.status)) c.open += 1;
+      else if (r.status === 'completed') c.completed += 1;
+      else c.failed += 1;
+      counts.set(name, c);
+    }
+    if (state.campaign && !counts.has(state.campaign)) counts.set(state.campaign, { open: 0, completed: 0, failed: 0 });
+    campaignLabel.hidden = !counts.size;
+    fill(campaignSel, h('option', { value: '' }, 'all runs'), [...counts].sort().map(([name, c]) => h('option',
+      { value: name, selected: name === state.campaign }, `${name} (${c.open} open, ${c.completed} done, ${c.failed} failed)`)));
   }
 
   // -- tiles -----------------------------------------------------------------------------------
@@ -80,9 +106,11 @@ export function mount(root, ctx) {
     const rows = open.slice(0, 200).map((r) => h('tr', { class: state.fresh.has(r.id) ? 'fresh' : '' },
       h('td', { class: 'num' }, r.id), h('td', {}, r.external_id || ''), h('td', {}, statusPill(r.status)),
       h('td', {}, r.proposal_id ? `#${r.proposal_id}` : ''), h('td', {}, r.tags?.mixer || ''),
+      h('td', { class: 'campaign-cell', title: r.tags?.log ? `log: ${r.tags.log}` : '' }, r.tags?.campaign
+        ? `${r.tags.campaign}${r.tags.attempt > 1 ? ` (attempt ${r.tags.attempt})` : ''}` : ''),
       h('td', {}, fidelityLabel(r.fidelity)), h('td', {}, leaseCell(r)), h('td', { class: 'mixcell' }, mixtureBar(r.weights, domains))));
     openCard.append(card(`Open runs (${open.length})`, h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'open-table' },
-      h('thead', {}, h('tr', {}, ['ID', 'External id', 'Status', 'Proposal', 'Mixer', 'Fidelity', 'Lease', 'Mixture'].map((c) => h('th', {}, c)))),
+      h('thead', {}, h('tr', {}, ['ID', 'External id', 'Status', 'Proposal', 'Mixer', 'Campaign', 'Fidelity', 'Lease', 'Mixture'].map((c) => h('th', {}, c)))),
       h('tbody', {}, rows))), h('span', { class: 'muted' }, 'a lease not renewed by a heartbeat expires and the run becomes abandoned'),
     { id: 'open-card' }));
   }
@@ -149,6 +177,7 @@ export function mount(root, ctx) {
     let rows = store.list();
     if (state.status) rows = rows.filter((r) => r.status === state.status);
     if (state.fidelity) rows = rows.filter((r) => fidelityKey(r.fidelity) === state.fidelity);
+    if (state.campaign) rows = rows.filter((r) => r.tags?.campaign === state.campaign);
     if (state.search) rows = rows.filter((r) => String(r.id) === state.search || (r.external_id || '').toLowerCase().includes(state.search));
     const col = allColumns().find((c) => c.key === state.sort) || COLUMNS[0];
     const nullsLast = (a, b) => (a === null || a === undefined) - (b === null || b === undefined);
