@@ -45,6 +45,7 @@ from threadpoolctl import threadpool_limits
 
 from mixers.base import MAX_PENALTY, MixerConfig
 from mixers.cancel import checkpoint
+from mixers.importance import DomainImportance, slope_effect
 from mixers.registry import register
 from mixers.search import dirichlet_candidates, regularized_score, top_k_indices
 from mixers.simplex import kl_to_prior, project_to_bounds
@@ -503,6 +504,23 @@ class MixingLawMixer(SingleFidelityMixer):
                 "objective over several per-domain metrics, bounds, or kl_to_prior"
             )
         return Recommendation(weights=best_p, predicted=predicted, std=None, diagnostics=diag)
+
+    # -- what drives the objective ---------------------------------------------------------------------
+
+    def domain_importance(self) -> DomainImportance | None:
+        """The fitted laws' slope effect per domain (:func:`mixers.importance.slope_effect`): the law's gradient
+        ``s * exp(b + t.p) * t`` along each domain (its coefficient ``t_i`` times the law's local scale; through
+        the per-domain laws when those predict), centred, in absolute value, averaged over the training mixtures,
+        times the sd of the domain's weight there."""
+        ts = self._require_fit()
+
+        def grad(p: FloatArray) -> FloatArray:
+            return np.asarray(sum(c * law.grad(p) for law, c in zip(self.laws, ts.coefs, strict=True)))
+
+        via = "per-domain laws" if self.uses_transfer else "the objective's law"
+        return DomainImportance(slope_effect(grad, ts.x), "law_slope",
+                                f"|slope of {via} along the domain| (coefficient t_i x the law's local scale, "
+                                f"centred) averaged over the {ts.n} training mixtures, x sd of the domain's weight")
 
 
 def _kl(p: FloatArray, centre: FloatArray) -> float:
