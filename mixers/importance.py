@@ -59,10 +59,13 @@ def normalised(values: FloatArray) -> FloatArray:
 
 def slope_effect(grad: Callable[[FloatArray], FloatArray], x: FloatArray) -> FloatArray:
     """Effect ``(d,)`` of each domain on a smooth model at the mixtures ``x`` ``(m, d)``: the mean over rows of
-    the absolute slope along that domain (``grad`` ``(d,) -> (d,)``, centred: on the simplex a common shift of
-    the gradient changes nothing) times the spread (sd) of that domain's weight over ``x``, in objective units."""
-    slopes = np.vstack([np.asarray(grad(p), dtype=np.float64) for p in x])
-    slopes -= slopes.mean(axis=1, keepdims=True)
+    the absolute slope of the model as that domain's weight grows and the others shrink proportionally (the
+    derivative along ``e_i - p_{-i} / (1 - p_i)``, from ``grad`` ``(d,) -> (d,)``; a common shift of the
+    gradient cancels, as it must on the simplex), times the spread (sd) of that domain's weight over ``x``: in
+    objective units, comparable with :func:`permutation_importance`."""
+    g = np.vstack([np.asarray(grad(p), dtype=np.float64) for p in x])
+    rest = np.maximum(1.0 - x, 1e-12)
+    slopes = g - ((g * x).sum(axis=1, keepdims=True) - g * x) / rest
     return np.asarray(np.abs(slopes).mean(axis=0) * x.std(axis=0), dtype=np.float64)
 
 

@@ -508,10 +508,11 @@ class MixingLawMixer(SingleFidelityMixer):
     # -- what drives the objective ---------------------------------------------------------------------
 
     def domain_importance(self) -> DomainImportance | None:
-        """The fitted laws' slope effect per domain (:func:`mixers.importance.slope_effect`): the law's gradient
-        ``s * exp(b + t.p) * t`` along each domain (its coefficient ``t_i`` times the law's local scale; through
-        the per-domain laws when those predict), centred, in absolute value, averaged over the training mixtures,
-        times the sd of the domain's weight there."""
+        """The fitted laws' slope effect per domain (:func:`mixers.importance.slope_effect`): from the law's
+        gradient ``s * exp(b + t.p) * t`` (the coefficients ``t`` times the law's local scale; through the
+        per-domain laws when those predict), the slope as the domain's weight grows and the others shrink
+        proportionally, in absolute value, averaged over the training mixtures, times the sd of the domain's
+        weight there."""
         ts = self._require_fit()
 
         def grad(p: FloatArray) -> FloatArray:
@@ -519,8 +520,8 @@ class MixingLawMixer(SingleFidelityMixer):
 
         via = "per-domain laws" if self.uses_transfer else "the objective's law"
         return DomainImportance(slope_effect(grad, ts.x), "law_slope",
-                                f"|slope of {via} along the domain| (coefficient t_i x the law's local scale, "
-                                f"centred) averaged over the {ts.n} training mixtures, x sd of the domain's weight")
+                                f"|slope of {via}| as the domain's weight grows (from the coefficients t x the law's "
+                                f"local scale), averaged over the {ts.n} training mixtures, x sd of the domain's weight")
 
 
 def _kl(p: FloatArray, centre: FloatArray) -> float:

@@ -505,8 +505,8 @@ class RegMixMixer(SingleFidelityMixer):
         if not self._trees:
             coef = sum(c * np.asarray(m.coef_, dtype=np.float64) for m, c in zip(self.linear, ts.coefs, strict=True))
             return DomainImportance(slope_effect(lambda p: coef, ts.x), "linear_coefficients",
-                                    f"|coefficient| (centred) x sd of the domain's weight over the {ts.n} training "
-                                    f"mixtures, {self.config.model} model")
+                                    f"|slope| as the domain's weight grows (from the {self.config.model} coefficients) "
+                                    f"x sd of the domain's weight over the {ts.n} training mixtures")
         contrib = sum(c * np.asarray(b.booster.predict(ts.x, pred_contrib=True, num_threads=NUM_THREADS))[:, :d]
                       for b, c in zip(self.boosters, ts.coefs, strict=True))
         shap = np.abs(contrib).mean(axis=0)
