@@ -198,9 +198,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
     openapi.install(app)
 
     from app import dashboard
-    from app.api import embeddings, health, imports, mixers, project_mixers, projects, runs, sessions
+    from app.api import embeddings, health, importance, imports, mixers, project_mixers, projects, runs, sessions
 
-    for module in (health, projects, runs, imports, mixers, project_mixers, sessions, embeddings, dashboard):
+    for module in (
+        health, projects, runs, imports, mixers, project_mixers, importance, sessions, embeddings, dashboard
+    ):
         app.include_router(module.router)
 
     if settings.cors_origins:

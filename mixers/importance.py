@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from mixers.cancel import checkpoint
-from mixers.types import FloatArray
-
-if TYPE_CHECKING:
-    from mixers.base import OfflineMixer
+from mixers.types import FloatArray, Predictions
 
 PERMUTATION_REPEATS = 3  # shuffles per domain, averaged
 PD_GRID_POINTS = 21
@@ -46,6 +43,14 @@ class PartialDependence:
     grid: FloatArray
     mean: FloatArray
     std: FloatArray | None
+
+
+class FittedModel(Protocol):
+    """What these functions need of a fitted offline mixer (:class:`mixers.base.OfflineMixer` has it)."""
+
+    def predict(self, mixtures: FloatArray, fidelity: Mapping[str, float] | None = None) -> Predictions: ...
+
+    def domain_importance(self) -> DomainImportance | None: ...
 
 
 def normalised(values: FloatArray) -> FloatArray:
@@ -86,7 +91,7 @@ def with_domain_weight(x: FloatArray, i: int, values: FloatArray) -> FloatArray:
 
 
 def permutation_importance(
-    mixer: OfflineMixer,
+    mixer: FittedModel,
     x: FloatArray,
     rng: np.random.Generator,
     fidelity: Mapping[str, float] | None = None,
@@ -118,7 +123,7 @@ def pd_grid(x: FloatArray, i: int, lo: float, hi: float, points: int = PD_GRID_P
 
 
 def partial_dependence(
-    mixer: OfflineMixer,
+    mixer: FittedModel,
     x: FloatArray,
     i: int,
     grid: FloatArray,
@@ -138,7 +143,7 @@ def partial_dependence(
 
 
 def domain_importance(
-    mixer: OfflineMixer,
+    mixer: FittedModel,
     x: FloatArray,
     rng: np.random.Generator,
     fidelity: Mapping[str, float] | None = None,

@@ -521,7 +521,8 @@ class MixingLawMixer(SingleFidelityMixer):
         via = "per-domain laws" if self.uses_transfer else "the objective's law"
         return DomainImportance(slope_effect(grad, ts.x), "law_slope",
                                 f"|slope of {via}| as the domain's weight grows (from the coefficients t x the law's "
-                                f"local scale), averaged over the {ts.n} training mixtures, x sd of the domain's weight")
+                                f"local scale), averaged over the {ts.n} training mixtures, x sd of the domain's "
+                                f"weight")
 
 
 def _kl(p: FloatArray, centre: FloatArray) -> float:
