@@ -56,6 +56,7 @@ from mixopt.types import (
     EmbeddingSet,
     EvaluationResult,
     Fidelity,
+    Importance,
     ImportResult,
     MixerInfo,
     Prediction,
@@ -562,6 +563,28 @@ class Client:
         )
         page = self._json("POST", f"{self._project_path(project)}/evaluations", body=body, idempotent=True)
         return [EvaluationResult.from_json(r) for r in page["results"]]
+
+    def importance(
+        self,
+        project: str,
+        mixer: str,
+        config: Mapping[str, Any] | None = None,
+        fidelity: Fidelity | None = None,
+        seed: int | None = None,
+        domain: str | None = None,
+    ) -> Importance:
+        """Which domains drive the mixer's predicted objective on ``project`` (shares summing to 1, most important
+        first) and its partial dependence on ``domain`` (default: the most important one)."""
+        body = with_values(
+            {"mixer": mixer},
+            config=None if config is None else dict(config),
+            fidelity=None if fidelity is None else dict(fidelity),
+            seed=seed,
+            domain=domain,
+        )
+        return Importance.from_json(
+            self._json("POST", f"{self._project_path(project)}/importance", body=body, idempotent=True)
+        )
 
     # -- embeddings -------------------------------------------------------------------------------
 
