@@ -53,15 +53,10 @@ export async function mount(root, ctx) {
   const { project, store } = ctx;
   const domains = domainNames(project);
   const yTitle = objectiveLabel(project).split('/').pop();
-  const offline = (await ctx.mixers()).filter((m) => m.kind === 'offline');
-  const avail = await ctx.availability().catch(() => null);
-  const usable = avail ? new Set(avail.filter((m) => m.available).map((m) => m.name)) : null;
-  const fromUrl = getState('imix');
-  const mixer0 = offline.some((m) => m.name === fromUrl) ? fromUrl : (ctx.shared.choice || defaultMixer(project.name, offline, usable).name);
-
-  const mixerSel = h('select', { id: 'insight-mixer' }, offline.map((m) => h('option', { value: m.name, selected: m.name === mixer0 }, m.name)));
+  // The panel is drawn at once; the mixer choices fill in when the catalog arrives (its first read may be slow).
+  const mixerSel = h('select', { id: 'insight-mixer' });
   const fidSel = h('select', { id: 'insight-fidelity' });
-  const goBtn = h('button', { class: 'small primary', id: 'btn-importance' }, 'Measure importance');
+  const goBtn = h('button', { class: 'small primary', id: 'btn-importance', disabled: true }, 'Measure importance');
   const method = h('p', { class: 'muted small', id: 'importance-method' },
     'Which domains drive the fitted model’s predicted objective: LightGBM’s own SHAP values (regmix), the GP’s lengthscales (mfbo), the law’s slopes (mixing_law), else permutation importance.');
   const errorBox = h('div', { id: 'importance-error' });
@@ -176,6 +171,18 @@ export async function mount(root, ctx) {
   });
 
   fillFidelities();
+  const offline = (await ctx.mixers()).filter((m) => m.kind === 'offline');
+  const fromUrl = getState('imix');
+  const mixer0 = offline.some((m) => m.name === fromUrl) ? fromUrl : (ctx.shared.choice || defaultMixer(project.name, offline).name);
+  fill(mixerSel, offline.map((m) => h('option', { value: m.name, selected: m.name === mixer0 }, m.name)));
+  goBtn.disabled = !offline.length;
+  // Which mixers can answer here is known later (it may take a moment): it only annotates the choices.
+  ctx.availability().then((avail) => {
+    for (const m of avail || []) {
+      const opt = [...mixerSel.options].find((o) => o.value === m.name);
+      if (opt && !m.available) opt.textContent = `${m.name} (cannot answer here)`;
+    }
+  }, () => {});
   const stop = whenVisible(pcEl, () => {
     drawParcoords();
     // the URL names a measured mixer (a reload or a shared link): measure again (the fit is cached server-side)
