@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,17 @@ def browser() -> Iterator[Browser]:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--enable-unsafe-swiftshader"])
         yield b
         b.close()
+
+
+def drawn_with_webgl(page: Any, timeout: float = 90.0) -> None:
+    """Wait until the parallel coordinates are drawn. Headless Chromium's software WebGL may start well after the
+    page (plotly then shows "WebGL is not supported"): the fidelity select redraws until it has."""
+    deadline = time.monotonic() + timeout
+    while page.evaluate("!!document.querySelector('#plot-parcoords .no-webgl')"):
+        assert time.monotonic() < deadline, "the parallel coordinates never got a WebGL context"
+        time.sleep(2)
+        page.evaluate("document.querySelector('#insight-fidelity').dispatchEvent(new Event('change'))")
+    wait_until(page, "document.querySelectorAll('#plot-parcoords canvas').length > 0")
 
 
 def domains(http: httpx.Client) -> list[str]:
@@ -83,6 +95,7 @@ def test_importance_panel_and_partial_dependence(demo_url: str, http: httpx.Clie
     wait_until(page, "document.querySelector('#plot-parcoords')?.data?.[0]?.type === 'parcoords'")
     pc = plot_data(page, "#plot-parcoords")[0]
     assert len(pc["dimensions"]) == 9 and len(pc["line"]["color"]) == len(pc["dimensions"][0]["values"])
+    drawn_with_webgl(page)
     doc_shot(page, "insight-importance", "#insight")
 
     # A reload keeps the mixer and the domain (the URL), and measures again.

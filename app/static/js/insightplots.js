@@ -2,7 +2,7 @@
 // Drawn through plots.js's draw, so they share its plotly loading and toolbar settings.
 import { num } from './dom.js';
 import { domainLabel } from './palette.js';
-import { ACCENT, draw, seriesColor } from './plots.js';
+import { ACCENT, draw, ensurePlotly, seriesColor } from './plots.js';
 
 const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif', size: 12, color: '#1f2937' };
 
@@ -57,7 +57,7 @@ export function partialDependence(el, pd, yTitle) {
 }
 
 /** Parallel coordinates over runs: one axis per domain of `domains`, the objective last and as the colour. */
-export function parallelRuns(el, domains, points, yTitle, minimize) {
+export async function parallelRuns(el, domains, points, yTitle, minimize) {
   const values = points.map((p) => p.value);
   const dims = domains.map((d) => ({
     label: domainLabel(d), values: points.map((p) => p.run.weights[d] ?? 0),
@@ -71,7 +71,21 @@ export function parallelRuns(el, domains, points, yTitle, minimize) {
     },
     labelfont: { size: 11 }, tickfont: { size: 10 },
   }];
-  return draw(el, data, layout({ height: 380, margin: { l: 48, r: 72, t: 56, b: 24 } }));
+  const Plotly = await ensurePlotly();
+  // A fresh plot each time. The first WebGL context of a page can fail to start while Chromium's GPU process
+  // comes up (seen with software WebGL), which plotly shows as "WebGL is not supported": a few later tries
+  // draw it.
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    if (attempt) await new Promise((resolve) => { setTimeout(resolve, 500 * attempt); });
+    if (!el.isConnected) return;
+    Plotly.purge(el);
+    try {
+      await draw(el, data, layout({ height: 380, margin: { l: 48, r: 72, t: 56, b: 24 } }));
+    } catch {
+      // plotly rejects when WebGL failed to start; its message is in el
+    }
+    if (!el.querySelector('.no-webgl')) return;
+  }
 }
 
 /**

@@ -15,6 +15,12 @@ import { mixerScores, predictedVsActual, seriesColor } from '../plots.js';
 import { getList, getState, setState } from '../urlstate.js';
 import { runLabel } from '../widgets.js';
 
+const HEAD_TITLES = [
+  '', 'how well held-out runs are ranked (mean over folds where given)', 'standard error of the Spearman over the folds',
+  'mean absolute error of the held-out predictions', 'how much worse the run ranked first is than the best run',
+  'share of held-out runs inside the predicted ±1σ (nominal 68%)', 'share inside ±1.96σ (nominal 95%)', 'runs scored',
+];
+
 /** A coverage fraction as a percentage, '—' when the mixer gives no std (or an older server sent none). */
 function coverageText(cov, level) {
   const x = cov?.[level];
@@ -153,8 +159,8 @@ export async function mount(root, ctx) {
     const foldsEl = h('div', { class: 'plot', id: 'plot-folds' });
     const withFolds = ok.filter((r) => (r.folds || []).some((f) => typeof f.spearman === 'number'));
     const table = h('table', { class: 'table', id: 'cmp-table' },
-      h('thead', {}, h('tr', {}, ['Mixer', 'Spearman ρ ↑', '± se', 'MAE ↓', 'Regret of top pick ↓', 'Coverage 68%', 'Coverage 95%', 'Runs']
-        .map((c, i) => h('th', { class: i ? 'num' : '' }, c)))),
+      h('thead', {}, h('tr', {}, ['Mixer', 'Spearman ρ ↑', '± se', 'MAE ↓', 'Regret ↓', 'Cov. 68%', 'Cov. 95%', 'Runs']
+        .map((c, i) => h('th', { class: i ? 'num' : '', title: HEAD_TITLES[i] }, c)))),
       h('tbody', {}, all.map((r) => h('tr', { dataset: { mixer: r.mixer }, class: `${r.error ? 'errored' : ''} ${evaluation.winner?.mixer === r.mixer ? 'won' : ''}` },
         h('td', {}, h('span', { class: 'swatch', style: { background: colorOf.get(r.mixer) } }), ' ', h('b', {}, r.mixer)),
         r.error

@@ -56,7 +56,7 @@ export async function mount(root, ctx) {
   // The panel is drawn at once; the mixer choices fill in when the catalog arrives (its first read may be slow).
   const mixerSel = h('select', { id: 'insight-mixer' });
   const fidSel = h('select', { id: 'insight-fidelity' });
-  const goBtn = h('button', { class: 'small primary', id: 'btn-importance', disabled: true }, 'Measure importance');
+  const goBtn = h('button', { class: 'small primary', id: 'btn-importance', disabled: true, title: 'fit the mixer (cached) and measure each domain’s importance' }, 'Measure');
   const method = h('p', { class: 'muted small', id: 'importance-method' },
     'Which domains drive the fitted model’s predicted objective: LightGBM’s own SHAP values (regmix), the GP’s lengthscales (mfbo), the law’s slopes (mixing_law), else permutation importance.');
   const errorBox = h('div', { id: 'importance-error' });
@@ -69,7 +69,7 @@ export async function mount(root, ctx) {
 
   root.append(
     h('div', { class: 'two' },
-      card('What matters: domain importance', [method, errorBox, barsEl],
+      card('What matters', [method, errorBox, barsEl],
         [h('label', {}, 'Mixer ', mixerSel), h('label', {}, 'Fidelity ', fidSel), goBtn], { id: 'importance-card' }),
       card('Partial dependence on one domain', [pdNote, pdEl], h('label', {}, 'Domain ', domSel), { id: 'pd-card' })),
     card('Runs in parallel coordinates', [pcNote, pcEl], null, { id: 'parcoords-card' }),
@@ -183,11 +183,9 @@ export async function mount(root, ctx) {
       if (opt && !m.available) opt.textContent = `${m.name} (cannot answer here)`;
     }
   }, () => {});
-  const stop = whenVisible(pcEl, () => {
-    drawParcoords();
-    // the URL names a measured mixer (a reload or a shared link): measure again (the fit is cached server-side)
-    if (getState('imix')) measure(getState('idom'));
-  });
+  // the URL names a measured mixer (a reload or a shared link): measure again (the fit is cached server-side)
+  if (fromUrl && offline.some((m) => m.name === fromUrl)) busy(goBtn, () => measure(getState('idom')), 'Fitting…');
+  const stop = whenVisible(pcEl, drawParcoords);
   return () => {
     seq += 1;
     stop();
