@@ -146,9 +146,7 @@ def test_weights_table_copies_and_downloads_the_recommendation(
 
 
 @in_browser
-def test_create_a_pending_run_at_the_recommended_mixture(
-    demo_url: str, http: httpx.Client, watched: Watched
-) -> None:
+def test_create_a_pending_run_at_the_recommended_mixture(demo_url: str, http: httpx.Client, watched: Watched) -> None:
     page = watched.page
     before = {r["id"] for r in all_runs(http, DEMO)}
     rec = _recommend(page, demo_url)
@@ -200,16 +198,22 @@ def test_proposal_rows_show_role_prediction_and_sigma(demo_url: str, watched: Wa
 
 
 @in_browser
-def test_proposals_may_offer_the_mixer_the_projects_fidelities(demo_url: str, http: httpx.Client,
-                                                               watched: Watched) -> None:
+def test_proposals_may_offer_the_mixer_the_projects_fidelities(
+    demo_url: str, http: httpx.Client, watched: Watched
+) -> None:
     page = watched.page
     name = "ladder"
     ladder = [{"params": 1e6, "tokens": 1e8}, {"params": 1e6, "tokens": 1e9}]
-    r = http.post("/api/v1/projects", json={
-        "name": name, "domains": [{"name": "web", "tokens": 6e9}, {"name": "code", "tokens": 3e9}],
-        "objective": {"metric": "loss", "direction": "minimize"}, "target_fidelity": {"params": 1e8, "tokens": 1e10},
-        "fidelities": ladder,
-    })
+    r = http.post(
+        "/api/v1/projects",
+        json={
+            "name": name,
+            "domains": [{"name": "web", "tokens": 6e9}, {"name": "code", "tokens": 3e9}],
+            "objective": {"metric": "loss", "direction": "minimize"},
+            "target_fidelity": {"params": 1e8, "tokens": 1e10},
+            "fidelities": ladder,
+        },
+    )
     assert r.status_code == 201, r.text
     page.goto(demo_url + f"/#/p/{name}/optimize")
     boxes = page.locator("#opt-fidelities input[type=checkbox]")
@@ -240,8 +244,10 @@ def test_compare_chooses_the_fidelity_and_states_the_winner_rule(
     runs = [r for r in all_runs(http, DEMO) if r["status"] == "completed"][:30]
     actual = [objective(r) for r in runs]
     fid = runs[0]["fidelity"]
-    rule = ("the best mean Spearman over the 3 folds wins, unless the default mixer (regmix) is within one "
-            "standard error (of the best's fold mean) of it: then the default keeps it")
+    rule = (
+        "the best mean Spearman over the 3 folds wins, unless the default mixer (regmix) is within one "
+        "standard error (of the best's fold mean) of it: then the default keeps it"
+    )
     sent: list[dict[str, Any]] = []
 
     def answer(route: Route) -> None:
@@ -250,16 +256,34 @@ def test_compare_chooses_the_fidelity_and_states_the_winner_rule(
         results = []
         for choice in body["mixers"]:
             i = 0 if choice["mixer"] == "regmix" else 1
-            folds = [{"fold": k, "n": 10, "spearman": 0.8 + 0.05 * k - 0.1 * i, "mae": 0.1, "regret": 0.01}
-                     for k in range(3)]
-            results.append({
-                "mixer": choice["mixer"], "config": {}, "spearman": 0.85 - 0.1 * i, "mae": 0.1, "regret": 0.01,
-                "n_runs": len(runs), "predicted": actual, "actual": actual, "run_ids": [r["id"] for r in runs],
-                "error": None, "std": [0.1] * len(runs), "coverage": {"68": 0.66, "95": None if i else 0.93},
-                "folds": folds, "spearman_se": 0.03, "mae_se": 0.01,
-            })
-        out = {"results": results, "fidelity": fid, "fidelities": [fid],
-               "winner": {"mixer": "regmix", "metric": "spearman", "rule": rule, "default_mixer": "regmix"}}
+            folds = [
+                {"fold": k, "n": 10, "spearman": 0.8 + 0.05 * k - 0.1 * i, "mae": 0.1, "regret": 0.01} for k in range(3)
+            ]
+            results.append(
+                {
+                    "mixer": choice["mixer"],
+                    "config": {},
+                    "spearman": 0.85 - 0.1 * i,
+                    "mae": 0.1,
+                    "regret": 0.01,
+                    "n_runs": len(runs),
+                    "predicted": actual,
+                    "actual": actual,
+                    "run_ids": [r["id"] for r in runs],
+                    "error": None,
+                    "std": [0.1] * len(runs),
+                    "coverage": {"68": 0.66, "95": None if i else 0.93},
+                    "folds": folds,
+                    "spearman_se": 0.03,
+                    "mae_se": 0.01,
+                }
+            )
+        out = {
+            "results": results,
+            "fidelity": fid,
+            "fidelities": [fid],
+            "winner": {"mixer": "regmix", "metric": "spearman", "rule": rule, "default_mixer": "regmix"},
+        }
         route.fulfill(status=200, content_type="application/json", body=json.dumps(out))
 
     page.route("**/evaluations", answer)
@@ -284,12 +308,12 @@ def test_compare_chooses_the_fidelity_and_states_the_winner_rule(
     if len(chosen) > 1:
         expect(page.locator(f'#cmp-table tr[data-mixer="{chosen[1]}"] .cmp-cov95')).to_have_text("—")
     wait_until(page, "document.querySelector('#plot-folds')?.data?.length > 0")
-    folds = [t for t in plot_data(page, "#plot-folds") if t["name"] == "regmix folds"][0]
+    folds = next(t for t in plot_data(page, "#plot-folds") if t["name"] == "regmix folds")
     assert folds["y"] == pytest.approx([0.8, 0.85, 0.9])
-    mean = [t for t in plot_data(page, "#plot-folds") if t["name"] == "regmix mean"][0]
+    mean = next(t for t in plot_data(page, "#plot-folds") if t["name"] == "regmix mean")
     assert mean["error_y"]["array"] == [0.03]
     state = unquote(page.url)
-    assert "cfid=" in state and "folds=3" in state and "cmixers=" in state
+    assert "fidelity=" in state and "folds=3" in state and "mixers=" in state
     doc_shot(page, "compare-rigour", "#cmp-results")
     page.reload()  # fidelity, folds and mixers come back from the URL
     expect(page.locator("#cmp-fidelity")).not_to_have_value("")

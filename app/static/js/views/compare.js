@@ -5,7 +5,7 @@
 // The checked mixers are evaluated in one request (same folds and seed; the server scores them side by side
 // and names the winner by one rule: a tie within one standard error keeps the default mixer); a mixer that
 // cannot answer (its result carries `error`) shows its reason next to the others' scores. The fidelity,
-// the folds and the checked mixers live in the URL (cfid, folds, cmixers).
+// the folds and the checked mixers live in the URL (fidelity, folds, mixers).
 import { api } from '../api.js';
 import { rememberComparison, runFidelities, winner } from '../defaults.js';
 import { card, clear, duration, fidelityLabel, fill, h, num, problemBox } from '../dom.js';
@@ -38,12 +38,12 @@ export async function mount(root, ctx) {
   }
   const availability = await ctx.availability().catch(() => null);
   const status = new Map((availability || []).map((m) => [m.name, m]));
-  const urlMixers = new Set(getList('cmixers'));
+  const urlMixers = new Set(getList('mixers'));
   const boxes = offline.map((m) => {
     const known = status.get(m.name);
     const can = known ? known.available : true;
     const box = h('input', { type: 'checkbox', value: m.name, checked: urlMixers.size ? urlMixers.has(m.name) : can });
-    box.addEventListener('change', () => setState({ cmixers: boxes.filter((b) => b.box.checked).map((b) => b.name) }));
+    box.addEventListener('change', () => setState({ mixers: boxes.filter((b) => b.box.checked).map((b) => b.name) }));
     const custom = ctx.shared.configs[m.name] && Object.keys(ctx.shared.configs[m.name]).length;
     return {
       name: m.name, box,
@@ -56,11 +56,11 @@ export async function mount(root, ctx) {
   folds.addEventListener('change', () => setState({ folds: folds.value }));
   // The fidelity evaluated: only runs there are scored (a 30M run is never ranked against a 300M one).
   const fids = runFidelities(store.list());
-  const wantFid = getState('cfid');
+  const wantFid = getState('fidelity');
   const fidSel = h('select', { id: 'cmp-fidelity' },
     h('option', { value: '' }, 'the fidelity with the most runs'),
     fids.map((f) => h('option', { value: f.key, selected: f.key === wantFid }, `${fidelityLabel(f.fidelity)} (${f.n} completed)`)));
-  fidSel.addEventListener('change', () => setState({ cfid: fidSel.value }));
+  fidSel.addEventListener('change', () => setState({ fidelity: fidSel.value }));
   const go = h('button', { class: 'primary', id: 'btn-evaluate' }, 'Cross-validate');
   const errorBox = h('div');
   const progress = h('div', { id: 'cmp-progress' });
