@@ -5,6 +5,7 @@ dependence on one domain (the numerics are :mod:`mixers.importance`; the mixer r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -91,48 +92,56 @@ def importance(
             errors=[FieldError("domain", f"not a domain of the project: {domain!r}")],
         )
     seed = 0 if seed is None else seed
-    key = cache_key(
-        "importance",
-        ctx.project.uid,
-        ctx.project.data_version,
-        cls.name,
-        cfg.model_dump(mode="json"),
-        seed,
-        fidelity,
-        domain,
-    )
+    base = (ctx.project.uid, ctx.project.data_version, cls.name, cfg.model_dump(mode="json"), seed, fidelity)
 
-    def compute() -> ImportanceAnswer:
+    @cache
+    def probes() -> np.ndarray:
+        """The mixtures probed: the observed ones (a seeded sample); read on a cache miss only."""
+        return probe_mixtures([o.weights for o in ctx.observations], len(names), np.random.default_rng(seed))
+
+    # The importance is cached apart from the partial dependence: another domain's curve costs only its own
+    # predictions.
+    def compute_importance() -> tuple[DomainImportance, dict[str, float], str]:
         model = fitted(store, ctx, cls, cfg, seed, deadline)
         answer = mixer_call(lambda: model.fidelity_answer(fidelity))
         rng = np.random.default_rng(seed)
-        x = probe_mixtures([o.weights for o in ctx.observations], len(names), rng)
+        imp = mixer_call(
+            lambda: run_limited(lambda: domain_importance(model, probes(), rng, fidelity), deadline, ctx.project.uid)
+        )
+        return imp, dict(answer.fidelity), answer.transfer
+
+    imp, predicted_fidelity, transfer = cached(
+        store, ctx.project.id, cache_key("importance", *base), compute_importance, cls.name
+    )
+    i = names.index(domain) if domain is not None else int(np.argmax(imp.values))
+
+    def compute_pd() -> PartialDependence:
+        model = fitted(store, ctx, cls, cfg, seed, deadline)
         lo, hi = ctx.problem.bounds()
-
-        def measure() -> tuple[DomainImportance, PartialDependence]:
-            imp = domain_importance(model, x, rng, fidelity)
-            i = names.index(domain) if domain is not None else int(np.argmax(imp.values))
-            return imp, partial_dependence(model, x, i, pd_grid(x, i, float(lo[i]), float(hi[i])), fidelity)
-
-        imp, pd = mixer_call(lambda: run_limited(measure, deadline, ctx.project.uid))
+        x = probes()
+        grid = pd_grid(x, i, float(lo[i]), float(hi[i]))
+        pd = mixer_call(
+            lambda: run_limited(lambda: partial_dependence(model, x, i, grid, fidelity), deadline, ctx.project.uid)
+        )
         if not np.all(np.isfinite(pd.mean)):
             raise InvalidInput("the mixer produced no finite prediction", code="mixer_cannot_answer")
-        order = np.argsort(-imp.values, kind="stable")
-        std: list[float | None] = [None] * len(pd.grid) if pd.std is None else [_finite(s) for s in pd.std]
-        return ImportanceAnswer(
-            mixer=cls.name,
-            config=cfg.model_dump(mode="json"),
-            method=imp.method,
-            method_detail=imp.detail,
-            importance=[DomainValue(names[j], float(imp.values[j])) for j in order],
-            partial_dependence=PartialDependenceAnswer(
-                names[pd.domain], [float(g) for g in pd.grid], [float(m) for m in pd.mean], std
-            ),
-            predicted_fidelity=dict(answer.fidelity),
-            transfer=answer.transfer,
-        )
+        return pd
 
-    return cached(store, ctx.project.id, key, compute, cls.name)
+    pd = cached(store, ctx.project.id, cache_key("partial_dependence", *base, names[i]), compute_pd, cls.name)
+    order = np.argsort(-imp.values, kind="stable")
+    std: list[float | None] = [None] * len(pd.grid) if pd.std is None else [_finite(s) for s in pd.std]
+    return ImportanceAnswer(
+        mixer=cls.name,
+        config=cfg.model_dump(mode="json"),
+        method=imp.method,
+        method_detail=imp.detail,
+        importance=[DomainValue(names[j], float(imp.values[j])) for j in order],
+        partial_dependence=PartialDependenceAnswer(
+            names[pd.domain], [float(g) for g in pd.grid], [float(m) for m in pd.mean], std
+        ),
+        predicted_fidelity=predicted_fidelity,
+        transfer=transfer,
+    )
 
 
 def _finite(x: float) -> float | None:
