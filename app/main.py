@@ -198,9 +198,22 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
     openapi.install(app)
 
     from app import dashboard
-    from app.api import embeddings, health, history, imports, mixers, project_mixers, projects, runs, sessions
+    from app.api import (
+        embeddings,
+        health,
+        history,
+        importance,
+        imports,
+        mixers,
+        project_mixers,
+        projects,
+        runs,
+        sessions,
+    )
 
-    for module in (health, projects, runs, imports, mixers, history, project_mixers, sessions, embeddings, dashboard):
+    for module in (
+        health, projects, runs, imports, mixers, history, project_mixers, importance, sessions, embeddings, dashboard
+    ):
         app.include_router(module.router)
 
     if settings.cors_origins:

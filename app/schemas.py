@@ -480,3 +480,44 @@ class EmbeddingOut(BaseModel):
     name: str
     sha256: str
     shape: list[int]
+
+
+# -- importance -----------------------------------------------------------------------------------
+
+
+class ImportanceIn(MixerChoice):
+    fidelity: FidelityIn | None = None
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    domain: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="the domain of the partial dependence (default: the most important one)",
+    )
+
+
+class DomainImportanceOut(BaseModel):
+    domain: str
+    value: float = Field(description="share of the importance, non-negative; the shares sum to 1")
+
+
+class PartialDependenceOut(BaseModel):
+    domain: str
+    grid: list[float] = Field(description="weights of the domain probed (the range the observed runs span)")
+    mean: list[float] = Field(
+        description="predicted objective with the domain at each grid weight and the other domains renormalised "
+        "proportionally, averaged over the observed mixtures"
+    )
+    std: list[float | None] = Field(description="mean predictive sd at each grid weight (null: the mixer gives none)")
+
+
+class ImportanceOut(BaseModel):
+    mixer: str
+    config: dict[str, Any]
+    method: str = Field(
+        description="lightgbm_shap, lightgbm_shap+law_slope, linear_coefficients, law_slope, "
+        "gp_inverse_lengthscale or permutation"
+    )
+    method_detail: str = Field(description="how the importance was measured, in a sentence")
+    importance: list[DomainImportanceOut] = Field(description="every domain, most important first")
+    partial_dependence: PartialDependenceOut | None
+    predicted_fidelity: dict[str, float] = Field(description="the fidelity the predicted numbers are for")
+    transfer: Transfer = Field(description=TRANSFER_DOC)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -28,6 +28,9 @@ from mixers.types import (
     Recommendation,
     Report,
 )
+
+if TYPE_CHECKING:
+    from mixers.importance import DomainImportance
 
 
 class MixerError(ValueError):
@@ -181,6 +184,12 @@ class OfflineMixer(Mixer):
     def std_meaning(self) -> str:
         """What the ``std`` of this mixer's answers is, or why it gives none (a sentence for people; after ``fit``)."""
         return f"{self.name} gives no standard deviation"
+
+    def domain_importance(self) -> DomainImportance | None:
+        """The fitted model's own measure of how much each domain drives the objective (values ``(d,)``, any
+        non-negative scale), or None to let :func:`mixers.importance.domain_importance` measure it through
+        ``predict`` (permutation importance). Called after ``fit``."""
+        return None
 
 
 def stack_predictions(pred: Predictions) -> FloatArray:

@@ -46,6 +46,7 @@ from threadpoolctl import threadpool_limits
 
 from mixers.base import MAX_PENALTY, MixerConfig
 from mixers.cancel import checkpoint
+from mixers.importance import DomainImportance, slope_effect
 from mixers.registry import register
 from mixers.search import dirichlet_candidates, regularized_score, top_k_indices
 from mixers.simplex import kl_to_prior, project_to_bounds
@@ -508,6 +509,25 @@ class MixingLawMixer(SingleFidelityMixer):
             )
         std = None if at_best.std is None else float(at_best.std[0])
         return Recommendation(weights=best_p, predicted=predicted, std=std, diagnostics=diag)
+
+    # -- what drives the objective ---------------------------------------------------------------------
+
+    def domain_importance(self) -> DomainImportance | None:
+        """The fitted laws' slope effect per domain (:func:`mixers.importance.slope_effect`): from the law's
+        gradient ``s * exp(b + t.p) * t`` (the coefficients ``t`` times the law's local scale; through the
+        per-domain laws when those predict), the slope as the domain's weight grows and the others shrink
+        proportionally, in absolute value, averaged over the training mixtures, times the sd of the domain's
+        weight there."""
+        ts = self._require_fit()
+
+        def grad(p: FloatArray) -> FloatArray:
+            return np.asarray(sum(c * law.grad(p) for law, c in zip(self.laws, ts.coefs, strict=True)))
+
+        via = "per-domain laws" if self.uses_transfer else "the objective's law"
+        return DomainImportance(slope_effect(grad, ts.x), "law_slope",
+                                f"|slope of {via}| as the domain's weight grows (from the coefficients t x the law's "
+                                f"local scale), averaged over the {ts.n} training mixtures, x sd of the domain's "
+                                f"weight")
 
 
 def _kl(p: FloatArray, centre: FloatArray) -> float:

@@ -29,6 +29,7 @@ from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 from mixers.base import MAX_PENALTY, FoldRunner, FoldSplits, MixerConfig, held_out_mixtures, run_in_order
 from mixers.blend import BlendWeights, choose_weights
 from mixers.cancel import carry, checkpoint
+from mixers.importance import DomainImportance, slope_effect
 from mixers.mixing_law import ExpLaw, fit_exp_law
 from mixers.proposals import Scorer, candidate_density
 from mixers.registry import register
@@ -494,3 +495,33 @@ class RegMixMixer(SingleFidelityMixer):
                       for j in range(len(ts.coefs))]
                 members.append(lambda x, ms=ms: sum(c * m.predict(x) for m, c in zip(ms, ts.coefs, strict=True)))
         return members
+
+    # -- what drives the objective ---------------------------------------------------------------------
+
+    def domain_importance(self) -> DomainImportance | None:
+        """Mean |SHAP value| of each domain over the training mixtures, from LightGBM's own TreeSHAP
+        (``pred_contrib``), for the objective (metrics combined by their weights); with ``auto``'s law member,
+        blended with the law's slope effect (:func:`mixers.importance.slope_effect`) by the blend weights.
+        Linear and ridge models: the slope effect of their coefficients."""
+        ts = self._require_fit()
+        d = self.problem.d
+        if not self._trees:
+            coef = sum(c * np.asarray(m.coef_, dtype=np.float64) for m, c in zip(self.linear, ts.coefs, strict=True))
+            return DomainImportance(slope_effect(lambda p: coef, ts.x), "linear_coefficients",
+                                    f"|slope| as the domain's weight grows (from the {self.config.model} coefficients) "
+                                    f"x sd of the domain's weight over the {ts.n} training mixtures")
+        contrib = sum(c * np.asarray(b.booster.predict(ts.x, pred_contrib=True, num_threads=NUM_THREADS))[:, :d]
+                      for b, c in zip(self.boosters, ts.coefs, strict=True))
+        shap = np.abs(contrib).mean(axis=0)
+        w_tree, w_law = self._blend_weights()
+        detail = f"mean |SHAP value| (LightGBM pred_contrib) over the {ts.n} training mixtures"
+        if w_law == 0:
+            return DomainImportance(shap, "lightgbm_shap", detail)
+
+        def law_grad(p: FloatArray) -> FloatArray:
+            return np.asarray(sum(c * law.grad(p) for law, c in zip(self.laws, ts.coefs, strict=True)))
+
+        law = slope_effect(law_grad, ts.x)
+        return DomainImportance(w_tree * shap + w_law * law, "lightgbm_shap+law_slope",
+                                f"{detail}, weighted {w_tree:.2f}, plus the mixing law's |slope| x sd of the weight, "
+                                f"weighted {w_law:.2f} (the blend's weights)")

@@ -57,6 +57,7 @@ from mixopt.types import (
     Evaluation,
     EvaluationResult,
     Fidelity,
+    Importance,
     ImportResult,
     MixerInfo,
     Prediction,
@@ -619,6 +620,29 @@ class Client:
             token = page.get("next_page_token")
             if not token or (max_results is not None and len(out) >= max_results):
                 return out
+
+
+    def importance(
+        self,
+        project: str,
+        mixer: str,
+        config: Mapping[str, Any] | None = None,
+        fidelity: Fidelity | None = None,
+        seed: int | None = None,
+        domain: str | None = None,
+    ) -> Importance:
+        """Which domains drive the mixer's predicted objective on ``project`` (shares summing to 1, most important
+        first) and its partial dependence on ``domain`` (default: the most important one)."""
+        body = with_values(
+            {"mixer": mixer},
+            config=None if config is None else dict(config),
+            fidelity=None if fidelity is None else dict(fidelity),
+            seed=seed,
+            domain=domain,
+        )
+        return Importance.from_json(
+            self._json("POST", f"{self._project_path(project)}/importance", body=body, idempotent=True)
+        )
 
     # -- embeddings -------------------------------------------------------------------------------
 

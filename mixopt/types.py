@@ -472,3 +472,57 @@ class EmbeddingSet:
     @classmethod
     def from_json(cls, d: JSON) -> EmbeddingSet:
         return cls(name=str(d["name"]), sha256=str(d["sha256"]), shape=tuple(int(x) for x in d["shape"]))
+
+
+@dataclass(frozen=True)
+class PartialDependence:
+    """The predicted objective with ``domain`` at each weight of ``grid`` (the other domains renormalised
+    proportionally), averaged over the observed mixtures; ``std`` the mean predictive sd (None: the mixer gives
+    none)."""
+
+    domain: str
+    grid: list[float]
+    mean: list[float]
+    std: list[float | None]
+
+    @classmethod
+    def from_json(cls, d: JSON) -> PartialDependence:
+        return cls(
+            domain=str(d["domain"]),
+            grid=[float(x) for x in d.get("grid") or []],
+            mean=[float(x) for x in d.get("mean") or []],
+            std=[_opt_float(x) for x in d.get("std") or []],
+        )
+
+
+@dataclass(frozen=True)
+class Importance:
+    """Which domains drive a fitted mixer's predicted objective: ``importance`` maps every domain to its share
+    (non-negative, summing to 1), most important first; ``method`` names the measure (``lightgbm_shap``,
+    ``gp_inverse_lengthscale``, ``law_slope``, ``permutation``, ...) and ``method_detail`` says how it was taken;
+    ``partial_dependence`` is on the asked domain (default: the most important one)."""
+
+    mixer: str
+    config: JSON
+    method: str
+    method_detail: str
+    importance: dict[str, float]
+    partial_dependence: PartialDependence | None
+    predicted_fidelity: dict[str, float] = field(default_factory=dict)
+    transfer: str | None = None
+    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Importance:
+        pd = d.get("partial_dependence")
+        return cls(
+            mixer=str(d.get("mixer", "")),
+            config=dict(d.get("config") or {}),
+            method=str(d.get("method", "")),
+            method_detail=str(d.get("method_detail", "")),
+            importance={str(e["domain"]): float(e["value"]) for e in d.get("importance") or []},
+            partial_dependence=None if pd is None else PartialDependence.from_json(pd),
+            predicted_fidelity=_floats(d.get("predicted_fidelity")),
+            transfer=d.get("transfer"),
+            raw=d,
+        )

@@ -621,3 +621,18 @@ def test_client_context_manager_closes_owned_pool() -> None:
         assert client.health() == {"status": "ok"}
     with pytest.raises(RuntimeError):
         client.health()
+
+
+def test_importance_names_the_driving_domain_and_its_partial_dependence(mx: Client, p1: str) -> None:
+    rng = np.random.default_rng(4)
+    mx.add_runs(p1, [run(f"r{i}", w[0], w[1], w[2], loss=3.0 - w[0]) for i, w in
+                     enumerate(rng.dirichlet(np.ones(3), size=24))])
+    imp = mx.importance(p1, "regmix", {"model": "lightgbm", "n_estimators": 100}, domain="books")
+    assert imp.method == "lightgbm_shap" and imp.method_detail
+    assert next(iter(imp.importance)) == "web" and sum(imp.importance.values()) == pytest.approx(1.0)
+    assert imp.partial_dependence is not None and imp.partial_dependence.domain == "books"
+    assert len(imp.partial_dependence.grid) == len(imp.partial_dependence.mean) == len(imp.partial_dependence.std)
+    assert imp.transfer in ("observed", "assumed", "extrapolated") and imp.predicted_fidelity
+    with pytest.raises(ValidationFailed) as exc:
+        mx.importance(p1, "regmix", domain="nope")
+    assert [e.loc for e in exc.value.errors] == ["domain"]

@@ -93,3 +93,16 @@ def test_docs_load_every_asset_from_the_app(sqlite_client: TestClient, page: str
         assert url.startswith("/"), f"{page} loads {url} from elsewhere"
         assert sqlite_client.get(url).status_code == 200, url
     assert "cdn." not in html.text and "https://" not in html.text.replace("https://mixopt.dev", "")
+
+
+def test_importance_publishes_the_agreed_fields(spec: dict[str, Any]) -> None:
+    op = spec["paths"]["/api/v1/projects/{name}/importance"]["post"]
+    schemas = spec["components"]["schemas"]
+    body = schemas[op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert {"mixer", "config", "fidelity", "seed", "domain"} <= set(body["properties"])
+    out = schemas[op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert {"mixer", "config", "method", "method_detail", "importance", "partial_dependence",
+            "predicted_fidelity", "transfer"} <= set(out["properties"])
+    assert {"domain", "value"} <= set(schemas["DomainImportanceOut"]["properties"])
+    assert {"domain", "grid", "mean", "std"} <= set(schemas["PartialDependenceOut"]["properties"])
+    assert {400, 404, 413, 422, 429, 504} <= {int(s) for s in op["responses"] if s[0] in "45"}

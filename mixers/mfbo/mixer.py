@@ -24,6 +24,7 @@ from mixers.base import (
     unstack_predictions,
 )
 from mixers.gp import ExactGP, GPParams
+from mixers.importance import DomainImportance
 from mixers.mfbo.batches import (
     Pick,
     believer_batch,
@@ -406,3 +407,19 @@ class MFBOMixer(OfflineMixer):
                                  "pairs": self.transfer.pairs.get(key, 0)}
                                 for key, (fid, _) in model.levels().items() if key != tkey]
         return ProposedBatch(runs, diag)
+
+    # -- what drives the objective ---------------------------------------------------------------------
+
+    def domain_importance(self) -> DomainImportance | None:
+        """With one lengthscale per domain (ARD): each domain's inverse lengthscale times the sd of its weight
+        over the runs the GP uses (how many lengthscales the observed spread spans). None with one shared
+        lengthscale (it ranks nothing): permutation importance then measures the GP's mean."""
+        gp = self.model.require_gp()
+        ls = None if gp.params is None else np.asarray(gp.params.lengthscales, dtype=np.float64)
+        d = self.problem.d
+        if ls is None or len(ls) != d or d < 2:
+            return None
+        w = np.vstack([np.asarray(o.weights, dtype=np.float64) for o in self.model.used])
+        return DomainImportance(w.std(axis=0) / ls, "gp_inverse_lengthscale",
+                                f"sd of the domain's weight over the {len(w)} runs the GP uses / its ARD lengthscale "
+                                f"(Matern/RBF kernel on the weights)")

@@ -8,6 +8,7 @@ import { domainNames, OPEN, objectiveLabel, scored, sign } from '../model.js';
 import { domainLabel } from '../palette.js';
 import { ACCENT, BEST, bestSoFar, mixtureMap, objectiveVsWeights } from '../plots.js';
 import { runLabel } from '../widgets.js';
+import { mount as mountInsight } from './insight.js';
 
 export function mount(root, ctx) {
   const { project, store } = ctx;
@@ -145,7 +146,10 @@ export function mount(root, ctx) {
   const onChange = debounce(render, 800);
   store.addEventListener('change', onChange);
   render();
+  // What matters: importance, partial dependence and parallel coordinates (views/insight.js)
+  const insight = mountInsight(root.appendChild(h('div', { id: 'insight' })), ctx);
   return () => {
+    insight.then((stop) => stop?.(), () => {});
     onChange.cancel();
     store.removeEventListener('change', onChange);
   };

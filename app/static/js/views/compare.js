@@ -1,15 +1,31 @@
-// Compare mixers: k-fold cross-validation on the completed runs (POST …/evaluations), side by side.
+// Compare mixers: k-fold cross-validation on the completed runs of one fidelity (POST …/evaluations), side by
+// side: the spread over folds, the coverage of the predictive intervals, and the winner by the server's rule.
 //
 // Only the mixers that can answer on this project are pre-checked (GET …/mixers says which and why not).
-// Each checked mixer is evaluated in its own request, all at once, with the same folds and seed, so results
-// appear as they finish, a progress bar counts them, and a mixer that cannot answer (a 200 whose result
-// carries `error`, or a 4xx) shows its reason next to the others' scores.
+// The checked mixers are evaluated in one request (same folds and seed; the server scores them side by side
+// and names the winner by one rule: a tie within one standard error keeps the default mixer); a mixer that
+// cannot answer (its result carries `error`) shows its reason next to the others' scores. The fidelity,
+// the folds and the checked mixers live in the URL (fidelity, folds, mixers).
 import { api } from '../api.js';
-import { rememberComparison, winner } from '../defaults.js';
-import { card, clear, dateTime, duration, fill, h, num, toast } from '../dom.js';
+import { rememberComparison, runFidelities, winner } from '../defaults.js';
+import { card, clear, dateTime, duration, fidelityLabel, fill, h, num, problemBox, toast } from '../dom.js';
+import { foldSpread } from '../insightplots.js';
 import { offlineOrNote } from '../mixerpicker.js';
 import { mixerScores, predictedVsActual, seriesColor } from '../plots.js';
+import { getList, getState, setState } from '../urlstate.js';
 import { runLabel } from '../widgets.js';
+
+const HEAD_TITLES = [
+  '', 'how well held-out runs are ranked (mean over folds where given)', 'standard error of the Spearman over the folds',
+  'mean absolute error of the held-out predictions', 'how much worse the run ranked first is than the best run',
+  'share of held-out runs inside the predicted ±1σ (nominal 68%)', 'share inside ±1.96σ (nominal 95%)', 'runs scored',
+];
+
+/** A coverage fraction as a percentage, '—' when the mixer gives no std (or an older server sent none). */
+function coverageText(cov, level) {
+  const x = cov?.[level];
+  return typeof x === 'number' ? `${(100 * x).toFixed(0)}%` : '—';
+}
 
 const SEED = 0;
 
@@ -22,10 +38,12 @@ export async function mount(root, ctx) {
   }
   const availability = await ctx.availability().catch(() => null);
   const status = new Map((availability || []).map((m) => [m.name, m]));
+  const urlMixers = new Set(getList('mixers'));
   const boxes = offline.map((m) => {
     const known = status.get(m.name);
     const can = known ? known.available : true;
-    const box = h('input', { type: 'checkbox', value: m.name, checked: can });
+    const box = h('input', { type: 'checkbox', value: m.name, checked: urlMixers.size ? urlMixers.has(m.name) : can });
+    box.addEventListener('change', () => setState({ mixers: boxes.filter((b) => b.box.checked).map((b) => b.name) }));
     const custom = ctx.shared.configs[m.name] && Object.keys(ctx.shared.configs[m.name]).length;
     return {
       name: m.name, box,
@@ -34,19 +52,28 @@ export async function mount(root, ctx) {
         can ? null : h('span', { class: 'why small' }, ` — ${known.reason}`)),
     };
   });
-  const folds = h('input', { type: 'number', id: 'cmp-folds', min: 2, max: 20, step: 1, value: 5, class: 'narrow' });
+  const folds = h('input', { type: 'number', id: 'cmp-folds', min: 2, max: 20, step: 1, value: getState('folds', 5), class: 'narrow' });
+  folds.addEventListener('change', () => setState({ folds: folds.value }));
+  // The fidelity evaluated: only runs there are scored (a 30M run is never ranked against a 300M one).
+  const fids = runFidelities(store.list());
+  const wantFid = getState('fidelity');
+  const fidSel = h('select', { id: 'cmp-fidelity' },
+    h('option', { value: '' }, 'the fidelity with the most runs'),
+    fids.map((f) => h('option', { value: f.key, selected: f.key === wantFid }, `${fidelityLabel(f.fidelity)} (${f.n} completed)`)));
+  fidSel.addEventListener('change', () => setState({ fidelity: fidSel.value }));
   const go = h('button', { class: 'primary', id: 'btn-evaluate' }, 'Cross-validate');
   const errorBox = h('div');
   const progress = h('div', { id: 'cmp-progress' });
   const results = h('div', { id: 'cmp-results' });
-  const last = winner(ctx.shared.evaluation);
+  const last = ctx.shared.evaluation?.winner?.mixer ?? winner(ctx.shared.evaluation);
   root.append(
     card('Compare mixers by cross-validation', h('div', { class: 'stack' },
-      h('p', { class: 'muted' }, 'Each mixer is fitted on k−1 folds of the completed runs (at the fidelity with the most runs) and predicts the held-out fold. ',
-        'Spearman ρ: how well it ranks mixtures. Regret: how much worse the run it ranks first is than the best run. ',
+      h('p', { class: 'muted' }, 'Each mixer is fitted on k−1 folds of the completed runs at one fidelity and predicts the held-out fold. ',
+        'Spearman ρ: how well it ranks mixtures (± its standard error over the folds). Regret: how much worse the run it ranks first is than the best run. ',
+        'Coverage: the share of held-out runs inside the predicted ±1σ (nominal 68%) and ±1.96σ (95%) intervals. ',
         'The winner becomes the project’s default mixer (saved on the server) for Recommend and What-if.'),
       h('div', { class: 'mixer-checks' }, boxes.map((b) => b.el)),
-      h('div', { class: 'row' }, h('span', { class: 'label' }, 'Folds'), folds, go),
+      h('div', { class: 'row wrap' }, h('span', { class: 'label' }, 'Fidelity'), fidSel, h('span', { class: 'label' }, 'Folds'), folds, go),
       progress, errorBox,
       last ? h('p', { class: 'muted small' }, `Last comparison’s winner: ${last}.`) : null), null, { id: 'cmp-card' }),
     results);
@@ -80,30 +107,37 @@ export async function mount(root, ctx) {
     };
     paint();
     const ticker = setInterval(paint, 1000);
-    const one = async (m) => {
+    const choices = chosen.map((m) => {
       const cfg = ctx.shared.configs[m];
-      const choice = cfg && Object.keys(cfg).length ? { mixer: m, config: cfg } : { mixer: m };
-      try {
-        const resp = await api.evaluate(project.name, { mixers: [choice], folds: k, seed: SEED });
-        for (const r of resp.results) collected.push(r);
-        state.set(m, resp.results.some((r) => r.error) ? 'failed' : 'done');
-      } catch (err) {
-        const p = err.problem || {};
+      return cfg && Object.keys(cfg).length ? { mixer: m, config: cfg } : { mixer: m };
+    });
+    const body = { mixers: choices, folds: k, seed: SEED };
+    const fid = fids.find((f) => f.key === fidSel.value);
+    if (fid) body.fidelity = fid.fidelity;
+    try {
+      const resp = await api.evaluate(project.name, body);
+      for (const r of resp.results) {
+        collected.push(r);
+        state.set(r.mixer, r.error ? 'failed' : 'done');
+      }
+      collected.sort((a, b) => order.get(a.mixer) - order.get(b.mixer));
+      const evaluation = { ...resp, results: collected.slice() };
+      ctx.shared.evaluation = evaluation;
+      // The server's winner (its tie rule may keep the default) is what this browser remembers.
+      const won = resp.winner?.mixer ? { results: collected.filter((r) => r.mixer === resp.winner.mixer && !r.error) } : evaluation;
+      const best = resp.winner?.mixer ?? winner(evaluation);
+      if (best && !ctx.shared.choiceTouched) ctx.shared.choice = best;
+      rememberComparison(project.name, won)
+        .catch((e) => toast(`The default mixer was not saved: ${e.message}`, 'error'));
+      render(evaluation);
+    } catch (err) {
+      const p = err.problem || {};
+      for (const m of chosen) {
         collected.push({ mixer: m, error: { code: p.code || `http_${err.status || 'error'}`, detail: p.detail || err.message } });
         state.set(m, 'failed');
       }
-      collected.sort((a, b) => order.get(a.mixer) - order.get(b.mixer));
-      const evaluation = { results: collected.slice() };
-      ctx.shared.evaluation = evaluation;
-      paint();
-      render(evaluation);
-    };
-    try {
-      await Promise.all(chosen.map(one));
-      const best = winner(ctx.shared.evaluation);
-      if (best && !ctx.shared.choiceTouched) ctx.shared.choice = best;
-      rememberComparison(project.name, ctx.shared.evaluation)
-        .catch((err) => toast(`The default mixer was not saved: ${err.message}`, 'error'));
+      fill(errorBox, problemBox(err));
+      render({ results: collected.slice() });
     } finally {
       clearInterval(ticker);
       paint();
@@ -124,25 +158,43 @@ export async function mount(root, ctx) {
     const pvaEl = h('div', { class: 'plot', id: 'plot-pva' });
     const bestSpearman = Math.max(...ok.map((r) => r.spearman ?? -Infinity));
     const bestRegret = Math.min(...ok.map((r) => r.regret ?? Infinity));
+    const foldsEl = h('div', { class: 'plot', id: 'plot-folds' });
+    const withFolds = ok.filter((r) => (r.folds || []).some((f) => typeof f.spearman === 'number'));
     const table = h('table', { class: 'table', id: 'cmp-table' },
-      h('thead', {}, h('tr', {}, ['Mixer', 'Spearman ρ ↑', 'MAE ↓', 'Regret of top pick ↓', 'Runs'].map((c, i) => h('th', { class: i ? 'num' : '' }, c)))),
-      h('tbody', {}, all.map((r) => h('tr', { dataset: { mixer: r.mixer }, class: r.error ? 'errored' : '' },
+      h('thead', {}, h('tr', {}, ['Mixer', 'Spearman ρ ↑', '± se', 'MAE ↓', 'Regret ↓', 'Cov. 68%', 'Cov. 95%', 'Runs']
+        .map((c, i) => h('th', { class: i ? 'num' : '', title: HEAD_TITLES[i] }, c)))),
+      h('tbody', {}, all.map((r) => h('tr', { dataset: { mixer: r.mixer }, class: `${r.error ? 'errored' : ''} ${evaluation.winner?.mixer === r.mixer ? 'won' : ''}` },
         h('td', {}, h('span', { class: 'swatch', style: { background: colorOf.get(r.mixer) } }), ' ', h('b', {}, r.mixer)),
         r.error
-          ? h('td', { colspan: 4, class: 'cmp-error' }, h('code', {}, r.error.code), ' ', r.error.detail)
+          ? h('td', { colspan: 7, class: 'cmp-error' }, h('code', {}, r.error.code), ' ', r.error.detail)
           : [
             h('td', { class: `num ${r.spearman === bestSpearman ? 'winner' : ''}` }, num(r.spearman, 4)),
+            h('td', { class: 'num cmp-se' }, typeof r.spearman_se === 'number' ? num(r.spearman_se, 2) : '—'),
             h('td', { class: 'num' }, num(r.mae, 4)),
             h('td', { class: `num ${r.regret === bestRegret ? 'winner' : ''}` }, num(r.regret, 4)),
+            h('td', { class: 'num cmp-cov68' }, coverageText(r.coverage, '68')),
+            h('td', { class: 'num cmp-cov95' }, coverageText(r.coverage, '95')),
             h('td', { class: 'num' }, r.n_runs),
           ]))));
-    fill(results, h('div', { class: 'two' },
-      card('Scores', [table, ok.length ? scoresEl : null], null, { id: 'scores-card' }),
-      ok.length ? card('Predicted against actual (held-out folds)', pvaEl, null, { id: 'pva-card' }) : null));
+    const w = evaluation.winner;
+    const where = evaluation.fidelity
+      ? h('p', { class: 'muted small', id: 'cmp-evaluated' }, `Evaluated on the completed runs at ${fidelityLabel(evaluation.fidelity)}`,
+        ok.length ? ` (${Math.max(...ok.map((r) => r.n_runs))} runs)` : '', '.')
+      : null;
+    const verdict = w
+      ? h('p', { class: 'cmp-winner', id: 'cmp-winner' },
+        w.mixer ? ['Winner: ', h('b', {}, w.mixer), '. '] : 'No winner. ', h('span', { class: 'muted' }, `Rule: ${w.rule}.`))
+      : null;
+    fill(results, verdict || where ? card('Verdict', [verdict, where], null, { id: 'verdict-card' }) : null,
+      h('div', { class: 'two' },
+        card('Scores', [h('div', { class: 'table-wrap' }, table), ok.length ? scoresEl : null], null, { id: 'scores-card' }),
+        ok.length ? card('Predicted against actual (held-out folds)', pvaEl, null, { id: 'pva-card' }) : null),
+      withFolds.length ? card('Spread over folds: Spearman ρ of each fold, mean ± 1 standard error', foldsEl, null, { id: 'folds-card' }) : null);
     if (ok.length) {
       mixerScores(scoresEl, ok, ok.map((r) => colorOf.get(r.mixer)));
       predictedVsActual(pvaEl, ok, label, ok.map((r) => colorOf.get(r.mixer)));
     }
+    if (withFolds.length) foldSpread(foldsEl, withFolds, withFolds.map((r) => colorOf.get(r.mixer)));
   }
 
   if (ctx.shared.evaluation) render(ctx.shared.evaluation);

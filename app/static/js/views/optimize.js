@@ -1,11 +1,26 @@
 // Recommend & propose: pick an offline mixer, fill its config, ask for the best mixture or a batch of runs.
 import { api } from '../api.js';
-import { busy, card, clear, fidelityLabel, fill, h, num, problemBox, toast } from '../dom.js';
+import { busy, card, clear, fidelityKey, fidelityLabel, fill, h, num, problemBox, toast } from '../dom.js';
 import { bestRun, domainNames, objectiveLabel, prior } from '../model.js';
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
 import { ACCENT, BEST, mixtureBars, seriesColor } from '../plots.js';
-import { transferOf } from '../defaults.js';
+import { runFidelities, transferOf } from '../defaults.js';
+import { weightsPanel } from '../mixtureexport.js';
+import { getState, setState } from '../urlstate.js';
 import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases, transferBadge } from '../widgets.js';
+
+const FIDS_SEP = '|'; // fidelity keys hold commas: the URL's list of chosen fidelities is |-separated
+
+/** Fidelities a proposal may choose among: the project's ladder, else those of its completed runs. */
+function ladder(project, runs) {
+  if (project.fidelities?.length) return project.fidelities.map((f) => ({ key: fidelityKey(f), fidelity: f, n: null }));
+  return runFidelities(runs);
+}
+
+/** A number or an em dash when the server sent none. */
+function orDash(x, digits) {
+  return typeof x === 'number' ? num(x, digits) : '—';
+}
 
 export async function mount(root, ctx) {
   const { project, store } = ctx;
@@ -14,10 +29,29 @@ export async function mount(root, ctx) {
     root.append(card('Recommend & propose', note));
     return null;
   }
+  const urlMixer = getState('mixer');
+  if (offline.some((m) => m.name === urlMixer)) ctx.shared.choice = urlMixer;
   const picker = mixerPicker(ctx, offline, 'opt', await ctx.availability().catch(() => null));
+  picker.onChange(() => setState({ mixer: ctx.shared.choice }));
   const fid = fidelityChooser(project, store.list(), 'opt');
+  const fidSelect = fid.el.querySelector('select');
+  const urlFid = getState('fidelity');
+  if (urlFid !== null && [...fidSelect.options].some((o) => o.value === urlFid)) fidSelect.value = urlFid;
+  fidSelect.addEventListener('change', () => setState({ fidelity: fidSelect.value === 'custom' ? null : fidSelect.value }));
   const seed = h('input', { type: 'number', id: 'opt-seed', min: 0, step: 1, placeholder: 'random', class: 'narrow' });
-  const n = h('input', { type: 'number', id: 'opt-n', min: 1, max: 1000, step: 1, value: 4, class: 'narrow' });
+  const n = h('input', { type: 'number', id: 'opt-n', min: 1, max: 1000, step: 1, value: getState('n', 4), class: 'narrow' });
+  n.addEventListener('change', () => setState({ n: n.value }));
+  // The fidelities a proposal may choose among (mfbo models the trade-off of cost and information; the other
+  // mixers use the first checked).
+  const offered = ladder(project, store.list());
+  const checkedKeys = new Set((getState('fids') || '').split(FIDS_SEP).filter(Boolean));
+  const fidBoxes = offered.map((f) => ({ f, box: h('input', { type: 'checkbox', value: f.key, checked: checkedKeys.has(f.key) }) }));
+  const syncFids = () => setState({ fids: fidBoxes.filter((b) => b.box.checked).map((b) => b.f.key).join(FIDS_SEP) });
+  for (const b of fidBoxes) b.box.addEventListener('change', syncFids);
+  const fidsEl = offered.length > 1 ? h('fieldset', { class: 'fid-choices', id: 'opt-fidelities' },
+    h('legend', { class: 'small' }, 'Proposals: let the mixer choose among these fidelities (mfbo weighs cost against information; other mixers use the first checked)'),
+    fidBoxes.map(({ f, box }) => h('label', { class: 'check', dataset: { fidelity: f.key } }, box,
+      ` ${fidelityLabel(f.fidelity)}${f.n !== null ? ` (${f.n} run${f.n === 1 ? '' : 's'})` : ' · ladder'}`))) : null;
   const recBtn = h('button', { class: 'primary', id: 'btn-recommend' }, 'Recommend a mixture');
   const propBtn = h('button', { id: 'btn-propose' }, 'Propose');
   const errorBox = h('div', { id: 'opt-error' });
@@ -28,6 +62,7 @@ export async function mount(root, ctx) {
     card('Ask a mixer', h('div', { class: 'stack' }, picker.head, fid.el,
       h('label', { class: 'row' }, h('span', { class: 'label' }, 'Seed'), seed),
       h('div', { class: 'row actions' }, recBtn, h('span', { class: 'muted' }, 'or'), propBtn, n, h('span', { class: 'muted' }, 'runs')),
+      fidsEl,
       errorBox,
       picker.form,
       h('p', { class: 'muted small' }, 'Proposed runs are created as pending runs at once, each with a lease, so the next proposal knows about them. Train them and post each result to its run.')),
@@ -72,7 +107,13 @@ export async function mount(root, ctx) {
     try {
       const count = Number(n.value);
       if (!Number.isInteger(count) || count < 1 || count > 1000) throw new Error('the batch size must be a whole number from 1 to 1000');
-      const proposal = await api.propose(project.name, request({ n: count }));
+      const body = request({ n: count });
+      const chosen = fidBoxes.filter((b) => b.box.checked).map((b) => b.f.fidelity);
+      if (chosen.length) {
+        body.fidelities = chosen;
+        delete body.fidelity;
+      }
+      const proposal = await api.propose(project.name, body);
       root.querySelector('#results-placeholder')?.remove();
       renderProposal(proposal);
       toast(`Proposal #${proposal.id}: ${proposal.runs.length} pending runs`, 'ok');
@@ -95,6 +136,21 @@ export async function mount(root, ctx) {
     if (best) series.push({ name: `${cmp ? 'compared run' : 'best observed'} (${runLabel(best)} at ${fidelityLabel(best.fidelity)})`, weights: best.weights, color: BEST });
     const plotEl = h('div', { class: 'plot', id: 'plot-recommendation' });
     const logBox = h('input', { type: 'checkbox', onchange: () => mixtureBars(plotEl, domains, series, { log: logBox.checked }) });
+    const runFid = Object.keys(rec.predicted_fidelity || {}).length ? rec.predicted_fidelity : (rec.requested_fidelity || project.target_fidelity || {});
+    const created = h('p', { class: 'small', id: 'rec-created' });
+    const createBtn = h('button', { class: 'small', id: 'rec-create-run' }, `Create a pending run at this mixture (${fidelityLabel(runFid)})`);
+    createBtn.addEventListener('click', () => busy(createBtn, async () => {
+      try {
+        const out = await api.ingest(project.name, [{ weights: rec.weights, fidelity: runFid, status: 'pending', tags: { mixer: rec.mixer, source: 'recommendation' } }]);
+        const run = out.runs[0];
+        fill(created, `Run #${run.id} created, pending at ${fidelityLabel(run.fidelity)}: it is in `,
+          h('a', { href: `#/p/${encodeURIComponent(project.name)}/runs` }, 'Runs'), '. Train it and post its result to the run.');
+        toast(`Run #${run.id} created (pending)`, 'ok');
+        store.poll().catch(() => {});
+      } catch (err) {
+        fill(created, problemBox(err));
+      }
+    }, 'Creating…'));
     fill(recBox, card('Recommended mixture', [
       h('div', { class: 'headline' },
         h('div', {}, h('div', { class: 'tile-label' }, `predicted ${objectiveLabel(project)}`),
@@ -107,6 +163,10 @@ export async function mount(root, ctx) {
         cmp ? h('div', {}, h('div', { class: 'tile-label' }, cmp.kind === 'observed' ? 'predicted − best run, same fidelity' : 'predicted − predicted for that run'),
           h('div', { class: 'big muted-big', id: 'rec-delta' }, (cmp.delta > 0 ? '+' : '') + num(cmp.delta, 3))) : null),
       plotEl,
+      h('details', { open: true, id: 'rec-weights' }, h('summary', {}, 'Weights: copy or download'),
+        weightsPanel(rec.weights, domains, `${project.name}-${rec.mixer}-weights`, 'rec')),
+      h('div', { class: 'row wrap' }, createBtn),
+      created,
       h('details', {}, h('summary', {}, 'Diagnostics and config'), kvTable(rec.diagnostics), kvTable(rec.config)),
       h('div', { class: 'row' },
         h('a', { class: 'button small', href: `#/p/${encodeURIComponent(project.name)}/whatif`, id: 'rec-to-whatif',
@@ -119,14 +179,21 @@ export async function mount(root, ctx) {
     const domains = domainNames(project);
     const plotEl = h('div', { class: 'plot', id: 'plot-proposal' });
     const shown = proposal.runs.slice(0, 6);
+    // the mixer's view of each run (diagnostics.runs, labelled with run ids): predicted value, its sd, its role
+    const perRun = proposal.diagnostics?.runs || [];
+    const byId = new Map(perRun.filter((e) => e && e.run_id !== undefined).map((e) => [e.run_id, e]));
+    const about = (r, i) => byId.get(r.id) || (byId.size ? null : perRun[i]) || {};
     fill(propBox, card(`Proposal #${proposal.id} · ${proposal.mixer}`, [
       h('p', { class: 'muted' }, `${proposal.runs.length} new pending run${proposal.runs.length === 1 ? '' : 's'}`,
         proposal.seed !== null ? ` (seed ${proposal.seed})` : '', '. They also appear under ',
         h('a', { href: `#/p/${encodeURIComponent(project.name)}/runs` }, 'Runs'), ' with their leases.'),
       h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'proposal-table' },
-        h('thead', {}, h('tr', {}, ['Run', 'Fidelity', 'Lease', 'Mixture'].map((c) => h('th', {}, c)))),
-        h('tbody', {}, proposal.runs.map((r) => h('tr', {}, h('td', { class: 'num' }, `#${r.id}`),
+        h('thead', {}, h('tr', {}, ['Run', 'Fidelity', 'Role', 'Predicted', 'σ', 'Lease', 'Mixture'].map((c, i) => h('th', { class: i === 3 || i === 4 ? 'num' : '' }, c)))),
+        h('tbody', {}, proposal.runs.map((r, i) => h('tr', { dataset: { run: r.id } }, h('td', { class: 'num' }, `#${r.id}`),
           h('td', {}, transferBadge(transferOf(r.predicted_fidelity ? r : null, r.fidelity, store.list()), store.list())),
+          h('td', { class: 'prop-role' }, about(r, i).role ?? '—'),
+          h('td', { class: 'num prop-predicted' }, orDash(about(r, i).predicted, 5)),
+          h('td', { class: 'num prop-std' }, orDash(about(r, i).std, 3)),
           h('td', {}, leaseCell(r)), h('td', { class: 'mixcell' }, mixtureBar(r.weights, domains))))))),
       domainLegend(domains),
       plotEl,
