@@ -14,14 +14,12 @@ plain RMS of the residuals) makes the 68% interval cover far more than 68% of ne
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
 from scipy.spatial import cKDTree
 
 from mixers.types import FloatArray
@@ -30,6 +28,7 @@ Z68 = 0.994457883  # two-sided 68% quantile of the standard normal
 Z95 = 1.959963985  # two-sided 95% quantile
 LEVELS = ((Z68, 0.68), (Z95, 0.95))
 MIN_RESIDUALS = 8  # fewer out-of-fold residuals give no residual model
+SLOPES = np.concatenate([[0.0], np.geomspace(1e-3, 1e3, 25)])  # growth of the variance with (distance / unit)^2
 
 
 def nearest_distance(x: FloatArray, ref: FloatArray) -> FloatArray:
@@ -74,7 +73,8 @@ def coverage(actual: FloatArray, mean: FloatArray, std: FloatArray | None) -> di
 
 @dataclass(frozen=True)
 class ResidualModel:
-    """``std(dist) = scale * sqrt(1 + slope * (dist / unit) ** 2)``, fitted by :meth:`fit`; ``calibration`` is the
+    """``std(dist) = scale * sqrt(1 + slope * (dist / unit) ** 2)``, fitted by :meth:`fit` (``unit``: the median
+    distance of the residuals it was fitted on); ``calibration`` is the
     multiplier :func:`calibrate_scale` chose (already inside ``scale``); ``n``: residuals it was fitted on."""
 
     scale: float
@@ -101,15 +101,13 @@ class ResidualModel:
         unit = float(np.median(dd[dd > 0])) if np.any(dd > 0) else 1.0
         u2 = (dd / unit) ** 2
         r2 = r * r
-
-        def nll(theta: FloatArray) -> float:
-            var = math.exp(2 * theta[0]) * (1.0 + math.exp(theta[1]) * u2)
-            return float(0.5 * np.sum(np.log(var) + r2 / var))
-
-        s0 = math.log(max(float(np.sqrt(np.mean(r2))), 1e-12))
-        res = minimize(nll, np.array([s0, math.log(0.1)]), method="L-BFGS-B",
-                       bounds=[(s0 - 10, s0 + 5), (math.log(1e-6), math.log(1e3))])
-        scale, slope = math.exp(float(res.x[0])), math.exp(float(res.x[1]))
+        # Profile likelihood over the slope (a grid with 0): for each slope the scale's maximum-likelihood value
+        # is closed-form, s^2 = mean(r^2 / (1 + a u^2)); the slope with the least negative log-likelihood wins.
+        growth = 1.0 + SLOPES[:, None] * u2[None, :]  # (slopes, n)
+        var = np.maximum(np.mean(r2[None, :] / growth, axis=1), 1e-300)  # (slopes,)
+        nll = len(r) * np.log(var) + np.sum(np.log(growth), axis=1)
+        best = int(np.argmin(nll))
+        scale, slope = float(np.sqrt(var[best])), float(SLOPES[best])
         z = r / (scale * np.sqrt(1.0 + slope * u2))
         c = calibrate_scale(z)
         return cls(scale * c, slope, unit, c, len(r))
