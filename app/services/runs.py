@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from app.services import telemetry
+from app.services import objective, telemetry
 from app.services.inputs import ResultIn, RunIn
 from mixers.types import fidelity_key
 from store.errors import FieldError, InvalidInput
@@ -143,10 +143,21 @@ def ingest_runs(
         )
     project = store.get_project(project_name)
     new = prepare_runs(project, runs)
+    check_objective_reported(store, project, new)
     sweep_leases(store, project.id)
     stored = store.ingest_runs(project.id, new, lease_seconds)
     telemetry.RUNS_INGESTED.inc(len(stored))
     return stored
+
+
+def check_objective_reported(store: Store, project: ProjectRecord, runs: Sequence[NewRun]) -> None:
+    """Refuse completed runs of which none reports the objective when no completed run of the project reports
+    it either (:mod:`app.services.objective`); the project's runs are read only in that case."""
+    done = [r.metrics for r in runs if r.status == "completed"]
+    if not done or any(objective.reports(m, project.objective) for m in done):
+        return
+    best = store.project_summaries([project])[project.id].best_value
+    objective.check_batch(project, done, project_reports_it=best is not None)
 
 
 def sweep_leases(store: Store, project_id: int | None = None) -> int:
