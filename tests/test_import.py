@@ -60,7 +60,7 @@ def test_import_regmix_train_files(tmp_path: Path) -> None:
         "json",
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)[0]["runs"] == 512
+    assert json.loads(proc.stdout)[0]["written"] == 512
     out = mixopt(tmp_path, "export", "rm", "--format", "jsonl")
     runs = [json.loads(line) for line in out.stdout.strip().splitlines()]
     assert len(runs) == 512

@@ -27,9 +27,13 @@ class ImportOut(BaseModel):
 
     project: str
     rows: int = Field(description="runs read from the file")
-    already_there: int = Field(description="rows skipped: runs of the project already (by exported id or content)")
+    written: int = Field(0, description="rows written as new runs of the project")
+    already_there: int = Field(
+        description="rows that were runs of the project already (by exported id, content, or external_id with the "
+        "same content): rows - written"
+    )
     stored: int = Field(description="rows sent to the store (new runs, and replays by external_id)")
-    new: int = Field(description="runs the project did not hold before")
+    new: int = Field(description="runs the project did not hold before (= written)")
     total_runs: int = Field(description="runs of the project after the import")
     created: bool = Field(description="the project was made from the file's columns")
     preview: bool = Field(description="the file was only read; nothing was written")

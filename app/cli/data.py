@@ -117,10 +117,30 @@ def import_runs(
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Import runs from CSV (RegMix layout or mixopt's export) or JSON lines: the server reads the file, in one
-    transaction per 10,000 runs (bigger files are sent in parts). Runs already there are skipped."""
+    """Import runs from a CSV or JSON-lines file; importing it again is a no-op (runs already there are skipped).
+
+    \b
+    CSV layouts (one run per row):
+      mixopt's export   weight.<domain>, metric.<name>, fidelity.<key>, tag.<key> (JSON), external_id, status,
+                        cost, trajectory (JSON), id, weights_sum
+      wide              one column per domain, <--domain-prefix><domain> (e.g. train_the_pile_pile_cc); every
+                        other numeric column is a metric (only those starting with --metric-prefix, if given);
+                        --key names the run id column (it becomes external_id)
+      RegMix            a mixture file (the weights) and --metrics FILE (the metrics), joined on --key
+    Weights need not sum to 1 per row: they are normalized (the raw sum is kept as weights_sum). --fidelity
+    gives every run its scale (tokens=1e9, repeat) unless a fidelity.<key> column does. Domain names may carry a
+    family prefix: train_dclm/web/high with --domain-prefix train_ is the domain dclm/web/high.
+    JSON lines: one run per line as POST .../runs takes it, or mixopt's JSON-lines export (its first line holds
+    the project's settings).
+    --create makes a missing project: from a JSON-lines export's settings (lossless), else from the weight
+    columns, minimizing --objective (required then; a file whose completed runs never report it is refused).
+    Files over 10,000 rows go in parts, one transaction each.
+    """
     fid = parse_kv(fidelity, "--fidelity")
-    with connect(url, token) as client, Progress(console=err_console, transient=True) as progress:
+    # no bar when stderr is not a terminal: a log or a pipe gets only the answer (and errors as one line)
+    with connect(url, token) as client, Progress(
+        console=err_console, transient=True, disable=not err_console.is_terminal
+    ) as progress:
         task = progress.add_task("importing", total=None)
         result = client.import_file(
             project,
@@ -139,9 +159,11 @@ def import_runs(
         [
             {
                 "project": project,
-                "runs": result.stored,
+                "rows": result.rows,
+                "written": result.written,
                 "already_there": result.already_there,
                 "total_runs": result.total_runs,
+                "created": result.created,
             }
         ],
         fmt,

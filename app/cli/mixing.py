@@ -96,7 +96,8 @@ def evaluate(
     """Compare mixers by k-fold cross-validation: Spearman, MAE and regret of the top pick."""
     names = mixer or ["regmix"]
     with connect(url, token) as client, Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                                                 console=err_console, transient=True) as bar:
+                                                 console=err_console, transient=True,
+                                                 disable=not err_console.is_terminal) as bar:
         # one request scores every mixer side by side; the bar runs until its answer
         bar.add_task(f"{folds}-fold cross-validation of {', '.join(names)}", total=None)
         results = client.evaluate(project, names, folds)

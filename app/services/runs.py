@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass, replace
+from datetime import datetime
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +19,15 @@ from store.records import FINISHED_STATUSES, NewRun, Page, ProjectRecord, RunRec
 from store.repository import Store
 
 SUM_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class RunOrigin:
+    """Where a run came from, as an export records it: its proposal (an id of the project it is imported into)
+    and, for an open run, when its lease runs out."""
+
+    proposal_id: int | None
+    lease_expires_at: datetime | None
 
 
 def content_hash(payload: dict[str, Any]) -> str:
@@ -134,7 +145,10 @@ def ingest_runs(
     *,
     lease_seconds: float,
     max_runs: int,
+    origins: Sequence[RunOrigin | None] | None = None,
 ) -> list[RunRecord]:
+    """Validate ``runs`` against the project and store them all or nothing. ``origins`` (aligned with ``runs``)
+    restores each run's proposal and lease, as an import re-creating a project from its export does."""
     if len(runs) > max_runs:
         raise InvalidInput(
             f"{len(runs)} runs in one request; the limit is {max_runs}",
@@ -143,6 +157,11 @@ def ingest_runs(
         )
     project = store.get_project(project_name)
     new = prepare_runs(project, runs)
+    if origins is not None:
+        new = [
+            new_run if o is None else replace(new_run, proposal_id=o.proposal_id, lease_expires_at=o.lease_expires_at)
+            for new_run, o in zip(new, origins, strict=True)
+        ]
     check_objective_reported(store, project, new)
     sweep_leases(store, project.id)
     stored = store.ingest_runs(project.id, new, lease_seconds)
