@@ -58,6 +58,8 @@ def connect(url: str | None, token: str | None) -> Iterator[Client]:
             with local.api(get_settings()) as http, Client(http=http) as client:
                 yield client
     except MixoptError as exc:
+        if exc.status == 0 and url:  # no answer at all
+            fail(f"--url: cannot reach {url} ({exc.detail})")
         fail(problem_line(exc))
     except local.LocalError as exc:
         fail(str(exc))

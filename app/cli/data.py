@@ -108,8 +108,8 @@ def import_runs(
     domain_prefix: Annotated[str, typer.Option(help="weight columns are <prefix><domain>")] = "",
     metric_prefix: Annotated[str | None, typer.Option(help="only columns with this prefix are metrics")] = None,
     fidelity: Annotated[list[str] | None, typer.Option(help="fidelity of every run, e.g. tokens=1e9")] = None,
-    create: Annotated[bool, typer.Option(help="create the project from the columns if missing")] = False,
-    objective: Annotated[str | None, typer.Option(help="with --create: the metric to minimize")] = None,
+    create: Annotated[bool, typer.Option(help="create the project if missing (from an export's settings line, else the columns)")] = False,
+    objective: Annotated[str | None, typer.Option(help="with --create: the metric to minimize (replaces an export's objective)")] = None,
     token_shares: Annotated[
         Path | None, typer.Option(exists=True, help="with --create: CSV domain,token_share (the prior)")
     ] = None,
@@ -120,21 +120,21 @@ def import_runs(
     """Import runs from a CSV or JSON-lines file; importing it again is a no-op (runs already there are skipped).
 
     \b
-    CSV layouts (one run per row):
-      mixopt's export   weight.<domain>, metric.<name>, fidelity.<key>, tag.<key> (JSON), external_id, status,
-                        cost, trajectory (JSON), id, weights_sum
-      wide              one column per domain, <--domain-prefix><domain> (e.g. train_the_pile_pile_cc); every
-                        other numeric column is a metric (only those starting with --metric-prefix, if given);
-                        --key names the run id column (it becomes external_id)
-      RegMix            a mixture file (the weights) and --metrics FILE (the metrics), joined on --key
-    Weights need not sum to 1 per row: they are normalized (the raw sum is kept as weights_sum). --fidelity
-    gives every run its scale (tokens=1e9, repeat) unless a fidelity.<key> column does. Domain names may carry a
-    family prefix: train_dclm/web/high with --domain-prefix train_ is the domain dclm/web/high.
-    JSON lines: one run per line as POST .../runs takes it, or mixopt's JSON-lines export (its first line holds
-    the project's settings).
-    --create makes a missing project: from a JSON-lines export's settings (lossless), else from the weight
-    columns, minimizing --objective (required then; a file whose completed runs never report it is refused).
-    Files over 10,000 rows go in parts, one transaction each.
+    CSV, one run per row (README: "Import your runs"):
+      weights   <prefix><domain> columns (--domain-prefix train_: the column
+                train_dclm/web/high is the domain dclm/web/high), or
+                weight.<domain>; a row sums to 1 (+-0.01)
+      run id    the --key column, or external_id (read as text)
+      fidelity  fidelity.<key> columns, or --fidelity tokens=1e9 (repeat)
+      metrics   every other numeric column (with --metric-prefix: only
+                those starting with it), or metric.<name>
+      optional  status, cost, tag.<key> (JSON), trajectory (JSON)
+    RegMix's two files: the mixtures as FILE, --metrics FILE, joined on --key.
+    JSON lines: one run per line as POST .../runs takes it, or mixopt's
+    export, whose first line holds the project's settings.
+    --create makes a missing project: from an export's settings line
+    (lossless), else from the weight columns, minimizing --objective; a file
+    whose completed runs never report the objective is refused.
     """
     fid = parse_kv(fidelity, "--fidelity")
     # no bar when stderr is not a terminal: a log or a pipe gets only the answer (and errors as one line)

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from app.services import objective
 from app.services import projects as project_svc
 from app.services import runs as run_svc
-from app.services.inputs import DomainIn, ObjectiveIn, ProjectCreate, ProjectPatch
+from app.services.inputs import ProjectCreate, ProjectPatch
 from app.services.runs import RunOrigin
 from app.services.tabular import SETTINGS_KEY
 from app.services.table_import import (
@@ -209,6 +209,8 @@ def _create(
         project = project_svc.update_project(store, project.name, later)
     if settings is None:
         return project, parsed, None
+    # restored here, not ignored as in an import into an existing project
+    parsed = replace(parsed, ignored=[c for c in parsed.ignored if c not in ("proposal_id", "lease_expires_at")])
     mapping = _restore_proposals(store, project, settings.get("proposals"))
     origins: list[RunOrigin | None] = [
         None
@@ -220,7 +222,11 @@ def _create(
 
 
 def _invalid_project(exc: ValidationError, where: str) -> InvalidInput:
-    errors = [FieldError(_loc(e["loc"]) or "project", e["msg"]) for e in exc.errors()]
+    errors = [
+        FieldError(_loc(e["loc"]) or "project", e["msg"] + (f" (got {e['input']!r})" if isinstance(e["input"], str)
+                                                              else ""))
+        for e in exc.errors()
+    ]
     return InvalidInput(
         f"cannot make a project of {where}: {errors[0].loc}: {errors[0].msg}", code="invalid_project", errors=errors
     )
@@ -259,10 +265,12 @@ def _from_columns(
     shares = {} if token_shares is None else read_token_shares(decode(token_shares.data, "token_shares"),
                                                                  options.domain_prefix)
     try:
-        return ProjectCreate(
-            name=name,
-            domains=[DomainIn(name=n, tokens=shares.get(n)) for n in names],
-            objective=ObjectiveIn(metric=options.objective),
+        return ProjectCreate.model_validate(
+            {
+                "name": name,
+                "domains": [{"name": n, "tokens": shares.get(n)} for n in names],
+                "objective": {"metric": options.objective},
+            }
         )
     except ValidationError as exc:
         raise _invalid_project(exc, "the file's columns") from exc

@@ -358,7 +358,7 @@ def read_jsonl_runs(text: str, fidelity: dict[str, float] | None = None) -> Pars
             settings = obj
             continue
         server = {k: obj.pop(k) for k in SERVER_FIELDS if k in obj}
-        ignored.update(k for k in server if k not in ("id", "weights_sum", "proposal_id", "lease_expires_at"))
+        ignored.update(k for k in server if k not in ("id", "weights_sum"))
         for k in ("external_id", "cost", "trajectory", "status", "tags", "metrics", "fidelity"):
             if k in obj and obj[k] is None:
                 del obj[k]
