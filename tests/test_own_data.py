@@ -323,7 +323,7 @@ def test_the_readme_imports_the_example_csv(tmp_path: Path) -> None:
                        if line.strip().startswith("mixopt import") or line.startswith("  "))
     args = command.split()
     assert args[:2] == ["mixopt", "import"], command
-    proc = mixopt(tmp_path, *args[2:], "--format", "json", cwd=REPO)
+    proc = mixopt(tmp_path, *args[1:], "--format", "json", cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     [answer] = json.loads(proc.stdout)
     example = (REPO / "docs" / "examples" / "runs.csv").read_text().strip().splitlines()

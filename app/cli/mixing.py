@@ -142,8 +142,9 @@ def embed(
     with connect(url, token) if project else nullcontext(None) as client:
         for name, arr in vectors.items():
             if out is not None:
-                out.mkdir(parents=True, exist_ok=True)
-                np.save(out / f"{name}.npy", arr)
+                path = out / f"{name}.npy"  # a family name (dclm/web) is a subfolder
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(path, arr)
             if client is not None and project is not None:
                 client.put_embeddings(project, name, arr)
             rows.append({"set": name, "vectors": arr.shape[0], "dim": arr.shape[1]})
