@@ -134,7 +134,7 @@ def merge(answers: Sequence[JSON]) -> ImportResult:
         already_there=sum(int(a["already_there"]) for a in answers),
         stored=sum(int(a["stored"]) for a in answers),
         new=sum(int(a["new"]) for a in answers),
-        written=sum(int(a.get("written", a["new"])) for a in answers),
+        written=sum(int(a["written"] if "written" in a else a["new"]) for a in answers),
         total_runs=int(last["total_runs"]),
         created=any(bool(a.get("created")) for a in answers),
         preview=bool(last.get("preview")),

@@ -104,7 +104,10 @@ class RunStore(StoreBase):
         proposals = [r.proposal_id if proposal_id is None else proposal_id for r in runs]
         s.execute(
             insert(cast(Table, RunRow.__table__)),
-            [{**row_values(r), "project_id": project_id, "proposal_id": p} for r, p in zip(runs, proposals, strict=True)],
+            [
+                {**row_values(r), "project_id": project_id, "proposal_id": p}
+                for r, p in zip(runs, proposals, strict=True)
+            ],
         )
         ids = list(
             s.scalars(select(RunRow.id).where(RunRow.project_id == project_id, RunRow.id > before).order_by(RunRow.id))

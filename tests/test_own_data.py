@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from mixopt import Client, uploads
 from tests.conftest import REPO
 
 API = "/api/v1/projects"
@@ -38,12 +39,14 @@ def _runs(n: int, metric: str = "loss", start: int = 0) -> list[dict[str, Any]]:
     for i in range(start, start + n):
         a = 0.1 + 0.5 * ((i * 7) % 10) / 10
         b = 0.1 + 0.3 * ((i * 3) % 10) / 10
-        out.append({
-            "external_id": f"r{i}",
-            "weights": {"dclm/web/high": a, "dclm/web/low": b, "code": round(1 - a - b, 12)},
-            "fidelity": {"params": 1e6, "tokens": 1e9},
-            "metrics": {metric: 3.0 + (a - 0.4) ** 2 + 0.1 * b},
-        })
+        out.append(
+            {
+                "external_id": f"r{i}",
+                "weights": {"dclm/web/high": a, "dclm/web/low": b, "code": round(1 - a - b, 12)},
+                "fidelity": {"params": 1e6, "tokens": 1e9},
+                "metrics": {metric: 3.0 + (a - 0.4) ** 2 + 0.1 * b},
+            }
+        )
     return out
 
 
@@ -78,8 +81,9 @@ def test_family_names_work_end_to_end(client: TestClient) -> None:
     assert [d["name"] for d in domains] == ["dclm/web/high", "dclm/web/low", "code"]
     # a RegMix-style wide CSV: <prefix><family/name> columns
     wide = "id,train_dclm/web/high,train_dclm/web/low,train_code,loss\n1,0.5,0.3,0.2,3.1\n2,0.2,0.2,0.6,3.3\n"
-    regmix = _import(client, "fam-wide", "w.csv", wide, create="true", objective="loss", key="id",
-                     domain_prefix="train_")
+    regmix = _import(
+        client, "fam-wide", "w.csv", wide, create="true", objective="loss", key="id", domain_prefix="train_"
+    )
     assert regmix.status_code == 200, regmix.text
     assert [r["weights"]["dclm/web/high"] for r in client.get(f"{API}/fam-wide/runs").json()["runs"]] == [0.5, 0.2]
 
@@ -167,8 +171,10 @@ def _comparable(text: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[d
     position = {p["id"]: i for i, p in enumerate(first["proposals"])}
     proposals = [_without(p, "id", "created_at") for p in first["proposals"]]
     rows = [
-        {**_without(r, "id", "created_at", "updated_at", "proposal_id"),
-         "proposal": None if r["proposal_id"] is None else position[r["proposal_id"]]}
+        {
+            **_without(r, "id", "created_at", "updated_at", "proposal_id"),
+            "proposal": None if r["proposal_id"] is None else position[r["proposal_id"]],
+        }
         for r in runs
     ]
     return _without(first["project"], "name"), proposals, rows
@@ -184,15 +190,21 @@ def test_a_jsonl_export_recreates_the_project_losslessly(client: TestClient) -> 
     assert client.post(API, json=project).status_code == 201
     runs = [{**r, "metrics": {"loss": r["metrics"]["loss"], "aux": 1.0}, "tags": {"team": "a"}} for r in _runs(6)]
     assert client.post(f"{API}/fam/runs", json={"runs": runs}).status_code == 201
-    proposal = client.post(f"{API}/fam/proposals", json={"mixer": "regmix", "n": 2, "seed": 7,
-                                                          "config": {"model": "linear"}})
+    proposal = client.post(
+        f"{API}/fam/proposals", json={"mixer": "regmix", "n": 2, "seed": 7, "config": {"model": "linear"}}
+    )
     assert proposal.status_code == 201, proposal.text
     running = proposal.json()["runs"][0]["id"]
     assert client.post(f"{API}/fam/runs/{running}/heartbeat").status_code == 200
     exported = _export(client, "fam")
     settings, exported_runs = _settings_and_runs(exported)
-    assert settings["project"]["domains"][0] == {"name": "dclm/web/high", "tokens": 4e9, "min_weight": None,
-                                                 "max_weight": 0.7, "max_epochs": None}
+    assert settings["project"]["domains"][0] == {
+        "name": "dclm/web/high",
+        "tokens": 4e9,
+        "min_weight": None,
+        "max_weight": 0.7,
+        "max_epochs": None,
+    }
     assert settings["project"]["fidelities"] == project["fidelities"]
     assert [p["seed"] for p in settings["proposals"]] == [7]
     assert sum(r["proposal_id"] is not None for r in exported_runs) == 2
@@ -240,8 +252,9 @@ def test_import_counts_what_was_written_and_what_was_there(client: TestClient) -
 def mixopt(data_dir: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MIXOPT_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO), "COLUMNS": "80"}
     env.pop("MIXOPT_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
 def _one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
@@ -292,15 +305,35 @@ def test_the_cli_round_trips_its_jsonl_export(tmp_path: Path) -> None:
     good.write_text("k,train_dclm/web,train_code,loss\n1,0.5,0.5,3.0\n2,0.2,0.8,3.2\n3,0.7,0.3,3.1\n")
     shares = tmp_path / "shares.csv"
     shares.write_text("domain,token_share\ntrain_dclm/web,3\ntrain_code,1\n")
-    made = mixopt(data, "import", "p", str(good), "--create", "--objective", "loss", "--key", "k",
-                  "--domain-prefix", "train_", "--token-shares", str(shares), "--fidelity", "tokens=1e9")
+    made = mixopt(
+        data,
+        "import",
+        "p",
+        str(good),
+        "--create",
+        "--objective",
+        "loss",
+        "--key",
+        "k",
+        "--domain-prefix",
+        "train_",
+        "--token-shares",
+        str(shares),
+        "--fidelity",
+        "tokens=1e9",
+    )
     assert made.returncode == 0, made.stderr
     exported = tmp_path / "p.jsonl"
     assert mixopt(data, "export", "p", "--format", "jsonl", "-o", str(exported)).returncode == 0
     back = mixopt(data, "import", "q", str(exported), "--create", "--format", "json")
     assert back.returncode == 0, back.stderr
     assert json.loads(back.stdout)[0] | {"project": "q"} == {
-        "project": "q", "rows": 3, "written": 3, "already_there": 0, "total_runs": 3, "created": True
+        "project": "q",
+        "rows": 3,
+        "written": 3,
+        "already_there": 0,
+        "total_runs": 3,
+        "created": True,
     }
     again = mixopt(data, "export", "q", "--format", "jsonl").stdout
     assert _comparable(again) == _comparable(exported.read_text())
@@ -319,8 +352,11 @@ def _readme_block(marker: str) -> str:
 
 def test_the_readme_imports_the_example_csv(tmp_path: Path) -> None:
     block = _readme_block("docs/examples/runs.csv")
-    command = " ".join(line.split("#")[0].strip().rstrip("\\") for line in block.splitlines()
-                       if line.strip().startswith("mixopt import") or line.startswith("  "))
+    command = " ".join(
+        line.split("#")[0].strip().rstrip("\\")
+        for line in block.splitlines()
+        if line.strip().startswith("mixopt import") or line.startswith("  ")
+    )
     args = command.split()
     assert args[:2] == ["mixopt", "import"], command
     proc = mixopt(tmp_path, *args[1:], "--format", "json", cwd=REPO)
@@ -337,8 +373,16 @@ def test_the_readme_imports_the_example_csv(tmp_path: Path) -> None:
 
 def test_import_help_documents_the_csv_layout(tmp_path: Path) -> None:
     text = mixopt(tmp_path, "import", "--help").stdout
-    for needle in ("weight.<domain>", "metric.<name>", "fidelity.<key>", "--domain-prefix", "--key", "--metrics",
-                   "RegMix", "settings"):
+    for needle in (
+        "weight.<domain>",
+        "metric.<name>",
+        "fidelity.<key>",
+        "--domain-prefix",
+        "--key",
+        "--metrics",
+        "RegMix",
+        "settings",
+    ):
         assert needle in text, needle
 
 
@@ -347,6 +391,27 @@ def test_embeddings_arrays_of_family_sets_load_back(client: TestClient) -> None:
     assert client.post(API, json=FAMILIES).status_code == 201
     buf = io.BytesIO()
     np.save(buf, np.eye(3, dtype=np.float32))
-    put = client.put(f"{API}/fam/embeddings/dclm%2Fweb%2Flow", content=buf.getvalue(),
-                     headers={"content-type": "application/octet-stream"})
+    put = client.put(
+        f"{API}/fam/embeddings/dclm%2Fweb%2Flow",
+        content=buf.getvalue(),
+        headers={"content-type": "application/octet-stream"},
+    )
     assert put.status_code == 200 and put.json()["shape"] == [3, 3]
+
+
+def test_a_big_jsonl_export_goes_in_parts_headed_by_its_settings(sqlite_client: TestClient, tmp_path: Path) -> None:
+
+    assert sqlite_client.post(API, json=FAMILIES).status_code == 201
+    assert sqlite_client.post(f"{API}/fam/runs", json={"runs": _runs(5)}).status_code == 201
+    path = tmp_path / "fam.jsonl"
+    path.write_text(_export(sqlite_client, "fam"))
+    parts = uploads.split(path.read_bytes(), "jsonl", 2)
+    assert [(p.first_run, p.runs, p.first_line, p.header_lines) for p in parts] == [
+        (0, 2, 2, 1),
+        (2, 2, 4, 1),
+        (4, 1, 6, 1),
+    ]
+    assert all(json.loads(p.data.decode().splitlines()[0])["project"]["name"] == "fam" for p in parts)
+    result = Client(http=sqlite_client).import_file("copy", path, create=True, part_rows=2)
+    assert (result.created, result.rows, result.written, result.already_there) == (True, 5, 5, 0)
+    assert _comparable(_export(sqlite_client, "copy")) == _comparable(path.read_text())

@@ -8,8 +8,8 @@ file under ``MIXOPT_DATA_DIR``; see :mod:`app.local`), like Optuna's ``--storage
 is the one implementation. ``serve``, ``db`` and ``token`` administer the server itself and work on the
 database directly (:mod:`app.cli.admin` says why).
 
-Modules: ``common`` (output, the connection), ``errors`` (one line per error), ``data`` (projects and runs), ``mixing`` (mixers and
-embeddings), ``admin``.
+Modules: ``common`` (output, the connection), ``errors`` (one line per error), ``data`` (projects and runs),
+``mixing`` (mixers and embeddings), ``admin``.
 """
 
 from __future__ import annotations

@@ -108,8 +108,12 @@ def import_runs(
     domain_prefix: Annotated[str, typer.Option(help="weight columns are <prefix><domain>")] = "",
     metric_prefix: Annotated[str | None, typer.Option(help="only columns with this prefix are metrics")] = None,
     fidelity: Annotated[list[str] | None, typer.Option(help="fidelity of every run, e.g. tokens=1e9")] = None,
-    create: Annotated[bool, typer.Option(help="create the project if missing (from an export's settings line, else the columns)")] = False,
-    objective: Annotated[str | None, typer.Option(help="with --create: the metric to minimize (replaces an export's objective)")] = None,
+    create: Annotated[
+        bool, typer.Option(help="create the project if missing (from an export's settings line, else the columns)")
+    ] = False,
+    objective: Annotated[
+        str | None, typer.Option(help="with --create: the metric to minimize (replaces an export's objective)")
+    ] = None,
     token_shares: Annotated[
         Path | None, typer.Option(exists=True, help="with --create: CSV domain,token_share (the prior)")
     ] = None,

@@ -142,9 +142,9 @@ def embed(
     with connect(url, token) if project else nullcontext(None) as client:
         for name, arr in vectors.items():
             if out is not None:
-                path = out / f"{name}.npy"  # a family name (dclm/web) is a subfolder
-                path.parent.mkdir(parents=True, exist_ok=True)
-                np.save(path, arr)
+                npy = out / f"{name}.npy"  # a family name (dclm/web) is a subfolder
+                npy.parent.mkdir(parents=True, exist_ok=True)
+                np.save(npy, arr)
             if client is not None and project is not None:
                 client.put_embeddings(project, name, arr)
             rows.append({"set": name, "vectors": arr.shape[0], "dim": arr.shape[1]})

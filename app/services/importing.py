@@ -25,7 +25,6 @@ from app.services import projects as project_svc
 from app.services import runs as run_svc
 from app.services.inputs import ProjectCreate, ProjectPatch
 from app.services.runs import RunOrigin
-from app.services.tabular import SETTINGS_KEY
 from app.services.table_import import (
     ParsedRuns,
     csv_columns,
@@ -36,6 +35,7 @@ from app.services.table_import import (
     read_jsonl_runs,
     read_token_shares,
 )
+from app.services.tabular import SETTINGS_KEY
 from store.errors import DomainError, FieldError, InvalidInput, NotFound
 from store.records import MAX_SEED, NewProposal, ProjectRecord
 from store.repository import Store

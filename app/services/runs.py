@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
