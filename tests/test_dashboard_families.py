@@ -8,14 +8,14 @@ from typing import Any
 import httpx
 from playwright.sync_api import expect
 
-from tests.test_dashboard import (  # noqa: F401 (fixtures)
-    Watched,
-    browser,
-    demo_url,
-    http,
-    in_browser,
-    watched,
-)
+from tests import test_dashboard as dashboard
+from tests.test_dashboard import Watched, in_browser
+
+# the dashboard tests' fixtures: the demo server, an HTTP client to it, Chromium, a page that records what failed
+browser = dashboard.browser
+demo_url = dashboard.demo_url
+http = dashboard.http
+watched = dashboard.watched
 
 FAMILY_DOMAINS = ["dclm/web/high", "dclm/web/low", "code/python", "books"]
 
