@@ -23,9 +23,15 @@ _RUN = re.compile(r"runs\[(\d+)\]")
 _LINE = re.compile(r"\(line (\d+)\)")
 
 
-def file_format(name: str) -> str:
-    """``jsonl`` for ``.jsonl``, ``.ndjson`` and ``.json`` files, else ``csv`` (as the server decides)."""
-    return "jsonl" if name.lower().endswith(JSONL_SUFFIXES) else "csv"
+def file_format(name: str, head: bytes = b"") -> str:
+    """``jsonl`` for ``.jsonl``, ``.ndjson`` and ``.json`` files, ``csv`` for ``.csv``; a file named otherwise is
+    JSON lines when its text (``head``: its first bytes) starts with ``{``, else CSV (as the server decides)."""
+    lower = name.lower()
+    if lower.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if lower.endswith(".csv"):
+        return "csv"
+    return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
 
 
 @dataclass(frozen=True)

@@ -415,3 +415,12 @@ def test_a_big_jsonl_export_goes_in_parts_headed_by_its_settings(sqlite_client: 
     result = Client(http=sqlite_client).import_file("copy", path, create=True, part_rows=2)
     assert (result.created, result.rows, result.written, result.already_there) == (True, 5, 5, 0)
     assert _comparable(_export(sqlite_client, "copy")) == _comparable(path.read_text())
+
+
+def test_an_export_saved_under_another_name_is_read_as_json_lines(client: TestClient) -> None:
+    assert client.post(API, json=FAMILIES).status_code == 201
+    assert client.post(f"{API}/fam/runs", json={"runs": _runs(3)}).status_code == 201
+    exported = _export(client, "fam")
+    made = _import(client, "fam-txt", "fam.export.txt", exported, create="true")
+    assert made.status_code == 200, made.text
+    assert (made.json()["created"], made.json()["written"]) == (True, 3)

@@ -66,9 +66,15 @@ def import_runs(
         str | None, Form(max_length=2000, description="every run's fidelity, e.g. params=1e6,tokens=1e9")
     ] = None,
     format: Annotated[
-        Literal["csv", "jsonl"] | None, Form(description="default: jsonl for .jsonl/.ndjson/.json files, else csv")
+        Literal["csv", "jsonl"] | None,
+        Form(description="default: jsonl for .jsonl/.ndjson/.json files, csv for .csv, else jsonl when the file "
+                         "starts with {"),
     ] = None,
-    create: Annotated[bool, Form(description="make the project from the file's columns if missing (admin)")] = False,
+    create: Annotated[
+        bool,
+        Form(description="make the project if missing (admin): from a JSON-lines export's settings line, else from "
+                         "the file's weight columns"),
+    ] = False,
     objective: Annotated[str | None, Form(max_length=200, description="with create: the metric to minimize")] = None,
     preview: Annotated[bool, Form(description="read the file and answer what it holds; write nothing")] = False,
 ) -> ImportOut:

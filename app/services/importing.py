@@ -106,7 +106,7 @@ def import_runs(
     """Import the runs of ``upload`` into ``project_name`` (see the module); problems name ``runs[i]`` (the i-th
     run of the file) and its line."""
     text = decode(upload.data, "file")
-    fmt = options.format or file_format(upload.name)
+    fmt = options.format or file_format(upload.name, upload.data[:64])
     if fmt == "jsonl" and metrics is not None:
         raise InvalidInput(
             "a metrics file joins a CSV, not JSON lines", code="invalid_import",

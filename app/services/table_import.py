@@ -71,9 +71,15 @@ class ParsedRuns:
         return list(seen.values())
 
 
-def file_format(name: str) -> str:
-    """``jsonl`` for ``.jsonl``, ``.ndjson`` and ``.json`` files, else ``csv``."""
-    return "jsonl" if name.lower().endswith(JSONL_SUFFIXES) else "csv"
+def file_format(name: str, head: bytes = b"") -> str:
+    """``jsonl`` for ``.jsonl``, ``.ndjson`` and ``.json`` files, ``csv`` for ``.csv``; a file named otherwise is
+    JSON lines when its text (``head``: its first bytes) starts with ``{``, else CSV."""
+    lower = name.lower()
+    if lower.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if lower.endswith(".csv"):
+        return "csv"
+    return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
 
 
 def decode(data: bytes, what: str) -> str:
