@@ -424,3 +424,16 @@ def test_an_export_saved_under_another_name_is_read_as_json_lines(client: TestCl
     made = _import(client, "fam-txt", "fam.export.txt", exported, create="true")
     assert made.status_code == 200, made.text
     assert (made.json()["created"], made.json()["written"]) == (True, 3)
+
+
+def test_settings_an_import_cannot_set_are_reported(client: TestClient) -> None:
+    assert client.post(API, json=FAMILIES).status_code == 201
+    assert client.post(f"{API}/fam/runs", json={"runs": _runs(3)}).status_code == 201
+    first, *rest = _export(client, "fam").splitlines()
+    settings = json.loads(first)
+    settings["project"]["from_a_newer_server"] = 1
+    text = "\n".join([json.dumps(settings), *rest])
+    made = _import(client, "fam-new", "fam.jsonl", text, create="true").json()
+    assert made["created"] and "project.from_a_newer_server" in made["ignored"]
+    into_existing = _import(client, "fam", "fam.jsonl", text).json()
+    assert "project" in into_existing["ignored"] and into_existing["already_there"] == 3

@@ -3,10 +3,11 @@ and the dashboard's file import).
 
 The file is read whole (:mod:`app.services.table_import`), the rows already stored are dropped (importing a file
 twice is a no-op), every remaining run is checked, and all of them are written in one transaction: a bad row or
-a conflicting run writes nothing. With ``create``, a missing project is first made, in its own transaction (it
-stays when the runs are then refused, so that the corrected file imports into it): from a JSON-lines export's
-first line, losslessly (every setting, the proposals and each run's proposal and lease), else from the file's
-weight columns. A file whose completed runs all lack the objective makes no project (``objective_not_reported``).
+a conflicting run writes nothing. With ``create``, a missing project is first made, in its own transaction: from a
+JSON-lines export's first line, losslessly (every setting, the proposals and each run's proposal and lease), else
+from the file's weight columns. A file that cannot be read, or whose completed runs all lack the objective
+(``objective_not_reported``), makes no project; when the runs are refused later (a weight sum, a conflict), the
+project stays, so that the corrected file imports into it.
 """
 
 from __future__ import annotations
@@ -141,6 +142,8 @@ def import_runs(
         created = True
     else:
         parsed = read(project)
+        if parsed.settings is not None:  # an export's settings line: the project exists, its settings stay
+            parsed = replace(parsed, ignored=sorted({*parsed.ignored, SETTINGS_KEY}))
     before = store.count_runs(project.id)
     summary = ImportSummary(
         project=project.name,
@@ -196,12 +199,15 @@ def _create(
     made: a misspelt objective leaves nothing behind."""
     settings = read_jsonl_runs(text).settings if fmt == "jsonl" else None
     later: ProjectPatch | None = None
+    unknown: list[str] = []
     if settings is not None:
-        body, later = _from_settings(name, settings[SETTINGS_KEY], options.objective)
+        body, later, unknown = _from_settings(name, settings[SETTINGS_KEY], options.objective)
     else:
         body = _from_columns(name, text, fmt, options, token_shares)
     draft = draft_record(body)
     parsed = read(draft)
+    if unknown:  # settings of a newer version that this server cannot set
+        parsed = replace(parsed, ignored=sorted({*parsed.ignored, *(f"{SETTINGS_KEY}.{k}" for k in unknown)}))
     done = [r.metrics for r in parsed.runs if (r.status or ("completed" if r.metrics else "pending")) == "completed"]
     objective.check_batch(draft, done, project_reports_it=False)
     project = project_svc.create_project(store, body)
@@ -278,9 +284,10 @@ def _from_columns(
 
 def _from_settings(
     name: str, settings: dict[str, Any], objective_name: str | None
-) -> tuple[ProjectCreate, ProjectPatch | None]:
+) -> tuple[ProjectCreate, ProjectPatch | None, list[str]]:
     """The project of an export's settings line, named ``name``; settings that creation does not take but an
-    update does come back as that update. ``objective_name`` replaces the objective."""
+    update does come back as that update, and the names of those neither takes. ``objective_name`` replaces the
+    objective."""
     fields = {k: v for k, v in settings.items() if k != "name"}
     obj = fields.get("objective")
     if objective_name:
@@ -289,12 +296,13 @@ def _from_settings(
         fields["objective"] = {k: v for k, v in obj.items() if k != "metrics"}
     create = {k: v for k, v in fields.items() if k in ProjectCreate.model_fields}
     rest = {k: v for k, v in fields.items() if k not in ProjectCreate.model_fields and k in ProjectPatch.model_fields}
+    unknown = sorted(k for k in fields if k not in ProjectCreate.model_fields and k not in ProjectPatch.model_fields)
     try:
         body = ProjectCreate.model_validate({**create, "name": name})
         later = ProjectPatch.model_validate(rest) if rest else None
     except ValidationError as exc:
         raise _invalid_project(exc, "the file's settings line") from exc
-    return body, later
+    return body, later, unknown
 
 
 def draft_record(body: ProjectCreate) -> ProjectRecord:
