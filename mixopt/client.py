@@ -471,7 +471,8 @@ class Client:
         when one fails the parts before it stay written); ``progress(rows done, rows)`` hears of each part.
         """
         source = Path(path)
-        fmt = format or file_format(source.name)
+        data = source.read_bytes()
+        fmt = format or file_format(source.name, data[:64])
         form = with_values(
             {"domain_prefix": domain_prefix, "format": fmt},
             key=key,
@@ -490,7 +491,7 @@ class Client:
             # Rows already stored are skipped, so a part sent again changes nothing: safe to retry.
             return dict(self._json("POST", url, files=files, form=form, idempotent=True))
 
-        return send(split(source.read_bytes(), fmt, part_rows), post, progress)
+        return send(split(data, fmt, part_rows), post, progress)
 
     def export(self, project: str, format: Literal["csv", "jsonl"] = "csv") -> str:
         """All runs of the project as CSV or JSON lines."""

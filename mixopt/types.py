@@ -326,8 +326,8 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What an import did: ``rows`` runs read from the file, ``already_there`` of them skipped as stored before,
-    ``stored`` sent to the store, ``new`` of which the project did not hold (the rest: replays by ``external_id``).
+    """What an import did: ``rows`` runs read from the file, ``written`` of them new runs of the project,
+    ``already_there`` the rest (runs it held already); ``stored`` rows sent to the store, ``new`` equals ``written``.
 
     ``created``: the project was made from the file's columns; ``preview``: nothing was written. ``metrics``,
     ``fidelities`` and ``ignored`` (columns no run field takes) describe the file; ``raw`` holds the answer to
@@ -346,6 +346,7 @@ class ImportResult:
     fidelities: list[dict[str, float]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     raw: list[JSON] = field(default_factory=list, repr=False, compare=False)
+    written: int = 0
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,13 +18,20 @@ from mixopt.errors import FieldError, MixoptError
 from mixopt.types import JSON, ImportResult
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+SETTINGS_KEY = "project"  # the key of a JSON-lines export's first line
 _RUN = re.compile(r"runs\[(\d+)\]")
 _LINE = re.compile(r"\(line (\d+)\)")
 
 
-def file_format(name: str) -> str:
-    """``jsonl`` for ``.jsonl``, ``.ndjson`` and ``.json`` files, else ``csv`` (as the server decides)."""
-    return "jsonl" if name.lower().endswith(JSONL_SUFFIXES) else "csv"
+def file_format(name: str, head: bytes = b"") -> str:
+    """``jsonl`` for ``.jsonl``, ``.ndjson`` and ``.json`` files, ``csv`` for ``.csv``; a file named otherwise is
+    JSON lines when its text (``head``: its first bytes) starts with ``{``, else CSV (as the server decides)."""
+    lower = name.lower()
+    if lower.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if lower.endswith(".csv"):
+        return "csv"
+    return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,15 @@ def _csv_rows(text: str) -> tuple[int, list[int]]:
             header_end = reader.line_num
 
 
+def _settings_line(line: str) -> bool:
+    """Whether ``line`` is a JSON-lines export's first line, ``{"project": {...}, ...}``, rather than a run."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and isinstance(value.get(SETTINGS_KEY), dict)
+
+
 def split(data: bytes, fmt: str, max_rows: int) -> list[Part]:
     """The file as parts of at most ``max_rows`` rows (one part, the bytes as they are, when it fits)."""
     try:
@@ -90,7 +107,9 @@ def split(data: bytes, fmt: str, max_rows: int) -> list[Part]:
         return [Part(data, 0, 0, 1, 0)]
     lines = _lines(text)
     if fmt == "jsonl":
-        header, starts = 0, [n for n, line in enumerate(lines, start=1) if line.strip()]
+        starts = [n for n, line in enumerate(lines, start=1) if line.strip()]
+        # a JSON-lines export's first line (the project's settings) heads every part, as a CSV header does
+        header = starts.pop(0) if starts and _settings_line(lines[starts[0] - 1]) else 0
     else:
         try:
             header, starts = _csv_rows(text)
@@ -121,6 +140,7 @@ def merge(answers: Sequence[JSON]) -> ImportResult:
         already_there=sum(int(a["already_there"]) for a in answers),
         stored=sum(int(a["stored"]) for a in answers),
         new=sum(int(a["new"]) for a in answers),
+        written=sum(int(a["written"] if "written" in a else a["new"]) for a in answers),
         total_runs=int(last["total_runs"]),
         created=any(bool(a.get("created")) for a in answers),
         preview=bool(last.get("preview")),

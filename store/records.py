@@ -130,6 +130,10 @@ class NewRun:
     tags: dict[str, Any]
     content_hash: str
     result_hash: str | None
+    # Restored by an import that re-creates a project from its export; else the batch's proposal (or none) and a
+    # lease from now for an open run.
+    proposal_id: int | None = None
+    lease_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -101,14 +101,21 @@ class RunStore(StoreBase):
         if not runs:
             return []
         before = s.scalar(select(func.max(RunRow.id)).where(RunRow.project_id == project_id)) or 0
+        proposals = [r.proposal_id if proposal_id is None else proposal_id for r in runs]
         s.execute(
             insert(cast(Table, RunRow.__table__)),
-            [{**row_values(r), "project_id": project_id, "proposal_id": proposal_id} for r in runs],
+            [
+                {**row_values(r), "project_id": project_id, "proposal_id": p}
+                for r, p in zip(runs, proposals, strict=True)
+            ],
         )
         ids = list(
             s.scalars(select(RunRow.id).where(RunRow.project_id == project_id, RunRow.id > before).order_by(RunRow.id))
         )
-        open_ids = [rid for rid, r in zip(ids, runs, strict=True) if r.status in OPEN_STATUSES]
+        # an open run gets a lease from now unless it brings its own (restored from an export)
+        open_ids = [
+            rid for rid, r in zip(ids, runs, strict=True) if r.status in OPEN_STATUSES and r.lease_expires_at is None
+        ]
         for start in range(0, len(open_ids), CHUNK):
             s.execute(
                 update(RunRow)
@@ -125,12 +132,12 @@ class RunStore(StoreBase):
                 r,
                 id=rid,
                 project_id=project_id,
-                proposal_id=proposal_id,
+                proposal_id=p,
                 lease_expires_at=lease,
                 created_at=created,
                 updated_at=updated,
             )
-            for r, (rid, created, updated, lease) in zip(runs, server_cols, strict=True)
+            for r, p, (rid, created, updated, lease) in zip(runs, proposals, server_cols, strict=True)
         ]
 
     def _runs_by_external_id(self, s: Session, project_id: int, ext_ids: list[str]) -> list[RunRow]:
@@ -195,6 +202,11 @@ class RunStore(StoreBase):
                     s.scalars(select(RunRow.id).where(RunRow.project_id == project_id, RunRow.id.in_(chunk))).all()
                 )
         return found
+
+    def stored_external_ids(self, project_id: int, ext_ids: Sequence[str]) -> set[str]:
+        """Which of ``ext_ids`` name runs of the project."""
+        with self.read() as s:
+            return {row.external_id or "" for row in self._runs_by_external_id(s, project_id, list(ext_ids))}
 
     def anonymous_content_hashes(self, project_id: int) -> list[str]:
         """Content hashes of the project's runs that have no ``external_id`` (one per run)."""
@@ -336,3 +348,17 @@ class RunStore(StoreBase):
             # Pending runs are no fit's data: the data version stays.
             created = self._insert_runs(s, project_id, list(runs), lease_seconds, row.id)
             return proposal_record(row), created
+
+    def add_proposals(self, project_id: int, proposals: Sequence[NewProposal]) -> list[ProposalRecord]:
+        """Create proposals without runs (an import re-creating a project adds its runs next), in input order."""
+        with self.tx() as s:
+            rows = [ProposalRow(project_id=project_id, **row_values(p)) for p in proposals]
+            s.add_all(rows)
+            s.flush()
+            return [proposal_record(row) for row in rows]
+
+    def list_proposals(self, project_id: int) -> list[ProposalRecord]:
+        """The project's proposals, oldest first."""
+        with self.read() as s:
+            rows = s.scalars(select(ProposalRow).where(ProposalRow.project_id == project_id).order_by(ProposalRow.id))
+            return [proposal_record(row) for row in rows]

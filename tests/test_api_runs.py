@@ -226,7 +226,8 @@ def test_export_round_trips(client: TestClient, project: dict) -> None:
     ]
     stored = client.post(RUNS, json={"runs": batch}).json()["runs"]
     lines = client.get("/api/v1/projects/p1/export", params={"format": "jsonl"}).text.strip().split("\n")
-    exported = [json.loads(line) for line in lines]
+    settings, *exported = [json.loads(line) for line in lines]
+    assert settings["project"]["name"] == "p1" and settings["project"]["domains"] == project["domains"]
     for s, e in zip(stored, exported, strict=True):
         for key in (
             "external_id",

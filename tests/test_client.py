@@ -205,7 +205,8 @@ def test_embeddings_export_and_service_info(mx: Client, p1: str) -> None:
     mx.add_runs(p1, some_runs(3))
     csv = mx.export(p1, "csv").strip().splitlines()
     assert len(csv) == 4 and "web" in csv[0]
-    lines = [json.loads(x) for x in mx.export(p1, "jsonl").strip().splitlines()]
+    settings, *lines = [json.loads(x) for x in mx.export(p1, "jsonl").strip().splitlines()]
+    assert settings["project"]["name"] == p1
     assert sorted(x["external_id"] for x in lines) == ["r0", "r1", "r2"]
 
     assert mx.health()["status"] == "ok"

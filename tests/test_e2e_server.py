@@ -34,7 +34,7 @@ def test_serve_creates_schema_and_serves_the_runs_api(tmp_path: Path) -> None:
         bad = http.post("/api/v1/projects/p1/runs", json={"runs": [{"weights": {"web": 0.7}}]})
         assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
         exported = http.get("/api/v1/projects/p1/export", params={"format": "jsonl"}).text.strip().splitlines()
-        assert len(exported) == 21
+        assert len(exported) == 22  # the project's settings, then 21 runs
         assert http.get("/docs").status_code == 200
 
 

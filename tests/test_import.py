@@ -60,9 +60,10 @@ def test_import_regmix_train_files(tmp_path: Path) -> None:
         "json",
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)[0]["runs"] == 512
+    assert json.loads(proc.stdout)[0]["written"] == 512
     out = mixopt(tmp_path, "export", "rm", "--format", "jsonl")
-    runs = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    settings, *runs = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    assert settings["project"]["objective"]["metric"] == "metric/the_pile_pile_cc_val_loss"
     assert len(runs) == 512
     mix = pd.read_csv(DEMO / "train_mixture_1m.csv").set_index("index")
     loss = pd.read_csv(DEMO / "train_pile_loss_1m.csv").set_index("index")
@@ -97,6 +98,7 @@ def test_import_regmix_train_files(tmp_path: Path) -> None:
     )
     assert back.returncode == 0, back.stderr
     runs2 = [json.loads(line) for line in mixopt(tmp_path, "export", "rm2", "--format", "jsonl").stdout.splitlines()]
+    runs2 = runs2[1:]  # the settings line first
     for a, b in zip(runs, runs2, strict=True):
         assert (a["external_id"], a["metrics"], a["fidelity"], a["status"]) == (
             b["external_id"],

@@ -19,7 +19,8 @@ router = APIRouter(route_class=JsonRoute,
 
 
 @router.put(
-    "/{set_name}",
+    # ``:path``: a domain name may carry a family prefix (``dclm/web``), sent as ``dclm%2Fweb`` or ``dclm/web``
+    "/{set_name:path}",
     response_model=EmbeddingOut,
     responses=problem_responses(400, 413),
     openapi_extra={
@@ -33,7 +34,10 @@ router = APIRouter(route_class=JsonRoute,
     },
 )
 async def put_embedding(name: ProjectName, set_name: str, request: Request, store: StoreDep) -> EmbeddingOut:
-    """Store the set ``set_name`` (a domain name or ``target``) of the project."""
+    """Store the set ``set_name`` (a domain name or ``target``) of the project.
+
+    A domain name with a family prefix goes URL-encoded (``dclm%2Fweb``; the plain ``dclm/web`` is read the same).
+    """
     body = await request.body()
     ctype = request.headers.get("content-type", "").split(";")[0].strip()
     parse = svc.parse_json if ctype == "application/json" else svc.parse_npy

@@ -27,9 +27,13 @@ class ImportOut(BaseModel):
 
     project: str
     rows: int = Field(description="runs read from the file")
-    already_there: int = Field(description="rows skipped: runs of the project already (by exported id or content)")
+    written: int = Field(0, description="rows written as new runs of the project")
+    already_there: int = Field(
+        description="rows that were runs of the project already (by exported id, content, or external_id with the "
+        "same content): rows - written"
+    )
     stored: int = Field(description="rows sent to the store (new runs, and replays by external_id)")
-    new: int = Field(description="runs the project did not hold before")
+    new: int = Field(description="runs the project did not hold before (= written)")
     total_runs: int = Field(description="runs of the project after the import")
     created: bool = Field(description="the project was made from the file's columns")
     preview: bool = Field(description="the file was only read; nothing was written")
@@ -62,9 +66,15 @@ def import_runs(
         str | None, Form(max_length=2000, description="every run's fidelity, e.g. params=1e6,tokens=1e9")
     ] = None,
     format: Annotated[
-        Literal["csv", "jsonl"] | None, Form(description="default: jsonl for .jsonl/.ndjson/.json files, else csv")
+        Literal["csv", "jsonl"] | None,
+        Form(description="default: jsonl for .jsonl/.ndjson/.json files, csv for .csv, else jsonl when the file "
+                         "starts with {"),
     ] = None,
-    create: Annotated[bool, Form(description="make the project from the file's columns if missing (admin)")] = False,
+    create: Annotated[
+        bool,
+        Form(description="make the project if missing (admin): from a JSON-lines export's settings line, else from "
+                         "the file's weight columns"),
+    ] = False,
     objective: Annotated[str | None, Form(max_length=200, description="with create: the metric to minimize")] = None,
     preview: Annotated[bool, Form(description="read the file and answer what it holds; write nothing")] = False,
 ) -> ImportOut:

@@ -99,6 +99,9 @@ def delete_run(name: ProjectName, run_id: RunId, store: StoreDep) -> Response:
     },
 )
 def export_runs(name: ProjectName, store: StoreDep, format: Literal["csv", "jsonl"] = "csv") -> StreamingResponse:
+    """Every run of the project. JSON lines: a first line ``{"project": {name, settings...}, "proposals": [...]}``
+    (what ``runs:import`` with ``create`` re-creates the project from), then one run per line as the API sends it.
+    CSV: the runs only (``weight.<domain>``, ``metric.<name>``, ``fidelity.<key>``, ... columns)."""
     media = "text/csv" if format == "csv" else "application/x-ndjson"
     return StreamingResponse(
         tabular.export_runs(store, name, format),

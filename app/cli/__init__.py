@@ -8,15 +8,17 @@ file under ``MIXOPT_DATA_DIR``; see :mod:`app.local`), like Optuna's ``--storage
 is the one implementation. ``serve``, ``db`` and ``token`` administer the server itself and work on the
 database directly (:mod:`app.cli.admin` says why).
 
-Modules: ``common`` (output, errors, the connection), ``data`` (projects and runs), ``mixing`` (mixers and
-embeddings), ``admin``.
+Modules: ``common`` (output, the connection), ``errors`` (one line per error), ``data`` (projects and runs),
+``mixing`` (mixers and embeddings), ``admin``.
 """
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
-from app.cli import admin, campaign, data, mixing
+from app.cli import admin, campaign, data, errors, mixing
 
 app = typer.Typer(help="mixopt: data-mixture optimization for language-model training.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -48,4 +50,5 @@ token_app.command("revoke")(admin.token_revoke)
 
 
 def main() -> None:
-    app()
+    """The ``mixopt`` command: every error a one-line message naming the field (:mod:`app.cli.errors`)."""
+    sys.exit(errors.run(app))

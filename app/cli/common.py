@@ -12,10 +12,10 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from app import local
+from app.cli.errors import REFUSED, problem_line, say
 from app.settings import get_settings
 from mixopt.client import Client, MixoptError
 
@@ -40,19 +40,10 @@ TokenOpt = Annotated[
 ]
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    # escaped: messages hold brackets (runs[17].weights, psycopg[binary]) that rich would take for markup
-    err_console.print(f"[red]error:[/red] {escape(message)}")
+def fail(message: str, code: int = REFUSED) -> NoReturn:
+    """One line ``error: ...`` on stderr, and the exit ``code`` (:mod:`app.cli.errors`)."""
+    say(message)
     raise typer.Exit(code)
-
-
-def problem_text(exc: MixoptError) -> str:
-    """An error answer for people: the detail, then the first offending items (with their line in a file)."""
-    lines = [exc.detail]
-    for e in exc.errors[:10]:
-        where = f"{e.loc} (line {e.line})" if e.line is not None else e.loc
-        lines.append(f"  {where}: {e.msg}")
-    return "\n".join(lines)
 
 
 @contextmanager
@@ -67,7 +58,9 @@ def connect(url: str | None, token: str | None) -> Iterator[Client]:
             with local.api(get_settings()) as http, Client(http=http) as client:
                 yield client
     except MixoptError as exc:
-        fail(problem_text(exc))
+        if exc.status == 0 and url:  # no answer at all
+            fail(f"--url: cannot reach {url} ({exc.detail})")
+        fail(problem_line(exc))
     except local.LocalError as exc:
         fail(str(exc))
 

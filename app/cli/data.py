@@ -108,8 +108,12 @@ def import_runs(
     domain_prefix: Annotated[str, typer.Option(help="weight columns are <prefix><domain>")] = "",
     metric_prefix: Annotated[str | None, typer.Option(help="only columns with this prefix are metrics")] = None,
     fidelity: Annotated[list[str] | None, typer.Option(help="fidelity of every run, e.g. tokens=1e9")] = None,
-    create: Annotated[bool, typer.Option(help="create the project from the columns if missing")] = False,
-    objective: Annotated[str | None, typer.Option(help="with --create: the metric to minimize")] = None,
+    create: Annotated[
+        bool, typer.Option(help="create the project if missing (from an export's settings line, else the columns)")
+    ] = False,
+    objective: Annotated[
+        str | None, typer.Option(help="with --create: the metric to minimize (replaces an export's objective)")
+    ] = None,
     token_shares: Annotated[
         Path | None, typer.Option(exists=True, help="with --create: CSV domain,token_share (the prior)")
     ] = None,
@@ -117,10 +121,30 @@ def import_runs(
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Import runs from CSV (RegMix layout or mixopt's export) or JSON lines: the server reads the file, in one
-    transaction per 10,000 runs (bigger files are sent in parts). Runs already there are skipped."""
+    """Import runs from a CSV or JSON-lines file; importing it again is a no-op (runs already there are skipped).
+
+    \b
+    CSV, one run per row (README: "Import your runs"):
+      weights   <prefix><domain> columns (--domain-prefix train_: the column
+                train_dclm/web/high is the domain dclm/web/high), or
+                weight.<domain>; a row sums to 1 (+-0.01)
+      run id    the --key column, or external_id (read as text)
+      fidelity  fidelity.<key> columns, or --fidelity tokens=1e9 (repeat)
+      metrics   every other numeric column (with --metric-prefix: only
+                those starting with it), or metric.<name>
+      optional  status, cost, tag.<key> (JSON), trajectory (JSON)
+    RegMix's two files: the mixtures as FILE, --metrics FILE, joined on --key.
+    JSON lines: one run per line as POST .../runs takes it, or mixopt's
+    export, whose first line holds the project's settings.
+    --create makes a missing project: from an export's settings line
+    (lossless), else from the weight columns, minimizing --objective; a file
+    whose completed runs never report the objective is refused.
+    """
     fid = parse_kv(fidelity, "--fidelity")
-    with connect(url, token) as client, Progress(console=err_console, transient=True) as progress:
+    # no bar when stderr is not a terminal: a log or a pipe gets only the answer (and errors as one line)
+    with connect(url, token) as client, Progress(
+        console=err_console, transient=True, disable=not err_console.is_terminal
+    ) as progress:
         task = progress.add_task("importing", total=None)
         result = client.import_file(
             project,
@@ -139,9 +163,11 @@ def import_runs(
         [
             {
                 "project": project,
-                "runs": result.stored,
+                "rows": result.rows,
+                "written": result.written,
                 "already_there": result.already_there,
                 "total_runs": result.total_runs,
+                "created": result.created,
             }
         ],
         fmt,

@@ -96,7 +96,8 @@ def evaluate(
     """Compare mixers by k-fold cross-validation: Spearman, MAE and regret of the top pick."""
     names = mixer or ["regmix"]
     with connect(url, token) as client, Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                                                 console=err_console, transient=True) as bar:
+                                                 console=err_console, transient=True,
+                                                 disable=not err_console.is_terminal) as bar:
         # one request scores every mixer side by side; the bar runs until its answer
         bar.add_task(f"{folds}-fold cross-validation of {', '.join(names)}", total=None)
         results = client.evaluate(project, names, folds)
@@ -141,8 +142,9 @@ def embed(
     with connect(url, token) if project else nullcontext(None) as client:
         for name, arr in vectors.items():
             if out is not None:
-                out.mkdir(parents=True, exist_ok=True)
-                np.save(out / f"{name}.npy", arr)
+                npy = out / f"{name}.npy"  # a family name (dclm/web) is a subfolder
+                npy.parent.mkdir(parents=True, exist_ok=True)
+                np.save(npy, arr)
             if client is not None and project is not None:
                 client.put_embeddings(project, name, arr)
             rows.append({"set": name, "vectors": arr.shape[0], "dim": arr.shape[1]})

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import mixers
+from app.services.objective import missing_reason
 from store.repository import Store
 
 
@@ -39,5 +40,8 @@ def mixer_availability(store: Store, project_name: str) -> list[Availability]:
             reason = f"needs an embedding set for {sets}; missing: {shown}"
         if reason is None and summary.completed == 0:
             reason = "no completed run yet: nothing to fit or cross-validate"
+        elif reason is None and summary.best_value is None:
+            # completed runs exist, but none reports the objective: a mixer would see none of them
+            reason = f"{missing_reason(project.objective)} of the objective: nothing to fit or cross-validate"
         out.append(Availability(name, cls.kind, reason is None, reason))
     return out

@@ -167,6 +167,17 @@ def _unsigned_zero(value: float) -> float:
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="URL-safe name: letters, digits, . _ -")]
+# A domain name may carry a family prefix, one or more levels (``dclm/web/high``): segments as ``Name`` joined by
+# ``/``. No segment is empty or starts with ``.``, so a name never reads as a relative path (``..``, ``a//b``).
+DOMAIN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$"
+DomainName = Annotated[
+    str,
+    Field(
+        max_length=100,
+        pattern=DOMAIN_NAME_PATTERN,
+        description="letters, digits, . _ - in segments joined by / (a family prefix: family/name, dclm/web/high)",
+    ),
+]
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 FidelityIn = Annotated[dict[Annotated[str, Field(min_length=1, max_length=64)], PositiveFinite], Field(max_length=16)]
@@ -204,7 +215,7 @@ class Strict(BaseModel):
 
 
 class DomainIn(Strict):
-    name: Name
+    name: DomainName
     tokens: PositiveFinite | None = None
     min_weight: Fraction | None = None
     max_weight: Fraction | None = None

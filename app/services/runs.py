@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from app.services import telemetry
+from app.services import objective, telemetry
 from app.services.inputs import ResultIn, RunIn
 from mixers.types import fidelity_key
 from store.errors import FieldError, InvalidInput
@@ -17,6 +19,15 @@ from store.records import FINISHED_STATUSES, NewRun, Page, ProjectRecord, RunRec
 from store.repository import Store
 
 SUM_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class RunOrigin:
+    """Where a run came from, as an export records it: its proposal (an id of the project it is imported into)
+    and, for an open run, when its lease runs out."""
+
+    proposal_id: int | None
+    lease_expires_at: datetime | None
 
 
 def content_hash(payload: dict[str, Any]) -> str:
@@ -134,7 +145,10 @@ def ingest_runs(
     *,
     lease_seconds: float,
     max_runs: int,
+    origins: Sequence[RunOrigin | None] | None = None,
 ) -> list[RunRecord]:
+    """Validate ``runs`` against the project and store them all or nothing. ``origins`` (aligned with ``runs``)
+    restores each run's proposal and lease, as an import re-creating a project from its export does."""
     if len(runs) > max_runs:
         raise InvalidInput(
             f"{len(runs)} runs in one request; the limit is {max_runs}",
@@ -143,10 +157,26 @@ def ingest_runs(
         )
     project = store.get_project(project_name)
     new = prepare_runs(project, runs)
+    if origins is not None:
+        new = [
+            new_run if o is None else replace(new_run, proposal_id=o.proposal_id, lease_expires_at=o.lease_expires_at)
+            for new_run, o in zip(new, origins, strict=True)
+        ]
+    check_objective_reported(store, project, new)
     sweep_leases(store, project.id)
     stored = store.ingest_runs(project.id, new, lease_seconds)
     telemetry.RUNS_INGESTED.inc(len(stored))
     return stored
+
+
+def check_objective_reported(store: Store, project: ProjectRecord, runs: Sequence[NewRun]) -> None:
+    """Refuse completed runs of which none reports the objective when no completed run of the project reports
+    it either (:mod:`app.services.objective`); the project's runs are read only in that case."""
+    done = [r.metrics for r in runs if r.status == "completed"]
+    if not done or any(objective.reports(m, project.objective) for m in done):
+        return
+    best = store.project_summaries([project])[project.id].best_value
+    objective.check_batch(project, done, project_reports_it=best is not None)
 
 
 def sweep_leases(store: Store, project_id: int | None = None) -> int:

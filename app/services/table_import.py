@@ -16,6 +16,7 @@ import csv
 import io
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from app.services.inputs import DuplicateKeys, RunIn, loads
+from app.services.tabular import SETTINGS_KEY
 from store.errors import FieldError, InvalidInput
 from store.records import ProjectRecord
 
@@ -36,13 +38,25 @@ _LINE = "\0line"  # the column that carries each row's line in the file through 
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where an exported run came from: its proposal's id in the exporting project, and its lease (ISO time)."""
+
+    proposal_id: int | None
+    lease_expires_at: datetime | None
+
+
+@dataclass(frozen=True)
 class ParsedRuns:
-    """What a file holds: its runs in file order, each one's exported ``id`` (None if it has none) and line."""
+    """What a file holds: its runs in file order, each one's exported ``id`` (None if it has none) and line.
+
+    A JSON-lines export also gives the project's ``settings`` (its first line) and each run's ``origins``."""
 
     runs: list[RunIn]
     source_ids: list[int | None]
     lines: list[int | None]
     ignored: list[str] = field(default_factory=list)  # columns (or JSON keys) that no run field takes
+    settings: dict[str, Any] | None = None
+    origins: list[Origin | None] = field(default_factory=list)
 
     @property
     def metric_names(self) -> list[str]:
@@ -57,9 +71,15 @@ class ParsedRuns:
         return list(seen.values())
 
 
-def file_format(name: str) -> str:
-    """``jsonl`` for ``.jsonl``, ``.ndjson`` and ``.json`` files, else ``csv``."""
-    return "jsonl" if name.lower().endswith(JSONL_SUFFIXES) else "csv"
+def file_format(name: str, head: bytes = b"") -> str:
+    """``jsonl`` for ``.jsonl``, ``.ndjson`` and ``.json`` files, ``csv`` for ``.csv``; a file named otherwise is
+    JSON lines when its text (``head``: its first bytes) starts with ``{``, else CSV."""
+    lower = name.lower()
+    if lower.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if lower.endswith(".csv"):
+        return "csv"
+    return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
 
 
 def decode(data: bytes, what: str) -> str:
@@ -307,6 +327,9 @@ def read_csv_runs(
 def read_jsonl_runs(text: str, fidelity: dict[str, float] | None = None) -> ParsedRuns:
     """Runs from JSON lines: one run object per line (blank lines skipped), as ``POST .../runs`` takes them.
 
+    A first line ``{"project": {...}, "proposals": [...]}`` (the JSON-lines export's) is the project's settings,
+    no run; each run's ``proposal_id`` and ``lease_expires_at`` are kept as its origin.
+
     The fields the server writes (``id``, ``created_at``, ...) are dropped, so a JSON-lines export reads back:
     its ``id`` recognizes a run already here and its ``weights_sum`` restores the weights as sent (as in the CSV
     export). ``null`` for an optional field is the field left out. ``fidelity`` is every run's fidelity unless
@@ -317,6 +340,8 @@ def read_jsonl_runs(text: str, fidelity: dict[str, float] | None = None) -> Pars
     lines: list[int | None] = []
     ignored: set[str] = set()
     errors: list[FieldError] = []
+    settings: dict[str, Any] | None = None
+    origins: list[Origin | None] = []
     # lines end at "\n" only: str.splitlines would also break at U+2028, which JSON strings may hold as is
     for n, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
@@ -333,6 +358,10 @@ def read_jsonl_runs(text: str, fidelity: dict[str, float] | None = None) -> Pars
             continue
         if not isinstance(obj, dict):
             errors.append(FieldError(f"runs[{i}]", "expected a JSON object (one run per line)", n))
+            continue
+        if not lines[:-1] and isinstance(obj.get(SETTINGS_KEY), dict):  # the export's first line
+            lines.pop()
+            settings = obj
             continue
         server = {k: obj.pop(k) for k in SERVER_FIELDS if k in obj}
         ignored.update(k for k in server if k not in ("id", "weights_sum"))
@@ -351,11 +380,27 @@ def read_jsonl_runs(text: str, fidelity: dict[str, float] | None = None) -> Pars
             run = run.model_copy(update={"weights": {d: w * raw_sum for d, w in run.weights.items()}})
         runs.append(run)
         source = server.get("id")
-        source_ids.append(source if isinstance(source, int) and not isinstance(source, bool) else None)
+        source_ids.append(_int(source))
+        origins.append(Origin(_int(server.get("proposal_id")), _time(server.get("lease_expires_at"))))
     _raise_if(errors)
     if not lines:
         raise InvalidInput("the file holds no runs", code="invalid_import", errors=[FieldError("file", "no runs")])
-    return ParsedRuns(runs, source_ids, lines, sorted(ignored))
+    return ParsedRuns(runs, source_ids, lines, sorted(ignored), settings, origins)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _time(value: Any) -> datetime | None:
+    """An ISO 8601 time as the export writes it (UTC), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def _validation_errors(i: int, line: int | None, exc: ValidationError) -> list[FieldError]:

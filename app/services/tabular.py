@@ -1,6 +1,11 @@
 """Runs to files: wide CSV and JSON lines (reading them back is :mod:`app.services.table_import`).
 
-Export columns: ``id, external_id, status, cost, proposal_id, created_at, fidelity.<k>, weight.<domain>,
+JSON lines: a first line ``{"project": {settings}, "proposals": [...]}`` (every setting of the project: domains
+with tokens and bounds, objective, target, ladder, ...; its proposals with their ids, which the runs'
+``proposal_id`` name), then one run per line as the API sends it. ``import --create`` re-creates the project from
+it. CSV holds the runs only.
+
+CSV export columns: ``id, external_id, status, cost, proposal_id, created_at, fidelity.<k>, weight.<domain>,
 metric.<name>, tag.<k>, weights_sum, trajectory`` (JSON), the cells taken from the run's wire form
 (``app.services.wire``).
 """
@@ -11,10 +16,12 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
-from app.services.wire import run_wire
-from store.records import ProjectRecord, RunRecord
+from app.services.wire import iso, run_wire
+from store.records import ProjectRecord, ProposalRecord, RunRecord
 from store.repository import Store
 
 EXPORT_PAGE = 5000
@@ -28,6 +35,33 @@ def _iter_runs(store: Store, project_id: int) -> Iterator[RunRecord]:
         if page.next_page_token is None:
             return
         token = page.next_page_token
+
+
+SETTINGS_KEY = "project"
+"""The key of the JSON-lines export's first line (no run has it: a run object takes no unknown key)."""
+NOT_SETTINGS = frozenset({"id", "uid", "name", "data_version", "created_at", "updated_at", "archived_at"})
+"""Fields of a project record that are its identity or state, not settings an import re-creates."""
+
+
+def project_settings(project: ProjectRecord) -> dict[str, Any]:
+    """Every setting of the project (its record less identity and state), in plain JSON types."""
+    return {k: _plain(v) for k, v in asdict(project).items() if k not in NOT_SETTINGS}
+
+
+def proposal_wire(p: ProposalRecord) -> dict[str, Any]:
+    return {"id": p.id, "mixer": p.mixer, "config": p.config, "seed": p.seed, "created_at": iso(p.created_at)}
+
+
+def settings_line(project: ProjectRecord, proposals: list[ProposalRecord]) -> dict[str, Any]:
+    """The JSON-lines export's first line: the project's name and settings, and its proposals."""
+    return {
+        SETTINGS_KEY: {"name": project.name, **project_settings(project)},
+        "proposals": [proposal_wire(p) for p in proposals],
+    }
+
+
+def _plain(value: Any) -> Any:
+    return iso(value) if isinstance(value, datetime) else value
 
 
 def _fmt(value: float | None) -> str:
@@ -61,6 +95,7 @@ def _csv_cell(value: Any) -> str | int:
 
 def _export(store: Store, project: ProjectRecord, fmt: str) -> Iterator[str]:
     if fmt == "jsonl":
+        yield json.dumps(settings_line(project, store.list_proposals(project.id))) + "\n"
         for r in _iter_runs(store, project.id):
             yield json.dumps(run_wire(r)) + "\n"
         return
