@@ -188,6 +188,7 @@ def test_a_jsonl_export_recreates_the_project_losslessly(client: TestClient) -> 
         "allow_missing_domains": True,
     }
     assert client.post(API, json=project).status_code == 201
+    assert client.patch(f"{API}/fam", json={"default_mixer": "mixing_law"}).status_code == 200
     runs = [{**r, "metrics": {"loss": r["metrics"]["loss"], "aux": 1.0}, "tags": {"team": "a"}} for r in _runs(6)]
     assert client.post(f"{API}/fam/runs", json={"runs": runs}).status_code == 201
     proposal = client.post(
@@ -217,6 +218,7 @@ def test_a_jsonl_export_recreates_the_project_losslessly(client: TestClient) -> 
     assert _comparable(again) == _comparable(exported)  # settings, proposals, runs, leases: all equal
     copy = client.get(f"{API}/fam-copy").json()
     assert copy["objective"]["direction"] == "maximize" and copy["allow_missing_domains"] is True
+    assert copy["default_mixer"] == "mixing_law"
     statuses = sorted(r["status"] for r in _settings_and_runs(again)[1])
     assert statuses == ["completed"] * 6 + ["pending", "running"]
 
