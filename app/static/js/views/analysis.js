@@ -5,17 +5,21 @@ import { busy, card, debounce, fidelityKey, fidelityLabel, fill, h, num, problem
 import { axisWords, pca2 } from '../mixmap.js';
 import { domainNames, OPEN, objectiveLabel, scored, sign } from '../model.js';
 import { domainLabel } from '../palette.js';
-import { ACCENT, BEST, bestSoFar, mixtureMap, objectiveVsWeights } from '../plots.js';
+import { ACCENT, BEST, bestSoFar, drawQueue, MANY_POINTS, mixtureMap, objectiveVsWeights } from '../plots.js';
+import { getState, setState } from '../urlstate.js';
 import { runLabel } from '../widgets.js';
 
 export function mount(root, ctx) {
   const { project, store } = ctx;
   const domains = domainNames(project);
   const yTitle = objectiveLabel(project).split('/').pop();
-  const state = { fidelity: null, logx: false };
+  // The fidelity shown and the log weight axis live in the URL (?fidelity=params=30000000&logx=1).
+  const state = { fidelity: getState('fidelity'), logx: getState('logx') === '1' };
+  // Charts are drawn one per task, the visible ones first: the page stays responsive at 10,000 runs.
+  const queue = drawQueue();
 
-  const fidSel = h('select', { id: 'analysis-fidelity', onchange: () => { state.fidelity = fidSel.value; render(); } });
-  const logBox = h('input', { type: 'checkbox', id: 'analysis-logx', onchange: () => { state.logx = logBox.checked; render(); } });
+  const fidSel = h('select', { id: 'analysis-fidelity', onchange: () => { state.fidelity = fidSel.value; setState({ fidelity: state.fidelity }); render(); } });
+  const logBox = h('input', { type: 'checkbox', id: 'analysis-logx', checked: state.logx, onchange: () => { state.logx = logBox.checked; setState({ logx: state.logx ? 1 : null }); render(); } });
   const gridEl = h('div', { class: 'plot', id: 'plot-weights' });
   const mapEl = h('div', { class: 'plot', id: 'plot-map' });
   const mapNote = h('p', { class: 'muted small', id: 'map-note' });
@@ -48,7 +52,7 @@ export function mount(root, ctx) {
       const rec = await api.recommend(project.name, body);
       rec.requested_fidelity = fidelity;
       ctx.shared.recommendation = rec;
-      renderMap();
+      queue.add(mapEl, renderMap);
     } catch (err) {
       fill(mapError, problemBox(err));
     }
@@ -87,10 +91,10 @@ export function mount(root, ctx) {
     gridNote.textContent = `${atFid.length} completed runs at ${fidelityLabel(atFid[0].run.fidelity)}; the line is the mean objective in ten weight bins, the star the best run.`
       + (zeros ? ` On the log axis, runs without a domain sit in its “0” bucket at the left, with their mean as a dash (${zeros} domains have such runs).` : '');
     const narrow = gridEl.clientWidth < 560;
-    objectiveVsWeights(gridEl, domains, atFid, best, yTitle, { logx: state.logx, columns: columnsFor(gridEl.clientWidth || 1200), rowHeight: narrow ? 170 : 200 });
-    renderMap();
-    bestSoFar(runsEl, points, s, 'runs', yTitle);
-    if (points.some((p) => typeof p.run.cost === 'number')) bestSoFar(costEl, points, s, 'cost', yTitle);
+    queue.add(gridEl, () => objectiveVsWeights(gridEl, domains, atFid, best, yTitle, { logx: state.logx, columns: columnsFor(gridEl.clientWidth || 1200), rowHeight: narrow ? 170 : 200 }));
+    queue.add(mapEl, renderMap);
+    queue.add(runsEl, () => bestSoFar(runsEl, points, s, 'runs', yTitle));
+    if (points.some((p) => typeof p.run.cost === 'number')) queue.add(costEl, () => bestSoFar(costEl, points, s, 'cost', yTitle));
     else {
       fill(costEl, h('p', { class: 'empty' }, 'No run has a cost yet. Send ', h('code', {}, 'cost'),
         ' with each run (e.g. GPU hours or FLOPs) to see the best objective against what was spent.'));
@@ -129,7 +133,9 @@ export function mount(root, ctx) {
         + `(${(100 * (pca.explained[0] + pca.explained[1])).toFixed(0)}% of the variance), coloured by the objective (the best end brightest). `
         + 'Pending proposals, the best run and the recommendation are marked: where runs have been, and where the next batch goes.';
     }
-    const pts = atFid.map((p) => ({ ...place(p.run.weights, `${runLabel(p.run)}: ${top(p.run.weights)}`), value: p.value }));
+    // Above MANY_POINTS the map bins the runs and shows no per-run label: skip building them.
+    const label = (p) => (atFid.length > MANY_POINTS ? '' : `${runLabel(p.run)}: ${top(p.run.weights)}`);
+    const pts = atFid.map((p) => ({ ...place(p.run.weights, label(p)), value: p.value }));
     const marks = [
       { name: `pending / running (${open.length})`, symbol: 'diamond-open', color: '#111827', size: 11, lineWidth: 2, line: '#111827',
         points: open.map((r) => place(r.weights, `${runLabel(r)}${r.proposal_id ? ` · proposal #${r.proposal_id}` : ''}: ${top(r.weights)}`)) },
@@ -137,13 +143,14 @@ export function mount(root, ctx) {
       { name: rec ? `recommendation (${rec.mixer})` : 'recommendation', symbol: 'x', color: ACCENT, size: 16,
         points: rec ? [place(rec.weights, `predicted ${num(rec.predicted, 5)}: ${top(rec.weights)}`)] : [] },
     ];
-    mixtureMap(mapEl, pts, marks, axes, { ternary, minimize: s > 0, valueTitle: yTitle });
+    return mixtureMap(mapEl, pts, marks, axes, { ternary, minimize: s > 0, valueTitle: yTitle });
   }
 
   const onChange = debounce(render, 800);
   store.addEventListener('change', onChange);
   render();
   return () => {
+    queue.cancel();
     onChange.cancel();
     store.removeEventListener('change', onChange);
   };
