@@ -9,6 +9,7 @@ import { rememberComparison, winner } from '../defaults.js';
 import { card, clear, duration, fill, h, num } from '../dom.js';
 import { offlineOrNote } from '../mixerpicker.js';
 import { mixerScores, predictedVsActual, seriesColor } from '../plots.js';
+import { getList, setState, bindInput } from '../urlstate.js';
 import { runLabel } from '../widgets.js';
 
 const SEED = 0;
@@ -35,6 +36,11 @@ export async function mount(root, ctx) {
     };
   });
   const folds = h('input', { type: 'number', id: 'cmp-folds', min: 2, max: 20, step: 1, value: 5, class: 'narrow' });
+  // The checked mixers and the folds live in the URL (?mixers=a,b&folds=5).
+  const urlMixers = getList('mixers');
+  if (urlMixers.length) for (const b of boxes) b.box.checked = urlMixers.includes(b.name);
+  for (const b of boxes) b.box.addEventListener('change', () => setState({ mixers: boxes.filter((x) => x.box.checked).map((x) => x.name) }));
+  bindInput(folds, 'folds');
   const go = h('button', { class: 'primary', id: 'btn-evaluate' }, 'Cross-validate');
   const errorBox = h('div');
   const progress = h('div', { id: 'cmp-progress' });

@@ -5,6 +5,7 @@ import { bestRun, domainNames, objectiveLabel, objectiveValue, prior } from '../
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
 import { ACCENT, BEST, mixtureBars, seriesColor } from '../plots.js';
 import { transferOf } from '../defaults.js';
+import { bindInput } from '../urlstate.js';
 import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases, transferBadge } from '../widgets.js';
 
 export async function mount(root, ctx) {
@@ -18,6 +19,10 @@ export async function mount(root, ctx) {
   const fid = fidelityChooser(project, store.list(), 'opt');
   const seed = h('input', { type: 'number', id: 'opt-seed', min: 0, step: 1, placeholder: 'random', class: 'narrow' });
   const n = h('input', { type: 'number', id: 'opt-n', min: 1, max: 1000, step: 1, value: 4, class: 'narrow' });
+  // The mixer, fidelity and batch size live in the URL (?mixer=&fidelity=&n=).
+  bindInput(picker.head.querySelector('#opt-mixer'), 'mixer');
+  bindInput(fid.el.querySelector('#opt-fidelity'), 'fidelity');
+  bindInput(n, 'n');
   const recBtn = h('button', { class: 'primary', id: 'btn-recommend' }, 'Recommend a mixture');
   const propBtn = h('button', { id: 'btn-propose' }, 'Propose');
   const errorBox = h('div', { id: 'opt-error' });

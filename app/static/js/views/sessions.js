@@ -4,6 +4,7 @@ import { card, clear, dateTime, fill, h, problemBox, statusPill } from '../dom.j
 import { domainNames } from '../model.js';
 import { sessionLosses, sessionWeights } from '../plots.js';
 import { sessionStretches } from '../sessiondata.js';
+import { bindInput } from '../urlstate.js';
 import { domainLegend, kvTable, mixtureBar } from '../widgets.js';
 
 const POLL_MS = 5000;
@@ -60,6 +61,9 @@ export async function mount(root, ctx, arg) {
   const redraw = () => { if (lastSession) drawCharts(lastSession); };
   probeBox.addEventListener('change', () => { opts.hideProbes = probeBox.checked; redraw(); });
   smoothRange.addEventListener('input', () => { opts.alpha = Number(smoothRange.value); smoothOut.textContent = smoothRange.value; redraw(); });
+  // The selected session is the route's argument (#/p/<project>/sessions/<id>); the view options live in the query.
+  bindInput(probeBox, 'hideprobes');
+  bindInput(smoothRange, 'smooth');
 
   function drawCharts(s) {
     const { stretches, reports, probes } = sessionStretches(s.history);
