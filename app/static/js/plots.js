@@ -54,17 +54,17 @@ function axis(title, extra = {}) {
 }
 
 /**
- * The one plotly config of every figure: no plotly logo, no cloud export ("Share chart", "Edit in Chart Studio"
- * would upload the data), no lasso/select tools; figures follow their container's width. The toolbar (modebar)
- * sits in a strip above the figure (css/app.css: .plot), so it never covers a legend or a subplot title.
+ * The one plotly config of every figure: no plotly logo, no cloud export (plotly.js's "Share chart…" button would
+ * upload the figure's data to plotly.js's default `plotlyServerURL`, cloud.plotly.com: both are switched off), no lasso/select
+ * tools; figures follow their container's width. The toolbar (modebar) sits in a strip above the figure
+ * (css/app.css: .plot), so it never covers a legend or a subplot title.
  */
 export const CONFIG = Object.freeze({
   displaylogo: false,
   responsive: true,
   showSendToCloud: false,
-  showEditInChartStudio: false,
-  showLink: false,
-  modeBarButtonsToRemove: ['lasso2d', 'select2d', 'autoScale2d', 'sendDataToCloud', 'editInChartStudio'],
+  plotlyServerURL: '',
+  modeBarButtonsToRemove: ['lasso2d', 'select2d', 'autoScale2d', 'sendChartToCloud', 'sendDataToCloud'],
   toImageButtonOptions: { format: 'png', scale: 2 },
 });
 
