@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 from bench.service.dashboard_scale import LONGTASK_SCRIPT, make_project, measure_analysis
 from tests import test_dashboard as base
 from tests.browser import wait_until
-from tests.test_dashboard import DEMO, Watched, in_browser
+from tests.test_dashboard import DEMO, in_browser
 
 browser = base.browser
 catalog = base.catalog
@@ -33,6 +33,7 @@ BIG = "scale10k"
 TABS = ("runs", "analysis", "compare", "optimize", "whatif", "sessions")
 
 # Bounding boxes in page coordinates: [left, top, right, bottom].
+FIRST_TWO = "els => els.slice(0, 2).map(e => e.dataset.run)"
 BOXES = "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })"
 
 
@@ -102,9 +103,7 @@ def test_analysis_is_interactive_at_ten_thousand_runs(demo_url: str, big: str, p
 
 
 @in_browser
-def test_charts_follow_a_resize_without_collapsing(
-    demo_url: str, catalog: list[dict[str, Any]], page_at: Any
-) -> None:
+def test_charts_follow_a_resize_without_collapsing(demo_url: str, catalog: list[dict[str, Any]], page_at: Any) -> None:
     if "regmix" not in {m["name"] for m in catalog}:
         pytest.skip("needs the regmix mixer")
     page = page_at(1440)
@@ -116,8 +115,11 @@ def test_charts_follow_a_resize_without_collapsing(
     before = page.locator("#plot-recommendation").bounding_box()
     assert before is not None and before["height"] > 300
     page.set_viewport_size({"width": 1000, "height": 900})
-    wait_until(page, "document.querySelector('#plot-recommendation .main-svg').getBoundingClientRect().width < "
-               f"{before['width'] - 100}")
+    wait_until(
+        page,
+        "document.querySelector('#plot-recommendation .main-svg').getBoundingClientRect().width < "
+        f"{before['width'] - 100}",
+    )
     page.wait_for_timeout(400)
     after = page.locator("#plot-recommendation").bounding_box()
     svg = page.locator("#plot-recommendation .main-svg").first.bounding_box()
@@ -187,7 +189,8 @@ def test_plot_toolbar_has_no_cloud_button_and_covers_no_legend(
         assert context["showSendToCloud"] is False
         assert not context.get("plotlyServerURL"), context.get("plotlyServerURL")
         bar_box = page.locator(f"{sel} .modebar").evaluate_all(BOXES)[0]
-        covered = page.locator(f"{sel} g.legend, {sel} .annotation-text, {sel} .gtitle, {sel} .colorbar").evaluate_all(BOXES)
+        titled = f"{sel} g.legend, {sel} .annotation-text, {sel} .gtitle, {sel} .colorbar"
+        covered = page.locator(titled).evaluate_all(BOXES)
         for box in covered:
             assert not overlap(bar_box, box), f"{sel}: the toolbar {bar_box} covers {box}"
             checked += 1
@@ -210,7 +213,7 @@ def test_view_state_round_trips_through_reload_and_a_copied_url(
     page.locator('#runs-table th[data-sort="objective"]').click()
     page.locator("#page-next").click()
     expect(page.locator("#runs-range")).to_contain_text("51\u2013100")
-    first_two = page.locator("#runs-table tbody tr[data-run]").evaluate_all("els => els.slice(0, 2).map(e => e.dataset.run)")
+    first_two = page.locator("#runs-table tbody tr[data-run]").evaluate_all(FIRST_TWO)
     for rid in first_two:
         page.locator(f'#runs-table tr[data-run="{rid}"] input.run-select').check()
     expect(page.locator("#compare-runs")).to_have_text("Compare selected (2)")
@@ -223,7 +226,7 @@ def test_view_state_round_trips_through_reload_and_a_copied_url(
         expect(p.locator("#filter-status")).to_have_value("completed")
         expect(p.locator('#runs-table th[data-sort="objective"]')).to_have_class(re.compile("sorted"))
         expect(p.locator("#runs-range")).to_contain_text("51\u2013100")
-        rows = p.locator("#runs-table tbody tr[data-run]").evaluate_all("els => els.slice(0, 2).map(e => e.dataset.run)")
+        rows = p.locator("#runs-table tbody tr[data-run]").evaluate_all(FIRST_TWO)
         assert rows == first_two
         for rid in first_two:
             expect(p.locator(f'#runs-table tr[data-run="{rid}"] input.run-select')).to_be_checked()

@@ -46,9 +46,7 @@ new PerformanceObserver((list) => {
 """
 
 # Whether every Analysis chart is drawn (a plotly figure or the view's empty note in its place).
-DRAWN = "[" + ",".join(
-    f"!!document.querySelector('{sel} .main-svg, {sel} .empty')" for sel in PLOTS
-) + "]"
+DRAWN = "[" + ",".join(f"!!document.querySelector('{sel} .main-svg, {sel} .empty')" for sel in PLOTS) + "]"
 
 
 def make_project(http: httpx.Client, name: str, n: int, seed: int = 0) -> None:
@@ -67,19 +65,22 @@ def make_project(http: httpx.Client, name: str, n: int, seed: int = 0) -> None:
     for i, w in enumerate(weights):
         large = i % 10 == 9
         loss = float(3.4 - 0.3 * large + (w[:4] ** 2).sum() - 0.2 * w[5] + 0.02 * rng.normal())
-        runs.append({
-            "external_id": f"r{i:05d}",
-            "weights": dict(zip(domains, w.tolist(), strict=True)),
-            "fidelity": LARGE if large else SMALL,
-            "metrics": {"loss": loss, "acc": 1 - loss / 10},
-            "cost": 10.0 if large else 1.0,
-        })
+        runs.append(
+            {
+                "external_id": f"r{i:05d}",
+                "weights": dict(zip(domains, w.tolist(), strict=True)),
+                "fidelity": LARGE if large else SMALL,
+                "metrics": {"loss": loss, "acc": 1 - loss / 10},
+                "cost": 10.0 if large else 1.0,
+            }
+        )
     for start in range(0, n, 5_000):
-        http.post(f"/api/v1/projects/{name}/runs", json={"runs": runs[start:start + 5_000]}).raise_for_status()
+        http.post(f"/api/v1/projects/{name}/runs", json={"runs": runs[start : start + 5_000]}).raise_for_status()
 
 
 def serve_static_from(page: Any, commit: str) -> None:
     """Answer the page's requests for the dashboard's own files with their content at ``commit``."""
+
     def handler(route: Any) -> None:
         rel = route.request.url.split("/static/", 1)[1].split("?")[0]
         shown = subprocess.run(
@@ -94,8 +95,9 @@ def serve_static_from(page: Any, commit: str) -> None:
     page.route(lambda url: "/static/" in url and "/static/vendor/" not in url, handler)
 
 
-def measure_analysis(page: Any, base_url: str, project: str, quiet_ms: float = 1_000.0,
-                     timeout_s: float = 180.0) -> dict[str, float]:
+def measure_analysis(
+    page: Any, base_url: str, project: str, quiet_ms: float = 1_000.0, timeout_s: float = 180.0
+) -> dict[str, float]:
     """Open ``project``'s Runs tab (every run read), click Analysis and time it (see the module docstring)."""
     page.goto(f"{base_url}/#/p/{project}/runs")
     _poll(page, "document.querySelector('#live')?.textContent.includes('live')", timeout_s)
@@ -137,9 +139,12 @@ def run(sizes: tuple[int, ...] = SIZES, repeats: int = 2, before: bool = True) -
 
     variants = ["before", "after"] if before else ["after"]
     rows: list[dict[str, Any]] = []
-    with progress() as bar, tempfile.TemporaryDirectory() as tmp, running_server(
-        Path(tmp), env={"MIXOPT_AUTH": "off"}
-    ) as url, sync_playwright() as pw:
+    with (
+        progress() as bar,
+        tempfile.TemporaryDirectory() as tmp,
+        running_server(Path(tmp), env={"MIXOPT_AUTH": "off"}) as url,
+        sync_playwright() as pw,
+    ):
         task = bar.add_task("dashboard at scale", total=len(sizes) * (1 + len(variants) * repeats))
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         with httpx.Client(base_url=url, timeout=600) as http:
@@ -164,16 +169,19 @@ def run(sizes: tuple[int, ...] = SIZES, repeats: int = 2, before: bool = True) -
     for n in sizes:
         for variant in variants:
             mine = [r for r in rows if r["runs"] == n and r["variant"] == variant]
-            summary.append({
-                "runs": n, "variant": variant,
-                "interactive_ms": float(np.median([r["interactive_ms"] for r in mine])),
-                "first_panel_ms": float(np.median([r["first_panel_ms"] for r in mine])),
-                "longest_task_ms": float(np.median([r["longest_task_ms"] for r in mine])),
-            })
+            summary.append(
+                {
+                    "runs": n,
+                    "variant": variant,
+                    "interactive_ms": float(np.median([r["interactive_ms"] for r in mine])),
+                    "first_panel_ms": float(np.median([r["first_panel_ms"] for r in mine])),
+                    "longest_task_ms": float(np.median([r["longest_task_ms"] for r in mine])),
+                }
+            )
     payload = {
         "benchmark": "dashboard_scale",
         "setup": f"{N_DOMAINS} domains, 90% of runs at {SMALL}, 10% at {LARGE}; Chromium headless, 1440x900; "
-                 f"median of {repeats}; 'before' = app/static at {BEFORE}",
+        f"median of {repeats}; 'before' = app/static at {BEFORE}",
         "goal_interactive_ms": GOAL_MS,
         "rows": rows,
         "summary": summary,
@@ -214,15 +222,18 @@ def table(p: dict[str, Any]) -> list[dict[str, Any]]:
         if s["variant"] != "after":
             continue
         base = next((b for b in p["summary"] if b["runs"] == s["runs"] and b["variant"] == "before"), None)
-        rows.append({
-            "benchmark": f"Analysis tab, {s['runs']:,} runs x {N_DOMAINS} domains (Chromium)",
-            "value": f"interactive {s['interactive_ms'] / 1000:.2f} s, longest task {s['longest_task_ms']:.0f} ms",
-            "baseline": f"before: {base['interactive_ms'] / 1000:.1f} s, longest {base['longest_task_ms']:.0f} ms"
-            if base else "",
-            "ratio": f"{base['interactive_ms'] / s['interactive_ms']:.1f}" if base else "",
-            "target": "interactive < 2 s" if s["runs"] == max(x["runs"] for x in p["summary"]) else "",
-            "ok": s["interactive_ms"] < GOAL_MS if s["runs"] == max(x["runs"] for x in p["summary"]) else None,
-        })
+        rows.append(
+            {
+                "benchmark": f"Analysis tab, {s['runs']:,} runs x {N_DOMAINS} domains (Chromium)",
+                "value": f"interactive {s['interactive_ms'] / 1000:.2f} s, longest task {s['longest_task_ms']:.0f} ms",
+                "baseline": f"before: {base['interactive_ms'] / 1000:.1f} s, longest {base['longest_task_ms']:.0f} ms"
+                if base
+                else "",
+                "ratio": f"{base['interactive_ms'] / s['interactive_ms']:.1f}" if base else "",
+                "target": "interactive < 2 s" if s["runs"] == max(x["runs"] for x in p["summary"]) else "",
+                "ok": s["interactive_ms"] < GOAL_MS if s["runs"] == max(x["runs"] for x in p["summary"]) else None,
+            }
+        )
     return rows
 
 

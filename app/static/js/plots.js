@@ -192,15 +192,26 @@ export function purge(root) {
 
 /** Mean of y in `bins` quantile bins of x: a trend line that reads through the scatter. */
 function binnedTrend(xs, ys, bins = 10) {
-  const idx = xs.map((_, i) => i).sort((a, b) => xs[a] - xs[b]);
-  const size = Math.max(Math.floor(idx.length / bins), 1);
+  // Typed arrays and a plain loop: this runs once per domain panel, 39 x 10,000 points at scale.
+  const n = xs.length;
+  const xv = Float64Array.from(xs);
+  const idx = new Uint32Array(n);
+  for (let i = 0; i < n; i += 1) idx[i] = i;
+  idx.sort((a, b) => xv[a] - xv[b] || a - b);
+  const size = Math.max(Math.floor(n / bins), 1);
   const tx = [];
   const ty = [];
-  for (let start = 0; start < idx.length; start += size) {
-    const chunk = idx.slice(start, start + size);
-    if (chunk.length < size / 2) break;
-    tx.push(chunk.reduce((s, i) => s + xs[i], 0) / chunk.length);
-    ty.push(chunk.reduce((s, i) => s + ys[i], 0) / chunk.length);
+  for (let start = 0; start < n; start += size) {
+    const end = Math.min(start + size, n);
+    if (end - start < size / 2) break;
+    let sx = 0;
+    let sy = 0;
+    for (let k = start; k < end; k += 1) {
+      sx += xv[idx[k]];
+      sy += ys[idx[k]];
+    }
+    tx.push(sx / (end - start));
+    ty.push(sy / (end - start));
   }
   return { x: tx, y: ty };
 }
