@@ -22,6 +22,7 @@ from bench.service.dashboard_scale import LONGTASK_SCRIPT, make_project, measure
 from tests import test_dashboard as base
 from tests.browser import wait_until
 from tests.test_dashboard import DEMO, in_browser
+from tests.test_dashboard_research import doc_shot
 
 browser = base.browser
 catalog = base.catalog
@@ -93,10 +94,19 @@ def test_analysis_is_interactive_at_ten_thousand_runs(demo_url: str, big: str, p
     assert grid["type"] == "heatmap" and sum(c for row in grid["text"] for c in row) == counted
     runs_trace = page.evaluate("document.querySelector('#plot-best-runs').data[0]")
     assert len(runs_trace["x"]) <= 2_100 and runs_trace["name"].startswith("runs (1 in")
-    # The page still answers: the fidelity switch redraws the grid for the 1,000 runs at 300M.
+    page.locator("#plot-weights").scroll_into_view_if_needed()
+    doc_shot(page, "analysis-10k-density", "#weights-card")
+    page.locator("#map-card").scroll_into_view_if_needed()
+    doc_shot(page, "analysis-10k-map", "#map-card")
+    # The page still answers: the fidelity switch redraws the grid for the 1,000 runs at 300M (binned too:
+    # 39 panels x 1,000 markers would take seconds).
     page.select_option("#analysis-fidelity", index=1)
-    wait_until(page, "document.querySelector('#plot-weights').data[0].type === 'scatter'")
-    assert len(page.evaluate("document.querySelector('#plot-weights').data[0].x")) == 1_000
+    assert "fidelity=params%3D300000000" in page.url
+    wait_until(
+        page,
+        "document.querySelector('#plot-weights').data[0].z.flat().reduce((a, b) => a + (b || 0), 0) === 1000",
+    )
+    assert page.evaluate("document.querySelector('#plot-weights').data[0].type") == "heatmap"
 
 
 # -- 2. resizes -------------------------------------------------------------------------------------
@@ -155,6 +165,7 @@ def test_no_view_is_wider_than_a_phone(demo_url: str, catalog: list[dict[str, An
     page.click("#compare-runs")
     page.wait_for_selector("#plot-compare-weights svg.main-svg")
     assert_fits("run comparison")
+    doc_shot(page, "narrow-run-compare", "#run-compare")
     # The mixer comparison with its results.
     if "regmix" in {m["name"] for m in catalog}:
         page.goto(demo_url + f"/#/p/{DEMO}/compare?mixers=regmix&folds=2")
@@ -204,7 +215,7 @@ def test_plot_toolbar_has_no_cloud_button_and_covers_no_legend(
 
 @in_browser
 def test_view_state_round_trips_through_reload_and_a_copied_url(
-    demo_url: str, catalog: list[dict[str, Any]], page_at: Any
+    demo_url: str, http: httpx.Client, catalog: list[dict[str, Any]], page_at: Any
 ) -> None:
     page = page_at(1440)
     page.goto(demo_url + f"/#/p/{DEMO}/runs")
@@ -269,3 +280,17 @@ def test_view_state_round_trips_through_reload_and_a_copied_url(
         page.wait_for_selector("#opt-mixer")
         expect(page.locator("#opt-mixer")).to_have_value("mixing_law")
         expect(page.locator("#opt-n")).to_have_value("7")
+        # What-if: the mixture explored, in domain order, from a copied link and after moving a weight.
+        n_domains = len(http.get(f"/api/v1/projects/{DEMO}").json()["domains"])
+        mixture = ",".join(["0.5"] + ["1"] * (n_domains - 1))  # normalised on open: 0.5 / (0.5 + n - 1)
+        page.goto(demo_url + f"/#/p/{DEMO}/whatif?mixer=regmix&w={mixture}")
+        page.wait_for_selector(".weight-box")
+        first = 0.5 / (0.5 + n_domains - 1)
+        assert float(page.locator(".weight-box").first.input_value()) == pytest.approx(first, abs=1e-3)
+        page.locator(".weight-box").first.fill("0.3")
+        page.locator(".weight-box").first.dispatch_event("change")
+        wait_until(page, "location.hash.includes('w=0.3')")
+        page.reload()
+        page.wait_for_selector(".weight-box")
+        assert float(page.locator(".weight-box").first.input_value()) == pytest.approx(0.3, abs=1e-3)
+        expect(page.locator("#wi-mixer")).to_have_value("regmix")

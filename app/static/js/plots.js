@@ -75,6 +75,14 @@ export const CONFIG = Object.freeze({
  */
 export const MANY_POINTS = 2000;
 
+/** The weight grid bins its panels above this many markers in all (runs x domains): 39 x 900 SVG markers take seconds. */
+export const MANY_MARKERS = 10000;
+
+/** Whether objectiveVsWeights draws `n` runs over `d` domains as densities. */
+export function binnedGrid(n, d) {
+  return n * d > MANY_MARKERS;
+}
+
 // Figures keep their container's width when it changes without a window resize (a grid column reflows, a
 // panel opens): one ResizeObserver for every drawn figure, coalesced to one resize per figure and frame.
 const resizing = new Set();
@@ -281,8 +289,8 @@ function densityTrace(d, raw, ys, yEdges, logx, zero, suffix, first) {
 /**
  * Objective against each domain's weight, one small panel per domain, shared y axis.
  * `points`: [{run, value}]; `best`: the best point or null. With `logx`, runs where the domain's weight is 0
- * are drawn in a separate "0" bucket left of the log axis (with their own mean), not dropped. Above MANY_POINTS
- * points each panel shows the runs' density (a heatmap of counts in weight x objective bins) instead of one
+ * are drawn in a separate "0" bucket left of the log axis (with their own mean), not dropped. Above MANY_MARKERS
+ * markers in all (binnedGrid) each panel shows the runs' density (a heatmap of counts in weight x objective bins) instead of one
  * marker per run: 39 panels of 10,000 SVG markers froze the page for tens of seconds.
  */
 export function objectiveVsWeights(el, domains, points, best, yTitle, { columns = 4, logx = false, rowHeight = 200 } = {}) {
@@ -299,7 +307,7 @@ export function objectiveVsWeights(el, domains, points, best, yTitle, { columns 
     shapes: [],
   });
   const label = (r) => r.external_id || `#${r.id}`;
-  const dense = points.length > MANY_POINTS;
+  const dense = binnedGrid(points.length, domains.length);
   const allYs = points.map((p) => p.value);
   const yEdges = dense ? edges(Math.min(...allYs), Math.max(...allYs), 24) : null;
   domains.forEach((d, i) => {

@@ -5,7 +5,7 @@ import { busy, card, debounce, fidelityKey, fidelityLabel, fill, h, num, problem
 import { axisWords, pca2 } from '../mixmap.js';
 import { domainNames, OPEN, objectiveLabel, scored, sign } from '../model.js';
 import { domainLabel } from '../palette.js';
-import { ACCENT, BEST, bestSoFar, drawQueue, MANY_POINTS, mixtureMap, objectiveVsWeights } from '../plots.js';
+import { ACCENT, BEST, bestSoFar, binnedGrid, drawQueue, MANY_POINTS, mixtureMap, objectiveVsWeights } from '../plots.js';
 import { getState, setState } from '../urlstate.js';
 import { runLabel } from '../widgets.js';
 
@@ -90,7 +90,7 @@ export function mount(root, ctx) {
     const zeros = state.logx ? domains.filter((d) => atFid.some((p) => !(p.run.weights[d] > 0))).length : 0;
     gridNote.textContent = `${atFid.length} completed runs at ${fidelityLabel(atFid[0].run.fidelity)}; the line is the mean objective in ten weight bins, the star the best run.`
       + (zeros ? ` On the log axis, runs without a domain sit in its “0” bucket at the left, with their mean as a dash (${zeros} domains have such runs).` : '')
-      + (atFid.length > MANY_POINTS ? ' Too many runs to draw one by one: the shading counts the runs in each weight × objective cell (hover for the count).' : '');
+      + (binnedGrid(atFid.length, domains.length) ? ' Too many runs to draw one by one: the shading counts the runs in each weight × objective cell (hover for the count).' : '');
     const narrow = gridEl.clientWidth < 560;
     queue.add(gridEl, () => objectiveVsWeights(gridEl, domains, atFid, best, yTitle, { logx: state.logx, columns: columnsFor(gridEl.clientWidth || 1200), rowHeight: narrow ? 170 : 200 }));
     queue.add(mapEl, renderMap);
@@ -134,8 +134,8 @@ export function mount(root, ctx) {
         + `(${(100 * (pca.explained[0] + pca.explained[1])).toFixed(0)}% of the variance), coloured by the objective (the best end brightest). `
         + 'Pending proposals, the best run and the recommendation are marked: where runs have been, and where the next batch goes.';
     }
-    // Above MANY_POINTS the map bins the runs and shows no per-run label: skip building them.
-    const label = (p) => (atFid.length > MANY_POINTS ? '' : `${runLabel(p.run)}: ${top(p.run.weights)}`);
+    // Above MANY_POINTS the (PCA) map bins the runs and shows no per-run label: skip building them.
+    const label = (p) => (!ternary && atFid.length > MANY_POINTS ? '' : `${runLabel(p.run)}: ${top(p.run.weights)}`);
     const pts = atFid.map((p) => ({ ...place(p.run.weights, label(p)), value: p.value }));
     if (!ternary && atFid.length > MANY_POINTS) mapNote.textContent += ` With ${atFid.length} runs, each cell of the map is coloured by the mean objective of the runs in it (hover for how many).`;
     const marks = [
