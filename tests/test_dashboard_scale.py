@@ -22,7 +22,7 @@ from bench.service.dashboard_scale import LONGTASK_SCRIPT, make_project, measure
 from tests import test_dashboard as base
 from tests.browser import wait_until
 from tests.test_dashboard import DEMO, in_browser
-from tests.test_dashboard_research import doc_shot
+from tests.test_dashboard_research import _aioli_session, doc_shot
 
 browser = base.browser
 catalog = base.catalog
@@ -294,3 +294,33 @@ def test_view_state_round_trips_through_reload_and_a_copied_url(
         page.wait_for_selector(".weight-box")
         assert float(page.locator(".weight-box").first.input_value()) == pytest.approx(0.3, abs=1e-3)
         expect(page.locator("#wi-mixer")).to_have_value("regmix")
+
+
+@in_browser
+def test_session_view_options_stay_in_the_url(
+    demo_url: str, http: httpx.Client, catalog: list[dict[str, Any]], page_at: Any
+) -> None:
+    if "aioli" not in {m["name"] for m in catalog}:
+        pytest.skip("needs the aioli mixer")
+    domains = ["web", "code", "books"]
+    body = {"name": "online-url", "domains": [{"name": d} for d in domains], "objective": {"metric": "loss"}}
+    assert http.post("/api/v1/projects", json=body).status_code == 201
+    first, _ = _aioli_session(http, "online-url", domains)
+    second, _ = _aioli_session(http, "online-url", domains)
+    page = page_at(1440)
+    page.goto(demo_url + f"/#/p/online-url/sessions/{first}?hideprobes=0&smooth=0.5")
+    page.wait_for_selector("#plot-session-losses svg.main-svg")
+    expect(page.locator("#session-hide-probes")).not_to_be_checked()
+    expect(page.locator("#session-smooth")).to_have_value("0.5")
+    page.locator("#session-hide-probes").check()
+    assert "hideprobes=1" in page.url
+    page.reload()
+    page.wait_for_selector("#plot-session-losses svg.main-svg")
+    expect(page.locator("#session-hide-probes")).to_be_checked()
+    expect(page.locator("#session-smooth")).to_have_value("0.5")
+    # Opening the other session keeps the options; the session itself is the route's argument.
+    page.locator(f'#sessions-table tr[data-session="{second}"]').click()
+    wait_until(page, f"location.hash.includes('/sessions/{second}?')")
+    assert "smooth=0.5" in page.url and "hideprobes=1" in page.url
+    page.wait_for_selector("#plot-session-losses svg.main-svg")
+    expect(page.locator("#session-smooth")).to_have_value("0.5")

@@ -4,7 +4,7 @@ import { card, clear, dateTime, fill, h, problemBox, statusPill } from '../dom.j
 import { domainNames } from '../model.js';
 import { sessionLosses, sessionWeights } from '../plots.js';
 import { sessionStretches } from '../sessiondata.js';
-import { bindInput } from '../urlstate.js';
+import { bindInput, viewState } from '../urlstate.js';
 import { domainLegend, kvTable, mixtureBar } from '../widgets.js';
 
 const POLL_MS = 5000;
@@ -35,7 +35,11 @@ export async function mount(root, ctx, arg) {
       h('thead', {}, h('tr', {}, ['ID', 'Mixer', 'Status', 'Step', 'Current weights', 'Started', 'Updated'].map((c) => h('th', {}, c)))),
       h('tbody', {}, sessions.slice().reverse().map((s) => h('tr', {
         class: `clickable ${s.id === selected ? 'selected' : ''}`, dataset: { session: s.id },
-        onclick: () => { location.hash = `#/p/${enc}/sessions/${s.id}`; },
+        onclick: () => {
+          // The view options (the query) stay when another session is opened.
+          const query = viewState().toString();
+          location.hash = `#/p/${enc}/sessions/${s.id}${query ? `?${query}` : ''}`;
+        },
       },
       h('td', { class: 'num' }, s.id), h('td', {}, s.mixer), h('td', {}, statusPill(s.status)),
       h('td', { class: 'num' }, `${s.step} / ${s.total_steps}`), h('td', { class: 'mixcell' }, mixtureBar(s.weights, domains)),
