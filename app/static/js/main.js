@@ -4,7 +4,7 @@ import { api, download, token } from './api.js';
 import { rememberProject } from './defaults.js';
 import { card, clear, duration, fidelityLabel, fill, h, problemBox, toast } from './dom.js';
 import { objectiveLabel } from './model.js';
-import { purge } from './plots.js';
+import { ensurePlotly, purge } from './plots.js';
 import { RunStore } from './runstore.js';
 import { routePath } from './urlstate.js';
 import * as analysis from './views/analysis.js';
@@ -111,6 +111,8 @@ async function showProject(name, tabId, arg) {
       if (current.ctx?.store !== store) return;
       store.start(5000);
       setLive(store);
+      // Load plotly.js while the user reads the runs table, so the first chart of another tab draws at once.
+      setTimeout(() => ensurePlotly().catch(() => {}), 500);
     }, (err) => {
       store.error = err;
       if (current.ctx?.store === store) setLive(store);

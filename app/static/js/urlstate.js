@@ -39,3 +39,24 @@ export function getList(key) {
   const value = getState(key);
   return value ? value.split(',').filter(Boolean) : [];
 }
+
+/**
+ * Keeps a form control in the URL under `key`: its value is read from the URL now (a select only takes a value
+ * one of its options has; a 'change' event then lets dependent controls follow) and written back on every change.
+ * Checkboxes are stored as 1 / 0. Returns the element.
+ */
+export function bindInput(el, key) {
+  const saved = getState(key);
+  if (saved !== null) {
+    const ok = el.tagName === 'SELECT' ? [...el.options].some((o) => o.value === saved) : true;
+    if (ok) {
+      if (el.type === 'checkbox') el.checked = saved === '1';
+      else el.value = saved;
+      el.dispatchEvent(new Event(el.type === 'range' ? 'input' : 'change'));
+    }
+  }
+  const write = () => setState({ [key]: el.type === 'checkbox' ? (el.checked ? 1 : 0) : el.value });
+  el.addEventListener('change', write);
+  if (el.tagName === 'INPUT' && el.type !== 'checkbox') el.addEventListener('input', write);
+  return el;
+}

@@ -6,7 +6,8 @@ import { busy, card, debounce, fidelityKey, fidelityLabel, fill, h, num, problem
 import { axisWords, pca2 } from '../mixmap.js';
 import { domainNames, OPEN, objectiveLabel, scored, sign } from '../model.js';
 import { domainLabel } from '../palette.js';
-import { ACCENT, BEST, bestSoFar, mixtureMap, objectiveVsWeights } from '../plots.js';
+import { ACCENT, BEST, bestSoFar, binnedGrid, drawQueue, MANY_POINTS, mixtureMap, objectiveVsWeights } from '../plots.js';
+import { getState, setState } from '../urlstate.js';
 import { runLabel } from '../widgets.js';
 import { mount as mountInsight } from './insight.js';
 
@@ -14,10 +15,13 @@ export function mount(root, ctx) {
   const { project, store } = ctx;
   const domains = domainNames(project);
   const yTitle = objectiveLabel(project).split('/').pop();
-  const state = { fidelity: null, logx: false };
+  // The fidelity shown and the log weight axis live in the URL (?fidelity=params=30000000&logx=1).
+  const state = { fidelity: getState('fidelity'), logx: getState('logx') === '1' };
+  // Charts are drawn one per task, the visible ones first: the page stays responsive at 10,000 runs.
+  const queue = drawQueue();
 
-  const fidSel = h('select', { id: 'analysis-fidelity', onchange: () => { state.fidelity = fidSel.value; render(); } });
-  const logBox = h('input', { type: 'checkbox', id: 'analysis-logx', onchange: () => { state.logx = logBox.checked; render(); } });
+  const fidSel = h('select', { id: 'analysis-fidelity', onchange: () => { state.fidelity = fidSel.value; setState({ fidelity: state.fidelity }); render(); } });
+  const logBox = h('input', { type: 'checkbox', id: 'analysis-logx', checked: state.logx, onchange: () => { state.logx = logBox.checked; setState({ logx: state.logx ? 1 : null }); render(); } });
   const gridEl = h('div', { class: 'plot', id: 'plot-weights' });
   const mapEl = h('div', { class: 'plot', id: 'plot-map' });
   const mapNote = h('p', { class: 'muted small', id: 'map-note' });
@@ -50,7 +54,7 @@ export function mount(root, ctx) {
       const rec = await api.recommend(project.name, body);
       rec.requested_fidelity = fidelity;
       ctx.shared.recommendation = rec;
-      renderMap();
+      queue.add(mapEl, renderMap);
     } catch (err) {
       fill(mapError, problemBox(err));
     }
@@ -87,13 +91,14 @@ export function mount(root, ctx) {
     }
     const zeros = state.logx ? domains.filter((d) => atFid.some((p) => !(p.run.weights[d] > 0))).length : 0;
     gridNote.textContent = `${atFid.length} completed runs at ${fidelityLabel(atFid[0].run.fidelity)}; the line is the mean objective in ten weight bins, the star the best run.`
-      + (zeros ? ` On the log axis, runs without a domain sit in its “0” bucket at the left, with their mean as a dash (${zeros} domains have such runs).` : '');
+      + (zeros ? ` On the log axis, runs without a domain sit in its “0” bucket at the left, with their mean as a dash (${zeros} domains have such runs).` : '')
+      + (binnedGrid(atFid.length, domains.length) ? ' Too many runs to draw one by one: the shading counts the runs in each weight × objective cell (hover for the count).' : '');
     const narrow = gridEl.clientWidth < 560;
-    objectiveVsWeights(gridEl, domains, atFid, best, yTitle, { logx: state.logx, columns: columnsFor(gridEl.clientWidth || 1200), rowHeight: narrow ? 170 : 200 });
-    renderMap();
+    queue.add(gridEl, () => objectiveVsWeights(gridEl, domains, atFid, best, yTitle, { logx: state.logx, columns: columnsFor(gridEl.clientWidth || 1200), rowHeight: narrow ? 170 : 200 }));
+    queue.add(mapEl, renderMap);
     const perFidelity = { label: fidelityLabel, key: fidelityKey };
-    bestSoFar(runsEl, points, s, 'runs', yTitle, perFidelity);
-    if (points.some((p) => typeof p.run.cost === 'number')) bestSoFar(costEl, points, s, 'cost', yTitle, perFidelity);
+    queue.add(runsEl, () => bestSoFar(runsEl, points, s, 'runs', yTitle, perFidelity));
+    if (points.some((p) => typeof p.run.cost === 'number')) queue.add(costEl, () => bestSoFar(costEl, points, s, 'cost', yTitle, perFidelity));
     else {
       fill(costEl, h('p', { class: 'empty' }, 'No run has a cost yet. Send ', h('code', {}, 'cost'),
         ' with each run (e.g. GPU hours or FLOPs) to see the best objective against what was spent.'));
@@ -132,7 +137,10 @@ export function mount(root, ctx) {
         + `(${(100 * (pca.explained[0] + pca.explained[1])).toFixed(0)}% of the variance), coloured by the objective (the best end brightest). `
         + 'Pending proposals, the best run and the recommendation are marked: where runs have been, and where the next batch goes.';
     }
-    const pts = atFid.map((p) => ({ ...place(p.run.weights, `${runLabel(p.run)}: ${top(p.run.weights)}`), value: p.value }));
+    // Above MANY_POINTS the (PCA) map bins the runs and shows no per-run label: skip building them.
+    const label = (p) => (!ternary && atFid.length > MANY_POINTS ? '' : `${runLabel(p.run)}: ${top(p.run.weights)}`);
+    const pts = atFid.map((p) => ({ ...place(p.run.weights, label(p)), value: p.value }));
+    if (!ternary && atFid.length > MANY_POINTS) mapNote.textContent += ` With ${atFid.length} runs, each cell of the map is coloured by the mean objective of the runs in it (hover for how many).`;
     const marks = [
       { name: `pending / running (${open.length})`, symbol: 'diamond-open', color: '#111827', size: 11, lineWidth: 2, line: '#111827',
         points: open.map((r) => place(r.weights, `${runLabel(r)}${r.proposal_id ? ` · proposal #${r.proposal_id}` : ''}: ${top(r.weights)}`)) },
@@ -140,7 +148,7 @@ export function mount(root, ctx) {
       { name: rec ? `recommendation (${rec.mixer})` : 'recommendation', symbol: 'x', color: ACCENT, size: 16,
         points: rec ? [place(rec.weights, `predicted ${num(rec.predicted, 5)}: ${top(rec.weights)}`)] : [] },
     ];
-    mixtureMap(mapEl, pts, marks, axes, { ternary, minimize: s > 0, valueTitle: yTitle });
+    return mixtureMap(mapEl, pts, marks, axes, { ternary, minimize: s > 0, valueTitle: yTitle });
   }
 
   const onChange = debounce(render, 800);
@@ -150,6 +158,7 @@ export function mount(root, ctx) {
   const insight = mountInsight(root.appendChild(h('div', { id: 'insight' })), ctx);
   return () => {
     insight.then((stop) => stop?.(), () => {});
+    queue.cancel();
     onChange.cancel();
     store.removeEventListener('change', onChange);
   };

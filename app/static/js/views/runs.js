@@ -5,7 +5,7 @@ import { fileSummary, importFile, lineLabel } from '../fileimport.js';
 import { bestRun, domainNames, OPEN, objectiveLabel, objectiveValue, sign } from '../model.js';
 import { domainColor, domainLabel } from '../palette.js';
 import { mixtureBars, seriesColor, trajectories } from '../plots.js';
-import { getState, setState } from '../urlstate.js';
+import { getList, getState, setState } from '../urlstate.js';
 import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases } from '../widgets.js';
 
 const STATUSES = ['pending', 'running', 'completed', 'failed', 'abandoned'];
@@ -15,6 +15,8 @@ export function mount(root, ctx) {
   const { project, store } = ctx;
   const domains = domainNames(project);
   const state = { sort: 'id', dir: -1, status: '', fidelity: '', search: '', page: 0, size: 50, open: null, fresh: new Set(), selected: new Set() };
+  // Filters, sort, page and the selected runs live in the URL (a reload or a shared link opens the same table).
+  readState(state);
   const colKey = `mixopt.columns.${project.name}`;
   const extra = new Set(readColumns(colKey));
 
@@ -38,10 +40,10 @@ export function mount(root, ctx) {
 
   // -- filters ---------------------------------------------------------------------------------
   const statusSel = h('select', { id: 'filter-status', onchange: () => { state.status = statusSel.value; state.page = 0; renderTable(); } },
-    h('option', { value: '' }, 'all statuses'), STATUSES.map((s) => h('option', { value: s }, s)));
+    h('option', { value: '' }, 'all statuses'), STATUSES.map((s) => h('option', { value: s, selected: s === state.status }, s)));
   const fidSel = h('select', { id: 'filter-fidelity', onchange: () => { state.fidelity = fidSel.value; state.page = 0; renderTable(); } });
   const search = h('input', {
-    type: 'search', id: 'filter-search', placeholder: 'id or external id…',
+    type: 'search', id: 'filter-search', placeholder: 'id or external id…', value: state.search,
     oninput: () => { state.search = search.value.trim().toLowerCase(); state.page = 0; renderTable(); },
   });
   const sizeSel = h('select', { id: 'page-size', onchange: () => { state.size = Number(sizeSel.value); state.page = 0; renderTable(); } },
@@ -51,7 +53,7 @@ export function mount(root, ctx) {
   function refreshFidelities() {
     const seen = new Map();
     for (const r of store.runs.values()) seen.set(fidelityKey(r.fidelity), r.fidelity);
-    const keep = fidSel.value;
+    const keep = state.fidelity;
     fill(fidSel, h('option', { value: '' }, 'all fidelities'),
       [...seen].sort().map(([k, f]) => h('option', { value: k, selected: k === keep }, fidelityLabel(f))));
     refreshCampaigns();
@@ -193,8 +195,10 @@ export function mount(root, ctx) {
   function renderTable() {
     const rows = filtered();
     const pages = Math.max(Math.ceil(rows.length / state.size), 1);
-    state.page = Math.min(state.page, pages - 1);
-    const start = state.page * state.size;
+    // While runs still stream in, a page from the URL may not exist yet: show the last one, keep asking for it.
+    if (store.loaded) state.page = Math.min(state.page, pages - 1);
+    const page = Math.min(state.page, pages - 1);
+    const start = page * state.size;
     const shown = rows.slice(start, start + state.size);
     const columns = allColumns();
     const pageIds = shown.map((r) => r.id);
@@ -249,14 +253,15 @@ export function mount(root, ctx) {
     compareBtn.textContent = `Compare selected (${state.selected.size})`;
     clearBtn.hidden = !state.selected.size;
     fill(table, tableEl);
+    writeState(state);
     const go = (p) => () => { state.page = p; renderTable(); };
     fill(pager,
       h('span', { class: 'muted', id: 'runs-range' }, rows.length ? `${start + 1}–${start + shown.length} of ${rows.length}` : '0 runs'),
-      h('button', { class: 'small', disabled: state.page === 0, onclick: go(0) }, '«'),
-      h('button', { class: 'small', id: 'page-prev', disabled: state.page === 0, onclick: go(state.page - 1) }, '‹ Prev'),
-      h('span', {}, `page ${state.page + 1} / ${pages}`),
-      h('button', { class: 'small', id: 'page-next', disabled: state.page >= pages - 1, onclick: go(state.page + 1) }, 'Next ›'),
-      h('button', { class: 'small', disabled: state.page >= pages - 1, onclick: go(pages - 1) }, '»'));
+      h('button', { class: 'small', disabled: page === 0, onclick: go(0) }, '«'),
+      h('button', { class: 'small', id: 'page-prev', disabled: page === 0, onclick: go(page - 1) }, '‹ Prev'),
+      h('span', {}, `page ${page + 1} / ${pages}`),
+      h('button', { class: 'small', id: 'page-next', disabled: page >= pages - 1, onclick: go(page + 1) }, 'Next ›'),
+      h('button', { class: 'small', disabled: page >= pages - 1, onclick: go(pages - 1) }, '»'));
   }
 
   function runDetail(r) {
@@ -361,6 +366,35 @@ export function mount(root, ctx) {
     clearInterval(ticker);
     clearTimeout(loadingRender);
   };
+}
+
+/** The table's state from the URL's query (see writeState for the keys). */
+function readState(state) {
+  state.status = STATUSES.includes(getState('status')) ? getState('status') : '';
+  state.fidelity = getState('fidelity', '');
+  state.search = getState('q', '').toLowerCase();
+  const size = Number(getState('size'));
+  if (PAGE_SIZES.includes(size)) state.size = size;
+  state.page = Math.max(0, (Number.parseInt(getState('page'), 10) || 1) - 1);
+  const sort = getState('sort');
+  if (sort) {
+    state.sort = sort;
+    state.dir = getState('dir') === 'asc' ? 1 : -1;
+  }
+  for (const id of getList('sel')) if (/^\d+$/.test(id)) state.selected.add(Number(id));
+  const open = Number.parseInt(getState('run'), 10);
+  if (open) state.open = open;
+}
+
+/** status, fidelity, q (search), sort + dir (asc | desc), page (from 1), size, sel (run ids), run (the open row). */
+function writeState(state) {
+  const byDefault = state.sort === 'id' && state.dir === -1;
+  setState({
+    status: state.status, fidelity: state.fidelity, q: state.search,
+    sort: byDefault ? null : state.sort, dir: byDefault ? null : (state.dir > 0 ? 'asc' : 'desc'),
+    page: state.page > 0 ? state.page + 1 : null, size: state.size === 50 ? null : state.size,
+    sel: [...state.selected].sort((a, b) => a - b), run: state.open,
+  });
 }
 
 function readColumns(key) {

@@ -4,6 +4,7 @@ import { card, clear, dateTime, fill, h, problemBox, statusPill } from '../dom.j
 import { domainNames } from '../model.js';
 import { sessionLosses, sessionWeights } from '../plots.js';
 import { sessionStretches } from '../sessiondata.js';
+import { bindInput, viewState } from '../urlstate.js';
 import { domainLegend, kvTable, mixtureBar } from '../widgets.js';
 
 const POLL_MS = 5000;
@@ -34,7 +35,11 @@ export async function mount(root, ctx, arg) {
       h('thead', {}, h('tr', {}, ['ID', 'Mixer', 'Status', 'Step', 'Current weights', 'Started', 'Updated'].map((c) => h('th', {}, c)))),
       h('tbody', {}, sessions.slice().reverse().map((s) => h('tr', {
         class: `clickable ${s.id === selected ? 'selected' : ''}`, dataset: { session: s.id },
-        onclick: () => { location.hash = `#/p/${enc}/sessions/${s.id}`; },
+        onclick: () => {
+          // The view options (the query) stay when another session is opened.
+          const query = viewState().toString();
+          location.hash = `#/p/${enc}/sessions/${s.id}${query ? `?${query}` : ''}`;
+        },
       },
       h('td', { class: 'num' }, s.id), h('td', {}, s.mixer), h('td', {}, statusPill(s.status)),
       h('td', { class: 'num' }, `${s.step} / ${s.total_steps}`), h('td', { class: 'mixcell' }, mixtureBar(s.weights, domains)),
@@ -60,6 +65,9 @@ export async function mount(root, ctx, arg) {
   const redraw = () => { if (lastSession) drawCharts(lastSession); };
   probeBox.addEventListener('change', () => { opts.hideProbes = probeBox.checked; redraw(); });
   smoothRange.addEventListener('input', () => { opts.alpha = Number(smoothRange.value); smoothOut.textContent = smoothRange.value; redraw(); });
+  // The selected session is the route's argument (#/p/<project>/sessions/<id>); the view options live in the query.
+  bindInput(probeBox, 'hideprobes');
+  bindInput(smoothRange, 'smooth');
 
   function drawCharts(s) {
     const { stretches, reports, probes } = sessionStretches(s.history);

@@ -6,6 +6,7 @@ import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
 import { domainColor, domainLabel } from '../palette.js';
 import { setWeight, uniform } from '../simplex.js';
 import { transferOf } from '../defaults.js';
+import { bindInput, getList, setState } from '../urlstate.js';
 import { runLabel, transferBadge } from '../widgets.js';
 
 const STEP = 0.0005;
@@ -21,7 +22,14 @@ export async function mount(root, ctx) {
   const picker = mixerPicker(ctx, offline, 'wi', await ctx.availability().catch(() => null));
   const fid = fidelityChooser(project, store.list(), 'wi');
   const best = bestRun(project, store.list());
-  let weights = ctx.shared.whatif || (ctx.shared.recommendation ? { ...ctx.shared.recommendation.weights } : prior(project));
+  // The mixture explored lives in the URL (?w=<weights in domain order>), with the mixer and fidelity.
+  const fromUrl = getList('w').map(Number);
+  let weights = fromUrl.length === domains.length && fromUrl.every((x) => x >= 0) && fromUrl.some((x) => x > 0)
+    ? Object.fromEntries(domains.map((d, i) => [d, fromUrl[i] / fromUrl.reduce((a, b) => a + b, 0)]))
+    : ctx.shared.whatif || (ctx.shared.recommendation ? { ...ctx.shared.recommendation.weights } : prior(project));
+  bindInput(picker.head.querySelector('#wi-mixer'), 'mixer');
+  bindInput(fid.el.querySelector('#wi-fidelity'), 'fidelity');
+  const saveWeights = () => setState({ w: domains.map((d) => Number((weights[d] ?? 0).toPrecision(4))) });
   let reference = null; // prediction at the mixture the user started from
   let seq = 0;
   let controller = null;
@@ -88,6 +96,7 @@ export async function mount(root, ctx) {
   function update(d, v) {
     weights = setWeight(weights, d, v);
     ctx.shared.whatif = weights;
+    saveWeights();
     show();
     predictSoon();
   }
@@ -96,6 +105,7 @@ export async function mount(root, ctx) {
     const total = domains.reduce((s, d) => s + (w[d] ?? 0), 0) || 1;
     weights = Object.fromEntries(domains.map((d) => [d, (w[d] ?? 0) / total]));
     ctx.shared.whatif = weights;
+    saveWeights();
     reference = null;
     show();
     predict();
