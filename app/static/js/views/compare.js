@@ -12,7 +12,7 @@ import { card, clear, dateTime, duration, fidelityLabel, fill, h, num, problemBo
 import { foldSpread } from '../insightplots.js';
 import { offlineOrNote } from '../mixerpicker.js';
 import { mixerScores, predictedVsActual, seriesColor } from '../plots.js';
-import { getList, getState, setState } from '../urlstate.js';
+import { bindInput, getList, getState, setState } from '../urlstate.js';
 import { runLabel } from '../widgets.js';
 
 const HEAD_TITLES = [
@@ -52,8 +52,7 @@ export async function mount(root, ctx) {
         can ? null : h('span', { class: 'why small' }, ` — ${known.reason}`)),
     };
   });
-  const folds = h('input', { type: 'number', id: 'cmp-folds', min: 2, max: 20, step: 1, value: getState('folds', 5), class: 'narrow' });
-  folds.addEventListener('change', () => setState({ folds: folds.value }));
+  const folds = bindInput(h('input', { type: 'number', id: 'cmp-folds', min: 2, max: 20, step: 1, value: 5, class: 'narrow' }), 'folds');
   // The fidelity evaluated: only runs there are scored (a 30M run is never ranked against a 300M one).
   const fids = runFidelities(store.list());
   const wantFid = getState('fidelity');

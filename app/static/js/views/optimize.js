@@ -6,7 +6,7 @@ import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
 import { ACCENT, BEST, mixtureBars, seriesColor } from '../plots.js';
 import { runFidelities, transferOf } from '../defaults.js';
 import { weightsPanel } from '../mixtureexport.js';
-import { getState, setState } from '../urlstate.js';
+import { bindInput, getState, setState } from '../urlstate.js';
 import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases, transferBadge } from '../widgets.js';
 
 const FIDS_SEP = '|'; // fidelity keys hold commas: the URL's list of chosen fidelities is |-separated
@@ -39,8 +39,7 @@ export async function mount(root, ctx) {
   if (urlFid !== null && [...fidSelect.options].some((o) => o.value === urlFid)) fidSelect.value = urlFid;
   fidSelect.addEventListener('change', () => setState({ fidelity: fidSelect.value === 'custom' ? null : fidSelect.value }));
   const seed = h('input', { type: 'number', id: 'opt-seed', min: 0, step: 1, placeholder: 'random', class: 'narrow' });
-  const n = h('input', { type: 'number', id: 'opt-n', min: 1, max: 1000, step: 1, value: getState('n', 4), class: 'narrow' });
-  n.addEventListener('change', () => setState({ n: n.value }));
+  const n = bindInput(h('input', { type: 'number', id: 'opt-n', min: 1, max: 1000, step: 1, value: 4, class: 'narrow' }), 'n');
   // The fidelities a proposal may choose among (mfbo models the trade-off of cost and information; the other
   // mixers use the first checked).
   const offered = ladder(project, store.list());
