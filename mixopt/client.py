@@ -622,7 +622,6 @@ class Client:
             if not token or (max_results is not None and len(out) >= max_results):
                 return out
 
-
     def importance(
         self,
         project: str,

@@ -54,6 +54,7 @@ def test_project_list_summarizes_runs(client: TestClient) -> None:
         "open": 0,
         "best_value": None,
         "last_activity": None,
+        "best_by_fidelity": [],
     }
     assert client.get("/api/v1/projects/lossy").json().get("summary") is None  # the list's addition only
 
@@ -75,7 +76,9 @@ def test_project_summaries_take_one_query_for_a_page(store: Store, client: TestC
     finally:
         event.remove(store.engine, "before_cursor_execute", count)
     assert [p["summary"]["best_value"] for p in projects] == [0.0, 1.0, 2.0, 3.0]
-    assert len(statements) == 1, statements
+    assert [p["summary"]["best_by_fidelity"][0]["value"] for p in projects] == [0.0, 1.0, 2.0, 3.0]
+    # a fixed number of queries for the page (the counts, the best per fidelity), never one per project
+    assert len(statements) == 2, statements
 
 
 def test_mixer_availability_says_why_not(client: TestClient) -> None:

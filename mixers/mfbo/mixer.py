@@ -263,21 +263,8 @@ class MFBOMixer(OfflineMixer):
         fidelity: Mapping[str, float] | None = None,
         run: FoldRunner = run_in_order,
     ) -> list[FloatArray]:
-        """The GP's hyperparameters are searched once, on the first fold's runs, and reused by the other folds
-        (the marginal-likelihood search is nearly all of a fit's time; the folds share 3/4 of their runs)."""
-        if not folds:
-            return []
-        d = self.problem.d
-        first = type(self)(self.problem, self.config, self.seed).fit(folds[0][0])
-        params = first.gp.params if first.gp is not None else None
-
-        def job(train: Sequence[Observation], test: Sequence[Observation]) -> FloatArray:
-            mixer = type(self)(self.problem, self.config, self.seed)
-            mixer.gp_params = params
-            return mixer.fit(train).predict(held_out_mixtures(test, d), fidelity).mean
-
-        rest = run([partial(job, train, test) for train, test in folds[1:]])
-        return [first.predict(held_out_mixtures(folds[0][1], d), fidelity).mean, *rest]
+        """The means of :meth:`cross_val_predictions` (the GP's sd costs nothing beside its fit)."""
+        return [p.mean for p in self.cross_val_predictions(folds, fidelity, run)]
 
     def cross_val_predictions(
         self,
@@ -285,8 +272,9 @@ class MFBOMixer(OfflineMixer):
         fidelity: Mapping[str, float] | None = None,
         run: FoldRunner = run_in_order,
     ) -> list[Predictions]:
-        """As :meth:`cross_val_predict` (hyperparameters searched on the first fold, reused), with each fold's
-        predictive sd."""
+        """Held-out predictions with each fold's predictive sd. The GP's hyperparameters are searched once, on the
+        first fold's runs, and reused by the other folds (the marginal-likelihood search is nearly all of a fit's
+        time; the folds share 3/4 of their runs)."""
         if not folds:
             return []
         d = self.problem.d
