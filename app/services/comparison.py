@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from app.services.fitting import objective_of
+from app.services.fitting import cache_key, cached, objective_of
 from app.services.mixing import predict
 from mixers import MixerError
 from mixers.types import fidelity_key
@@ -78,7 +78,33 @@ def compare(
     timeout: float,
 ) -> Comparison | None:
     """The comparison of a recommendation of ``mixer`` predicting ``predicted`` at ``predicted_fidelity``; None when
-    no run completed anywhere, or the model cannot predict the run compared with."""
+    no run completed anywhere, or the model cannot predict the run compared with. Memoized like the recommendation
+    it goes with (same project data, mixer, config and seed): a cached recommendation reads no runs for it."""
+    key = cache_key(
+        "comparison", project.uid, project.data_version, mixer, config, seed, predicted_fidelity, predicted
+    )
+    # kept as a 1-tuple so that "nothing to compare with" is cached too (the cache takes None for a miss)
+    found = cached(
+        store,
+        project.id,
+        key,
+        lambda: (_compare(store, project, mixer, config, seed, predicted, predicted_fidelity, timeout),),
+        mixer,
+        count_hit=False,
+    )
+    return found[0]
+
+
+def _compare(
+    store: Store,
+    project: ProjectRecord,
+    mixer: str,
+    config: dict[str, Any] | None,
+    seed: int | None,
+    predicted: float,
+    predicted_fidelity: dict[str, float],
+    timeout: float,
+) -> Comparison | None:
     bests = best_runs(project, store.all_runs(project.id, ["completed"]))
     if not bests:
         return None

@@ -377,11 +377,15 @@ def _lru_put(key: str, value: Any) -> None:
             _lru.popitem(last=False)
 
 
-def cached(store: Store, project_id: int, key: str, compute: Callable[[], T], mixer: str) -> T:
-    """Memoize ``compute()`` under ``key``: process LRU, then the database, then compute and store."""
+def cached(
+    store: Store, project_id: int, key: str, compute: Callable[[], T], mixer: str, count_hit: bool = True
+) -> T:
+    """Memoize ``compute()`` under ``key``: process LRU, then the database, then compute and store. A hit counts in
+    ``mixopt_fit_cache_hits`` unless ``count_hit`` is off (an answer derived from a fit, not a fit)."""
     hit = _lru_get(key)
     if hit is not None:
-        telemetry.FIT_CACHE_HITS.labels(mixer).inc()
+        if count_hit:
+            telemetry.FIT_CACHE_HITS.labels(mixer).inc()
         return hit
     blob = store.cache_get(key)
     if blob is not None:
@@ -393,7 +397,8 @@ def cached(store: Store, project_id: int, key: str, compute: Callable[[], T], mi
             value = None
         if value is not None:
             _lru_put(key, value)
-            telemetry.FIT_CACHE_HITS.labels(mixer).inc()
+            if count_hit:
+                telemetry.FIT_CACHE_HITS.labels(mixer).inc()
             return value
     value = compute()
     store.cache_put(project_id, key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
