@@ -1,9 +1,10 @@
 """mixopt's Python client: :class:`Client` wraps the HTTP API, :class:`OnlineMixing` drives an online session.
 
 Only ``httpx`` is needed to use it (``numpy`` for embeddings); the server lives in the ``app`` package.
-Modules: ``client`` (the :class:`Client` and its transport), ``types`` (response models), ``errors`` (problem
-answers as exceptions), ``wire`` (request encoding), ``uploads`` (run files cut into parts for the import
-endpoint), ``online`` (the training-loop helper).
+Modules: ``client`` (the :class:`Client`: the API's calls), ``transport`` (its connection: auth, retries,
+problems), ``types`` (response models), ``errors`` (problem answers as exceptions), ``wire`` (request encoding),
+``uploads`` (run files cut into parts for the import endpoint), ``online`` (the training-loop helper),
+``campaign`` (the campaign runner and its executors).
 """
 
 from mixopt.client import (
