@@ -7,17 +7,17 @@ A prediction at one scale says nothing against a run at another: the comparison 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.services.fitting import cache_key, cached, objective_of
 from app.services.mixing import predict
 from mixers import MixerError
+from mixers.training import fidelity_size
 from mixers.types import fidelity_key
 from store.errors import DomainError
-from store.records import ProjectRecord, RunRecord
+from store.records import ProjectRecord
 from store.repository import Store
 
 
@@ -42,29 +42,6 @@ def fidelity_text(fidelity: Mapping[str, float]) -> str:
         return f"{mantissa}e{int(exp)}" if exp else text
 
     return ", ".join(f"{k}={short(v)}" for k, v in sorted(fidelity.items())) or "no fidelity"
-
-
-def fidelity_size(fidelity: Mapping[str, float]) -> float:
-    """Sum of the log values: orders fidelities from small to large (more tokens, more parameters)."""
-    return math.fsum(math.log(v) for v in fidelity.values() if v > 0)
-
-
-def best_runs(project: ProjectRecord, runs: Sequence[RunRecord]) -> dict[str, tuple[RunRecord, float, int]]:
-    """``{fidelity key: (best run, its objective value, completed runs there)}`` over the completed runs."""
-    objective = objective_of(project)
-    out: dict[str, tuple[RunRecord, float, int]] = {}
-    for r in runs:
-        value = objective.value(r.metrics) if r.status == "completed" else None
-        if value is None:
-            continue
-        key = fidelity_key(r.fidelity)
-        best = out.get(key)
-        n = 1 if best is None else best[2] + 1
-        if best is None or objective.sign * value < objective.sign * best[1]:
-            out[key] = (r, value, n)
-        else:
-            out[key] = (best[0], best[1], n)
-    return out
 
 
 def compare(
@@ -105,24 +82,25 @@ def _compare(
     predicted_fidelity: dict[str, float],
     timeout: float,
 ) -> Comparison | None:
-    bests = best_runs(project, store.all_runs(project.id, ["completed"]))
+    # the best completed run at each fidelity: the projects list's summary query, one per project
+    bests = {fidelity_key(b.fidelity): b for b in store.project_summaries([project])[project.id].best_by_fidelity}
     if not bests:
         return None
     at = fidelity_text(predicted_fidelity)
     here = bests.get(fidelity_key(predicted_fidelity))
     if here is not None:
-        run, value, n = here
         return Comparison(
             kind="observed",
             fidelity=dict(predicted_fidelity),
-            value=value,
-            run_id=run.id,
-            delta=predicted - value,
-            detail=f"the best of {n} completed runs at {at} (run #{run.id}, observed {value:.5g})",
+            value=here.value,
+            run_id=here.run_id,
+            delta=predicted - here.value,
+            detail=f"the best of {here.n_completed} completed runs at {at} (run #{here.run_id}, observed "
+            f"{here.value:.5g})",
         )
-    run, observed, _ = max(
-        bests.values(), key=lambda b: (fidelity_size(b[0].fidelity), -objective_of(project).sign * b[1])
-    )
+    sign = objective_of(project).sign
+    largest = max(bests.values(), key=lambda b: (fidelity_size(b.fidelity), -sign * b.value))
+    run, observed = store.get_run(project.id, largest.run_id), largest.value
     try:
         answer = predict(store, project.name, mixer, config, predicted_fidelity, [run.weights], seed, timeout)
     except (MixerError, DomainError):
