@@ -231,7 +231,7 @@ def test_fidelity_defaults_to_the_runs_and_numbers_say_how_they_transfer(
     page.goto(demo_url + f"/#/p/{DEMO}/optimize")
     selected = page.locator("#opt-fidelity option:checked")
     expect(selected).to_have_text("params=1.0e6, tokens=1.0e9 (512 runs)")
-    with page.expect_response(lambda r: "/recommendations" in r.url) as got:
+    with page.expect_response(lambda r: "/recommendations" in r.url and r.request.method == "POST") as got:
         page.click("#btn-recommend")
     resp = got.value.json()
     sent = got.value.request.post_data_json
@@ -244,7 +244,7 @@ def test_fidelity_defaults_to_the_runs_and_numbers_say_how_they_transfer(
     # The target (1e9 params) has no run: the number is labelled and, three orders up, warned about.
     target = page.locator("#opt-fidelity option", has_text="target")
     page.select_option("#opt-fidelity", target.get_attribute("value"))
-    with page.expect_response(lambda r: "/recommendations" in r.url) as got:
+    with page.expect_response(lambda r: "/recommendations" in r.url and r.request.method == "POST") as got:
         page.click("#btn-recommend")
     resp = got.value.json()
     assert got.value.request.post_data_json["fidelity"] == {"params": 1e9, "tokens": 2.5e10}
