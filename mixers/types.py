@@ -36,6 +36,17 @@ class DomainSpec:
 
 
 @dataclass(frozen=True)
+class FamilySpec:
+    """A family of domains: a name prefix (``dclm`` or ``dclm/web``) and the indices of its member domains in
+    ``Problem.domains``; ``min_weight``/``max_weight`` bound the family's total weight (``None``: unbounded)."""
+
+    name: str
+    members: tuple[int, ...]
+    min_weight: float | None = None
+    max_weight: float | None = None
+
+
+@dataclass(frozen=True)
 class Objective:
     """A weighted sum of metrics to minimize or maximize.
 
@@ -66,13 +77,15 @@ class Problem:
     """What a mixer optimizes: the domains with their constraints, the objective, the target scale.
 
     ``embeddings`` maps a domain name or ``"target"`` to an ``(n, dim)`` float32 array (only the OT mixer
-    reads it).
+    reads it). ``families`` lists every family the domain names imply (all prefix levels, see
+    ``mixers.families.build_families``), with the bounds the project sets on some of them.
     """
 
     domains: tuple[DomainSpec, ...]
     objective: Objective
     target_fidelity: Mapping[str, float] | None = None
     embeddings: Mapping[str, NDArray[Any]] = field(default_factory=dict)
+    families: tuple[FamilySpec, ...] = ()
 
     @property
     def d(self) -> int:
@@ -108,7 +121,16 @@ class Problem:
     def feasible(self, mixtures: FloatArray, tol: float = 1e-9) -> NDArray[np.bool_]:
         """Boolean mask ``(m,)`` of the rows of ``mixtures`` ``(m, d)`` inside the bounds."""
         lo, hi = self.bounds()
-        return np.all((mixtures >= lo - tol) & (mixtures <= hi + tol), axis=1)
+        ok = np.all((mixtures >= lo - tol) & (mixtures <= hi + tol), axis=1)
+        for fam in self.families:
+            if fam.min_weight is None and fam.max_weight is None:
+                continue
+            total = mixtures[:, list(fam.members)].sum(axis=1)
+            if fam.min_weight is not None:
+                ok &= total >= fam.min_weight - tol
+            if fam.max_weight is not None:
+                ok &= total <= fam.max_weight + tol
+        return np.asarray(ok)
 
 
 @dataclass(frozen=True)
