@@ -3,7 +3,8 @@
 import { api } from '../api.js';
 import { defaultFidelity, defaultMixer } from '../defaults.js';
 import { busy, card, debounce, fidelityKey, fidelityLabel, fill, h, num, problemBox } from '../dom.js';
-import { axisWords, pca2 } from '../mixmap.js';
+import { familyKey, familyRows, hasFamilies, topFamily } from '../families.js';
+import { axisWords, groupTotals, pca2 } from '../mixmap.js';
 import { domainNames, OPEN, objectiveLabel, scored, sign } from '../model.js';
 import { domainLabel } from '../palette.js';
 import { ACCENT, BEST, bestSoFar, binnedGrid, drawQueue, MANY_POINTS, mixtureMap, objectiveVsWeights } from '../plots.js';
@@ -27,13 +28,20 @@ export function mount(root, ctx) {
   const mapNote = h('p', { class: 'muted small', id: 'map-note' });
   const mapError = h('div');
   const recBtn = h('button', { class: 'small', id: 'map-recommend' }, 'Mark a recommendation');
+  // With three or more outermost families (a domain without one counts as one), the map can place runs by their
+  // family totals instead of their weights (?map=families).
+  const mapGroups = [...new Set(domains.map(topFamily))];
+  const mapFamilies = hasFamilies(domains) && mapGroups.length >= 3;
+  const mapSel = h('select', { id: 'map-of' }, h('option', { value: 'domains' }, 'domains'), h('option', { value: 'families' }, 'family totals'));
+  mapSel.value = getState('map') === 'families' && mapFamilies ? 'families' : 'domains';
+  mapSel.addEventListener('change', () => { setState({ map: mapSel.value === 'families' ? 'families' : null }); queue.add(mapEl, renderMap); });
   const runsEl = h('div', { class: 'plot', id: 'plot-best-runs' });
   const costEl = h('div', { class: 'plot', id: 'plot-best-cost' });
   const gridNote = h('p', { class: 'muted' });
   root.append(
     card('Objective against each domain’s weight', [gridNote, gridEl],
       [h('label', {}, 'Fidelity ', fidSel), h('label', {}, logBox, ' log weight')], { id: 'weights-card' }),
-    card('Mixture map', [mapNote, mapError, mapEl], recBtn, { id: 'map-card' }),
+    card('Mixture map', [mapNote, mapError, mapEl], [mapFamilies ? h('label', {}, 'Map of ', mapSel) : null, recBtn], { id: 'map-card' }),
     h('div', { class: 'two' },
       card('Best objective so far, by runs (one line per fidelity)', runsEl, null, { id: 'best-runs-card' }),
       card('Best objective so far, by cost spent (one line per fidelity)', costEl, null, { id: 'best-cost-card' })),
@@ -94,7 +102,9 @@ export function mount(root, ctx) {
       + (zeros ? ` On the log axis, runs without a domain sit in its “0” bucket at the left, with their mean as a dash (${zeros} domains have such runs).` : '')
       + (binnedGrid(atFid.length, domains.length) ? ' Too many runs to draw one by one: the shading counts the runs in each weight × objective cell (hover for the count).' : '');
     const narrow = gridEl.clientWidth < 560;
-    queue.add(gridEl, () => objectiveVsWeights(gridEl, domains, atFid, best, yTitle, { logx: state.logx, columns: columnsFor(gridEl.clientWidth || 1200), rowHeight: narrow ? 170 : 200 }));
+    const { panels, points: gridPoints, best: gridBest } = withFamilyTotals(atFid, best);
+    if (panels.length > domains.length) gridNote.textContent += ' Each family’s total weight (Σ) has a panel before its members.';
+    queue.add(gridEl, () => objectiveVsWeights(gridEl, panels, gridPoints, gridBest, yTitle, { logx: state.logx, columns: columnsFor(gridEl.clientWidth || 1200), rowHeight: narrow ? 170 : 200 }));
     queue.add(mapEl, renderMap);
     const perFidelity = { label: fidelityLabel, key: fidelityKey };
     queue.add(runsEl, () => bestSoFar(runsEl, points, s, 'runs', yTitle, perFidelity));
@@ -105,6 +115,23 @@ export function mount(root, ctx) {
     }
   }
 
+  /**
+   * The grid's panels: the domains, and with families each family's total (familyKey) before its members; the
+   * points' weights then carry the totals too.
+   */
+  function withFamilyTotals(points, best) {
+    if (!hasFamilies(domains)) return { panels: domains, points, best };
+    const rows = familyRows(domains);
+    const fams = rows.filter((r) => r.kind === 'family');
+    const extend = (p) => {
+      const w = { ...p.run.weights };
+      for (const f of fams) w[familyKey(f.name)] = f.members.reduce((s, d) => s + (p.run.weights[d] ?? 0), 0);
+      return { ...p, run: { ...p.run, weights: w } };
+    };
+    const out = points.map(extend);
+    return { panels: rows.map((r) => (r.kind === 'family' ? familyKey(r.name) : r.name)), points: out, best: best ? out[points.indexOf(best)] : null };
+  }
+
   function renderMap() {
     const { atFid } = atFidelity();
     if (!atFid.length) return;
@@ -112,19 +139,27 @@ export function mount(root, ctx) {
     const best = atFid.reduce((b, p) => (b === null || s * p.value < s * b.value ? p : b), null);
     const open = store.list().filter((r) => OPEN.has(r.status));
     const rec = ctx.shared.recommendation;
-    const vec = (w) => domains.map((d) => w[d] ?? 0);
-    const ternary = domains.length === 3;
-    const top = (w) => domains.map((d) => [d, w[d] ?? 0]).sort((a, b) => b[1] - a[1]).slice(0, 3)
-      .map(([d, x]) => `${domainLabel(d)} ${(100 * x).toFixed(0)}%`).join(', ');
+    // By family: each run's outermost families' totals (a domain without a family counts as one) instead of its weights.
+    const byFamily = mapFamilies && mapSel.value === 'families';
+    const units = byFamily ? mapGroups : domains;
+    const vec = byFamily ? (w) => groupTotals(w, domains, mapGroups, topFamily) : (w) => domains.map((d) => w[d] ?? 0);
+    const unitLabel = byFamily ? (g) => g : domainLabel;
+    const ternary = units.length === 3;
+    const top = (w) => vec(w).map((x, i) => [units[i], x]).sort((a, b) => b[1] - a[1]).slice(0, 3)
+      .map(([d, x]) => `${unitLabel(d)} ${(100 * x).toFixed(0)}%`).join(', ');
+    const what = byFamily ? 'family totals' : 'weights';
     let place;
     let axes;
     if (ternary) {
-      place = (w, text) => ({ a: w[domains[0]] ?? 0, b: w[domains[1]] ?? 0, c: w[domains[2]] ?? 0, text });
-      axes = { a: domainLabel(domains[0]), b: domainLabel(domains[1]), c: domainLabel(domains[2]) };
-      mapNote.textContent = 'Every run as a point of the triangle of its three weights, coloured by the objective (the best end brightest).';
+      place = (w, text) => {
+        const [a, b, c] = vec(w);
+        return { a, b, c, text };
+      };
+      axes = { a: unitLabel(units[0]), b: unitLabel(units[1]), c: unitLabel(units[2]) };
+      mapNote.textContent = `Every run as a point of the triangle of its three ${what}, coloured by the objective (the best end brightest).`;
     } else {
       const pca = pca2(atFid.map((p) => vec(p.run.weights)));
-      const labels = domains.map(domainLabel);
+      const labels = units.map(unitLabel);
       place = (w, text) => {
         const [x, y] = pca.project(vec(w));
         return { x, y, text };
@@ -133,7 +168,7 @@ export function mount(root, ctx) {
         x: `PC1 (${(100 * pca.explained[0]).toFixed(0)}%): ${axisWords(pca.axes[0], labels)}`,
         y: `PC2 (${(100 * pca.explained[1]).toFixed(0)}%): ${axisWords(pca.axes[1], labels)}`,
       };
-      mapNote.textContent = `The completed runs at ${fidelityLabel(atFid[0].run.fidelity)} projected on the two directions in which their weights vary most `
+      mapNote.textContent = `The completed runs at ${fidelityLabel(atFid[0].run.fidelity)} projected on the two directions in which their ${what} vary most `
         + `(${(100 * (pca.explained[0] + pca.explained[1])).toFixed(0)}% of the variance), coloured by the objective (the best end brightest). `
         + 'Pending proposals, the best run and the recommendation are marked: where runs have been, and where the next batch goes.';
     }

@@ -4,6 +4,8 @@ import { busy, card, clear, fidelityKey, fidelityLabel, fill, h, num, problemBox
 import { bestRun, domainNames, objectiveLabel, prior } from '../model.js';
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
 import { ACCENT, BEST, mixtureBars, seriesColor } from '../plots.js';
+import { hasFamilies } from '../families.js';
+import { mixtureStack } from '../familyplots.js';
 import { runFidelities, transferOf } from '../defaults.js';
 import { weightsPanel } from '../mixtureexport.js';
 import { bindInput, getState, setState } from '../urlstate.js';
@@ -134,6 +136,7 @@ export async function mount(root, ctx) {
     ];
     if (best) series.push({ name: `${cmp ? 'compared run' : 'best observed'} (${runLabel(best)} at ${fidelityLabel(best.fidelity)})`, weights: best.weights, color: BEST });
     const plotEl = h('div', { class: 'plot', id: 'plot-recommendation' });
+    const famEl = hasFamilies(domains) ? h('div', { class: 'plot', id: 'plot-rec-families' }) : null;
     const logBox = h('input', { type: 'checkbox', onchange: () => mixtureBars(plotEl, domains, series, { log: logBox.checked }) });
     const runFid = Object.keys(rec.predicted_fidelity || {}).length ? rec.predicted_fidelity : (rec.requested_fidelity || project.target_fidelity || {});
     const created = h('p', { class: 'small', id: 'rec-created' });
@@ -162,6 +165,8 @@ export async function mount(root, ctx) {
         cmp ? h('div', {}, h('div', { class: 'tile-label' }, cmp.kind === 'observed' ? 'predicted − best run, same fidelity' : 'predicted − predicted for that run'),
           h('div', { class: 'big muted-big', id: 'rec-delta' }, (cmp.delta > 0 ? '+' : '') + num(cmp.delta, 3))) : null),
       plotEl,
+      famEl ? h('h3', {}, 'By family') : null,
+      famEl,
       h('details', { open: true, id: 'rec-weights' }, h('summary', {}, 'Weights: copy or download'),
         weightsPanel(rec.weights, domains, `${project.name}-${rec.mixer}-weights`, 'rec')),
       h('div', { class: 'row wrap' }, createBtn),
@@ -172,6 +177,7 @@ export async function mount(root, ctx) {
           onclick: () => { ctx.shared.whatif = { ...rec.weights }; } }, 'Explore around it in What-if →')),
     ], h('label', {}, logBox, ' log scale'), { id: 'rec-card' }));
     mixtureBars(plotEl, domains, series);
+    if (famEl) mixtureStack(famEl, domains, series);
   }
 
   function renderProposal(proposal) {

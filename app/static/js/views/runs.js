@@ -1,10 +1,13 @@
 // Runs: summary tiles, open runs with their leases, the sortable / filterable runs table, import.
 import { api } from '../api.js';
 import { busy, card, clear, dateTime, fidelityKey, fidelityLabel, fill, h, num, problemBox, statusPill, toast } from '../dom.js';
+import { families, familyKey, hasFamilies } from '../families.js';
+import { foldable, groupedRows, total } from '../familytable.js';
 import { fileSummary, importFile, lineLabel } from '../fileimport.js';
 import { bestRun, domainNames, OPEN, objectiveLabel, objectiveValue, sign } from '../model.js';
-import { domainColor, domainLabel } from '../palette.js';
+import { domainColor, domainLabel, familyColor } from '../palette.js';
 import { mixtureBars, seriesColor, trajectories } from '../plots.js';
+import { mixtureStack } from '../familyplots.js';
 import { getList, getState, setState } from '../urlstate.js';
 import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases } from '../widgets.js';
 
@@ -147,6 +150,12 @@ export function mount(root, ctx) {
           cell: (r) => h('span', { class: 'wcell' }, h('i', { style: { background: domainColor(d), width: `${Math.round(40 * (r.weights[d] ?? 0))}px` } }), num(r.weights[d] ?? 0, 3)) });
       }
     }
+    for (const f of families(domains)) {
+      if (extra.has(`family:${f.name}`)) {
+        cols.push({ key: `family:${f.name}`, label: familyKey(f.name), title: `total weight of the family ${f.name}`, value: (r) => total(r.weights, f.members), cls: 'num',
+          cell: (r) => h('span', { class: 'wcell' }, h('i', { style: { background: familyColor(f.name), width: `${Math.round(40 * total(r.weights, f.members))}px` } }), num(total(r.weights, f.members), 3)) });
+      }
+    }
     return cols;
   }
 
@@ -165,7 +174,9 @@ export function mount(root, ctx) {
     const summary = h('summary', {}, `Columns (${extra.size} added)`);
     fill(chooser, summary, h('div', { class: 'chooser-body' },
       h('div', {}, h('h3', {}, 'Metrics'), h('div', { class: 'chooser-list' }, metricNames().map((m) => box(`metric:${m}`, m.split('/').pop(), m)))),
-      h('div', {}, h('h3', {}, 'Weights'), h('div', { class: 'chooser-list' }, domains.map((d) => box(`weight:${d}`, domainLabel(d), d))))));
+      h('div', {}, h('h3', {}, 'Weights'), h('div', { class: 'chooser-list' }, domains.map((d) => box(`weight:${d}`, domainLabel(d), d)))),
+      hasFamilies(domains) ? h('div', {}, h('h3', {}, 'Family totals'), h('div', { class: 'chooser-list' },
+        families(domains).map((f) => box(`family:${f.name}`, f.name, `total weight of ${f.members.join(', ')}`)))) : null));
     chooser.open = wasOpen;
   }
 
@@ -265,10 +276,16 @@ export function mount(root, ctx) {
   }
 
   function runDetail(r) {
-    const weights = domains.map((d) => [d, r.weights[d] ?? 0]).sort((a, b) => b[1] - a[1]);
+    // Heaviest first; with families, each family's total above its members (families by their heaviest member).
+    const byWeight = [...domains].sort((a, b) => (r.weights[b] ?? 0) - (r.weights[a] ?? 0));
+    const colored = hasFamilies(domains);
+    const cells = (w, color) => [h('td', { class: 'num', dataset: { value: w } }, num(w, 4)),
+      h('td', { class: 'barcell' }, h('span', { style: { width: `${100 * w}%`, background: colored ? color : null } }))];
+    const rows = colored ? groupedRows(byWeight, (d) => cells(r.weights[d] ?? 0, domainColor(d)),
+      (members) => cells(total(r.weights, members), '#475569'), { nameCell: 'th' })
+      : byWeight.map((d) => h('tr', {}, h('th', {}, d), cells(r.weights[d] ?? 0)));
     return h('div', { class: 'run-detail' },
-      h('div', {}, h('h3', {}, 'Weights'), h('table', { class: 'kv bars' }, weights.map(([d, w]) => h('tr', {},
-        h('th', {}, d), h('td', { class: 'num' }, num(w, 4)), h('td', { class: 'barcell' }, h('span', { style: { width: `${100 * w}%` } })))))),
+      h('div', {}, h('h3', {}, 'Weights'), h('table', { class: 'kv bars' }, foldable(h('tbody', {}, rows)))),
       h('div', {}, h('h3', {}, 'Metrics'), Object.keys(r.metrics).length ? kvTable(r.metrics) : h('p', { class: 'muted' }, 'none yet')),
       h('div', {}, h('h3', {}, 'Run'), kvTable({
         id: r.id, external_id: r.external_id, status: r.status, fidelity: fidelityLabel(r.fidelity), cost: r.cost,
@@ -296,6 +313,7 @@ export function mount(root, ctx) {
     const color = new Map(runs.map((r, i) => [r.id, seriesColor(i)]));
     const weightsEl = h('div', { class: 'plot', id: 'plot-compare-weights' });
     const trajEl = h('div', { class: 'plot', id: 'plot-compare-trajectories' });
+    const famEl = hasFamilies(domains) ? h('div', { class: 'plot', id: 'plot-compare-families' }) : null;
     const s = sign(project);
     const metrics = ['__objective__', ...new Set(runs.flatMap((r) => Object.keys(r.metrics || {})))];
     const value = (r, m) => (m === '__objective__' ? objectiveValue(project, r.metrics) : r.metrics?.[m] ?? null);
@@ -319,7 +337,7 @@ export function mount(root, ctx) {
     trajSel.addEventListener('change', drawTraj);
     fill(compareBox, card(`Comparing ${runs.length} runs`, [
       h('div', { class: 'two' },
-        h('div', {}, h('h3', {}, 'Weights side by side'), weightsEl),
+        h('div', {}, h('h3', {}, 'Weights side by side'), weightsEl, famEl ? [h('h3', {}, 'By family'), famEl] : null),
         h('div', {}, h('h3', {}, 'Metrics'), h('div', { class: 'table-wrap' }, metricTable))),
       h('h3', {}, 'Trajectories'),
       withTraj.length
@@ -327,6 +345,7 @@ export function mount(root, ctx) {
         : h('p', { class: 'muted', id: 'compare-no-trajectory' }, 'None of these runs has a trajectory. Send ', h('code', {}, 'trajectory: [{step, <metric>: value}]'), ' with a run to compare curves.'),
     ], h('button', { class: 'small', onclick: () => clear(compareBox) }, 'Close'), { id: 'run-compare' }));
     mixtureBars(weightsEl, domains, runs.map((r) => ({ name: runLabel(r), weights: r.weights, color: color.get(r.id) })));
+    if (famEl) mixtureStack(famEl, domains, runs.map((r) => ({ name: runLabel(r), weights: r.weights })));
     if (withTraj.length && trajMetrics.length) drawTraj();
     compareBox.scrollIntoView({ block: 'start', behavior: 'smooth' });
   }

@@ -3,7 +3,7 @@ import { api } from '../api.js';
 import { card, clear, debounce, fill, h, num, problemBox } from '../dom.js';
 import { bestRun, domainNames, objectiveLabel, objectiveValue, prior, sign } from '../model.js';
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
-import { domainColor, domainLabel } from '../palette.js';
+import { domainColor, domainGroup, domainLabel, familyColor } from '../palette.js';
 import { setWeight, uniform } from '../simplex.js';
 import { transferOf } from '../defaults.js';
 import { bindInput, getList, setState } from '../urlstate.js';
@@ -42,7 +42,16 @@ export async function mount(root, ctx) {
   const sliders = h('div', { class: 'sliders', id: 'whatif-sliders' });
   const rows = new Map();
 
+  // With families: a heading with each outermost family's total before its members (kept current by show()).
+  const familyTotalsEl = new Map();
   for (const d of domains) {
+    const g = domainGroup(d);
+    if (g !== null && !familyTotalsEl.has(g)) {
+      const out = h('span', { class: 'family-total' });
+      familyTotalsEl.set(g, out);
+      sliders.append(h('div', { class: 'slider-family', dataset: { family: g } },
+        h('span', { class: 'swatch', style: { background: familyColor(g) } }), g, out));
+    }
     const range = h('input', { type: 'range', min: 0, max: 1, step: STEP, 'aria-label': `${d} weight`, dataset: { domain: d } });
     const box = h('input', { type: 'number', min: 0, max: 1, step: 0.001, class: 'weight-box', 'aria-label': `${d} weight value` });
     range.addEventListener('input', () => update(d, Number(range.value)));
@@ -83,6 +92,7 @@ export async function mount(root, ctx) {
       null, { id: 'whatif-card' }))));
 
   function show() {
+    for (const [g, out] of familyTotalsEl) out.textContent = `${(100 * domains.filter((d) => domainGroup(d) === g).reduce((t, d) => t + (weights[d] ?? 0), 0)).toFixed(1)}%`;
     for (const d of domains) {
       const r = rows.get(d);
       const w = weights[d] ?? 0;
