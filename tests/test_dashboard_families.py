@@ -171,6 +171,7 @@ def test_legend_run_detail_and_compare_are_grouped_by_family(
     expect(detail.locator('tr[data-domain="code/js"]')).to_be_visible()
     detail.locator('tr[data-family="dclm"] button.fold').click()
     expect(detail.locator('tr[data-in~="dclm"]:visible')).to_have_count(4)
+    doc_shot(page, "families-run-detail", ".run-detail")
     # Two runs compared: the stacked bars by family carry plotly legend groups titled by family.
     boxes = page.locator("#runs-table tbody tr input.run-select")
     boxes.nth(1).check()
@@ -211,3 +212,24 @@ def test_recommendation_weights_have_family_totals(
     assert [t.get("legendgroup") for t in plot_data(page, "#plot-rec-families")] == ["dclm"] * 3 + ["code"] * 2 + [None]
     doc_shot(page, "families-recommendation", "#rec-card")
     watched.assert_clean()
+
+
+@in_browser
+def test_family_views_fit_a_narrow_screen(demo_url: str, http: httpx.Client, browser: Any) -> None:
+    _nested_project(http, "narrowfam")
+    first = http.get("/api/v1/projects/narrowfam/runs").json()["runs"][0]["id"]
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        for view, ready in ((f"runs?run={first}", ".run-detail tr.family-row"), ("analysis", "#plot-weights svg.main-svg"),
+                            ("whatif", ".slider-family"), ("optimize", "#btn-recommend")):
+            page.goto(demo_url + f"/#/p/narrowfam/{view}")
+            page.wait_for_selector(ready)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{view}: the page is {width} px wide"
+    finally:
+        context.close()
+    assert not errors, errors

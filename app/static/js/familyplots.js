@@ -26,7 +26,7 @@ export function mixtureStack(el, domains, series) {
     barmode: 'stack', bargap: 0.3,
     height: 110 + 34 * series.length + 18 * legendRows,
     margin: { l: 10, r: 16, t: 12, b: 30 },
-    xaxis: axis('weight', { range: [0, 1] }),
+    xaxis: axis('', { range: [0, 1], tickformat: '.0%' }),
     yaxis: axis('', { automargin: true, tickfont: { size: 11 }, autorange: 'reversed' }),
     showlegend: true,
     legend: { orientation: 'h', x: 0, y: -0.12, yanchor: 'top', traceorder: 'grouped', groupclick: 'togglegroup', font: { size: 11 } },
