@@ -7,7 +7,7 @@ import { domainColor, domainLabel, familyColor } from './palette.js';
 /**
  * Table rows for `names` (display order; with families, grouped in order of first appearance, so names sorted by
  * weight give families by their heaviest member). `cells(d)` gives a domain's cells after the name cell,
- * `familyCells(members)` a family row's (its subtotals); `swatch` puts the domain's colour before its name.
+ * `familyCells(members, family)` a family row's (its subtotals); `swatch` puts the domain's colour before its name.
  * Rows carry data-domain or data-family; members carry data-in (their families, space-separated).
  */
 export function groupedRows(names, cells, familyCells, { swatch = false, nameCell = 'td' } = {}) {
@@ -24,7 +24,7 @@ export function groupedRows(names, cells, familyCells, { swatch = false, nameCel
       rows.push(h('tr', { class: 'family-row', dataset: { family: r.name, ...attrs } },
         h(nameCell, { style: indent, title: `${r.name}: ${r.members.length} domains` }, toggle,
           h('span', { class: 'swatch', style: { background: familyColor(r.name) } }), ` ${r.name}`),
-        familyCells(r.members)));
+        familyCells(r.members, r.name)));
       inside.push(r.name);
     } else {
       rows.push(h('tr', { class: 'member-row', dataset: { domain: r.name, ...attrs } }, h(nameCell, { style: indent, title: r.name }, name(r.name)), cells(r.name)));

@@ -5,6 +5,9 @@ import { domainColor, domainGroup, domainLabel, familyColor } from './palette.js
 
 /** A mixture as one stacked bar (colours follow the project's domain order). */
 export function mixtureBar(weights, domains) {
+  // A run from an earlier domain set may weigh domains the project no longer has: they follow, in grey.
+  const gone = Object.keys(weights).filter((d) => weights[d] > 0 && !domains.includes(d));
+  if (gone.length) domains = [...domains, ...gone];
   const top = domains.map((d) => [d, weights[d] ?? 0]).sort((a, b) => b[1] - a[1]);
   const title = top.filter((x) => x[1] >= 0.005).slice(0, 8).map(([d, w]) => `${domainLabel(d)} ${pct(w)}`).join('\n');
   return h('div', { class: 'mixbar', title },

@@ -4,6 +4,7 @@ import { busy, card, clear, fidelityKey, fidelityLabel, fill, h, num, problemBox
 import { bestRun, domainNames, objectiveLabel, prior } from '../model.js';
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
 import { ACCENT, BEST, mixtureBars, seriesColor } from '../plots.js';
+import { mappingNote } from '../domainversions.js';
 import { hasFamilies } from '../families.js';
 import { mixtureStack } from '../familyplots.js';
 import { runFidelities, transferOf } from '../defaults.js';
@@ -164,6 +165,7 @@ export async function mount(root, ctx) {
           h('div', { class: 'tile-sub' }, cmp.detail)) : null,
         cmp ? h('div', {}, h('div', { class: 'tile-label' }, cmp.kind === 'observed' ? 'predicted − best run, same fidelity' : 'predicted − predicted for that run'),
           h('div', { class: 'big muted-big', id: 'rec-delta' }, (cmp.delta > 0 ? '+' : '') + num(cmp.delta, 3))) : null),
+      mappingNote(rec.diagnostics, 'rec-domain-mapping'),
       plotEl,
       famEl ? h('h3', {}, 'By family') : null,
       famEl,
@@ -189,6 +191,7 @@ export async function mount(root, ctx) {
     const byId = new Map(perRun.filter((e) => e && e.run_id !== undefined).map((e) => [e.run_id, e]));
     const about = (r, i) => byId.get(r.id) || (byId.size ? null : perRun[i]) || {};
     fill(propBox, card(`Proposal #${proposal.id} · ${proposal.mixer}`, [
+      mappingNote(proposal.diagnostics, 'prop-domain-mapping'),
       h('p', { class: 'muted' }, `${proposal.runs.length} new pending run${proposal.runs.length === 1 ? '' : 's'}`,
         proposal.seed !== null ? ` (seed ${proposal.seed})` : '', '. They also appear under ',
         h('a', { href: `#/p/${encodeURIComponent(project.name)}/runs` }, 'Runs'), ' with their leases.'),

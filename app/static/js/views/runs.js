@@ -17,6 +17,7 @@ const PAGE_SIZES = [25, 50, 100, 250];
 export function mount(root, ctx) {
   const { project, store } = ctx;
   const domains = domainNames(project);
+  const versioned = (project.domain_version ?? 1) > 1;
   const state = { sort: 'id', dir: -1, status: '', fidelity: '', search: '', page: 0, size: 50, open: null, fresh: new Set(), selected: new Set() };
   // Filters, sort, page and the selected runs live in the URL (a reload or a shared link opens the same table).
   readState(state);
@@ -126,11 +127,13 @@ export function mount(root, ctx) {
     { key: 'external_id', label: 'External id', value: (r) => r.external_id || '' },
     { key: 'status', label: 'Status', value: (r) => r.status },
     { key: 'fidelity', label: 'Fidelity', value: (r) => fidelityKey(r.fidelity) },
+    // Once the domain set has changed, the version each run was trained on (older ones are marked).
+    versioned ? { key: 'domain_version', label: 'Domains', title: 'the version of the domain set the run was trained on', value: (r) => r.domain_version ?? 1, cls: 'num' } : null,
     { key: 'objective', label: `Objective ${project.objective.direction === 'maximize' ? '↑' : '↓'}`, title: objectiveLabel(project), value: (r) => objectiveValue(project, r.metrics), cls: 'num' },
     { key: 'cost', label: 'Cost', value: (r) => r.cost, cls: 'num' },
     { key: 'mixture', label: 'Mixture', value: null },
     { key: 'created_at', label: 'Created', value: (r) => r.created_at || '' },
-  ];
+  ].filter(Boolean);
 
   function metricNames() {
     const names = new Set();
@@ -251,7 +254,9 @@ export function mount(root, ctx) {
           renderTable();
         },
       }), r.id), h('td', {}, r.external_id || ''), h('td', {}, statusPill(r.status)),
-      h('td', { class: 'nowrap' }, fidelityLabel(r.fidelity)), h('td', { class: 'num' }, v === null ? '' : num(v, 5)),
+      h('td', { class: 'nowrap' }, fidelityLabel(r.fidelity)),
+      versioned ? h('td', { class: 'num', dataset: { column: 'domain_version' } }, versionBadge(r, project)) : null,
+      h('td', { class: 'num' }, v === null ? '' : num(v, 5)),
       h('td', { class: 'num' }, num(r.cost)),
       extraColumns().map((c) => h('td', { class: c.cls, dataset: { column: c.key } }, c.cell(r))),
       h('td', { class: 'mixcell' }, mixtureBar(r.weights, domains)),
@@ -288,7 +293,7 @@ export function mount(root, ctx) {
       h('div', {}, h('h3', {}, 'Weights'), h('table', { class: 'kv bars' }, foldable(h('tbody', {}, rows)))),
       h('div', {}, h('h3', {}, 'Metrics'), Object.keys(r.metrics).length ? kvTable(r.metrics) : h('p', { class: 'muted' }, 'none yet')),
       h('div', {}, h('h3', {}, 'Run'), kvTable({
-        id: r.id, external_id: r.external_id, status: r.status, fidelity: fidelityLabel(r.fidelity), cost: r.cost,
+        id: r.id, external_id: r.external_id, status: r.status, fidelity: fidelityLabel(r.fidelity), domain_version: r.domain_version, cost: r.cost,
         proposal: r.proposal_id, tags: Object.keys(r.tags || {}).length ? r.tags : null, weights_sum: r.weights_sum,
         lease_expires_at: r.lease_expires_at, created_at: r.created_at, updated_at: r.updated_at,
       })));
