@@ -1,6 +1,7 @@
 // Runs: summary tiles, open runs with their leases, the sortable / filterable runs table, import.
 import { api } from '../api.js';
 import { busy, card, clear, dateTime, fidelityKey, fidelityLabel, fill, h, num, problemBox, statusPill, toast } from '../dom.js';
+import { versionBadge } from '../domainversions.js';
 import { families, familyKey, hasFamilies } from '../families.js';
 import { foldable, groupedRows, total } from '../familytable.js';
 import { fileSummary, importFile, lineLabel } from '../fileimport.js';
