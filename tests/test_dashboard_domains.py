@@ -102,6 +102,7 @@ def test_an_add_through_the_form_makes_version_2_and_old_runs_stay_version_1(
         "fidelity": {"tokens": 1e9}, "metrics": {"loss": 3.1}}]})
     assert new.status_code == 201, new.text
     page.goto(demo_url + "/#/p/dv-add/runs")
+    page.reload()  # the open project polls for new runs every 5 s: read them now
     expect(page.locator("#runs-table tbody tr")).to_have_count(len(ids) + 1)
     badge = page.locator('#runs-table td[data-column="domain_version"]')
     texts = badge.all_text_contents()
