@@ -32,7 +32,7 @@ def _project(http: httpx.Client, name: str, n: int = 10) -> list[int]:
     assert http.post("/api/v1/projects", json=body).status_code == 201
     runs = []
     for i in range(n):
-        web = 0.1 + 0.07 * i
+        web = 0.1 + 0.8 * i / n
         weights = {"web": web, "code": (1 - web) * 0.6, "books": (1 - web) * 0.4}
         runs.append({"external_id": f"r{i}", "weights": weights, "fidelity": {"tokens": 1e9},
                      "metrics": {"loss": 3.0 + (web - 0.4) ** 2}})
