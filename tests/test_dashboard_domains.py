@@ -60,6 +60,7 @@ def test_versions_show_a_split_in_words(demo_url: str, http: httpx.Client, watch
     expect(rows.nth(0)).to_contain_text("quality classifier")
     expect(rows.nth(0)).to_contain_text("current")
     expect(rows.nth(1)).to_contain_text("created")
+    expect(rows.nth(1).locator("td").last).to_have_text("10")  # the runs trained on version 1
     expect(page.locator("#project-domains")).to_contain_text("version 2")
     # the current set, grouped: web is now a family of two, its token total above them
     family = page.locator('#domain-set-table tr[data-family="web"]')
@@ -180,3 +181,22 @@ def test_a_recommendation_says_how_it_mapped_earlier_runs(
     expect(note).to_contain_text(f"{counts['exact']} exact, {counts['assumed']} assumed")
     expect(note).to_contain_text("divided by")
     watched.assert_clean()
+
+
+@in_browser
+def test_domains_view_fits_a_narrow_screen(demo_url: str, http: httpx.Client, browser: Any) -> None:
+    _project(http, "dv-narrow")
+    _split_web(http, "dv-narrow")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        for op in ("add", "remove", "split", "merge"):
+            page.goto(demo_url + f"/#/p/dv-narrow/domains?op={op}")
+            page.wait_for_selector("#versions-table")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"domains ({op}): the page is {width} px wide"
+    finally:
+        context.close()
+    assert not errors, errors

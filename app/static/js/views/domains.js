@@ -210,11 +210,12 @@ export async function mount(root, ctx) {
 
   function updatePreview() {
     if (!form) return;
-    try {
-      preview.textContent = `Version ${(project.domain_version ?? 1) + 1} would ${changeWords(form.read(new Map()))}.`;
-    } catch {
-      preview.textContent = '';
-    }
+    const body = form.read(new Map());
+    // Only a change with every name filled in is put in words.
+    const names = [...(body.domains || []), ...(Array.isArray(body.into) ? body.into : body.into ? [body.into] : [])].map((d) => d.name)
+      .concat(body.names || [], body.name !== undefined ? [body.name] : []);
+    const complete = names.length && names.every(Boolean) && (!body.names || body.names.length);
+    preview.textContent = complete ? `Version ${(project.domain_version ?? 1) + 1} would ${changeWords(body)}.` : '';
   }
 
   opSel.addEventListener('change', renderForm);
@@ -269,13 +270,16 @@ export async function mount(root, ctx) {
     return null;
   }
   const current = project.domain_version ?? versions.at(-1)?.version ?? 1;
+  const runsAt = new Map();
+  for (const r of ctx.store.list()) runsAt.set(r.domain_version ?? 1, (runsAt.get(r.domain_version ?? 1) ?? 0) + 1);
   fill(versionsBox, h('table', { class: 'table', id: 'versions-table' },
-    h('thead', {}, h('tr', {}, ['Version', 'Change', 'Note', 'When', 'Domains'].map((c, i) => h('th', { class: i === 0 || i === 4 ? 'num' : '' }, c)))),
+    h('thead', {}, h('tr', {}, ['Version', 'Change', 'Note', 'When', 'Domains', 'Runs'].map((c, i) => h('th', { class: i === 0 || i >= 4 ? 'num' : '' }, c)))),
     h('tbody', {}, [...versions].reverse().map((v) => h('tr', {
       class: 'clickable', dataset: { version: v.version }, onclick: () => showVersion(v.version),
     }, h('td', { class: 'num' }, `v${v.version}`, v.version === current ? h('span', { class: 'pill pill-completed' }, 'current') : null),
     h('td', { class: 'change-words' }, changeWords(v.change)), h('td', { class: 'muted' }, v.note || ''),
-    h('td', { class: 'nowrap muted' }, dateTime(v.created_at)), h('td', { class: 'num' }, v.domains.length))))));
+    h('td', { class: 'nowrap muted' }, dateTime(v.created_at)), h('td', { class: 'num' }, v.domains.length),
+    h('td', { class: 'num', title: 'runs trained on this version' }, runsAt.get(v.version) ?? 0))))));
   const wanted = Number.parseInt(getState('version'), 10);
   if (versions.some((v) => v.version === wanted)) showVersion(wanted);
   return null;
