@@ -130,6 +130,7 @@ def test_a_bad_change_shows_the_field_and_writes_nothing(demo_url: str, http: ht
     expect(error).to_be_visible()
     assert error.evaluate("e => e.previousElementSibling.classList.contains('invalid')")
     expect(page.locator("#change-error")).to_contain_text("Nothing was changed")
+    doc_shot(page, "domains-change-error", "#change-card")
     versions = http.get("/api/v1/projects/dv-bad/domains/versions").json()["items"]
     assert len(versions) == 1
     assert http.get("/api/v1/projects/dv-bad").json()["domain_version"] == 1
@@ -159,6 +160,11 @@ def test_family_bounds_are_edited_in_place(demo_url: str, http: httpx.Client, wa
     expect(page.locator('input[data-family-bound="web:min_weight"]')).to_have_value("0.2")
     family = http.get("/api/v1/projects/dv-bounds").json()["families"][0]
     assert (family["name"], family["min_weight"], family["max_weight"]) == ("web", 0.2, 0.7)
+    doc_shot(page, "domains-family-bounds", "#domain-set-card")
+    # What-if shows the family's total against its bounds
+    page.locator(".tabs a", has_text="What-if").click()
+    expect(page.locator('.slider-family[data-family="web"] .family-bounds')).to_have_text("bounds 20.0%–70.0%")
+    expect(page.locator('.slider-family[data-family="web"] .family-total')).to_contain_text("%")
     watched.assert_clean(allowed_status=(422,))
 
 
@@ -180,6 +186,10 @@ def test_a_recommendation_says_how_it_mapped_earlier_runs(
     counts = mapping["counts"]
     expect(note).to_contain_text(f"{counts['exact']} exact, {counts['assumed']} assumed")
     expect(note).to_contain_text("divided by")
+    doc_shot(page, "domains-recommendation-mapping", "#rec-card .headline")
+    page.locator(".tabs a", has_text="Runs").click()
+    expect(page.locator('#runs-table td[data-column="domain_version"]').first).to_have_text("v1")
+    doc_shot(page, "domains-runs-version", "#runs-table")
     watched.assert_clean()
 
 
