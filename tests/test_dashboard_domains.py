@@ -186,7 +186,7 @@ def test_a_recommendation_says_how_it_mapped_earlier_runs(
     counts = mapping["counts"]
     expect(note).to_contain_text(f"{counts['exact']} exact, {counts['assumed']} assumed")
     expect(note).to_contain_text("divided by")
-    doc_shot(page, "domains-recommendation-mapping", "#rec-card .headline")
+    doc_shot(page, "domains-recommendation-mapping", "#rec-card")
     page.locator(".tabs a", has_text="Runs").click()
     expect(page.locator('#runs-table td[data-column="domain_version"]').first).to_have_text("v1")
     doc_shot(page, "domains-runs-version", "#runs-table")
