@@ -164,6 +164,7 @@ def test_family_bounds_are_edited_in_place(demo_url: str, http: httpx.Client, wa
     doc_shot(page, "domains-family-bounds", "#domain-set-card")
     # What-if shows the family's total against its bounds
     page.locator(".tabs a", has_text="What-if").click()
+    page.wait_for_selector(".slider-family", timeout=60_000)  # the view asks for the mixers first
     expect(page.locator('.slider-family[data-family="web"] .family-bounds')).to_have_text("bounds 20.0%–70.0%")
     expect(page.locator('.slider-family[data-family="web"] .family-total')).to_contain_text("%")
     watched.assert_clean(allowed_status=(422,))
