@@ -27,23 +27,36 @@ DOMAINS = {"web": 4e9, "code": 2e9, "books": 1e9}
 
 
 def _project(http: httpx.Client, name: str, n: int = 10) -> list[int]:
-    body = {"name": name, "domains": [{"name": d, "tokens": t} for d, t in DOMAINS.items()],
-            "objective": {"metric": "loss"}}
+    body = {
+        "name": name,
+        "domains": [{"name": d, "tokens": t} for d, t in DOMAINS.items()],
+        "objective": {"metric": "loss"},
+    }
     assert http.post("/api/v1/projects", json=body).status_code == 201
     runs = []
     for i in range(n):
         web = 0.1 + 0.8 * i / n
         weights = {"web": web, "code": (1 - web) * 0.6, "books": (1 - web) * 0.4}
-        runs.append({"external_id": f"r{i}", "weights": weights, "fidelity": {"tokens": 1e9},
-                     "metrics": {"loss": 3.0 + (web - 0.4) ** 2}})
+        runs.append(
+            {
+                "external_id": f"r{i}",
+                "weights": weights,
+                "fidelity": {"tokens": 1e9},
+                "metrics": {"loss": 3.0 + (web - 0.4) ** 2},
+            }
+        )
     made = http.post(f"/api/v1/projects/{name}/runs", json={"runs": runs})
     assert made.status_code == 201, made.text
     return [r["id"] for r in made.json()["runs"]]
 
 
 def _split_web(http: httpx.Client, name: str) -> None:
-    change = {"op": "split", "name": "web", "into": [{"name": "web/high", "tokens": 1e9}, {"name": "web/low", "tokens": 3e9}],
-              "note": "quality classifier"}
+    change = {
+        "op": "split",
+        "name": "web",
+        "into": [{"name": "web/high", "tokens": 1e9}, {"name": "web/low", "tokens": 3e9}],
+        "note": "quality classifier",
+    }
     resp = http.patch(f"/api/v1/projects/{name}/domains", json=change)
     assert resp.status_code == 200, resp.text
 
@@ -98,9 +111,19 @@ def test_an_add_through_the_form_makes_version_2_and_old_runs_stay_version_1(
     assert [d["name"] for d in project["domains"]] == [*DOMAINS, "math/proofs"]
     assert project["domains"][-1]["tokens"] == 5e8
     # a run posted now is at version 2; the runs table marks the older ones
-    new = http.post("/api/v1/projects/dv-add/runs", json={"runs": [{
-        "external_id": "after", "weights": {"web": 0.4, "code": 0.3, "books": 0.2, "math/proofs": 0.1},
-        "fidelity": {"tokens": 1e9}, "metrics": {"loss": 3.1}}]})
+    new = http.post(
+        "/api/v1/projects/dv-add/runs",
+        json={
+            "runs": [
+                {
+                    "external_id": "after",
+                    "weights": {"web": 0.4, "code": 0.3, "books": 0.2, "math/proofs": 0.1},
+                    "fidelity": {"tokens": 1e9},
+                    "metrics": {"loss": 3.1},
+                }
+            ]
+        },
+    )
     assert new.status_code == 201, new.text
     page.goto(demo_url + "/#/p/dv-add/runs")
     page.reload()  # the open project polls for new runs every 5 s: read them now
@@ -109,7 +132,7 @@ def test_an_add_through_the_form_makes_version_2_and_old_runs_stay_version_1(
     texts = badge.all_text_contents()
     assert texts.count("v1") == len(ids) and texts.count("v2") == 1
     expect(page.locator(f'#runs-table tr[data-run="{ids[0]}"] .version-badge.old')).to_have_text("v1")
-    expect(page.locator('#runs-table tr[data-run] .version-badge:not(.old)')).to_have_text("v2")
+    expect(page.locator("#runs-table tr[data-run] .version-badge:not(.old)")).to_have_text("v2")
     watched.assert_clean()
 
 
@@ -157,7 +180,9 @@ def test_family_bounds_are_edited_in_place(demo_url: str, http: httpx.Client, wa
         page.click("#save-family-bounds")
     assert resp.value.status == 200
     # the project opens afresh with the bounds it stored
-    wait_until(page, "document.querySelector('#domain-set-card') && !document.querySelector('#domain-set-card').dataset.stale")
+    wait_until(
+        page, "document.querySelector('#domain-set-card') && !document.querySelector('#domain-set-card').dataset.stale"
+    )
     expect(page.locator('input[data-family-bound="web:min_weight"]')).to_have_value("0.2")
     family = http.get("/api/v1/projects/dv-bounds").json()["families"][0]
     assert (family["name"], family["min_weight"], family["max_weight"]) == ("web", 0.2, 0.7)
@@ -165,7 +190,7 @@ def test_family_bounds_are_edited_in_place(demo_url: str, http: httpx.Client, wa
     # What-if shows the family's total against its bounds
     page.locator(".tabs a", has_text="What-if").click()
     page.wait_for_selector(".slider-family", timeout=60_000)  # the view asks for the mixers first
-    expect(page.locator('.slider-family[data-family="web"] .family-bounds')).to_have_text("bounds 20.0%–70.0%")
+    expect(page.locator('.slider-family[data-family="web"] .family-bounds')).to_have_text("bounds 20.0%\u201370.0%")
     expect(page.locator('.slider-family[data-family="web"] .family-total')).to_contain_text("%")
     watched.assert_clean(allowed_status=(422,))
 

@@ -38,8 +38,14 @@ def _family_project(http: httpx.Client, name: str) -> list[dict[str, Any]]:
     for i in range(8):
         a = 0.1 + 0.05 * i
         weights = {"dclm/web/high": a, "dclm/web/low": 0.2, "code/python": 0.6 - a, "books": 0.2}
-        runs.append({"external_id": f"f{i}", "weights": weights, "fidelity": {"tokens": 1e9},
-                     "metrics": {"loss": 3.0 + (a - 0.3) ** 2}})
+        runs.append(
+            {
+                "external_id": f"f{i}",
+                "weights": weights,
+                "fidelity": {"tokens": 1e9},
+                "metrics": {"loss": 3.0 + (a - 0.3) ** 2},
+            }
+        )
     made = http.post(f"/api/v1/projects/{name}/runs", json={"runs": runs})
     assert made.status_code == 201, made.text
     return list(made.json()["runs"])
@@ -64,7 +70,17 @@ def test_family_names_in_the_runs_view_and_analysis(demo_url: str, http: httpx.C
 # three outermost families: dclm (with dclm/web inside), code, and books (no family: a group of its own)
 NESTED = ["dclm/web/high", "code/python", "books", "dclm/web/low", "dclm/books", "code/js"]
 IN_ORDER = ["dclm/web/high", "dclm/web/low", "dclm/books", "code/python", "code/js", "books"]
-PANELS = ["Σ dclm", "Σ dclm/web", "dclm/web/high", "dclm/web/low", "dclm/books", "Σ code", "code/python", "code/js", "books"]
+PANELS = [
+    "Σ dclm",
+    "Σ dclm/web",
+    "dclm/web/high",
+    "dclm/web/low",
+    "dclm/books",
+    "Σ code",
+    "code/python",
+    "code/js",
+    "books",
+]
 
 
 def _nested_project(http: httpx.Client, name: str, n: int = 12) -> None:
@@ -74,8 +90,14 @@ def _nested_project(http: httpx.Client, name: str, n: int = 12) -> None:
     for i in range(n):
         raw = [1.0 + ((i * 7 + k * 3) % 5) for k in range(len(NESTED))]
         weights = {d: x / sum(raw) for d, x in zip(NESTED, raw, strict=True)}
-        runs.append({"external_id": f"n{i}", "weights": weights, "fidelity": {"tokens": 1e9},
-                     "metrics": {"loss": 3.0 + weights["dclm/web/high"] - 0.5 * weights["code/js"]}})
+        runs.append(
+            {
+                "external_id": f"n{i}",
+                "weights": weights,
+                "fidelity": {"tokens": 1e9},
+                "metrics": {"loss": 3.0 + weights["dclm/web/high"] - 0.5 * weights["code/js"]},
+            }
+        )
     made = http.post(f"/api/v1/projects/{name}/runs", json={"runs": runs})
     assert made.status_code == 201, made.text
 
@@ -116,8 +138,10 @@ def test_families_share_a_hue_and_the_grid_has_family_totals(
     page.wait_for_selector("#plot-weights svg.main-svg")
     titles = page.locator("#plot-weights .annotation-text").all_text_contents()
     assert titles == PANELS  # domains in family order, each family's total before its members
-    runs = {t: tr for t, tr in zip(PANELS, [tr for tr in plot_data(page, "#plot-weights") if tr["name"] == "runs"],
-                                       strict=True)}
+    runs = {
+        t: tr
+        for t, tr in zip(PANELS, [tr for tr in plot_data(page, "#plot-weights") if tr["name"] == "runs"], strict=True)
+    }
     colour = {d: runs[d]["marker"]["color"] for d in IN_ORDER}
     assert len(set(colour.values())) == len(IN_ORDER)  # every domain its own shade
     dclm = [hue(colour[d]) for d in IN_ORDER[:3]]
@@ -224,8 +248,12 @@ def test_family_views_fit_a_narrow_screen(demo_url: str, http: httpx.Client, bro
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        for view, ready in ((f"runs?run={first}", ".run-detail tr.family-row"), ("analysis", "#plot-weights svg.main-svg"),
-                            ("whatif", ".slider-family"), ("optimize", "#btn-recommend")):
+        for view, ready in (
+            (f"runs?run={first}", ".run-detail tr.family-row"),
+            ("analysis", "#plot-weights svg.main-svg"),
+            ("whatif", ".slider-family"),
+            ("optimize", "#btn-recommend"),
+        ):
             page.goto(demo_url + f"/#/p/narrowfam/{view}")
             page.wait_for_selector(ready)
             width = page.evaluate("document.documentElement.scrollWidth")

@@ -21,7 +21,15 @@ export function mixtureStack(el, domains, series) {
       hovertemplate: `%{y}<br>${domainLabel(d)}: %{x:.4f}<br>${g === null ? 'no family' : `${g} in all: %{customdata:.4f}`}<extra></extra>`,
     };
   });
-  const legendRows = Math.ceil(domains.length / 4) + new Set(domains.map(domainGroup)).size;
+  // A run from an earlier domain set may weigh domains the set no longer has: grey segments after the others.
+  const known = new Set(domains);
+  const gone = [...new Set(series.flatMap((s) => Object.keys(s.weights).filter((d) => !known.has(d) && s.weights[d] > 0)))];
+  gone.forEach((d, i) => data.push({
+    type: 'bar', orientation: 'h', name: `${d} (earlier set)`, y: names, x: series.map((s) => s.weights[d] ?? 0),
+    marker: { color: i % 2 ? '#cbd5e1' : '#94a3b8', line: { color: '#fff', width: 0.5 } }, meta: { domain: d, family: null, gone: true },
+    hovertemplate: `%{y}<br>${d} (no longer a domain): %{x:.4f}<extra></extra>`,
+  }));
+  const legendRows = Math.ceil((domains.length + gone.length) / 4) + new Set(domains.map(domainGroup)).size;
   const layout = baseLayout({
     barmode: 'stack', bargap: 0.3,
     height: 110 + 34 * series.length + 18 * legendRows,
