@@ -33,10 +33,13 @@ export function mappingText(mapping) {
     + `${exact} exact, ${assumed} assumed${assumed ? why(assumedNotes) : ''}, ${dropped} dropped${dropped ? why(droppedNotes) : ''}`;
 }
 
-/** The mapping line of a mixer's answer (`id` for the element), or null when every run is at the current version. */
-export function mappingNote(diagnostics, id) {
+/**
+ * The mapping line of a mixer's answer (`id` for the element; a `tag` of 'span' inside a paragraph), or null when
+ * every run is at the current version.
+ */
+export function mappingNote(diagnostics, id, tag = 'p') {
   const text = mappingText(diagnostics?.domain_mapping);
-  return text ? h('p', { class: 'mapping-note', id, dataset: { version: diagnostics.domain_mapping.version } }, text) : null;
+  return text ? h(tag, { class: 'mapping-note', id, dataset: { version: diagnostics.domain_mapping.version } }, text) : null;
 }
 
 /** A run's domain-set version as a badge, marked when it is older than the project's current one. */

@@ -4,6 +4,7 @@
 // (r<id> for a recommendation, e<id> for an evaluation), so a reload or a shared link opens the same item.
 import { api } from '../api.js';
 import { busy, card, clear, dateTime, fidelityLabel, fill, h, num, problemBox } from '../dom.js';
+import { mappingNote } from '../domainversions.js';
 import { hasFamilies } from '../families.js';
 import { foldable, groupedRows, total } from '../familytable.js';
 import { domainNames, objectiveLabel } from '../model.js';
@@ -112,6 +113,7 @@ export async function mount(root, ctx) {
           cmp ? h('div', {}, h('div', { class: 'tile-label' }, cmp.kind === 'observed' ? 'predicted − best run, same fidelity' : 'predicted − predicted for that run'),
             h('div', { class: 'big muted-big' }, (cmp.delta > 0 ? '+' : '') + num(cmp.delta, 3)),
             h('div', { class: 'tile-sub' }, cmp.detail)) : null),
+        mappingNote(a.diagnostics, 'history-domain-mapping'),
         h('div', { class: 'mixcell' }, mixtureBar(a.weights, domains)), domainLegend(domains),
         h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'history-weights' },
           h('thead', {}, h('tr', {}, h('th', {}, 'Domain'), h('th', { class: 'num' }, 'Weight'))),
