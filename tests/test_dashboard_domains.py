@@ -207,13 +207,18 @@ def test_a_recommendation_says_how_it_mapped_earlier_runs(
     page.wait_for_selector("#btn-recommend")
     with page.expect_response(lambda r: r.url.endswith("/recommendations") and r.request.method == "POST") as resp:
         page.click("#btn-recommend")
-    mapping = resp.value.json()["diagnostics"]["domain_mapping"]
+    rec = resp.value.json()
+    mapping = rec["diagnostics"]["domain_mapping"]
     note = page.locator("#rec-domain-mapping")
     expect(note).to_contain_text(f"{len(ids)} runs from earlier domain sets")
     counts = mapping["counts"]
     expect(note).to_contain_text(f"{counts['exact']} exact, {counts['assumed']} assumed")
     expect(note).to_contain_text("divided by")
     doc_shot(page, "domains-recommendation-mapping", "#rec-card")
+    # the stored answer says the same in History
+    said = note.inner_text()
+    page.goto(demo_url + f"/#/p/dv-rec/history?item=r{rec['id']}")
+    expect(page.locator("#history-domain-mapping")).to_have_text(said)
     page.locator(".tabs a", has_text="Runs").click()
     expect(page.locator('#runs-table td[data-column="domain_version"]').first).to_have_text("v1")
     doc_shot(page, "domains-runs-version", "#runs-table")
