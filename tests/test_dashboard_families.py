@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from tests import test_dashboard as dashboard
 from tests.browser import wait_until
 from tests.test_dashboard import Watched, in_browser
-from tests.test_dashboard_research import doc_shot, oklab, plot_data
+from tests.test_dashboard_research import _aioli_session, doc_shot, oklab, plot_data
 
 # the dashboard tests' fixtures: the demo server, an HTTP client to it, Chromium, a page that records what failed
 browser = dashboard.browser
@@ -261,3 +261,21 @@ def test_family_views_fit_a_narrow_screen(demo_url: str, http: httpx.Client, bro
     finally:
         context.close()
     assert not errors, errors
+
+
+@in_browser
+def test_session_traces_and_legend_are_grouped_by_family(demo_url: str, http: httpx.Client, watched: Watched) -> None:
+    body = {"name": "famsession", "domains": [{"name": d} for d in NESTED], "objective": {"metric": "loss"}}
+    assert http.post("/api/v1/projects", json=body).status_code == 201
+    sid, _ = _aioli_session(http, "famsession", NESTED)
+    page = watched.page
+    page.goto(demo_url + f"/#/p/famsession/sessions/{sid}")
+    page.wait_for_selector("#plot-session-losses svg.main-svg")
+    for plot in ("#plot-session-weights", "#plot-session-losses"):
+        traces = [t for t in plot_data(page, plot) if not t["name"].endswith("(raw)")]
+        assert [t["name"] for t in traces] == IN_ORDER
+        assert [t.get("legendgroup") for t in traces] == ["dclm"] * 3 + ["code"] * 2 + [None]
+        assert [t.get("legendgrouptitle", {}).get("text") for t in traces] == ["dclm", None, None, "code", None, None]
+    titles = page.locator("#session-card .legend .legend-title").all_text_contents()
+    assert titles == ["dclm", "code"]
+    watched.assert_clean()
