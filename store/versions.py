@@ -82,8 +82,9 @@ class VersionStore(StoreBase):
             row = self._locked(s, project_id)
             s.execute(delete(DomainVersionRow).where(DomainVersionRow.project_id == project_id))
             s.add_all(
-                DomainVersionRow(project_id=project_id, version=v.version, domains=v.domains, change=v.change,
-                                 note=v.note)
+                DomainVersionRow(
+                    project_id=project_id, version=v.version, domains=v.domains, change=v.change, note=v.note
+                )
                 for v in versions
             )
             row.domains = versions[-1].domains
