@@ -100,17 +100,28 @@ def test_add_maps_every_old_run_exactly(dv: TestClient, store: Store) -> None:
     assert [d["name"] for d in project["domains"]] == ["web", "code", "books", "math"]
     assert store.get_project("dv").data_version == before + 1  # the fits are invalidated
     v1, v2 = _versions(dv)
-    assert v2 == {**v2, "version": 2, "note": "new source",
-                  "change": {"op": "add", "domains": [{"name": "math", "tokens": 1e9, "min_weight": None,
-                                                       "max_weight": None, "max_epochs": None}]}}
+    assert v2 == {
+        **v2,
+        "version": 2,
+        "note": "new source",
+        "change": {
+            "op": "add",
+            "domains": [{"name": "math", "tokens": 1e9, "min_weight": None, "max_weight": None, "max_epochs": None}],
+        },
+    }
     assert [d["name"] for d in v1["domains"]] == ["web", "code", "books"]
     new = _post(dv, _new_runs(["web", "code", "books", "math"]))
     assert {r["domain_version"] for r in new} == {2}
     runs = dv.get(f"{BASE}/runs").json()["runs"]
     assert [r["domain_version"] for r in runs] == [1] * 12 + [2] * 4  # runs keep their version
     mapping = _recommend(dv)["diagnostics"]["domain_mapping"]
-    assert mapping == {"version": 2, "counts": {"exact": 12, "assumed": 0, "dropped": 0},
-                       "assumed_run_ids": [], "dropped_run_ids": [], "notes": []}
+    assert mapping == {
+        "version": 2,
+        "counts": {"exact": 12, "assumed": 0, "dropped": 0},
+        "assumed_run_ids": [],
+        "dropped_run_ids": [],
+        "notes": [],
+    }
 
 
 def test_remove_drops_the_runs_that_trained_on_it(dv: TestClient) -> None:
@@ -133,8 +144,9 @@ def test_split_divides_the_parent_by_token_shares(dv: TestClient) -> None:
     into = [{"name": "web/high", "tokens": 1.5e9}, {"name": "web/low", "tokens": 4.5e9}]
     project = _change(dv, {"op": "split", "name": "web", "into": into})
     assert [d["name"] for d in project["domains"]] == ["web/high", "web/low", "code", "books"]
-    assert project["families"] == [{"name": "web", "domains": ["web/high", "web/low"], "min_weight": None,
-                                    "max_weight": None}]
+    assert project["families"] == [
+        {"name": "web", "domains": ["web/high", "web/low"], "min_weight": None, "max_weight": None}
+    ]
     names = [d["name"] for d in project["domains"]]
     _post(dv, _new_runs(names))
     assumed = [r["id"] for r in old if r["weights"]["web"] > 0]
@@ -187,7 +199,9 @@ def test_changes_chain_and_answers_at_one_version_carry_no_mapping(dv: TestClien
 
 def test_runs_name_the_version_their_weights_are_over(dv: TestClient) -> None:
     _change(dv, {"op": "remove", "names": ["books"]})
-    [old] = _post(dv, [{"weights": {"web": 0.5, "code": 0.3, "books": 0.2}, "metrics": {"loss": 3}, "domain_version": 1}])
+    [old] = _post(
+        dv, [{"weights": {"web": 0.5, "code": 0.3, "books": 0.2}, "metrics": {"loss": 3}, "domain_version": 1}]
+    )
     assert old["domain_version"] == 1 and set(old["weights"]) == {"web", "code", "books"}
     [now] = _post(dv, [{"weights": {"web": 0.5, "code": 0.5}, "metrics": {"loss": 3}}])
     assert now["domain_version"] == 2
@@ -199,8 +213,12 @@ def test_runs_name_the_version_their_weights_are_over(dv: TestClient) -> None:
     assert_problem(r, 422, loc="runs[0].domain_version")
     assert len(dv.get(f"{BASE}/runs").json()["runs"]) == 2
     # the same run sent again (same external id, same version) is a replay, not a conflict
-    run = {"external_id": "x", "weights": {"web": 0.5, "code": 0.5, "books": 0.0}, "metrics": {"loss": 3},
-           "domain_version": 1}
+    run = {
+        "external_id": "x",
+        "weights": {"web": 0.5, "code": 0.5, "books": 0.0},
+        "metrics": {"loss": 3},
+        "domain_version": 1,
+    }
     assert _post(dv, [run])[0]["id"] == _post(dv, [run])[0]["id"]
 
 
@@ -233,8 +251,11 @@ def test_a_bad_change_is_a_422_naming_the_field_and_writes_nothing(
 
 
 def test_a_change_may_not_strand_a_family_bound(client: TestClient, store: Store) -> None:
-    body = {**PROJECT, "domains": [{"name": "dclm/a"}, {"name": "dclm/b"}, {"name": "code"}],
-            "families": [{"name": "dclm", "max_weight": 0.5}]}
+    body = {
+        **PROJECT,
+        "domains": [{"name": "dclm/a"}, {"name": "dclm/b"}, {"name": "code"}],
+        "families": [{"name": "dclm", "max_weight": 0.5}],
+    }
     assert client.post("/api/v1/projects", json=body).status_code == 201
     before = _versions(client)
     change = {"op": "merge", "names": ["dclm/a", "dclm/b"], "into": {"name": "dclm_all"}}
@@ -275,8 +296,9 @@ def test_unknown_project_and_versions_of_an_archived_one(dv: TestClient) -> None
 
 def test_client_changes_domains_and_lists_versions(dv: TestClient) -> None:
     mx = Client(http=dv, retries=0)
-    project = mx.change_domains("dv", {"op": "split", "name": "web", "into": [{"name": "web/a"}, {"name": "web/b"}]},
-                                note="by quality")
+    project = mx.change_domains(
+        "dv", {"op": "split", "name": "web", "into": [{"name": "web/a"}, {"name": "web/b"}]}, note="by quality"
+    )
     assert project.domain_version == 2 and project.domain_names == ["web/a", "web/b", "code", "books"]
     assert [f.name for f in project.families] == ["web"] and project.families[0].domains == ("web/a", "web/b")
     versions = mx.domain_versions("dv")
