@@ -4,14 +4,19 @@ log, runs keep the version they were trained on, and the mixers' answers over ol
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.services.access import create_token
 from mixopt.client import Client
+from store.errors import Conflict
+from store.records import NewDomainVersion
 from store.repository import Store
+from tests.conftest import make_client
 from tests.test_api_runs import assert_problem
 
 BASE = "/api/v1/projects/dv"
@@ -326,3 +331,31 @@ def test_openapi_documents_the_routes(dv: TestClient) -> None:
     assert "domain_version" in spec["components"]["schemas"]["RunOut"]["properties"]
     assert "domain_version" in spec["components"]["schemas"]["RunIn"]["properties"]
     assert "families" in spec["components"]["schemas"]["ProjectCreate"]["properties"]
+
+
+def test_store_appends_only_the_next_version_and_restores_a_chain(dv: TestClient, store: Store) -> None:
+    pid = store.get_project("dv").id
+    domains = [*PROJECT["domains"], {"name": "math"}]  # type: ignore[misc]
+    stale = NewDomainVersion(3, domains, {"op": "add", "domains": [{"name": "math"}]})
+    with pytest.raises(Conflict):
+        store.add_domain_version(pid, stale)  # made against version 2, which does not exist
+    assert [v.version for v in store.domain_versions(pid)] == [1]
+    v1 = NewDomainVersion(1, [{"name": "x"}, {"name": "y"}], None)
+    v2 = NewDomainVersion(2, [{"name": "x"}], {"op": "remove", "names": ["y"]}, "drop y")
+    restored = store.restore_domain_versions(pid, [v1, v2])
+    assert (restored.domain_names, restored.domain_version) == (["x"], 2)
+    assert [(v.version, v.note) for v in store.domain_versions(pid)] == [(1, ""), (2, "drop y")]
+
+
+def test_a_project_token_changes_only_its_project(store: Store, tmp_path: Path) -> None:
+    with make_client(store, tmp_path, auth=True) as client:
+        admin = {"Authorization": f"Bearer {create_token(store)}"}
+        for name in ("dv", "other"):
+            assert client.post("/api/v1/projects", json={**PROJECT, "name": name}, headers=admin).status_code == 201
+        scoped = {"Authorization": f"Bearer {create_token(store, project='dv')}"}
+        change = {"op": "add", "domains": [{"name": "math"}]}
+        assert client.patch(f"{BASE}/domains", json=change, headers=scoped).status_code == 200
+        r = client.patch("/api/v1/projects/other/domains", json=change, headers=scoped)
+        assert_problem(r, 404, "project_not_found")
+        assert client.get("/api/v1/projects/other/domains/versions", headers=scoped).status_code == 404
+        assert client.patch(f"{BASE}/domains", json=change).status_code == 401
