@@ -98,8 +98,12 @@ def prepare_runs(
         at = project
         if version != project.domain_version:
             if versions is None or version not in versions:
-                errors.append(FieldError(f"{here}.domain_version", f"the project has no domain version {version} "
-                                                                   f"(current: {project.domain_version})"))
+                errors.append(
+                    FieldError(
+                        f"{here}.domain_version",
+                        f"the project has no domain version {version} (current: {project.domain_version})",
+                    )
+                )
                 continue
             at = replace(project, domains=versions[version])
         weights, raw, errs = normalize_weights(at, run.weights, f"{here}.weights")
