@@ -21,7 +21,7 @@ from tests.test_api_runs import assert_problem
 
 BASE = "/api/v1/projects/dv"
 LINEAR = {"mixer": "regmix", "config": {"model": "linear", "n_candidates": 4000, "top_k": 16}}
-PROJECT = {
+PROJECT: dict[str, Any] = {
     "name": "dv",
     "domains": [{"name": "web", "tokens": 6e9}, {"name": "code", "tokens": 3e9}, {"name": "books", "tokens": 1e9}],
     "objective": {"metric": "loss"},
@@ -227,7 +227,7 @@ def test_runs_name_the_version_their_weights_are_over(dv: TestClient) -> None:
     assert _post(dv, [run])[0]["id"] == _post(dv, [run])[0]["id"]
 
 
-BAD_CHANGES = [
+BAD_CHANGES: list[tuple[dict[str, Any], str]] = [
     ({"op": "remove", "names": ["code", "nope"]}, "names[1]"),
     ({"op": "add", "domains": [{"name": "math"}, {"name": "math"}]}, "domains[1].name"),
     ({"op": "add", "domains": [{"name": "code"}]}, "domains[0].name"),
@@ -263,7 +263,7 @@ def test_a_change_may_not_strand_a_family_bound(client: TestClient, store: Store
     }
     assert client.post("/api/v1/projects", json=body).status_code == 201
     before = _versions(client)
-    change = {"op": "merge", "names": ["dclm/a", "dclm/b"], "into": {"name": "dclm_all"}}
+    change: dict[str, Any] = {"op": "merge", "names": ["dclm/a", "dclm/b"], "into": {"name": "dclm_all"}}
     problem = assert_problem(client.patch(f"{BASE}/domains", json=change), 422, "invalid_domain_change", "into")
     assert "dclm" in problem["errors"][0]["msg"]
     # a bound the new domains' own bounds make infeasible
@@ -276,7 +276,7 @@ def test_a_change_may_not_strand_a_family_bound(client: TestClient, store: Store
 
 
 def test_patching_the_project_makes_no_version(dv: TestClient) -> None:
-    domains = [{**d, "max_weight": 0.9} for d in PROJECT["domains"]]  # type: ignore[union-attr]
+    domains = [{**d, "max_weight": 0.9} for d in PROJECT["domains"]]
     r = dv.patch(BASE, json={"domains": domains})
     assert r.status_code == 200 and r.json()["domain_version"] == 1
     assert len(_versions(dv)) == 1
@@ -335,7 +335,7 @@ def test_openapi_documents_the_routes(dv: TestClient) -> None:
 
 def test_store_appends_only_the_next_version_and_restores_a_chain(dv: TestClient, store: Store) -> None:
     pid = store.get_project("dv").id
-    domains = [*PROJECT["domains"], {"name": "math"}]  # type: ignore[misc]
+    domains = [*PROJECT["domains"], {"name": "math"}]
     stale = NewDomainVersion(3, domains, {"op": "add", "domains": [{"name": "math"}]})
     with pytest.raises(Conflict):
         store.add_domain_version(pid, stale)  # made against version 2, which does not exist

@@ -15,7 +15,7 @@ from store.repository import Store
 from tests.test_api_runs import assert_problem
 
 BASE = "/api/v1/projects/fam"
-DOMAINS = [
+DOMAINS: list[dict[str, Any]] = [
     {"name": "dclm/web/high", "tokens": 3e9},
     {"name": "dclm/web/low", "tokens": 3e9},
     {"name": "dclm/code", "tokens": 2e9},
