@@ -142,6 +142,15 @@ def test_remove_drops_the_runs_that_trained_on_it(dv: TestClient) -> None:
     assert mapping["dropped_run_ids"] == trained_on_books and mapping["assumed_run_ids"] == []
     assert mapping["notes"] == ["trained on removed domain 'books'"]
     assert rec["diagnostics"]["runs_used"] == 3 + 6  # the dropped runs are left out of the fit
+    # a run still open from version 1: a proposal plans around the open runs, so it counts there (dropped)
+    [open_run] = _post(dv, [{"weights": {"web": 0.4, "code": 0.4, "books": 0.2}, "domain_version": 1}])
+    assert open_run["status"] == "pending" and open_run["domain_version"] == 1
+    prop = dv.post(f"{BASE}/proposals", json={**LINEAR, "n": 2})
+    assert prop.status_code == 201, prop.text
+    proposed = prop.json()["diagnostics"]["domain_mapping"]
+    assert proposed["counts"] == {"exact": 3, "assumed": 0, "dropped": 10}
+    assert proposed["dropped_run_ids"] == [*trained_on_books, open_run["id"]]
+    assert _recommend(dv)["diagnostics"]["domain_mapping"] == mapping  # a recommendation reads completed runs
 
 
 def test_split_divides_the_parent_by_token_shares(dv: TestClient) -> None:

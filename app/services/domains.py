@@ -290,10 +290,12 @@ def map_runs(store: Store, project: ProjectRecord, runs: Sequence[RunRecord]) ->
     return RunMapping(current, weights, how, reasons)
 
 
-def used_runs(runs: Sequence[RunRecord], objective_value: Any) -> list[RunRecord]:
-    """The runs the offline mixers read: completed ones reporting the objective, and open ones."""
+def used_runs(runs: Sequence[RunRecord], objective_value: Any, with_open: bool) -> list[RunRecord]:
+    """The runs an offline mixer reads: completed ones reporting the objective, and the open ones (``with_open``:
+    a proposal plans around them)."""
     return [
         r
         for r in runs
-        if r.status in OPEN_STATUSES or (r.status == "completed" and objective_value(r.metrics) is not None)
+        if (with_open and r.status in OPEN_STATUSES)
+        or (r.status == "completed" and objective_value(r.metrics) is not None)
     ]

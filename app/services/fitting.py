@@ -348,8 +348,14 @@ class Context:
 
     @cached_property
     def domain_mapping(self) -> dict[str, Any] | None:
-        """``diagnostics.domain_mapping`` of an answer over this project's runs, or None when all are current."""
-        return self.mapping.diagnostics(used_runs(self.runs, self.objective.value))
+        """``diagnostics.domain_mapping`` over the completed runs a fit reads (None when all are current): what a
+        recommendation, prediction or importance answer says (cached with them: open runs move no data version)."""
+        return self.mapping.diagnostics(used_runs(self.runs, self.objective.value, with_open=False))
+
+    @cached_property
+    def proposal_mapping(self) -> dict[str, Any] | None:
+        """``diagnostics.domain_mapping`` of a proposal: the completed runs and the open ones it plans around."""
+        return self.mapping.diagnostics(used_runs(self.runs, self.objective.value, with_open=True))
 
     @cached_property
     def observations(self) -> list[Observation]:

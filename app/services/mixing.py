@@ -295,8 +295,8 @@ def propose(
     telemetry.PROPOSED_RUNS.labels(cls.name).inc(len(runs))
     predictions = _predict_proposed(model, proposed, deadline, ctx.project.uid)
     diagnostics = _proposal_diagnostics(ctx.project, proposed, runs, predictions)
-    if ctx.domain_mapping is not None:
-        diagnostics["domain_mapping"] = ctx.domain_mapping
+    if ctx.proposal_mapping is not None:
+        diagnostics["domain_mapping"] = ctx.proposal_mapping
     return ProposalMade(proposal, runs, source, diagnostics)
 
 
