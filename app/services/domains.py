@@ -148,9 +148,8 @@ def _feasible(
 def families_view(project: ProjectRecord) -> list[dict[str, Any]]:
     """Every family the domain names imply (outer before inner): ``{name, domains, min_weight, max_weight}``."""
     names = project.domain_names
-    bounds = {k: v for k, v in project.family_bounds().items()}
-    known = {f.name for f in build_families(names)}
-    specs = build_families(names, {k: v for k, v in bounds.items() if k in known})
+    known = {f.name for f in build_families(names)}  # stored bounds always name one; a stray one is not shown
+    specs = build_families(names, {k: v for k, v in project.family_bounds().items() if k in known})
     return [
         {
             "name": f.name,
@@ -181,7 +180,7 @@ def _field_of(change: DomainChange, message: str) -> str:
         if message.startswith("unknown"):
             return "name"
         hits = [i for i, d in enumerate(change.into) if d.name == quoted]
-        return f"into[{hits[-1]}].name" if hits and len(hits) > 1 else f"into[{hits[0]}].name" if hits else "into"
+        return f"into[{hits[-1]}].name" if hits else "into"
     if isinstance(change, MergeDomainsIn) and message.startswith("duplicate"):
         return "into.name"
     names = change.names
