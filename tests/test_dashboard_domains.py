@@ -242,3 +242,40 @@ def test_domains_view_fits_a_narrow_screen(demo_url: str, http: httpx.Client, br
     finally:
         context.close()
     assert not errors, errors
+
+
+@in_browser
+def test_changes_mappings_and_reuse_in_words(demo_url: str, watched: Watched) -> None:
+    page = watched.page
+    page.goto(demo_url + "/")
+    got = page.evaluate(
+        """async () => {
+        const v = await import('/static/js/domainversions.js');
+        return [
+            v.changeWords(null),
+            v.changeWords({op: 'add', domains: [{name: 'math'}, {name: 'law'}]}),
+            v.changeWords({op: 'remove', names: ['a']}),
+            v.changeWords({op: 'split', name: 'web', into: [{name: 'web/high'}, {name: 'web/low'}]}),
+            v.changeWords({op: 'merge', names: ['a', 'b'], into: {name: 'ab'}}),
+            v.mappingText({version: 3, counts: {exact: 8, assumed: 3, dropped: 1},
+                           notes: ["'web' divided by its parts' token shares", "trained on removed domain 'x'"]}),
+            v.mappingText(undefined),
+            v.reuseText({frozen: {'web/high': 0.3, code: 0.7}, free: ['math'], from_version: 1,
+                         source: 'recommendation #4'}),
+            v.reuseText(undefined),
+        ];
+    }"""
+    )
+    assert got == [
+        "created",
+        "add math, law",
+        "remove a",
+        "split web into web/high, web/low",
+        "merge a, b into ab",
+        "12 runs from earlier domain sets, mapped to version 3: 8 exact, 3 assumed ('web' divided by its parts' token "
+        "shares), 1 dropped (trained on removed domain 'x')",
+        "",
+        "Reuse: kept the ratios of web/high, code (from recommendation #4, version 1) as one block; varied math",
+        "",
+    ]
+    watched.assert_clean()

@@ -48,3 +48,15 @@ export function versionBadge(run, project) {
   const old = v < (project.domain_version ?? 1);
   return h('span', { class: `version-badge ${old ? 'old' : ''}`, title: old ? `trained on domain set version ${v}; the project is at ${project.domain_version}` : `domain set version ${v}` }, `v${v}`);
 }
+
+/**
+ * "kept the ratios of web/high, code (from recommendation #4, version 1) as one block; varied math" from a reuse
+ * proposal's diagnostics.reuse ({frozen: {name: ratio}, free: [names], from_version, source}); '' without one.
+ */
+export function reuseText(reuse) {
+  if (!reuse?.frozen) return '';
+  const frozen = Object.keys(reuse.frozen);
+  const whence = [reuse.source, reuse.from_version ? `version ${reuse.from_version}` : null].filter(Boolean).join(', ');
+  return `Reuse: kept the ratios of ${frozen.length ? list(frozen) : 'no domain'}${whence ? ` (from ${whence})` : ''} as one block; `
+    + `varied ${reuse.free?.length ? list(reuse.free) : 'nothing'}`;
+}

@@ -4,7 +4,7 @@ import { busy, card, clear, fidelityKey, fidelityLabel, fill, h, num, problemBox
 import { bestRun, domainNames, objectiveLabel, prior } from '../model.js';
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
 import { ACCENT, BEST, mixtureBars, seriesColor } from '../plots.js';
-import { mappingNote } from '../domainversions.js';
+import { mappingNote, reuseText } from '../domainversions.js';
 import { hasFamilies } from '../families.js';
 import { mixtureStack } from '../familyplots.js';
 import { runFidelities, transferOf } from '../defaults.js';
@@ -192,6 +192,7 @@ export async function mount(root, ctx) {
     const about = (r, i) => byId.get(r.id) || (byId.size ? null : perRun[i]) || {};
     fill(propBox, card(`Proposal #${proposal.id} · ${proposal.mixer}`, [
       mappingNote(proposal.diagnostics, 'prop-domain-mapping'),
+      reuseText(proposal.diagnostics?.reuse) ? h('p', { class: 'mapping-note', id: 'prop-reuse' }, reuseText(proposal.diagnostics.reuse)) : null,
       h('p', { class: 'muted' }, `${proposal.runs.length} new pending run${proposal.runs.length === 1 ? '' : 's'}`,
         proposal.seed !== null ? ` (seed ${proposal.seed})` : '', '. They also appear under ',
         h('a', { href: `#/p/${encodeURIComponent(project.name)}/runs` }, 'Runs'), ' with their leases.'),
