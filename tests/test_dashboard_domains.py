@@ -133,6 +133,13 @@ def test_an_add_through_the_form_makes_version_2_and_old_runs_stay_version_1(
     assert texts.count("v1") == len(ids) and texts.count("v2") == 1
     expect(page.locator(f'#runs-table tr[data-run="{ids[0]}"] .version-badge.old')).to_have_text("v1")
     expect(page.locator("#runs-table tr[data-run] .version-badge:not(.old)")).to_have_text("v2")
+    # the runs of one version only, kept in the URL
+    page.select_option("#filter-domain-version", "2")
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)
+    assert "dv=2" in page.url
+    page.reload()
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)
+    expect(page.locator("#runs-table tbody tr")).to_contain_text("after")
     watched.assert_clean()
 
 

@@ -71,6 +71,14 @@ export function mount(root, ctx) {
   } });
   const campaignLabel = h('label', { id: 'campaign-filter', hidden: true }, 'Campaign ', campaignSel);
   filters.insertBefore(campaignLabel, search);
+  // Once the domain set has changed: the runs of one version only (?dv=1).
+  state.dv = versioned ? getState('dv', '') : '';
+  if (versioned) {
+    const dvSel = h('select', { id: 'filter-domain-version', onchange: () => { state.dv = dvSel.value; state.page = 0; setState({ dv: state.dv }); renderTable(); } },
+      h('option', { value: '' }, 'all versions'),
+      Array.from({ length: project.domain_version }, (_, i) => h('option', { value: String(i + 1), selected: String(i + 1) === state.dv }, `version ${i + 1}`)));
+    filters.insertBefore(h('label', {}, 'Domains ', dvSel), search);
+  }
   function refreshCampaigns() {
     const counts = new Map();
     for (const r of store.runs.values()) {
@@ -195,6 +203,7 @@ export function mount(root, ctx) {
     if (state.status) rows = rows.filter((r) => r.status === state.status);
     if (state.fidelity) rows = rows.filter((r) => fidelityKey(r.fidelity) === state.fidelity);
     if (state.campaign) rows = rows.filter((r) => r.tags?.campaign === state.campaign);
+    if (state.dv) rows = rows.filter((r) => String(r.domain_version ?? 1) === state.dv);
     if (state.search) rows = rows.filter((r) => String(r.id) === state.search || (r.external_id || '').toLowerCase().includes(state.search));
     const col = allColumns().find((c) => c.key === state.sort) || COLUMNS[0];
     const nullsLast = (a, b) => (a === null || a === undefined) - (b === null || b === undefined);
