@@ -246,6 +246,10 @@ def test_domains_view_fits_a_narrow_screen(demo_url: str, http: httpx.Client, br
             page.wait_for_selector("#versions-table")
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"domains ({op}): the page is {width} px wide"
+        page.goto(demo_url + "/#/p/dv-narrow/runs")  # with the version column and filter
+        page.wait_for_selector("#filter-domain-version")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"runs: the page is {width} px wide"
     finally:
         context.close()
     assert not errors, errors
