@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
+from mixers.domain_sets import map_weights
 from tests import test_dashboard as dashboard
 from tests.browser import wait_until
 from tests.test_dashboard import Watched, in_browser
-from tests.test_dashboard_research import doc_shot
+from tests.test_dashboard_research import doc_shot, plot_data
 
 # the dashboard tests' fixtures: the demo server, an HTTP client to it, Chromium, a page that records what failed
 browser = dashboard.browser
@@ -289,4 +291,67 @@ def test_changes_mappings_and_reuse_in_words(demo_url: str, watched: Watched) ->
         "Reuse: kept the ratios of web/high, code (from recommendation #4, version 1) as one block; varied math",
         "",
     ]
+    watched.assert_clean()
+
+
+@in_browser
+def test_analysis_reads_runs_of_earlier_sets_mapped(demo_url: str, http: httpx.Client, watched: Watched) -> None:
+    ids = _project(http, "dv-analysis")
+    _split_web(http, "dv-analysis")
+    runs = {r["id"]: r for r in http.get("/api/v1/projects/dv-analysis/runs").json()["runs"]}
+    page = watched.page
+    page.goto(demo_url + "/#/p/dv-analysis/analysis")
+    page.wait_for_selector("#plot-weights svg.main-svg")
+    expect(page.locator("#analysis-domain-mapping")).to_contain_text(
+        f"{len(ids)} of these runs are from earlier domain sets"
+    )
+    expect(page.locator("#analysis-domain-mapping")).to_contain_text(f"0 exact, {len(ids)} assumed")
+    panels = page.locator("#plot-weights .annotation-text").all_text_contents()
+    assert panels == ["Σ web", "web/high", "web/low", "code", "books"]
+    traces = [t for t in plot_data(page, "#plot-weights") if t["name"] == "runs"]
+    by_panel = dict(zip(panels, traces, strict=True))
+    names = by_panel["web/high"]["text"]  # external ids, in the plotted order
+    web = {runs[i]["external_id"]: runs[i]["weights"]["web"] for i in ids}
+    # web/high has 1e9 of web's 4e9 tokens: a quarter of the old runs' web weight, as the mixers assume
+    assert by_panel["web/high"]["x"] == pytest.approx([web[n] / 4 for n in names])
+    assert by_panel["Σ web"]["x"] == pytest.approx([web[n] for n in names])
+    watched.assert_clean()
+
+
+@in_browser
+def test_the_page_maps_weights_as_the_mixers_do(demo_url: str, watched: Watched) -> None:
+    cases = [
+        (
+            {"web": 0.4, "code": 0.6},
+            [
+                {
+                    "op": "split",
+                    "name": "web",
+                    "into": [{"name": "web/a", "tokens": 1.0}, {"name": "web/b", "tokens": 3.0}],
+                }
+            ],
+        ),
+        ({"web": 0.0, "code": 1.0}, [{"op": "split", "name": "web", "into": [{"name": "a"}, {"name": "b"}]}]),
+        (
+            {"a": 0.2, "b": 0.3, "c": 0.5},
+            [{"op": "merge", "names": ["a", "b"], "into": {"name": "ab"}}, {"op": "add", "domains": [{"name": "d"}]}],
+        ),
+        ({"a": 0.0, "c": 1.0}, [{"op": "remove", "names": ["a"]}]),
+        ({"a": 0.1, "c": 0.9}, [{"op": "add", "domains": [{"name": "d"}]}, {"op": "remove", "names": ["a"]}]),
+    ]
+    page = watched.page
+    page.goto(demo_url + "/")
+    got = page.evaluate(
+        """async (cases) => {
+        const m = await import('/static/js/domainmap.js');
+        return cases.map(([w, changes]) => m.mapWeights(w, changes));
+    }""",
+        cases,
+    )
+    for (weights, changes), js in zip(cases, got, strict=True):
+        py = map_weights(weights, changes)
+        assert (js["how"], js["reason"]) == (py.how, py.reason)
+        assert (js["weights"] is None) == (py.weights is None)
+        if py.weights is not None:
+            assert js["weights"] == pytest.approx(py.weights)
     watched.assert_clean()

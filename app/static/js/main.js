@@ -3,7 +3,7 @@
 import { api, download, token } from './api.js';
 import { rememberProject } from './defaults.js';
 import { card, clear, duration, fidelityLabel, fill, h, problemBox, toast } from './dom.js';
-import { objectiveLabel } from './model.js';
+import { objectiveLabel, registerVersions } from './model.js';
 import { ensurePlotly, purge } from './plots.js';
 import { RunStore } from './runstore.js';
 import { routePath } from './urlstate.js';
@@ -84,6 +84,8 @@ async function showProject(name, tabId, arg) {
     fill(root, h('p', { class: 'muted pad' }, `Loading ${name}…`));
     const project = await api.project(name);
     rememberProject(project);
+    // Runs from earlier domain sets are shown mapped onto the current one (model.inCurrentSet): the change log.
+    registerVersions(project, (project.domain_version ?? 1) > 1 ? (await api.domainVersions(name).catch(() => null))?.items ?? null : null);
     const store = new RunStore(project);
     current.name = name;
     let availabilityPromise = null;

@@ -5,7 +5,7 @@ import { defaultFidelity, defaultMixer } from '../defaults.js';
 import { busy, card, debounce, fidelityKey, fidelityLabel, fill, h, num, problemBox } from '../dom.js';
 import { familyKey, familyRows, hasFamilies, topFamily } from '../families.js';
 import { axisWords, groupTotals, pca2 } from '../mixmap.js';
-import { domainNames, OPEN, objectiveLabel, scored, sign } from '../model.js';
+import { currentWeights, domainNames, inCurrentSet, OPEN, objectiveLabel, scored, sign } from '../model.js';
 import { domainLabel } from '../palette.js';
 import { ACCENT, BEST, bestSoFar, binnedGrid, drawQueue, MANY_POINTS, mixtureMap, objectiveVsWeights } from '../plots.js';
 import { getState, setState } from '../urlstate.js';
@@ -38,8 +38,9 @@ export function mount(root, ctx) {
   const runsEl = h('div', { class: 'plot', id: 'plot-best-runs' });
   const costEl = h('div', { class: 'plot', id: 'plot-best-cost' });
   const gridNote = h('p', { class: 'muted' });
+  const mappedNote = h('p', { class: 'mapping-note', id: 'analysis-domain-mapping' });
   root.append(
-    card('Objective against each domain’s weight', [gridNote, gridEl],
+    card('Objective against each domain’s weight', [gridNote, mappedNote, gridEl],
       [h('label', {}, 'Fidelity ', fidSel), h('label', {}, logBox, ' log weight')], { id: 'weights-card' }),
     card('Mixture map', [mapNote, mapError, mapEl], [mapFamilies ? h('label', {}, 'Map of ', mapSel) : null, recBtn], { id: 'map-card' }),
     h('div', { class: 'two' },
@@ -84,11 +85,13 @@ export function mount(root, ctx) {
     if (state.fidelity === null || !counts.has(state.fidelity)) {
       state.fidelity = [...counts].sort((a, b) => b[1].n - a[1].n)[0]?.[0] ?? '';
     }
-    return { points, counts, atFid: points.filter((p) => fidelityKey(p.run.fidelity) === state.fidelity) };
+    // The weight plots read each run's weights in the current domain set (runs of earlier sets mapped, as the mixers do).
+    const { points: atFid, counts: mapped } = inCurrentSet(project, points.filter((p) => fidelityKey(p.run.fidelity) === state.fidelity));
+    return { points, counts, atFid, mapped };
   }
 
   function render() {
-    const { points, counts, atFid } = atFidelity();
+    const { points, counts, atFid, mapped } = atFidelity();
     fill(fidSel, [...counts].map(([k, { n, fid }]) => h('option', { value: k, selected: k === state.fidelity }, `${fidelityLabel(fid)} (${n})`)));
     const s = sign(project);
     const best = atFid.reduce((b, p) => (b === null || s * p.value < s * b.value ? p : b), null);
@@ -97,6 +100,10 @@ export function mount(root, ctx) {
       mapNote.textContent = 'The map needs completed runs.';
       return;
     }
+    const earlier = mapped.exact + mapped.assumed + mapped.dropped;
+    mappedNote.textContent = earlier ? `${earlier} of these runs are from earlier domain sets, shown in the current one as the mixers read them: `
+      + `${mapped.exact} exact, ${mapped.assumed} assumed (a split parent’s weight divided by its parts’ token shares)`
+      + `${mapped.dropped ? `; ${mapped.dropped} left out (trained on a removed domain)` : ''}.` : '';
     const zeros = state.logx ? domains.filter((d) => atFid.some((p) => !(p.run.weights[d] > 0))).length : 0;
     gridNote.textContent = `${atFid.length} completed runs at ${fidelityLabel(atFid[0].run.fidelity)}; the line is the mean objective in ten weight bins, the star the best run.`
       + (zeros ? ` On the log axis, runs without a domain sit in its “0” bucket at the left, with their mean as a dash (${zeros} domains have such runs).` : '')
@@ -178,7 +185,7 @@ export function mount(root, ctx) {
     if (!ternary && atFid.length > MANY_POINTS) mapNote.textContent += ` With ${atFid.length} runs, each cell of the map is coloured by the mean objective of the runs in it (hover for how many).`;
     const marks = [
       { name: `pending / running (${open.length})`, symbol: 'diamond-open', color: '#111827', size: 11, lineWidth: 2, line: '#111827',
-        points: open.map((r) => place(r.weights, `${runLabel(r)}${r.proposal_id ? ` · proposal #${r.proposal_id}` : ''}: ${top(r.weights)}`)) },
+        points: open.map((r) => place(currentWeights(project, r).weights || r.weights, `${runLabel(r)}${r.proposal_id ? ` · proposal #${r.proposal_id}` : ''}: ${top(r.weights)}`)) },
       { name: 'best run', symbol: 'star', color: BEST, size: 16, points: best ? [place(best.run.weights, `${runLabel(best.run)}: ${num(best.value, 5)}`)] : [] },
       { name: rec ? `recommendation (${rec.mixer})` : 'recommendation', symbol: 'x', color: ACCENT, size: 16,
         points: rec ? [place(rec.weights, `predicted ${num(rec.predicted, 5)}: ${top(rec.weights)}`)] : [] },

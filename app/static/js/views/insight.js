@@ -6,7 +6,7 @@ import { request } from '../api.js';
 import { defaultMixer } from '../defaults.js';
 import { busy, card, clear, fidelityKey, fidelityLabel, fill, h, problemBox } from '../dom.js';
 import { importanceBars, parallelRuns, partialDependence } from '../insightplots.js';
-import { domainNames, objectiveLabel, scored, sign } from '../model.js';
+import { domainNames, inCurrentSet, objectiveLabel, scored, sign } from '../model.js';
 import { domainLabel } from '../palette.js';
 import { getState, setState } from '../urlstate.js';
 
@@ -135,7 +135,8 @@ export async function mount(root, ctx) {
       fill(pcEl, h('p', { class: 'empty' }, 'Parallel coordinates need WebGL, which this browser has turned off.'));
       return;
     }
-    const points = scored(project, store.list()).filter((p) => fidelityKey(p.run.fidelity) === fidSel.value);
+    // weights in the current domain set (runs of earlier sets mapped, those trained on a removed domain left out)
+    const { points } = inCurrentSet(project, scored(project, store.list()).filter((p) => fidelityKey(p.run.fidelity) === fidSel.value));
     if (!points.length) {
       fill(pcEl, h('p', { class: 'empty' }, 'No completed run has a value for the objective yet.'));
       return;
