@@ -46,6 +46,7 @@ from threadpoolctl import threadpool_limits
 
 from mixers.base import MAX_PENALTY, MixerConfig
 from mixers.cancel import checkpoint
+from mixers.family_bounds import bounded_families
 from mixers.importance import DomainImportance, slope_effect
 from mixers.registry import register
 from mixers.search import dirichlet_candidates, regularized_score, top_k_indices
@@ -435,11 +436,12 @@ class MixingLawMixer(SingleFidelityMixer):
         starts = [self.problem.prior(), ts.x[int(np.argmin(self.problem.objective.sign * ts.y))]]
         bounds = list(zip(lo, hi, strict=True))
         cons: list[dict[str, Any]] = [
-            {"type": "eq", "fun": lambda p: np.sum(p) - 1.0, "jac": lambda p: np.ones_like(p)}
+            {"type": "eq", "fun": lambda p: np.sum(p) - 1.0, "jac": lambda p: np.ones_like(p)},
+            *family_constraints(self.problem),
         ]
         if region is not None:
             centre, radius = region.centre, region.radius
-            starts = [project_to_bounds(centre, lo, hi), *[s for s in starts if _kl(s, centre) <= radius]]
+            starts = [project_to_bounds(centre, lo, hi, families=self.problem.families), *[s for s in starts if _kl(s, centre) <= radius]]
             score = np.where(kl_to_prior(cands, centre) <= radius, score, np.inf)
             cons.append({
                 "type": "ineq",
@@ -451,19 +453,19 @@ class MixingLawMixer(SingleFidelityMixer):
         best_p, best_f = None, np.inf
         for start in starts[:n_starts]:
             checkpoint()
-            p0 = project_to_bounds(start, lo, hi)
+            p0 = project_to_bounds(start, lo, hi, families=self.problem.families)
             # Within a trust region the optimum sits on its KL boundary, which SLSQP approaches slowly: 100
             # iterations to 1e-9 reach it to well under a thousandth of the radius (300 to 1e-12 cost 30x more).
             opts = {"maxiter": 300, "ftol": 1e-12} if region is None else {"maxiter": 100, "ftol": 1e-9}
             res = minimize(f, p0, jac=g, method="SLSQP", bounds=bounds, constraints=cons, options=opts)
-            p = project_to_bounds(np.asarray(res.x, dtype=np.float64), lo, hi)
+            p = project_to_bounds(np.asarray(res.x, dtype=np.float64), lo, hi, families=self.problem.families)
             if region is not None and _kl(p, region.centre) > region.radius * (1 + 1e-3) + 1e-9:
                 continue  # SLSQP stopped outside the region
             val = f(p)
             if val < best_f - 1e-12:
                 best_p, best_f = p, val
         if best_p is None:  # no run ended inside: the first start (the centre, with a region)
-            best_p = project_to_bounds(starts[0], lo, hi)
+            best_p = project_to_bounds(starts[0], lo, hi, families=self.problem.families)
             best_f = f(best_p)
         return best_p, float(best_f), min(n_starts, len(starts))
 
@@ -528,6 +530,24 @@ class MixingLawMixer(SingleFidelityMixer):
                                 f"|slope of {via}| as the domain's weight grows (from the coefficients t x the law's "
                                 f"local scale), averaged over the {ts.n} training mixtures, x sd of the domain's "
                                 f"weight")
+
+
+def family_constraints(problem: Problem) -> list[dict[str, Any]]:
+    """SLSQP inequality constraints ``A p <= b`` for the bounds on family totals (none without family bounds)."""
+    rows, rhs = [], []
+    for fam in bounded_families(problem.families):
+        row = np.zeros(problem.d)
+        row[list(fam.members)] = 1.0
+        if fam.max_weight is not None:
+            rows.append(-row)
+            rhs.append(fam.max_weight)
+        if fam.min_weight is not None:
+            rows.append(row)
+            rhs.append(-fam.min_weight)
+    if not rows:
+        return []
+    a, b = np.array(rows), np.array(rhs)
+    return [{"type": "ineq", "fun": lambda p: a @ p + b, "jac": lambda p: a}]
 
 
 def _kl(p: FloatArray, centre: FloatArray) -> float:

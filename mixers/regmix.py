@@ -437,7 +437,7 @@ class RegMixMixer(SingleFidelityMixer):
         else:
             top = top_k_indices(base + sign * (self._predict_metrics(x) @ ts.coefs), cfg.top_k)
         lo, hi = self.problem.bounds()
-        weights = project_to_bounds(x[top].mean(axis=0), lo, hi)
+        weights = project_to_bounds(x[top].mean(axis=0), lo, hi, families=self.problem.families)
         at_weights = self.predict(weights[None, :], fidelity)
         predicted = float(at_weights.mean[0])
         best_pred = self.predict(x[top[:1]], fidelity).mean[0]

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from mixers.simplex import kl_to_prior, project_to_bounds, sample_dirichlet
 from mixers.types import (
+    FamilySpec,
     FloatArray,
     Problem,
 )
@@ -102,7 +103,7 @@ def dirichlet_candidates(
     n_ok = int(ok.sum())
     if n_ok >= min_feasible and not project_all:
         return CandidateSet(draws[ok], len(draws), n_ok, False)
-    return CandidateSet(project_to_bounds(draws, lo, hi), len(draws), n_ok, True)
+    return CandidateSet(project_to_bounds(draws, lo, hi, families=problem.families), len(draws), n_ok, True)
 
 
 def regularized_score(
@@ -132,6 +133,7 @@ def refine(
     hi: FloatArray,
     steps: Sequence[float] = REFINE_STEPS,
     samples: int = REFINE_SAMPLES,
+    families: Sequence[FamilySpec] = (),
 ) -> tuple[FloatArray, FloatArray]:
     """Hill-climb each start ``(k, d)`` (scores ``(k,)``, higher is better) within the bounds ``lo``, ``hi``.
 
@@ -146,7 +148,8 @@ def refine(
     for step in steps:
         noise = rng.normal(size=(k, samples, d)) * step
         noise -= noise.mean(axis=2, keepdims=True)
-        trial = np.asarray(project_to_bounds((best[:, None, :] + noise).reshape(-1, d), lo, hi), dtype=np.float64)
+        trial = np.asarray(project_to_bounds((best[:, None, :] + noise).reshape(-1, d), lo, hi,
+                                                     families=families), dtype=np.float64)
         s = score(trial).reshape(k, samples)
         j = np.argmax(s, axis=1)
         better = s[np.arange(k), j] > best_s
@@ -163,11 +166,12 @@ def maximize(
     lo: FloatArray,
     hi: FloatArray,
     steps: Sequence[float] = REFINE_STEPS,
+    families: Sequence[FamilySpec] = (),
 ) -> tuple[FloatArray, float]:
     """The best mixture ``(d,)`` and its score: ``candidates`` ``(m, d)`` scored, the ``n_starts`` best (ties by
     index) refined by :func:`refine` with ``steps``, the best of them."""
     s = score(candidates)
     top = np.argsort(-s, kind="stable")[:n_starts]
-    best, best_s = refine(rng, score, candidates[top], s[top], lo, hi, steps)
+    best, best_s = refine(rng, score, candidates[top], s[top], lo, hi, steps, families=families)
     i = int(np.argmax(best_s))
     return best[i], float(best_s[i])
