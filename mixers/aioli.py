@@ -64,8 +64,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from mixers.base import MAX_STEPS, MixerConfig, MixerError, OnlineMixer
-from mixers.registry import register
 from mixers.family_bounds import bounded_families, violation
+from mixers.registry import register
 from mixers.simplex import project_to_bounds
 from mixers.types import Directive, FamilySpec, FloatArray, Problem, Report
 

@@ -5,7 +5,7 @@ Euclidean projection is computed by Dykstra's alternating projections between th
 bisection) and each slab (exact: shift the members equally). Why Dykstra rather than a nested exact method: the
 families of a project are laminar (prefixes nest), which an exact nested bisection could exploit, but it costs
 ``iters ** depth`` per row and is intricate; Dykstra handles any family structure, converges to the exact
-projection, runs vectorized over rows, stops per row once every family bound holds to ``TOL`` and never touches
+projection, runs vectorized over rows, stops per row once every family bound holds to ``TOL`` and a round moves it less than ``STEP_TOL``, and never touches
 the problems without family bounds (their path is unchanged). Rows it has not brought within ``TOL`` after
 ``MAX_ITERS`` rounds raise ``ValueError`` (does not happen for feasible bounds in the tests; a safety net).
 Infeasible family bounds raise ``ValueError`` first, from a linear program (:func:`check_feasible`).
@@ -22,7 +22,8 @@ from scipy.optimize import linprog
 from mixers.types import FamilySpec, FloatArray
 
 TOL = 1e-10  # family bounds hold to this after projection (Problem.feasible's default tolerance is 1e-9)
-MAX_ITERS = 5000
+STEP_TOL = 1e-10  # and a row stops once a whole round moves it less than this (feasible alone is not optimal)
+MAX_ITERS = 20000
 
 BoxSimplex = Callable[[FloatArray, FloatArray, FloatArray], FloatArray]
 
@@ -97,7 +98,7 @@ def project_with_families(
     check_feasible(lo, hi, families)
     x0 = np.atleast_2d(np.asarray(w, dtype=np.float64))
     members, a, b = _slabs(families, x0.shape[1])
-    m, d = x0.shape
+    d = x0.shape[1]
     out = box_simplex(x0, lo, hi)
     todo = np.flatnonzero(violation(out, families) > TOL)
     if len(todo) == 0:
@@ -119,8 +120,9 @@ def project_with_families(
         z = xs + ps[k]
         xs = box_simplex(z, lo, hi)
         ps[k] = z - xs
+        moved = np.abs(xs - x[live]).max(axis=1)
         x[live], p[:, live] = xs, ps
-        done = violation(xs, families) <= TOL
+        done = (violation(xs, families) <= TOL) & (moved <= STEP_TOL)
         live = live[~done]
         if len(live) == 0:
             break

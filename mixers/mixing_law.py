@@ -441,7 +441,8 @@ class MixingLawMixer(SingleFidelityMixer):
         ]
         if region is not None:
             centre, radius = region.centre, region.radius
-            starts = [project_to_bounds(centre, lo, hi, families=self.problem.families), *[s for s in starts if _kl(s, centre) <= radius]]
+            starts = [project_to_bounds(centre, lo, hi, families=self.problem.families),
+                      *[s for s in starts if _kl(s, centre) <= radius]]
             score = np.where(kl_to_prior(cands, centre) <= radius, score, np.inf)
             cons.append({
                 "type": "ineq",
