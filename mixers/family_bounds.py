@@ -1,14 +1,14 @@
 """Bounds on family totals in the projection every mixer's search uses (:func:`mixers.simplex.project_to_bounds`).
 
-The feasible set is box x simplex x one slab ``{x : a_f <= sum(x[members_f]) <= b_f}`` per bounded family. Its
-Euclidean projection is computed by Dykstra's alternating projections between the box-simplex (exact, by
-bisection) and each slab (exact: shift the members equally). Why Dykstra rather than a nested exact method: the
-families of a project are laminar (prefixes nest), which an exact nested bisection could exploit, but it costs
-``iters ** depth`` per row and is intricate; Dykstra handles any family structure, converges to the exact
-projection, runs vectorized over rows, stops per row once every family bound holds to ``TOL`` and a round moves it less than ``STEP_TOL``, and never touches
-the problems without family bounds (their path is unchanged). Rows it has not brought within ``TOL`` after
-``MAX_ITERS`` rounds raise ``ValueError`` (does not happen for feasible bounds in the tests; a safety net).
-Infeasible family bounds raise ``ValueError`` first, from a linear program (:func:`check_feasible`).
+The feasible set is box x simplex x one slab ``{x : a_f <= sum(x[members_f]) <= b_f}`` per bounded family. Its Euclidean
+projection is computed by Dykstra's alternating projections between the box-simplex (exact, by bisection) and each slab
+(exact: shift the members equally). Why Dykstra rather than a nested exact method: the families of a project are laminar
+(prefixes nest), which an exact nested bisection could exploit, but it costs ``iters ** depth`` per row and is
+intricate; Dykstra handles any family structure, converges to the exact projection, runs vectorized over rows, stops per
+row once every family bound holds to ``TOL`` and a round moves it less than ``STEP_TOL``, and never touches the problems
+without family bounds (their path is unchanged). Rows it has not brought within ``TOL`` after ``MAX_ITERS`` rounds raise
+``ValueError`` (does not happen for feasible bounds in the tests; a safety net). Infeasible family bounds raise
+``ValueError`` first, from a linear program (:func:`check_feasible`).
 """
 
 from __future__ import annotations

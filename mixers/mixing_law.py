@@ -47,6 +47,7 @@ from threadpoolctl import threadpool_limits
 from mixers.base import MAX_PENALTY, MixerConfig
 from mixers.cancel import checkpoint
 from mixers.family_bounds import bounded_families
+from mixers.features import FeatureMap
 from mixers.importance import DomainImportance, slope_effect
 from mixers.registry import register
 from mixers.search import dirichlet_candidates, regularized_score, top_k_indices
@@ -142,6 +143,36 @@ class ExpLaw:
         b = float(np.mean(self.u))
         return {"c": self.mean + self.scale * self.c, "s": self.s, "b": b + float(np.log(self.scale)),
                 "t": (self.u - b).tolist(), "huber_cost": self.cost}
+
+
+@dataclass(frozen=True)
+class FeatureLaw:
+    """An :class:`ExpLaw` over features ``phi(p)`` (:mod:`mixers.features`) instead of the weights; same interface
+    (values at mixtures, the gradient in the weights by the chain rule)."""
+
+    law: ExpLaw
+    features: FeatureMap
+
+    def __call__(self, x: FloatArray) -> FloatArray:
+        """Values ``(m,)`` at mixtures ``(m, d)``."""
+        return self.law(self.features(x))
+
+    def grad(self, p: FloatArray) -> FloatArray:
+        """Gradient ``(d,)`` at one mixture ``(d,)``: ``J_phi(p).T`` times the law's gradient in the features."""
+        return self.features.vjp(p, self.law.grad(self.features(p[None, :])[0]))
+
+    def summary(self) -> dict[str, Any]:
+        """The law's summary; ``t`` has one entry per feature (``features`` names them)."""
+        return {**self.law.summary(), "features": list(self.features.names)}
+
+
+def fit_feature_law(
+    x: FloatArray, y: FloatArray, rng: np.random.Generator, n_inits: int, huber: float | None, features: FeatureMap
+) -> ExpLaw | FeatureLaw:
+    """:func:`fit_exp_law` on ``features(x)``; the plain :class:`ExpLaw` for the ``weights`` feature set."""
+    if features.plain:
+        return fit_exp_law(x, y, rng, n_inits, huber)
+    return FeatureLaw(fit_exp_law(features(x), y, rng, n_inits, huber), features)
 
 
 @dataclass(frozen=True)
@@ -263,8 +294,8 @@ class MixingLawMixer(SingleFidelityMixer):
 
     def __init__(self, problem: Problem, config: MixerConfig | None = None, seed: int | None = None) -> None:
         super().__init__(problem, config, seed)
-        self.laws: list[ExpLaw | DomainTransfer] = []  # what predicts and optimizes: one per objective metric
-        self.own_laws: list[ExpLaw] = []  # the law of each objective metric itself
+        self.laws: list[ExpLaw | FeatureLaw | DomainTransfer] = []  # what predicts and optimizes: one per metric
+        self.own_laws: list[ExpLaw | FeatureLaw] = []  # the law of each objective metric itself (on the features)
         self.transfer: DomainTransfer | None = None  # the objective through per-domain laws, when fitted
         self.domains: tuple[tuple[str, ...], FloatArray] | None = None  # domain metric names, losses (n, k)
         self.transfer_cv: dict[str, Any] = {}
@@ -273,7 +304,7 @@ class MixingLawMixer(SingleFidelityMixer):
 
     @property
     def min_runs(self) -> int:
-        return self.problem.d + 2
+        return self.features.n_features + 2
 
     def _domain_losses(self, ts: TrainingSet) -> tuple[tuple[str, ...], FloatArray] | None:
         """Per-domain loss metrics of every run behind ``ts`` (``val/<domain>`` or ``<domain>``, domains without
@@ -308,7 +339,7 @@ class MixingLawMixer(SingleFidelityMixer):
         """The law of each objective metric, and the per-domain transfer when ``domains`` (names, losses ``(n, k)``)."""
         cfg = self.config
         rng = call_rng(self.seed, TAG_FIT, np.random.default_rng(0))
-        self.own_laws = [fit_exp_law(ts.x, ts.metrics[:, j], rng, cfg.n_inits, cfg.huber_scale)
+        self.own_laws = [fit_feature_law(ts.x, ts.metrics[:, j], rng, cfg.n_inits, cfg.huber_scale, self.features)
                          for j in range(len(ts.metric_names))]
         self.laws = list(self.own_laws)
         self.transfer = None
