@@ -18,9 +18,10 @@ its budget (the same epochs as the target run); proxies that sample the full cor
 The penalty's form differs from the model's repetition feature (mixers/features.py, the data-constrained waste), so
 the feature approximates it rather than matching it. Only the ``target`` metric is posted (no per-domain losses).
 
-RegMix data (the 1M runs, ``app/demo/regmix/``: the same files as ``/work/shared/data/regmix``): held-out Spearman on the 256 test runs (Pile-CC loss) of
-``regmix`` and ``mixing_law`` with plain weights and with family totals, fitted on random subsets of the 512 train
-runs, with families by Pile source kind (:data:`PILE_FAMILIES`). No target budget there, so no epochs.
+RegMix data (the 1M runs, ``app/demo/regmix/``: the same files as ``/work/shared/data/regmix``): held-out Spearman
+on the 256 test runs (Pile-CC loss) of ``regmix`` and ``mixing_law`` with plain weights and with family totals, fitted
+on random subsets of the 512 train runs, with families by Pile source kind (:data:`PILE_FAMILIES`). No target budget
+there, so no epochs.
 
     python -m bench.sim.families [--quick] [--processes 2]
 """
