@@ -54,11 +54,13 @@ def _check_feasible(lo_b: bytes, hi_b: bytes, families: tuple[FamilySpec, ...]) 
         if f.min_weight is not None and f.max_weight is not None and f.min_weight > f.max_weight + 1e-12:
             raise ValueError(f"family {f.name!r}: min_weight {f.min_weight} > max_weight {f.max_weight}")
         if f.max_weight is not None and sub_lo > f.max_weight + 1e-9:
-            raise ValueError(f"family {f.name!r}: its domains' min_weight sum to {sub_lo:g} > its max_weight "
-                             f"{f.max_weight:g}")
+            raise ValueError(
+                f"family {f.name!r}: its domains' min_weight sum to {sub_lo:g} > its max_weight {f.max_weight:g}"
+            )
         if f.min_weight is not None and sub_hi < f.min_weight - 1e-9:
-            raise ValueError(f"family {f.name!r}: its domains' upper bounds sum to {sub_hi:g} < its min_weight "
-                             f"{f.min_weight:g}")
+            raise ValueError(
+                f"family {f.name!r}: its domains' upper bounds sum to {sub_hi:g} < its min_weight {f.min_weight:g}"
+            )
     rows, rhs = [], []
     for f in families:
         row = np.zeros(d)
@@ -69,12 +71,20 @@ def _check_feasible(lo_b: bytes, hi_b: bytes, families: tuple[FamilySpec, ...]) 
         if f.min_weight is not None:
             rows.append(-row)
             rhs.append(-f.min_weight)
-    res = linprog(np.zeros(d), A_ub=np.array(rows) if rows else None, b_ub=np.array(rhs) if rhs else None,
-                  A_eq=np.ones((1, d)), b_eq=[1.0], bounds=list(zip(lo, hi, strict=True)), method="highs")
+    res = linprog(
+        np.zeros(d),
+        A_ub=np.array(rows) if rows else None,
+        b_ub=np.array(rhs) if rhs else None,
+        A_eq=np.ones((1, d)),
+        b_eq=[1.0],
+        bounds=list(zip(lo, hi, strict=True)),
+        method="highs",
+    )
     if res.status != 0:
         names = ", ".join(repr(f.name) for f in families)
-        raise ValueError(f"the family bounds ({names}) are infeasible together with the domain bounds and "
-                         "weights summing to 1")
+        raise ValueError(
+            f"the family bounds ({names}) are infeasible together with the domain bounds and weights summing to 1"
+        )
 
 
 def violation(x: FloatArray, families: Sequence[FamilySpec]) -> FloatArray:

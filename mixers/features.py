@@ -85,8 +85,11 @@ class FeatureMap:
     def build(cls, problem: Problem, kind: FeatureSet) -> FeatureMap:
         """The map of ``kind`` for ``problem``; ``ValueError`` when the problem lacks what it needs."""
         if kind not in available_feature_sets(problem):
-            need = ("a family with two or more domains (names like family/name)" if kind == "families" else
-                    "families, every domain's tokens and the target fidelity's tokens")
+            need = (
+                "a family with two or more domains (names like family/name)"
+                if kind == "families"
+                else "families, every domain's tokens and the target fidelity's tokens"
+            )
             raise ValueError(f"features {kind!r} need {need}")
         names = list(problem.names)
         fams = np.zeros((0, problem.d))
@@ -138,7 +141,7 @@ class FeatureMap:
         if self.plain:
             return out
         n_fam = self.families.shape[0]
-        out += self.families.T @ g[d:d + n_fam]
+        out += self.families.T @ g[d : d + n_fam]
         if self.epoch_scale is not None:
             k = self.epoch_scale
             e = np.maximum(k * p, 0.0)
@@ -162,12 +165,12 @@ class FeatureMap:
             share = x * member
             total = share.sum(axis=1, keepdims=True)
             share = np.where(total > 0, share / np.where(total > 0, total, 1.0), member / member.sum())
-            out += contrib[:, d + f:d + f + 1] * share
+            out += contrib[:, d + f : d + f + 1] * share
         if self.epoch_scale is not None:
             e = self.epochs(x)
             with np.errstate(divide="ignore", invalid="ignore"):
                 waste = x * np.where(e > 1.0, 1.0 - effective_epochs(e) / e, 0.0)
             total = waste.sum(axis=1, keepdims=True)
             share = np.where(total > 0, waste / np.where(total > 0, total, 1.0), 1.0 / d)
-            out += contrib[:, d + n_fam:d + n_fam + 1] * share
+            out += contrib[:, d + n_fam : d + n_fam + 1] * share
         return out

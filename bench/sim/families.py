@@ -49,6 +49,7 @@ from mixers.types import DomainSpec, FloatArray, Objective, Observation, Problem
 
 WORLD = WorldSpec(n_domains=31, families=13, seed=26)
 RUNS, HELD_OUT = 96, 48
+QUICK_RUNS, QUICK_HELD_OUT = 64, 16  # --quick: one seed, these many small runs
 SEEDS = (0, 1, 2)
 PENALTY = 1.0  # nats at full repetition of the whole mixture
 FAST_REGMIX = {"n_candidates": 20_000, "top_k": 32}
@@ -62,10 +63,21 @@ ARMS: dict[str, tuple[type[OfflineMixer], dict[str, Any]]] = {
 }
 BASELINES = ("uniform", "prior")
 PILE_FAMILIES = {  # Pile source -> kind (the family); europarl and dm_mathematics stay singletons
-    "pile_cc": "web", "arxiv": "academic", "pubmed_central": "academic", "pubmed_abstracts": "academic",
-    "philpapers": "academic", "nih_exporter": "academic", "freelaw": "legal", "uspto_backgrounds": "legal",
-    "github": "code", "stackexchange": "code", "gutenberg_pg_19": "prose", "wikipedia_en": "prose",
-    "ubuntu_irc": "dialogue", "hackernews": "dialogue", "enron_emails": "dialogue",
+    "pile_cc": "web",
+    "arxiv": "academic",
+    "pubmed_central": "academic",
+    "pubmed_abstracts": "academic",
+    "philpapers": "academic",
+    "nih_exporter": "academic",
+    "freelaw": "legal",
+    "uspto_backgrounds": "legal",
+    "github": "code",
+    "stackexchange": "code",
+    "gutenberg_pg_19": "prose",
+    "wikipedia_en": "prose",
+    "ubuntu_irc": "dialogue",
+    "hackernews": "dialogue",
+    "enron_emails": "dialogue",
 }
 REGMIX_SIZES = (64, 256)
 REGMIX_TARGET = "metric/the_pile_pile_cc_val_loss"
@@ -83,12 +95,15 @@ def repetition_penalty(world: World, w: FloatArray) -> FloatArray:
 def _problem(world: World) -> Problem:
     return Problem(
         tuple(DomainSpec(n, tokens=float(t)) for n, t in zip(world.names, world.tokens, strict=True)),
-        Objective({"target": 1.0}), target_fidelity=fidelity(world, "target"), families=build_families(world.names),
+        Objective({"target": 1.0}),
+        target_fidelity=fidelity(world, "target"),
+        families=build_families(world.names),
     )
 
 
-def _train(world: World, x: FloatArray, fid: Mapping[str, float] | str, seed0: int, processes: int,
-           bar: Any, task: Any) -> FloatArray:
+def _train(
+    world: World, x: FloatArray, fid: Mapping[str, float] | str, seed0: int, processes: int, bar: Any, task: Any
+) -> FloatArray:
     """Penalized target losses ``(m,)`` of mixtures ``(m, n)`` trained at ``fid``."""
     jobs = [Job(world, world.weights_dict(w), fid, seed0 + i) for i, w in enumerate(x)]
     res = run_many(jobs, processes=processes, on_done=lambda: bar.advance(task))
@@ -105,7 +120,7 @@ def simulate(quick: bool, processes: int, bar: Any) -> dict[str, Any]:
     problem = _problem(world)
     small = fidelity(world, "small")
     seeds = SEEDS[:1] if quick else SEEDS
-    n_runs, n_held = (64, 16) if quick else (RUNS, HELD_OUT)
+    n_runs, n_held = (QUICK_RUNS, QUICK_HELD_OUT) if quick else (RUNS, HELD_OUT)
     task = bar.add_task("family world: small runs, fits", total=len(seeds) * (n_runs + n_held + len(ARMS)))
     answers: dict[str, list[FloatArray]] = {k: [] for k in ARMS}
     rho: dict[str, list[float | None]] = {k: [] for k in ARMS}
@@ -132,16 +147,35 @@ def simulate(quick: bool, processes: int, bar: Any) -> dict[str, Any]:
     by: dict[str, list[float]] = {}
     for (k, _), v in zip(flat, losses, strict=True):
         by.setdefault(k, []).append(float(v))
-    summary = {k: {"gap_mean": statistics.mean(v / best - 1 for v in by[k]), "gaps": [v / best - 1 for v in by[k]],
-                   "penalty_mean": float(repetition_penalty(world, np.vstack(answers[k])).mean()),
-                   "held_out_spearman": rho[k], "held_out_spearman_mean": _mean(rho[k]),
-                   "weights": [w.tolist() for w in answers[k]]} for k in ARMS}
+    summary = {
+        k: {
+            "gap_mean": statistics.mean(v / best - 1 for v in by[k]),
+            "gaps": [v / best - 1 for v in by[k]],
+            "penalty_mean": float(repetition_penalty(world, np.vstack(answers[k])).mean()),
+            "held_out_spearman": rho[k],
+            "held_out_spearman_mean": _mean(rho[k]),
+            "weights": [w.tolist() for w in answers[k]],
+        }
+        for k in ARMS
+    }
     for k in (*BASELINES, "world's target mixture"):
-        summary[k] = {"gap_mean": by[k][0] / best - 1, "gaps": [by[k][0] / best - 1],
-                      "penalty_mean": float(repetition_penalty(world, base[k])[0])}
-    return {"world": list(world.names), "tokens": world.tokens.tolist(), "spec": WORLD.__dict__, "seeds": list(seeds),
-            "runs_per_seed": n_runs, "held_out_per_seed": n_held, "penalty": PENALTY, "best": best,
-            "auto_choices": chosen, "summary": summary}
+        summary[k] = {
+            "gap_mean": by[k][0] / best - 1,
+            "gaps": [by[k][0] / best - 1],
+            "penalty_mean": float(repetition_penalty(world, base[k])[0]),
+        }
+    return {
+        "world": list(world.names),
+        "tokens": world.tokens.tolist(),
+        "spec": WORLD.__dict__,
+        "seeds": list(seeds),
+        "runs_per_seed": n_runs,
+        "held_out_per_seed": n_held,
+        "penalty": PENALTY,
+        "best": best,
+        "auto_choices": chosen,
+        "summary": summary,
+    }
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -163,8 +197,11 @@ def regmix_replay(quick: bool, bar: Any) -> dict[str, Any]:
     shares = pd.read_csv(DEMO_DATA / "domains.csv").set_index("domain")["token_share"]
     short = [c.removeprefix("train_the_pile_") for c in cols]
     names = [f"{PILE_FAMILIES[s]}/{s}" if s in PILE_FAMILIES else s for s in short]
-    problem = Problem(tuple(DomainSpec(n, tokens=float(shares[c])) for n, c in zip(names, cols, strict=True)),
-                      Objective({REGMIX_TARGET: 1.0}), families=build_families(names))
+    problem = Problem(
+        tuple(DomainSpec(n, tokens=float(shares[c])) for n, c in zip(names, cols, strict=True)),
+        Objective({REGMIX_TARGET: 1.0}),
+        families=build_families(names),
+    )
     fid = {"params": 1e6, "tokens": 1e9}
     sizes, seeds = ((64,), (0,)) if quick else (REGMIX_SIZES, SEEDS)
     models = {"regmix": RegMixMixer, "mixing_law": MixingLawMixer}
@@ -180,8 +217,13 @@ def regmix_replay(quick: bool, bar: Any) -> dict[str, Any]:
                     rho = safe_spearman(mixer.predict(xt).mean, yt)
                     out.setdefault(mname, {}).setdefault(fs, {}).setdefault(str(size), []).append(rho)
                     bar.advance(task)
-    return {"families": {f.name: [names[i] for i in f.members] for f in problem.families}, "sizes": list(sizes),
-            "seeds": list(seeds), "test_runs": len(xt), "spearman": out}
+    return {
+        "families": {f.name: [names[i] for i in f.members] for f in problem.families},
+        "sizes": list(sizes),
+        "seeds": list(seeds),
+        "test_runs": len(xt),
+        "spearman": out,
+    }
 
 
 def run(quick: bool = False, processes: int = 2) -> dict[str, Any]:
@@ -233,23 +275,32 @@ def table(payload: dict[str, Any]) -> list[dict[str, Any]]:
     rg = payload["regmix"]
     top = str(rg["sizes"][-1])
     fam, plain = (_mean(rg["spearman"]["regmix"][fs][top]) for fs in ("families", "weights"))
-    rows = [{
-        "benchmark": f"family world (31 domains), gap at target: auto ({len(payload['simulator']['seeds'])} seeds)",
-        "value": f"{100 * s['auto']['gap_mean']:.2f}%",
-        "baseline": f"{100 * s['uniform']['gap_mean']:.2f}% (uniform)",
-        "ratio": f"{s['auto']['gap_mean'] / s['uniform']['gap_mean']:.3f}" if s["uniform"]["gap_mean"] > 0 else "",
-        "target": "", "ok": s["auto"]["gap_mean"] < s["uniform"]["gap_mean"],
-    }, {
-        "benchmark": "family world, gap at target: regmix families+epochs",
-        "value": f"{100 * s['regmix families+epochs']['gap_mean']:.2f}%",
-        "baseline": f"{100 * s['regmix']['gap_mean']:.2f}% (regmix, weights)",
-        "ratio": "", "target": "", "ok": s["regmix families+epochs"]["gap_mean"] <= s["regmix"]["gap_mean"],
-    }, {
-        "benchmark": f"RegMix runs, Spearman of regmix with family totals ({top} runs)",
-        "value": f"{fam:.3f}" if fam is not None else "n/a",
-        "baseline": f"{plain:.3f} (weights)" if plain is not None else "n/a",
-        "ratio": "", "target": "", "ok": fam is not None and plain is not None and fam >= plain - 0.005,
-    }]
+    rows = [
+        {
+            "benchmark": f"family world (31 domains), gap at target: auto ({len(payload['simulator']['seeds'])} seeds)",
+            "value": f"{100 * s['auto']['gap_mean']:.2f}%",
+            "baseline": f"{100 * s['uniform']['gap_mean']:.2f}% (uniform)",
+            "ratio": f"{s['auto']['gap_mean'] / s['uniform']['gap_mean']:.3f}" if s["uniform"]["gap_mean"] > 0 else "",
+            "target": "",
+            "ok": s["auto"]["gap_mean"] < s["uniform"]["gap_mean"],
+        },
+        {
+            "benchmark": "family world, gap at target: regmix families+epochs",
+            "value": f"{100 * s['regmix families+epochs']['gap_mean']:.2f}%",
+            "baseline": f"{100 * s['regmix']['gap_mean']:.2f}% (regmix, weights)",
+            "ratio": "",
+            "target": "",
+            "ok": s["regmix families+epochs"]["gap_mean"] <= s["regmix"]["gap_mean"],
+        },
+        {
+            "benchmark": f"RegMix runs, Spearman of regmix with family totals ({top} runs)",
+            "value": f"{fam:.3f}" if fam is not None else "n/a",
+            "baseline": f"{plain:.3f} (weights)" if plain is not None else "n/a",
+            "ratio": "",
+            "target": "",
+            "ok": fam is not None and plain is not None and fam >= plain - 0.005,
+        },
+    ]
     return rows
 
 
@@ -267,8 +318,13 @@ if __name__ == "__main__":
         t.add_column(col)
     for label, r in out["simulator"]["summary"].items():
         rh = r.get("held_out_spearman_mean")
-        t.add_row(label, f"{100 * r['gap_mean']:.2f}", ", ".join(f"{100 * g:.2f}" for g in r["gaps"]),
-                  f"{r['penalty_mean']:.4f}", "" if rh is None else f"{rh:.3f}")
+        t.add_row(
+            label,
+            f"{100 * r['gap_mean']:.2f}",
+            ", ".join(f"{100 * g:.2f}" for g in r["gaps"]),
+            f"{r['penalty_mean']:.4f}",
+            "" if rh is None else f"{rh:.3f}",
+        )
     Console().print(t)
     t2 = Table(title="RegMix runs: Spearman on the test runs")
     for col in ("model", "features", *map(str, out["regmix"]["sizes"])):

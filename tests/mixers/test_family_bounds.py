@@ -38,9 +38,14 @@ def family_problem(bounds: Any = None) -> Problem:
 def family_observations() -> list[Observation]:
     rng = np.random.default_rng(4)
     w = rng.dirichlet(np.ones(len(NAMES)), size=40)
-    return [Observation(weights=row, fidelity=dict(LOW),
-                        metrics={"loss": 2.0 + 3.0 * float(np.sum((row - OPT) ** 2)) + 0.01 * rng.normal()})
-            for row in w]
+    return [
+        Observation(
+            weights=row,
+            fidelity=dict(LOW),
+            metrics={"loss": 2.0 + 3.0 * float(np.sum((row - OPT) ** 2)) + 0.01 * rng.normal()},
+        )
+        for row in w
+    ]
 
 
 def assert_in_family_bounds(w: FloatArray, problem: Problem) -> None:
@@ -58,12 +63,19 @@ def test_projection_matches_a_constrained_solver() -> None:
     assert_in_family_bounds(y, problem)
     a = np.zeros((2, problem.d))
     a[0, :2], a[1, 2:4] = -1.0, 1.0
-    cons = [{"type": "eq", "fun": lambda p: p.sum() - 1.0},
-            {"type": "ineq", "fun": lambda p: a @ p + np.array([0.35, -0.3])}]
+    cons = [
+        {"type": "eq", "fun": lambda p: p.sum() - 1.0},
+        {"type": "ineq", "fun": lambda p: a @ p + np.array([0.35, -0.3])},
+    ]
     for row, got in zip(x, y, strict=True):
-        res = minimize(lambda p, r=row: float(np.sum((p - r) ** 2)), np.full(problem.d, 1 / problem.d),
-                       bounds=list(zip(lo, hi, strict=True)), constraints=cons, method="SLSQP",
-                       options={"ftol": 1e-14, "maxiter": 500})
+        res = minimize(
+            lambda p, r=row: float(np.sum((p - r) ** 2)),
+            np.full(problem.d, 1 / problem.d),
+            bounds=list(zip(lo, hi, strict=True)),
+            constraints=cons,
+            method="SLSQP",
+            options={"ftol": 1e-14, "maxiter": 500},
+        )
         assert np.abs(res.x - got).max() < 1e-6
 
 
@@ -74,8 +86,10 @@ def test_no_family_bounds_keeps_the_plain_projection() -> None:
     assert np.array_equal(project_to_bounds(x, lo, hi, families=problem.families), project_to_bounds(x, lo, hi))
 
 
-@pytest.mark.parametrize("bounds", [{"web": (0.6, None), "code": (0.5, None)}, {"web": (0.5, 0.4)},
-                                    {"web": (0.95, None), "code": (0.1, None)}])
+@pytest.mark.parametrize(
+    "bounds",
+    [{"web": (0.6, None), "code": (0.5, None)}, {"web": (0.5, 0.4)}, {"web": (0.95, None), "code": (0.1, None)}],
+)
 def test_infeasible_family_bounds_raise(bounds: Any) -> None:
     problem = family_problem(bounds)
     lo, hi = problem.bounds()

@@ -23,8 +23,12 @@ FAM_OPT = np.array([0.35, 0.25, 0.15, 0.1, 0.1, 0.05])
 def family_problem(tokens: bool = True, families: bool = True) -> Problem:
     names = [f"f{f}/d{i}" if families else f"f{f}_d{i}" for f in range(N_FAM) for i in range(PER)]
     domains = tuple(DomainSpec(n, tokens=1e9 * (1 + (i % 3)) if tokens else None) for i, n in enumerate(names))
-    return Problem(domains, Objective({"loss": 1.0}), target_fidelity={"params": 1e8, "tokens": 2e10},
-                   families=build_families(names))
+    return Problem(
+        domains,
+        Objective({"loss": 1.0}),
+        target_fidelity={"params": 1e8, "tokens": 2e10},
+        families=build_families(names),
+    )
 
 
 def family_loss(x: FloatArray, rng: np.random.Generator) -> FloatArray:
@@ -58,8 +62,8 @@ def test_family_totals_and_repetition_waste() -> None:
     fam = FeatureMap.build(problem, "families")
     phi = fam(x)
     assert phi.shape == (5, problem.d + N_FAM)
-    np.testing.assert_allclose(phi[:, problem.d:], x.reshape(5, N_FAM, PER).sum(axis=2))
-    assert fam.names[problem.d:] == tuple(f"family:f{f}" for f in range(N_FAM))
+    np.testing.assert_allclose(phi[:, problem.d :], x.reshape(5, N_FAM, PER).sum(axis=2))
+    assert fam.names[problem.d :] == tuple(f"family:f{f}" for f in range(N_FAM))
     full = FeatureMap.build(problem, "families+epochs")
     assert full(x).shape == (5, problem.d + N_FAM + 1)
     tokens = np.array([d.tokens for d in problem.domains])
@@ -131,7 +135,12 @@ def test_mixing_law_with_the_repetition_feature_avoids_over_repetition() -> None
     y = 3.0 - 0.8 * x[:, 0] - 0.3 * x[:, 5] + 6.0 * fmap.waste(x) + rng.normal(0, 1e-3, size=len(x))
     runs = [Observation(weights=w, fidelity=dict(FID), metrics={"loss": float(v)}) for w, v in zip(x, y, strict=True)]
     cfg = {"trust_region": False, "kl_to_prior": 0.02}
-    recs = {fs: MixingLawMixer(problem, MixingLawMixer.Config.model_validate({**cfg, "features": fs}), 0)
-            .fit(runs).recommend().weights for fs in ("weights", "families+epochs")}
+    recs = {
+        fs: MixingLawMixer(problem, MixingLawMixer.Config.model_validate({**cfg, "features": fs}), 0)
+        .fit(runs)
+        .recommend()
+        .weights
+        for fs in ("weights", "families+epochs")
+    }
     true = {fs: 3.0 - 0.8 * w[0] - 0.3 * w[5] + 6.0 * fmap.waste(w[None, :])[0] for fs, w in recs.items()}
     assert true["families+epochs"] < true["weights"], (true, recs)
