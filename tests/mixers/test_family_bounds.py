@@ -11,6 +11,7 @@ from scipy.optimize import minimize
 
 import mixers
 from mixers.families import build_families
+from mixers.search import FAMILY_PROJECTED, dirichlet_candidates
 from mixers.simplex import project_to_bounds
 from mixers.types import DomainSpec, FloatArray, Objective, Observation, Problem
 from tests.mixers.conftest import LOW
@@ -116,3 +117,11 @@ def test_infeasible_family_bounds_are_a_clear_error(name: str) -> None:
     cls = mixers.get_mixer_class(name)
     with pytest.raises((ValueError, mixers.MixerError), match="famil"):
         cls(problem, cls.Config(), 0).fit(family_observations()).recommend()
+
+
+def test_candidates_under_a_tight_family_bound_are_projected_in_a_bounded_number() -> None:
+    problem = family_problem({"code": (0.8, None)})
+    cands = dirichlet_candidates(np.random.default_rng(0), problem, 20_000, min_feasible=128, concentration=60.0)
+    assert cands.projected and cands.n_sampled == 20_000 and cands.n_feasible < 128
+    assert len(cands.mixtures) == FAMILY_PROJECTED
+    assert_in_family_bounds(cands.mixtures, problem)
