@@ -13,7 +13,7 @@ import mixers
 from mixers.families import build_families
 from mixers.search import FAMILY_PROJECTED, dirichlet_candidates
 from mixers.simplex import project_to_bounds
-from mixers.types import DomainSpec, FloatArray, Objective, Observation, Problem
+from mixers.types import DomainSpec, FloatArray, Objective, Observation, Problem, Report
 from tests.mixers.conftest import LOW
 
 OFFLINE = sorted(n for n in mixers.available() if mixers.get_mixer_class(n).kind == "offline")
@@ -125,3 +125,21 @@ def test_candidates_under_a_tight_family_bound_are_projected_in_a_bounded_number
     assert cands.projected and cands.n_sampled == 20_000 and cands.n_feasible < 128
     assert len(cands.mixtures) == FAMILY_PROJECTED
     assert_in_family_bounds(cands.mixtures, problem)
+
+
+def test_online_aioli_directives_respect_family_bounds() -> None:
+    problem = family_problem()
+    cls = mixers.get_mixer_class("aioli")
+    mixer = cls(problem, cls.Config(), 0)
+    state, directive = mixer.start(1000)
+    exposure, step, seen = np.zeros(problem.d), 0, [directive.weights]
+    for _ in range(2000):
+        if directive.done:
+            break
+        exposure = exposure + np.asarray(directive.weights) * (directive.until_step - step)
+        step = directive.until_step
+        losses = 3.0 - 0.4 * np.log1p(exposure / 50.0) * np.linspace(1.0, 0.5, problem.d)
+        state, directive = mixer.observe(state, Report(step=step, losses=losses))
+        seen.append(directive.weights)
+    assert directive.done and len(seen) > 3
+    assert_in_family_bounds(np.vstack(seen), problem)
