@@ -4,8 +4,9 @@ repetition (config ``features``).
 - ``weights``: the ``d`` weights (the default; nothing else changes).
 - ``families``: the weights and each family's total (the sum of its members' weights), every level of
   ``Problem.families``: ``F`` more columns. Trees split on a family's share directly instead of assembling it from
-  many member splits; for the exponential law, whose exponent is linear in its inputs, totals add no expressiveness
-  (they are linear in the weights), only their repetition companion below does.
+  many member splits. ``mixing_law``'s exponential law leaves them out (:meth:`FeatureMap.for_law`): its exponent is
+  linear in its inputs, so totals, linear in the weights, add nothing. (``regmix``'s law member, in ``model: auto``,
+  stays on the weights for every feature set; only its trees see the features.)
 - ``families+epochs``: also the repetition feature, where every domain's ``tokens`` and the target's ``tokens`` are
   known. A domain's epochs at the target are ``e_i = w_i * target_tokens / tokens_i``. Following the data-constrained
   scaling law (Muennighoff et al. 2023: repeated tokens are worth exponentially less, effective data
@@ -15,7 +16,8 @@ repetition (config ``features``).
   smooth at ``e = 1``, below 1). Why this form rather than ``sum max(0, e_i - 1)`` or ``sum log1p(e_i)``: it is zero
   until a domain repeats (log1p is not), has no kink at one epoch (the hinge has one, which SLSQP handles badly),
   saturates as the law it comes from does, and is in units of training tokens lost, so one coefficient covers all
-  domains. The model learns its coefficient; a hard ``max_epochs`` cap still bounds the search when set.
+  domains. The model learns its coefficient, constrained to one sign: more waste never helps (LightGBM's monotone
+  constraint in ``regmix``, a bound on the law's coefficient). A hard ``max_epochs`` cap still bounds the search.
 
 The map is ``phi(x) = [x, x @ A.T, waste(x)]`` for mixtures ``x`` ``(m, d)`` with ``A`` ``(F, d)`` the 0/1 family
 membership matrix; :meth:`FeatureMap.vjp` gives ``J_phi(p).T @ g`` for gradients through it (the law's optimum).
@@ -101,6 +103,14 @@ class FeatureMap:
             scale = _epoch_scale(problem)
             names.append("repetition_waste")
         return cls(kind, fams, scale, tuple(names))
+
+    def for_law(self) -> FeatureMap:
+        """The map the exponential law uses: the weights, plus the repetition waste when this set has it (family
+        totals are linear in the weights, so the law's linear exponent gains nothing from them)."""
+        if self.epoch_scale is None:
+            return FeatureMap("weights", self.families[:0], None, self.names[: self.families.shape[1]])
+        d = self.families.shape[1]
+        return FeatureMap(self.kind, self.families[:0], self.epoch_scale, (*self.names[:d], self.names[-1]))
 
     @property
     def n_features(self) -> int:

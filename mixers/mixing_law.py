@@ -167,12 +167,22 @@ class FeatureLaw:
 
 
 def fit_feature_law(
-    x: FloatArray, y: FloatArray, rng: np.random.Generator, n_inits: int, huber: float | None, features: FeatureMap
+    x: FloatArray,
+    y: FloatArray,
+    rng: np.random.Generator,
+    n_inits: int,
+    huber: float | None,
+    features: FeatureMap,
+    worse: int = 1,
 ) -> ExpLaw | FeatureLaw:
-    """:func:`fit_exp_law` on ``features(x)``; the plain :class:`ExpLaw` for the ``weights`` feature set."""
-    if features.plain:
+    """:func:`fit_exp_law` on the law's features (:meth:`FeatureMap.for_law`: the weights, and the repetition waste
+    when the set has it, constrained to make the metric worse: rise for ``worse`` +1, fall for -1); the plain
+    :class:`ExpLaw` when that is the weights alone. Family totals are left out: the law's exponent is linear in its
+    inputs, so they add nothing (and, exact sums of weights, they only make the fit's Jacobian rank-deficient)."""
+    law_map = features.for_law()
+    if law_map.plain:
         return fit_exp_law(x, y, rng, n_inits, huber)
-    return FeatureLaw(fit_exp_law(features(x), y, rng, n_inits, huber), features)
+    return FeatureLaw(fit_exp_law(law_map(x), y, rng, n_inits, huber, rising_last=worse), law_map)
 
 
 @dataclass(frozen=True)
@@ -214,7 +224,7 @@ def fit_domain_transfer(
 
 
 def fit_exp_law(
-    x: FloatArray, y: FloatArray, rng: np.random.Generator, n_inits: int, huber: float | None
+    x: FloatArray, y: FloatArray, rng: np.random.Generator, n_inits: int, huber: float | None, rising_last: int = 0
 ) -> ExpLaw:
     """Fit ``y ~ c + s exp(x @ u)`` to ``x`` ``(n, d)``, ``y`` ``(n,)`` with a Huber loss.
 
@@ -222,16 +232,17 @@ def fit_exp_law(
     the margin varied per start and ``u`` jittered after the first; the best of ``n_inits`` by cost wins.
     ``huber`` is the Huber threshold in standard deviations of ``y``; None: a first pass at 1.0, then a refit
     at 1.345 times the residuals' robust scale (1.4826 x MAD), the usual choice for Huber regression,
-    re-estimated three times.
+    re-estimated three times. ``rising_last`` +1 (-1) constrains the law to rise (fall) with the last column of
+    ``x`` (the sign of ``s * u[-1]``; 0: free).
     """
     # One BLAS thread: the problem is tiny ((n, d + 1) Jacobians), and OpenBLAS's spinning threads made a fit on
     # the 512 RegMix runs 30x slower (10 s instead of 0.3 s) whenever the other core was busy.
     with threadpool_limits(1, user_api="blas"):
-        return _fit_exp_law(x, y, rng, n_inits, huber)
+        return _fit_exp_law(x, y, rng, n_inits, huber, rising_last)
 
 
 def _fit_exp_law(
-    x: FloatArray, y: FloatArray, rng: np.random.Generator, n_inits: int, huber: float | None
+    x: FloatArray, y: FloatArray, rng: np.random.Generator, n_inits: int, huber: float | None, rising_last: int = 0
 ) -> ExpLaw:
     mean = float(y.mean())
     scale = float(y.std()) or 1.0
@@ -255,8 +266,18 @@ def _fit_exp_law(
             u0 = u0 + rng.normal(0.0, 0.3, size=d)
         return np.clip(np.concatenate([[c0], u0]), -EXP_CAP + 1, EXP_CAP - 1)
 
+    def bounds(s: float) -> tuple[FloatArray, FloatArray]:
+        lo_s, hi_s = lb.copy(), ub.copy()
+        if rising_last * s > 0:
+            lo_s[-1] = 0.0
+        elif rising_last * s < 0:
+            hi_s[-1] = 0.0
+        return lo_s, hi_s
+
     def run(s: float, theta0: FloatArray, f_scale: float, max_nfev: int) -> tuple[FloatArray, float]:
-        res = least_squares(resid, theta0, jac=jac, loss="huber", f_scale=f_scale, bounds=(lb, ub),
+        lo_s, hi_s = bounds(s)
+        theta0 = np.clip(theta0, lo_s, hi_s)
+        res = least_squares(resid, theta0, jac=jac, loss="huber", f_scale=f_scale, bounds=(lo_s, hi_s),
                             max_nfev=max_nfev, args=(s,))
         return np.asarray(res.x, dtype=np.float64), float(res.cost)
 
@@ -304,7 +325,7 @@ class MixingLawMixer(SingleFidelityMixer):
 
     @property
     def min_runs(self) -> int:
-        return self.features.n_features + 2
+        return self.features.for_law().n_features + 2
 
     def _domain_losses(self, ts: TrainingSet) -> tuple[tuple[str, ...], FloatArray] | None:
         """Per-domain loss metrics of every run behind ``ts`` (``val/<domain>`` or ``<domain>``, domains without
@@ -339,7 +360,9 @@ class MixingLawMixer(SingleFidelityMixer):
         """The law of each objective metric, and the per-domain transfer when ``domains`` (names, losses ``(n, k)``)."""
         cfg = self.config
         rng = call_rng(self.seed, TAG_FIT, np.random.default_rng(0))
-        self.own_laws = [fit_feature_law(ts.x, ts.metrics[:, j], rng, cfg.n_inits, cfg.huber_scale, self.features)
+        sign = self.problem.objective.sign
+        self.own_laws = [fit_feature_law(ts.x, ts.metrics[:, j], rng, cfg.n_inits, cfg.huber_scale, self.features,
+                                         1 if sign * ts.coefs[j] > 0 else -1)
                          for j in range(len(ts.metric_names))]
         self.laws = list(self.own_laws)
         self.transfer = None
