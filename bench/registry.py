@@ -192,7 +192,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "on a 31-domain family world (gap at the target, held-out Spearman, uniform and prior baselines) and on the "
         "RegMix runs with families by Pile source kind (held-out Spearman, plain vs family totals)",
         ("families.json",), ("families.png",), (DEMO,),
-        minutes=10,
+        minutes=5,
     ),
     Benchmark(
         "campaigns", "bench.sim.campaigns",
