@@ -103,7 +103,8 @@ def test_recommendation_and_proposals_respect_family_bounds(name: str) -> None:
     problem = family_problem()
     observations = family_observations()
     cls = mixers.get_mixer_class(name)
-    mixer = cls(problem, cls.Config(), 0).fit(observations)
+    mixer: Any = cls(problem, cls.Config(), 0)
+    mixer = mixer.fit(observations)
     rec = mixer.recommend()
     assert_in_family_bounds(rec.weights, problem)
     runs = mixer.propose(4, LOW)
@@ -115,8 +116,9 @@ def test_recommendation_and_proposals_respect_family_bounds(name: str) -> None:
 def test_infeasible_family_bounds_are_a_clear_error(name: str) -> None:
     problem = family_problem({"web": (0.6, None), "code": (0.5, None)})
     cls = mixers.get_mixer_class(name)
+    mixer: Any = cls(problem, cls.Config(), 0)
     with pytest.raises((ValueError, mixers.MixerError), match="famil"):
-        cls(problem, cls.Config(), 0).fit(family_observations()).recommend()
+        mixer.fit(family_observations()).recommend()
 
 
 def test_candidates_under_a_tight_family_bound_are_projected_in_a_bounded_number() -> None:
@@ -130,7 +132,7 @@ def test_candidates_under_a_tight_family_bound_are_projected_in_a_bounded_number
 def test_online_aioli_directives_respect_family_bounds() -> None:
     problem = family_problem()
     cls = mixers.get_mixer_class("aioli")
-    mixer = cls(problem, cls.Config(), 0)
+    mixer: Any = cls(problem, cls.Config(), 0)
     state, directive = mixer.start(1000)
     exposure, step, seen = np.zeros(problem.d), 0, [directive.weights]
     for _ in range(2000):

@@ -10,8 +10,8 @@ from mixers import MixerError
 from mixers.auto import AutoMixer, choose_features
 from mixers.families import build_families
 from mixers.features import FeatureMap, available_feature_sets, effective_epochs
-from mixers.mixing_law import MixingLawMixer
-from mixers.regmix import RegMixMixer
+from mixers.mixing_law import MixingLawConfig, MixingLawMixer
+from mixers.regmix import RegMixConfig, RegMixMixer
 from mixers.training import safe_spearman
 from mixers.types import DomainSpec, FloatArray, Objective, Observation, Problem
 
@@ -49,9 +49,9 @@ def test_feature_sets_available_by_what_the_project_knows() -> None:
     assert available_feature_sets(family_problem(tokens=False)) == ("weights", "families")
     assert available_feature_sets(family_problem(families=False)) == ("weights",)
     with pytest.raises(MixerError, match="families"):
-        RegMixMixer(family_problem(families=False), RegMixMixer.Config(features="families"))
+        RegMixMixer(family_problem(families=False), RegMixConfig(features="families"))
     with pytest.raises(MixerError, match="tokens"):
-        MixingLawMixer(family_problem(tokens=False), MixingLawMixer.Config(features="families+epochs"))
+        MixingLawMixer(family_problem(tokens=False), MixingLawConfig(features="families+epochs"))
 
 
 def test_family_totals_and_repetition_waste() -> None:
@@ -95,10 +95,12 @@ def test_family_features_predict_a_family_driven_loss_better() -> None:
     train, test = family_runs(80, 0), family_runs(200, 1)
     x_test = np.vstack([o.weights for o in test])
     y_test = np.array([o.metrics["loss"] for o in test])
-    rho = {}
+    rho: dict[str, float] = {}
     for fs in ("weights", "families"):
-        mixer = RegMixMixer(problem, RegMixMixer.Config(features=fs), 0).fit(train)
-        rho[fs] = safe_spearman(mixer.predict(x_test).mean, y_test)
+        mixer = RegMixMixer(problem, RegMixConfig(features=fs), 0).fit(train)
+        r = safe_spearman(mixer.predict(x_test).mean, y_test)
+        assert r is not None
+        rho[fs] = r
     assert rho["families"] > rho["weights"] + 0.05, rho
 
 
@@ -113,7 +115,8 @@ def test_auto_picks_a_family_aware_set_where_family_totals_matter() -> None:
     x_test = np.vstack([o.weights for o in test])
     y_test = np.array([o.metrics["loss"] for o in test])
     plain = RegMixMixer(problem, None, 0).fit(train)
-    assert safe_spearman(auto.predict(x_test).mean, y_test) > safe_spearman(plain.predict(x_test).mean, y_test)
+    got, base = safe_spearman(auto.predict(x_test).mean, y_test), safe_spearman(plain.predict(x_test).mean, y_test)
+    assert got is not None and base is not None and got > base
 
 
 def test_auto_without_families_is_unchanged() -> None:
