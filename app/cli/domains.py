@@ -1,0 +1,118 @@
+"""``mixopt domains``: a project's domain set and its versions (issue 26): ``versions``, ``add``, ``remove``,
+``split``, ``merge``. Each change makes a new numbered version (``PATCH /projects/{p}/domains``); runs keep the
+version they were trained on, and the mixers map them onto the current set (``diagnostics.domain_mapping``).
+
+A domain on the command line is ``NAME`` or ``NAME=TOKENS`` (``web/high=2.5e9``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import typer
+
+from app.cli.common import Format, FormatOpt, TokenOpt, UrlOpt, connect, console, emit, fail
+
+NoteOpt = Annotated[str, typer.Option("--note", help="why the domain set changed (kept in the change log)")]
+
+
+def parse_domain(text: str) -> dict[str, Any]:
+    """``"web/high=2.5e9"`` as ``{"name": "web/high", "tokens": 2.5e9}``; ``"books"`` as ``{"name": "books"}``."""
+    name, sep, tokens = text.partition("=")
+    if not sep:
+        return {"name": name}
+    try:
+        return {"name": name, "tokens": float(tokens)}
+    except ValueError:
+        fail(f"a domain is NAME or NAME=TOKENS, got {text!r}")
+
+
+def describe(change: Mapping[str, Any] | None) -> str:
+    """A change in words: ``"split web into web/high, web/low"``; ``"created"`` for the first version."""
+    if not change:
+        return "created"
+    op = change.get("op")
+    if op == "add":
+        return "added " + ", ".join(d["name"] for d in change["domains"])
+    if op == "remove":
+        return "removed " + ", ".join(change["names"])
+    if op == "split":
+        return f"split {change['name']} into " + ", ".join(c["name"] for c in change["into"])
+    if op == "merge":
+        return "merged " + ", ".join(change["names"]) + f" into {change['into']['name']}"
+    return str(op)
+
+
+def _apply(project: str, change: dict[str, Any], note: str, url: str | None, token: str | None) -> None:
+    with connect(url, token) as client:
+        updated = client.change_domains(project, change, note=note)
+    version = updated.raw.get("domain_version")
+    console.print(f"{project}: {describe(change)} (domain set version {version}, {len(updated.domains)} domains)")
+
+
+def versions(project: str, fmt: FormatOpt = Format.table, url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """The change log of a project's domain set, oldest first."""
+    with connect(url, token) as client:
+        items = client.domain_versions(project)
+    if fmt is Format.json:
+        emit(items, fmt)
+        return
+    rows = [
+        {
+            "version": v["version"],
+            "change": describe(v.get("change")),
+            "domains": len(v["domains"]),
+            "note": v.get("note", ""),
+            "created_at": v.get("created_at"),
+        }
+        for v in items
+    ]
+    emit(rows, fmt, ["version", "change", "domains", "note", "created_at"], f"domain set of {project}")
+
+
+def add(
+    project: str,
+    domains: Annotated[list[str], typer.Argument(help="NAME or NAME=TOKENS, one or more")],
+    note: NoteOpt = "",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Add domains (earlier runs had weight 0 on them: they map exactly)."""
+    _apply(project, {"op": "add", "domains": [parse_domain(d) for d in domains]}, note, url, token)
+
+
+def remove(
+    project: str,
+    names: Annotated[list[str], typer.Argument(help="domain names, one or more")],
+    note: NoteOpt = "",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Remove domains (earlier runs with weight on them are no longer used)."""
+    _apply(project, {"op": "remove", "names": list(names)}, note, url, token)
+
+
+def split(
+    project: str,
+    name: Annotated[str, typer.Argument(help="the domain to split")],
+    into: Annotated[list[str], typer.Argument(help="its parts, NAME=TOKENS (two or more)")],
+    note: NoteOpt = "",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Split a domain into parts; earlier runs' weight on it is divided by the parts' token shares (an assumption,
+    said in the mixers' diagnostics)."""
+    _apply(project, {"op": "split", "name": name, "into": [parse_domain(d) for d in into]}, note, url, token)
+
+
+def merge(
+    project: str,
+    names: Annotated[list[str], typer.Argument(help="the domains to merge (two or more)")],
+    into: Annotated[str, typer.Option("--into", help="the merged domain, NAME or NAME=TOKENS")],
+    note: NoteOpt = "",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Merge domains into one (earlier runs map exactly: the weights add)."""
+    _apply(project, {"op": "merge", "names": list(names), "into": parse_domain(into)}, note, url, token)
