@@ -216,7 +216,7 @@ def _create(
         parsed = replace(parsed, ignored=sorted({*parsed.ignored, *(f"{SETTINGS_KEY}.{k}" for k in unknown)}))
     done = [r.metrics for r in parsed.runs if (r.status or ("completed" if r.metrics else "pending")) == "completed"]
     objective.check_batch(draft, done, project_reports_it=False)
-    if versions is not None and len(versions) > 1:
+    if versions is not None:
         # made at version 1's domains; the versions restored in order; then the current domains (their bounds may
         # have changed since the last version) and the family bounds, once the domains they need exist
         first = ProjectCreate.model_validate(
