@@ -2,30 +2,36 @@
 ``split``, ``merge``. Each change makes a new numbered version (``PATCH /projects/{p}/domains``); runs keep the
 version they were trained on, and the mixers map them onto the current set (``diagnostics.domain_mapping``).
 
-A domain on the command line is ``NAME`` or ``NAME=TOKENS`` (``web/high=2.5e9``).
+A domain on the command line is ``NAME`` or ``NAME=TOKENS`` (``web/high=2.5e9``). Bad input is one line
+``error: <field>: <message>`` naming the field of the change (``into[1].tokens``, ``names[0]``), and nothing is
+written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
 
 from app.cli.common import Format, FormatOpt, TokenOpt, UrlOpt, connect, console, emit, fail
+from app.cli.errors import USAGE
+from mixopt.types import DomainVersion
 
 NoteOpt = Annotated[str, typer.Option("--note", help="why the domain set changed (kept in the change log)")]
 
 
-def parse_domain(text: str) -> dict[str, Any]:
-    """``"web/high=2.5e9"`` as ``{"name": "web/high", "tokens": 2.5e9}``; ``"books"`` as ``{"name": "books"}``."""
+def parse_domain(text: str, loc: str) -> dict[str, Any]:
+    """``"web/high=2.5e9"`` as ``{"name": "web/high", "tokens": 2.5e9}``; ``"books"`` as ``{"name": "books"}``.
+    A value that is no number ends the command with ``error: <loc>.tokens: ...`` (the change's field)."""
     name, sep, tokens = text.partition("=")
     if not sep:
         return {"name": name}
     try:
         return {"name": name, "tokens": float(tokens)}
     except ValueError:
-        fail(f"a domain is NAME or NAME=TOKENS, got {text!r}")
+        fail(f"{loc}.tokens: a domain is NAME or NAME=TOKENS with a number of tokens, got {text!r}", USAGE)
 
 
 def describe(change: Mapping[str, Any] | None) -> str:
@@ -47,24 +53,37 @@ def describe(change: Mapping[str, Any] | None) -> str:
 def _apply(project: str, change: dict[str, Any], note: str, url: str | None, token: str | None) -> None:
     with connect(url, token) as client:
         updated = client.change_domains(project, change, note=note)
-    version = updated.raw.get("domain_version")
-    console.print(f"{project}: {describe(change)} (domain set version {version}, {len(updated.domains)} domains)")
+    console.print(
+        f"{project}: {describe(change)} (domain set version {updated.domain_version}, {len(updated.domains)} domains)"
+    )
+
+
+def version_json(v: DomainVersion) -> dict[str, Any]:
+    """A version as ``GET .../domains/versions`` sends it: ``{version, domains, change, note, created_at}``."""
+    return {
+        "version": v.version,
+        "domains": [asdict(d) for d in v.domains],
+        "change": v.change,
+        "note": v.note,
+        "created_at": None if v.created_at is None else v.created_at.isoformat().replace("+00:00", "Z"),
+    }
 
 
 def versions(project: str, fmt: FormatOpt = Format.table, url: UrlOpt = None, token: TokenOpt = None) -> None:
-    """The change log of a project's domain set, oldest first."""
+    """The change log of a project's domain set, oldest first (``--format json``: every version with its
+    domains, change, note and time)."""
     with connect(url, token) as client:
         items = client.domain_versions(project)
     if fmt is Format.json:
-        emit(items, fmt)
+        emit([version_json(v) for v in items], fmt)
         return
     rows = [
         {
-            "version": v["version"],
-            "change": describe(v.get("change")),
-            "domains": len(v["domains"]),
-            "note": v.get("note", ""),
-            "created_at": v.get("created_at"),
+            "version": v.version,
+            "change": describe(v.change),
+            "domains": len(v.domains),
+            "note": v.note,
+            "created_at": None if v.created_at is None else f"{v.created_at:%Y-%m-%d %H:%M}",
         }
         for v in items
     ]
@@ -79,7 +98,13 @@ def add(
     token: TokenOpt = None,
 ) -> None:
     """Add domains (earlier runs had weight 0 on them: they map exactly)."""
-    _apply(project, {"op": "add", "domains": [parse_domain(d) for d in domains]}, note, url, token)
+    _apply(
+        project,
+        {"op": "add", "domains": [parse_domain(d, f"domains[{i}]") for i, d in enumerate(domains)]},
+        note,
+        url,
+        token,
+    )
 
 
 def remove(
@@ -103,7 +128,13 @@ def split(
 ) -> None:
     """Split a domain into parts; earlier runs' weight on it is divided by the parts' token shares (an assumption,
     said in the mixers' diagnostics)."""
-    _apply(project, {"op": "split", "name": name, "into": [parse_domain(d) for d in into]}, note, url, token)
+    _apply(
+        project,
+        {"op": "split", "name": name, "into": [parse_domain(d, f"into[{i}]") for i, d in enumerate(into)]},
+        note,
+        url,
+        token,
+    )
 
 
 def merge(
@@ -115,4 +146,4 @@ def merge(
     token: TokenOpt = None,
 ) -> None:
     """Merge domains into one (earlier runs map exactly: the weights add)."""
-    _apply(project, {"op": "merge", "names": list(names), "into": parse_domain(into)}, note, url, token)
+    _apply(project, {"op": "merge", "names": list(names), "into": parse_domain(into, "into")}, note, url, token)
