@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from app.cli import app as cli
 from app.settings import get_settings
@@ -79,7 +78,11 @@ def _check_history(items: list[dict[str, Any]]) -> None:
     assert [(d["name"], d["tokens"]) for d in split["into"]] == [("web/high", 2e9), ("web/low", 4e9)]
     assert (items[3]["change"]["into"]["name"], items[3]["change"]["into"]["tokens"]) == ("codebooks", 4e9)
     assert items[2]["domains"][4] == {
-        "name": "math", "tokens": 1e9, "min_weight": None, "max_weight": None, "max_epochs": None,
+        "name": "math",
+        "tokens": 1e9,
+        "min_weight": None,
+        "max_weight": None,
+        "max_epochs": None,
     }
     assert all(v["created_at"] and v["created_at"].endswith("Z") for v in items)
 
@@ -122,6 +125,19 @@ def test_domain_changes_on_the_local_database(local: Store) -> None:
     runs = json.loads(ok("runs", "cd", "--format", "json"))
     assert [r["domain_version"] for r in runs] == [1]
     _refuses_bad_input(local)
+
+
+def test_export_and_import_create_carry_the_versions(local: Store, tmp_path: Path) -> None:
+    _changes()
+    ok("runs", "cd")  # the run at version 1 is still there
+    exported = tmp_path / "cd.jsonl"
+    ok("export", "cd", "--format", "jsonl", "-o", str(exported))
+    ok("import", "cd-copy", str(exported), "--create")
+    assert json.loads(ok("domains", "versions", "cd-copy", "--format", "json")) == json.loads(
+        ok("domains", "versions", "cd", "--format", "json")
+    )
+    [run] = json.loads(ok("runs", "cd-copy", "--format", "json"))
+    assert run["domain_version"] == 1 and run["weights"] == {"web": 0.5, "code": 0.3, "books": 0.2}
 
 
 def test_the_help_lists_the_commands() -> None:

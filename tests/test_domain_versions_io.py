@@ -103,7 +103,7 @@ def test_a_jsonl_export_recreates_every_version_and_its_runs(client: TestClient)
     assert _versions(client, "hv-copy") == _versions(client, "hv")
     copy = client.get(f"{API}/hv-copy").json()
     assert copy["domain_version"] == 4
-    assert [f for f in copy["families"] if f["name"] == "dclm/web"][0]["max_weight"] == 0.9
+    assert next(f for f in copy["families"] if f["name"] == "dclm/web")["max_weight"] == 0.9
     # the mixers map the copy's old runs as they map the original's
     counts = []
     for name in ("hv", "hv-copy"):
@@ -185,8 +185,13 @@ def test_the_csv_export_carries_each_runs_version(client: TestClient) -> None:
     assert header[:7] == ["id", "external_id", "status", "cost", "proposal_id", "created_at", "domain_version"]
     weights = [c for c in header if c.startswith("weight.")]
     assert weights == [
-        "weight.dclm/web/high", "weight.dclm/web/low", "weight.codebooks", "weight.math",  # the current domains
-        "weight.dclm/web", "weight.code", "weight.books",  # then the older ones that runs have weight on
+        "weight.dclm/web/high",
+        "weight.dclm/web/low",
+        "weight.codebooks",
+        "weight.math",  # the current domains
+        "weight.dclm/web",
+        "weight.code",
+        "weight.books",  # then the older ones that runs have weight on
     ]
     # into its own project: a no-op
     same = _import(client, "hv", "hv.csv", csv_text).json()

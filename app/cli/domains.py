@@ -19,6 +19,7 @@ from app.cli.common import Format, FormatOpt, TokenOpt, UrlOpt, connect, console
 from app.cli.errors import USAGE
 from mixopt.types import DomainVersion
 
+ProjectArg = Annotated[str, typer.Argument(help="the project's name")]
 NoteOpt = Annotated[str, typer.Option("--note", help="why the domain set changed (kept in the change log)")]
 
 
@@ -69,7 +70,7 @@ def version_json(v: DomainVersion) -> dict[str, Any]:
     }
 
 
-def versions(project: str, fmt: FormatOpt = Format.table, url: UrlOpt = None, token: TokenOpt = None) -> None:
+def versions(project: ProjectArg, fmt: FormatOpt = Format.table, url: UrlOpt = None, token: TokenOpt = None) -> None:
     """The change log of a project's domain set, oldest first (``--format json``: every version with its
     domains, change, note and time)."""
     with connect(url, token) as client:
@@ -91,13 +92,16 @@ def versions(project: str, fmt: FormatOpt = Format.table, url: UrlOpt = None, to
 
 
 def add(
-    project: str,
+    project: ProjectArg,
     domains: Annotated[list[str], typer.Argument(help="NAME or NAME=TOKENS, one or more")],
     note: NoteOpt = "",
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Add domains (earlier runs had weight 0 on them: they map exactly)."""
+    """Add domains (earlier runs had weight 0 on them: they map exactly).
+
+    Example: mixopt domains add PROJECT math=2e9 wiki --note "new sources"
+    """
     _apply(
         project,
         {"op": "add", "domains": [parse_domain(d, f"domains[{i}]") for i, d in enumerate(domains)]},
@@ -108,18 +112,21 @@ def add(
 
 
 def remove(
-    project: str,
+    project: ProjectArg,
     names: Annotated[list[str], typer.Argument(help="domain names, one or more")],
     note: NoteOpt = "",
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Remove domains (earlier runs with weight on them are no longer used)."""
+    """Remove domains (earlier runs with weight on them are no longer used).
+
+    Example: mixopt domains remove PROJECT wiki --note "not licensed"
+    """
     _apply(project, {"op": "remove", "names": list(names)}, note, url, token)
 
 
 def split(
-    project: str,
+    project: ProjectArg,
     name: Annotated[str, typer.Argument(help="the domain to split")],
     into: Annotated[list[str], typer.Argument(help="its parts, NAME=TOKENS (two or more)")],
     note: NoteOpt = "",
@@ -127,7 +134,10 @@ def split(
     token: TokenOpt = None,
 ) -> None:
     """Split a domain into parts; earlier runs' weight on it is divided by the parts' token shares (an assumption,
-    said in the mixers' diagnostics)."""
+    said in the mixers' diagnostics).
+
+    Example: mixopt domains split PROJECT web web/high=2e9 web/low=4e9 --note "quality split"
+    """
     _apply(
         project,
         {"op": "split", "name": name, "into": [parse_domain(d, f"into[{i}]") for i, d in enumerate(into)]},
@@ -138,12 +148,15 @@ def split(
 
 
 def merge(
-    project: str,
+    project: ProjectArg,
     names: Annotated[list[str], typer.Argument(help="the domains to merge (two or more)")],
     into: Annotated[str, typer.Option("--into", help="the merged domain, NAME or NAME=TOKENS")],
     note: NoteOpt = "",
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Merge domains into one (earlier runs map exactly: the weights add)."""
+    """Merge domains into one (earlier runs map exactly: the weights add).
+
+    Example: mixopt domains merge PROJECT code books --into codebooks=4e9
+    """
     _apply(project, {"op": "merge", "names": list(names), "into": parse_domain(into, "into")}, note, url, token)

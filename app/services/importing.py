@@ -219,9 +219,7 @@ def _create(
     if versions is not None:
         # made at version 1's domains; the versions restored in order; then the current domains (their bounds may
         # have changed since the last version) and the family bounds, once the domains they need exist
-        first = ProjectCreate.model_validate(
-            {**body.model_dump(exclude={"families"}), "domains": versions[0].domains}
-        )
+        first = ProjectCreate.model_validate({**body.model_dump(exclude={"families"}), "domains": versions[0].domains})
         families = None if body.families is None else [f.model_dump() for f in body.families]
         current = {"domains": [d.model_dump() for d in body.domains], "families": families}
         rest = {} if later is None else later.model_dump(exclude_unset=True)
