@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from app.services.domains import check_domains
 from app.services.inputs import DomainChangeIn, DomainIn
-from app.services.table_import import ParsedRuns, _time
+from app.services.table_import import ParsedRuns, exported_time
 from app.services.tabular import SETTINGS_KEY, VERSIONS_KEY
 from mixers.domain_sets import domains_after
 from store.errors import FieldError, InvalidInput
@@ -72,7 +72,9 @@ def history(exported: Any, current: Sequence[str]) -> list[NewDomainVersion] | N
                 raise _bad(f"{here}.domains", f"the change makes the domains {names}, not these")
         note = v.get("note")
         out.append(
-            NewDomainVersion(i + 1, domains, change, note if isinstance(note, str) else "", _time(v.get("created_at")))
+            NewDomainVersion(
+                i + 1, domains, change, note if isinstance(note, str) else "", exported_time(v.get("created_at"))
+            )
         )
     last = [d["name"] for d in out[-1].domains]
     if last != list(current):

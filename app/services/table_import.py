@@ -387,7 +387,7 @@ def read_jsonl_runs(text: str, fidelity: dict[str, float] | None = None) -> Pars
         runs.append(run)
         source = server.get("id")
         source_ids.append(_int(source))
-        origins.append(Origin(_int(server.get("proposal_id")), _time(server.get("lease_expires_at"))))
+        origins.append(Origin(_int(server.get("proposal_id")), exported_time(server.get("lease_expires_at"))))
     _raise_if(errors)
     if not lines:
         raise InvalidInput("the file holds no runs", code="invalid_import", errors=[FieldError("file", "no runs")])
@@ -398,7 +398,7 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _time(value: Any) -> datetime | None:
+def exported_time(value: Any) -> datetime | None:
     """An ISO 8601 time as the export writes it (UTC), else None."""
     if not isinstance(value, str):
         return None
