@@ -105,6 +105,7 @@ class NewDomainVersion:
     domains: list[dict[str, Any]]
     change: dict[str, Any] | None
     note: str = ""
+    created_at: datetime | None = None  # restored from an export; None: now
 
 
 @dataclass(frozen=True)

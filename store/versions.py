@@ -75,7 +75,8 @@ class VersionStore(StoreBase):
 
     def restore_domain_versions(self, project_id: int, versions: Sequence[NewDomainVersion]) -> ProjectRecord:
         """Replace the project's versions by ``versions`` (oldest first, numbered 1, 2, ...; an import re-creating
-        a project from its export): the last one's domains and number become the project's."""
+        a project from its export, their ``created_at`` kept when given): the last one's domains and number become the
+        project's."""
         if not versions or [v.version for v in versions] != list(range(1, len(versions) + 1)):
             raise ValueError("versions must be numbered 1, 2, ... in order")
         with self.tx() as s:
@@ -83,7 +84,12 @@ class VersionStore(StoreBase):
             s.execute(delete(DomainVersionRow).where(DomainVersionRow.project_id == project_id))
             s.add_all(
                 DomainVersionRow(
-                    project_id=project_id, version=v.version, domains=v.domains, change=v.change, note=v.note
+                    project_id=project_id,
+                    version=v.version,
+                    domains=v.domains,
+                    change=v.change,
+                    note=v.note,
+                    **({} if v.created_at is None else {"created_at": v.created_at}),
                 )
                 for v in versions
             )

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from app.services import objective
+from app.services import import_versions, objective
 from app.services import projects as project_svc
 from app.services import runs as run_svc
 from app.services.inputs import ProjectCreate, ProjectPatch
@@ -36,7 +36,7 @@ from app.services.table_import import (
     read_jsonl_runs,
     read_token_shares,
 )
-from app.services.tabular import SETTINGS_KEY
+from app.services.tabular import SETTINGS_KEY, VERSIONS_KEY
 from store.errors import DomainError, FieldError, InvalidInput, NotFound
 from store.records import MAX_SEED, NewProposal, ProjectRecord
 from store.repository import Store
@@ -143,6 +143,7 @@ def import_runs(
     else:
         parsed = read(project)
         if parsed.settings is not None:  # an export's settings line: the project exists, its settings stay
+            import_versions.check_against(store, project.id, project.domain_version, parsed)
             parsed = replace(parsed, ignored=sorted({*parsed.ignored, SETTINGS_KEY}))
     before = store.count_runs(project.id)
     summary = ImportSummary(
@@ -200,17 +201,33 @@ def _create(
     settings = read_jsonl_runs(text).settings if fmt == "jsonl" else None
     later: ProjectPatch | None = None
     unknown: list[str] = []
+    versions = None
     if settings is not None:
-        body, later, unknown = _from_settings(name, settings[SETTINGS_KEY], options.objective)
+        # the change log is restored, and the current version follows from it
+        fields = {k: v for k, v in settings[SETTINGS_KEY].items() if k not in (VERSIONS_KEY, "domain_version")}
+        body, later, unknown = _from_settings(name, fields, options.objective)
+        versions = import_versions.history(settings[SETTINGS_KEY].get(VERSIONS_KEY), [d.name for d in body.domains])
     else:
         body = _from_columns(name, text, fmt, options, token_shares)
     draft = draft_record(body)
     parsed = read(draft)
+    import_versions.check_run_versions(parsed, 1 if versions is None else len(versions))
     if unknown:  # settings of a newer version that this server cannot set
         parsed = replace(parsed, ignored=sorted({*parsed.ignored, *(f"{SETTINGS_KEY}.{k}" for k in unknown)}))
     done = [r.metrics for r in parsed.runs if (r.status or ("completed" if r.metrics else "pending")) == "completed"]
     objective.check_batch(draft, done, project_reports_it=False)
-    project = project_svc.create_project(store, body)
+    if versions is not None:
+        # made at version 1's domains; the versions restored in order; then the current domains (their bounds may
+        # have changed since the last version) and the family bounds, once the domains they need exist
+        first = ProjectCreate.model_validate({**body.model_dump(exclude={"families"}), "domains": versions[0].domains})
+        families = None if body.families is None else [f.model_dump() for f in body.families]
+        current = {"domains": [d.model_dump() for d in body.domains], "families": families}
+        rest = {} if later is None else later.model_dump(exclude_unset=True)
+        later = ProjectPatch.model_validate({**rest, **current})
+        project = project_svc.create_project(store, first)
+        store.restore_domain_versions(project.id, versions)
+    else:
+        project = project_svc.create_project(store, body)
     if later is not None:
         project = project_svc.update_project(store, project.name, later)
     if settings is None:
@@ -360,7 +377,8 @@ def new_rows(store: Store, project: ProjectRecord, parsed: ParsedRuns) -> list[i
         return rows
     stored = Counter(store.anonymous_content_hashes(project.id))
     try:  # the content hash of a run is taken from its checked form, so a bad run is refused here already
-        prepared = run_svc.prepare_runs(project, [runs[i] for i in anonymous])
+        batch = [runs[i] for i in anonymous]
+        prepared = run_svc.prepare_runs(project, batch, versions=run_svc.version_domains(store, project, batch))
     except DomainError as exc:
         _in_file_terms(exc, anonymous, parsed)
         raise

@@ -250,6 +250,9 @@ def read_csv_runs(
     lines: list[int | None] = [None if pd.isna(v) else int(v) for v in df.pop(line_col)]
     exported = any(c.startswith("weight.") for c in df.columns)
     weight_cols = {d: (f"weight.{d}" if exported else f"{domain_prefix}{d}") for d in project.domain_names}
+    versioned = "domain_version" in df.columns
+    if exported and versioned:  # an export over several versions: older domains have columns of their own
+        weight_cols.update({c[len("weight.") :]: c for c in df.columns if c.startswith("weight.")})
     missing = [c for c in weight_cols.values() if c not in df.columns]
     if missing and not project.allow_missing_domains:
         raise InvalidInput(
@@ -266,6 +269,7 @@ def read_csv_runs(
         "cost",
         "proposal_id",
         "created_at",
+        "domain_version",
         "weights_sum",
         "trajectory",
     }
@@ -305,6 +309,8 @@ def read_csv_runs(
             }
             if "status" in rec and isinstance(rec["status"], str):
                 payload["status"] = rec["status"]
+            if versioned and (version := _num(rec.get("domain_version"))) is not None:
+                payload["domain_version"] = int(version) if float(version).is_integer() else version
             if _num(rec.get("cost")) is not None:
                 payload["cost"] = _num(rec.get("cost"))
             if tag_cols:
@@ -381,7 +387,7 @@ def read_jsonl_runs(text: str, fidelity: dict[str, float] | None = None) -> Pars
         runs.append(run)
         source = server.get("id")
         source_ids.append(_int(source))
-        origins.append(Origin(_int(server.get("proposal_id")), _time(server.get("lease_expires_at"))))
+        origins.append(Origin(_int(server.get("proposal_id")), exported_time(server.get("lease_expires_at"))))
     _raise_if(errors)
     if not lines:
         raise InvalidInput("the file holds no runs", code="invalid_import", errors=[FieldError("file", "no runs")])
@@ -392,7 +398,7 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _time(value: Any) -> datetime | None:
+def exported_time(value: Any) -> datetime | None:
     """An ISO 8601 time as the export writes it (UTC), else None."""
     if not isinstance(value, str):
         return None

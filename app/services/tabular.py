@@ -1,13 +1,17 @@
 """Runs to files: wide CSV and JSON lines (reading them back is :mod:`app.services.table_import`).
 
 JSON lines: a first line ``{"project": {settings}, "proposals": [...]}`` (every setting of the project: domains
-with tokens and bounds, objective, target, ladder, ...; its proposals with their ids, which the runs'
-``proposal_id`` name), then one run per line as the API sends it. ``import --create`` re-creates the project from
-it. CSV holds the runs only.
+with tokens and bounds, objective, target, ladder, family bounds ``families`` as ``PATCH`` takes them, ...; the
+change log of its domain set, ``domain_versions``: ``[{version, domains, change, note, created_at}]`` oldest
+first; its proposals with their ids, which the runs' ``proposal_id`` name), then one run per line as the API
+sends it (with its ``domain_version``). ``import --create`` re-creates the project from it, versions included.
+CSV holds the runs only, each with its ``domain_version``; its weight columns are the current domains, and a run
+of an older version has its weights on that version's domains (columns it lacks are empty).
 
-CSV export columns: ``id, external_id, status, cost, proposal_id, created_at, fidelity.<k>, weight.<domain>,
-metric.<name>, tag.<k>, weights_sum, trajectory`` (JSON), the cells taken from the run's wire form
-(``app.services.wire``).
+CSV export columns: ``id, external_id, status, cost, proposal_id, created_at, domain_version, fidelity.<k>,
+weight.<domain>, metric.<name>, tag.<k>, weights_sum, trajectory`` (JSON), the cells taken from the run's wire
+form (``app.services.wire``). The weight columns are the current domains, then any domain of an older version that
+a run has weight on; a run's cell for a domain its version lacks is empty.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from app.services.wire import iso, run_wire
-from store.records import ProjectRecord, ProposalRecord, RunRecord
+from store.records import DomainVersionRecord, ProjectRecord, ProposalRecord, RunRecord
 from store.repository import Store
 
 EXPORT_PAGE = 5000
@@ -39,6 +43,8 @@ def _iter_runs(store: Store, project_id: int) -> Iterator[RunRecord]:
 
 SETTINGS_KEY = "project"
 """The key of the JSON-lines export's first line (no run has it: a run object takes no unknown key)."""
+VERSIONS_KEY = "domain_versions"
+"""The key of the domain set's versions in the export's project settings."""
 NOT_SETTINGS = frozenset({"id", "uid", "name", "data_version", "created_at", "updated_at", "archived_at"})
 """Fields of a project record that are its identity or state, not settings an import re-creates."""
 
@@ -52,12 +58,26 @@ def proposal_wire(p: ProposalRecord) -> dict[str, Any]:
     return {"id": p.id, "mixer": p.mixer, "config": p.config, "seed": p.seed, "created_at": iso(p.created_at)}
 
 
-def settings_line(project: ProjectRecord, proposals: list[ProposalRecord]) -> dict[str, Any]:
-    """The JSON-lines export's first line: the project's name and settings, and its proposals."""
+def version_wire(v: DomainVersionRecord) -> dict[str, Any]:
+    """One version of the domain set as the export (and ``GET .../domains/versions``) writes it."""
     return {
-        SETTINGS_KEY: {"name": project.name, **project_settings(project)},
-        "proposals": [proposal_wire(p) for p in proposals],
+        "version": v.version,
+        "domains": v.domains,
+        "change": v.change,
+        "note": v.note,
+        "created_at": iso(v.created_at),
     }
+
+
+def settings_line(
+    project: ProjectRecord, proposals: list[ProposalRecord], versions: list[DomainVersionRecord] | None = None
+) -> dict[str, Any]:
+    """The JSON-lines export's first line: the project's name and settings (with its domain set's versions), and
+    its proposals."""
+    settings = {"name": project.name, **project_settings(project)}
+    if versions is not None:
+        settings[VERSIONS_KEY] = [version_wire(v) for v in versions]
+    return {SETTINGS_KEY: settings, "proposals": [proposal_wire(p) for p in proposals]}
 
 
 def _plain(value: Any) -> Any:
@@ -78,7 +98,7 @@ def export_runs(store: Store, project_name: str, fmt: str) -> Iterator[str]:
     return _export(store, project, fmt)
 
 
-CSV_LEADING = ("id", "external_id", "status", "cost", "proposal_id", "created_at")
+CSV_LEADING = ("id", "external_id", "status", "cost", "proposal_id", "created_at", "domain_version")
 CSV_TRAILING = ("weights_sum", "trajectory")
 
 
@@ -93,9 +113,17 @@ def _csv_cell(value: Any) -> str | int:
     return value if isinstance(value, int | str) else str(value)
 
 
+def _weight_cells(run: dict[str, Any], domains: list[str], zero: frozenset[str]) -> list[str]:
+    """A run's weight on each domain: 0 on a domain of ``zero`` it has none on (a current run's current domains),
+    empty on a domain its version lacks."""
+    weights = run["weights"]
+    return [_fmt(weights.get(d, 0.0 if d in zero else None)) for d in domains]
+
+
 def _export(store: Store, project: ProjectRecord, fmt: str) -> Iterator[str]:
     if fmt == "jsonl":
-        yield json.dumps(settings_line(project, store.list_proposals(project.id))) + "\n"
+        versions = store.domain_versions(project.id)
+        yield json.dumps(settings_line(project, store.list_proposals(project.id), versions)) + "\n"
         for r in _iter_runs(store, project.id):
             yield json.dumps(run_wire(r)) + "\n"
         return
@@ -103,10 +131,13 @@ def _export(store: Store, project: ProjectRecord, fmt: str) -> Iterator[str]:
     metric_names = sorted({m for r in runs for m in r["metrics"]})
     fid_names = sorted({k for r in runs for k in r["fidelity"]})
     tag_names = sorted({k for r in runs for k in r["tags"]})
+    current = project.domain_names
+    domains = list(dict.fromkeys([*current, *(d for r in runs for d in r["weights"])]))
+    known = frozenset(current)
     header = (
         list(CSV_LEADING)
         + [f"fidelity.{k}" for k in fid_names]
-        + [f"weight.{d}" for d in project.domain_names]
+        + [f"weight.{d}" for d in domains]
         + [f"metric.{m}" for m in metric_names]
         + [f"tag.{t}" for t in tag_names]
         + list(CSV_TRAILING)
@@ -119,7 +150,7 @@ def _export(store: Store, project: ProjectRecord, fmt: str) -> Iterator[str]:
             writer.writerow(
                 [_csv_cell(w[c]) for c in CSV_LEADING]
                 + [_fmt(w["fidelity"].get(k)) for k in fid_names]
-                + [_fmt(w["weights"].get(d, 0.0)) for d in project.domain_names]
+                + _weight_cells(w, domains, known if w["domain_version"] == project.domain_version else frozenset())
                 + [_fmt(w["metrics"].get(m)) for m in metric_names]
                 + [json.dumps(w["tags"][t]) if t in w["tags"] else "" for t in tag_names]
                 + [_csv_cell(w[c]) for c in CSV_TRAILING]
