@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,7 +45,9 @@ class ReuseConfig(MixerConfig):
     domain set; renormalized over the frozen names), ``free`` the domains to vary (default: every domain not in
     ``frozen``; a name in both is free). ``from_version`` and ``source`` are echoed in the diagnostics."""
 
-    frozen: dict[str, float] = Field(description="earlier recommendation's weights of the unaffected domains")
+    frozen: dict[str, Annotated[float, Field(ge=0, le=1e6)]] = Field(
+        description="earlier recommendation's weights of the unaffected domains"
+    )
     free: list[str] | None = Field(None, description="domains to vary (default: those not in frozen)")
     from_version: int | None = Field(None, ge=1, description="domain-set version the frozen ratios come from")
     source: str = Field("", max_length=500, description="where the frozen ratios come from (for people)")
@@ -83,8 +85,12 @@ class ReuseSpace:
         r = np.array([float(frozen[n]) for n in fixed], dtype=np.float64)
         if not fixed or not np.all(np.isfinite(r)) or (r < 0).any() or r.sum() <= 0:
             raise MixerError("reuse.frozen: the frozen ratios must be non-negative with a positive sum")
-        space = cls(names, np.array([index[n] for n in fixed], dtype=np.intp), r / r.sum(),
-                    np.array(sorted(index[n] for n in free_set), dtype=np.intp))
+        space = cls(
+            names,
+            np.array([index[n] for n in fixed], dtype=np.intp),
+            r / r.sum(),
+            np.array(sorted(index[n] for n in free_set), dtype=np.intp),
+        )
         space.virtual_bounds(problem)  # raises when the ratios cannot meet the bounds
         return space
 
@@ -119,13 +125,22 @@ class ReuseSpace:
         return z[0] if np.ndim(x) == 1 else z
 
     def virtual_bounds(self, problem: Problem) -> tuple[float, float]:
-        """``(lo, hi)`` of the virtual domain's total: every frozen domain's bounds over its ratio."""
+        """``(lo, hi)`` of the virtual domain's total: every frozen domain's bounds over its ratio, and the bounds of
+        every family of frozen domains only over its share of the ratios (a family with free members is checked on
+        the expanded rows)."""
         lo, hi = problem.bounds()
         pos = self.ratios > 0
         if (lo[self.frozen][~pos] > 0).any():
             raise MixerError("reuse.frozen: a domain with a min_weight has a frozen ratio of 0")
         v_lo = float(np.max(lo[self.frozen][pos] / self.ratios[pos]))
         v_hi = min(1.0, float(np.min(hi[self.frozen][pos] / self.ratios[pos])))
+        share = dict(zip(self.frozen.tolist(), self.ratios.tolist(), strict=True))
+        free = set(self.free.tolist())
+        for fam in problem.families:  # a family of frozen domains only: its bounds are bounds on the total
+            s = sum(share.get(i, 0.0) for i in fam.members)
+            if free.isdisjoint(fam.members) and s > 0:
+                v_lo = max(v_lo, (fam.min_weight or 0.0) / s)
+                v_hi = min(v_hi, 1.0 if fam.max_weight is None else fam.max_weight / s)
         f_lo, f_hi = float(lo[self.free].sum()), float(hi[self.free].sum())
         if v_lo > v_hi + 1e-12 or v_lo + f_lo > 1 + 1e-9 or v_hi + f_hi < 1 - 1e-9:
             raise MixerError("reuse.frozen: the frozen ratios cannot meet the domains' bounds")
@@ -138,8 +153,7 @@ class ReuseSpace:
         toks = [problem.domains[i].tokens for i in self.frozen]
         tokens = None if any(t is None for t in toks) else float(sum(t for t in toks if t is not None))
         virtual = DomainSpec(VIRTUAL, tokens=tokens, min_weight=v_lo or None, max_weight=v_hi)
-        return Problem((virtual, *(problem.domains[i] for i in self.free)), problem.objective,
-                       problem.target_fidelity)
+        return Problem((virtual, *(problem.domains[i] for i in self.free)), problem.objective, problem.target_fidelity)
 
     def deviation(self, x: FloatArray) -> FloatArray:
         """Max-abs distance ``(m,)`` of each row's frozen block from ``total x ratios`` (0 inside the space)."""
@@ -147,8 +161,9 @@ class ReuseSpace:
         v = xx[:, self.frozen].sum(axis=1, keepdims=True)
         return np.asarray(np.abs(xx[:, self.frozen] - v * self.ratios).max(axis=1), dtype=np.float64)
 
-    def sample(self, rng: np.random.Generator, problem: Problem, recipe: ProposalRecipe, m: int,
-               allow_projection: bool = False) -> tuple[FloatArray, FloatArray]:
+    def sample(
+        self, rng: np.random.Generator, problem: Problem, recipe: ProposalRecipe, m: int, allow_projection: bool = False
+    ) -> tuple[FloatArray, FloatArray]:
         """Up to ``m`` full mixtures ``(m', d)`` drawn by ``recipe`` over the reduced problem and expanded (rows
         outside the full problem's family bounds dropped), and the Dirichlet strength ``(m',)`` of each."""
         if self.k == 1:
@@ -159,8 +174,9 @@ class ReuseSpace:
         return x[ok], strength[ok]
 
 
-def local_proposals(rng: np.random.Generator, problem: Problem, center: FloatArray, m: int,
-                    strengths: Sequence[float] = LOCAL_STRENGTHS) -> tuple[FloatArray, FloatArray]:
+def local_proposals(
+    rng: np.random.Generator, problem: Problem, center: FloatArray, m: int, strengths: Sequence[float] = LOCAL_STRENGTHS
+) -> tuple[FloatArray, FloatArray]:
     """``m`` mixtures ``(m', d)`` around ``center`` ``(d,)``: Dirichlet(max(center, 1e-3) x s) for a strength s of
     ``strengths`` at random, projected into the bounds, family-infeasible rows dropped; and each row's s ``(m',)``.
     What a reuse spends its runs on when nothing is free (a removal whose domain had no family siblings)."""
@@ -173,9 +189,14 @@ def local_proposals(rng: np.random.Generator, problem: Problem, center: FloatArr
     return rows[ok], s[ok]
 
 
-def recommend_in_space(mixer: OfflineMixer, space: ReuseSpace, rng: np.random.Generator,
-                       fidelity: Mapping[str, float] | None = None, n_candidates: int = 20_000,
-                       top_k: int = 32) -> Recommendation:
+def recommend_in_space(
+    mixer: OfflineMixer,
+    space: ReuseSpace,
+    rng: np.random.Generator,
+    fidelity: Mapping[str, float] | None = None,
+    n_candidates: int = 20_000,
+    top_k: int = 32,
+) -> Recommendation:
     """A fitted ``mixer``'s recommendation searched over the reduced space only: ``n_candidates`` Dirichlet(prior)
     draws of the reduced problem, expanded, scored by ``mixer.predict``; the mean of the ``top_k`` best (RegMix's
     averaging; the space and the bounds are convex, so the mean stays in both)."""
@@ -193,9 +214,10 @@ def recommend_in_space(mixer: OfflineMixer, space: ReuseSpace, rng: np.random.Ge
     weights = x[top].mean(axis=0)
     at = mixer.predict(weights[None, :], fidelity)
     return Recommendation(
-        weights=weights, predicted=float(at.mean[0]), std=None if at.std is None else float(at.std[0]),
-        diagnostics={"reuse": {**space.describe(), "search": "reduced"}, "top_k": len(top),
-                     "n_candidates": len(x)},
+        weights=weights,
+        predicted=float(at.mean[0]),
+        std=None if at.std is None else float(at.std[0]),
+        diagnostics={"reuse": {**space.describe(), "search": "reduced"}, "top_k": len(top), "n_candidates": len(x)},
     )
 
 
