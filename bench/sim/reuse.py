@@ -68,7 +68,7 @@ class Scenario:
 
 
 def scenarios() -> list[Scenario]:
-    base = {n: (i,) for i, n in enumerate(NAMES)}
+    base: dict[str, tuple[int, ...]] = {n: (i,) for i, n in enumerate(NAMES)}
     no_b = {n: v for n, v in base.items() if n != "web/b"}
     pooled = {"web": (0, 4), **{n: v for n, v in base.items() if n not in ("web/a", "misc")}}
     return [
