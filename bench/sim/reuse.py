@@ -255,7 +255,8 @@ def _evaluate(world: World, sc: Scenario, results: list[dict[str, Any]], process
     new: Setting = results[0]["new"]
     flat = [(label, x) for r in results for label, x in r["arms"].items()]
     jobs = [Job(world, world.weights_dict(new.world_mixture(x)), "target", 0) for _, x in flat]
-    losses = [r.metrics["target"] for r in run_many(jobs, processes=processes, on_done=lambda: bar[0].advance(bar[1]))]
+    done = (lambda: bar[0].advance(bar[1])) if bar else None
+    losses = [r.metrics["target"] for r in run_many(jobs, processes=processes, on_done=done)]
     own = None
     if all(len(idx) == 1 for idx in new.parts.values()) and set(sum(new.parts.values(), ())) == set(range(world.n)):
         own = run_many([Job(world, "relevance", "target", 0)], processes=1)[0].metrics["target"]
