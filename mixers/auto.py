@@ -25,12 +25,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from mixers.base import FoldRunner, FoldSplits, MixerConfig, MixerError, OfflineMixer, run_in_order
 from mixers.mfbo import MFBOMixer
 from mixers.mixing_law import MixingLawMixer
+from mixers.proposals import ProposalRecipe, proposal_fidelity, propose_runs
 from mixers.registry import register
 from mixers.regmix import RegMixMixer
+from mixers.reuse import ReuseConfig, ReuseSpace
 from mixers.single_fidelity import SingleFidelityMixer
 from mixers.training import fidelity_size, kfold_indices, safe_spearman, usable_observations
 from mixers.types import (
@@ -48,7 +51,12 @@ from mixers.types import (
 
 
 class AutoConfig(MixerConfig):
-    """No settings: ``auto`` uses each mixer's defaults (name a mixer to configure it)."""
+    """``auto`` uses each mixer's defaults (name a mixer to configure it); ``reuse`` alone passes through."""
+
+    reuse: ReuseConfig | None = Field(
+        None, description="proposals after a domain-set change: keep these frozen ratios as one virtual domain and "
+        "vary only its total and the free domains (mixers/reuse.py); passed to the chosen mixer",
+    )
 
 
 CANDIDATES: tuple[type[OfflineMixer], ...] = (RegMixMixer, MixingLawMixer, MFBOMixer)
@@ -125,15 +133,24 @@ class AutoMixer(OfflineMixer):
 
     def __init__(self, problem: Problem, config: MixerConfig | None = None, seed: int | None = None) -> None:
         super().__init__(problem, config, seed)
-        self.inner: OfflineMixer = RegMixMixer(problem, None, seed)
+        self.inner: OfflineMixer = RegMixMixer(problem, self._inner_config(RegMixMixer), seed)
+        self.observations: list[Observation] = []
         self.reason = "not fitted"
         self.scores: dict[str, float | None] | None = None
 
     def fit(self, observations: Sequence[Observation]) -> AutoMixer:
         cls, self.reason, self.scores = choose(self.problem, observations, self.seed)
-        self.inner = cls(self.problem, None, self.seed)
+        self.inner = cls(self.problem, self._inner_config(cls), self.seed)
         self.inner.fit(observations)
+        self.observations = list(observations)
         return self
+
+    def _inner_config(self, cls: type[OfflineMixer]) -> MixerConfig | None:
+        """The chosen mixer's default config, with ``reuse`` where it takes one (the single-fidelity mixers)."""
+        reuse = getattr(self.config, "reuse", None)
+        if reuse is None or not issubclass(cls, SingleFidelityMixer):
+            return None
+        return cls.Config.model_validate({"reuse": reuse.model_dump()})
 
     def _auto(self) -> dict[str, Any]:
         return {"mixer": self.inner.name, "reason": self.reason, "spearman_one_rung_up": self.scores}
@@ -160,7 +177,19 @@ class AutoMixer(OfflineMixer):
         candidates: FloatArray | None = None,
         fidelities: Sequence[Mapping[str, float]] | None = None,
     ) -> list[ProposedRun]:
-        batch = self.inner.propose(n, fidelity, pending, candidates, fidelities)
+        reuse = getattr(self.config, "reuse", None)
+        batch: list[ProposedRun]
+        if reuse is not None and not isinstance(self.inner, SingleFidelityMixer):
+            # a mixer without reuse of its own (mfbo): random proposals in the reuse space
+            space = ReuseSpace.build(self.problem, reuse.frozen, reuse.free)
+            rng = np.random.default_rng(self.seed)
+            fid = proposal_fidelity(self.problem, fidelity, fidelities, None)
+            reused = propose_runs(self.problem, rng, n, fid, self.observations, pending, candidates, ProposalRecipe(),
+                                  space=space)
+            reused.diagnostics["reuse"].update({"from_version": reuse.from_version, "source": reuse.source})
+            batch = reused
+        else:
+            batch = self.inner.propose(n, fidelity, pending, candidates, fidelities)
         if isinstance(batch, ProposedBatch):
             return ProposedBatch(list(batch), {**batch.diagnostics, "auto": self._auto()})
         return batch

@@ -185,3 +185,16 @@ def test_ratios_that_cannot_meet_the_bounds_are_refused() -> None:
     p = problem((*OLD, "math"), code=(0.5, None), math=(0.4, None))
     with pytest.raises(MixerError, match="cannot meet"):
         ReuseSpace.build(p, V1, ["math"])
+
+
+def test_auto_passes_reuse_to_the_mixer_it_chooses() -> None:
+    from mixers.auto import AutoConfig, AutoMixer
+
+    p = problem((*OLD, "math"))
+    rng = np.random.default_rng(6)
+    runs = [Observation(w, FID, {"loss": loss(w)}) for w in rng.dirichlet(np.ones(5), 20)]
+    cfg = AutoConfig.model_validate({"reuse": {"frozen": V1, "free": ["math"], "source": "rec 2"}})
+    batch = AutoMixer(p, cfg, seed=0).fit(runs).propose(6, FID)
+    x = np.vstack([r.weights for r in batch])
+    assert ReuseSpace.build(p, V1, ["math"]).deviation(x).max() < 1e-12
+    assert batch.diagnostics["reuse"]["source"] == "rec 2" and batch.diagnostics["auto"]["mixer"] == "regmix"
