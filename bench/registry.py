@@ -199,7 +199,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "swarm on the 7-domain simulator world: proxy compute of the new runs and regret of the recommendation at "
         "the target fidelity (goal: within noise or 5% of the full swarm's gap at <= 30% of its compute)",
         ("reuse_sim.json",), ("reuse_sim.png",),
-        minutes=12,
+        minutes=10,
     ),
     Benchmark(
         "campaigns", "bench.sim.campaigns",

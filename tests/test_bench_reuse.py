@@ -40,4 +40,4 @@ def test_reuse_bench_arms_costs_and_regrets() -> None:
     assert min(regrets) >= 0.0 and summary["summary"]["full"]["cost_share"] == 1.0
     payload = {"scenarios": {"add": summary}, "noise": 0.002, "goal_fraction": 0.3, "seeds": 1}
     row = bench.table(payload)[0]
-    assert row["value"].startswith("reuse 3") and row["ok"] in (True, False)
+    assert row["value"].startswith("reuse 3, reduced") and row["ok"] in (True, False)

@@ -26,6 +26,11 @@ The best found is the least target loss over every mixture trained in the scenar
 ``oracle`` arm: ``regmix`` on ``4 N`` runs over the new set, and the world's own target mixture where it is in the
 new set). Noise: the sd of the target loss of one mixture over 4 training seeds, in regret units.
 
+The goal is judged on one arm fixed in advance (``declared_arm``): ``reuse k, reduced`` at the most runs within
+30% of the full swarm's compute, or, where nothing is free, the renormalized v1 recommendation (no run): met when
+its mean regret is at most the full swarm's plus the larger of the noise and 5% of the full swarm's regret
+(``ok``); ``within_2se``: its excess is within 2 standard errors of the paired difference over seeds.
+
     python -m bench.sim.reuse [--quick] [--seeds 8] [--runs 64] [--processes 2]
 """
 
@@ -276,7 +281,7 @@ def _evaluate(world: World, sc: Scenario, results: list[dict[str, Any]], process
         }
     full = np.array(by_arm["full"])
     for label in by_arm:
-        if label.startswith("reuse"):
+        if label.startswith("reuse") or label == "v1 mapped":
             diff = np.array(by_arm[label]) - full
             summary[label]["minus_full_mean"] = float(diff.mean())
             summary[label]["minus_full_se"] = _se(diff.tolist())
@@ -306,7 +311,7 @@ def verdict(
     s = sc["summary"]
     full = s["full"]["regret_mean"]
     cands = [k for k in s if k.startswith("reuse") and s[k]["cost_share"] <= goal_fraction + 1e-9]
-    best = arm if arm is not None and arm in cands else min(cands, key=lambda k: s[k]["regret_mean"])
+    best = arm if arm is not None else min(cands, key=lambda k: s[k]["regret_mean"])
     excess = s[best]["regret_mean"] - full
     return best, bool(excess <= max(noise, GOAL_SHARE * full)), bool(excess <= 2 * s[best]["minus_full_se"])
 
@@ -346,17 +351,32 @@ def _pct(arm: dict[str, Any]) -> str:
     return f"{100 * arm['regret_mean']:.2f}%"
 
 
+def declared_arm(sc: dict[str, Any], goal_fraction: float = GOAL_FRACTION) -> str:
+    """The reuse arm the goal is judged on: the most runs within the cost goal, its answer searched over the reuse
+    space; where nothing is free, the renormalized earlier recommendation (``v1 mapped``, no run)."""
+    s = sc["summary"]
+    plain = max(
+        (k for k in s if k.startswith("reuse") and "," not in k and s[k]["cost_share"] <= goal_fraction + 1e-9),
+        key=lambda k: s[k]["cost_share"],
+    )
+    # nothing free (a removal without siblings): the reuse space is the renormalized recommendation itself, and
+    # the full-space answers after local runs measured worse than it
+    return f"{plain}, reduced" if f"{plain}, reduced" in s else "v1 mapped"
+
+
 def table(payload: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for sname, sc in payload["scenarios"].items():
-        best, ok, within_se = verdict(sc, payload["noise"], payload["goal_fraction"])
+        arm = declared_arm(sc, payload["goal_fraction"])
+        _, ok, within_se = verdict(sc, payload["noise"], payload["goal_fraction"], arm)
         s = sc["summary"]
         rows.append(
             {
                 "benchmark": f"reuse vs full swarm, {sname} ({payload['seeds']} seeds, sim)",
-                "value": f"{best}: regret {_pct(s[best])} at {100 * s[best]['cost_share']:.0f}% compute",
-                "baseline": f"full swarm {_pct(s['full'])}; uniform {_pct(s['uniform'])}",
-                "ratio": f"{s[best]['cost_share']:.2f}",
+                "value": f"{arm}: regret {_pct(s[arm])} at {100 * s[arm]['cost_share']:.0f}% compute",
+                "baseline": f"full swarm {_pct(s['full'])}; v1 mapped {_pct(s['v1 mapped'])}; "
+                f"uniform {_pct(s['uniform'])}",
+                "ratio": f"{s[arm]['cost_share']:.2f}",
                 "target": "<= full + max(noise, 5% of its gap) at <= 30% compute",
                 "ok": ok,
                 "within_2se": within_se,
