@@ -323,26 +323,38 @@ def _plot(payload: dict[str, Any], name: str) -> None:
     import matplotlib.pyplot as plt
 
     scs = payload["scenarios"]
-    fig, axes = plt.subplots(1, len(scs), figsize=(4.2 * len(scs), 4.2), sharey=True)
-    for ax, (sname, sc) in zip(np.atleast_1d(axes), scs.items(), strict=True):
+    labels = list(dict.fromkeys(label for sc in scs.values() for label in sc["summary"]))
+    colors = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(labels)}
+    fig, axes = plt.subplots(1, len(scs), figsize=(4.2 * len(scs), 4.6), sharey=True, squeeze=False)
+    for ax, (sname, sc) in zip(axes[0], scs.items(), strict=True):
         for label, r in sc["summary"].items():
             marker = "s" if label == "full" else "*" if label == "oracle" else "o" if label.startswith("reuse") else "x"
             ax.errorbar(
-                r["cost_share"], 100 * r["regret_mean"], yerr=100 * r["regret_se"], fmt=marker, capsize=3, label=label
+                r["cost_share"],
+                100 * r["regret_mean"],
+                yerr=100 * r["regret_se"],
+                fmt=marker,
+                capsize=3,
+                color=colors[label],
+                label=label,
             )
         ax.axhline(100 * payload["noise"], color="grey", linestyle=":", linewidth=1)
         ax.axvline(payload["goal_fraction"], color="grey", linestyle="--", linewidth=1)
         ax.set_xscale("symlog", linthresh=0.1)
+        ax.set_xlim(-0.01, 5)
+        ax.set_yscale("symlog", linthresh=10)
+        ax.set_yticks([0, 2, 4, 6, 8, 10, 20, 50], ["0", "2", "4", "6", "8", "10", "20", "50"])
         ax.set_title(f"{sname}: free {', '.join(sc['free']) or 'none'}", fontsize=9)
         ax.set_xlabel("proxy compute of new runs / full swarm's")
-    np.atleast_1d(axes)[0].set_ylabel("regret at the target fidelity (%)")
-    np.atleast_1d(axes)[-1].legend(fontsize=7)
+    axes[0][0].set_ylabel("regret at the target fidelity (%)")
+    handles = {h.get_label(): h for ax in axes[0] for h in ax.get_legend_handles_labels()[0]}
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(5, len(handles)), fontsize=8)
     fig.suptitle(
         f"Reuse vs a full new swarm ({payload['runs_per_swarm']} runs), {payload['seeds']} seeds; "
         "dotted: target-loss noise, dashed: 30% cost goal",
         fontsize=10,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     save_figure(fig, name)
     plt.close(fig)
 
