@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,11 +32,17 @@ from mixers.types import (
 PROPOSAL_TOL = 1e-3
 POOL_TOL = 1e-6
 
-if TYPE_CHECKING:
-    from mixers.reuse import ReuseSpace
-
 PositiveFloat = Annotated[float, Field(gt=0)]
 
+
+class ReuseSpace(Protocol):
+    """What proposals need of a reuse space (:class:`mixers.reuse.ReuseSpace`; a protocol, so this module does not
+    import that one, which builds on it)."""
+
+    def sample(self, rng: np.random.Generator, problem: Problem, recipe: ProposalRecipe, m: int,
+               allow_projection: bool = False) -> tuple[FloatArray, FloatArray]: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 # -- proposals ------------------------------------------------------------------------------------------
