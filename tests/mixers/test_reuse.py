@@ -14,7 +14,7 @@ from mixers.mixing_law import MixingLawConfig, MixingLawMixer
 from mixers.proposals import ProposalRecipe
 from mixers.regmix import RegMixConfig, RegMixMixer
 from mixers.reuse import ReuseConfig, ReuseSpace, recommend_in_space, renormalized
-from mixers.types import DomainSpec, FloatArray, Objective, Observation, Problem
+from mixers.types import DomainSpec, FloatArray, Objective, Observation, Problem, ProposedBatch
 
 FID = {"params": 1e6, "tokens": 1e9}
 OLD = ("web/a", "web/b", "code", "books")
@@ -197,4 +197,5 @@ def test_auto_passes_reuse_to_the_mixer_it_chooses() -> None:
     batch = AutoMixer(p, cfg, seed=0).fit(runs).propose(6, FID)
     x = np.vstack([r.weights for r in batch])
     assert ReuseSpace.build(p, V1, ["math"]).deviation(x).max() < 1e-12
+    assert isinstance(batch, ProposedBatch)
     assert batch.diagnostics["reuse"]["source"] == "rec 2" and batch.diagnostics["auto"]["mixer"] == "regmix"
