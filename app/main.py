@@ -199,6 +199,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
 
     from app import dashboard
     from app.api import (
+        domains,
         embeddings,
         health,
         history,
@@ -212,7 +213,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None, aut
     )
 
     for module in (
-        health, projects, runs, imports, mixers, history, project_mixers, importance, sessions, embeddings, dashboard
+        health, projects, domains, runs, imports, mixers, history, project_mixers, importance, sessions, embeddings,
+        dashboard,
     ):
         app.include_router(module.router)
 

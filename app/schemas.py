@@ -25,6 +25,9 @@ from app.services.inputs import (
 
 # The use cases' inputs double as request bodies (re-exported for the routes).
 from app.services.inputs import (
+    DomainChangeIn as DomainChangeIn,
+)
+from app.services.inputs import (
     DomainIn as DomainIn,
 )
 from app.services.inputs import (
@@ -62,6 +65,27 @@ class DomainOut(BaseModel):
     min_weight: float | None = None
     max_weight: float | None = None
     max_epochs: float | None = None
+
+
+class FamilyOut(BaseModel):
+    """A family the domain names imply (a name prefix before ``/``), its member domains and its bounds."""
+
+    name: str
+    domains: list[str]
+    min_weight: float | None = None
+    max_weight: float | None = None
+
+
+class DomainVersionOut(BaseModel):
+    version: int
+    domains: list[DomainOut]
+    change: dict[str, Any] | None = Field(description="the change that made this version (null for version 1)")
+    note: str
+    created_at: datetime | None
+
+
+class DomainVersionList(BaseModel):
+    items: list[DomainVersionOut] = Field(description="oldest first")
 
 
 class FidelityBestOut(BaseModel):
@@ -102,6 +126,10 @@ class ProjectOut(BaseModel):
     summary: ProjectSummaryOut | None = None
     archived_at: datetime | None = Field(None, description="set while the project is archived (deleted, restorable)")
     default_mixer: str | None = Field(None, description="the project's default offline mixer (null: none chosen)")
+    families: list[FamilyOut] = Field(
+        default_factory=list, description="every family the domain names imply (outer before inner), with its bounds"
+    )
+    domain_version: int = Field(1, description="the current version of the domain set (1 at creation)")
 
 
 class ProjectList(BaseModel):
@@ -131,6 +159,7 @@ class RunOut(BaseModel):
     lease_expires_at: datetime | None
     created_at: datetime | None
     updated_at: datetime | None
+    domain_version: int = Field(1, description="the version of the project's domain set the weights are over")
 
 
 class RunList(BaseModel):
@@ -247,6 +276,10 @@ class ComparisonOut(BaseModel):
 
 
 STORED_DOC = "set when the answer was stored (GET .../{id} reads it back)"
+DOMAIN_MAPPING_DOC = (
+    "domain_mapping, when some runs read are from an older version of the domain set: {version, counts: {exact, "
+    "assumed, dropped}, assumed_run_ids, dropped_run_ids, notes}"
+)
 
 
 class RecommendationOut(BaseModel):
@@ -378,6 +411,7 @@ class EvaluationOut(BaseModel):
     )
     fidelity_runs: list[int] = Field(default_factory=list, description="completed runs at each of fidelities")
     winner: WinnerOut | None = None
+    diagnostics: dict[str, Any] = Field(default_factory=dict, description=DOMAIN_MAPPING_DOC)
     id: int | None = Field(None, description=STORED_DOC)
     created_at: datetime | None = Field(None, description=STORED_DOC)
 
@@ -521,3 +555,4 @@ class ImportanceOut(BaseModel):
     partial_dependence: PartialDependenceOut | None
     predicted_fidelity: dict[str, float] = Field(description="the fidelity the predicted numbers are for")
     transfer: Transfer = Field(description=TRANSFER_DOC)
+    diagnostics: dict[str, Any] = Field(default_factory=dict, description=DOMAIN_MAPPING_DOC)

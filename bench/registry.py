@@ -202,6 +202,14 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         minutes=10,
     ),
     Benchmark(
+        "families", "bench.sim.families",
+        "family-aware `regmix`/`mixing_law` features (family totals, repetition at the target) and `auto`'s choice "
+        "on a 31-domain family world (gap at the target, held-out Spearman, uniform and prior baselines) and on the "
+        "RegMix runs with families by Pile source kind (held-out Spearman, plain vs family totals)",
+        ("families.json",), ("families.png",), (DEMO,),
+        minutes=5,
+    ),
+    Benchmark(
         "campaigns", "bench.sim.campaigns",
         "target-fidelity cost until within 1% of the best loss: `mfbo`, `regmix`, `mixing_law`, BO and random "
         "campaigns through a real server on the simulator (goal under 1/5 of random)",

@@ -64,9 +64,10 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from mixers.base import MAX_STEPS, MixerConfig, MixerError, OnlineMixer
+from mixers.family_bounds import bounded_families, violation
 from mixers.registry import register
 from mixers.simplex import project_to_bounds
-from mixers.types import Directive, FloatArray, Problem, Report
+from mixers.types import Directive, FamilySpec, FloatArray, Problem, Report
 
 _STATE_VERSION = 2  # 2 added ``targets``/``last_targets``; a version-1 state loads with both None
 _PHASES = ("init", "prior", "sweep", "exploit", "tail", "done")
@@ -114,14 +115,16 @@ def smoothed_one_hots(d: int, factor: float) -> FloatArray:
     return np.full((d, d), off) + (factor - off) * np.eye(d)
 
 
-def into_bounds(w: FloatArray, lo: FloatArray, hi: FloatArray) -> FloatArray:
+def into_bounds(w: FloatArray, lo: FloatArray, hi: FloatArray, families: Sequence[FamilySpec] = ()) -> FloatArray:
     """``w`` ``(d,)`` or ``(m, d)`` unchanged if already within bounds, else projected row-wise into them."""
     x = np.atleast_2d(w)
     inside = np.all((x >= lo - 1e-12) & (x <= hi + 1e-12), axis=1)
+    if families:
+        inside &= violation(x, bounded_families(families)) <= 1e-12
     if inside.all():
         return np.array(w, dtype=np.float64)
     out = x.copy()
-    out[~inside] = project_to_bounds(x[~inside], lo, hi)
+    out[~inside] = project_to_bounds(x[~inside], lo, hi, families=families)
     return out[0] if np.ndim(w) == 1 else out
 
 
@@ -314,7 +317,7 @@ class AioliMixer(OnlineMixer):
             if p0.shape != (d,) or not np.all(np.isfinite(p0)) or np.any(p0 < 0) or p0.sum() <= 0:
                 raise MixerError(f"initial_weights must be {d} finite non-negative numbers with a positive sum")
             p0 = p0 / p0.sum()
-        p0 = into_bounds(p0, lo, hi)
+        p0 = into_bounds(p0, lo, hi, self.problem.families)
         seed = self.seed if self.seed is not None else int(self.rng.integers(0, 2**53))  # exact in JSON clients too
         st = _State(
             version=_STATE_VERSION,
@@ -473,7 +476,7 @@ class AioliMixer(OnlineMixer):
             st.a_ema = _floats(a_ema)
             p = eg_update(np.array(st.p0), a_ema, cfg.eta, importance)
         lo, hi = self._bounds()
-        p = into_bounds(p, lo, hi)
+        p = into_bounds(p, lo, hi, self.problem.families)
         st.p = _floats(p)
         st.phase = "exploit"
         return Directive(weights=p, until_step=min(st.round_start + cfg.round_steps, st.total_steps))
@@ -508,7 +511,8 @@ class AioliMixer(OnlineMixer):
         return lo, hi
 
     def _one_hots(self, lo: FloatArray, hi: FloatArray) -> FloatArray:
-        return into_bounds(smoothed_one_hots(self.problem.d, self.config.one_hot_factor), lo, hi)
+        return into_bounds(smoothed_one_hots(self.problem.d, self.config.one_hot_factor), lo, hi,
+                           self.problem.families)
 
     @staticmethod
     def _permutation(seed: int, rnd: int, sweep: int, d: int) -> list[int]:

@@ -15,8 +15,14 @@ training (``bench/results/lm/README.md``) the choice on the 54 proxy runs is ``r
 ``mixing_law`` 0.82 and ``mfbo`` 0.67 on the held-out medium runs), whose answer beat uniform, natural and the best
 proxy run on 3 of 3 seeds at the middle size; the largest size was not trained for it.
 
-Every call delegates to the chosen mixer with its default config and the same seed, so the answer is exactly that
-mixer's; the diagnostics say which was chosen, why, and the candidates' scores (``auto``).
+Feature sets (:mod:`mixers.features`): where the project's domains come in families (and, for the repetition feature,
+its token counts are known), the chosen ``regmix`` or ``mixing_law`` also gets the feature set that ranks held-out runs
+best: ``FOLDS``-fold over the distinct mixtures at its train fidelity, Spearman of the out-of-fold predictions of each
+available set (:func:`choose_features`); a family-aware set must beat plain weights by ``FEATURE_MARGIN`` to be
+chosen. Projects without families (nothing but ``weights`` available) skip this and answer exactly as before.
+
+Every call delegates to the chosen mixer with its default config (but the chosen feature set) and the same seed, so the
+answer is exactly that mixer's; the diagnostics say which was chosen, why, and the candidates' scores (``auto``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import numpy as np
 from pydantic import Field
 
 from mixers.base import FoldRunner, FoldSplits, MixerConfig, MixerError, OfflineMixer, run_in_order
+from mixers.features import FeatureSet, available_feature_sets
 from mixers.mfbo import MFBOMixer
 from mixers.mixing_law import MixingLawMixer
 from mixers.proposals import ProposalRecipe, proposal_fidelity, propose_runs
@@ -35,7 +42,13 @@ from mixers.registry import register
 from mixers.regmix import RegMixMixer
 from mixers.reuse import ReuseConfig, ReuseSpace
 from mixers.single_fidelity import SingleFidelityMixer
-from mixers.training import fidelity_size, kfold_indices, safe_spearman, usable_observations
+from mixers.training import (
+    fidelity_size,
+    group_replicates,
+    kfold_indices,
+    safe_spearman,
+    usable_observations,
+)
 from mixers.types import (
     FidelityAnswer,
     FloatArray,
@@ -60,6 +73,7 @@ class AutoConfig(MixerConfig):
 
 
 CANDIDATES: tuple[type[OfflineMixer], ...] = (RegMixMixer, MixingLawMixer, MFBOMixer)
+FEATURE_MARGIN = 0.01  # Spearman a family-aware feature set must gain over plain weights to be chosen
 MIN_TOP_RUNS = 5  # runs at the top rung needed to score the candidates on them
 FOLDS = 5
 
@@ -119,6 +133,61 @@ def choose(
                  + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} n/a" for k, v in scores.items()) + ")"), scores
 
 
+def choose_features(
+    problem: Problem, observations: Sequence[Observation], cls: type[OfflineMixer], seed: int | None
+) -> tuple[FeatureSet, dict[str, float | None] | None]:
+    """The feature set for ``cls`` (a single-fidelity mixer) and each available set's out-of-fold Spearman at the
+    train fidelity (None when only ``weights`` is available, ``cls`` takes no features, or too few runs)."""
+    sets = available_feature_sets(problem)
+    if len(sets) < 2 or not issubclass(cls, SingleFidelityMixer):
+        return "weights", None
+    usable = usable_observations(observations, problem.objective)
+    groups: dict[str, list[Observation]] = {}
+    for o in usable:
+        groups.setdefault(fidelity_key(o.fidelity), []).append(o)
+    if not groups:
+        return "weights", None
+    runs = max(groups.values(), key=len)  # the default train fidelity: the most completed runs
+    x = np.vstack([np.asarray(o.weights, dtype=np.float64) for o in runs])
+    mixture = group_replicates(x)
+    n_mix = int(mixture.max()) + 1
+    if n_mix < 2 * FOLDS:
+        return "weights", None
+    fold_of_mixture = kfold_indices(n_mix, FOLDS, np.random.default_rng(0 if seed is None else seed))
+    fold = fold_of_mixture[mixture]
+    folds = [([o for o, f in zip(runs, fold, strict=True) if f != k], [o for o, f in zip(runs, fold, strict=True)
+                                                                          if f == k]) for k in range(FOLDS)]
+    actual = np.concatenate([[problem.objective.value(o.metrics) for o in test] for _, test in folds])
+    scores: dict[str, float | None] = {}
+    for fs in sets:
+        mixer = cls(problem, cls.Config.model_validate({"features": fs}), seed)
+        try:
+            pred = np.concatenate(mixer.cross_val_predict(folds))
+        except MixerError:
+            scores[fs] = None
+            continue
+        scores[fs] = safe_spearman(pred, actual.astype(np.float64)) if np.isfinite(pred).all() else None
+    best: FeatureSet = "weights"
+    base = scores.get("weights")
+    for fs in sets[1:]:
+        v, cur = scores.get(fs), scores.get(best)
+        if v is not None and (cur is None or v > cur) and (base is None or v >= base + FEATURE_MARGIN):
+            best = fs
+    return best, scores
+
+
+def configured(
+    cls: type[OfflineMixer], features: FeatureSet, problem: Problem, seed: int | None,
+    extra: Mapping[str, Any] | None = None,
+) -> OfflineMixer:
+    """``cls`` with its default config, but ``features`` when that is not plain weights, and the ``extra`` values
+    (``auto``'s ``reuse``)."""
+    values = dict(extra or {})
+    if features != "weights":
+        values["features"] = features
+    return cls(problem, cls.Config.model_validate(values) if values else None, seed)
+
+
 @register
 class AutoMixer(OfflineMixer):
     """Delegates to the mixer :func:`choose` picks for the runs it is fitted on; see the module docstring."""
@@ -133,27 +202,34 @@ class AutoMixer(OfflineMixer):
 
     def __init__(self, problem: Problem, config: MixerConfig | None = None, seed: int | None = None) -> None:
         super().__init__(problem, config, seed)
-        self.inner: OfflineMixer = RegMixMixer(problem, self._inner_config(RegMixMixer), seed)
+        self.inner: OfflineMixer = configured(RegMixMixer, "weights", problem, seed, self._inner_config(RegMixMixer))
         self.observations: list[Observation] = []
         self.reason = "not fitted"
         self.scores: dict[str, float | None] | None = None
+        self.features: FeatureSet = "weights"
+        self.feature_scores: dict[str, float | None] | None = None
 
     def fit(self, observations: Sequence[Observation]) -> AutoMixer:
         cls, self.reason, self.scores = choose(self.problem, observations, self.seed)
-        self.inner = cls(self.problem, self._inner_config(cls), self.seed)
+        self.features, self.feature_scores = choose_features(self.problem, observations, cls, self.seed)
+        self.inner = configured(cls, self.features, self.problem, self.seed, self._inner_config(cls))
         self.inner.fit(observations)
         self.observations = list(observations)
         return self
 
-    def _inner_config(self, cls: type[OfflineMixer]) -> MixerConfig | None:
-        """The chosen mixer's default config, with ``reuse`` where it takes one (the single-fidelity mixers)."""
+    def _inner_config(self, cls: type[OfflineMixer]) -> dict[str, Any]:
+        """Config values for the chosen mixer: ``reuse`` where it takes one (the single-fidelity mixers)."""
         reuse = getattr(self.config, "reuse", None)
         if reuse is None or not issubclass(cls, SingleFidelityMixer):
-            return None
-        return cls.Config.model_validate({"reuse": reuse.model_dump()})
+            return {}
+        return {"reuse": reuse.model_dump()}
 
     def _auto(self) -> dict[str, Any]:
-        return {"mixer": self.inner.name, "reason": self.reason, "spearman_one_rung_up": self.scores}
+        out: dict[str, Any] = {"mixer": self.inner.name, "reason": self.reason, "spearman_one_rung_up": self.scores}
+        if self.feature_scores is not None:
+            out["features"] = self.features
+            out["features_cv_spearman"] = self.feature_scores
+        return out
 
     def predict(self, mixtures: FloatArray, fidelity: Mapping[str, float] | None = None) -> Predictions:
         return self.inner.predict(mixtures, fidelity)
@@ -200,7 +276,8 @@ class AutoMixer(OfflineMixer):
         """Each fold's training runs choose the mixer, as a fit on them would."""
         train = [o for tr, _ in folds[:1] for o in tr]
         cls, _, _ = choose(self.problem, train, self.seed)
-        return cls(self.problem, None, self.seed).cross_val_predict(folds, fidelity, run)
+        features, _ = choose_features(self.problem, train, cls, self.seed)
+        return configured(cls, features, self.problem, self.seed).cross_val_predict(folds, fidelity, run)
 
     def cross_val_predictions(
         self, folds: FoldSplits, fidelity: Mapping[str, float] | None = None, run: FoldRunner = run_in_order
@@ -208,7 +285,8 @@ class AutoMixer(OfflineMixer):
         """As :meth:`cross_val_predict`, with the chosen mixer's held-out sd."""
         train = [o for tr, _ in folds[:1] for o in tr]
         cls, _, _ = choose(self.problem, train, self.seed)
-        return cls(self.problem, None, self.seed).cross_val_predictions(folds, fidelity, run)
+        features, _ = choose_features(self.problem, train, cls, self.seed)
+        return configured(cls, features, self.problem, self.seed).cross_val_predictions(folds, fidelity, run)
 
     def std_meaning(self) -> str:
         return f"from {self.inner.name}, the mixer auto chose: {self.inner.std_meaning()}"

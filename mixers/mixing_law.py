@@ -46,6 +46,8 @@ from threadpoolctl import threadpool_limits
 
 from mixers.base import MAX_PENALTY, MixerConfig
 from mixers.cancel import checkpoint
+from mixers.family_bounds import bounded_families
+from mixers.features import FeatureMap
 from mixers.importance import DomainImportance, slope_effect
 from mixers.registry import register
 from mixers.search import dirichlet_candidates, regularized_score, top_k_indices
@@ -144,6 +146,46 @@ class ExpLaw:
 
 
 @dataclass(frozen=True)
+class FeatureLaw:
+    """An :class:`ExpLaw` over features ``phi(p)`` (:mod:`mixers.features`) instead of the weights; same interface
+    (values at mixtures, the gradient in the weights by the chain rule)."""
+
+    law: ExpLaw
+    features: FeatureMap
+
+    def __call__(self, x: FloatArray) -> FloatArray:
+        """Values ``(m,)`` at mixtures ``(m, d)``."""
+        return self.law(self.features(x))
+
+    def grad(self, p: FloatArray) -> FloatArray:
+        """Gradient ``(d,)`` at one mixture ``(d,)``: ``J_phi(p).T`` times the law's gradient in the features."""
+        return self.features.vjp(p, self.law.grad(self.features(p[None, :])[0]))
+
+    def summary(self) -> dict[str, Any]:
+        """The law's summary; ``t`` has one entry per feature (``features`` names them)."""
+        return {**self.law.summary(), "features": list(self.features.names)}
+
+
+def fit_feature_law(
+    x: FloatArray,
+    y: FloatArray,
+    rng: np.random.Generator,
+    n_inits: int,
+    huber: float | None,
+    features: FeatureMap,
+    worse: int = 1,
+) -> ExpLaw | FeatureLaw:
+    """:func:`fit_exp_law` on the law's features (:meth:`FeatureMap.for_law`: the weights, and the repetition waste
+    when the set has it, constrained to make the metric worse: rise for ``worse`` +1, fall for -1); the plain
+    :class:`ExpLaw` when that is the weights alone. Family totals are left out: the law's exponent is linear in its
+    inputs, so they add nothing (and, exact sums of weights, they only make the fit's Jacobian rank-deficient)."""
+    law_map = features.for_law()
+    if law_map.plain:
+        return fit_exp_law(x, y, rng, n_inits, huber)
+    return FeatureLaw(fit_exp_law(law_map(x), y, rng, n_inits, huber, rising_last=worse), law_map)
+
+
+@dataclass(frozen=True)
 class DomainTransfer:
     """One objective metric through per-domain laws: ``value = s * (a . [L_1(x) .. L_k(x)] + b)``, ``a >= 0``
     ``(k,)``, ``s`` +1 when a lower metric is better (-1: higher). Same interface as :class:`ExpLaw`."""
@@ -182,7 +224,7 @@ def fit_domain_transfer(
 
 
 def fit_exp_law(
-    x: FloatArray, y: FloatArray, rng: np.random.Generator, n_inits: int, huber: float | None
+    x: FloatArray, y: FloatArray, rng: np.random.Generator, n_inits: int, huber: float | None, rising_last: int = 0
 ) -> ExpLaw:
     """Fit ``y ~ c + s exp(x @ u)`` to ``x`` ``(n, d)``, ``y`` ``(n,)`` with a Huber loss.
 
@@ -190,16 +232,17 @@ def fit_exp_law(
     the margin varied per start and ``u`` jittered after the first; the best of ``n_inits`` by cost wins.
     ``huber`` is the Huber threshold in standard deviations of ``y``; None: a first pass at 1.0, then a refit
     at 1.345 times the residuals' robust scale (1.4826 x MAD), the usual choice for Huber regression,
-    re-estimated three times.
+    re-estimated three times. ``rising_last`` +1 (-1) constrains the law to rise (fall) with the last column of
+    ``x`` (the sign of ``s * u[-1]``; 0: free).
     """
     # One BLAS thread: the problem is tiny ((n, d + 1) Jacobians), and OpenBLAS's spinning threads made a fit on
     # the 512 RegMix runs 30x slower (10 s instead of 0.3 s) whenever the other core was busy.
     with threadpool_limits(1, user_api="blas"):
-        return _fit_exp_law(x, y, rng, n_inits, huber)
+        return _fit_exp_law(x, y, rng, n_inits, huber, rising_last)
 
 
 def _fit_exp_law(
-    x: FloatArray, y: FloatArray, rng: np.random.Generator, n_inits: int, huber: float | None
+    x: FloatArray, y: FloatArray, rng: np.random.Generator, n_inits: int, huber: float | None, rising_last: int = 0
 ) -> ExpLaw:
     mean = float(y.mean())
     scale = float(y.std()) or 1.0
@@ -223,8 +266,18 @@ def _fit_exp_law(
             u0 = u0 + rng.normal(0.0, 0.3, size=d)
         return np.clip(np.concatenate([[c0], u0]), -EXP_CAP + 1, EXP_CAP - 1)
 
+    def bounds(s: float) -> tuple[FloatArray, FloatArray]:
+        lo_s, hi_s = lb.copy(), ub.copy()
+        if rising_last * s > 0:
+            lo_s[-1] = 0.0
+        elif rising_last * s < 0:
+            hi_s[-1] = 0.0
+        return lo_s, hi_s
+
     def run(s: float, theta0: FloatArray, f_scale: float, max_nfev: int) -> tuple[FloatArray, float]:
-        res = least_squares(resid, theta0, jac=jac, loss="huber", f_scale=f_scale, bounds=(lb, ub),
+        lo_s, hi_s = bounds(s)
+        theta0 = np.clip(theta0, lo_s, hi_s)
+        res = least_squares(resid, theta0, jac=jac, loss="huber", f_scale=f_scale, bounds=(lo_s, hi_s),
                             max_nfev=max_nfev, args=(s,))
         return np.asarray(res.x, dtype=np.float64), float(res.cost)
 
@@ -262,8 +315,8 @@ class MixingLawMixer(SingleFidelityMixer):
 
     def __init__(self, problem: Problem, config: MixerConfig | None = None, seed: int | None = None) -> None:
         super().__init__(problem, config, seed)
-        self.laws: list[ExpLaw | DomainTransfer] = []  # what predicts and optimizes: one per objective metric
-        self.own_laws: list[ExpLaw] = []  # the law of each objective metric itself
+        self.laws: list[ExpLaw | FeatureLaw | DomainTransfer] = []  # what predicts and optimizes: one per metric
+        self.own_laws: list[ExpLaw | FeatureLaw] = []  # the law of each objective metric itself (on the features)
         self.transfer: DomainTransfer | None = None  # the objective through per-domain laws, when fitted
         self.domains: tuple[tuple[str, ...], FloatArray] | None = None  # domain metric names, losses (n, k)
         self.transfer_cv: dict[str, Any] = {}
@@ -272,7 +325,7 @@ class MixingLawMixer(SingleFidelityMixer):
 
     @property
     def min_runs(self) -> int:
-        return self.problem.d + 2
+        return self.features.for_law().n_features + 2
 
     def _domain_losses(self, ts: TrainingSet) -> tuple[tuple[str, ...], FloatArray] | None:
         """Per-domain loss metrics of every run behind ``ts`` (``val/<domain>`` or ``<domain>``, domains without
@@ -307,7 +360,9 @@ class MixingLawMixer(SingleFidelityMixer):
         """The law of each objective metric, and the per-domain transfer when ``domains`` (names, losses ``(n, k)``)."""
         cfg = self.config
         rng = call_rng(self.seed, TAG_FIT, np.random.default_rng(0))
-        self.own_laws = [fit_exp_law(ts.x, ts.metrics[:, j], rng, cfg.n_inits, cfg.huber_scale)
+        sign = self.problem.objective.sign
+        self.own_laws = [fit_feature_law(ts.x, ts.metrics[:, j], rng, cfg.n_inits, cfg.huber_scale, self.features,
+                                         1 if sign * ts.coefs[j] > 0 else -1)
                          for j in range(len(ts.metric_names))]
         self.laws = list(self.own_laws)
         self.transfer = None
@@ -435,11 +490,13 @@ class MixingLawMixer(SingleFidelityMixer):
         starts = [self.problem.prior(), ts.x[int(np.argmin(self.problem.objective.sign * ts.y))]]
         bounds = list(zip(lo, hi, strict=True))
         cons: list[dict[str, Any]] = [
-            {"type": "eq", "fun": lambda p: np.sum(p) - 1.0, "jac": lambda p: np.ones_like(p)}
+            {"type": "eq", "fun": lambda p: np.sum(p) - 1.0, "jac": lambda p: np.ones_like(p)},
+            *family_constraints(self.problem),
         ]
         if region is not None:
             centre, radius = region.centre, region.radius
-            starts = [project_to_bounds(centre, lo, hi), *[s for s in starts if _kl(s, centre) <= radius]]
+            starts = [project_to_bounds(centre, lo, hi, families=self.problem.families),
+                      *[s for s in starts if _kl(s, centre) <= radius]]
             score = np.where(kl_to_prior(cands, centre) <= radius, score, np.inf)
             cons.append({
                 "type": "ineq",
@@ -451,19 +508,19 @@ class MixingLawMixer(SingleFidelityMixer):
         best_p, best_f = None, np.inf
         for start in starts[:n_starts]:
             checkpoint()
-            p0 = project_to_bounds(start, lo, hi)
+            p0 = project_to_bounds(start, lo, hi, families=self.problem.families)
             # Within a trust region the optimum sits on its KL boundary, which SLSQP approaches slowly: 100
             # iterations to 1e-9 reach it to well under a thousandth of the radius (300 to 1e-12 cost 30x more).
             opts = {"maxiter": 300, "ftol": 1e-12} if region is None else {"maxiter": 100, "ftol": 1e-9}
             res = minimize(f, p0, jac=g, method="SLSQP", bounds=bounds, constraints=cons, options=opts)
-            p = project_to_bounds(np.asarray(res.x, dtype=np.float64), lo, hi)
+            p = project_to_bounds(np.asarray(res.x, dtype=np.float64), lo, hi, families=self.problem.families)
             if region is not None and _kl(p, region.centre) > region.radius * (1 + 1e-3) + 1e-9:
                 continue  # SLSQP stopped outside the region
             val = f(p)
             if val < best_f - 1e-12:
                 best_p, best_f = p, val
         if best_p is None:  # no run ended inside: the first start (the centre, with a region)
-            best_p = project_to_bounds(starts[0], lo, hi)
+            best_p = project_to_bounds(starts[0], lo, hi, families=self.problem.families)
             best_f = f(best_p)
         return best_p, float(best_f), min(n_starts, len(starts))
 
@@ -528,6 +585,24 @@ class MixingLawMixer(SingleFidelityMixer):
                                 f"|slope of {via}| as the domain's weight grows (from the coefficients t x the law's "
                                 f"local scale), averaged over the {ts.n} training mixtures, x sd of the domain's "
                                 f"weight")
+
+
+def family_constraints(problem: Problem) -> list[dict[str, Any]]:
+    """SLSQP inequality constraints ``A p <= b`` for the bounds on family totals (none without family bounds)."""
+    rows, rhs = [], []
+    for fam in bounded_families(problem.families):
+        row = np.zeros(problem.d)
+        row[list(fam.members)] = 1.0
+        if fam.max_weight is not None:
+            rows.append(-row)
+            rhs.append(fam.max_weight)
+        if fam.min_weight is not None:
+            rows.append(row)
+            rhs.append(-fam.min_weight)
+    if not rows:
+        return []
+    a, b = np.array(rows), np.array(rhs)
+    return [{"type": "ineq", "fun": lambda p: a @ p + b, "jac": lambda p: a}]
 
 
 def _kl(p: FloatArray, centre: FloatArray) -> float:

@@ -350,7 +350,7 @@ class OTMixer(OfflineMixer):
         lo, hi = self.problem.bounds()
         prior = self.problem.prior()
         if model is None:
-            return project_to_bounds(prior[None, :], lo, hi)
+            return project_to_bounds(prior[None, :], lo, hi, families=self.problem.families)
         rows = [prior, np.full(d, 1.0 / d)]
         if model is not None and self.observations:
             used = usable_observations(self.observations, self.problem.objective)
@@ -358,7 +358,7 @@ class OTMixer(OfflineMixer):
                 w = np.vstack([o.weights for o in used])
                 rows.append(w[int(np.argmin(self.problem.objective.sign * self._predict(w, model)[0]))])
         rows += list(sample_dirichlet(rng, prior * d, max(self.config.n_starts, 2)))
-        cand = project_to_bounds(np.vstack(rows), lo, hi)
+        cand = project_to_bounds(np.vstack(rows), lo, hi, families=self.problem.families)
         keep = greedy_distinct(np.arange(len(cand)), cand, self.config.n_starts, tol=PROPOSAL_TOL)
         return cand[keep]
 
@@ -372,10 +372,10 @@ class OTMixer(OfflineMixer):
         lo, hi = self.problem.bounds()
         model, note = self.model_for(fidelity)
         res = projected_gradient(
-            self._search_objective(model), self._starts(rng, model), lo, hi, cfg.max_iter
+            self._search_objective(model), self._starts(rng, model), lo, hi, cfg.max_iter, self.problem.families
         )
         best = int(np.argmin(res.value))
-        p = project_to_bounds(res.p[best], lo, hi)
+        p = project_to_bounds(res.p[best], lo, hi, families=self.problem.families)
         pred, ot_res = self._predict(p[None, :], model)
         sizes = dict(zip(self.problem.names, dist.sizes, strict=True))
         diag: dict[str, Any] = {
@@ -466,7 +466,7 @@ class OTMixer(OfflineMixer):
         def draw(_round: int, _missing: int) -> tuple[FloatArray, FloatArray]:
             near = [sample_dirichlet(rng, center * c + 1e-3, size // 6 + 1) for c in (30.0, 100.0, 300.0)]
             far = recipe.sample(rng, self.problem, size, allow_projection=True)
-            cand = project_to_bounds(np.vstack([center[None, :], *near, far]), lo, hi)
+            cand = project_to_bounds(np.vstack([center[None, :], *near, far]), lo, hi, families=self.problem.families)
             return cand, np.zeros(len(cand))
 
         return collect_novel(draw, existing.reshape(-1, self.problem.d), size, n)[0]

@@ -4,7 +4,7 @@ leave-one-out error), and projected gradient descent with Armijo backtracking on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from mixers.simplex import project_to_bounds
 from mixers.training import group_replicates, safe_spearman
-from mixers.types import FloatArray
+from mixers.types import FamilySpec, FloatArray
 
 # Projected gradient: sufficient-decrease constant, step growth / shrink, and the smallest move that counts.
 ARMIJO = 1e-4
@@ -219,7 +219,8 @@ class SearchResult:
 
 
 def projected_gradient(
-    fun: Objective, starts: FloatArray, lo: FloatArray, hi: FloatArray, max_iter: int
+    fun: Objective, starts: FloatArray, lo: FloatArray, hi: FloatArray, max_iter: int,
+    families: Sequence[FamilySpec] = (),
 ) -> SearchResult:
     """Minimize ``fun`` from each start ``(s, d)`` by projected gradient with Armijo backtracking, all starts
     evaluated together. ``fun(p (m, d), warm (m, n_t) | None) -> (values (m,), grads (m, d), warm (m, n_t))``.
@@ -227,7 +228,7 @@ def projected_gradient(
     Hand-written: scipy's bounded minimizers take no simplex equality with box bounds except SLSQP, which
     cannot batch the starts into one OT call or warm-start Sinkhorn between evaluations.
     """
-    p = project_to_bounds(starts, lo, hi)
+    p = project_to_bounds(starts, lo, hi, families=families)
     val, grad, warm = fun(p, None)
     evals = len(p)
     gc = grad - grad.mean(axis=1, keepdims=True)
@@ -239,7 +240,7 @@ def projected_gradient(
         it += 1
         idx = np.flatnonzero(active)
         gc = grad[idx] - grad[idx].mean(axis=1, keepdims=True)
-        cand = project_to_bounds(p[idx] - step[idx, None] * gc, lo, hi)
+        cand = project_to_bounds(p[idx] - step[idx, None] * gc, lo, hi, families=families)
         move = cand - p[idx]
         still = np.abs(move).max(axis=1) >= XTOL
         converged[idx[~still]] = True

@@ -113,7 +113,7 @@ class ProposalRecipe:
         inside = problem.feasible(raw, tol=0.0)
         if not inside.all():
             raw = raw.copy()
-            raw[~inside] = project_to_bounds(raw[~inside], lo, hi)
+            raw[~inside] = project_to_bounds(raw[~inside], lo, hi, families=problem.families)
         return raw, strength
 
 

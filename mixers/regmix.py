@@ -29,6 +29,7 @@ from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 from mixers.base import MAX_PENALTY, FoldRunner, FoldSplits, MixerConfig, held_out_mixtures, run_in_order
 from mixers.blend import BlendWeights, choose_weights
 from mixers.cancel import carry, checkpoint
+from mixers.features import FeatureMap
 from mixers.importance import DomainImportance, slope_effect
 from mixers.mixing_law import ExpLaw, fit_exp_law
 from mixers.proposals import Scorer, candidate_density
@@ -111,6 +112,7 @@ class _Booster:
     booster: lgb.Booster
     leaf_lo: FloatArray
     leaf_hi: FloatArray
+    features: FeatureMap | None = None  # applied to the mixtures before the trees (None: the weights)
 
     @property
     def n_trees(self) -> int:
@@ -120,6 +122,8 @@ class _Booster:
         stop = self.n_trees if stop is None else stop
         if stop <= start:
             return np.zeros(len(x))
+        if self.features is not None:
+            x = self.features(x)
         return np.asarray(
             self.booster.predict(x, start_iteration=start, num_iteration=stop - start, num_threads=NUM_THREADS),
             dtype=np.float64,
@@ -151,16 +155,19 @@ def _stop_if_cancelled(_env: Any) -> None:
 
 
 def fit_booster(
-    x: FloatArray, y: FloatArray, params: Mapping[str, Any], rounds: int, ranges: bool = True
+    x: FloatArray, y: FloatArray, params: Mapping[str, Any], rounds: int, ranges: bool = True,
+    features: FeatureMap | None = None,
 ) -> _Booster:
-    """Train on ``x`` ``(n, d)``, ``y`` ``(n,)``; ``ranges=False`` skips the leaf ranges (no top-k search)."""
-    ds = lgb.Dataset(x, label=y, params={"verbose": -1}, free_raw_data=True)
+    """Train on ``x`` ``(n, d)``, ``y`` ``(n,)``; ``ranges=False`` skips the leaf ranges (no top-k search). With
+    ``features`` (not plain) the trees see ``features(x)``, and so does every prediction."""
+    features = None if features is None or features.plain else features
+    ds = lgb.Dataset(x if features is None else features(x), label=y, params={"verbose": -1}, free_raw_data=True)
     booster = lgb.train(dict(params), ds, num_boost_round=rounds, callbacks=[_stop_if_cancelled])
     if not ranges:
         n_trees = booster.num_trees()
-        return _Booster(booster, np.zeros(n_trees), np.zeros(n_trees))
+        return _Booster(booster, np.zeros(n_trees), np.zeros(n_trees), features)
     lo, hi = _leaf_ranges(booster)
-    return _Booster(booster, lo, hi)
+    return _Booster(booster, lo, hi, features)
 
 
 def _fit_linear(x: FloatArray, y: FloatArray, kind: str, alpha: float | None) -> LinearRegression | Ridge | RidgeCV:
@@ -279,6 +286,10 @@ class RegMixMixer(SingleFidelityMixer):
 
     def _fit_laws(self, ts: TrainingSet) -> list[ExpLaw]:
         rng = call_rng(self.seed, TAG_FIT, np.random.default_rng(0))
+        # The law member stays on the weights whatever the feature set (only the trees see the features): with the
+        # repetition waste among its inputs, the waste explained the repeated runs' losses and freed the weights'
+        # coefficients, and the law extrapolated to -1.4e6 at a 25-epoch mixture of the family world
+        # (bench.sim.families); family totals add nothing to its linear exponent.
         return [fit_exp_law(ts.x, ts.metrics[:, j], rng, self.config.law_inits, None)
                 for j in range(len(ts.metric_names))]
 
@@ -305,14 +316,28 @@ class RegMixMixer(SingleFidelityMixer):
         for j in range(len(ts.metric_names)):
             if self._trees:
                 params, rounds = lgb_params(cfg, ts.n, _seed(self.seed))
+                params = self._monotone(params, ts.coefs[j])
                 if self._pool is not None:  # runs while the cross-validation fits run in this thread
-                    self._futures.append(self._pool.submit(carry(fit_booster), ts.x, ts.metrics[:, j], params, rounds))
+                    self._futures.append(self._pool.submit(carry(fit_booster), ts.x, ts.metrics[:, j], params, rounds,
+                                                          True, self.features))
                 else:
-                    self.boosters.append(fit_booster(ts.x, ts.metrics[:, j], params, rounds))
+                    self.boosters.append(fit_booster(ts.x, ts.metrics[:, j], params, rounds, True, self.features))
             else:
-                self.linear.append(_fit_linear(ts.x, ts.metrics[:, j], cfg.model, cfg.ridge_alpha))
+                self.linear.append(_fit_linear(self.features(ts.x), ts.metrics[:, j], cfg.model, cfg.ridge_alpha))
         if self._law_fits(ts.n):  # while the boosters train in the worker thread
             self.laws = self._fit_laws(ts)
+
+    def _monotone(self, params: dict[str, Any], coef: float) -> dict[str, Any]:
+        """``params`` with the trees constrained to make the objective worse as the repetition waste grows (feature
+        set ``families+epochs``): a metric that counts with ``coef`` in an objective to minimize may only rise with
+        it (to maximize: only fall). Why: in a swarm the runs that repeat a scarce domain are often the ones with
+        the most of a good domain, so unconstrained trees can learn "more repetition, lower loss" and, flat beyond
+        the data, recommend repeating scarce domains many times (the family world showed it: one seed's answer
+        43% from the best). Unchanged for the other feature sets."""
+        if self.features.epoch_scale is None:
+            return params
+        worse = 1 if self.problem.objective.sign * coef > 0 else -1
+        return {**params, "monotone_constraints": [0] * (self.features.n_features - 1) + [worse]}
 
     def _predict_metrics(self, x: FloatArray) -> FloatArray:
         if self._trees:
@@ -321,7 +346,8 @@ class RegMixMixer(SingleFidelityMixer):
             if w_law == 0:
                 return trees
             return w_tree * trees + w_law * np.column_stack([law(x) for law in self.laws])
-        return np.column_stack([np.asarray(m.predict(x), dtype=np.float64) for m in self.linear])
+        phi = self.features(x)
+        return np.column_stack([np.asarray(m.predict(phi), dtype=np.float64) for m in self.linear])
 
     def _cv_predict(self, train: TrainingSet, x_test: FloatArray) -> FloatArray:
         cfg = self.config
@@ -330,7 +356,9 @@ class RegMixMixer(SingleFidelityMixer):
         pred = np.zeros(len(x_test))
         for j, coef in enumerate(train.coefs):
             params, rounds = lgb_params(cfg, train.n, _seed(self.seed), trees=cfg.cv_trees)
-            pred += coef * fit_booster(train.x, train.metrics[:, j], params, rounds, ranges=False).predict(x_test)
+            params = self._monotone(params, coef)
+            pred += coef * fit_booster(train.x, train.metrics[:, j], params, rounds, False,
+                                       self.features).predict(x_test)
         return pred
 
     def _cross_validate(self, ts: TrainingSet) -> None:
@@ -437,7 +465,7 @@ class RegMixMixer(SingleFidelityMixer):
         else:
             top = top_k_indices(base + sign * (self._predict_metrics(x) @ ts.coefs), cfg.top_k)
         lo, hi = self.problem.bounds()
-        weights = project_to_bounds(x[top].mean(axis=0), lo, hi)
+        weights = project_to_bounds(x[top].mean(axis=0), lo, hi, families=self.problem.families)
         at_weights = self.predict(weights[None, :], fidelity)
         predicted = float(at_weights.mean[0])
         best_pred = self.predict(x[top[:1]], fidelity).mean[0]
@@ -486,14 +514,15 @@ class RegMixMixer(SingleFidelityMixer):
             if self._trees:
                 params, rounds = lgb_params(cfg, ts.n, _seed(self.seed) + 1 + i, trees=cfg.ensemble_trees)
                 params.update({"bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8})
-                bs = [fit_booster(ts.x, ts.metrics[:, j], params, rounds, ranges=False)
-                      for j in range(len(ts.coefs))]
+                bs = [fit_booster(ts.x, ts.metrics[:, j], self._monotone(params, ts.coefs[j]), rounds, False,
+                                  self.features) for j in range(len(ts.coefs))]
                 members.append(lambda x, bs=bs: sum(c * b.predict(x) for b, c in zip(bs, ts.coefs, strict=True)))
             else:
                 rows = base_rng.integers(0, ts.n, ts.n)
-                ms = [_fit_linear(ts.x[rows], ts.metrics[rows, j], cfg.model, cfg.ridge_alpha)
+                ms = [_fit_linear(self.features(ts.x[rows]), ts.metrics[rows, j], cfg.model, cfg.ridge_alpha)
                       for j in range(len(ts.coefs))]
-                members.append(lambda x, ms=ms: sum(c * m.predict(x) for m, c in zip(ms, ts.coefs, strict=True)))
+                members.append(lambda x, ms=ms: sum(c * m.predict(self.features(x))
+                                                    for m, c in zip(ms, ts.coefs, strict=True)))
         return members
 
     # -- what drives the objective ---------------------------------------------------------------------
@@ -504,14 +533,16 @@ class RegMixMixer(SingleFidelityMixer):
         blended with the law's slope effect (:func:`mixers.importance.slope_effect`) by the blend weights.
         Linear and ridge models: the slope effect of their coefficients."""
         ts = self._require_fit()
-        d = self.problem.d
         if not self._trees:
             coef = sum(c * np.asarray(m.coef_, dtype=np.float64) for m, c in zip(self.linear, ts.coefs, strict=True))
-            return DomainImportance(slope_effect(lambda p: coef, ts.x), "linear_coefficients",
+            return DomainImportance(slope_effect(lambda p: self.features.vjp(p, coef), ts.x), "linear_coefficients",
                                     f"|slope| as the domain's weight grows (from the {self.config.model} coefficients) "
                                     f"x sd of the domain's weight over the {ts.n} training mixtures")
-        contrib = sum(c * np.asarray(b.booster.predict(ts.x, pred_contrib=True, num_threads=NUM_THREADS))[:, :d]
-                      for b, c in zip(self.boosters, ts.coefs, strict=True))
+        phi = self.features(ts.x)
+        nf = self.features.n_features
+        contrib = self.features.attribute(ts.x, sum(
+            c * np.asarray(b.booster.predict(phi, pred_contrib=True, num_threads=NUM_THREADS))[:, :nf]
+            for b, c in zip(self.boosters, ts.coefs, strict=True)))
         shap = np.abs(contrib).mean(axis=0)
         w_tree, w_law = self._blend_weights()
         detail = f"mean |SHAP value| (LightGBM pred_contrib) over the {ts.n} training mixtures"

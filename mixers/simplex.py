@@ -5,23 +5,39 @@ Functional style, after POT: plain functions of numpy arrays. ``d`` is the numbe
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from mixers.types import FloatArray
+from mixers.family_bounds import bounded_families, project_with_families
+from mixers.types import FamilySpec, FloatArray
 
 
-def project_to_bounds(w: FloatArray, lo: FloatArray, hi: FloatArray, iters: int = 100) -> FloatArray:
-    """Euclidean projection of ``w`` ``(d,)`` or ``(m, d)`` onto ``{x : sum(x) = 1, lo <= x <= hi}``.
+def project_to_bounds(
+    w: FloatArray, lo: FloatArray, hi: FloatArray, iters: int = 100, families: Sequence[FamilySpec] = ()
+) -> FloatArray:
+    """Euclidean projection of ``w`` ``(d,)`` or ``(m, d)`` onto ``{x : sum(x) = 1, lo <= x <= hi}``, and, with
+    ``families`` that carry bounds, ``min_weight <= sum(x[members]) <= max_weight`` for each.
 
-    The projection is ``clip(w - tau, lo, hi)`` for the scalar ``tau`` that makes the row sum 1; ``tau`` is
-    found by bisection (the sum is monotone in ``tau``). Written by hand because neither numpy nor scipy
-    ship a box-constrained simplex projection. Requires ``sum(lo) <= 1 <= sum(hi)``.
+    The projection onto box and simplex is ``clip(w - tau, lo, hi)`` for the scalar ``tau`` that makes the row sum
+    1; ``tau`` is found by bisection (the sum is monotone in ``tau``). Written by hand because neither numpy nor
+    scipy ship a box-constrained simplex projection. Requires ``sum(lo) <= 1 <= sum(hi)``. Family bounds go
+    through :func:`project_with_families` (Dykstra); without them this path is unchanged.
     """
     if lo.sum() > 1 + 1e-9 or hi.sum() < 1 - 1e-9:
         raise ValueError("bounds are infeasible: sum(min_weight) > 1 or sum(max_weight) < 1")
-    x = np.atleast_2d(np.asarray(w, dtype=np.float64))
+    bounded = bounded_families(families)
+    if bounded:
+        return project_with_families(w, lo, hi, bounded, functools.partial(_box_simplex, iters=64))
+    out = _box_simplex(np.atleast_2d(np.asarray(w, dtype=np.float64)), lo, hi, iters)
+    return out[0] if np.ndim(w) == 1 else out
+
+
+def _box_simplex(x: FloatArray, lo: FloatArray, hi: FloatArray, iters: int = 100) -> FloatArray:
+    """Rows of ``x`` ``(m, d)`` projected onto box and simplex (the bisection of :func:`project_to_bounds`)."""
     t_lo = (x - hi).min(axis=1) - 1.0  # sum(clip(x - t_lo)) >= 1
     t_hi = (x - lo).max(axis=1) + 1.0  # sum(clip(x - t_hi)) <= 1
     for _ in range(iters):
@@ -32,7 +48,7 @@ def project_to_bounds(w: FloatArray, lo: FloatArray, hi: FloatArray, iters: int 
         t_hi = np.where(big, t_hi, mid)
     out = np.clip(x - (0.5 * (t_lo + t_hi))[:, None], lo, hi)
     out /= out.sum(axis=1, keepdims=True)
-    return out[0] if np.ndim(w) == 1 else out
+    return out
 
 
 def project_to_simplex(w: FloatArray) -> FloatArray:

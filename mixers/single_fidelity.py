@@ -24,6 +24,7 @@ from mixers.base import (
     run_in_order,
 )
 from mixers.cancel import checkpoint
+from mixers.features import FeatureMap, FeatureSet
 from mixers.proposals import PositiveFloat, ProposalRecipe, Scorer, proposal_fidelity, propose_runs
 from mixers.reuse import ReuseConfig, ReuseSpace
 from mixers.scale_shift import ScaleShift, fit_scale_shift, log_compute_gap
@@ -65,6 +66,13 @@ class SingleFidelityConfig(MixerConfig):
     proposal_strength_max: float = Field(5.0, gt=0, le=1000, description="to (log-spaced)")
     proposal_n_strengths: int = Field(15, ge=1, le=100)
     proposal_min_weight: float = Field(2e-4, ge=0, lt=0.5, description="weights under this are zeroed")
+    features: FeatureSet = Field(
+        "weights",
+        description="what the model regresses on (mixers/features.py): weights (default); families: plus each "
+        "family's total weight; families+epochs: plus the share of training tokens repetition wastes at the "
+        "target (needs every domain's tokens and the target's tokens). auto chooses among those the project "
+        "supports by cross-validation",
+    )
     scale_transfer: Literal["assume", "shift"] = Field(
         "assume",
         description="how answers reach a fidelity other than the train fidelity: assume (default): the "
@@ -96,6 +104,10 @@ class SingleFidelityMixer(OfflineMixer):
 
     def __init__(self, problem: Problem, config: MixerConfig | None = None, seed: int | None = None) -> None:
         super().__init__(problem, config, seed)
+        try:
+            self.features = FeatureMap.build(problem, self.config.features)
+        except ValueError as exc:
+            raise MixerError(str(exc)) from exc
         self.ts: TrainingSet | None = None
         self.observations: list[Observation] = []
         self.cv_spearman: float | None = None

@@ -47,9 +47,11 @@ from mixopt.types import (
     JSON,
     Directive,
     Domain,
+    DomainVersion,
     EmbeddingSet,
     Evaluation,
     EvaluationResult,
+    Family,
     Fidelity,
     Importance,
     ImportResult,
@@ -77,7 +79,8 @@ from mixopt.wire import (
 )
 
 __all__ = [
-    "Client", "Conflict", "ConnectionFailed", "Directive", "Domain", "EmbeddingSet", "EvaluationResult",
+    "Client", "Conflict", "ConnectionFailed", "Directive", "Domain", "DomainVersion", "EmbeddingSet",
+    "EvaluationResult", "Family",
     "FieldError", "Forbidden", "ImportResult", "MixerInfo", "MixoptError", "NotFound", "Prediction", "Project",
     "Proposal", "RateLimited", "Recommendation", "Run", "RunPage", "ServerError", "Session", "SessionEvent",
     "SessionStart", "Unauthorized", "ValidationFailed",
@@ -125,10 +128,12 @@ class Client(Transport):
         description: str = "",
         allow_missing_domains: bool = False,
         fidelities: Sequence[Fidelity] | None = None,
+        families: Sequence[Mapping[str, Any]] | None = None,
     ) -> Project:
         """Create a project. ``domains``: names or ``{name, tokens?, min_weight?, max_weight?, max_epochs?}``;
         ``objective``: a metric name to minimize, or ``{metric | metrics, direction}``; ``fidelities``: the
-        ladder proposals use when a request names no fidelity. 409 :class:`Conflict` if the name exists."""
+        ladder proposals use when a request names no fidelity; ``families``: bounds on family totals,
+        ``[{name, min_weight?, max_weight?}]``. 409 :class:`Conflict` if the name exists."""
         body = with_values(
             {
                 "name": name,
@@ -139,6 +144,7 @@ class Client(Transport):
             },
             target_fidelity=None if target_fidelity is None else dict(target_fidelity),
             fidelities=None if fidelities is None else [dict(f) for f in fidelities],
+            families=None if families is None else [dict(f) for f in families],
         )
         return Project.from_json(self._json("POST", f"{API}/projects", body=body))
 
@@ -171,10 +177,11 @@ class Client(Transport):
         fidelities: Sequence[Fidelity] | None = None,
         default_mixer: str | None = None,
         clear_default_mixer: bool = False,
+        families: Sequence[Mapping[str, Any]] | None = None,
     ) -> Project:
         """Change the given fields (``None``: keep). ``domains`` must keep the names and order; ``fidelities``
         replaces the project's fidelity ladder; ``default_mixer`` sets the project's default offline mixer
-        (``clear_default_mixer`` removes it)."""
+        (``clear_default_mixer`` removes it); ``families`` replaces the family bounds (``[]`` removes them)."""
         body = with_values(
             {},
             description=description,
@@ -184,10 +191,23 @@ class Client(Transport):
             allow_missing_domains=allow_missing_domains,
             fidelities=None if fidelities is None else [dict(f) for f in fidelities],
             default_mixer=default_mixer,
+            families=None if families is None else [dict(f) for f in families],
         )
         if clear_default_mixer:
             body["default_mixer"] = None
         return Project.from_json(self._json("PATCH", self._project_path(name), body=body))
+
+    def change_domains(self, project: str, change: Mapping[str, Any], note: str = "") -> Project:
+        """Change the domain set by one step (a new version): ``{"op": "add", "domains": [...]}``, ``{"op":
+        "remove", "names": [...]}``, ``{"op": "split", "name": ..., "into": [...]}`` or ``{"op": "merge", "names":
+        [...], "into": {...}}``; ``note`` goes into the change log."""
+        body = {**dict(change), **({"note": note} if note else {})}
+        return Project.from_json(self._json("PATCH", f"{self._project_path(project)}/domains", body=body))
+
+    def domain_versions(self, project: str) -> list[DomainVersion]:
+        """Every version of the project's domain set with its change, oldest first."""
+        page = self._json("GET", f"{self._project_path(project)}/domains/versions")
+        return [DomainVersion.from_json(v) for v in page["items"]]
 
     def delete_project(self, name: str, missing_ok: bool = False, purge: bool = False) -> None:
         """Archive a project (``restore_project`` brings it back); ``purge`` removes it and everything in it for good.

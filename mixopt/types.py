@@ -48,6 +48,46 @@ class Domain:
 
 
 @dataclass(frozen=True)
+class Family:
+    """A family the domain names imply (a prefix before ``/``), its member domains and bounds on its total."""
+
+    name: str
+    domains: tuple[str, ...]
+    min_weight: float | None = None
+    max_weight: float | None = None
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Family:
+        return cls(
+            name=str(d["name"]),
+            domains=tuple(str(x) for x in d.get("domains") or []),
+            min_weight=_opt_float(d.get("min_weight")),
+            max_weight=_opt_float(d.get("max_weight")),
+        )
+
+
+@dataclass(frozen=True)
+class DomainVersion:
+    """One version of a project's domain set: its domains and the change that made it (``None`` for version 1)."""
+
+    version: int
+    domains: tuple[Domain, ...]
+    change: JSON | None
+    note: str = ""
+    created_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, d: JSON) -> DomainVersion:
+        return cls(
+            version=int(d["version"]),
+            domains=tuple(Domain.from_json(x) for x in d.get("domains") or []),
+            change=d.get("change"),
+            note=str(d.get("note") or ""),
+            created_at=_dt(d.get("created_at")),
+        )
+
+
+@dataclass(frozen=True)
 class Project:
     """A study: its domains (in order), objective and target fidelity. ``raw`` is the full answer."""
 
@@ -65,6 +105,10 @@ class Project:
     fidelities: list[dict[str, float]] | None = None
     default_mixer: str | None = None
     """The project's default offline mixer (``None``: none chosen)."""
+    families: tuple[Family, ...] = ()
+    """Every family the domain names imply, with its bounds."""
+    domain_version: int = 1
+    """The current version of the domain set."""
 
     @property
     def domain_names(self) -> list[str]:
@@ -87,6 +131,8 @@ class Project:
             archived_at=_dt(d.get("archived_at")),
             fidelities=None if d.get("fidelities") is None else [_floats(f) for f in d["fidelities"]],
             default_mixer=d.get("default_mixer"),
+            families=tuple(Family.from_json(f) for f in d.get("families") or []),
+            domain_version=int(d.get("domain_version") or 1),
         )
 
 
@@ -109,6 +155,8 @@ class Run:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     raw: JSON = field(default_factory=dict, repr=False, compare=False)
+    domain_version: int = 1
+    """The version of the project's domain set the weights are over."""
 
     @classmethod
     def from_json(cls, d: JSON) -> Run:
@@ -129,6 +177,7 @@ class Run:
             created_at=_dt(d.get("created_at")),
             updated_at=_dt(d.get("updated_at")),
             raw=d,
+            domain_version=int(d.get("domain_version") or 1),
         )
 
 

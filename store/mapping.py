@@ -9,9 +9,10 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from store.models import ProjectRow, ProposalRow, RunRow, SessionEventRow, SessionRow, TokenRow
+from store.models import DomainVersionRow, ProjectRow, ProposalRow, RunRow, SessionEventRow, SessionRow, TokenRow
 from store.records import (
     UNCHANGED,
+    DomainVersionRecord,
     NewRun,
     ProjectChanges,
     ProjectRecord,
@@ -54,11 +55,18 @@ def project_record(row: ProjectRow) -> ProjectRecord:
         allow_missing_domains=bool(row.allow_missing_domains),
         data_version=row.data_version or 0,
         fidelities=[dict(f) for f in row.fidelities] if row.fidelities else None,
+        families=[dict(f) for f in row.families] if row.families else [],
+        domain_version=row.domain_version or 1,
     )
+
+
+def domain_version_record(row: DomainVersionRow) -> DomainVersionRecord:
+    return record_of(DomainVersionRecord, row, note=row.note or "")
 
 
 def run_record(row: RunRow, **given: Any) -> RunRecord:
     """The run of ``row``; ``given`` overrides columns computed at read (the status of a lapsed lease)."""
+    given = {"domain_version": row.domain_version or 1, **given}  # NULL: a run from before versions (1)
     return record_of(RunRecord, row, **{name: _plain(value) for name, value in given.items()})
 
 

@@ -70,6 +70,26 @@ class ProjectRow(Timestamped, Base):
     archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # The offline mixer the dashboard and evaluations default to (a registered mixer's name), or NULL.
     default_mixer: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Bounds on family totals: ``[{name, min_weight, max_weight}]`` (NULL: none).
+    families: Mapped[list[JsonDict] | None] = mapped_column(JSON, nullable=True)
+    # The current version of the domain set (``domain_versions``); NULL means 1 (NULL-able so SQLite adds it in
+    # place).
+    domain_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class DomainVersionRow(Base):
+    """One version of a project's domain set: the domains after ``change`` (NULL for version 1) and a note."""
+
+    __tablename__ = "domain_versions"
+    __table_args__ = (UniqueConstraint("project_id", "version", name="uq_domain_versions_project_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    domains: Mapped[list[JsonDict]] = mapped_column(JSON)
+    change: Mapped[JsonDict | None] = mapped_column(JSON, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(server_default=utcnow())
 
 
 class ProposalRow(Base):
@@ -108,6 +128,8 @@ class RunRow(Timestamped, Base):
         ForeignKey("proposals.id", ondelete="SET NULL"), nullable=True, index=True
     )
     lease_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The version of the project's domain set the run's weights are over; NULL means 1.
+    domain_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class SessionRow(Timestamped, Base):

@@ -12,7 +12,7 @@ from store.base import StoreBase, decode_page_token, encode_page_token
 from store.clock import utcnow
 from store.errors import Conflict, NotFound
 from store.mapping import change_values, project_record, row_values
-from store.models import EmbeddingSetRow, ProjectRow
+from store.models import DomainVersionRow, EmbeddingSetRow, ProjectRow
 from store.records import NewProject, Page, ProjectChanges, ProjectRecord
 
 NO_FIT_FIELDS = frozenset({"default_mixer"})
@@ -28,8 +28,11 @@ class ProjectStore(StoreBase):
     def create_project(self, new: NewProject) -> ProjectRecord:
         try:
             with self.tx() as s:
-                row = ProjectRow(**row_values(new))
+                row = ProjectRow(**row_values(new), domain_version=1)
                 s.add(row)
+                s.flush()
+                # version 1 of the domain set: the domains the project starts with
+                s.add(DomainVersionRow(project_id=row.id, version=1, domains=new.domains, change=None, note=""))
                 s.flush()
                 s.refresh(row)
                 return project_record(row)
@@ -100,7 +103,8 @@ class ProjectStore(StoreBase):
             return project_record(row)
 
     def delete_project(self, name: str) -> None:
-        """Remove the project (live or archived) and everything in it, for good (its arrays too)."""
+        """Remove the project (live or archived) and everything in it, for good (its arrays too; its runs, domain
+        versions and the rest go by the foreign keys' cascade)."""
         with self.tx() as s:
             row = self._project_row(s, name, lock=True, archived=None)
             digests = set(

@@ -3,7 +3,7 @@ free of the ORM (``store.mapping`` turns them into rows and back), so every laye
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Generic, Literal, TypeVar, get_args
@@ -51,6 +51,7 @@ class NewProject:
     fidelities: list[dict[str, float]] | None = None
     allow_missing_domains: bool = False
     default_mixer: str | None = None
+    families: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class ProjectChanges:
     fidelities: list[dict[str, float]] | Unchanged | None = UNCHANGED
     allow_missing_domains: bool | Unchanged = UNCHANGED
     default_mixer: str | Unchanged | None = UNCHANGED
+    families: list[dict[str, Any]] | Unchanged | None = UNCHANGED
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,38 @@ class ProjectRecord:
     fidelities: list[dict[str, float]] | None = None
     uid: str = ""
     default_mixer: str | None = None
+    # bounds on family totals, ``[{name, min_weight, max_weight}]``
+    families: list[dict[str, Any]] = field(default_factory=list)
+    domain_version: int = 1
 
     @property
     def domain_names(self) -> list[str]:
         return [d["name"] for d in self.domains]
+
+    def family_bounds(self) -> dict[str, tuple[float | None, float | None]]:
+        """``{family: (min_weight, max_weight)}`` of the bounded families."""
+        return {f["name"]: (f.get("min_weight"), f.get("max_weight")) for f in self.families}
+
+
+@dataclass(frozen=True)
+class NewDomainVersion:
+    """A version of a project's domain set to append: the domains after ``change``, with a note."""
+
+    version: int
+    domains: list[dict[str, Any]]
+    change: dict[str, Any] | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DomainVersionRecord:
+    """One version of a project's domain set; ``change`` is None for version 1."""
+
+    version: int
+    domains: list[dict[str, Any]]
+    change: dict[str, Any] | None
+    note: str
+    created_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -134,6 +164,8 @@ class NewRun:
     # lease from now for an open run.
     proposal_id: int | None = None
     lease_expires_at: datetime | None = None
+    # the version of the domain set the weights are over (set at ingest: the current one unless the run names one)
+    domain_version: int = 1
 
 
 @dataclass(frozen=True)
@@ -164,6 +196,8 @@ class RunRecord:
     lease_expires_at: datetime | None
     created_at: datetime | None
     updated_at: datetime | None
+    domain_version: int = 1
+
 
 @dataclass(frozen=True)
 class NewRecommendation:

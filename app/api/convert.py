@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from app.schemas import DomainOut, FidelityBestOut, ProjectOut, ProjectSummaryOut, RunOut
+from app.schemas import DomainOut, FamilyOut, FidelityBestOut, ProjectOut, ProjectSummaryOut, RunOut
+from app.services import domains
 from app.services.wire import run_wire
 from store.records import ProjectRecord, ProjectSummary, RunRecord
 
@@ -21,6 +22,8 @@ def project_out(p: ProjectRecord) -> ProjectOut:
         updated_at=p.updated_at,
         archived_at=p.archived_at,
         default_mixer=p.default_mixer,
+        families=[FamilyOut(**f) for f in domains.families_view(p)],
+        domain_version=p.domain_version,
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from app.services.domains import map_runs
 from app.services.fitting import cache_key, cached, objective_of
 from app.services.mixing import predict
 from mixers import MixerError
@@ -101,8 +102,11 @@ def _compare(
     sign = objective_of(project).sign
     largest = max(bests.values(), key=lambda b: (fidelity_size(b.fidelity), -sign * b.value))
     run, observed = store.get_run(project.id, largest.run_id), largest.value
+    weights = map_runs(store, project, [run]).weights_of(run)  # a run of an older domain version: mapped
+    if weights is None:
+        return None
     try:
-        answer = predict(store, project.name, mixer, config, predicted_fidelity, [run.weights], seed, timeout)
+        answer = predict(store, project.name, mixer, config, predicted_fidelity, [weights], seed, timeout)
     except (MixerError, DomainError):
         return None
     mean = answer.predictions[0].mean

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from app.services.domains import map_runs
 from app.services.fitting import (
     Deadline,
     FitTimeout,
@@ -96,6 +97,7 @@ class EvaluationAnswer:
     fidelities: list[dict[str, float]]
     fidelity_runs: list[int]
     winner: Winner
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 Progress = Callable[[int, int], None]
@@ -229,13 +231,18 @@ def compare(
     problem = make_problem(project)
     # the runs that give an observation, so that positions in one are positions in the other
     runs = [r for r in store.all_runs(project.id, ["completed"]) if problem.objective.value(r.metrics) is not None]
+    mapping = map_runs(store, project, runs)  # runs of older domain versions; a dropped one is left out
+    domain_mapping = mapping.diagnostics(runs)
+    runs = [r for r in runs if mapping.weights_of(r) is not None]
     counts: dict[str, tuple[dict[str, float], int]] = {}
     for r in runs:
         key = fidelity_key(r.fidelity)
         fid, n = counts.get(key, (dict(r.fidelity), 0))
         counts[key] = (fid, n + 1)
     try:
-        folds_of = make_folds(observations(project, runs, problem.objective), problem.objective, folds, seed, fidelity)
+        folds_of = make_folds(
+            observations(project, runs, problem.objective, mapping), problem.objective, folds, seed, fidelity
+        )
     except MixerError as exc:
         at_fidelity = fidelity is not None and counts.get(fidelity_key(fidelity), ({}, 0))[1] < folds
         bad = (FieldError("fidelity", f"fewer than {folds} completed runs at this fidelity") if at_fidelity
@@ -296,7 +303,8 @@ def compare(
         )
     choosable, choosable_runs = _fidelities(counts, folds)
     return EvaluationAnswer(results, dict(folds_of.fidelity) or None, choosable, choosable_runs,
-                            choose_winner(results, default, folds))
+                            choose_winner(results, default, folds),
+                            {} if domain_mapping is None else {"domain_mapping": domain_mapping})
 
 
 def _fold_dict(f: FoldScore) -> dict[str, Any]:

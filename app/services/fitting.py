@@ -29,10 +29,12 @@ from threadpoolctl import threadpool_limits
 
 import mixers
 from app.services import telemetry
+from app.services.domains import RunMapping, map_runs, used_runs
 from app.services.runs import normalize_weights
 from mixers import MixerError, OfflineMixer, get_mixer_class
 from mixers.base import Mixer, MixerConfig
 from mixers.cancel import Cancelled, cancel_when, checkpoint
+from mixers.families import build_families
 from mixers.types import DomainSpec, Objective, Observation, PendingRun, Problem
 from store.errors import Busy, FieldError, InvalidInput, TimedOut
 from store.records import OPEN_STATUSES, ProjectRecord, RunRecord
@@ -221,6 +223,7 @@ def make_problem(project: ProjectRecord, embeddings: Mapping[str, np.ndarray] | 
         objective=objective_of(project),
         target_fidelity=project.target_fidelity,
         embeddings=dict(embeddings or {}),
+        families=build_families(project.domain_names, project.family_bounds()),
     )
 
 
@@ -230,29 +233,41 @@ def weights_array(project: ProjectRecord, weights: Mapping[str, float]) -> np.nd
 
 
 def observations(
-    project: ProjectRecord, runs: Sequence[RunRecord], objective: Objective | None = None
+    project: ProjectRecord,
+    runs: Sequence[RunRecord],
+    objective: Objective | None = None,
+    mapping: RunMapping | None = None,
 ) -> list[Observation]:
-    """Completed runs that carry every metric of the objective (the project's, unless given)."""
+    """Completed runs that carry every metric of the objective (the project's, unless given), runs of older
+    domain versions mapped onto the current one (``mapping``; a dropped run is left out)."""
     obj = objective or objective_of(project)
-    return [
-        Observation(
-            weights=weights_array(project, r.weights),
-            fidelity=r.fidelity,
-            metrics=r.metrics,
-            cost=r.cost,
-            trajectory=r.trajectory,
+    out = []
+    for r in runs:
+        if r.status != "completed" or obj.value(r.metrics) is None:
+            continue
+        weights = r.weights if mapping is None else mapping.weights_of(r)
+        if weights is None:
+            continue
+        out.append(
+            Observation(
+                weights=weights_array(project, weights),
+                fidelity=r.fidelity,
+                metrics=r.metrics,
+                cost=r.cost,
+                trajectory=r.trajectory,
+            )
         )
-        for r in runs
-        if r.status == "completed" and obj.value(r.metrics) is not None
-    ]
+    return out
 
 
-def pending(project: ProjectRecord, runs: Sequence[RunRecord]) -> list[PendingRun]:
-    return [
-        PendingRun(weights=weights_array(project, r.weights), fidelity=r.fidelity)
-        for r in runs
-        if r.status in OPEN_STATUSES
-    ]
+def pending(project: ProjectRecord, runs: Sequence[RunRecord], mapping: RunMapping | None = None) -> list[PendingRun]:
+    """Open runs, runs of older domain versions mapped onto the current one (a dropped run is left out)."""
+    out = []
+    for r in runs:
+        weights = r.weights if mapping is None else mapping.weights_of(r)
+        if r.status in OPEN_STATUSES and weights is not None:
+            out.append(PendingRun(weights=weights_array(project, weights), fidelity=r.fidelity))
+    return out
 
 
 def parse_mixer(name: str, config: dict[str, Any] | None, kind: str = "offline") -> tuple[type[Mixer], MixerConfig]:
@@ -327,12 +342,28 @@ class Context:
         return objective_of(self.project)
 
     @cached_property
+    def mapping(self) -> RunMapping:
+        """How runs of older domain versions map onto the current one (versions read only when such runs exist)."""
+        return map_runs(self.store, self.project, self.runs)
+
+    @cached_property
+    def domain_mapping(self) -> dict[str, Any] | None:
+        """``diagnostics.domain_mapping`` over the completed runs a fit reads (None when all are current): what a
+        recommendation, prediction or importance answer says (cached with them: open runs move no data version)."""
+        return self.mapping.diagnostics(used_runs(self.runs, self.objective.value, with_open=False))
+
+    @cached_property
+    def proposal_mapping(self) -> dict[str, Any] | None:
+        """``diagnostics.domain_mapping`` of a proposal: the completed runs and the open ones it plans around."""
+        return self.mapping.diagnostics(used_runs(self.runs, self.objective.value, with_open=True))
+
+    @cached_property
     def observations(self) -> list[Observation]:
-        return observations(self.project, self.runs, self.objective)
+        return observations(self.project, self.runs, self.objective, self.mapping)
 
     @cached_property
     def pending(self) -> list[PendingRun]:
-        return pending(self.project, self.runs)
+        return pending(self.project, self.runs, self.mapping)
 
 
 def load_context(store: Store, project: str | ProjectRecord, cls: type[Mixer]) -> Context:

@@ -4,7 +4,7 @@ dependence on one domain (the numerics are :mod:`mixers.importance`; the mixer r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -56,6 +56,7 @@ class ImportanceAnswer:
     partial_dependence: PartialDependenceAnswer | None
     predicted_fidelity: dict[str, float]
     transfer: str
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 def probe_mixtures(weights: list[np.ndarray], d: int, rng: np.random.Generator) -> np.ndarray:
@@ -101,17 +102,18 @@ def importance(
 
     # The importance is cached apart from the partial dependence: another domain's curve costs only its own
     # predictions.
-    def compute_importance() -> tuple[DomainImportance, dict[str, float], str]:
+    def compute_importance() -> tuple[DomainImportance, dict[str, float], str, dict[str, Any] | None]:
         model = fitted(store, ctx, cls, cfg, seed, deadline)
         answer = mixer_call(lambda: model.fidelity_answer(fidelity))
         rng = np.random.default_rng(seed)
         imp = mixer_call(
             lambda: run_limited(lambda: domain_importance(model, probes(), rng, fidelity), deadline, ctx.project.uid)
         )
-        return imp, dict(answer.fidelity), answer.transfer
+        return imp, dict(answer.fidelity), answer.transfer, ctx.domain_mapping
 
-    imp, predicted_fidelity, transfer = cached(
-        store, ctx.project.id, cache_key("importance", *base), compute_importance, cls.name
+    # "importance/2": the cached tuple gained the domain mapping
+    imp, predicted_fidelity, transfer, domain_mapping = cached(
+        store, ctx.project.id, cache_key("importance/2", *base), compute_importance, cls.name
     )
     i = names.index(domain) if domain is not None else int(np.argmax(imp.values))
 
@@ -141,6 +143,7 @@ def importance(
         ),
         predicted_fidelity=predicted_fidelity,
         transfer=transfer,
+        diagnostics={} if domain_mapping is None else {"domain_mapping": domain_mapping},
     )
 
 

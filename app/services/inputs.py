@@ -19,8 +19,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     FiniteFloat,
+    RootModel,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -228,6 +230,23 @@ class DomainIn(Strict):
         return self
 
 
+class FamilyIn(Strict):
+    """Bounds on a family's total weight (a family is a name prefix of the domains: ``dclm`` of ``dclm/web``)."""
+
+    name: DomainName
+    min_weight: Fraction | None = None
+    max_weight: Fraction | None = None
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> FamilyIn:
+        if self.min_weight is not None and self.max_weight is not None and self.min_weight > self.max_weight:
+            raise ValueError("min_weight is larger than max_weight")
+        return self
+
+
+FAMILIES_DOC = "bounds on family totals: [{name, min_weight, max_weight}] (a family is a prefix of domain names)"
+
+
 class ObjectiveIn(Strict):
     metric: str | None = Field(None, min_length=1, max_length=200)
     metrics: dict[Annotated[str, Field(min_length=1, max_length=MAX_KEY)], FiniteFloat] | None = Field(
@@ -256,6 +275,7 @@ class ProjectCreate(Strict):
     default_mixer: str | None = Field(
         None, min_length=1, max_length=64, description="the project's default offline mixer (a registered name)"
     )
+    families: list[FamilyIn] | None = Field(None, max_length=MAX_DOMAINS, description=FAMILIES_DOC)
 
 
 class ProjectPatch(Strict):
@@ -276,6 +296,54 @@ class ProjectPatch(Strict):
         None, min_length=1, max_length=64,
         description="the project's default offline mixer (a registered name; null removes it)",
     )
+    families: list[FamilyIn] | None = Field(
+        None, max_length=MAX_DOMAINS, description=FAMILIES_DOC + "; replaces the bounds (null or [] removes them)"
+    )
+
+
+# -- domain set changes ---------------------------------------------------------------------------
+
+NOTE = Field("", max_length=10_000, description="why the domain set changed (kept in the change log)")
+
+
+class AddDomainsIn(Strict):
+    """New domains (old runs had weight 0 on them)."""
+
+    op: Literal["add"]
+    domains: list[DomainIn] = Field(min_length=1, max_length=MAX_DOMAINS)
+    note: str = NOTE
+
+
+class RemoveDomainsIn(Strict):
+    """Domains to drop (a run that trained on one is left out of later fits)."""
+
+    op: Literal["remove"]
+    names: list[DomainName] = Field(min_length=1, max_length=MAX_DOMAINS)
+    note: str = NOTE
+
+
+class SplitDomainIn(Strict):
+    """One domain into parts (an old run's weight on it divided by the parts' token shares: an assumption)."""
+
+    op: Literal["split"]
+    name: DomainName
+    into: list[DomainIn] = Field(min_length=1, max_length=MAX_DOMAINS, description="at least 2 parts")
+    note: str = NOTE
+
+
+class MergeDomainsIn(Strict):
+    """Several domains into one (an old run's weights summed: exact)."""
+
+    op: Literal["merge"]
+    names: list[DomainName] = Field(min_length=1, max_length=MAX_DOMAINS, description="at least 2 domains")
+    into: DomainIn
+    note: str = NOTE
+
+
+class DomainChangeIn(RootModel[Annotated[AddDomainsIn | RemoveDomainsIn | SplitDomainIn | MergeDomainsIn,
+                                         Discriminator("op")]]):
+    """One change of a project's domain set, chosen by ``op`` (``mixers.domain_sets``)."""
+DOMAIN_CHANGE_OPS = ("add", "remove", "split", "merge")
 
 
 # -- runs -----------------------------------------------------------------------------------------
@@ -308,6 +376,10 @@ class TrajectoryPoint(BaseModel):
 
 class RunIn(Strict):
     external_id: str | None = Field(None, min_length=1, max_length=200)
+    domain_version: int | None = Field(
+        None, ge=1, le=MAX_ID,
+        description="the version of the project's domain set the weights are over (default: the current one)",
+    )
     weights: WeightsIn
     fidelity: FidelityIn = Field(default_factory=dict)
     cost: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None

@@ -121,6 +121,8 @@ def recommend(
         if answer.note:
             diagnostics["transfer_note"] = answer.note
         diagnostics["extrapolation"] = extrapolation(rec.weights, answer.fidelity, ctx.observations)
+        if ctx.domain_mapping is not None:
+            diagnostics["domain_mapping"] = ctx.domain_mapping
         return RecommendationAnswer(
             weights=weights_dict(ctx.project, rec.weights),
             predicted=predicted,
@@ -165,7 +167,10 @@ def predict(
         ],
         predicted_fidelity=dict(answer.fidelity),
         transfer=answer.transfer,
-        diagnostics={"transfer_note": answer.note} if answer.note else {},
+        diagnostics={
+            **({"transfer_note": answer.note} if answer.note else {}),
+            **({"domain_mapping": ctx.domain_mapping} if ctx.domain_mapping is not None else {}),
+        },
         std_meaning=model.std_meaning(),
         observed_range=span,
     )
@@ -276,6 +281,7 @@ def propose(
                 tags={**(tags or {}), "mixer": cls.name},
                 content_hash=content_hash(content),
                 result_hash=None,
+                domain_version=ctx.project.domain_version,
             )
         )
     proposal, runs = store.create_proposal(
@@ -288,7 +294,10 @@ def propose(
     telemetry.PROPOSALS.labels(cls.name).inc()
     telemetry.PROPOSED_RUNS.labels(cls.name).inc(len(runs))
     predictions = _predict_proposed(model, proposed, deadline, ctx.project.uid)
-    return ProposalMade(proposal, runs, source, _proposal_diagnostics(ctx.project, proposed, runs, predictions))
+    diagnostics = _proposal_diagnostics(ctx.project, proposed, runs, predictions)
+    if ctx.proposal_mapping is not None:
+        diagnostics["domain_mapping"] = ctx.proposal_mapping
+    return ProposalMade(proposal, runs, source, diagnostics)
 
 
 # The role of every run of a batch chosen by one method, for mixers that give no role per run.

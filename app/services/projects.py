@@ -5,9 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import mixers
-from app.services.inputs import DomainIn, ObjectiveIn, ProjectCreate, ProjectPatch
+from app.services.domains import check_domains, check_families
+from app.services.inputs import FamilyIn, ObjectiveIn, ProjectCreate, ProjectPatch
 from store.errors import FieldError, InvalidInput
-from store.records import UNCHANGED, NewProject, Page, ProjectChanges, ProjectRecord, ProjectSummary
+from store.records import (
+    UNCHANGED,
+    NewProject,
+    Page,
+    ProjectChanges,
+    ProjectRecord,
+    ProjectSummary,
+    Unchanged,
+)
 from store.repository import Store
 
 
@@ -16,24 +25,6 @@ def objective_dict(obj: ObjectiveIn) -> dict[str, Any]:
     if obj.metric is not None:
         return {"metric": obj.metric, "metrics": {obj.metric: 1.0}, "direction": obj.direction}
     return {"metrics": dict(obj.metrics or {}), "direction": obj.direction}
-
-
-def _check_domains(domains: list[DomainIn], loc: str = "domains") -> list[dict[str, Any]]:
-    errors: list[FieldError] = []
-    seen: set[str] = set()
-    for i, dom in enumerate(domains):
-        if dom.name in seen:
-            errors.append(FieldError(f"{loc}[{i}].name", f"duplicate domain name {dom.name!r}"))
-        seen.add(dom.name)
-    lo = sum(d.min_weight or 0.0 for d in domains)
-    hi = sum(1.0 if d.max_weight is None else d.max_weight for d in domains)
-    if lo > 1 + 1e-9:
-        errors.append(FieldError(loc, f"the min_weight values sum to {lo:.4g} > 1: no mixture is feasible"))
-    if hi < 1 - 1e-9:
-        errors.append(FieldError(loc, f"the max_weight values sum to {hi:.4g} < 1: no mixture is feasible"))
-    if errors:
-        raise InvalidInput(errors[0].msg, code="invalid_domains", errors=errors)
-    return [d.model_dump() for d in domains]
 
 
 def check_ladder(ladder: list[dict[str, float]] | None, loc: str = "fidelities") -> list[dict[str, float]] | None:
@@ -79,16 +70,18 @@ def check_default_mixer(name: str | None, loc: str = "default_mixer") -> str | N
 
 
 def create_project(store: Store, body: ProjectCreate) -> ProjectRecord:
+    domains = check_domains(body.domains)
     return store.create_project(
         NewProject(
             name=body.name,
             description=body.description,
-            domains=_check_domains(body.domains),
+            domains=domains,
             objective=objective_dict(body.objective),
             target_fidelity=body.target_fidelity,
             fidelities=check_ladder(body.fidelities),
             allow_missing_domains=body.allow_missing_domains,
             default_mixer=check_default_mixer(body.default_mixer),
+            families=check_families(body.families, domains),
         )
     )
 
@@ -119,14 +112,21 @@ def update_project(store: Store, name: str, body: ProjectPatch) -> ProjectRecord
                 errors=[FieldError("domains", f"expected names {current.domain_names}")],
             )
     given = body.model_fields_set
+    domains = current.domains if body.domains is None else check_domains(body.domains)
+    families: list[dict[str, Any]] | Unchanged | None = UNCHANGED
+    if "families" in given:
+        families = check_families(body.families, domains)
+    elif body.domains is not None and current.families:  # new domain bounds must still meet the family bounds
+        check_families([FamilyIn.model_validate(f) for f in current.families], domains)
     changes = ProjectChanges(
         description=UNCHANGED if body.description is None else body.description,
-        domains=UNCHANGED if body.domains is None else _check_domains(body.domains),
+        domains=UNCHANGED if body.domains is None else domains,
         objective=UNCHANGED if body.objective is None else objective_dict(body.objective),
         target_fidelity=body.target_fidelity if "target_fidelity" in given else UNCHANGED,
         fidelities=check_ladder(body.fidelities) if "fidelities" in given else UNCHANGED,
         allow_missing_domains=UNCHANGED if body.allow_missing_domains is None else body.allow_missing_domains,
         default_mixer=check_default_mixer(body.default_mixer) if "default_mixer" in given else UNCHANGED,
+        families=families,
     )
     if changes == ProjectChanges():
         return current

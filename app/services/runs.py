@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -78,14 +78,35 @@ def normalize_weights(
     return {n: weights.get(n, 0.0) / raw for n in names}, raw, []
 
 
-def prepare_runs(project: ProjectRecord, runs: Sequence[RunIn], loc: str = "runs") -> list[NewRun]:
-    """Validate a batch against the project and build the runs to store; all errors at once."""
+def prepare_runs(
+    project: ProjectRecord,
+    runs: Sequence[RunIn],
+    loc: str = "runs",
+    versions: Mapping[int, list[dict[str, Any]]] | None = None,
+) -> list[NewRun]:
+    """Validate a batch against the project and build the runs to store; all errors at once.
+
+    A run without ``domain_version`` is over the project's current domain set; one that names another version is
+    checked against that version's domains (``versions``: version -> domains; a version not there is a 422 on
+    ``runs[i].domain_version``)."""
     errors: list[FieldError] = []
     seen: dict[str, int] = {}
     out: list[NewRun] = []
     for i, run in enumerate(runs):
         here = f"{loc}[{i}]"
-        weights, raw, errs = normalize_weights(project, run.weights, f"{here}.weights")
+        version = project.domain_version if run.domain_version is None else run.domain_version
+        at = project
+        if version != project.domain_version:
+            if versions is None or version not in versions:
+                errors.append(
+                    FieldError(
+                        f"{here}.domain_version",
+                        f"the project has no domain version {version} (current: {project.domain_version})",
+                    )
+                )
+                continue
+            at = replace(project, domains=versions[version])
+        weights, raw, errs = normalize_weights(at, run.weights, f"{here}.weights")
         errors.extend(errs)
         if run.external_id is not None:
             if run.external_id in seen:
@@ -111,6 +132,8 @@ def prepare_runs(project: ProjectRecord, runs: Sequence[RunIn], loc: str = "runs
             "trajectory": trajectory,
             "tags": run.tags,
         }
+        if version != 1:  # runs of version 1 keep the identity they had before versions existed
+            content["domain_version"] = version
         out.append(
             NewRun(
                 external_id=run.external_id,
@@ -127,6 +150,7 @@ def prepare_runs(project: ProjectRecord, runs: Sequence[RunIn], loc: str = "runs
                 result_hash=result_hash(status, run.metrics, trajectory, run.cost)
                 if status in FINISHED_STATUSES
                 else None,
+                domain_version=version,
             )
         )
     if errors:
@@ -156,7 +180,7 @@ def ingest_runs(
             errors=[FieldError("runs", f"at most {max_runs} runs per request")],
         )
     project = store.get_project(project_name)
-    new = prepare_runs(project, runs)
+    new = prepare_runs(project, runs, versions=version_domains(store, project, runs))
     if origins is not None:
         new = [
             new_run if o is None else replace(new_run, proposal_id=o.proposal_id, lease_expires_at=o.lease_expires_at)
@@ -167,6 +191,15 @@ def ingest_runs(
     stored = store.ingest_runs(project.id, new, lease_seconds)
     telemetry.RUNS_INGESTED.inc(len(stored))
     return stored
+
+
+def version_domains(
+    store: Store, project: ProjectRecord, runs: Sequence[RunIn]
+) -> dict[int, list[dict[str, Any]]] | None:
+    """The domains of each version of the project's domain set, read only when a run names an earlier one."""
+    if all(r.domain_version in (None, project.domain_version) for r in runs):
+        return None
+    return {v.version: v.domains for v in store.domain_versions(project.id)}
 
 
 def check_objective_reported(store: Store, project: ProjectRecord, runs: Sequence[NewRun]) -> None:

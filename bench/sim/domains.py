@@ -47,6 +47,8 @@ class WorldSpec:
 
     ``n_domains`` counts the noisy domain when ``noisy_domain`` is set. ``token_scale`` multiplies every
     corpus size (training tokens available); ``val_docs`` is the number of validation documents per domain.
+    ``families`` > 0 builds a family world (:func:`build_world`): that many topics each as ``t<k>/high`` and
+    ``t<k>/low`` (both counted in ``n_domains``), the other real domains singletons ``s<j>``.
     """
 
     n_domains: int = 6
@@ -56,9 +58,12 @@ class WorldSpec:
     seq_len: int = 64
     val_docs: int = 1024
     token_scale: float = 1.0
+    families: int = 0
 
     def __post_init__(self) -> None:
-        real = self.n_domains - int(self.noisy_domain)
+        real = self.n_domains - int(self.noisy_domain) - self.families
+        if self.families < 0 or real < self.families:
+            raise ValueError("a family world needs families >= 0 and at least as many other real domains")
         if real < 1 or self.n_domains < 2:
             raise ValueError("a world needs at least 2 domains, one of them real")
         if not 16 <= self.vocab <= 256:
@@ -218,7 +223,7 @@ def preset_world(n_domains: int = DEFAULT_DOMAINS) -> World:
 def build_world(spec: WorldSpec) -> World:
     """Build the world of ``spec`` (deterministic; cached per process)."""
     v, rng = spec.vocab, np.random.default_rng([spec.seed, 7919])
-    n_real = spec.n_domains - int(spec.noisy_domain)
+    n_real = spec.n_domains - int(spec.noisy_domain) - spec.families
     n_common = v // 4
     shared = _low_rank(rng, v, 8)
     unigram = 0.5 * rng.normal(size=v)
@@ -238,7 +243,7 @@ def build_world(spec: WorldSpec) -> World:
 
     topic_span = v - n_common
     offset = rng.uniform(0, topic_span)
-    logits = np.empty((spec.n_domains, v, v))
+    logits = np.empty((n_real + int(spec.noisy_domain), v, v))
     for j in range(n_real):
         width = 0.12 * topic_span if roles[j] == "easy" else 0.3 * topic_span
         center = offset + j * topic_span / n_real
@@ -255,6 +260,7 @@ def build_world(spec: WorldSpec) -> World:
         logits[-1] = 0.3 * rng.normal(size=(v, v))
     transitions = _softmax(logits)
     stationary = np.stack([_stationary(p) for p in transitions])
+    relevance = relevance[: len(logits)]
 
     # target: the conditional of a c-mixture of the domains' sequences, tilted by its own perturbation
     mass = relevance[:, None] * stationary  # (n, V)
@@ -264,9 +270,15 @@ def build_world(spec: WorldSpec) -> World:
 
     # corpora (tokens available) and validation sets, each from its own seeded stream
     base = 2**20 * spec.token_scale
-    sizes = base * np.exp(rng.uniform(np.log(0.75), np.log(6.0), size=spec.n_domains))
+    sizes = base * np.exp(rng.uniform(np.log(0.75), np.log(6.0), size=len(logits)))
     if spec.noisy_domain:
         sizes[-1] = 8.0 * base
+    names = [f"d{j}" for j in range(n_real)] + ([NOISE] if spec.noisy_domain else [])
+    roles = [*roles, *([NOISE] if spec.noisy_domain else [])]
+    if spec.families:
+        transitions, stationary, relevance, sizes, names, roles = _add_low_quality(
+            spec, logits, transitions, stationary, relevance, sizes, roles, base
+        )
     doc_len = spec.seq_len + 1
     tables = [_alias_tables(p) for p in transitions]
     corpora = tuple(
@@ -301,11 +313,10 @@ def build_world(spec: WorldSpec) -> World:
         v,
     )
 
-    names = [f"d{j}" for j in range(n_real)] + ([NOISE] if spec.noisy_domain else [])
     return World(
         spec=spec,
         names=tuple(names),
-        roles=(*roles, *([NOISE] if spec.noisy_domain else [])),
+        roles=tuple(roles),
         relevance=relevance,
         transitions=transitions,
         stationary=stationary,
@@ -316,6 +327,37 @@ def build_world(spec: WorldSpec) -> World:
         val_counts=val_counts,
         target_val_counts=target_val,
     )
+
+
+def _add_low_quality(
+    spec: WorldSpec,
+    logits: FloatArray,
+    transitions: FloatArray,
+    stationary: FloatArray,
+    relevance: FloatArray,
+    sizes: FloatArray,
+    roles: list[str],
+    base: float,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, list[str], list[str]]:
+    """A family world from the base domains: the first ``spec.families`` real domains become topics ``t<k>/high``
+    (scarce: 0.08-0.3 x ``base`` tokens), each gets a ``t<k>/low`` twin (its logits halved plus random ones, so half
+    topic and half noise; plentiful: 1-4 x ``base``; not in the target), the other real domains are singletons
+    ``s<j>``. Order: highs, singletons, lows, noise. The target (built before) is unchanged."""
+    rng = np.random.default_rng([spec.seed, 104729])
+    k = spec.families
+    n_real = len(logits) - int(spec.noisy_domain)
+    low = _softmax(0.5 * logits[:k] + rng.normal(size=(k, spec.vocab, spec.vocab)))
+    order = [*range(n_real), *range(n_real, len(logits))]  # real, then noise
+    trans = np.concatenate([transitions[:n_real], low, transitions[n_real:]])
+    stat = np.concatenate([stationary[:n_real], np.stack([_stationary(p) for p in low]), stationary[n_real:]])
+    rel = np.concatenate([relevance[:n_real], np.zeros(k), relevance[n_real:]])
+    high_sizes = base * np.exp(rng.uniform(np.log(0.08), np.log(0.3), size=k))
+    low_sizes = base * np.exp(rng.uniform(np.log(1.0), np.log(4.0), size=k))
+    sz = np.concatenate([high_sizes, sizes[k:n_real], low_sizes, sizes[n_real:]])
+    names = ([f"t{j}/high" for j in range(k)] + [f"s{j}" for j in range(k, n_real)] + [f"t{j}/low" for j in range(k)]
+             + ([NOISE] if spec.noisy_domain else []))
+    new_roles = [*(roles[j] for j in order[:n_real]), *(["low"] * k), *roles[n_real:]]
+    return trans, stat, rel, sz, names, new_roles
 
 
 def _relevance_pattern(n_real: int) -> FloatArray:

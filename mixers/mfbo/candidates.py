@@ -39,7 +39,7 @@ def refine_starts(
 ) -> tuple[FloatArray, FloatArray]:
     """:func:`mixers.search.refine` of ``starts`` ``(k, d)`` within the model's bounds."""
     lo, hi = model.bounds()
-    return refine(rng, score, starts, start_scores, lo, hi)
+    return refine(rng, score, starts, start_scores, lo, hi, families=model.problem.families)
 
 
 def candidate_pool(problem: Problem, candidates: FloatArray) -> FloatArray:

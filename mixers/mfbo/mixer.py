@@ -206,7 +206,8 @@ class MFBOMixer(OfflineMixer):
             cands = np.vstack([generate(rng, model, self.config.n_candidates, centers), observed])
             lo, hi = model.bounds()
             steps = REFINE_STEPS if self.config.refine_top > 0 else ()
-            w, _ = maximize(rng, score, cands, max(1, self.config.refine_top), lo, hi, steps)
+            w, _ = maximize(rng, score, cands, max(1, self.config.refine_top), lo, hi, steps,
+                            families=self.problem.families)
             post = gp.posterior(model.x(w[None, :], fid))
         sign = self.problem.objective.sign
         diag = self._diagnostics(fid, fidelity)

@@ -3,12 +3,13 @@
 import { api, download, token } from './api.js';
 import { rememberProject } from './defaults.js';
 import { card, clear, duration, fidelityLabel, fill, h, problemBox, toast } from './dom.js';
-import { objectiveLabel } from './model.js';
+import { objectiveLabel, registerVersions } from './model.js';
 import { ensurePlotly, purge } from './plots.js';
 import { RunStore } from './runstore.js';
 import { routePath } from './urlstate.js';
 import * as analysis from './views/analysis.js';
 import * as compare from './views/compare.js';
+import * as domainsView from './views/domains.js';
 import * as history from './views/history.js';
 import * as optimize from './views/optimize.js';
 import * as projects from './views/projects.js';
@@ -24,6 +25,7 @@ const TABS = [
   { id: 'whatif', label: 'What-if', view: whatif },
   { id: 'sessions', label: 'Online sessions', view: sessions },
   { id: 'history', label: 'History', view: history },
+  { id: 'domains', label: 'Domains', view: domainsView },
 ];
 
 const root = document.getElementById('app');
@@ -82,6 +84,8 @@ async function showProject(name, tabId, arg) {
     fill(root, h('p', { class: 'muted pad' }, `Loading ${name}…`));
     const project = await api.project(name);
     rememberProject(project);
+    // Runs from earlier domain sets are shown mapped onto the current one (model.inCurrentSet): the change log.
+    registerVersions(project, (project.domain_version ?? 1) > 1 ? (await api.domainVersions(name).catch(() => null))?.items ?? null : null);
     const store = new RunStore(project);
     current.name = name;
     let availabilityPromise = null;
@@ -94,7 +98,12 @@ async function showProject(name, tabId, arg) {
       });
       return availabilityPromise;
     };
-    current.ctx = { project, store, mixers, availability, shared: { configs: {}, choice: null, recommendation: null, evaluation: null, whatif: null } };
+    // After a change of the project itself (its domain set, its family bounds): open it afresh, on the same view.
+    const reload = async () => {
+      closeProject();
+      await route();
+    };
+    current.ctx = { project, store, mixers, availability, reload, shared: { configs: {}, choice: null, recommendation: null, evaluation: null, whatif: null } };
     const progress = h('p', { class: 'muted pad' }, 'Loading runs…');
     fill(root, progress);
     // The first page of runs is enough to open the project; the rest stream in (the runs table grows and
@@ -177,7 +186,8 @@ function renderShell(ctx) {
       project.description ? h('p', { class: 'description' }, project.description) : null,
       h('div', { class: 'facts' },
         h('span', {}, h('b', {}, project.objective.direction), ' ', h('code', {}, objectiveLabel(project))),
-        h('span', {}, h('b', {}, project.domains.length), ' domains'),
+        h('span', { id: 'project-domains' }, h('b', {}, project.domains.length), ' domains',
+          (project.domain_version ?? 1) > 1 ? h('span', { class: 'muted' }, ` · version ${project.domain_version}`) : null),
         h('span', {}, 'target ', h('code', {}, fidelityLabel(project.target_fidelity))))),
     h('div', { class: 'head-tools' }, exportLink('csv'), exportLink('jsonl')));
   const tabs = h('nav', { class: 'tabs' },

@@ -59,3 +59,14 @@ export function axisWords(axis, labels, k = 3) {
   return axis.map((x, j) => [x, labels[j]]).sort((a, b) => Math.abs(b[0]) - Math.abs(a[0])).slice(0, k)
     .filter(([x]) => Math.abs(x) > 1e-6).map(([x, l]) => `${x > 0 ? '+' : '−'}${l}`).join(' ');
 }
+
+/** `weights` ({domain: weight}) summed per group: `groups` (k names) in order, `groupOf(domain)`; a (k) array. */
+export function groupTotals(weights, domains, groups, groupOf) {
+  const at = new Map(groups.map((g, i) => [g, i]));
+  const out = new Array(groups.length).fill(0);
+  for (const d of domains) {
+    const i = at.get(groupOf(d));
+    if (i !== undefined) out[i] += weights[d] ?? 0;
+  }
+  return out;
+}

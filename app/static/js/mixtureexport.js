@@ -1,7 +1,8 @@
 // A mixture to take away: a table of its weights with Copy (JSON to the clipboard), Download CSV and Download
-// JSON. The numbers are the server's, at full precision, in the project's domain order.
+// JSON. The numbers are the server's, at full precision, in the project's domain order; with families the table
+// shows each family's total above its members (the files stay one line per domain).
 import { h, toast } from './dom.js';
-import { domainLabel } from './palette.js';
+import { foldable, groupedRows, total } from './familytable.js';
 
 /** `domain,weight` lines with a header; a domain name holding a comma or quote is quoted (RFC 4180). */
 export function weightsCsv(weights, domains) {
@@ -57,10 +58,10 @@ export function weightsPanel(weights, domains, name, idPrefix) {
   });
   const csvBtn = h('button', { class: 'small', id: `${idPrefix}-csv`, onclick: () => downloadText(csv, `${safe}.csv`, 'text/csv') }, 'Download CSV');
   const jsonBtn = h('button', { class: 'small', id: `${idPrefix}-json`, onclick: () => downloadText(json, `${safe}.json`, 'application/json') }, 'Download JSON');
+  const cells = (w) => [h('td', { class: 'num', dataset: { value: w } }, w.toFixed(6)), h('td', { class: 'num' }, `${(100 * w).toFixed(2)}`)];
   const table = h('table', { class: 'table compact', id: `${idPrefix}-weights-table` },
     h('thead', {}, h('tr', {}, h('th', {}, 'Domain'), h('th', { class: 'num' }, 'Weight'), h('th', { class: 'num' }, '%'))),
-    h('tbody', {}, domains.map((d) => h('tr', { dataset: { domain: d } }, h('td', {}, domainLabel(d)),
-      h('td', { class: 'num' }, (weights[d] ?? 0).toFixed(6)), h('td', { class: 'num' }, `${(100 * (weights[d] ?? 0)).toFixed(2)}`)))));
+    foldable(h('tbody', {}, groupedRows(domains, (d) => cells(weights[d] ?? 0), (members) => cells(total(weights, members))))));
   return h('div', { class: 'weights-panel' },
     h('div', { class: 'row wrap' }, copy, csvBtn, jsonBtn),
     h('div', { class: 'table-wrap weights-wrap', style: { maxHeight: '320px', overflowY: 'auto' } }, table));

@@ -1,4 +1,5 @@
 // What the views compute from a project and its runs: objective values, the prior, the best run.
+import { mapWeights } from './domainmap.js';
 import { registerDomains } from './palette.js';
 
 export const OPEN = new Set(['pending', 'running']);
@@ -67,4 +68,45 @@ export function scored(project, runs) {
 
 function cmp(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+// The open project's domain-set versions ({name, current, versions: [{version, change}]}), for inCurrentSet.
+let domainVersions = null;
+
+/** Make `versions` (GET …/domains/versions items, oldest first) the open project's; null for none. */
+export function registerVersions(project, versions) {
+  domainVersions = versions ? { name: project.name, current: project.domain_version ?? 1, versions } : null;
+}
+
+const mapped = new WeakMap(); // run object -> its mapping (runs are replaced, not changed, when they update)
+
+/** A run's weights in the current domain set: {weights (null when dropped), how: exact | assumed | dropped, reason}. */
+export function currentWeights(project, run) {
+  const v = run.domain_version ?? 1;
+  if (!domainVersions || domainVersions.name !== project.name || v >= domainVersions.current) return { weights: run.weights, how: 'exact', reason: '' };
+  if (!mapped.has(run)) {
+    const changes = domainVersions.versions.filter((x) => x.version > v && x.change).map((x) => x.change);
+    mapped.set(run, mapWeights(run.weights, changes));
+  }
+  return mapped.get(run);
+}
+
+/**
+ * Points [{run, value}] with each run's weights in the current domain set, as the mixers read them: runs from earlier
+ * versions mapped (their `run.mapped` says how), those that cannot be (trained on a removed domain) left out.
+ * Returns {points, counts: {exact, assumed, dropped}} where counts cover the runs of earlier versions only.
+ */
+export function inCurrentSet(project, points) {
+  const counts = { exact: 0, assumed: 0, dropped: 0 };
+  const out = [];
+  for (const p of points) {
+    const m = currentWeights(project, p.run);
+    if (m.weights === p.run.weights) {
+      out.push(p);
+      continue;
+    }
+    counts[m.how] += 1;
+    if (m.weights) out.push({ ...p, run: { ...p.run, weights: m.weights, mapped: m.how } });
+  }
+  return { points: out, counts };
 }

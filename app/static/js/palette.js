@@ -7,10 +7,14 @@
 // already taken. Written by hand: no colour library is loaded offline, and plotly's palettes stop at 10-24
 // colours whose neighbours blur together past ten.
 
-// Domain names are letters, digits and . _ -: a source is the part before the first "." (else "__", "-",
-// "_") when that splits the domains into real families (at most half as many sources as domains).
+import { families, familyKey, familyOrder, hasFamilies, topFamily } from './families.js';
+
+// Names with a family prefix ("dclm/web/high", families.js) are grouped by their outermost family, domains without
+// one a group each, in family order. Otherwise a source is the part before the first "." (else "__", "-", "_")
+// when that splits the domains into real families (at most half as many sources as domains).
 const SEPARATORS = ['.', '__', '-', '_'];
-const styles = new Map(); // name -> {color, label, group}
+const styles = new Map(); // name -> {color, label, group, rank}
+const familyStyles = new Map(); // family -> {color}
 let registered = '';
 
 /** The prefix every name starts with, cut back to a separator, when something is left of every name. */
@@ -90,6 +94,7 @@ function gcd(a, b) {
 export function domainPalette(names) {
   const prefix = commonPrefix(names);
   const label = new Map(names.map((n) => [n, n.slice(prefix.length)]));
+  if (hasFamilies(names)) return familyPalette(names, label);
   const sourceBy = (sep) => (n) => {
     const short = label.get(n);
     const i = short.indexOf(sep);
@@ -109,20 +114,49 @@ export function domainPalette(names) {
   if (grouped) {
     // Each source a hue of its own, evenly around the wheel (neighbouring sources a third of it apart),
     // its domains the most distinct shades within that hue band.
-    const G = groups.length;
-    let step = Math.max(1, Math.round(G / 3));
-    while (G > 1 && gcd(step, G) !== 1) step += 1;
-    const band = Math.min(25, 0.4 * (360 / G));
+    const { hues, band } = groupHues(groups.length);
     groups.forEach((g, gi) => {
-      const hue = (20 + (360 * ((gi * step) % G)) / G) % 360;
       const members = order.filter((n) => groupOf(n) === g);
-      const shades = farthest(members.length, (c) => hueGap(c.h, hue) <= band && c.C >= 0.08);
-      members.forEach((n, k) => color.set(n, shades[k] ? hex(shades[k]) : '#94a3b8'));
+      shades(members.length, hues[gi], band).forEach((c, k) => color.set(members[k], c));
     });
   } else {
     farthest(order.length).forEach((c, i) => color.set(order[i], hex(c)));
   }
   return { order, color, label, group: new Map(names.map((n) => [n, groupOf(n)])) };
+}
+
+/** Evenly spread hues for `count` groups, neighbouring groups a third of the wheel apart; and each band's width. */
+function groupHues(count) {
+  let step = Math.max(1, Math.round(count / 3));
+  while (count > 1 && gcd(step, count) !== 1) step += 1;
+  const hues = Array.from({ length: count }, (_, gi) => (20 + (360 * ((gi * step) % count)) / count) % 360);
+  return { hues, band: Math.min(25, 0.4 * (360 / count)) };
+}
+
+/** Shades of one hue band for `n` members (grey when the band runs out). */
+function shades(n, hue, band) {
+  const picked = farthest(n, (c) => hueGap(c.h, hue) <= band && c.C >= 0.08);
+  return Array.from({ length: n }, (_, k) => (picked[k] ? oklch(picked[k].L, picked[k].C, picked[k].h) : '#94a3b8'));
+}
+
+/**
+ * The palette of a project whose names carry families: domains in family order, one hue per outermost family (a
+ * domain without a family is a group of its own), its members shades of it; `familyColor` maps every family (all
+ * levels) to its outermost family's base colour.
+ */
+function familyPalette(names, label) {
+  const order = familyOrder(names);
+  const groups = [...new Set(order.map(topFamily))];
+  const { hues, band } = groupHues(groups.length);
+  const color = new Map();
+  const base = new Map();
+  groups.forEach((g, gi) => {
+    const members = order.filter((n) => topFamily(n) === g);
+    shades(members.length, hues[gi], band).forEach((c, k) => color.set(members[k], c));
+    base.set(g, oklch(0.6, 0.14, hues[gi]));
+  });
+  const familyColor = new Map(families(names).map((f) => [f.name, base.get(topFamily(f.name))]));
+  return { order, color, label, group: new Map(names.map((n) => [n, n.includes('/') ? topFamily(n) : null])), familyColor };
 }
 
 /** Make `names` the current project's domains; returns them in display order. */
@@ -131,7 +165,13 @@ export function registerDomains(names) {
   if (key !== registered) {
     const p = domainPalette(names);
     styles.clear();
+    familyStyles.clear();
     for (const n of names) styles.set(n, { color: p.color.get(n), label: p.label.get(n), group: p.group.get(n), rank: p.order.indexOf(n) });
+    // A family's total goes by familyKey(f) where domains are listed (a weight panel, a column): its colour, its name.
+    for (const [f, c] of p.familyColor || []) {
+      familyStyles.set(f, { color: c });
+      styles.set(familyKey(f), { color: c, label: familyKey(f), group: topFamily(f), rank: -1 });
+    }
     registered = key;
   }
   return [...names].sort((a, b) => styles.get(a).rank - styles.get(b).rank);
@@ -140,6 +180,26 @@ export function registerDomains(names) {
 /** The colour of a domain (registered by the open project). */
 export function domainColor(name) {
   return styles.get(name)?.color ?? '#94a3b8';
+}
+
+/** A family's colour (its outermost family's hue), grey for an unknown name. */
+export function familyColor(name) {
+  return familyStyles.get(name)?.color ?? '#94a3b8';
+}
+
+/** A domain's family in the legend: its outermost family, or null when it has none (or the project none). */
+export function domainGroup(name) {
+  return familyStyles.size ? styles.get(name)?.group ?? null : null;
+}
+
+/**
+ * Plotly legend grouping for a domain's trace: {legendgroup, legendgrouptitle} by its outermost family ({} in a
+ * project without families). `first`: this trace opens its group in the legend (only it carries the title).
+ */
+export function legendGroup(name, first = true) {
+  const g = domainGroup(name);
+  if (g === null) return {};
+  return first ? { legendgroup: g, legendgrouptitle: { text: g } } : { legendgroup: g };
 }
 
 /** A domain's short label: its name without the prefix all the project's domains share. */

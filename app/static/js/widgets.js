@@ -1,10 +1,13 @@
 // Small pieces several views show: a mixture as a stacked bar, the domain legend, a lease countdown.
 import { clockSkewMs } from './api.js';
 import { duration, fidelityLabel, h, pct } from './dom.js';
-import { domainColor, domainLabel } from './palette.js';
+import { domainColor, domainGroup, domainLabel, familyColor } from './palette.js';
 
 /** A mixture as one stacked bar (colours follow the project's domain order). */
 export function mixtureBar(weights, domains) {
+  // A run from an earlier domain set may weigh domains the project no longer has: they follow, in grey.
+  const gone = Object.keys(weights).filter((d) => weights[d] > 0 && !domains.includes(d));
+  if (gone.length) domains = [...domains, ...gone];
   const top = domains.map((d) => [d, weights[d] ?? 0]).sort((a, b) => b[1] - a[1]);
   const title = top.filter((x) => x[1] >= 0.005).slice(0, 8).map(([d, w]) => `${domainLabel(d)} ${pct(w)}`).join('\n');
   return h('div', { class: 'mixbar', title },
@@ -14,9 +17,18 @@ export function mixtureBar(weights, domains) {
     }));
 }
 
+/** The domains' colours; with families, one group per outermost family, titled with it (data-family). */
 export function domainLegend(domains) {
-  return h('div', { class: 'legend' }, domains.map((d) => h('span', { title: d, dataset: { domain: d } },
-    h('i', { style: { background: domainColor(d) } }), domainLabel(d))));
+  const item = (d) => h('span', { title: d, dataset: { domain: d } }, h('i', { style: { background: domainColor(d) } }), domainLabel(d));
+  if (!domains.some((d) => domainGroup(d) !== null)) return h('div', { class: 'legend' }, domains.map(item));
+  const groups = new Map();
+  for (const d of domains) {
+    const g = domainGroup(d) ?? '';
+    if (!groups.has(g)) groups.set(g, []);
+    groups.get(g).push(d);
+  }
+  return h('div', { class: 'legend grouped' }, [...groups].map(([g, members]) => h('div', { class: 'legend-group', dataset: { family: g } },
+    g ? h('b', { class: 'legend-title', style: { color: familyColor(g) } }, g) : null, members.map(item))));
 }
 
 /** "12m 03s left" / "expired 40s ago" for an open run's lease, by the server's clock. */

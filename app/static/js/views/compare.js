@@ -6,6 +6,7 @@
 // and names the winner by one rule: a tie within one standard error keeps the default mixer); a mixer that
 // cannot answer (its result carries `error`) shows its reason next to the others' scores. The fidelity,
 // the folds and the checked mixers live in the URL (fidelity, folds, mixers).
+import { mappingNote } from '../domainversions.js';
 import { api } from '../api.js';
 import { rememberComparison, runFidelities, winner } from '../defaults.js';
 import { card, clear, dateTime, duration, fidelityLabel, fill, h, num, problemBox, toast } from '../dom.js';
@@ -184,7 +185,8 @@ export async function mount(root, ctx) {
       ? h('p', { class: 'cmp-winner', id: 'cmp-winner' },
         w.mixer ? ['Winner: ', h('b', {}, w.mixer), '. '] : 'No winner. ', h('span', { class: 'muted' }, `Rule: ${w.rule}.`))
       : null;
-    fill(results, verdict || where ? card('Verdict', [verdict, where], null, { id: 'verdict-card' }) : null,
+    const mapped = mappingNote(evaluation.diagnostics, 'cmp-domain-mapping');
+    fill(results, verdict || where || mapped ? card('Verdict', [verdict, where, mapped], null, { id: 'verdict-card' }) : null,
       h('div', { class: 'two' },
         card('Scores', [h('div', { class: 'table-wrap' }, table), ok.length ? scoresEl : null], null, { id: 'scores-card' }),
         ok.length ? card('Predicted against actual (held-out folds)', pvaEl, null, { id: 'pva-card' }) : null),

@@ -4,6 +4,9 @@
 // (r<id> for a recommendation, e<id> for an evaluation), so a reload or a shared link opens the same item.
 import { api } from '../api.js';
 import { busy, card, clear, dateTime, fidelityLabel, fill, h, num, problemBox } from '../dom.js';
+import { mappingNote } from '../domainversions.js';
+import { hasFamilies } from '../families.js';
+import { foldable, groupedRows, total } from '../familytable.js';
 import { domainNames, objectiveLabel } from '../model.js';
 import { getState, setState } from '../urlstate.js';
 import { domainLegend, kvTable, mixtureBar, transferBadge } from '../widgets.js';
@@ -110,10 +113,14 @@ export async function mount(root, ctx) {
           cmp ? h('div', {}, h('div', { class: 'tile-label' }, cmp.kind === 'observed' ? 'predicted − best run, same fidelity' : 'predicted − predicted for that run'),
             h('div', { class: 'big muted-big' }, (cmp.delta > 0 ? '+' : '') + num(cmp.delta, 3)),
             h('div', { class: 'tile-sub' }, cmp.detail)) : null),
+        mappingNote(a.diagnostics, 'history-domain-mapping'),
         h('div', { class: 'mixcell' }, mixtureBar(a.weights, domains)), domainLegend(domains),
         h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'history-weights' },
           h('thead', {}, h('tr', {}, h('th', {}, 'Domain'), h('th', { class: 'num' }, 'Weight'))),
-          h('tbody', {}, sorted.map(([d, w]) => h('tr', {}, h('td', {}, d), h('td', { class: 'num' }, num(w, 4))))))),
+          hasFamilies(domains)
+            ? foldable(h('tbody', {}, groupedRows(sorted.map(([d]) => d), (d) => h('td', { class: 'num', dataset: { value: a.weights[d] ?? 0 } }, num(a.weights[d] ?? 0, 4)),
+              (members) => h('td', { class: 'num', dataset: { value: total(a.weights, members) } }, num(total(a.weights, members), 4)))))
+            : h('tbody', {}, sorted.map(([d, w]) => h('tr', {}, h('td', {}, d), h('td', { class: 'num' }, num(w, 4))))))),
         h('h3', {}, 'Config'), kvTable(a.config),
         h('details', {}, h('summary', {}, 'Diagnostics'), kvTable(a.diagnostics)),
         h('div', { class: 'row' }, h('a', {

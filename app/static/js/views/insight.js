@@ -1,11 +1,12 @@
 // What matters (inside Analysis): which domains drive a fitted mixer's predicted objective (POST …/importance),
 // the partial dependence on one domain, and the runs in parallel coordinates (the top domains by importance).
 // Mixer, fidelity and domain live in the URL (imix, ifid, idom), so a reload or a shared link shows the same.
+import { mappingNote } from '../domainversions.js';
 import { request } from '../api.js';
 import { defaultMixer } from '../defaults.js';
 import { busy, card, clear, fidelityKey, fidelityLabel, fill, h, problemBox } from '../dom.js';
 import { importanceBars, parallelRuns, partialDependence } from '../insightplots.js';
-import { domainNames, objectiveLabel, scored, sign } from '../model.js';
+import { domainNames, inCurrentSet, objectiveLabel, scored, sign } from '../model.js';
 import { domainLabel } from '../palette.js';
 import { getState, setState } from '../urlstate.js';
 
@@ -113,7 +114,8 @@ export async function mount(root, ctx) {
 
   function render(out) {
     fill(method, h('b', {}, out.method), `: ${out.method_detail}. `,
-      `Fitted by ${out.mixer}; predictions at ${fidelityLabel(out.predicted_fidelity)} (${out.transfer}).`);
+      `Fitted by ${out.mixer}; predictions at ${fidelityLabel(out.predicted_fidelity)} (${out.transfer}).`,
+      mappingNote(out.diagnostics, 'importance-domain-mapping', 'span'));
     importanceBars(barsEl, out.importance);
     const order = out.importance.map((e) => e.domain);
     const pdDomain = out.partial_dependence?.domain;
@@ -133,7 +135,8 @@ export async function mount(root, ctx) {
       fill(pcEl, h('p', { class: 'empty' }, 'Parallel coordinates need WebGL, which this browser has turned off.'));
       return;
     }
-    const points = scored(project, store.list()).filter((p) => fidelityKey(p.run.fidelity) === fidSel.value);
+    // weights in the current domain set (runs of earlier sets mapped, those trained on a removed domain left out)
+    const { points } = inCurrentSet(project, scored(project, store.list()).filter((p) => fidelityKey(p.run.fidelity) === fidSel.value));
     if (!points.length) {
       fill(pcEl, h('p', { class: 'empty' }, 'No completed run has a value for the objective yet.'));
       return;

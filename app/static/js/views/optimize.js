@@ -4,6 +4,9 @@ import { busy, card, clear, fidelityKey, fidelityLabel, fill, h, num, problemBox
 import { bestRun, domainNames, objectiveLabel, prior } from '../model.js';
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
 import { ACCENT, BEST, mixtureBars, seriesColor } from '../plots.js';
+import { mappingNote, reuseText } from '../domainversions.js';
+import { hasFamilies } from '../families.js';
+import { mixtureStack } from '../familyplots.js';
 import { runFidelities, transferOf } from '../defaults.js';
 import { weightsPanel } from '../mixtureexport.js';
 import { bindInput, getState, setState } from '../urlstate.js';
@@ -134,6 +137,7 @@ export async function mount(root, ctx) {
     ];
     if (best) series.push({ name: `${cmp ? 'compared run' : 'best observed'} (${runLabel(best)} at ${fidelityLabel(best.fidelity)})`, weights: best.weights, color: BEST });
     const plotEl = h('div', { class: 'plot', id: 'plot-recommendation' });
+    const famEl = hasFamilies(domains) ? h('div', { class: 'plot', id: 'plot-rec-families' }) : null;
     const logBox = h('input', { type: 'checkbox', onchange: () => mixtureBars(plotEl, domains, series, { log: logBox.checked }) });
     const runFid = Object.keys(rec.predicted_fidelity || {}).length ? rec.predicted_fidelity : (rec.requested_fidelity || project.target_fidelity || {});
     const created = h('p', { class: 'small', id: 'rec-created' });
@@ -161,7 +165,10 @@ export async function mount(root, ctx) {
           h('div', { class: 'tile-sub' }, cmp.detail)) : null,
         cmp ? h('div', {}, h('div', { class: 'tile-label' }, cmp.kind === 'observed' ? 'predicted − best run, same fidelity' : 'predicted − predicted for that run'),
           h('div', { class: 'big muted-big', id: 'rec-delta' }, (cmp.delta > 0 ? '+' : '') + num(cmp.delta, 3))) : null),
+      mappingNote(rec.diagnostics, 'rec-domain-mapping'),
       plotEl,
+      famEl ? h('h3', {}, 'By family') : null,
+      famEl,
       h('details', { open: true, id: 'rec-weights' }, h('summary', {}, 'Weights: copy or download'),
         weightsPanel(rec.weights, domains, `${project.name}-${rec.mixer}-weights`, 'rec')),
       h('div', { class: 'row wrap' }, createBtn),
@@ -172,6 +179,7 @@ export async function mount(root, ctx) {
           onclick: () => { ctx.shared.whatif = { ...rec.weights }; } }, 'Explore around it in What-if →')),
     ], h('label', {}, logBox, ' log scale'), { id: 'rec-card' }));
     mixtureBars(plotEl, domains, series);
+    if (famEl) mixtureStack(famEl, domains, series);
   }
 
   function renderProposal(proposal) {
@@ -183,6 +191,8 @@ export async function mount(root, ctx) {
     const byId = new Map(perRun.filter((e) => e && e.run_id !== undefined).map((e) => [e.run_id, e]));
     const about = (r, i) => byId.get(r.id) || (byId.size ? null : perRun[i]) || {};
     fill(propBox, card(`Proposal #${proposal.id} · ${proposal.mixer}`, [
+      mappingNote(proposal.diagnostics, 'prop-domain-mapping'),
+      reuseText(proposal.diagnostics?.reuse) ? h('p', { class: 'mapping-note', id: 'prop-reuse' }, reuseText(proposal.diagnostics.reuse)) : null,
       h('p', { class: 'muted' }, `${proposal.runs.length} new pending run${proposal.runs.length === 1 ? '' : 's'}`,
         proposal.seed !== null ? ` (seed ${proposal.seed})` : '', '. They also appear under ',
         h('a', { href: `#/p/${encodeURIComponent(project.name)}/runs` }, 'Runs'), ' with their leases.'),

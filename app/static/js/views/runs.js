@@ -1,10 +1,14 @@
 // Runs: summary tiles, open runs with their leases, the sortable / filterable runs table, import.
 import { api } from '../api.js';
 import { busy, card, clear, dateTime, fidelityKey, fidelityLabel, fill, h, num, problemBox, statusPill, toast } from '../dom.js';
+import { versionBadge } from '../domainversions.js';
+import { families, familyKey, hasFamilies } from '../families.js';
+import { foldable, groupedRows, total } from '../familytable.js';
 import { fileSummary, importFile, lineLabel } from '../fileimport.js';
 import { bestRun, domainNames, OPEN, objectiveLabel, objectiveValue, sign } from '../model.js';
-import { domainColor, domainLabel } from '../palette.js';
+import { domainColor, domainLabel, familyColor } from '../palette.js';
 import { mixtureBars, seriesColor, trajectories } from '../plots.js';
+import { mixtureStack } from '../familyplots.js';
 import { getList, getState, setState } from '../urlstate.js';
 import { domainLegend, kvTable, leaseCell, mixtureBar, runLabel, tickLeases } from '../widgets.js';
 
@@ -14,6 +18,7 @@ const PAGE_SIZES = [25, 50, 100, 250];
 export function mount(root, ctx) {
   const { project, store } = ctx;
   const domains = domainNames(project);
+  const versioned = (project.domain_version ?? 1) > 1;
   const state = { sort: 'id', dir: -1, status: '', fidelity: '', search: '', page: 0, size: 50, open: null, fresh: new Set(), selected: new Set() };
   // Filters, sort, page and the selected runs live in the URL (a reload or a shared link opens the same table).
   readState(state);
@@ -66,6 +71,14 @@ export function mount(root, ctx) {
   } });
   const campaignLabel = h('label', { id: 'campaign-filter', hidden: true }, 'Campaign ', campaignSel);
   filters.insertBefore(campaignLabel, search);
+  // Once the domain set has changed: the runs of one version only (?dv=1).
+  state.dv = versioned ? getState('dv', '') : '';
+  if (versioned) {
+    const dvSel = h('select', { id: 'filter-domain-version', onchange: () => { state.dv = dvSel.value; state.page = 0; setState({ dv: state.dv }); renderTable(); } },
+      h('option', { value: '' }, 'all versions'),
+      Array.from({ length: project.domain_version }, (_, i) => h('option', { value: String(i + 1), selected: String(i + 1) === state.dv }, `version ${i + 1}`)));
+    filters.insertBefore(h('label', {}, 'Domains ', dvSel), search);
+  }
   function refreshCampaigns() {
     const counts = new Map();
     for (const r of store.runs.values()) {
@@ -123,11 +136,13 @@ export function mount(root, ctx) {
     { key: 'external_id', label: 'External id', value: (r) => r.external_id || '' },
     { key: 'status', label: 'Status', value: (r) => r.status },
     { key: 'fidelity', label: 'Fidelity', value: (r) => fidelityKey(r.fidelity) },
+    // Once the domain set has changed, the version each run was trained on (older ones are marked).
+    versioned ? { key: 'domain_version', label: 'Domains', title: 'the version of the domain set the run was trained on', value: (r) => r.domain_version ?? 1, cls: 'num' } : null,
     { key: 'objective', label: `Objective ${project.objective.direction === 'maximize' ? '↑' : '↓'}`, title: objectiveLabel(project), value: (r) => objectiveValue(project, r.metrics), cls: 'num' },
     { key: 'cost', label: 'Cost', value: (r) => r.cost, cls: 'num' },
     { key: 'mixture', label: 'Mixture', value: null },
     { key: 'created_at', label: 'Created', value: (r) => r.created_at || '' },
-  ];
+  ].filter(Boolean);
 
   function metricNames() {
     const names = new Set();
@@ -145,6 +160,12 @@ export function mount(root, ctx) {
       if (extra.has(`weight:${d}`)) {
         cols.push({ key: `weight:${d}`, label: `w ${domainLabel(d)}`, title: `weight of ${d}`, value: (r) => r.weights[d] ?? 0, cls: 'num',
           cell: (r) => h('span', { class: 'wcell' }, h('i', { style: { background: domainColor(d), width: `${Math.round(40 * (r.weights[d] ?? 0))}px` } }), num(r.weights[d] ?? 0, 3)) });
+      }
+    }
+    for (const f of families(domains)) {
+      if (extra.has(`family:${f.name}`)) {
+        cols.push({ key: `family:${f.name}`, label: familyKey(f.name), title: `total weight of the family ${f.name}`, value: (r) => total(r.weights, f.members), cls: 'num',
+          cell: (r) => h('span', { class: 'wcell' }, h('i', { style: { background: familyColor(f.name), width: `${Math.round(40 * total(r.weights, f.members))}px` } }), num(total(r.weights, f.members), 3)) });
       }
     }
     return cols;
@@ -165,7 +186,9 @@ export function mount(root, ctx) {
     const summary = h('summary', {}, `Columns (${extra.size} added)`);
     fill(chooser, summary, h('div', { class: 'chooser-body' },
       h('div', {}, h('h3', {}, 'Metrics'), h('div', { class: 'chooser-list' }, metricNames().map((m) => box(`metric:${m}`, m.split('/').pop(), m)))),
-      h('div', {}, h('h3', {}, 'Weights'), h('div', { class: 'chooser-list' }, domains.map((d) => box(`weight:${d}`, domainLabel(d), d))))));
+      h('div', {}, h('h3', {}, 'Weights'), h('div', { class: 'chooser-list' }, domains.map((d) => box(`weight:${d}`, domainLabel(d), d)))),
+      hasFamilies(domains) ? h('div', {}, h('h3', {}, 'Family totals'), h('div', { class: 'chooser-list' },
+        families(domains).map((f) => box(`family:${f.name}`, f.name, `total weight of ${f.members.join(', ')}`)))) : null));
     chooser.open = wasOpen;
   }
 
@@ -180,6 +203,7 @@ export function mount(root, ctx) {
     if (state.status) rows = rows.filter((r) => r.status === state.status);
     if (state.fidelity) rows = rows.filter((r) => fidelityKey(r.fidelity) === state.fidelity);
     if (state.campaign) rows = rows.filter((r) => r.tags?.campaign === state.campaign);
+    if (state.dv) rows = rows.filter((r) => String(r.domain_version ?? 1) === state.dv);
     if (state.search) rows = rows.filter((r) => String(r.id) === state.search || (r.external_id || '').toLowerCase().includes(state.search));
     const col = allColumns().find((c) => c.key === state.sort) || COLUMNS[0];
     const nullsLast = (a, b) => (a === null || a === undefined) - (b === null || b === undefined);
@@ -240,7 +264,9 @@ export function mount(root, ctx) {
           renderTable();
         },
       }), r.id), h('td', {}, r.external_id || ''), h('td', {}, statusPill(r.status)),
-      h('td', { class: 'nowrap' }, fidelityLabel(r.fidelity)), h('td', { class: 'num' }, v === null ? '' : num(v, 5)),
+      h('td', { class: 'nowrap' }, fidelityLabel(r.fidelity)),
+      versioned ? h('td', { class: 'num', dataset: { column: 'domain_version' } }, versionBadge(r, project)) : null,
+      h('td', { class: 'num' }, v === null ? '' : num(v, 5)),
       h('td', { class: 'num' }, num(r.cost)),
       extraColumns().map((c) => h('td', { class: c.cls, dataset: { column: c.key } }, c.cell(r))),
       h('td', { class: 'mixcell' }, mixtureBar(r.weights, domains)),
@@ -265,13 +291,19 @@ export function mount(root, ctx) {
   }
 
   function runDetail(r) {
-    const weights = domains.map((d) => [d, r.weights[d] ?? 0]).sort((a, b) => b[1] - a[1]);
+    // Heaviest first; with families, each family's total above its members (families by their heaviest member).
+    const byWeight = [...domains].sort((a, b) => (r.weights[b] ?? 0) - (r.weights[a] ?? 0));
+    const colored = hasFamilies(domains);
+    const cells = (w, color) => [h('td', { class: 'num', dataset: { value: w } }, num(w, 4)),
+      h('td', { class: 'barcell' }, h('span', { style: { width: `${100 * w}%`, background: colored ? color : null } }))];
+    const rows = colored ? groupedRows(byWeight, (d) => cells(r.weights[d] ?? 0, domainColor(d)),
+      (members) => cells(total(r.weights, members), '#475569'), { nameCell: 'th' })
+      : byWeight.map((d) => h('tr', {}, h('th', {}, d), cells(r.weights[d] ?? 0)));
     return h('div', { class: 'run-detail' },
-      h('div', {}, h('h3', {}, 'Weights'), h('table', { class: 'kv bars' }, weights.map(([d, w]) => h('tr', {},
-        h('th', {}, d), h('td', { class: 'num' }, num(w, 4)), h('td', { class: 'barcell' }, h('span', { style: { width: `${100 * w}%` } })))))),
+      h('div', {}, h('h3', {}, 'Weights'), h('table', { class: 'kv bars' }, foldable(h('tbody', {}, rows)))),
       h('div', {}, h('h3', {}, 'Metrics'), Object.keys(r.metrics).length ? kvTable(r.metrics) : h('p', { class: 'muted' }, 'none yet')),
       h('div', {}, h('h3', {}, 'Run'), kvTable({
-        id: r.id, external_id: r.external_id, status: r.status, fidelity: fidelityLabel(r.fidelity), cost: r.cost,
+        id: r.id, external_id: r.external_id, status: r.status, fidelity: fidelityLabel(r.fidelity), domain_version: r.domain_version, cost: r.cost,
         proposal: r.proposal_id, tags: Object.keys(r.tags || {}).length ? r.tags : null, weights_sum: r.weights_sum,
         lease_expires_at: r.lease_expires_at, created_at: r.created_at, updated_at: r.updated_at,
       })));
@@ -296,6 +328,7 @@ export function mount(root, ctx) {
     const color = new Map(runs.map((r, i) => [r.id, seriesColor(i)]));
     const weightsEl = h('div', { class: 'plot', id: 'plot-compare-weights' });
     const trajEl = h('div', { class: 'plot', id: 'plot-compare-trajectories' });
+    const famEl = hasFamilies(domains) ? h('div', { class: 'plot', id: 'plot-compare-families' }) : null;
     const s = sign(project);
     const metrics = ['__objective__', ...new Set(runs.flatMap((r) => Object.keys(r.metrics || {})))];
     const value = (r, m) => (m === '__objective__' ? objectiveValue(project, r.metrics) : r.metrics?.[m] ?? null);
@@ -319,7 +352,7 @@ export function mount(root, ctx) {
     trajSel.addEventListener('change', drawTraj);
     fill(compareBox, card(`Comparing ${runs.length} runs`, [
       h('div', { class: 'two' },
-        h('div', {}, h('h3', {}, 'Weights side by side'), weightsEl),
+        h('div', {}, h('h3', {}, 'Weights side by side'), weightsEl, famEl ? [h('h3', {}, 'By family'), famEl] : null),
         h('div', {}, h('h3', {}, 'Metrics'), h('div', { class: 'table-wrap' }, metricTable))),
       h('h3', {}, 'Trajectories'),
       withTraj.length
@@ -327,6 +360,7 @@ export function mount(root, ctx) {
         : h('p', { class: 'muted', id: 'compare-no-trajectory' }, 'None of these runs has a trajectory. Send ', h('code', {}, 'trajectory: [{step, <metric>: value}]'), ' with a run to compare curves.'),
     ], h('button', { class: 'small', onclick: () => clear(compareBox) }, 'Close'), { id: 'run-compare' }));
     mixtureBars(weightsEl, domains, runs.map((r) => ({ name: runLabel(r), weights: r.weights, color: color.get(r.id) })));
+    if (famEl) mixtureStack(famEl, domains, runs.map((r) => ({ name: runLabel(r), weights: r.weights })));
     if (withTraj.length && trajMetrics.length) drawTraj();
     compareBox.scrollIntoView({ block: 'start', behavior: 'smooth' });
   }

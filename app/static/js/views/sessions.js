@@ -2,7 +2,7 @@
 import { api } from '../api.js';
 import { card, clear, dateTime, fill, h, problemBox, statusPill } from '../dom.js';
 import { domainNames } from '../model.js';
-import { sessionLosses, sessionWeights } from '../plots.js';
+import { sessionLosses, sessionWeights } from '../sessionplots.js';
 import { sessionStretches } from '../sessiondata.js';
 import { bindInput, viewState } from '../urlstate.js';
 import { domainLegend, kvTable, mixtureBar } from '../widgets.js';

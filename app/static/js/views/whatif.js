@@ -1,9 +1,9 @@
 // What-if: move a domain's slider (the others rescale to stay on the simplex) and watch the prediction.
 import { api } from '../api.js';
-import { card, clear, debounce, fill, h, num, problemBox } from '../dom.js';
+import { card, clear, debounce, fill, h, num, pct, problemBox } from '../dom.js';
 import { bestRun, domainNames, objectiveLabel, objectiveValue, prior, sign } from '../model.js';
 import { fidelityChooser, mixerPicker, offlineOrNote } from '../mixerpicker.js';
-import { domainColor, domainLabel } from '../palette.js';
+import { domainColor, domainGroup, domainLabel, familyColor } from '../palette.js';
 import { setWeight, uniform } from '../simplex.js';
 import { transferOf } from '../defaults.js';
 import { bindInput, getList, setState } from '../urlstate.js';
@@ -42,7 +42,20 @@ export async function mount(root, ctx) {
   const sliders = h('div', { class: 'sliders', id: 'whatif-sliders' });
   const rows = new Map();
 
+  // With families: a heading with each outermost family's total before its members (kept current by show()).
+  const familyTotalsEl = new Map();
   for (const d of domains) {
+    const g = domainGroup(d);
+    if (g !== null && !familyTotalsEl.has(g)) {
+      const out = h('span', { class: 'family-total' });
+      const fam = (project.families || []).find((f) => f.name === g);
+      const lo = fam?.min_weight ?? null;
+      const hi = fam?.max_weight ?? null;
+      familyTotalsEl.set(g, { out, lo, hi });
+      sliders.append(h('div', { class: 'slider-family', dataset: { family: g } },
+        h('span', { class: 'swatch', style: { background: familyColor(g) } }), g, out,
+        lo !== null || hi !== null ? h('span', { class: 'muted small family-bounds' }, `bounds ${lo === null ? '0' : pct(lo)}–${hi === null ? '100%' : pct(hi)}`) : null));
+    }
     const range = h('input', { type: 'range', min: 0, max: 1, step: STEP, 'aria-label': `${d} weight`, dataset: { domain: d } });
     const box = h('input', { type: 'number', min: 0, max: 1, step: 0.001, class: 'weight-box', 'aria-label': `${d} weight value` });
     range.addEventListener('input', () => update(d, Number(range.value)));
@@ -83,6 +96,12 @@ export async function mount(root, ctx) {
       null, { id: 'whatif-card' }))));
 
   function show() {
+    for (const [g, { out, lo, hi }] of familyTotalsEl) {
+      const t = domains.filter((d) => domainGroup(d) === g).reduce((s, d) => s + (weights[d] ?? 0), 0);
+      out.textContent = `${(100 * t).toFixed(1)}%`;
+      out.classList.toggle('warn-text', (lo !== null && t < lo - 1e-9) || (hi !== null && t > hi + 1e-9));
+      out.title = out.classList.contains('warn-text') ? 'outside the family’s bounds: mixers would not propose this mixture' : '';
+    }
     for (const d of domains) {
       const r = rows.get(d);
       const w = weights[d] ?? 0;
