@@ -144,6 +144,13 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         minutes=2,
     ),
     Benchmark(
+        "regmix_reuse", "bench.replay.regmix_reuse",
+        "reuse after adding a domain hidden from the v1 swarm (Pile-CC, Wikipedia) on the RegMix runs, pool replay, "
+        "against a full new swarm of the v1 swarm's size; regret of the answer under a judge fitted on all 768 runs",
+        ("regmix_reuse.json",), ("regmix_reuse.png",), (DEMO,),
+        minutes=6,
+    ),
+    Benchmark(
         "ot", "bench.micro.ot",
         "one `ot` distance, 17 x 1000 x 384 vs 1000 vectors (target under 1 s), cached, 64 batched, and a "
         "recommendation, against POT's `emd2` and `sinkhorn2`",
@@ -185,6 +192,14 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         ("law_trust.json", "law_trust_5d.json", "law_trust_7d.json"),
         ("law_trust.png", "law_trust_5d.png", "law_trust_7d.png"),
         minutes=3,
+    ),
+    Benchmark(
+        "reuse_sim", "bench.sim.reuse",
+        "reuse after a domain-set change (add, split, remove with and without family siblings) against a full new "
+        "swarm on the 7-domain simulator world: proxy compute of the new runs and regret of the recommendation at "
+        "the target fidelity (goal: within noise or 5% of the full swarm's gap at <= 30% of its compute)",
+        ("reuse_sim.json",), ("reuse_sim.png",),
+        minutes=10,
     ),
     Benchmark(
         "families", "bench.sim.families",

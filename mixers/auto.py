@@ -31,13 +31,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from mixers.base import FoldRunner, FoldSplits, MixerConfig, MixerError, OfflineMixer, run_in_order
 from mixers.features import FeatureSet, available_feature_sets
 from mixers.mfbo import MFBOMixer
 from mixers.mixing_law import MixingLawMixer
+from mixers.proposals import ProposalRecipe, proposal_fidelity, propose_runs
 from mixers.registry import register
 from mixers.regmix import RegMixMixer
+from mixers.reuse import ReuseConfig, ReuseSpace
 from mixers.single_fidelity import SingleFidelityMixer
 from mixers.training import (
     fidelity_size,
@@ -61,7 +64,12 @@ from mixers.types import (
 
 
 class AutoConfig(MixerConfig):
-    """No settings: ``auto`` uses each mixer's defaults (name a mixer to configure it)."""
+    """``auto`` uses each mixer's defaults (name a mixer to configure it); ``reuse`` alone passes through."""
+
+    reuse: ReuseConfig | None = Field(
+        None, description="proposals after a domain-set change: keep these frozen ratios as one virtual domain and "
+        "vary only its total and the free domains (mixers/reuse.py); passed to the chosen mixer",
+    )
 
 
 CANDIDATES: tuple[type[OfflineMixer], ...] = (RegMixMixer, MixingLawMixer, MFBOMixer)
@@ -168,11 +176,16 @@ def choose_features(
     return best, scores
 
 
-def configured(cls: type[OfflineMixer], features: FeatureSet, problem: Problem, seed: int | None) -> OfflineMixer:
-    """``cls`` with its default config, but ``features`` when that is not plain weights."""
-    if features == "weights":
-        return cls(problem, None, seed)
-    return cls(problem, cls.Config.model_validate({"features": features}), seed)
+def configured(
+    cls: type[OfflineMixer], features: FeatureSet, problem: Problem, seed: int | None,
+    extra: Mapping[str, Any] | None = None,
+) -> OfflineMixer:
+    """``cls`` with its default config, but ``features`` when that is not plain weights, and the ``extra`` values
+    (``auto``'s ``reuse``)."""
+    values = dict(extra or {})
+    if features != "weights":
+        values["features"] = features
+    return cls(problem, cls.Config.model_validate(values) if values else None, seed)
 
 
 @register
@@ -189,7 +202,8 @@ class AutoMixer(OfflineMixer):
 
     def __init__(self, problem: Problem, config: MixerConfig | None = None, seed: int | None = None) -> None:
         super().__init__(problem, config, seed)
-        self.inner: OfflineMixer = RegMixMixer(problem, None, seed)
+        self.inner: OfflineMixer = configured(RegMixMixer, "weights", problem, seed, self._inner_config(RegMixMixer))
+        self.observations: list[Observation] = []
         self.reason = "not fitted"
         self.scores: dict[str, float | None] | None = None
         self.features: FeatureSet = "weights"
@@ -198,9 +212,17 @@ class AutoMixer(OfflineMixer):
     def fit(self, observations: Sequence[Observation]) -> AutoMixer:
         cls, self.reason, self.scores = choose(self.problem, observations, self.seed)
         self.features, self.feature_scores = choose_features(self.problem, observations, cls, self.seed)
-        self.inner = configured(cls, self.features, self.problem, self.seed)
+        self.inner = configured(cls, self.features, self.problem, self.seed, self._inner_config(cls))
         self.inner.fit(observations)
+        self.observations = list(observations)
         return self
+
+    def _inner_config(self, cls: type[OfflineMixer]) -> dict[str, Any]:
+        """Config values for the chosen mixer: ``reuse`` where it takes one (the single-fidelity mixers)."""
+        reuse = getattr(self.config, "reuse", None)
+        if reuse is None or not issubclass(cls, SingleFidelityMixer):
+            return {}
+        return {"reuse": reuse.model_dump()}
 
     def _auto(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mixer": self.inner.name, "reason": self.reason, "spearman_one_rung_up": self.scores}
@@ -231,7 +253,19 @@ class AutoMixer(OfflineMixer):
         candidates: FloatArray | None = None,
         fidelities: Sequence[Mapping[str, float]] | None = None,
     ) -> list[ProposedRun]:
-        batch = self.inner.propose(n, fidelity, pending, candidates, fidelities)
+        reuse = getattr(self.config, "reuse", None)
+        batch: list[ProposedRun]
+        if reuse is not None and not isinstance(self.inner, SingleFidelityMixer):
+            # a mixer without reuse of its own (mfbo): random proposals in the reuse space
+            space = ReuseSpace.build(self.problem, reuse.frozen, reuse.free)
+            rng = np.random.default_rng(self.seed)
+            fid = proposal_fidelity(self.problem, fidelity, fidelities, None)
+            reused = propose_runs(self.problem, rng, n, fid, self.observations, pending, candidates, ProposalRecipe(),
+                                  space=space)
+            reused.diagnostics["reuse"].update({"from_version": reuse.from_version, "source": reuse.source})
+            batch = reused
+        else:
+            batch = self.inner.propose(n, fidelity, pending, candidates, fidelities)
         if isinstance(batch, ProposedBatch):
             return ProposedBatch(list(batch), {**batch.diagnostics, "auto": self._auto()})
         return batch

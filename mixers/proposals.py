@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +34,15 @@ POOL_TOL = 1e-6
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 
+
+class ReuseSpace(Protocol):
+    """What proposals need of a reuse space (:class:`mixers.reuse.ReuseSpace`; a protocol, so this module does not
+    import that one, which builds on it)."""
+
+    def sample(self, rng: np.random.Generator, problem: Problem, recipe: ProposalRecipe, m: int,
+               allow_projection: bool = False) -> tuple[FloatArray, FloatArray]: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 # -- proposals ------------------------------------------------------------------------------------------
@@ -193,13 +202,18 @@ def random_proposals_with_strengths(
     existing: FloatArray,
     batch: int | None = None,
     max_rounds: int = 20,
+    space: ReuseSpace | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """``n`` distinct recipe draws ``(n, d)`` novel against ``existing``, and the recipe strength ``(n,)`` each was
     drawn with; with ``batch`` set, up to ``batch`` rows instead (a candidate set for scoring; at least ``n`` unless
-    impossible). Raises MixerError when ``n`` distinct feasible mixtures cannot be found."""
+    impossible); with ``space``, drawn in that reuse space (:meth:`mixers.reuse.ReuseSpace.sample`). Raises
+    MixerError when ``n`` distinct feasible mixtures cannot be found."""
 
     def draw(rnd: int, missing: int) -> tuple[FloatArray, FloatArray]:
-        return recipe.sample_with_strengths(rng, problem, 2 * missing + 64, allow_projection=rnd >= max_rounds // 2)
+        late = rnd >= max_rounds // 2
+        if space is not None:
+            return space.sample(rng, problem, recipe, 2 * missing + 64, allow_projection=late)
+        return recipe.sample_with_strengths(rng, problem, 2 * missing + 64, allow_projection=late)
 
     return collect_novel(draw, existing.reshape(-1, problem.d), max(n, batch or 0), n, max_rounds)
 
@@ -259,6 +273,23 @@ def candidate_density(x: FloatArray, max_reference: int = 2048) -> FloatArray:
     return np.asarray(dens / dens.max(), dtype=np.float64)
 
 
+def nearest_to_space(
+    rng: np.random.Generator, problem: Problem, recipe: ProposalRecipe, space: ReuseSpace, pool: FloatArray, n: int
+) -> NDArray[np.intp]:
+    """Positions of up to ``n`` distinct rows of ``pool`` ``(c, d)``: for each of ``n`` draws of the reuse
+    ``space``, the nearest pool row (Euclidean) not taken yet."""
+    draws, _ = space.sample(rng, problem, recipe, 4 * n + 16, allow_projection=True)
+    dist = cdist(draws[: max(n, 1) * 4], pool)
+    taken: list[int] = []
+    for row in dist:
+        if len(taken) >= min(n, len(pool)):
+            break
+        order = np.argsort(row, kind="stable")
+        pick = next(int(j) for j in order if int(j) not in taken)
+        taken.append(pick)
+    return np.asarray(taken, dtype=np.intp)
+
+
 Scorer = Callable[[FloatArray], FloatArray]
 """Scores ``(c,)`` of candidate mixtures ``(c, d)``, higher = more worth running. A scorer may also expose
 ``parts``: a dict of per-candidate arrays ``(c,)`` from its last call (e.g. disagreement, plausibility), which the
@@ -281,6 +312,7 @@ def propose_runs(
     scorer: Scorer | None = None,
     n_scored: int = 2048,
     diversity: float = 1.0,
+    space: ReuseSpace | None = None,
 ) -> ProposedBatch:
     """``n`` new runs at ``fidelity``: distinct, feasible, none equal to an observed or pending run there.
 
@@ -291,6 +323,10 @@ def propose_runs(
     The batch's ``diagnostics`` say how: ``method`` (recipe, active, pool, pool_active), the recipe and each
     run's Dirichlet strength when drawn from it, and the scorer's parts (disagreement, plausibility) for each
     chosen run next to their spread over all candidates scored.
+
+    ``space`` (a reuse after a domain-set change, :mod:`mixers.reuse`): draws come from the reuse space (the frozen
+    domains in their fixed ratios, only their total and the free domains varied); with ``candidates``, the pool
+    rows nearest to such draws are taken (``pool_reuse``). ``diagnostics["reuse"]`` says what was frozen.
     """
     if n < 1:
         raise MixerError("n must be at least 1")
@@ -313,7 +349,14 @@ def propose_runs(
             picked_parts[key] = cand_parts[key][chosen]
         return chosen
 
-    if candidates is not None:
+    if candidates is not None and space is not None:
+        pool = np.asarray(candidates, dtype=np.float64)
+        idx = eligible_pool(problem, pool, existing)
+        if len(idx) == 0:
+            raise MixerError("no candidate is feasible and new (all are out of bounds, already run or pending)")
+        rows = pool[idx[nearest_to_space(rng, problem, recipe, space, pool[idx], n)]]
+        diag.update({"method": "pool_reuse", "pool_eligible": len(idx), "recipe": recipe.as_dict()})
+    elif candidates is not None:
         pool = np.asarray(candidates, dtype=np.float64)
         idx = eligible_pool(problem, pool, existing)
         if len(idx) == 0:
@@ -322,10 +365,11 @@ def propose_runs(
         rows = pool[picked]
         diag.update({"method": "pool" if scorer is None else "pool_active", "pool_eligible": len(idx)})
     elif scorer is None:
-        rows, strengths = random_proposals_with_strengths(rng, problem, recipe, n, existing)
+        rows, strengths = random_proposals_with_strengths(rng, problem, recipe, n, existing, space=space)
         diag.update({"method": "recipe", "recipe": recipe.as_dict()})
     else:
-        cands, cand_strengths = random_proposals_with_strengths(rng, problem, recipe, n, existing, batch=n_scored)
+        cands, cand_strengths = random_proposals_with_strengths(rng, problem, recipe, n, existing, batch=n_scored,
+                                                                space=space)
         chosen = scored(cands)
         rows, strengths = cands[chosen], cand_strengths[chosen]
         diag.update({"method": "active", "recipe": recipe.as_dict(), "candidates_scored": len(cands)})
@@ -343,6 +387,8 @@ def propose_runs(
             entry[key] = float(values[i])
         per_run.append(entry)
     diag["runs"] = per_run
+    if space is not None:
+        diag["reuse"] = space.describe()
     return ProposedBatch(
         [ProposedRun(weights=np.array(r, dtype=np.float64), fidelity=dict(fidelity)) for r in rows], diag
     )

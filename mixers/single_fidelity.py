@@ -26,6 +26,7 @@ from mixers.base import (
 from mixers.cancel import checkpoint
 from mixers.features import FeatureMap, FeatureSet
 from mixers.proposals import PositiveFloat, ProposalRecipe, Scorer, proposal_fidelity, propose_runs
+from mixers.reuse import ReuseConfig, ReuseSpace
 from mixers.scale_shift import ScaleShift, fit_scale_shift, log_compute_gap
 from mixers.training import (
     TAG_CV,
@@ -79,6 +80,10 @@ class SingleFidelityConfig(MixerConfig):
         "d + 2 runs sit at other fidelities, a model of how the objective's mixture dependence moves with "
         "log-compute (mixers/scale_shift.py) is fitted on them and applied. On real training (bench.lm.scale) "
         "the shift did not beat assume; for runs at several fidelities use mfbo or auto",
+    )
+    reuse: ReuseConfig | None = Field(
+        None, description="proposals after a domain-set change: keep these frozen ratios as one virtual domain and "
+        "vary only its total and the free domains (mixers/reuse.py)",
     )
 
     def recipe(self) -> ProposalRecipe:
@@ -409,8 +414,13 @@ class SingleFidelityMixer(OfflineMixer):
         fid = proposal_fidelity(self.problem, fidelity, fidelities, train_fid)
         fitted = self.ts is not None and self.ts.n >= self.min_runs
         scorer = self._scorer(rng) if fitted else None
-        return propose_runs(self.problem, rng, n, fid, self.observations, pending, candidates,
-                            self.config.recipe(), scorer, self._n_scored(), self._diversity())
+        reuse = self.config.reuse
+        space = None if reuse is None else ReuseSpace.build(self.problem, reuse.frozen, reuse.free)
+        batch = propose_runs(self.problem, rng, n, fid, self.observations, pending, candidates,
+                             self.config.recipe(), scorer, self._n_scored(), self._diversity(), space)
+        if reuse is not None:
+            batch.diagnostics["reuse"].update({"from_version": reuse.from_version, "source": reuse.source})
+        return batch
 
 
 def _value(v: float | None) -> float:

@@ -25,6 +25,7 @@ from app.services.fitting import (
     weights_array,
     weights_dict,
 )
+from app.services.reuse import fill_reuse
 from app.services.runs import content_hash, sweep_leases
 from mixers.extrapolation import extrapolation
 from mixers.simplex import novel_mask
@@ -243,8 +244,12 @@ def propose(
     batch was chosen (``runs`` entries aligned with the created runs).
     """
     deadline = Deadline(timeout)
+    project: str | ProjectRecord = project_name
+    if config and config.get("reuse") is True:  # filled from the domain-set history (app/services/reuse.py)
+        project = store.get_project(project_name)
+        config = fill_reuse(store, project, config)
     cls, cfg = parse_mixer(mixer, config)
-    ctx = load_context(store, project_name, cls)
+    ctx = load_context(store, project, cls)
     sweep_leases(store, ctx.project.id)  # a write path: the stored statuses catch up with what reads see
     pool = mixture_matrix(ctx.project, candidates, "candidates") if candidates else None
     if seed is None:

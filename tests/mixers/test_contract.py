@@ -190,6 +190,11 @@ def test_config_defaults_valid_and_bad_config_rejected(name: str) -> None:
             with pytest.raises(ValidationError):
                 cfg_cls.model_validate({field: "not-a-number"})
             checked += 1
+        if "$ref" in prop or any("$ref" in s for s in prop.get("anyOf", [])):  # a nested config (reuse)
+            for bad in ("not-an-object", {"no_such_option": 1}):
+                with pytest.raises(ValidationError):
+                    cfg_cls.model_validate({field: bad})
+            checked += 1
     assert checked > 0 or not schema.get("properties"), "no constrained field was exercised"
 
 
