@@ -526,6 +526,8 @@ class MixingLawMixer(SingleFidelityMixer):
 
     def recommend(self, fidelity: Mapping[str, float] | None = None) -> Recommendation:
         ts = self._require_fit()
+        if (reused := self.reused_recommendation(fidelity)) is not None:
+            return reused
         cfg = self.config
         rng = call_rng(self.seed, TAG_RECOMMEND, self.rng)
         region = self.trust_region()

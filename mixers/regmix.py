@@ -446,6 +446,8 @@ class RegMixMixer(SingleFidelityMixer):
 
     def recommend(self, fidelity: Mapping[str, float] | None = None) -> Recommendation:
         ts = self._require_fit()
+        if (reused := self.reused_recommendation(fidelity)) is not None:
+            return reused
         cfg = self.config
         rng = call_rng(self.seed, TAG_RECOMMEND, self.rng)
         cands = dirichlet_candidates(rng, self.problem, cfg.n_candidates, min_feasible=cfg.top_k)

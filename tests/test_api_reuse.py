@@ -86,3 +86,23 @@ def test_reuse_on_a_project_that_never_changed_is_a_422_and_writes_nothing(ru: T
     r = _propose(ru)
     assert_problem(r, 422, "invalid_reuse", "config.reuse")
     assert len(ru.get(f"{BASE}/runs").json()["runs"]) == 12
+
+
+def test_a_reuse_recommendation_keeps_the_frozen_ratios_and_uses_old_and_new_runs(ru: TestClient) -> None:
+    ru.post(f"{BASE}/recommendations", json={"mixer": "regmix", "config": CFG})
+    assert ru.patch(f"{BASE}/domains", json={"op": "add", "domains": [{"name": "math", "tokens": 1e9}]}).status_code == 200
+    body = _propose(ru, 4).json()
+    for run in body["runs"]:
+        result = {"metrics": {"loss": 2.9 - 0.4 * run["weights"]["math"]}}
+        assert ru.post(f"{BASE}/runs/{run['id']}/result", json=result).status_code == 200
+    frozen = body["diagnostics"]["reuse"]["frozen"]
+    r = ru.post(f"{BASE}/recommendations", json={"mixer": "regmix", "config": {**CFG, "reuse": True}})
+    assert r.status_code == 200, r.text
+    rec = r.json()
+    assert rec["diagnostics"]["reuse"]["search"] == "reduced" and rec["diagnostics"]["reuse"]["free"] == ["math"]
+    block = sum(rec["weights"][n] for n in frozen)
+    for name, ratio in frozen.items():  # searched in the reuse space: the old domains keep their ratios
+        assert rec["weights"][name] == pytest.approx(block * ratio, abs=1e-6)
+    assert rec["diagnostics"]["domain_mapping"]["counts"]["exact"] == 12  # the old runs, mapped, are in the fit
+    plain = ru.post(f"{BASE}/recommendations", json={"mixer": "regmix", "config": CFG}).json()
+    assert "reuse" not in plain["diagnostics"]

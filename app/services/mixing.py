@@ -102,6 +102,9 @@ def recommend(
 ) -> RecommendationAnswer:
     """The mixer's recommendation on ``project`` (its name, or the record a caller already read)."""
     deadline = Deadline(timeout)
+    if config and config.get("reuse") is True:  # filled from the domain-set history (app/services/reuse.py)
+        project = store.get_project(project) if isinstance(project, str) else project
+        config = fill_reuse(store, project, config)
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project, cls)
     seed = 0 if seed is None else seed
