@@ -90,7 +90,8 @@ def test_reuse_on_a_project_that_never_changed_is_a_422_and_writes_nothing(ru: T
 
 def test_a_reuse_recommendation_keeps_the_frozen_ratios_and_uses_old_and_new_runs(ru: TestClient) -> None:
     ru.post(f"{BASE}/recommendations", json={"mixer": "regmix", "config": CFG})
-    assert ru.patch(f"{BASE}/domains", json={"op": "add", "domains": [{"name": "math", "tokens": 1e9}]}).status_code == 200
+    added = ru.patch(f"{BASE}/domains", json={"op": "add", "domains": [{"name": "math", "tokens": 1e9}]})
+    assert added.status_code == 200
     body = _propose(ru, 4).json()
     for run in body["runs"]:
         result = {"metrics": {"loss": 2.9 - 0.4 * run["weights"]["math"]}}

@@ -114,7 +114,9 @@ def test_recommendation_over_mapped_old_runs_and_new_reuse_runs() -> None:
     new = [Observation(r.weights, FID, {"loss": loss(r.weights)}) for r in batch]
     mixer = RegMixMixer(p, cfg, seed=0).fit([*mapped, *new])
     v1_mapped = np.array([*V1.values(), 0.0])
-    full = mixer.recommend().weights
+    # the same model and runs searched over the full space (config without reuse)
+    full = RegMixMixer(p, cfg.model_copy(update={"reuse": None}), seed=0).fit([*mapped, *new]).recommend().weights
+    assert mixer.recommend().diagnostics["reuse"]["search"] == "reduced"  # with reuse, recommend() searches the space
     space = ReuseSpace.build(p, V1, free)
     reduced = recommend_in_space(mixer, space, np.random.default_rng(0))
     assert space.deviation(reduced.weights[None, :])[0] < 1e-12 and reduced.diagnostics["reuse"]["search"] == "reduced"
@@ -125,7 +127,7 @@ def test_recommendation_over_mapped_old_runs_and_new_reuse_runs() -> None:
     # the search over the reuse space only gets nearer the optimum (math at 0.2) than the full-space one
     assert reduced.weights[4] > 0.1 and loss(reduced.weights) < loss(full) - 0.05
     # without the new runs the old runs say nothing about math: the answer leaves it near 0
-    only_old = RegMixMixer(p, cfg, seed=0).fit(mapped).recommend().weights
+    only_old = RegMixMixer(p, cfg.model_copy(update={"reuse": None}), seed=0).fit(mapped).recommend().weights
     assert loss(reduced.weights) < loss(only_old)
 
 
