@@ -177,6 +177,25 @@ def test_proposal_recipe_draws(regmix_train: Data) -> None:
     assert np.abs(draws.mean(axis=0) - tempered).max() < 0.03
 
 
+def test_uniform_share_centres_that_share_of_the_draws_on_uniform() -> None:
+    problem = regmix_problem()
+    prior = problem.prior()
+    plain = ProposalRecipe().draw(np.random.default_rng(3), prior, 2000)
+    assert np.array_equal(ProposalRecipe(uniform_share=0.0).draw(np.random.default_rng(3), prior, 2000), plain)
+    mixed, strength = ProposalRecipe(uniform_share=0.5).draw_with_strengths(np.random.default_rng(3), prior, 2000)
+    tempered = prior**0.5 / (prior**0.5).sum()
+    uniform = np.full(problem.d, 1.0 / problem.d)
+    # the first half around uniform, the rest around the tempered prior, strengths from the same grid
+    assert np.abs(mixed[:1000].mean(axis=0) - uniform).max() < 0.02
+    assert np.abs(mixed[1000:].mean(axis=0) - tempered).max() < 0.03
+    assert np.abs(mixed[:1000].mean(axis=0) - tempered).max() > 0.05
+    assert np.all(np.isin(strength, ProposalRecipe().strengths()))
+    cfg = RegMixConfig(proposal_uniform_share=0.25)
+    assert cfg.recipe().uniform_share == 0.25 and cfg.recipe().as_dict()["uniform_share"] == 0.25
+    with pytest.raises(ValueError):
+        RegMixConfig(proposal_uniform_share=1.5)
+
+
 def test_proposals_respect_the_epoch_cap_and_skip_known_runs(regmix_train: Data) -> None:
     w, m = regmix_train
     shares = regmix_problem().domains
