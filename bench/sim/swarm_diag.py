@@ -25,18 +25,28 @@ from scipy.stats import spearmanr
 from bench.common import progress
 from bench.sim import Job, build_world, fidelity, run_many
 from bench.sim.domains import World
-from bench.sim.families import RUNS, _problem, repetition_penalty
+from bench.sim.families import ARMS, FAST_REGMIX, RUNS, WORLD, _problem, repetition_penalty
+from mixers.base import OfflineMixer
 from mixers.proposals import ProposalRecipe
 from mixers.regmix import RegMixMixer
 from mixers.search import dirichlet_candidates
-from mixers.types import FloatArray, Observation
+from mixers.types import FloatArray, Observation, Problem
 
+TARGET_SEEDS = (0, 1)
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)  # prior -> uniform, then uniform -> relevance
 
 
 def _raw(world: World, x: FloatArray, fid: Any, seed0: int, processes: int) -> FloatArray:
     jobs = [Job(world, world.weights_dict(w), fid, seed0 + i) for i, w in enumerate(x)]
     return np.array([r.metrics["target"] for r in run_many(jobs, processes=processes)])
+
+
+def _target(world: World, x: FloatArray, processes: int) -> FloatArray:
+    """Penalized target losses ``(m,)``: the mean of ``TARGET_SEEDS`` runs per mixture, the same seeds for every
+    mixture (common random numbers: a gap between two mixtures is not a difference of run seeds)."""
+    jobs = [Job(world, world.weights_dict(w), "target", s) for w in x for s in TARGET_SEEDS]
+    res = np.array([r.metrics["target"] for r in run_many(jobs, processes=processes)]).reshape(len(x), -1)
+    return np.asarray(res.mean(axis=1) + repetition_penalty(world, x), dtype=np.float64)
 
 
 def _stats(world: World, x: FloatArray) -> dict[str, list[float]]:
@@ -48,7 +58,7 @@ def _stats(world: World, x: FloatArray) -> dict[str, list[float]]:
 
 
 def diagnose(seed: int, processes: int, recipe: ProposalRecipe) -> dict[str, Any]:
-    world = build_world(__import__("bench.sim.families", fromlist=["WORLD"]).WORLD)
+    world = build_world(WORLD)
     problem = _problem(world)
     small = fidelity(world, "small")
     x = recipe.sample(np.random.default_rng(2600 + seed), problem, RUNS)
@@ -71,15 +81,17 @@ def diagnose(seed: int, processes: int, recipe: ProposalRecipe) -> dict[str, Any
     small_path = small_path_raw + repetition_penalty(world, path)
     n = len(x)
     ts, tp, trec = t[:n], t[n : n + len(path)], float(t[-1])
-    best = float(min(t.min(), 0))  # placeholder, replaced below
     best = float(t.min())
     pred_path = mixer.predict(path).mean
     return {
         "seed": seed,
         "swarm": _stats(world, x),
         "candidates": _stats(world, cands),
-        "recommendation": {**_stats(world, rec[None, :]), "target": trec, "predicted_small": float(
-            mixer.predict(rec[None, :]).mean[0])},
+        "recommendation": {
+            **_stats(world, rec[None, :]),
+            "target": trec,
+            "predicted_small": float(mixer.predict(rec[None, :]).mean[0]),
+        },
         "swarm_best_small_runs": {
             **_stats(world, best_runs),
             "small": y[order[:3]].tolist(),
@@ -106,16 +118,23 @@ VARIANTS: dict[str, ProposalRecipe] = {
     "regmix recipe": ProposalRecipe(),
     "half uniform-centred": ProposalRecipe(uniform_share=0.5),
     "half uniform-centred, strengths to 50": ProposalRecipe(strength_max=50.0, uniform_share=0.5),
+    "strengths to 50": ProposalRecipe(strength_max=50.0),
 }
 COMPARE_ARMS = ("regmix", "mixing_law", "auto")
+EXTRA_ARMS: dict[str, tuple[type[OfflineMixer], dict[str, Any]]] = {
+    "regmix centres": (RegMixMixer, {**FAST_REGMIX, "features": "weights", "candidate_centers": 8}),
+}
+
+
+def _make(name: str, problem: Problem, seed: int) -> OfflineMixer:
+    cls, cfg = {**ARMS, **EXTRA_ARMS}[name]
+    return cls(problem, cls.Config.model_validate(cfg), seed)
 
 
 def compare(seeds: list[int], processes: int, variants: list[str], arms: list[str]) -> dict[str, Any]:
     """Each swarm recipe of ``variants`` on the family world: the arms' answers trained at the target, gap to the
     best mixture trained at the target in this same run (uniform, prior and the world's target mixture included)."""
-    from bench.sim.families import _arm
-
-    world = build_world(__import__("bench.sim.families", fromlist=["WORLD"]).WORLD)
+    world = build_world(WORLD)
     problem = _problem(world)
     small = fidelity(world, "small")
     answers: list[tuple[str, str, int, FloatArray]] = []
@@ -128,24 +147,75 @@ def compare(seeds: list[int], processes: int, variants: list[str], arms: list[st
                 y = _raw(world, x, small, seed * 10_000, processes) + repetition_penalty(world, x)
                 swarm_best.setdefault(v, []).append(float(y.min()))
                 answers.append((v, "swarm's best small run", seed, x[int(np.argmin(y))]))
-                obs = [Observation(weights=w, fidelity=small, metrics={"target": float(t)}) for w, t in zip(x, y, strict=True)]
+                obs = [
+                    Observation(weights=w, fidelity=small, metrics={"target": float(t)})
+                    for w, t in zip(x, y, strict=True)
+                ]
                 for a in arms:
-                    answers.append((v, a, seed, _arm(a, problem, seed).fit(obs).recommend().weights))
+                    answers.append((v, a, seed, _make(a, problem, seed).fit(obs).recommend().weights))
                     bar.advance(task)
     base = {"uniform": world.mixture("uniform"), "prior": world.prior(), "world's target mixture": world.relevance}
     xs = np.vstack([a[3] for a in answers] + list(base.values()))
-    t = _raw(world, xs, "target", 0, processes) + repetition_penalty(world, xs)
+    t = _target(world, xs, processes)
     best = float(t.min())
     out: dict[str, Any] = {"best": best, "swarm_best_small": swarm_best, "baselines": {}}
-    for k, v in zip(base, t[len(answers):], strict=True):
+    for k, v in zip(base, t[len(answers) :], strict=True):
         out["baselines"][k] = float(v / best - 1)
-    for (v, a, seed, w), loss in zip(answers, t, strict=True):
+    for (v, a, _seed, w), loss in zip(answers, t[: len(answers)], strict=True):
         row = out.setdefault(v, {}).setdefault(a, {"gaps": [], "high_share": []})
         row["gaps"].append(float(loss / best - 1))
         row["high_share"].append(float(w[[n.endswith("/high") for n in world.names]].sum()))
     for v in variants:
-        for a, row in out[v].items():
+        for row in out[v].values():
             row["gap_mean"] = float(np.mean(row["gaps"]))
+    return out
+
+
+def regmix_check(sizes: tuple[int, ...] = (64, 128), seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, Any]:
+    """On the RegMix 1M runs (no ground truth off the recorded mixtures): ``regmix`` fitted on random subsets of the
+    512 train runs recommends with and without ``candidate_centers``; each answer is scored by an oracle ``regmix``
+    fitted on all 768 runs (train + test), the Pile-CC loss it predicts (lower is better), beside the oracle's value
+    at the subset's best observed run."""
+    import time
+
+    import pandas as pd
+
+    from bench.common import DEMO_DATA
+    from bench.sim.families import REGMIX_TARGET
+
+    def load(split: str) -> tuple[FloatArray, FloatArray, list[str]]:
+        mix = pd.read_csv(DEMO_DATA / f"{split}_mixture_1m.csv")
+        df = mix.merge(pd.read_csv(DEMO_DATA / f"{split}_pile_loss_1m.csv"), on="index")
+        cols = [c for c in mix.columns if c != "index"]
+        w = df[cols].to_numpy(np.float64)
+        return w / w.sum(axis=1, keepdims=True), df[REGMIX_TARGET].to_numpy(np.float64), cols
+
+    x, y, cols = load("train")
+    xt, yt, _ = load("test")
+    shares = pd.read_csv(DEMO_DATA / "domains.csv").set_index("domain")["token_share"]
+    from mixers.types import DomainSpec, Objective
+
+    problem = Problem(tuple(DomainSpec(c, tokens=float(shares[c])) for c in cols), Objective({REGMIX_TARGET: 1.0}))
+    fid = {"params": 1e6, "tokens": 1e9}
+
+    def obs(xs: FloatArray, ys: FloatArray) -> list[Observation]:
+        return [
+            Observation(weights=w, fidelity=fid, metrics={REGMIX_TARGET: float(v)}) for w, v in zip(xs, ys, strict=True)
+        ]
+
+    oracle = RegMixMixer(problem, None, 0).fit(obs(np.vstack([x, xt]), np.concatenate([y, yt])))
+    out: dict[str, Any] = {}
+    for size in sizes:
+        for seed in seeds:
+            rows = np.random.default_rng(seed).permutation(len(x))[:size]
+            row = out.setdefault(str(size), {"best_observed": [], "centres 0": [], "centres 8": [], "seconds": {}})
+            row["best_observed"].append(float(oracle.predict(x[rows][np.argmin(y[rows])][None, :]).mean[0]))
+            for k in (0, 8):
+                m = RegMixMixer(problem, RegMixMixer.Config(candidate_centers=k), seed).fit(obs(x[rows], y[rows]))
+                t0 = time.perf_counter()
+                w = m.recommend().weights
+                row["seconds"].setdefault(str(k), []).append(time.perf_counter() - t0)
+                row[f"centres {k}"].append(float(oracle.predict(w[None, :]).mean[0]))
     return out
 
 
@@ -156,7 +226,11 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/swarm_diag.json")
     ap.add_argument("--compare", nargs="*", help="compare these swarm recipes (VARIANTS) instead")
     ap.add_argument("--arms", nargs="+", default=list(COMPARE_ARMS))
+    ap.add_argument("--regmix", action="store_true", help="the RegMix-data check of candidate_centers instead")
     args = ap.parse_args()
+    if args.regmix:
+        print(json.dumps(regmix_check(), indent=1))
+        return
     if args.compare is not None:
         res = compare(args.seeds, args.processes, args.compare or list(VARIANTS), args.arms)
         with open(args.out, "w") as f:
