@@ -28,7 +28,7 @@ from bench.sim.domains import World
 from bench.sim.families import ARMS, FAST_REGMIX, RUNS, WORLD, _problem, repetition_penalty
 from mixers.base import OfflineMixer
 from mixers.proposals import ProposalRecipe
-from mixers.regmix import RegMixMixer
+from mixers.regmix import RegMixConfig, RegMixMixer
 from mixers.search import dirichlet_candidates
 from mixers.types import FloatArray, Observation, Problem
 
@@ -211,7 +211,7 @@ def regmix_check(sizes: tuple[int, ...] = (64, 128), seeds: tuple[int, ...] = (0
             row = out.setdefault(str(size), {"best_observed": [], "centres 0": [], "centres 8": [], "seconds": {}})
             row["best_observed"].append(float(oracle.predict(x[rows][np.argmin(y[rows])][None, :]).mean[0]))
             for k in (0, 8):
-                m = RegMixMixer(problem, RegMixMixer.Config(candidate_centers=k), seed).fit(obs(x[rows], y[rows]))
+                m = RegMixMixer(problem, RegMixConfig(candidate_centers=k), seed).fit(obs(x[rows], y[rows]))
                 t0 = time.perf_counter()
                 w = m.recommend().weights
                 row["seconds"].setdefault(str(k), []).append(time.perf_counter() - t0)

@@ -205,7 +205,8 @@ def test_candidate_centers_reach_good_runs_far_from_the_prior() -> None:
     rng = np.random.default_rng(0)
     x = np.vstack([rng.dirichlet(t * 40, 48), rng.dirichlet(problem.prior() * 5 + 0.05, 16)])
     y = ((x - t) ** 2).sum(axis=1)
-    obs = [Observation(weights=w, fidelity={"tokens": 1.0}, metrics={"loss": float(v)}) for w, v in zip(x, y, strict=True)]
+    obs = [Observation(weights=w, fidelity={"tokens": 1.0}, metrics={"loss": float(v)})
+           for w, v in zip(x, y, strict=True)]
     cfg = {"model": "lightgbm", "n_estimators": 200, "n_candidates": 20_000, "top_k": 16}
     plain = RegMixMixer(problem, RegMixConfig(**cfg), seed=0).fit(obs).recommend()
     near = RegMixMixer(problem, RegMixConfig(**cfg, candidate_centers=8), seed=0).fit(obs).recommend()
