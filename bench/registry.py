@@ -210,6 +210,14 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         minutes=5,
     ),
     Benchmark(
+        "swarm_diag", "bench.sim.swarm_diag",
+        "why the family world's answers lose to uniform: the swarm's coverage, the search, small-to-target transfer, "
+        "the repetition penalty; swarm recipes (uniform-centred draws, higher Dirichlet strengths) x `regmix` "
+        "`candidate_centers`, gap at the target; `candidate_centers` on the RegMix runs (oracle-scored answers)",
+        ("swarm_diag.json",), (), (DEMO,),
+        minutes=9,
+    ),
+    Benchmark(
         "campaigns", "bench.sim.campaigns",
         "target-fidelity cost until within 1% of the best loss: `mfbo`, `regmix`, `mixing_law`, BO and random "
         "campaigns through a real server on the simulator (goal under 1/5 of random)",

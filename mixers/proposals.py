@@ -56,6 +56,11 @@ class ProposalRecipe:
     concentrations log-spaced in ``[strength_min, strength_max]`` at random and samples Dirichlet(tempered
     prior x strength); weights under ``min_weight`` are zeroed and the row renormalized; rows over an upper
     bound (the repetition cap, ``max_weight``) are rejected, and the rest projected onto the lower bounds.
+
+    ``uniform_share`` (default 0: RegMix's recipe, draws unchanged) centres that share of the draws on the uniform
+    mixture instead of the tempered prior (temperature 0). When the prior is dominated by plentiful low-value
+    domains and there are many domains, every prior-centred draw leaves the scarce domains near zero and no run lands
+    near uniform, so no model fitted on the swarm can see that region (bench/sim/swarm_diag.py).
     """
 
     temperature: float = 0.5
@@ -63,13 +68,15 @@ class ProposalRecipe:
     strength_max: float = 5.0
     n_strengths: int = 15
     min_weight: float = 2e-4
+    uniform_share: float = 0.0
 
     def strengths(self) -> FloatArray:
         return np.logspace(math.log10(self.strength_min), math.log10(self.strength_max), self.n_strengths)
 
     def as_dict(self) -> dict[str, float]:
         return {"temperature": self.temperature, "strength_min": self.strength_min,
-                "strength_max": self.strength_max, "n_strengths": self.n_strengths, "min_weight": self.min_weight}
+                "strength_max": self.strength_max, "n_strengths": self.n_strengths, "min_weight": self.min_weight,
+                "uniform_share": self.uniform_share}
 
     def draw(self, rng: np.random.Generator, prior: FloatArray, m: int) -> FloatArray:
         """``m`` raw draws ``(m, d)`` (min-weight zeroing applied, bounds not yet)."""
@@ -82,10 +89,17 @@ class ProposalRecipe:
         strengths = self.strengths()
         which = rng.integers(0, len(strengths), size=m)
         out = np.empty((m, len(prior)))
+        # Uniform-centred rows: the first round(uniform_share * m) rows (no extra random draws, so share 0 leaves
+        # RegMix's draws bit-identical).
+        n_uniform = round(self.uniform_share * m)
+        centre = np.full(len(prior), 1.0 / len(prior))
         for i, s in enumerate(strengths):
             rows = np.flatnonzero(which == i)
-            if len(rows):
-                out[rows] = sample_dirichlet(rng, tempered * s, len(rows))
+            uni, tem = rows[rows < n_uniform], rows[rows >= n_uniform]
+            if len(tem):
+                out[tem] = sample_dirichlet(rng, tempered * s, len(tem))
+            if len(uni):
+                out[uni] = sample_dirichlet(rng, centre * s, len(uni))
         small = out < self.min_weight
         # Never zero a whole row: keep each row's largest weight.
         small[np.arange(m), out.argmax(axis=1)] = False

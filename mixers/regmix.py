@@ -50,6 +50,10 @@ TRAIN_THREADS = 1
 STAGES = tuple(float(f) for f in np.linspace(0.05, 1.0, 20))
 
 
+# Total Dirichlet concentrations of the candidates drawn around the best observed mixtures (candidate_centers).
+CENTER_STRENGTHS = (30.0, 300.0)
+
+
 class RegMixConfig(SingleFidelityConfig):
     model: Literal["auto", "lightgbm", "linear", "ridge"] = Field(
         "auto", description="regressor per metric; auto: a cross-validated blend of LightGBM and the mixing law"
@@ -71,6 +75,11 @@ class RegMixConfig(SingleFidelityConfig):
     )
     n_candidates: int = Field(100_000, ge=1, le=2_000_000, description="Dirichlet(prior) candidates to score")
     top_k: int = Field(128, ge=1, le=2_000_000, description="the recommendation averages the k best candidates")
+    candidate_centers: int = Field(
+        0, ge=0, le=1000, description="draw a quarter of the candidates around this many best observed mixtures "
+        "(Dirichlet strengths CENTER_STRENGTHS; 0: all around the prior, RegMix's search). Keeps the search where "
+        "the runs are: with a prior far from the runs' good region, prior-centred candidates never reach it"
+    )
     cv_trees: int = Field(
         200, ge=1, le=20_000,
         description="trees per LightGBM model in the cross-validated diagnostics"
@@ -450,9 +459,13 @@ class RegMixMixer(SingleFidelityMixer):
             return reused
         cfg = self.config
         rng = call_rng(self.seed, TAG_RECOMMEND, self.rng)
-        cands = dirichlet_candidates(rng, self.problem, cfg.n_candidates, min_feasible=cfg.top_k)
-        x = cands.mixtures
         sign = self.problem.objective.sign
+        centers = None
+        if cfg.candidate_centers:
+            centers = ts.x[np.argsort(sign * ts.y, kind="stable")[: cfg.candidate_centers]]
+        cands = dirichlet_candidates(rng, self.problem, cfg.n_candidates, min_feasible=cfg.top_k, centers=centers,
+                                     local_strengths=CENTER_STRENGTHS if centers is not None else ())
+        x = cands.mixtures
         prior = self.problem.prior()
         base = cfg.kl_to_prior * kl_to_prior(x, prior) if cfg.kl_to_prior > 0 else np.zeros(len(x))
         gap = self.scale_gap(fidelity)
@@ -478,6 +491,7 @@ class RegMixMixer(SingleFidelityMixer):
             "n_candidates_feasible": cands.n_feasible,
             "candidates_projected": cands.projected,
             "top_k": len(top),
+            "candidate_centers": 0 if centers is None else len(centers),
             "best_candidate_predicted": float(best_pred),
             "kl_of_recommendation": float(kl_to_prior(weights[None, :], prior)[0]),
         })

@@ -68,6 +68,10 @@ class SingleFidelityConfig(MixerConfig):
     proposal_strength_max: float = Field(5.0, gt=0, le=1000, description="to (log-spaced)")
     proposal_n_strengths: int = Field(15, ge=1, le=100)
     proposal_min_weight: float = Field(2e-4, ge=0, lt=0.5, description="weights under this are zeroed")
+    proposal_uniform_share: float = Field(
+        0.0, ge=0, le=1, description="share of the recipe's draws centred on the uniform mixture instead of the "
+        "tempered prior (0: RegMix's recipe)"
+    )
     features: FeatureSet = Field(
         "weights",
         description="what the model regresses on (mixers/features.py): weights (default); families: plus each "
@@ -90,7 +94,8 @@ class SingleFidelityConfig(MixerConfig):
 
     def recipe(self) -> ProposalRecipe:
         lo, hi = sorted((self.proposal_strength_min, self.proposal_strength_max))
-        return ProposalRecipe(self.proposal_temperature, lo, hi, self.proposal_n_strengths, self.proposal_min_weight)
+        return ProposalRecipe(self.proposal_temperature, lo, hi, self.proposal_n_strengths, self.proposal_min_weight,
+                              self.proposal_uniform_share)
 
 
 class SingleFidelityMixer(OfflineMixer):

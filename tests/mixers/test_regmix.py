@@ -177,6 +177,45 @@ def test_proposal_recipe_draws(regmix_train: Data) -> None:
     assert np.abs(draws.mean(axis=0) - tempered).max() < 0.03
 
 
+def test_uniform_share_centres_that_share_of_the_draws_on_uniform() -> None:
+    problem = regmix_problem()
+    prior = problem.prior()
+    plain = ProposalRecipe().draw(np.random.default_rng(3), prior, 2000)
+    assert np.array_equal(ProposalRecipe(uniform_share=0.0).draw(np.random.default_rng(3), prior, 2000), plain)
+    mixed, strength = ProposalRecipe(uniform_share=0.5).draw_with_strengths(np.random.default_rng(3), prior, 2000)
+    tempered = prior**0.5 / (prior**0.5).sum()
+    uniform = np.full(problem.d, 1.0 / problem.d)
+    # the first half around uniform, the rest around the tempered prior, strengths from the same grid
+    assert np.abs(mixed[:1000].mean(axis=0) - uniform).max() < 0.02
+    assert np.abs(mixed[1000:].mean(axis=0) - tempered).max() < 0.03
+    assert np.abs(mixed[:1000].mean(axis=0) - tempered).max() > 0.05
+    assert np.all(np.isin(strength, ProposalRecipe().strengths()))
+    cfg = RegMixConfig(proposal_uniform_share=0.25)
+    assert cfg.recipe().uniform_share == 0.25 and cfg.recipe().as_dict()["uniform_share"] == 0.25
+    with pytest.raises(ValueError):
+        RegMixConfig(proposal_uniform_share=1.5)
+
+
+def test_candidate_centers_reach_good_runs_far_from_the_prior() -> None:
+    # The prior sits on domain 0; the loss is lowest near t (little of domain 0), where the runs are.
+    d = 6
+    problem = Problem(tuple(DomainSpec(f"d{j}", tokens=t) for j, t in enumerate((90.0, 2, 2, 2, 2, 2))),
+                      Objective({"loss": 1.0}))
+    t = np.array([0.02, 0.3, 0.3, 0.18, 0.1, 0.1])
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.dirichlet(t * 40, 48), rng.dirichlet(problem.prior() * 5 + 0.05, 16)])
+    y = ((x - t) ** 2).sum(axis=1)
+    obs = [Observation(weights=w, fidelity={"tokens": 1.0}, metrics={"loss": float(v)})
+           for w, v in zip(x, y, strict=True)]
+    cfg = {"model": "lightgbm", "n_estimators": 200, "n_candidates": 20_000, "top_k": 16}
+    plain = RegMixMixer(problem, RegMixConfig(**cfg), seed=0).fit(obs).recommend()
+    near = RegMixMixer(problem, RegMixConfig(**cfg, candidate_centers=8), seed=0).fit(obs).recommend()
+    assert plain.diagnostics["candidate_centers"] == 0 and near.diagnostics["candidate_centers"] == 8
+    gap_plain, gap_near = (float(((r.weights - t) ** 2).sum()) for r in (plain, near))
+    assert gap_near < 0.5 * gap_plain, (gap_near, gap_plain)
+    assert gap_near <= y.min() * 1.5 and near.weights.shape == (d,)
+
+
 def test_proposals_respect_the_epoch_cap_and_skip_known_runs(regmix_train: Data) -> None:
     w, m = regmix_train
     shares = regmix_problem().domains
