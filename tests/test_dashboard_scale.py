@@ -218,6 +218,13 @@ def test_plot_toolbar_has_no_cloud_button_and_covers_no_legend(
 # -- 5. URL state -----------------------------------------------------------------------------------
 
 
+# What-if has answered its last prediction: a number shown, nothing in flight.
+PREDICTED = (
+    "document.querySelector('#whatif-predicted')?.textContent.trim() !== '\u2026'"
+    " && !document.querySelector('.whatif-status')?.classList.contains('working')"
+)
+
+
 @in_browser
 def test_view_state_round_trips_through_reload_and_a_copied_url(
     demo_url: str, http: httpx.Client, catalog: list[dict[str, Any]], page_at: Any
@@ -290,11 +297,15 @@ def test_view_state_round_trips_through_reload_and_a_copied_url(
         mixture = ",".join(["0.5"] + ["1"] * (n_domains - 1))  # normalised on open: 0.5 / (0.5 + n - 1)
         page.goto(demo_url + f"/#/p/{DEMO}/whatif?mixer=regmix&w={mixture}")
         page.wait_for_selector(".weight-box")
+        wait_until(page, PREDICTED)
         first = 0.5 / (0.5 + n_domains - 1)
         assert float(page.locator(".weight-box").first.input_value()) == pytest.approx(first, abs=1e-3)
         page.locator(".weight-box").first.fill("0.3")
         page.locator(".weight-box").first.dispatch_event("change")
         wait_until(page, "location.hash.includes('w=0.3')")
+        # the moved mixture's prediction is answered before the reload: one cut off would go on computing on the
+        # server and take a fit slot of the project from the reloaded page's own (a 429, a console error)
+        wait_until(page, PREDICTED + " && document.querySelector('.tile-sub.good, .tile-sub.bad') !== null")
         page.reload()
         page.wait_for_selector(".weight-box")
         assert float(page.locator(".weight-box").first.input_value()) == pytest.approx(0.3, abs=1e-3)
