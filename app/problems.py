@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from store.errors import DomainError, FieldError
+from store.errors import DomainError, FieldError, loc_text
 
 PROBLEM_TYPE = "https://mixopt.dev/problems/"
 _TITLES = {
@@ -68,13 +68,7 @@ def format_loc(loc: Sequence[int | str]) -> str:
     parts = list(loc)
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
-    out = ""
-    for p in parts:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out += ("." if out else "") + str(p)
-    return out or "body"
+    return loc_text(parts) or "body"
 
 
 def _validation_errors(exc: RequestValidationError) -> list[FieldError]:

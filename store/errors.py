@@ -4,8 +4,17 @@ layer maps each error's ``kind`` to a status (``app.problems.STATUS``)."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
+
+
+def loc_text(parts: Sequence[int | str]) -> str:
+    """A validation location as text: ``("runs", 17, "weights", "x")`` -> ``runs[17].weights.x``."""
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else ("." if out else "") + str(p)
+    return out
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from app.services.inputs import DuplicateKeys, EmbeddingsIn, loads
 from mixers.text_embedding import embed_texts
-from store.errors import FieldError, InvalidInput, TooLarge
+from store.errors import FieldError, InvalidInput, TooLarge, loc_text
 from store.repository import Store
 
 MAX_ROWS = 200_000
@@ -38,10 +38,6 @@ def parse_npy(data: bytes) -> np.ndarray:
     return arr
 
 
-def _loc(parts: tuple[int | str, ...]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else ("." if i else "") + str(p) for i, p in enumerate(parts))
-
-
 def parse_json(body: bytes) -> np.ndarray:
     """``{"vectors": [[...], ...]}`` of finite numbers, rows of one length; CPU-bound: call it off the event loop."""
     if len(body) > MAX_JSON_BYTES:
@@ -56,10 +52,10 @@ def parse_json(body: bytes) -> np.ndarray:
         else:
             parsed = EmbeddingsIn.model_validate(loads(body))
     except DuplicateKeys as exc:
-        errors = [FieldError(_loc(loc), f"duplicate key {loc[-1]!r} in a JSON object") for loc in exc.locs[:20]]
+        errors = [FieldError(loc_text(loc), f"duplicate key {loc[-1]!r} in a JSON object") for loc in exc.locs[:20]]
         raise InvalidInput(shape, code="invalid_embeddings", errors=errors) from None
     except ValidationError as exc:
-        errors = [FieldError(_loc(tuple(e["loc"])) or "body", e["msg"]) for e in exc.errors()[:20]]
+        errors = [FieldError(loc_text(tuple(e["loc"])) or "body", e["msg"]) for e in exc.errors()[:20]]
         raise InvalidInput(shape, code="invalid_embeddings", errors=errors) from None
     except (ValueError, RecursionError) as exc:  # malformed JSON, nesting too deep for the parser
         raise InvalidInput(shape, code="invalid_embeddings", errors=[FieldError("body", str(exc)[:200])]) from None

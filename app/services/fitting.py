@@ -36,7 +36,7 @@ from mixers.base import Mixer, MixerConfig
 from mixers.cancel import Cancelled, cancel_when, checkpoint
 from mixers.families import build_families
 from mixers.types import DomainSpec, Objective, Observation, PendingRun, Problem
-from store.errors import Busy, FieldError, InvalidInput, TimedOut
+from store.errors import Busy, FieldError, InvalidInput, TimedOut, loc_text
 from store.records import OPEN_STATUSES, ProjectRecord, RunRecord
 from store.repository import Store
 
@@ -291,7 +291,7 @@ def parse_mixer(name: str, config: dict[str, Any] | None, kind: str = "offline")
         return cls, cls.Config.model_validate(config or {})
     except ValidationError as exc:
         errors = [
-            FieldError("config" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]), e["msg"])
+            FieldError(loc_text(("config", *e["loc"])), e["msg"])
             for e in exc.errors()
         ]
         raise InvalidInput(

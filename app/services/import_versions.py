@@ -16,7 +16,7 @@ from app.services.inputs import DomainChangeIn, DomainIn
 from app.services.table_import import ParsedRuns, exported_time
 from app.services.tabular import SETTINGS_KEY, VERSIONS_KEY
 from mixers.domain_sets import domains_after
-from store.errors import FieldError, InvalidInput
+from store.errors import FieldError, InvalidInput, loc_text
 from store.records import NewDomainVersion
 from store.repository import Store
 
@@ -48,8 +48,7 @@ def history(exported: Any, current: Sequence[str]) -> list[NewDomainVersion] | N
             domains = check_domains(_DOMAINS.validate_python(v.get("domains")), f"{here}.domains")
         except ValidationError as exc:
             e = exc.errors()[0]
-            loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"])
-            raise _bad(f"{here}.domains{loc}", e["msg"]) from None
+            raise _bad(loc_text((f"{here}.domains", *e["loc"])), e["msg"]) from None
         except InvalidInput as exc:
             first = exc.errors[0]
             raise _bad(first.loc, first.msg) from None
@@ -62,8 +61,7 @@ def history(exported: Any, current: Sequence[str]) -> list[NewDomainVersion] | N
                 change = DomainChangeIn.model_validate(change).root.model_dump(exclude={"note"})
             except ValidationError as exc:
                 e = exc.errors()[0]
-                loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"][1:])
-                raise _bad(f"{here}.change{loc}", e["msg"]) from None
+                raise _bad(loc_text((f"{here}.change", *e["loc"][1:])), e["msg"]) from None
             try:
                 names = [d["name"] for d in domains_after(out[-1].domains, change)]
             except ValueError as exc:

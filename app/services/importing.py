@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -37,7 +37,7 @@ from app.services.table_import import (
     read_token_shares,
 )
 from app.services.tabular import SETTINGS_KEY, VERSIONS_KEY
-from store.errors import DomainError, FieldError, InvalidInput, NotFound
+from store.errors import DomainError, FieldError, InvalidInput, NotFound, loc_text
 from store.records import MAX_SEED, NewProposal, ProjectRecord
 from store.repository import Store
 
@@ -246,17 +246,13 @@ def _create(
 
 def _invalid_project(exc: ValidationError, where: str) -> InvalidInput:
     errors = [
-        FieldError(_loc(e["loc"]) or "project", e["msg"] + (f" (got {e['input']!r})" if isinstance(e["input"], str)
+        FieldError(loc_text(e["loc"]) or "project", e["msg"] + (f" (got {e['input']!r})" if isinstance(e["input"], str)
                                                               else ""))
         for e in exc.errors()
     ]
     return InvalidInput(
         f"cannot make a project of {where}: {errors[0].loc}: {errors[0].msg}", code="invalid_project", errors=errors
     )
-
-
-def _loc(parts: Sequence[int | str]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
 
 
 def _from_columns(
