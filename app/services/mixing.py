@@ -25,7 +25,7 @@ from app.services.fitting import (
     weights_array,
     weights_dict,
 )
-from app.services.reuse import fill_reuse
+from app.services.reuse import with_reuse
 from app.services.runs import content_hash, sweep_leases
 from mixers.extrapolation import extrapolation
 from mixers.simplex import novel_mask
@@ -102,9 +102,7 @@ def recommend(
 ) -> RecommendationAnswer:
     """The mixer's recommendation on ``project`` (its name, or the record a caller already read)."""
     deadline = Deadline(timeout)
-    if config and config.get("reuse") is True:  # filled from the domain-set history (app/services/reuse.py)
-        project = store.get_project(project) if isinstance(project, str) else project
-        config = fill_reuse(store, project, config)
+    project, config = with_reuse(store, project, config)  # reuse: true filled from the domain-set history
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project, cls)
     seed = 0 if seed is None else seed
@@ -247,10 +245,7 @@ def propose(
     batch was chosen (``runs`` entries aligned with the created runs).
     """
     deadline = Deadline(timeout)
-    project: str | ProjectRecord = project_name
-    if config and config.get("reuse") is True:  # filled from the domain-set history (app/services/reuse.py)
-        project = store.get_project(project_name)
-        config = fill_reuse(store, project, config)
+    project, config = with_reuse(store, project_name, config)  # reuse: true filled from the domain-set history
     cls, cfg = parse_mixer(mixer, config)
     ctx = load_context(store, project, cls)
     sweep_leases(store, ctx.project.id)  # a write path: the stored statuses catch up with what reads see

@@ -15,12 +15,13 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from app.services.domains import map_runs
 from app.services.fitting import make_problem, observations, parse_mixer
 from mixers.base import MixerError, OfflineMixer
 from mixers.domain_sets import affected_domains, map_weights
 from mixers.reuse import renormalized
 from store.errors import FieldError, InvalidInput
-from store.records import DomainVersionRecord, ProjectRecord, RunRecord
+from store.records import DomainVersionRecord, ProjectRecord
 from store.repository import Store
 
 PAGE = 100
@@ -28,6 +29,17 @@ PAGE = 100
 
 def _bad(msg: str) -> InvalidInput:
     return InvalidInput(msg, code="invalid_reuse", errors=[FieldError("config.reuse", msg)])
+
+
+def with_reuse(
+    store: Store, project: str | ProjectRecord, config: dict[str, Any] | None
+) -> tuple[str | ProjectRecord, dict[str, Any] | None]:
+    """``(project, config)`` for a recommendation or a proposal: unchanged unless the config asks ``reuse: true``,
+    then the project's record (read once here, handed on) and the config filled by :func:`fill_reuse`."""
+    if not config or config.get("reuse") is not True:
+        return project, config
+    record = store.get_project(project) if isinstance(project, str) else project
+    return record, fill_reuse(store, record, config)
 
 
 def fill_reuse(store: Store, project: ProjectRecord, config: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -110,16 +122,8 @@ def _fresh_recommendation(
         problem = make_problem(view)
     except ValueError:  # a family bound of the current set names no family of the old one
         problem = make_problem(dataclasses.replace(view, families=[]))
-    changes = {v.version: v.change for v in versions}
-    runs: list[RunRecord] = []
-    for r in store.all_runs(project.id):
-        if r.domain_version > old.version:
-            continue
-        chain = [changes[v] for v in range(r.domain_version + 1, old.version + 1) if changes.get(v)]
-        mapped = map_weights(r.weights, chain)  # type: ignore[arg-type]
-        if mapped.weights is not None:
-            runs.append(dataclasses.replace(r, weights=mapped.weights))
-    obs = observations(view, runs)
+    runs = [r for r in store.all_runs(project.id) if r.domain_version <= old.version]
+    obs = observations(view, runs, mapping=map_runs(store, view, runs))  # earlier runs mapped onto version old
     name = project.default_mixer or "auto"
     cls, cfg = parse_mixer(name, None)
     try:
