@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
-from scipy.optimize import linprog
 
 from app.services.inputs import (
     MAX_DOMAINS,
@@ -28,6 +27,7 @@ from app.services.inputs import (
 )
 from mixers.domain_sets import domains_after, map_weights
 from mixers.families import build_families
+from mixers.family_bounds import bounded_families, check_feasible
 from store.errors import FieldError, InvalidInput
 from store.records import OPEN_STATUSES, DomainVersionRecord, NewDomainVersion, ProjectRecord, RunRecord
 from store.repository import Store
@@ -109,40 +109,14 @@ def check_families(
             )
     if errors:
         raise _invalid_families(errors)
-    bounds = {f.name: (f.min_weight, f.max_weight) for f in families}
-    if not _feasible(len(names), lo, hi, [(list(known[n].members), b) for n, b in bounds.items()]):
+    specs = build_families(names, {f.name: (f.min_weight, f.max_weight) for f in families})
+    try:  # the mixers' own check (a linear program): what is accepted here is what every mixer can search
+        check_feasible(lo, hi, bounded_families(specs))
+    except ValueError:
         raise _invalid_families(
             [FieldError(loc, "no mixture meets every family bound together with the domains' bounds")]
-        )
+        ) from None
     return [{"name": f.name, "min_weight": f.min_weight, "max_weight": f.max_weight} for f in families]
-
-
-def _feasible(
-    d: int, lo: np.ndarray, hi: np.ndarray, bounded: Sequence[tuple[list[int], tuple[float | None, float | None]]]
-) -> bool:
-    """Whether some mixture ``(d,)`` has ``lo <= w <= hi``, sums to 1 and meets every family bound (a linear
-    program with no objective)."""
-    rows: list[np.ndarray] = []
-    rhs: list[float] = []
-    for members, (fmin, fmax) in bounded:
-        row = np.zeros(d)
-        row[members] = 1.0
-        if fmax is not None:
-            rows.append(row)
-            rhs.append(fmax + _TOL)
-        if fmin is not None:
-            rows.append(-row)
-            rhs.append(-fmin + _TOL)
-    result = linprog(
-        np.zeros(d),
-        A_ub=np.vstack(rows) if rows else None,
-        b_ub=np.array(rhs) if rows else None,
-        A_eq=np.ones((1, d)),
-        b_eq=np.array([1.0]),
-        bounds=list(zip(lo, hi, strict=True)),
-        method="highs",
-    )
-    return bool(result.status == 0)
 
 
 def families_view(project: ProjectRecord) -> list[dict[str, Any]]:
